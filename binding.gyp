@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "node_daemonize",
+      "sources": ["native/addon.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
+      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LIBRARY": "libc++" }
+    },
+    {
+      "target_name": "node-daemonize-helper",
+      "type": "executable",
+      "sources": ["native/helper.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "conditions": [["OS=='linux'", { "ldflags": ["-static-pie"] }]]
+    }
+  ]
+}

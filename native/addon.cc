@@ -1,0 +1,520 @@
+// The syscalls Node lacks, as a small addon. Everything here is a thin,
+// synchronous wrapper except FdWatcher, which puts an fd into the event loop
+// (uv_poll) so that long waits never hold a thread-pool thread.
+//
+// Errors are thrown like Node's own SystemError: code ("ENOENT"), errno
+// (negative, as libuv reports it), syscall, and path where there is one.
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "protocol.h"
+}
+
+namespace {
+
+template <typename F>
+auto Retry(F f) -> decltype(f()) {
+  decltype(f()) r;
+  do r = f();
+  while (r == -1 && errno == EINTR);
+  return r;
+}
+
+Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
+  const char* code = uv_err_name(-err);
+  std::string msg = std::string(syscall) + " " + code + " (" + uv_strerror(-err) + ")";
+  if (!path.empty()) msg += " '" + path + "'";
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
+  return e;
+}
+
+Napi::Error UsageError(Napi::Env env, const char* what) {
+  Napi::Error e = Napi::TypeError::New(env, what);
+  e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+  return e;
+}
+
+// Duplicate fd to a number >= min, close-on-exec.
+int DupAbove(int fd, int min) { return fcntl(fd, F_DUPFD_CLOEXEC, min); }
+
+// ------------------------------------------------------------------ spawn
+
+// spawnHelper(helperPath, plan: Buffer, logFd, lockFd | -1) -> { pid, statusFd }
+Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsBuffer() || !info[2].IsNumber() ||
+      !info[3].IsNumber())
+    throw UsageError(env, "spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number)");
+  std::string helper = info[0].As<Napi::String>();
+  Napi::Buffer<char> plan = info[1].As<Napi::Buffer<char>>();
+  int log_fd = info[2].As<Napi::Number>().Int32Value();
+  int lock_fd = info[3].As<Napi::Number>().Int32Value();
+
+  // Every source fd is moved to >= 7 first: the targets are 0..6, so no
+  // dup2 in the file actions can overwrite a source it has yet to copy.
+  const int first = ND_HELPER_FD_FIRST_FREE;
+  int fds[5] = {-1, -1, -1, -1, -1};  // null, plan, status write, log, lock
+  int status_r = -1;
+  auto cleanup = [&]() {
+    for (int fd : fds)
+      if (fd >= 0) close(fd);
+  };
+  auto fail = [&](int err, const char* syscall, const std::string& path = "") {
+    cleanup();
+    if (status_r >= 0) close(status_r);
+    return SystemError(env, err, syscall, path);
+  };
+
+  int null_fd = Retry([] { return open("/dev/null", O_RDWR | O_CLOEXEC); });
+  if (null_fd < 0) throw fail(errno, "open", "/dev/null");
+  fds[0] = DupAbove(null_fd, first);
+  close(null_fd);
+  if (fds[0] < 0) throw fail(errno, "fcntl");
+
+  int plan_fd = memfd_create("node-daemonize-plan", MFD_CLOEXEC);
+  if (plan_fd < 0) throw fail(errno, "memfd_create");
+  fds[1] = DupAbove(plan_fd, first);
+  close(plan_fd);
+  if (fds[1] < 0) throw fail(errno, "fcntl");
+  for (size_t off = 0; off < plan.Length();) {
+    ssize_t n = Retry([&] { return write(fds[1], plan.Data() + off, plan.Length() - off); });
+    if (n < 0) throw fail(errno, "write");
+    off += static_cast<size_t>(n);
+  }
+
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) < 0) throw fail(errno, "pipe2");
+  status_r = pipefd[0];
+  fds[2] = DupAbove(pipefd[1], first);
+  close(pipefd[1]);
+  if (fds[2] < 0) throw fail(errno, "fcntl");
+  fds[3] = DupAbove(log_fd, first);
+  if (fds[3] < 0) throw fail(errno, "fcntl");
+  if (lock_fd >= 0) {
+    fds[4] = DupAbove(lock_fd, first);
+    if (fds[4] < 0) throw fail(errno, "fcntl");
+  }
+
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, fds[0], 1);
+  posix_spawn_file_actions_adddup2(&fa, fds[0], 2);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], ND_HELPER_FD_PLAN);
+  posix_spawn_file_actions_adddup2(&fa, fds[2], ND_HELPER_FD_STATUS);
+  posix_spawn_file_actions_adddup2(&fa, fds[3], ND_HELPER_FD_LOG);
+  if (fds[4] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[4], ND_HELPER_FD_LOCK);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  // Fds the caller left without close-on-exec never reach the helper.
+  posix_spawn_file_actions_addclosefrom_np(&fa, first);
+#endif
+
+  // The helper starts clean whatever the caller did to its signals: every
+  // disposition default (real-time ones too, but not glibc's reserved 32
+  // and 33) and an empty mask.
+  sigset_t def, none;
+  sigemptyset(&def);
+  sigemptyset(&none);
+  for (int sig = 1; sig <= 64; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP && sig != 32 && sig != 33) sigaddset(&def, sig);
+  posix_spawnattr_setsigdefault(&attr, &def);
+  posix_spawnattr_setsigmask(&attr, &none);
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+#ifdef POSIX_SPAWN_USEVFORK
+  flags |= POSIX_SPAWN_USEVFORK;
+#endif
+  posix_spawnattr_setflags(&attr, flags);
+
+  // An empty environment: nothing meant for the daemon (LD_PRELOAD, ...)
+  // ever loads into the helper, which may run as root.
+  char name[] = "node-daemonize-helper";
+  char* argv[] = {name, nullptr};
+  char* envp[] = {nullptr};
+  pid_t pid;
+  int err = posix_spawn(&pid, helper.c_str(), &fa, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (err != 0) throw fail(err, "posix_spawn", helper);
+  cleanup();
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, pid));
+  out.Set("statusFd", Napi::Number::New(env, status_r));
+  return out;
+}
+
+// waitPid(pid) -> raw wait status. Blocking: only for a child known to be
+// exiting (the helper, once its status pipe reached EOF).
+Napi::Value WaitPid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw UsageError(env, "waitPid(pid: number)");
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  int status = 0;
+  if (Retry([&] { return waitpid(pid, &status, 0); }) < 0) throw SystemError(env, errno, "waitpid");
+  return Napi::Number::New(env, status);
+}
+
+// decodeWaitStatus(status) -> { code, signal }
+Napi::Value DecodeWaitStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int status = info[0].As<Napi::Number>().Int32Value();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("code", WIFEXITED(status) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(status))) : env.Null());
+  out.Set("signal", WIFSIGNALED(status) ? Napi::Value(Napi::Number::New(env, WTERMSIG(status))) : env.Null());
+  return out;
+}
+
+Napi::Array Stages(Napi::Env env) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+#define ND_STAGE_ENTRY(name, id, syscall)                          \
+  {                                                                \
+    Napi::Object s = Napi::Object::New(env);                       \
+    s.Set("id", Napi::Number::New(env, id));                       \
+    s.Set("name", Napi::String::New(env, #name));                  \
+    s.Set("syscall", Napi::String::New(env, syscall));             \
+    out.Set(i++, s);                                               \
+  }
+  ND_STAGES(ND_STAGE_ENTRY)
+#undef ND_STAGE_ENTRY
+  return out;
+}
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+#define C(n) o.Set(#n, Napi::Number::New(env, n))
+  C(ND_PLAN_MAGIC);
+  C(ND_PLAN_VERSION);
+  C(ND_PLAN_HAS_LOCK);
+  C(ND_PLAN_WANT_READY);
+  C(ND_PLAN_KEEP_ON_TIMEOUT);
+  C(ND_PLAN_SET_IDS);
+  C(ND_PLAN_SET_NOFILE);
+  C(ND_PLAN_SET_CORE);
+  C(ND_EVERIFY);
+  C(ND_EEXITED);
+  C(ND_ETIMEOUT);
+  C(ND_EPLAN);
+  C(ND_DAEMON_FD_LOCK);
+  C(ND_DAEMON_FD_READY);
+#undef C
+  o.Set("PLAN_HEADER_SIZE", Napi::Number::New(env, sizeof(struct nd_plan_header)));
+  o.Set("RECORD_SIZE", Napi::Number::New(env, sizeof(struct nd_record)));
+  return o;
+}
+
+// ---------------------------------------------------------------- session
+
+Napi::Value GetSid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  pid_t sid = getsid(pid);
+  if (sid < 0) throw SystemError(env, errno, "getsid");
+  return Napi::Number::New(env, sid);
+}
+
+Napi::Value GetPgid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  pid_t pgid = getpgid(pid);
+  if (pgid < 0) throw SystemError(env, errno, "getpgid");
+  return Napi::Number::New(env, pgid);
+}
+
+// ------------------------------------------------------------------ locks
+// Open-file-description locks: owned by the open file, not the process, so
+// the lock the caller takes is the lock the daemon inherits and holds; and
+// F_OFD_GETLK can test a lock without taking it.
+
+struct flock WholeFile(short type) {
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  return fl;
+}
+
+// lockFile(fd) -> true if locked, false if another open file holds it.
+Napi::Value LockFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct flock fl = WholeFile(F_WRLCK);
+  if (Retry([&] { return fcntl(fd, F_OFD_SETLK, &fl); }) == 0) return Napi::Boolean::New(env, true);
+  if (errno == EAGAIN || errno == EACCES) return Napi::Boolean::New(env, false);
+  throw SystemError(env, errno, "fcntl");
+}
+
+// isLocked(fd) -> true if some other open file holds a lock on it.
+Napi::Value IsLocked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct flock fl = WholeFile(F_WRLCK);
+  if (Retry([&] { return fcntl(fd, F_OFD_GETLK, &fl); }) < 0) throw SystemError(env, errno, "fcntl");
+  return Napi::Boolean::New(env, fl.l_type != F_UNLCK);
+}
+
+// ------------------------------------------------------------------ pidfd
+
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) throw SystemError(env, errno, "pidfd_open");
+  // pidfd_open sets O_CLOEXEC on the new fd itself.
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int sig = info[1].As<Napi::Number>().Int32Value();
+  if (syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) < 0) throw SystemError(env, errno, "pidfd_send_signal");
+  return env.Undefined();
+}
+
+// -------------------------------------------------------------- FdWatcher
+// new FdWatcher(fd, callback): callback() runs on the event loop each time
+// fd is readable (or hung up). close() stops it. The watcher keeps itself
+// alive while it is open.
+
+class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "FdWatcher", {InstanceMethod("close", &FdWatcher::Close)});
+  }
+
+  FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction())
+      throw UsageError(env, "new FdWatcher(fd: number, callback: () => void)");
+    uv_loop_t* loop;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "no event loop");
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    poll_ = new uv_poll_t;
+    int r = uv_poll_init(loop, poll_, fd);
+    if (r < 0) {
+      delete poll_;
+      poll_ = nullptr;
+      throw SystemError(env, -r, "uv_poll_init");
+    }
+    poll_->data = this;
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    r = uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT, OnReady);
+    if (r < 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), OnClosed);
+      poll_ = nullptr;
+      throw SystemError(env, -r, "uv_poll_start");
+    }
+    Ref();  // stay alive until close()
+  }
+
+ private:
+  static void OnReady(uv_poll_t* handle, int status, int events) {
+    (void)status;
+    (void)events;
+    FdWatcher* self = static_cast<FdWatcher*>(handle->data);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->callback_.MakeCallback(self->Value(), {});
+  }
+
+  static void OnClosed(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (poll_ != nullptr) {
+      uv_poll_stop(poll_);
+      poll_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), OnClosed);
+      poll_ = nullptr;
+      callback_.Reset();
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  uv_poll_t* poll_ = nullptr;
+  Napi::FunctionReference callback_;
+};
+
+// ------------------------------------------------------------ users/groups
+
+Napi::Object UserObject(Napi::Env env, const struct passwd* pw) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", Napi::String::New(env, pw->pw_name));
+  o.Set("uid", Napi::Number::New(env, pw->pw_uid));
+  o.Set("gid", Napi::Number::New(env, pw->pw_gid));
+  o.Set("home", Napi::String::New(env, pw->pw_dir ? pw->pw_dir : ""));
+  o.Set("shell", Napi::String::New(env, pw->pw_shell ? pw->pw_shell : ""));
+  return o;
+}
+
+// lookupUser(nameOrUid) -> { name, uid, gid, home, shell } | null
+Napi::Value LookupUser(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<char> buf(16384);
+  struct passwd pw, *res = nullptr;
+  int err;
+  if (info[0].IsNumber()) {
+    uid_t uid = info[0].As<Napi::Number>().Uint32Value();
+    while ((err = getpwuid_r(uid, &pw, buf.data(), buf.size(), &res)) == ERANGE) buf.resize(buf.size() * 2);
+  } else {
+    std::string name = info[0].As<Napi::String>();
+    while ((err = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &res)) == ERANGE) buf.resize(buf.size() * 2);
+  }
+  if (err != 0 && err != ENOENT && err != ESRCH) throw SystemError(env, err, "getpwnam_r");
+  if (res == nullptr) return env.Null();
+  return UserObject(env, res);
+}
+
+// lookupGroup(nameOrGid) -> { name, gid } | null
+Napi::Value LookupGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<char> buf(16384);
+  struct group gr, *res = nullptr;
+  int err;
+  if (info[0].IsNumber()) {
+    gid_t gid = info[0].As<Napi::Number>().Uint32Value();
+    while ((err = getgrgid_r(gid, &gr, buf.data(), buf.size(), &res)) == ERANGE) buf.resize(buf.size() * 2);
+  } else {
+    std::string name = info[0].As<Napi::String>();
+    while ((err = getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &res)) == ERANGE) buf.resize(buf.size() * 2);
+  }
+  if (err != 0 && err != ENOENT && err != ESRCH) throw SystemError(env, err, "getgrnam_r");
+  if (res == nullptr) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", Napi::String::New(env, res->gr_name));
+  o.Set("gid", Napi::Number::New(env, res->gr_gid));
+  return o;
+}
+
+// groupList(userName, gid) -> number[] (the user's supplementary groups, gid included)
+Napi::Value GroupList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>();
+  gid_t gid = info[1].As<Napi::Number>().Uint32Value();
+  int n = 64;
+  std::vector<gid_t> groups(n);
+  while (getgrouplist(name.c_str(), gid, groups.data(), &n) < 0) groups.resize(n);
+  Napi::Array out = Napi::Array::New(env, n);
+  for (int i = 0; i < n; i++) out.Set(i, Napi::Number::New(env, groups[i]));
+  return out;
+}
+
+// --------------------------------------------------------------- sd_notify
+
+// sdNotify(socketPath, message): one datagram to $NOTIFY_SOCKET. A leading
+// '@' names an abstract socket.
+Napi::Value SdNotify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString())
+    throw UsageError(env, "sdNotify(socketPath: string, message: string)");
+  std::string path = info[0].As<Napi::String>();
+  std::string msg = info[1].As<Napi::String>();
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) throw SystemError(env, EINVAL, "connect", path);
+  memcpy(addr.sun_path, path.data(), path.size());
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size());
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw SystemError(env, errno, "socket");
+  ssize_t n = Retry([&] {
+    return sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&addr), len);
+  });
+  int err = errno;
+  close(fd);
+  if (n < 0) throw SystemError(env, err, "sendto", path);
+  return env.Undefined();
+}
+
+// -------------------------------------------------------------- log reopen
+
+// redirectOutput(path, mode): open path for appending (creating it with
+// mode) and put it onto fds 1 and 2. Used to reopen a rotated log.
+Napi::Value RedirectOutput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
+    throw UsageError(env, "redirectOutput(path: string, mode: number)");
+  std::string path = info[0].As<Napi::String>();
+  mode_t mode = info[1].As<Napi::Number>().Uint32Value();
+  int fd = Retry([&] {
+    return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+  });
+  if (fd < 0) throw SystemError(env, errno, "open", path);
+  // dup2 onto 1 and 2 is atomic for each: a write racing with it goes to
+  // either the old or the new file, never nowhere.
+  if (Retry([&] { return dup2(fd, 1); }) < 0 || Retry([&] { return dup2(fd, 2); }) < 0) {
+    int err = errno;
+    close(fd);
+    throw SystemError(env, err, "dup2", path);
+  }
+  close(fd);
+  return env.Undefined();
+}
+
+struct AddonData {
+  Napi::FunctionReference fd_watcher;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  AddonData* data = new AddonData();
+  Napi::Function watcher = FdWatcher::Init(env);
+  data->fd_watcher = Napi::Persistent(watcher);
+  env.SetInstanceData<AddonData>(data);
+
+  exports.Set("spawnHelper", Napi::Function::New(env, SpawnHelper));
+  exports.Set("waitPid", Napi::Function::New(env, WaitPid));
+  exports.Set("decodeWaitStatus", Napi::Function::New(env, DecodeWaitStatus));
+  exports.Set("stages", Stages(env));
+  exports.Set("constants", Constants(env));
+  exports.Set("getsid", Napi::Function::New(env, GetSid));
+  exports.Set("getpgid", Napi::Function::New(env, GetPgid));
+  exports.Set("lockFile", Napi::Function::New(env, LockFile));
+  exports.Set("isLocked", Napi::Function::New(env, IsLocked));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
+  exports.Set("FdWatcher", watcher);
+  exports.Set("lookupUser", Napi::Function::New(env, LookupUser));
+  exports.Set("lookupGroup", Napi::Function::New(env, LookupGroup));
+  exports.Set("groupList", Napi::Function::New(env, GroupList));
+  exports.Set("sdNotify", Napi::Function::New(env, SdNotify));
+  exports.Set("redirectOutput", Napi::Function::New(env, RedirectOutput));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(node_daemonize, Init)

@@ -1,0 +1,581 @@
+/*
+ * node-daemonize-helper: the double fork that Node cannot do in-process.
+ *
+ * Started by the addon with posix_spawn, an empty environment, default
+ * signal dispositions and an empty mask, and this fd layout (protocol.h):
+ *   0,1,2 /dev/null   3 the plan (memfd)   4 status pipe (write end)
+ *   5 the daemon's log   6 the locked pid file (optional)
+ *
+ * It is an ordinary single-threaded program, so everything it does is safe;
+ * still, the daemon's path after fork() allocates nothing and looks nothing
+ * up, so that it would stay correct if this code ever moved into a fork of a
+ * threaded process.
+ *
+ *   helper: read plan, setsid(), verify it leads a new session, fork()
+ *   daemon: verify it is in the helper's session but does not lead it,
+ *           umask, rlimits, setgroups/setgid/setuid (verified), chdir,
+ *           check the entry, write its pid into the pid file, stdio,
+ *           close every other fd, reset signals, execve.
+ *   helper: forward the daemon's records to the caller, then watch the
+ *           start-up window (READY, exit or timeout), report, exit.
+ *
+ * Every record is one write(2) of a struct nd_record.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "protocol.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Retry a syscall that returns -1 with EINTR. */
+#define RETRY(expr)                          \
+  ({                                         \
+    long nd_r_;                              \
+    do nd_r_ = (long)(expr);                 \
+    while (nd_r_ == -1 && errno == EINTR);   \
+    nd_r_;                                   \
+  })
+
+struct plan {
+  struct nd_plan_header h;
+  gid_t *groups;
+  const char *cwd;
+  const char *entry;
+  const char *exec_path;
+  char **argv;
+  char **envp;
+};
+
+/* ---------------------------------------------------------------- records */
+
+static void send_record(int fd, int stage, int err, int64_t value) {
+  struct nd_record r;
+  memset(&r, 0, sizeof r);
+  r.stage = (uint16_t)stage;
+  r.err = err;
+  r.value = value;
+  /* A short write cannot happen for 16 bytes on a pipe; EPIPE means the
+   * caller is gone, and the helper still finishes its job. */
+  (void)RETRY(write(fd, &r, sizeof r));
+}
+
+/* ------------------------------------------------------------------- plan */
+
+static int read_all(int fd, char *buf, size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = RETRY(pread(fd, buf + off, len - off, (off_t)off));
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    off += (size_t)n;
+  }
+  return 0;
+}
+
+/* Split count NUL-terminated strings starting at *p (bounded by end). */
+static int take_strings(char **p, char *end, char **out, uint32_t count) {
+  for (uint32_t i = 0; i < count; i++) {
+    char *nul = memchr(*p, '\0', (size_t)(end - *p));
+    if (nul == NULL) return -1;
+    out[i] = *p;
+    *p = nul + 1;
+  }
+  return 0;
+}
+
+/* Returns 0, an errno, or ND_EPLAN for a malformed plan. */
+static int load_plan(struct plan *pl) {
+  struct stat st;
+  if (RETRY(fstat(ND_HELPER_FD_PLAN, &st)) < 0) return errno;
+  if (st.st_size < (off_t)sizeof pl->h) return ND_EPLAN;
+  char *buf = malloc((size_t)st.st_size);
+  if (buf == NULL) return ENOMEM;
+  int err = read_all(ND_HELPER_FD_PLAN, buf, (size_t)st.st_size);
+  if (err) return err;
+
+  memcpy(&pl->h, buf, sizeof pl->h);
+  const struct nd_plan_header *h = &pl->h;
+  if (h->magic != ND_PLAN_MAGIC || h->version != ND_PLAN_VERSION) return ND_EPLAN;
+  if (h->argc < 1 || h->ngroups > NGROUPS_MAX) return ND_EPLAN;
+  size_t groups_len = (size_t)h->ngroups * sizeof(int64_t);
+  if ((uint64_t)st.st_size != sizeof *h + groups_len + h->strings_len) return ND_EPLAN;
+
+  pl->groups = calloc(h->ngroups + 1, sizeof(gid_t));
+  pl->argv = calloc((size_t)h->argc + 1, sizeof(char *));
+  pl->envp = calloc((size_t)h->envc + 1, sizeof(char *));
+  if (!pl->groups || !pl->argv || !pl->envp) return ENOMEM;
+  for (uint32_t i = 0; i < h->ngroups; i++) {
+    int64_t g;
+    memcpy(&g, buf + sizeof *h + i * sizeof g, sizeof g);
+    pl->groups[i] = (gid_t)g;
+  }
+
+  char *p = buf + sizeof *h + groups_len;
+  char *end = buf + st.st_size;
+  char *fixed[3];
+  if (take_strings(&p, end, fixed, 3) < 0) return ND_EPLAN;
+  if (take_strings(&p, end, pl->argv, h->argc) < 0) return ND_EPLAN;
+  if (take_strings(&p, end, pl->envp, h->envc) < 0) return ND_EPLAN;
+  if (p != end) return ND_EPLAN;
+  pl->cwd = fixed[0];
+  pl->entry = fixed[1];
+  pl->exec_path = fixed[2];
+  if (pl->cwd[0] == '\0' || pl->exec_path[0] == '\0') return ND_EPLAN;
+  return 0;
+}
+
+/* --------------------------------------------------------------- daemon side
+ * Only async-signal-safe calls from here to execve. */
+
+static int set_cloexec_from(unsigned int first) {
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+  if (errno != ENOSYS && errno != EINVAL) return errno;
+#endif
+  /* Older kernels: mark each possible fd. Bounded by the soft limit. */
+  struct rlimit rl;
+  int max = 65536;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576)
+    max = (int)rl.rlim_cur;
+  for (int fd = (int)first; fd < max; fd++) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return 0;
+}
+
+/* The pid, in decimal, with a newline; no stdio after fork. */
+static size_t format_pid(char *buf, pid_t pid) {
+  char tmp[24];
+  size_t n = 0, len = 0;
+  unsigned long v = (unsigned long)pid;
+  do tmp[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (n) buf[len++] = tmp[--n];
+  buf[len++] = '\n';
+  return len;
+}
+
+static int groups_match(const struct plan *pl) {
+  gid_t now[NGROUPS_MAX + 1];
+  int n = getgroups(NGROUPS_MAX + 1, now);
+  if (n < 0 || (uint32_t)n != pl->h.ngroups) return 0;
+  for (int i = 0; i < n; i++) {
+    int found = 0;
+    for (uint32_t j = 0; j < pl->h.ngroups; j++)
+      if (now[i] == pl->groups[j]) found = 1;
+    if (!found) return 0;
+  }
+  return 1;
+}
+
+/* setgroups -> setgid -> setuid: groups and gid need privilege, so uid goes
+ * last. Then check every id, and that root cannot be regained. */
+static int drop_privileges(int rep, const struct plan *pl) {
+  uid_t uid = (uid_t)pl->h.uid;
+  gid_t gid = (gid_t)pl->h.gid;
+  if (setgroups(pl->h.ngroups, pl->groups) < 0) {
+    send_record(rep, ND_STAGE_setgroups, errno, pl->h.ngroups);
+    return -1;
+  }
+  if (setgid(gid) < 0) {
+    send_record(rep, ND_STAGE_setgid, errno, gid);
+    return -1;
+  }
+  if (setuid(uid) < 0) {
+    send_record(rep, ND_STAGE_setuid, errno, uid);
+    return -1;
+  }
+  uid_t ru, eu, su;
+  gid_t rg, eg, sg;
+  if (getresuid(&ru, &eu, &su) < 0 || ru != uid || eu != uid || su != uid) {
+    send_record(rep, ND_STAGE_credentials, ND_EVERIFY, eu);
+    return -1;
+  }
+  if (getresgid(&rg, &eg, &sg) < 0 || rg != gid || eg != gid || sg != gid) {
+    send_record(rep, ND_STAGE_credentials, ND_EVERIFY, eg);
+    return -1;
+  }
+  if (!groups_match(pl)) {
+    send_record(rep, ND_STAGE_credentials, ND_EVERIFY, -1);
+    return -1;
+  }
+  if (uid != 0 && setuid(0) == 0) {
+    send_record(rep, ND_STAGE_credentials, ND_EVERIFY, 0);
+    return -1;
+  }
+  send_record(rep, ND_STAGE_credentials, 0, uid);
+  return 0;
+}
+
+static int set_limit(int resource, uint64_t value) {
+  struct rlimit rl;
+  rl.rlim_cur = rl.rlim_max = (rlim_t)value;
+  return setrlimit(resource, &rl);
+}
+
+/* Runs in the daemon; never returns. rep: the record pipe to the helper;
+ * ready_w: write end of the ready pipe or -1. */
+static void become_daemon(const struct plan *pl, pid_t helper, int rep, int ready_w) {
+  pid_t self = getpid();
+
+  /* Verify: in the helper's new session, and not its leader, so that
+   * opening a terminal can never make one our controlling tty. */
+  pid_t sid = getsid(0);
+  if (sid < 0) {
+    send_record(rep, ND_STAGE_session, errno, -1);
+    _exit(127);
+  }
+  if (sid != helper || sid == self || getpgid(0) != sid) {
+    send_record(rep, ND_STAGE_session, ND_EVERIFY, sid);
+    _exit(127);
+  }
+  send_record(rep, ND_STAGE_session, 0, sid);
+
+  umask((mode_t)pl->h.umask);
+  send_record(rep, ND_STAGE_umask, 0, pl->h.umask);
+
+  /* Limits go before the uid change: an unprivileged process cannot raise
+   * a hard limit. Soft and hard both, since Node raises its soft NOFILE
+   * limit to the hard one at start-up. */
+  if (pl->h.flags & ND_PLAN_SET_CORE) {
+    if (set_limit(RLIMIT_CORE, pl->h.core) < 0) {
+      send_record(rep, ND_STAGE_rlimit, errno, RLIMIT_CORE);
+      _exit(127);
+    }
+  }
+  if (pl->h.flags & ND_PLAN_SET_NOFILE) {
+    if (set_limit(RLIMIT_NOFILE, pl->h.nofile) < 0) {
+      send_record(rep, ND_STAGE_rlimit, errno, RLIMIT_NOFILE);
+      _exit(127);
+    }
+  }
+  if (pl->h.flags & (ND_PLAN_SET_CORE | ND_PLAN_SET_NOFILE)) send_record(rep, ND_STAGE_rlimit, 0, 0);
+
+  if ((pl->h.flags & ND_PLAN_SET_IDS) && drop_privileges(rep, pl) < 0) _exit(127);
+
+  /* cwd and entry are checked as the user the program will run as. */
+  if (RETRY(chdir(pl->cwd)) < 0) {
+    send_record(rep, ND_STAGE_chdir, errno, 0);
+    _exit(127);
+  }
+  send_record(rep, ND_STAGE_chdir, 0, 0);
+
+  if (pl->entry[0] != '\0') {
+    int fd = RETRY(open(pl->entry, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (fd < 0) {
+      send_record(rep, ND_STAGE_entry, errno, 0);
+      _exit(127);
+    }
+    struct stat st;
+    int err = RETRY(fstat(fd, &st)) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : S_ISREG(st.st_mode) ? 0 : EINVAL;
+    close(fd);
+    if (err) {
+      send_record(rep, ND_STAGE_entry, err, 0);
+      _exit(127);
+    }
+    send_record(rep, ND_STAGE_entry, 0, 0);
+  }
+
+  if (pl->h.flags & ND_PLAN_HAS_LOCK) {
+    /* The caller truncated the file under the lock; empty means "starting". */
+    char buf[24];
+    size_t len = format_pid(buf, self);
+    ssize_t n = RETRY(pwrite(ND_HELPER_FD_LOCK, buf, len, 0));
+    if (n != (ssize_t)len) {
+      send_record(rep, ND_STAGE_pidfile, n < 0 ? errno : EIO, self);
+      _exit(127);
+    }
+    send_record(rep, ND_STAGE_pidfile, 0, self);
+  }
+
+  /* Targets are 1..4; every source is >= 5, so no dup2 clobbers a source.
+   * fd 0 is already /dev/null (the helper's own stdin). dup2 clears
+   * close-on-exec, which is what makes these survive the exec. */
+  if (RETRY(dup2(ND_HELPER_FD_LOG, 1)) < 0 || RETRY(dup2(ND_HELPER_FD_LOG, 2)) < 0) {
+    send_record(rep, ND_STAGE_stdio, errno, 1);
+    _exit(127);
+  }
+  if (pl->h.flags & ND_PLAN_HAS_LOCK) {
+    if (RETRY(dup2(ND_HELPER_FD_LOCK, ND_DAEMON_FD_LOCK)) < 0) {
+      send_record(rep, ND_STAGE_stdio, errno, ND_DAEMON_FD_LOCK);
+      _exit(127);
+    }
+  } else {
+    close(ND_DAEMON_FD_LOCK); /* the plan memfd */
+  }
+  if (ready_w >= 0) {
+    if (RETRY(dup2(ready_w, ND_DAEMON_FD_READY)) < 0) {
+      send_record(rep, ND_STAGE_stdio, errno, ND_DAEMON_FD_READY);
+      _exit(127);
+    }
+  } else {
+    close(ND_DAEMON_FD_READY); /* the helper's status pipe */
+  }
+  send_record(rep, ND_STAGE_stdio, 0, 0);
+
+  /* Everything from 5 up (log and lock sources, pipes, anything a caller
+   * leaked past the helper's own clean-up) closes at exec. Close-on-exec
+   * rather than close: the record pipe must stay open until the exec
+   * succeeds, and its EOF is how the helper learns that it did. */
+  int err = set_cloexec_from(ND_DAEMON_FD_READY + 1);
+  if (err) {
+    send_record(rep, ND_STAGE_fds, err, 0);
+    _exit(127);
+  }
+  send_record(rep, ND_STAGE_fds, 0, 0);
+
+  /* Every disposition back to default, real-time signals included, but not
+   * glibc's reserved 32 and 33 (its own threading signals). Then an empty
+   * mask, right before exec. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  for (int sig = 1; sig <= 64; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP || sig == 32 || sig == 33) continue;
+    if (sigaction(sig, &sa, NULL) < 0 && errno != EINVAL) {
+      send_record(rep, ND_STAGE_signals, errno, sig);
+      _exit(127);
+    }
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) {
+    send_record(rep, ND_STAGE_signals, errno, 0);
+    _exit(127);
+  }
+  send_record(rep, ND_STAGE_signals, 0, 0);
+
+  send_record(rep, ND_STAGE_exec, 0, self);
+  execve(pl->exec_path, pl->argv, pl->envp);
+  send_record(rep, ND_STAGE_exec, errno, self);
+  _exit(127);
+}
+
+/* ---------------------------------------------------------------- helper */
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int reap(pid_t pid) {
+  int status = 0;
+  if (RETRY(waitpid(pid, &status, 0)) < 0) return -1;
+  return status;
+}
+
+/* Forward the daemon's records until EOF (exec succeeded, or it died).
+ * Returns 0 when the last record was a successful "exec". */
+static int forward_until_exec(int rep_r, pid_t daemon) {
+  struct nd_record r;
+  int exec_ok = 0, failed = 0;
+  for (;;) {
+    ssize_t n = RETRY(read(rep_r, &r, sizeof r));
+    if (n <= 0) break;
+    if (n != (ssize_t)sizeof r) break;
+    (void)RETRY(write(ND_HELPER_FD_STATUS, &r, sizeof r));
+    if (r.err != 0) failed = 1;
+    else if (r.stage == ND_STAGE_exec) exec_ok = 1;
+  }
+  if (failed || !exec_ok) {
+    int status = reap(daemon);
+    /* Died without a failure record (e.g. killed by a signal) */
+    if (!failed) send_record(ND_HELPER_FD_STATUS, ND_STAGE_exec, ND_EEXITED, status);
+    return -1;
+  }
+  return 0;
+}
+
+static int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+static void kill_and_reap(pid_t daemon, int pidfd) {
+#ifdef SYS_pidfd_send_signal
+  if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0) {
+    reap(daemon);
+    return;
+  }
+#endif
+  (void)pidfd;
+  /* The daemon is still our unreaped child, so its pid cannot be reused. */
+  kill(daemon, SIGKILL);
+  reap(daemon);
+}
+
+/* Watch the start-up window. stage: ready (waiting for READY) or running
+ * (a grace period). Returns 0 on success. */
+static int watch_window(const struct plan *pl, pid_t daemon, int ready_r) {
+  int stage = ready_r >= 0 ? ND_STAGE_ready : ND_STAGE_running;
+  int pidfd = open_pidfd(daemon);
+  int64_t deadline = now_ms() + pl->h.window_ms;
+  char buf[64];
+  size_t got = 0;
+
+  for (;;) {
+    int64_t left = deadline - now_ms();
+    if (left <= 0) break;
+    struct pollfd fds[2];
+    nfds_t nfds = 0;
+    int pid_i = -1, ready_i = -1;
+    if (pidfd >= 0) {
+      fds[nfds].fd = pidfd;
+      fds[nfds].events = POLLIN;
+      pid_i = (int)nfds++;
+    }
+    if (ready_r >= 0) {
+      fds[nfds].fd = ready_r;
+      fds[nfds].events = POLLIN;
+      ready_i = (int)nfds++;
+    }
+    /* Without a pidfd (old kernel), poll in short slices and ask waitpid. */
+    int slice = pidfd >= 0 ? (int)left : (left < 10 ? (int)left : 10);
+    int n = poll(fds, nfds, slice);
+    if (n < 0 && errno != EINTR) {
+      send_record(ND_HELPER_FD_STATUS, stage, errno, 0);
+      kill_and_reap(daemon, pidfd);
+      return -1;
+    }
+    if (ready_i >= 0 && n > 0 && fds[ready_i].revents) {
+      ssize_t r = RETRY(read(ready_r, buf + got, sizeof buf - 1 - got));
+      if (r > 0) {
+        got += (size_t)r;
+        buf[got] = '\0';
+        if (strstr(buf, "READY=1") != NULL) {
+          send_record(ND_HELPER_FD_STATUS, ND_STAGE_ready, 0, daemon);
+          return 0;
+        }
+        if (got == sizeof buf - 1) got = 0;
+      } else {
+        /* Closed without READY: only its exit or the timeout can follow. */
+        close(ready_r);
+        ready_r = -1;
+      }
+    }
+    int exited = 0, status = 0;
+    if (pid_i >= 0 && n > 0 && fds[pid_i].revents) {
+      status = reap(daemon);
+      exited = 1;
+    } else if (pidfd < 0) {
+      pid_t w = (pid_t)RETRY(waitpid(daemon, &status, WNOHANG));
+      exited = w == daemon;
+    }
+    if (exited) {
+      send_record(ND_HELPER_FD_STATUS, stage, ND_EEXITED, status);
+      return -1;
+    }
+  }
+
+  if (stage == ND_STAGE_running) {
+    send_record(ND_HELPER_FD_STATUS, ND_STAGE_running, 0, pl->h.window_ms);
+    return 0;
+  }
+  if (!(pl->h.flags & ND_PLAN_KEEP_ON_TIMEOUT)) kill_and_reap(daemon, pidfd);
+  send_record(ND_HELPER_FD_STATUS, ND_STAGE_ready, ND_ETIMEOUT, pl->h.window_ms);
+  return -1;
+}
+
+static void usage(void) {
+  static const char text[] =
+      "usage: node-daemonize-helper\n"
+      "  Started by node-daemonize, not by hand: it reads its plan from fd 3 and\n"
+      "  writes status records to fd 4 (see native/protocol.h).\n";
+  (void)!write(2, text, sizeof text - 1);
+}
+
+int main(int argc, char **argv) {
+  (void)argv;
+  if (argc > 1) {
+    usage();
+    return 2;
+  }
+  /* posix_spawn's dup2 cleared close-on-exec on the status pipe: set it
+   * again at once, so the daemon can never inherit it. */
+  if (fcntl(ND_HELPER_FD_STATUS, F_SETFD, FD_CLOEXEC) < 0) {
+    usage();
+    return 2;
+  }
+  (void)fcntl(ND_HELPER_FD_PLAN, F_SETFD, FD_CLOEXEC);
+  /* The caller reading the records may go away; the helper must not die of
+   * SIGPIPE halfway through. The daemon resets this before exec. */
+  signal(SIGPIPE, SIG_IGN);
+  /* Drop whatever else the caller let through (fds it did not mark
+   * close-on-exec): close_range(7, ~0U, 0). */
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, ND_HELPER_FD_FIRST_FREE, ~0U, 0) < 0)
+#endif
+    (void)set_cloexec_from(ND_HELPER_FD_FIRST_FREE);
+
+  struct plan pl;
+  memset(&pl, 0, sizeof pl);
+  int err = load_plan(&pl);
+  if (err) {
+    send_record(ND_HELPER_FD_STATUS, ND_STAGE_plan, err, 0);
+    return 1;
+  }
+
+  pid_t self = getpid();
+  pid_t sid = setsid();
+  if (sid < 0) {
+    send_record(ND_HELPER_FD_STATUS, ND_STAGE_setsid, errno, 0);
+    return 1;
+  }
+  if (getsid(0) != self || sid != self) {
+    send_record(ND_HELPER_FD_STATUS, ND_STAGE_setsid, ND_EVERIFY, getsid(0));
+    return 1;
+  }
+  send_record(ND_HELPER_FD_STATUS, ND_STAGE_setsid, 0, sid);
+
+  int rep[2], ready[2] = {-1, -1};
+  if (pipe2(rep, O_CLOEXEC) < 0) {
+    send_record(ND_HELPER_FD_STATUS, ND_STAGE_fork, errno, 0);
+    return 1;
+  }
+  if ((pl.h.flags & ND_PLAN_WANT_READY) && pipe2(ready, O_CLOEXEC) < 0) {
+    send_record(ND_HELPER_FD_STATUS, ND_STAGE_fork, errno, 0);
+    return 1;
+  }
+
+  pid_t daemon = fork();
+  if (daemon < 0) {
+    send_record(ND_HELPER_FD_STATUS, ND_STAGE_fork, errno, 0);
+    return 1;
+  }
+  if (daemon == 0) {
+    close(rep[0]);
+    if (ready[0] >= 0) close(ready[0]);
+    become_daemon(&pl, self, rep[1], ready[1]);
+  }
+  send_record(ND_HELPER_FD_STATUS, ND_STAGE_fork, 0, daemon);
+  close(rep[1]);
+  if (ready[1] >= 0) close(ready[1]);
+
+  if (forward_until_exec(rep[0], daemon) < 0) return 1;
+  if (pl.h.window_ms == 0) return 0;
+  return watch_window(&pl, daemon, ready[0]) < 0 ? 1 : 0;
+}

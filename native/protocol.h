@@ -1,0 +1,103 @@
+/*
+ * The wire protocol shared by the addon (caller side) and the helper.
+ *
+ * Plan: what the caller wants, written once into a memfd that the helper
+ * reads at start-up. Status: fixed-size records the helper writes to the
+ * caller, one write(2) each (16 bytes < PIPE_BUF, so a record is never torn).
+ *
+ * The stage table below is the single source of stage names: the addon
+ * exports it to TypeScript, so the two sides cannot drift apart.
+ */
+#ifndef NODE_DAEMONIZE_PROTOCOL_H
+#define NODE_DAEMONIZE_PROTOCOL_H
+
+#include <stdint.h>
+
+#define ND_PLAN_MAGIC 0x4e44504cu /* "NDPL" */
+#define ND_PLAN_VERSION 1u
+
+/* The helper's fd layout, set up by posix_spawn file actions. */
+#define ND_HELPER_FD_NULL 0   /* 0, 1, 2: /dev/null */
+#define ND_HELPER_FD_PLAN 3   /* memfd holding the plan */
+#define ND_HELPER_FD_STATUS 4 /* write end of the status pipe */
+#define ND_HELPER_FD_LOG 5    /* the daemon's stdout/stderr */
+#define ND_HELPER_FD_LOCK 6   /* locked pid file (only with ND_PLAN_HAS_LOCK) */
+#define ND_HELPER_FD_FIRST_FREE 7
+
+/* The daemon's fd layout at exec. */
+#define ND_DAEMON_FD_LOCK 3
+#define ND_DAEMON_FD_READY 4
+
+/* Plan flags. */
+#define ND_PLAN_HAS_LOCK (1u << 0)     /* fd 6 is a locked pid file: write our pid into it */
+#define ND_PLAN_WANT_READY (1u << 1)   /* give the daemon a ready pipe on fd 4, wait for READY */
+#define ND_PLAN_KEEP_ON_TIMEOUT (1u << 2) /* window timed out: leave the daemon running */
+#define ND_PLAN_SET_IDS (1u << 3)      /* setgroups/setgid/setuid to the plan's ids */
+#define ND_PLAN_SET_NOFILE (1u << 4)   /* RLIMIT_NOFILE soft = hard = nofile */
+#define ND_PLAN_SET_CORE (1u << 5)     /* RLIMIT_CORE soft = hard = core */
+
+/*
+ * Plan layout (host byte order, the helper runs on the same machine):
+ *   struct nd_plan_header
+ *   int64_t groups[ngroups]
+ *   strings, each NUL-terminated, in this order:
+ *     cwd, entry, exec path, argv[0..argc), envp[0..envc)
+ */
+struct nd_plan_header {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t flags;
+  uint32_t umask;
+  uint32_t window_ms;  /* start-up window; 0: leave as soon as the daemon exec'd */
+  uint32_t ngroups;
+  int64_t uid;
+  int64_t gid;
+  uint64_t nofile;
+  uint64_t core;
+  uint32_t argc;
+  uint32_t envc;
+  uint64_t strings_len;
+};
+
+/* A status record. err: 0 ok, > 0 an errno, < 0 one of ND_E* below. */
+struct nd_record {
+  uint16_t stage;
+  uint16_t reserved;
+  int32_t err;
+  int64_t value;
+};
+
+#define ND_EVERIFY (-1)  /* a verification failed; value = what was observed */
+#define ND_EEXITED (-2)  /* the daemon exited in the window; value = wait status */
+#define ND_ETIMEOUT (-3) /* the window ran out; value = window in ms */
+#define ND_EPLAN (-4)    /* the plan could not be parsed */
+
+/* X(name, id, syscall): syscall is what failed when err > 0. */
+#define ND_STAGES(X)                              \
+  X(plan, 1, "read")                              \
+  X(setsid, 2, "setsid")                          \
+  X(fork, 3, "fork")                              \
+  X(session, 4, "getsid")                         \
+  X(umask, 5, "umask")                            \
+  X(rlimit, 6, "setrlimit")                       \
+  X(setgroups, 7, "setgroups")                    \
+  X(setgid, 8, "setgid")                          \
+  X(setuid, 9, "setuid")                          \
+  X(credentials, 10, "setuid")                    \
+  X(chdir, 11, "chdir")                           \
+  X(entry, 12, "open")                            \
+  X(pidfile, 13, "pwrite")                        \
+  X(stdio, 14, "dup2")                            \
+  X(fds, 15, "close_range")                       \
+  X(signals, 16, "sigaction")                     \
+  X(exec, 17, "execve")                           \
+  X(ready, 18, "poll")                            \
+  X(running, 19, "waitpid")
+
+enum nd_stage {
+#define ND_STAGE_ENUM(name, id, syscall) ND_STAGE_##name = id,
+  ND_STAGES(ND_STAGE_ENUM)
+#undef ND_STAGE_ENUM
+};
+
+#endif

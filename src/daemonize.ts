@@ -1,0 +1,253 @@
+// daemonize(): checked options -> helper -> verified stages -> a running daemon.
+import { closeSync, readFileSync, unlinkSync } from 'node:fs'
+import { constants as osc } from 'node:os'
+import { DaemonizeError, errnoFields, stageError, type Stage } from './errors.js'
+import { fdLogger } from './log.js'
+import { helperPath, native } from './native.js'
+import { type DaemonizeOptions, type Launch, resolveLaunch } from './options.js'
+import { acquirePidFile, type AcquiredPidFile } from './pidfile.js'
+import { encodePlan } from './plan.js'
+import { readStatus, type StatusRecord } from './status.js'
+
+export interface Daemon {
+  pid: number
+  /** The daemon's session: the helper's pid, which led it. */
+  sid: number
+  pgid: number
+  /** The helper's pid (= sid); it has exited. */
+  helperPid: number
+  entry: string
+  logFile?: string
+  pidFile?: string
+  /** True when the launch waited for ready() and got it. */
+  ready: boolean
+  /** Every stage the helper and the daemon reported, in order. */
+  stages: StatusRecord[]
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(osc.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
+)
+
+const TAIL_LINES = 20
+
+/** The last lines of the log, for an error about a daemon that died. */
+export function logTail(path: string | undefined, lines = TAIL_LINES): string | undefined {
+  if (path === undefined) return undefined
+  try {
+    const text = readFileSync(path, 'utf8')
+    const all = text.split('\n')
+    if (all[all.length - 1] === '') all.pop()
+    return all.slice(-lines).join('\n')
+  } catch {
+    return undefined
+  }
+}
+
+function describe(r: StatusRecord, launch: Launch): string {
+  switch (r.stage) {
+    case 'plan':
+      return 'the helper could not read its plan'
+    case 'setsid':
+      return 'the helper could not start a new session'
+    case 'fork':
+      return 'the helper could not fork the daemon'
+    case 'session':
+      return 'the daemon is not where it should be: in the helper\'s session, not leading it'
+    case 'rlimit':
+      return 'cannot set resource limits'
+    case 'setgroups':
+    case 'setgid':
+    case 'setuid':
+      return `cannot drop privileges (${r.stage})`
+    case 'credentials':
+      return 'privileges were not dropped as asked'
+    case 'chdir':
+      return `cannot change directory to ${launch.cwd}`
+    case 'entry':
+      return `the daemon cannot read its entry ${launch.entry}`
+    case 'pidfile':
+      return 'the daemon cannot write its pid file'
+    case 'stdio':
+      return 'cannot set up the daemon\'s stdio'
+    case 'fds':
+      return 'cannot close inherited fds'
+    case 'signals':
+      return 'cannot reset signals'
+    case 'exec':
+      return `cannot execute ${launch.execPath}`
+    default:
+      return `stage ${r.stage} failed`
+  }
+}
+
+function pathOf(stage: string, launch: Launch): string | undefined {
+  if (stage === 'chdir') return launch.cwd
+  if (stage === 'entry') return launch.entry
+  if (stage === 'exec') return launch.execPath
+  return undefined
+}
+
+/** Turn the first failed record into a DaemonizeError. */
+function failure(r: StatusRecord, launch: Launch, daemonPid: number | undefined): DaemonizeError {
+  const c = native().constants
+  const stage = r.stage as Stage
+  if (r.err > 0) {
+    const { errno, code } = errnoFields(r.err)
+    return new DaemonizeError(`${describe(r, launch)}: ${r.syscall} ${code}`, {
+      stage,
+      code,
+      errno,
+      syscall: r.syscall,
+      path: pathOf(r.stage, launch),
+      pid: daemonPid,
+    })
+  }
+  if (r.err === c.ND_EEXITED) {
+    const { code: exitCode, signal: sigNum } = native().decodeWaitStatus(r.value)
+    const signal = sigNum === null ? null : (signalNames.get(sigNum) ?? null)
+    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
+    const tail = logTail(launch.logFile)
+    const when = stage === 'ready' ? 'before it was ready' : stage === 'running' ? 'during start-up' : 'before exec'
+    return new DaemonizeError(
+      `the daemon ${how} ${when}` + (tail ? `; last lines of ${launch.logFile}:\n${tail}` : ''),
+      { stage, code: 'ERR_DAEMON_EXITED', pid: daemonPid, exitCode, signal, logTail: tail, path: launch.logFile },
+    )
+  }
+  if (r.err === c.ND_ETIMEOUT) {
+    const tail = logTail(launch.logFile)
+    const fate = launch.keepOnTimeout ? 'left running' : 'killed'
+    return new DaemonizeError(
+      `the daemon did not call ready() within ${r.value} ms (${fate})` +
+        (tail ? `; last lines of ${launch.logFile}:\n${tail}` : ''),
+      { stage, code: 'ERR_DAEMON_TIMEOUT', pid: daemonPid, logTail: tail, path: launch.logFile },
+    )
+  }
+  if (r.err === c.ND_EVERIFY) {
+    return new DaemonizeError(`${describe(r, launch)} (verification failed, saw ${r.value})`, {
+      stage,
+      code: 'ERR_DAEMON_VERIFY',
+      pid: daemonPid,
+    })
+  }
+  return new DaemonizeError(`${describe(r, launch)} (protocol error ${r.err})`, { stage, code: 'ERR_DAEMON_PROTOCOL' })
+}
+
+function logStages(launch: Launch, records: StatusRecord[], helperPid: number, error?: DaemonizeError): void {
+  if (launch.logFile === undefined) return
+  const log = fdLogger(launch.logFd, { helperPid, entry: launch.entry })
+  for (const r of records) {
+    if (r.err === 0) log.info({ stage: r.stage, value: r.value }, `stage ${r.stage} ok`)
+  }
+  if (error) log.error({ stage: error.stage, code: error.code, errno: error.errno }, error.message)
+}
+
+/**
+ * Start `entry` as a daemon. Resolves once the daemon has exec'd (and, with
+ * waitReadyMs, called ready(); with startupGraceMs, survived that long);
+ * rejects with a DaemonizeError naming the stage, and leaves nothing running.
+ */
+export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
+  const launch = resolveLaunch(options)
+  let pidFile: AcquiredPidFile | undefined
+  let helperPid: number
+  let statusFd: number
+  try {
+    if (options.pidFile !== undefined) pidFile = acquirePidFile(options.pidFile)
+    const plan = encodePlan({
+      cwd: launch.cwd,
+      entry: launch.entry,
+      execPath: launch.execPath,
+      argv: launch.argv,
+      env: launch.env,
+      umask: launch.umask,
+      windowMs: launch.windowMs,
+      waitReady: launch.waitReady,
+      keepOnTimeout: launch.keepOnTimeout,
+      hasLock: pidFile !== undefined,
+      ids: launch.credentials,
+      maxOpenFiles: launch.maxOpenFiles,
+      coreLimit: launch.coreDumps ? undefined : 0,
+    })
+    try {
+      ;({ pid: helperPid, statusFd } = native().spawnHelper(helperPath(), plan, launch.logFd, pidFile?.fd ?? -1))
+    } catch (err) {
+      throw stageError('helper', 'cannot start the helper', err)
+    }
+  } catch (err) {
+    releasePidFile(pidFile)
+    closeSync(launch.logFd)
+    throw err
+  }
+
+  let records: StatusRecord[]
+  try {
+    records = await readStatus(statusFd)
+  } catch (err) {
+    // Cannot watch the pipe: end the helper (and with it the launch).
+    process.kill(helperPid, 'SIGKILL')
+    native().waitPid(helperPid)
+    releasePidFile(pidFile)
+    closeSync(launch.logFd)
+    throw stageError('helper', 'cannot read the helper\'s status', err)
+  }
+  // EOF: the helper has closed the pipe by exiting; reap it.
+  native().waitPid(helperPid)
+
+  const fork = records.find((r) => r.stage === 'fork' && r.err === 0)
+  const daemonPid = fork?.value
+  const failed = records.find((r) => r.err !== 0)
+  const exec = records.find((r) => r.stage === 'exec' && r.err === 0)
+  let error: DaemonizeError | undefined
+  if (failed) error = failure(failed, launch, daemonPid)
+  else if (!exec || daemonPid === undefined) {
+    error = new DaemonizeError('the helper ended before the daemon was started', { stage: 'helper', code: 'ERR_DAEMON_PROTOCOL' })
+  }
+  try {
+    logStages(launch, records, helperPid, error)
+  } finally {
+    closeSync(launch.logFd)
+  }
+  if (error) {
+    // The daemon is gone (the helper reaped it) unless it was kept on a
+    // timeout; only then does the pid file stay, locked by the daemon.
+    if (!(error.code === 'ERR_DAEMON_TIMEOUT' && launch.keepOnTimeout)) releasePidFile(pidFile)
+    else if (pidFile) closeSync(pidFile.fd)
+    throw error
+  }
+  // The daemon holds the lock through its own fd 3; ours can go.
+  if (pidFile) closeSync(pidFile.fd)
+
+  const sid = records.find((r) => r.stage === 'session')?.value ?? helperPid
+  const daemon: Daemon = {
+    pid: daemonPid as number,
+    sid,
+    pgid: sid,
+    helperPid,
+    entry: launch.entry,
+    logFile: launch.logFile,
+    pidFile: pidFile?.path,
+    ready: records.some((r) => r.stage === 'ready' && r.err === 0),
+    stages: records,
+  }
+  if (launch.notifySystemd) notifySystemd(daemon)
+  return daemon
+}
+
+/** Unlink a pid file this launch holds the lock on, then let the lock go. */
+function releasePidFile(pidFile: AcquiredPidFile | undefined): void {
+  if (!pidFile) return
+  try {
+    unlinkSync(pidFile.path)
+  } catch {
+    // already gone
+  }
+  closeSync(pidFile.fd)
+}
+
+/** Tell systemd, when it runs us, which process the service really is. */
+function notifySystemd(daemon: Daemon): void {
+  const socket = process.env.NOTIFY_SOCKET
+  if (!socket) return
+  native().sdNotify(socket, `MAINPID=${daemon.pid}\nREADY=1\n`)
+}

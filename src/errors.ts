@@ -1,0 +1,117 @@
+// One error type, one `stage` per step that can fail; the rest of the
+// fields follow Node's SystemError (code, errno, syscall, path).
+import { getSystemErrorName } from 'node:util'
+
+/**
+ * Where a launch failed. Caller-side stages come first (checked before
+ * anything is spawned), then the helper's and the daemon's own.
+ */
+export type Stage =
+  | 'options'
+  | 'entry'
+  | 'cwd'
+  | 'log'
+  | 'pidfile'
+  | 'user'
+  | 'helper'
+  | 'plan'
+  | 'setsid'
+  | 'fork'
+  | 'session'
+  | 'umask'
+  | 'rlimit'
+  | 'setgroups'
+  | 'setgid'
+  | 'setuid'
+  | 'credentials'
+  | 'chdir'
+  | 'stdio'
+  | 'fds'
+  | 'signals'
+  | 'exec'
+  | 'ready'
+  | 'running'
+  | 'stop'
+  | 'reload'
+
+export interface DaemonizeErrorFields {
+  stage: Stage
+  code: string
+  errno?: number
+  syscall?: string
+  path?: string
+  pid?: number
+  exitCode?: number | null
+  signal?: NodeJS.Signals | null
+  logTail?: string
+  cause?: unknown
+}
+
+export class DaemonizeError extends Error {
+  readonly stage: Stage
+  readonly code: string
+  readonly errno?: number
+  readonly syscall?: string
+  readonly path?: string
+  /** The daemon's pid, when it got that far. */
+  readonly pid?: number
+  /** How the daemon ended, when it exited during the start-up window. */
+  readonly exitCode?: number | null
+  readonly signal?: NodeJS.Signals | null
+  /** The last lines of the daemon's log, when it died during start-up. */
+  readonly logTail?: string
+
+  constructor(message: string, fields: DaemonizeErrorFields) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause })
+    this.name = 'DaemonizeError'
+    this.stage = fields.stage
+    this.code = fields.code
+    if (fields.errno !== undefined) this.errno = fields.errno
+    if (fields.syscall !== undefined) this.syscall = fields.syscall
+    if (fields.path !== undefined) this.path = fields.path
+    if (fields.pid !== undefined) this.pid = fields.pid
+    if (fields.exitCode !== undefined) this.exitCode = fields.exitCode
+    if (fields.signal !== undefined) this.signal = fields.signal
+    if (fields.logTail !== undefined) this.logTail = fields.logTail
+  }
+}
+
+/** errno as Node reports it (negative on Linux) and its code name. */
+export function errnoFields(positiveErrno: number): { errno: number; code: string } {
+  const errno = -Math.abs(positiveErrno)
+  let code: string
+  try {
+    code = getSystemErrorName(errno)
+  } catch {
+    code = `E${Math.abs(errno)}`
+  }
+  return { errno, code }
+}
+
+interface SystemErrorLike {
+  code?: unknown
+  errno?: unknown
+  syscall?: unknown
+  path?: unknown
+  message?: unknown
+}
+
+/** Wrap a Node or addon SystemError with the stage it happened in. */
+export function stageError(stage: Stage, what: string, err: unknown, path?: string): DaemonizeError {
+  const e = (err ?? {}) as SystemErrorLike
+  const code = typeof e.code === 'string' ? e.code : 'ERR_UNKNOWN'
+  const detail = typeof e.message === 'string' ? e.message : String(err)
+  return new DaemonizeError(`${what}: ${detail}`, {
+    stage,
+    code,
+    errno: typeof e.errno === 'number' ? e.errno : undefined,
+    syscall: typeof e.syscall === 'string' ? e.syscall : undefined,
+    path: path ?? (typeof e.path === 'string' ? e.path : undefined),
+    cause: err,
+  })
+}
+
+/** A usage error in the options themselves (Node's ERR_INVALID_ARG_VALUE). */
+export function optionError(message: string, path?: string): DaemonizeError {
+  return new DaemonizeError(message, { stage: 'options', code: 'ERR_INVALID_ARG_VALUE', path })
+}

@@ -1,0 +1,5 @@
+export { daemonize, type Daemon } from './daemonize.js'
+export type { DaemonizeOptions } from './options.js'
+export { DaemonizeError, type Stage } from './errors.js'
+export { getsid, getpgid } from './session.js'
+export type { StatusRecord } from './status.js'

@@ -1,0 +1,118 @@
+// The native surface, typed once. Everything that crosses into C goes
+// through this module; the rest of the package never touches the addon.
+import { createRequire } from 'node:module'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** A SystemError as the addon throws it: like Node's own. */
+export interface NativeError extends Error {
+  code: string
+  errno: number
+  syscall: string
+  path?: string
+}
+
+export interface StageInfo {
+  id: number
+  name: string
+  syscall: string
+}
+
+export interface UserEntry {
+  name: string
+  uid: number
+  gid: number
+  home: string
+  shell: string
+}
+
+export interface GroupEntry {
+  name: string
+  gid: number
+}
+
+export interface FdWatcher {
+  close(): void
+}
+
+export interface NativeConstants {
+  ND_PLAN_MAGIC: number
+  ND_PLAN_VERSION: number
+  ND_PLAN_HAS_LOCK: number
+  ND_PLAN_WANT_READY: number
+  ND_PLAN_KEEP_ON_TIMEOUT: number
+  ND_PLAN_SET_IDS: number
+  ND_PLAN_SET_NOFILE: number
+  ND_PLAN_SET_CORE: number
+  ND_EVERIFY: number
+  ND_EEXITED: number
+  ND_ETIMEOUT: number
+  ND_EPLAN: number
+  ND_DAEMON_FD_LOCK: number
+  ND_DAEMON_FD_READY: number
+  PLAN_HEADER_SIZE: number
+  RECORD_SIZE: number
+}
+
+export interface Native {
+  /** posix_spawn the helper with the plan on fd 3; returns its pid and the read end of the status pipe. */
+  spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number): { pid: number; statusFd: number }
+  /** Blocking waitpid: only for a child known to be exiting. */
+  waitPid(pid: number): number
+  decodeWaitStatus(status: number): { code: number | null; signal: number | null }
+  stages: StageInfo[]
+  constants: NativeConstants
+  getsid(pid?: number): number
+  getpgid(pid?: number): number
+  /** OFD write lock without waiting; false when another open file holds it. */
+  lockFile(fd: number): boolean
+  /** Tests for a conflicting OFD lock without taking one. */
+  isLocked(fd: number): boolean
+  pidfdOpen(pid: number): number
+  pidfdSendSignal(pidfd: number, signal: number): void
+  FdWatcher: new (fd: number, onReadable: () => void) => FdWatcher
+  lookupUser(nameOrUid: string | number): UserEntry | null
+  lookupGroup(nameOrGid: string | number): GroupEntry | null
+  groupList(user: string, gid: number): number[]
+  sdNotify(socketPath: string, message: string): void
+  redirectOutput(path: string, mode: number): void
+}
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
+const require = createRequire(import.meta.url)
+
+function buildDir(): string {
+  for (const kind of ['Release', 'Debug']) {
+    const dir = join(packageRoot, 'build', kind)
+    if (existsSync(join(dir, 'node_daemonize.node'))) return dir
+  }
+  const err = new Error(
+    `node-daemonize: the native addon is not built (looked in ${join(packageRoot, 'build')}); run \`npm rebuild node-daemonize\``,
+  ) as NativeError
+  err.code = 'ERR_DLOPEN_FAILED'
+  throw err
+}
+
+let loaded: Native | undefined
+let loadedDir: string | undefined
+
+/** The addon, loaded on first use. */
+export function native(): Native {
+  if (loaded === undefined) {
+    if (process.platform !== 'linux' && process.platform !== 'darwin') {
+      throw new Error(`node-daemonize supports Linux (and builds on macOS), not ${process.platform}`)
+    }
+    loadedDir = buildDir()
+    loaded = require(join(loadedDir, 'node_daemonize.node')) as Native
+  }
+  return loaded
+}
+
+/** Absolute path of the helper executable, next to the addon. */
+export function helperPath(): string {
+  native()
+  return join(loadedDir as string, 'node-daemonize-helper')
+}
+
+export { packageRoot }

@@ -1,0 +1,266 @@
+// Options -> a checked launch: every path resolved against the caller's cwd
+// and every input checked before anything is spawned.
+import { accessSync, closeSync, constants as fsc, existsSync, fchownSync, fstatSync, openSync, statSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { DaemonizeError, optionError, stageError } from './errors.js'
+import { packageRoot } from './native.js'
+import { type Credentials, resolveCredentials } from './user.js'
+
+export interface DaemonizeOptions {
+  /** The script the daemon runs (must be an existing, readable regular file). */
+  entry: string
+  /** Arguments after the entry, passed verbatim. */
+  args?: string[]
+  /** Node options before the entry, e.g. ['--enable-source-maps']. */
+  execArgv?: string[]
+  /** The program to exec. Default: process.execPath. */
+  execPath?: string
+  /** The daemon's environment, replacing the caller's. Default: process.env. */
+  env?: Record<string, string | undefined>
+  /** The daemon's working directory. Default '/'. */
+  cwd?: string
+  /** The daemon's umask. Default 0o022. */
+  umask?: number
+  /** stdout and stderr, appended (created 0640). Default: /dev/null. */
+  logFile?: string
+  /** A pid file, locked for the daemon's whole life. */
+  pidFile?: string
+  /** Wait until the daemon calls ready(), at most this long. 0: do not wait. */
+  waitReadyMs?: number
+  /** Without readiness: watch this long for a crash at start-up. Default 0. */
+  startupGraceMs?: number
+  /** When waitReadyMs runs out, leave the daemon running instead of killing it. */
+  keepOnTimeout?: boolean
+  /** Load the daemon-side preload (env clean-up, log reopen on SIGHUP). Default true. */
+  preload?: boolean
+  /** Run as this user (name or uid); root only. */
+  user?: string | number
+  /** Run as this group (name or gid); default: the user's primary group. */
+  group?: string | number
+  /** Allow core dumps. Default false: RLIMIT_CORE is 0. */
+  coreDumps?: boolean
+  /** RLIMIT_NOFILE, soft and hard. */
+  maxOpenFiles?: number
+  /** Under systemd, send MAINPID=<daemon> and READY=1 once the daemon is up. Default false. */
+  notifySystemd?: boolean
+}
+
+/** Variables the toolkit owns in the daemon's environment. */
+export const ENV_PREFIX = 'NODE_DAEMONIZE_'
+export const ENV_LOG_FILE = 'NODE_DAEMONIZE_LOG_FILE'
+export const ENV_READY_FD = 'NODE_DAEMONIZE_READY_FD'
+
+export const preloadPath = join(packageRoot, 'dist', 'daemon', 'preload.cjs')
+
+export interface Launch {
+  entry: string
+  execPath: string
+  argv: string[]
+  env: string[]
+  cwd: string
+  umask: number
+  logFile?: string
+  /** The log fd handed to the helper (the caller closes its copy). */
+  logFd: number
+  logCreated: boolean
+  windowMs: number
+  waitReady: boolean
+  keepOnTimeout: boolean
+  credentials?: Credentials
+  maxOpenFiles?: number
+  coreDumps: boolean
+  notifySystemd: boolean
+}
+
+function checkString(name: string, v: unknown): string {
+  if (typeof v !== 'string') throw optionError(`${name} must be a string, got ${typeof v}`)
+  if (v.includes('\0')) throw optionError(`${name} must not contain a NUL byte`)
+  return v
+}
+
+function checkStrings(name: string, v: unknown): string[] {
+  if (v === undefined) return []
+  if (!Array.isArray(v)) throw optionError(`${name} must be an array of strings`)
+  return v.map((s, i) => checkString(`${name}[${i}]`, s))
+}
+
+function checkDuration(name: string, v: unknown): number {
+  if (v === undefined) return 0
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    throw optionError(`${name} must be a whole number of milliseconds >= 0, got ${String(v)}`)
+  }
+  return v
+}
+
+function checkEntry(path: string): void {
+  let st
+  try {
+    st = statSync(path)
+  } catch (err) {
+    throw stageError('entry', `entry ${path} cannot be used`, err, path)
+  }
+  if (st.isDirectory()) {
+    throw new DaemonizeError(`entry ${path} is a directory, not a script`, {
+      stage: 'entry',
+      code: 'EISDIR',
+      errno: -21,
+      syscall: 'open',
+      path,
+    })
+  }
+  if (!st.isFile()) {
+    throw new DaemonizeError(`entry ${path} is not a regular file`, { stage: 'entry', code: 'EINVAL', path })
+  }
+  try {
+    accessSync(path, fsc.R_OK)
+  } catch (err) {
+    throw stageError('entry', `entry ${path} is not readable`, err, path)
+  }
+}
+
+function checkCwd(path: string): void {
+  let st
+  try {
+    st = statSync(path)
+  } catch (err) {
+    throw stageError('cwd', `cwd ${path} cannot be used`, err, path)
+  }
+  if (!st.isDirectory()) {
+    throw new DaemonizeError(`cwd ${path} is not a directory`, {
+      stage: 'cwd',
+      code: 'ENOTDIR',
+      errno: -20,
+      syscall: 'chdir',
+      path,
+    })
+  }
+}
+
+/**
+ * Open the log for appending: O_NOFOLLOW, a regular file with one link.
+ * A file this launch creates (O_EXCL) is chowned to the daemon's user, so it
+ * can reopen it after rotation; an existing one never is.
+ */
+function openLog(path: string, credentials?: Credentials): { fd: number; created: boolean } {
+  // libuv adds O_CLOEXEC to every open.
+  const base = fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOFOLLOW | fsc.O_NOCTTY
+  let fd: number
+  let created = true
+  try {
+    try {
+      fd = openSync(path, base | fsc.O_CREAT | fsc.O_EXCL, 0o640)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      created = false
+      fd = openSync(path, base)
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ELOOP' ? 'log file is a symbolic link' : 'cannot open log file'
+    throw stageError('log', why, err, path)
+  }
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile()) throw new DaemonizeError(`log file ${path} is not a regular file`, { stage: 'log', code: 'EINVAL', path })
+    if (st.nlink !== 1) {
+      throw new DaemonizeError(`log file ${path} has ${st.nlink} links; refusing a hard-linked log`, {
+        stage: 'log',
+        code: 'EMLINK',
+        path,
+      })
+    }
+    if (created && credentials) fchownSync(fd, credentials.uid, credentials.gid)
+  } catch (err) {
+    closeSync(fd)
+    throw err instanceof DaemonizeError ? err : stageError('log', 'cannot prepare log file', err, path)
+  }
+  return { fd, created }
+}
+
+function buildEnv(options: DaemonizeOptions, launch: { logFile?: string; waitReady: boolean; credentials?: Credentials }): string[] {
+  const given = options.env
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(given ?? process.env)) {
+    if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET') continue
+    env[checkString(`env key`, k)] = checkString(`env.${k}`, v)
+    if (k.includes('=') || k === '') throw optionError(`env key '${k}' is not a valid variable name`)
+  }
+  const user = launch.credentials?.user
+  if (user) {
+    // The caller's HOME etc. describe the caller; set the target user's,
+    // unless the given env says otherwise.
+    if (given?.HOME === undefined) env.HOME = user.home
+    if (given?.USER === undefined) env.USER = user.name
+    if (given?.LOGNAME === undefined) env.LOGNAME = user.name
+  }
+  if (launch.logFile !== undefined) env[ENV_LOG_FILE] = launch.logFile
+  if (launch.waitReady) env[ENV_READY_FD] = '4'
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`)
+}
+
+function checkPreload(): string {
+  if (!existsSync(preloadPath)) {
+    throw new DaemonizeError(`the daemon preload ${preloadPath} is missing: the package is not built (npm run build)`, {
+      stage: 'options',
+      code: 'ENOENT',
+      path: preloadPath,
+    })
+  }
+  return preloadPath
+}
+
+/**
+ * Resolve and check every option. On success the caller owns launch.logFd.
+ * Throws DaemonizeError before anything is opened when an input is bad.
+ */
+export function resolveLaunch(options: DaemonizeOptions): Launch {
+  if (options === null || typeof options !== 'object') throw optionError('options must be an object')
+  const entry = resolve(checkString('entry', options.entry))
+  const args = checkStrings('args', options.args)
+  const execArgv = checkStrings('execArgv', options.execArgv)
+  const execPath = resolve(checkString('execPath', options.execPath ?? process.execPath))
+  const cwd = resolve(checkString('cwd', options.cwd ?? '/'))
+  const umask = options.umask ?? 0o022
+  if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) {
+    throw optionError(`umask must be an integer from 0 to 0o777, got ${String(options.umask)}`)
+  }
+  const waitReadyMs = checkDuration('waitReadyMs', options.waitReadyMs)
+  const startupGraceMs = checkDuration('startupGraceMs', options.startupGraceMs)
+  const maxOpenFiles = options.maxOpenFiles
+  if (maxOpenFiles !== undefined && (!Number.isInteger(maxOpenFiles) || maxOpenFiles < 1)) {
+    throw optionError(`maxOpenFiles must be a positive integer, got ${String(maxOpenFiles)}`)
+  }
+  const logFile = options.logFile === undefined ? undefined : resolve(checkString('logFile', options.logFile))
+
+  checkEntry(entry)
+  checkCwd(cwd)
+  const credentials = resolveCredentials(options.user, options.group)
+  const waitReady = waitReadyMs > 0
+  const env = buildEnv(options, { logFile, waitReady, credentials })
+
+  const preload = options.preload === false ? [] : ['--require', checkPreload()]
+  const argv = [execPath, ...preload, ...execArgv, entry, ...args]
+
+  const { fd: logFd, created: logCreated } = logFile
+    ? openLog(logFile, credentials)
+    : { fd: openSync('/dev/null', fsc.O_WRONLY), created: false }
+
+  return {
+    entry,
+    execPath,
+    argv,
+    env,
+    cwd,
+    umask,
+    logFile,
+    logFd,
+    logCreated,
+    windowMs: waitReady ? waitReadyMs : startupGraceMs,
+    waitReady,
+    keepOnTimeout: options.keepOnTimeout === true,
+    credentials,
+    maxOpenFiles,
+    coreDumps: options.coreDumps === true,
+    notifySystemd: options.notifySystemd === true,
+  }
+}

@@ -1,0 +1,79 @@
+// Reads the helper's status records through the event loop (a uv_poll on
+// the pipe), never by blocking a thread, until the helper closes the pipe.
+import { closeSync, readSync } from 'node:fs'
+import { native } from './native.js'
+
+export interface StatusRecord {
+  /** Stage name, from the table in native/protocol.h. */
+  stage: string
+  /** What would have failed, as a syscall name. */
+  syscall: string
+  /** 0 ok; > 0 an errno; < 0 one of the protocol's own failures. */
+  err: number
+  value: number
+}
+
+let stageNames: Map<number, { name: string; syscall: string }> | undefined
+
+function stageById(id: number): { name: string; syscall: string } {
+  if (stageNames === undefined) stageNames = new Map(native().stages.map((s) => [s.id, s]))
+  return stageNames.get(id) ?? { name: `stage-${id}`, syscall: 'unknown' }
+}
+
+export function decodeRecords(buf: Buffer): StatusRecord[] {
+  const size = native().constants.RECORD_SIZE
+  const out: StatusRecord[] = []
+  for (let o = 0; o + size <= buf.length; o += size) {
+    const s = stageById(buf.readUInt16LE(o))
+    out.push({ stage: s.name, syscall: s.syscall, err: buf.readInt32LE(o + 4), value: Number(buf.readBigInt64LE(o + 8)) })
+  }
+  return out
+}
+
+/**
+ * Collect every record from fd until EOF, calling onRecord as each arrives;
+ * closes fd. Records are 16 bytes and written whole, but reads may still
+ * end between two of them, so partial bytes carry over.
+ */
+export function readStatus(fd: number, onRecord?: (r: StatusRecord) => void): Promise<StatusRecord[]> {
+  const { FdWatcher, constants } = native()
+  const size = constants.RECORD_SIZE
+  return new Promise((resolve, reject) => {
+    const records: StatusRecord[] = []
+    const chunk = Buffer.allocUnsafe(size * 64)
+    let pending = Buffer.alloc(0)
+    let watcher: { close(): void } | undefined
+    const finish = (err?: unknown) => {
+      watcher?.close()
+      closeSync(fd)
+      if (err) reject(err)
+      else resolve(records)
+    }
+    const drain = () => {
+      let n: number
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return
+        finish(err)
+        return
+      }
+      if (n === 0) {
+        finish()
+        return
+      }
+      pending = pending.length ? Buffer.concat([pending, chunk.subarray(0, n)]) : Buffer.from(chunk.subarray(0, n))
+      const whole = pending.length - (pending.length % size)
+      for (const r of decodeRecords(pending.subarray(0, whole))) {
+        records.push(r)
+        onRecord?.(r)
+      }
+      pending = pending.subarray(whole)
+    }
+    try {
+      watcher = new FdWatcher(fd, drain)
+    } catch (err) {
+      finish(err)
+    }
+  })
+}

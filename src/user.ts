@@ -1,0 +1,64 @@
+// Resolves `user` / `group` in the caller, before anything is spawned: the
+// helper never looks a name up.
+import { DaemonizeError } from './errors.js'
+import { native, type UserEntry } from './native.js'
+
+export interface Credentials {
+  uid: number
+  gid: number
+  /** Supplementary groups, as setgroups(2) will set them. */
+  groups: number[]
+  /** The target user's passwd entry, when the uid has one. */
+  user?: UserEntry
+}
+
+function asId(v: string | number): string | number {
+  return typeof v === 'number' || !/^\d+$/.test(v) ? v : Number(v)
+}
+
+function lookupUserOrThrow(user: string | number): UserEntry | null {
+  const key = asId(user)
+  const entry = native().lookupUser(key)
+  if (entry === null && typeof key === 'string') {
+    throw new DaemonizeError(`unknown user '${user}'`, { stage: 'user', code: 'ERR_UNKNOWN_USER' })
+  }
+  return entry
+}
+
+function lookupGroupOrThrow(group: string | number): number {
+  const key = asId(group)
+  const entry = native().lookupGroup(key)
+  if (entry === null) {
+    if (typeof key === 'number') return key
+    throw new DaemonizeError(`unknown group '${group}'`, { stage: 'user', code: 'ERR_UNKNOWN_GROUP' })
+  }
+  return entry.gid
+}
+
+/**
+ * The ids the daemon will run as, or undefined when nothing changes.
+ * A non-root caller may only name itself; anything else is EPERM here,
+ * before any process exists.
+ */
+export function resolveCredentials(user?: string | number, group?: string | number): Credentials | undefined {
+  if (user === undefined && group === undefined) return undefined
+  const myUid = process.getuid?.() ?? 0
+  const myGid = process.getgid?.() ?? 0
+  const entry = user === undefined ? null : lookupUserOrThrow(user)
+  const uid = user === undefined ? myUid : (entry?.uid ?? (asId(user) as number))
+  const gid = group !== undefined ? lookupGroupOrThrow(group) : (entry?.gid ?? myGid)
+
+  if (myUid !== 0) {
+    if (uid !== myUid || gid !== myGid) {
+      throw new DaemonizeError(
+        `only root can start a daemon as another user or group (asked for uid ${uid}, gid ${gid}; running as uid ${myUid})`,
+        { stage: 'user', code: 'EPERM', errno: -1, syscall: 'setuid' },
+      )
+    }
+    // Its own ids: nothing to drop (and setgroups would fail without privilege).
+    return undefined
+  }
+  const groups = entry ? native().groupList(entry.name, gid) : [gid]
+  if (!groups.includes(gid)) groups.unshift(gid)
+  return { uid, gid, groups: [...new Set(groups)], user: entry ?? undefined }
+}
