@@ -1,0 +1,92 @@
+// Reading a process's state from /proc, the way the tests judge a daemon.
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+
+export interface ProcStat {
+  pid: number
+  comm: string
+  state: string
+  ppid: number
+  pgrp: number
+  session: number
+  ttyNr: number
+}
+
+/** Fields of /proc/<pid>/stat (comm may hold spaces and parentheses). */
+export function procStat(pid: number): ProcStat {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const close = text.lastIndexOf(')')
+  const comm = text.slice(text.indexOf('(') + 1, close)
+  const rest = text.slice(close + 2).split(' ')
+  return {
+    pid,
+    comm,
+    state: rest[0],
+    ppid: Number(rest[1]),
+    pgrp: Number(rest[2]),
+    session: Number(rest[3]),
+    ttyNr: Number(rest[4]),
+  }
+}
+
+/** /proc/<pid>/status as key -> value. */
+export function procStatus(pid: number): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = line.indexOf(':')
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim()
+  }
+  return out
+}
+
+/** fd number -> link target, for every open fd of pid. */
+export function procFds(pid: number): Map<number, string> {
+  const out = new Map<number, string>()
+  for (const name of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      out.set(Number(name), readlinkSync(`/proc/${pid}/fd/${name}`))
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out
+}
+
+/** The flags field of /proc/<pid>/fdinfo/<fd> (octal open flags). */
+export function fdFlags(pid: number, fd: number): number {
+  const m = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))
+  if (!m) throw new Error(`no flags for fd ${fd} of ${pid}`)
+  return parseInt(m[1], 8)
+}
+
+export function procCwd(pid: number): string {
+  return readlinkSync(`/proc/${pid}/cwd`)
+}
+
+/** Running and not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    return procStat(pid).state !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+/** The caller's own zombie children (pid 1 reaps orphans late here, so only direct children count). */
+export function zombieChildren(ppid = process.pid): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const st = procStat(Number(name))
+      if (st.ppid === ppid && st.state === 'Z') out.push(st.pid)
+    } catch {
+      // gone
+    }
+  }
+  return out
+}
+
+export function inode(path: string): { dev: number; ino: number } {
+  const st = statSync(path)
+  return { dev: st.dev, ino: st.ino }
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Real daemons on a 2-core machine: a generous timeout, and files run in
+    // separate processes so one file's daemons never share a caller with another's.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    globalSetup: ['test/helpers/global-setup.ts'],
+  },
+})
