@@ -224,6 +224,26 @@ static int drop_privileges(int rep, const struct plan *pl) {
   return 0;
 }
 
+/* glibc reserves 32 and 33 for itself and its sigaction() refuses them.
+ * posix_spawn leaves them SIG_IGN in the helper (the caller had handlers
+ * there), and SIG_IGN survives exec: so set them back to SIG_DFL with the
+ * raw syscall. Safe here: this process is single-threaded and about to exec. */
+static int reset_reserved_signals(void) {
+#if defined(SYS_rt_sigaction) && (defined(__x86_64__) || defined(__aarch64__))
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+  } k;
+  memset(&k, 0, sizeof k);
+  k.handler = SIG_DFL;
+  for (int sig = 32; sig <= 33; sig++)
+    if (syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask) < 0) return sig;
+#endif
+  return 0;
+}
+
 static int set_limit(int resource, uint64_t value) {
   struct rlimit rl;
   rl.rlim_cur = rl.rlim_max = (rlim_t)value;
@@ -341,9 +361,9 @@ static void become_daemon(const struct plan *pl, pid_t helper, int rep, int read
   }
   send_record(rep, ND_STAGE_fds, 0, 0);
 
-  /* Every disposition back to default, real-time signals included, but not
-   * glibc's reserved 32 and 33 (its own threading signals). Then an empty
-   * mask, right before exec. */
+  /* Every disposition back to default, real-time signals included (glibc's
+   * reserved 32 and 33 through the raw syscall, below). Then an empty mask,
+   * right before exec. */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_DFL;
@@ -354,6 +374,11 @@ static void become_daemon(const struct plan *pl, pid_t helper, int rep, int read
       send_record(rep, ND_STAGE_signals, errno, sig);
       _exit(127);
     }
+  }
+  int bad = reset_reserved_signals();
+  if (bad) {
+    send_record(rep, ND_STAGE_signals, errno, bad);
+    _exit(127);
   }
   sigset_t none;
   sigemptyset(&none);
