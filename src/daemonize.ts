@@ -4,7 +4,7 @@ import { constants as osc } from 'node:os'
 import { DaemonizeError, errnoFields, stageError, type Stage } from './errors.js'
 import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
-import { type DaemonizeOptions, type Launch, resolveLaunch } from './options.js'
+import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
 import { acquirePidFile, type AcquiredPidFile } from './pidfile.js'
 import { encodePlan } from './plan.js'
 import { readStatus, type StatusRecord } from './status.js'
@@ -133,9 +133,9 @@ function failure(r: StatusRecord, launch: Launch, daemonPid: number | undefined)
   return new DaemonizeError(`${describe(r, launch)} (protocol error ${r.err})`, { stage, code: 'ERR_DAEMON_PROTOCOL' })
 }
 
-function logStages(launch: Launch, records: StatusRecord[], helperPid: number, error?: DaemonizeError): void {
+function logStages(launch: Launch, logFd: number, records: StatusRecord[], helperPid: number, error?: DaemonizeError): void {
   if (launch.logFile === undefined) return
-  const log = fdLogger(launch.logFd, { helperPid, entry: launch.entry })
+  const log = fdLogger(logFd, { helperPid, entry: launch.entry })
   for (const r of records) {
     if (r.err === 0) log.info({ stage: r.stage, value: r.value }, `stage ${r.stage} ok`)
   }
@@ -150,10 +150,12 @@ function logStages(launch: Launch, records: StatusRecord[], helperPid: number, e
 export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   const launch = resolveLaunch(options)
   let pidFile: AcquiredPidFile | undefined
+  let logFd = -1
   let helperPid: number
   let statusFd: number
   try {
     if (options.pidFile !== undefined) pidFile = acquirePidFile(options.pidFile)
+    logFd = openLaunchLog(launch).fd
     const plan = encodePlan({
       cwd: launch.cwd,
       entry: launch.entry,
@@ -170,13 +172,13 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
       coreLimit: launch.coreDumps ? undefined : 0,
     })
     try {
-      ;({ pid: helperPid, statusFd } = native().spawnHelper(helperPath(), plan, launch.logFd, pidFile?.fd ?? -1))
+      ;({ pid: helperPid, statusFd } = native().spawnHelper(helperPath(), plan, logFd, pidFile?.fd ?? -1))
     } catch (err) {
       throw stageError('helper', 'cannot start the helper', err)
     }
   } catch (err) {
     releasePidFile(pidFile)
-    closeSync(launch.logFd)
+    if (logFd >= 0) closeSync(logFd)
     throw err
   }
 
@@ -188,7 +190,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     process.kill(helperPid, 'SIGKILL')
     native().waitPid(helperPid)
     releasePidFile(pidFile)
-    closeSync(launch.logFd)
+    closeSync(logFd)
     throw stageError('helper', 'cannot read the helper\'s status', err)
   }
   // EOF: the helper has closed the pipe by exiting; reap it.
@@ -204,9 +206,9 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     error = new DaemonizeError('the helper ended before the daemon was started', { stage: 'helper', code: 'ERR_DAEMON_PROTOCOL' })
   }
   try {
-    logStages(launch, records, helperPid, error)
+    logStages(launch, logFd, records, helperPid, error)
   } finally {
-    closeSync(launch.logFd)
+    closeSync(logFd)
   }
   if (error) {
     // The daemon is gone (the helper reaped it) unless it was kept on a

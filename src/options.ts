@@ -60,9 +60,6 @@ export interface Launch {
   cwd: string
   umask: number
   logFile?: string
-  /** The log fd handed to the helper (the caller closes its copy). */
-  logFd: number
-  logCreated: boolean
   windowMs: number
   waitReady: boolean
   keepOnTimeout: boolean
@@ -210,8 +207,17 @@ function checkPreload(): string {
 }
 
 /**
- * Resolve and check every option. On success the caller owns launch.logFd.
- * Throws DaemonizeError before anything is opened when an input is bad.
+ * The daemon's stdout/stderr: the log file, or /dev/null without one. Opened
+ * after the pid file is locked, so a refused start creates no log file.
+ */
+export function openLaunchLog(launch: Launch): { fd: number; created: boolean } {
+  if (launch.logFile === undefined) return { fd: openSync('/dev/null', fsc.O_WRONLY), created: false }
+  return openLog(launch.logFile, launch.credentials)
+}
+
+/**
+ * Resolve and check every option. Opens nothing: throws DaemonizeError
+ * when an input is bad.
  */
 export function resolveLaunch(options: DaemonizeOptions): Launch {
   if (options === null || typeof options !== 'object') throw optionError('options must be an object')
@@ -241,10 +247,6 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const preload = options.preload === false ? [] : ['--require', checkPreload()]
   const argv = [execPath, ...preload, ...execArgv, entry, ...args]
 
-  const { fd: logFd, created: logCreated } = logFile
-    ? openLog(logFile, credentials)
-    : { fd: openSync('/dev/null', fsc.O_WRONLY), created: false }
-
   return {
     entry,
     execPath,
@@ -253,8 +255,6 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
     cwd,
     umask,
     logFile,
-    logFd,
-    logCreated,
     windowMs: waitReady ? waitReadyMs : startupGraceMs,
     waitReady,
     keepOnTimeout: options.keepOnTimeout === true,
