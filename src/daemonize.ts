@@ -5,7 +5,7 @@ import { DaemonizeError, errnoFields, stageError, type Stage } from './errors.js
 import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
 import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
-import { acquirePidFile, type AcquiredPidFile } from './pidfile.js'
+import { acquirePidFileWhenSettled, type AcquiredPidFile } from './pidfile.js'
 import { encodePlan } from './plan.js'
 import { readStatus, type StatusRecord } from './status.js'
 
@@ -154,8 +154,11 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   let helperPid: number
   let statusFd: number
   try {
-    if (options.pidFile !== undefined) pidFile = acquirePidFile(options.pidFile)
+    if (options.pidFile !== undefined) {
+      pidFile = await acquirePidFileWhenSettled(options.pidFile)
+    }
     logFd = openLaunchLog(launch).fd
+    if (pidFile?.reclaimed && launch.logFile !== undefined) warnReclaimed(logFd, pidFile)
     const plan = encodePlan({
       cwd: launch.cwd,
       entry: launch.entry,
@@ -252,4 +255,14 @@ function notifySystemd(daemon: Daemon): void {
   const socket = process.env.NOTIFY_SOCKET
   if (!socket) return
   native().sdNotify(socket, `MAINPID=${daemon.pid}\nREADY=1\n`)
+}
+
+/** A stale pid file (lock free) was taken over: say so in the log, naming the pid it held. */
+function warnReclaimed(logFd: number, pidFile: AcquiredPidFile): void {
+  const stalePid = pidFile.reclaimed?.pid ?? null
+  fdLogger(logFd).warn(
+    { pidFile: pidFile.path, stalePid },
+    `reclaimed stale pid file ${pidFile.path}` +
+      (stalePid === null ? '' : ` (pid ${stalePid} no longer held its lock; that process was not touched)`),
+  )
 }
