@@ -1,9 +1,10 @@
 // Loaded with --require into every daemon (unless --no-preload). Kept tiny:
-// it runs before the user's code on every start.
+// it runs before the user's code on every start, and loads nothing else
+// until a SIGHUP arrives.
 //  - takes the NODE_DAEMONIZE_* variables out of process.env, so the
 //    daemon's own children never see them, and keeps them for ready() and
-//    reopenLogs() on a global symbol;
-//  - reopens the log on SIGHUP.
+//    reopenLogs() on a global symbol (see state.ts);
+//  - reopens the log on SIGHUP, when there is one.
 const PREFIX = 'NODE_DAEMONIZE_'
 const state: Record<string, string> = {}
 for (const key of Object.keys(process.env)) {
@@ -13,3 +14,27 @@ for (const key of Object.keys(process.env)) {
   }
 }
 ;(globalThis as Record<symbol, unknown>)[Symbol.for('node-daemonize.daemon')] = state
+
+interface DaemonModule {
+  reopenLogs(): boolean
+}
+interface LogModule {
+  fdLogger(fd: number, bindings?: Record<string, unknown>): { error(obj: object, msg: string): void }
+}
+
+// A listener, not a replacement: a handler the daemon installs itself runs
+// too, after this one, so what it logs already lands in the new file.
+// Without a log file there is nothing to reopen, and SIGHUP keeps its
+// meaning (the default: terminate).
+if (state.LOG_FILE !== undefined) {
+  process.on('SIGHUP', function reopenLogOnHangup() {
+    try {
+      ;(require('./index.js') as DaemonModule).reopenLogs()
+    } catch (err) {
+      // Keep writing to the old file rather than die; say why there.
+      const e = err as NodeJS.ErrnoException
+      const log = (require('../log.js') as LogModule).fdLogger(2, { path: state.LOG_FILE })
+      log.error({ code: e.code, errno: e.errno, syscall: e.syscall }, `cannot reopen the log: ${e.message}`)
+    }
+  })
+}

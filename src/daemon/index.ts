@@ -1,0 +1,91 @@
+// node-daemonize/daemon: what a daemon's own code calls. Importing it loads
+// nothing heavy: pino loads on the first logger() call, the addon only when
+// a call needs a syscall Node lacks (sid, sd_notify, dup2 onto 1 and 2).
+import { closeSync, fstatSync, writeSync } from 'node:fs'
+import { hostname } from 'node:os'
+import type { Logger, LoggerOptions } from 'pino'
+import { loadPino } from '../log.js'
+import { native } from '../native.js'
+import { forget, take } from './state.js'
+
+let notified = false
+
+/**
+ * Tell whoever waits for this daemon that it is ready to serve.
+ *
+ * Under node-daemonize (the launch waited for readiness): writes `READY=1`
+ * to the ready pipe on the fd named in NODE_DAEMONIZE_READY_FD (4), closes
+ * it and forgets the variable. In a program run directly by systemd
+ * (NOTIFY_SOCKET set, no ready pipe): sends `READY=1` to $NOTIFY_SOCKET.
+ *
+ * Returns true when a notification was sent. Calling it again, or in a
+ * program nobody waits for, does nothing and returns false.
+ */
+export function ready(): boolean {
+  const named = take('READY_FD')
+  if (named !== undefined) {
+    forget('READY_FD')
+    return writeReadyPipe(named)
+  }
+  const socket = process.env.NOTIFY_SOCKET
+  if (socket && !notified) {
+    notified = true
+    native().sdNotify(socket, 'READY=1\n')
+    return true
+  }
+  return false
+}
+
+function writeReadyPipe(named: string): boolean {
+  if (!/^\d+$/.test(named)) return false
+  const fd = Number(named)
+  // Only the pipe the launcher gave us: fd 0-2 are stdio and never the
+  // pipe; anything but a FIFO means the variable outlived its fd (e.g. it
+  // was copied into a process that never had the pipe).
+  if (fd < 3) return false
+  try {
+    if (!fstatSync(fd).isFIFO()) return false
+  } catch {
+    return false // EBADF: already closed
+  }
+  try {
+    writeSync(fd, 'READY=1\n')
+    return true
+  } catch {
+    // EPIPE: the launcher stopped waiting (timeout with keepOnTimeout).
+    return false
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** The log file this daemon writes to, when it was started with one. */
+export function logFile(): string | undefined {
+  return take('LOG_FILE')
+}
+
+/**
+ * Open the log file again and put it onto fds 1 and 2, so that
+ * console.log, process.stdout/stderr and logger() continue in a new file
+ * after the old one was renamed (logrotate's `create` mode). The preload
+ * does this on SIGHUP; call it yourself when running without the preload.
+ * Returns false when the daemon has no log file.
+ */
+export function reopenLogs(): boolean {
+  const path = logFile()
+  if (path === undefined) return false
+  native().redirectOutput(path, 0o640)
+  return true
+}
+
+/**
+ * A pino logger writing to stdout, which is the daemon's log, with the
+ * daemon's pid and session id bound. Writes are synchronous, so a line
+ * logged just before a crash is in the file, and a reopened log takes
+ * every later line. pino loads on the first call.
+ */
+export function logger(options: LoggerOptions = {}): Logger {
+  const pino = loadPino()
+  const base = { ...(options.base ?? { hostname: hostname() }), pid: process.pid, sid: native().getsid(0) }
+  return pino({ ...options, base }, pino.destination({ fd: 1, sync: true }))
+}
