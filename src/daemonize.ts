@@ -206,7 +206,14 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   let error: DaemonizeError | undefined
   if (failed) error = failure(failed, launch, daemonPid)
   else if (!exec || daemonPid === undefined) {
-    error = new DaemonizeError('the helper ended before the daemon was started', { stage: 'helper', code: 'ERR_DAEMON_PROTOCOL' })
+    // The helper died mid-launch (killed from outside): a daemon it forked
+    // may still be on its way to exec. Nothing is left half-started.
+    if (daemonPid !== undefined) killQuietly(daemonPid)
+    error = new DaemonizeError('the helper ended before the daemon was started', {
+      stage: 'helper',
+      code: 'ERR_DAEMON_PROTOCOL',
+      pid: daemonPid,
+    })
   }
   try {
     logStages(launch, logFd, records, helperPid, error)
@@ -237,6 +244,19 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   }
   if (launch.notifySystemd) notifySystemd(daemon)
   return daemon
+}
+
+function killQuietly(pid: number): void {
+  try {
+    const pidfd = native().pidfdOpen(pid)
+    try {
+      native().pidfdSendSignal(pidfd, osc.signals.SIGKILL)
+    } finally {
+      closeSync(pidfd)
+    }
+  } catch {
+    // already gone
+  }
 }
 
 /** Unlink a pid file this launch holds the lock on, then let the lock go. */
