@@ -1,0 +1,45 @@
+// `node-daemonize reload --pid-file P`: SIGHUP to the daemon, only when it
+// catches SIGHUP (HUP's default action would kill it).
+import { reload } from '../lifecycle.js'
+import { EXIT_OK, parseCommandLine } from './args.js'
+import { reportLifecycleError, requirePidFile } from './status.js'
+
+export const usage = `Usage: node-daemonize reload --pid-file FILE [--json]
+
+Send SIGHUP to the daemon whose pid file is FILE, after checking that the
+pid in it is the process holding the file's lock and that it catches SIGHUP
+(SigCgt in /proc/<pid>/status). A daemon that does not would be killed by
+SIGHUP's default action, so reload refuses and says so. The daemon-side
+preload (on by default) catches SIGHUP and reopens the log file.
+
+Options:
+  --pid-file FILE   the daemon's pid file (required)
+  --json            print {pid, message} (or {error}) as JSON
+  -q, --quiet       print nothing on success
+  -h, --help        show this help
+
+Exit status: 0 SIGHUP sent; 1 refused (not running, does not catch SIGHUP,
+pid file unusable); 2 invalid arguments.`
+
+interface Values {
+  'pid-file'?: string
+  json?: boolean
+  quiet?: boolean
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals, rest } = parseCommandLine<Values>(args, {
+    'pid-file': { type: 'string' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+  })
+  const pidFile = requirePidFile(values, positionals, rest)
+  try {
+    const result = reload(pidFile)
+    if (values.json) process.stdout.write(JSON.stringify(result) + '\n')
+    else if (!values.quiet) process.stdout.write(`${result.message}\n`)
+    return EXIT_OK
+  } catch (err) {
+    return reportLifecycleError(err, values.json === true, 'reload')
+  }
+}

@@ -1,0 +1,62 @@
+// `node-daemonize status --pid-file P [--json]`: the daemon's state from its
+// pid file, with LSB's status exit codes. Reads only: never creates the pid
+// file, never takes its lock.
+import { DaemonizeError } from '../errors.js'
+import { status } from '../lifecycle.js'
+import { EXIT_FAILURE, parseCommandLine, UsageError } from './args.js'
+
+export const usage = `Usage: node-daemonize status --pid-file FILE [--json]
+
+Report whether the daemon whose pid file is FILE is running. The file is
+opened read-only and its lock only tested, so this never disturbs a start.
+
+Options:
+  --pid-file FILE   the daemon's pid file (required)
+  --json            print {state, code, pid, pidFile, message} as JSON
+  -h, --help        show this help
+
+Exit status (LSB): 0 running (or starting), 1 dead but the pid file exists
+(stale: its lock is free), 3 not running (no pid file), 4 unknown (the pid
+file is unreadable, not a regular file, a symlink or hard link, or holds no
+pid), 2 invalid arguments.`
+
+interface Values {
+  'pid-file'?: string
+  json?: boolean
+}
+
+/** --pid-file, required and non-empty, no positionals: shared by status, stop and reload. */
+export function requirePidFile(values: { 'pid-file'?: string }, positionals: string[], rest: string[]): string {
+  if (positionals.length > 0 || rest.length > 0) throw new UsageError(`unexpected argument '${positionals[0] ?? '--'}'`)
+  const pidFile = values['pid-file']
+  if (pidFile === undefined) throw new UsageError('--pid-file is required')
+  if (pidFile === '') throw new UsageError('--pid-file must not be empty')
+  return pidFile
+}
+
+/**
+ * A stop/reload failure, said once on stderr (and as JSON on stdout with
+ * --json); the exit code. Kept here, not in start.ts, so these commands
+ * never load start's imports.
+ */
+export function reportLifecycleError(err: unknown, json: boolean, what: string): number {
+  if (!(err instanceof DaemonizeError)) throw err
+  process.stderr.write(`node-daemonize ${what}: ${err.message}\n`)
+  if (json) {
+    const { message, stage, code, errno, syscall, path, pid } = err
+    process.stdout.write(JSON.stringify({ error: { message, stage, code, errno, syscall, path, pid } }) + '\n')
+  }
+  return EXIT_FAILURE
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals, rest } = parseCommandLine<Values>(args, {
+    'pid-file': { type: 'string' },
+    json: { type: 'boolean' },
+  })
+  const pidFile = requirePidFile(values, positionals, rest)
+  const s = status(pidFile)
+  if (values.json) process.stdout.write(JSON.stringify(s) + '\n')
+  else process.stdout.write(`${s.message}\n`)
+  return s.code
+}

@@ -1,0 +1,63 @@
+// `node-daemonize stop --pid-file P [--signal TERM] [--timeout 10s] [--json]`:
+// signal the daemon through a pidfd, wait for it, SIGKILL it after the
+// timeout, remove the pid file under its lock. Exits 0 also when it was not
+// running, as LSB asks of `stop`.
+import { resolveSignal, stop, DEFAULT_STOP_TIMEOUT_MS } from '../lifecycle.js'
+import { EXIT_OK, parseCommandLine, parseDuration, UsageError } from './args.js'
+import { reportLifecycleError, requirePidFile } from './status.js'
+
+export const usage = `Usage: node-daemonize stop --pid-file FILE [--signal TERM] [--timeout 10s] [--json]
+
+Stop the daemon whose pid file is FILE: check that the pid in it is the
+process holding the file's lock, send it the signal, wait for it to exit,
+send SIGKILL if it is still there after the timeout, then remove the pid
+file. A stale pid file (lock free) names no daemon: nothing is signalled.
+
+Options:
+  --pid-file FILE      the daemon's pid file (required)
+  --signal SIG         the first signal: a name (TERM, SIGINT) or a number
+                       (default TERM)
+  --timeout DURATION   how long to wait before SIGKILL (default 10s);
+                       a bare number is seconds, or 500ms, 5s, 2m
+  --json               print the result as JSON
+  -q, --quiet          print nothing on success
+  -h, --help           show this help
+
+Exit status: 0 stopped, or was not running; 1 the pid file is unusable or
+the daemon could not be confirmed or stopped; 2 invalid arguments.`
+
+interface Values {
+  'pid-file'?: string
+  signal?: string
+  timeout?: string
+  json?: boolean
+  quiet?: boolean
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals, rest } = parseCommandLine<Values>(args, {
+    'pid-file': { type: 'string' },
+    signal: { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+  })
+  const pidFile = requirePidFile(values, positionals, rest)
+  let signal: number | NodeJS.Signals = 'SIGTERM'
+  if (values.signal !== undefined) {
+    try {
+      signal = resolveSignal(values.signal).num
+    } catch (err) {
+      throw new UsageError(`--signal: ${(err as Error).message}`)
+    }
+  }
+  const timeoutMs = values.timeout === undefined ? DEFAULT_STOP_TIMEOUT_MS : parseDuration('--timeout', values.timeout)
+  try {
+    const result = await stop(pidFile, { signal, timeoutMs })
+    if (values.json) process.stdout.write(JSON.stringify(result) + '\n')
+    else if (!values.quiet) process.stdout.write(`${result.message}\n`)
+    return EXIT_OK
+  } catch (err) {
+    return reportLifecycleError(err, values.json === true, 'stop')
+  }
+}
