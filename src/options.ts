@@ -17,6 +17,8 @@ export interface DaemonizeOptions {
   execPath?: string
   /** The daemon's environment, replacing the caller's. Default: process.env. */
   env?: Record<string, string | undefined>
+  /** Start from an empty environment with a sane PATH (SAFE_PATH); `env` entries are added to it. */
+  clearEnv?: boolean
   /** The daemon's working directory. Default '/'. */
   cwd?: string
   /** The daemon's umask. Default 0o022. */
@@ -49,6 +51,10 @@ export interface DaemonizeOptions {
 export const ENV_PREFIX = 'NODE_DAEMONIZE_'
 export const ENV_LOG_FILE = 'NODE_DAEMONIZE_LOG_FILE'
 export const ENV_READY_FD = 'NODE_DAEMONIZE_READY_FD'
+/** PATH under clearEnv: system directories only, nothing relative or user-writable. */
+export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+/** Variables that describe the user; set for the target user when the ids change. */
+const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
 
 export const preloadPath = join(packageRoot, 'dist', 'daemon', 'preload.cjs')
 
@@ -174,21 +180,37 @@ function openLog(path: string, credentials?: Credentials): { fd: number; created
   return { fd, created }
 }
 
+/**
+ * The daemon's environment: `env` (or the caller's), or with clearEnv only
+ * SAFE_PATH plus `env`; then HOME/USER/LOGNAME for the target user; then
+ * ours. NODE_DAEMONIZE_* and NOTIFY_SOCKET never come from outside.
+ */
 function buildEnv(options: DaemonizeOptions, launch: { logFile?: string; waitReady: boolean; credentials?: Credentials }): string[] {
   const given = options.env
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(given ?? process.env)) {
-    if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET') continue
-    env[checkString(`env key`, k)] = checkString(`env.${k}`, v)
-    if (k.includes('=') || k === '') throw optionError(`env key '${k}' is not a valid variable name`)
+  if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
+    throw optionError('env must be an object of strings')
   }
-  const user = launch.credentials?.user
-  if (user) {
-    // The caller's HOME etc. describe the caller; set the target user's,
-    // unless the given env says otherwise.
-    if (given?.HOME === undefined) env.HOME = user.home
-    if (given?.USER === undefined) env.USER = user.name
-    if (given?.LOGNAME === undefined) env.LOGNAME = user.name
+  if (options.clearEnv !== undefined && typeof options.clearEnv !== 'boolean') {
+    throw optionError(`clearEnv must be a boolean, got ${typeof options.clearEnv}`)
+  }
+  const source = options.clearEnv ? { PATH: SAFE_PATH, ...given } : (given ?? process.env)
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(source)) {
+    if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET') continue
+    if (k.includes('=') || k === '') throw optionError(`env key '${k}' is not a valid variable name`)
+    env[checkString(`env key`, k)] = checkString(`env.${k}`, v)
+  }
+  const creds = launch.credentials
+  if (creds) {
+    // Inherited values describe the caller, not the daemon's user: replace
+    // them with the target's, or drop them when the uid has no passwd entry.
+    // Values given in `env` win.
+    const myUid = process.getuid?.() ?? 0
+    for (const k of USER_VARS) {
+      if (given?.[k] !== undefined) continue
+      if (creds.user) env[k] = k === 'HOME' ? creds.user.home : creds.user.name
+      else if (creds.uid !== myUid) delete env[k]
+    }
   }
   if (launch.logFile !== undefined) env[ENV_LOG_FILE] = launch.logFile
   if (launch.waitReady) env[ENV_READY_FD] = '4'

@@ -1,6 +1,6 @@
 // Resolves `user` / `group` in the caller, before anything is spawned: the
 // helper never looks a name up.
-import { DaemonizeError } from './errors.js'
+import { DaemonizeError, optionError } from './errors.js'
 import { native, type UserEntry } from './native.js'
 
 export interface Credentials {
@@ -14,6 +14,14 @@ export interface Credentials {
 
 function asId(v: string | number): string | number {
   return typeof v === 'number' || !/^\d+$/.test(v) ? v : Number(v)
+}
+
+/** A name, or an id below (uid_t)-1 (which setuid/setgid read as "unchanged"). */
+function checkId(what: 'user' | 'group', v: unknown): void {
+  if (typeof v === 'string' && v !== '' && !v.includes('\0')) {
+    if (!/^\d+$/.test(v) || Number(v) < 0xffffffff) return
+  } else if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 0xffffffff) return
+  throw optionError(`${what} must be a name or an id from 0 to 4294967294, got ${JSON.stringify(v)}`)
 }
 
 function lookupUserOrThrow(user: string | number): UserEntry | null {
@@ -42,10 +50,20 @@ function lookupGroupOrThrow(group: string | number): number {
  */
 export function resolveCredentials(user?: string | number, group?: string | number): Credentials | undefined {
   if (user === undefined && group === undefined) return undefined
+  if (user !== undefined) checkId('user', user)
+  if (group !== undefined) checkId('group', group)
   const myUid = process.getuid?.() ?? 0
   const myGid = process.getgid?.() ?? 0
   const entry = user === undefined ? null : lookupUserOrThrow(user)
   const uid = user === undefined ? myUid : (entry?.uid ?? (asId(user) as number))
+  if (user !== undefined && entry === null && group === undefined) {
+    // A bare uid has no primary group; falling back to the caller's would
+    // hand root's group to an unprivileged daemon.
+    throw new DaemonizeError(`uid ${uid} has no passwd entry, so no primary group: give a group too`, {
+      stage: 'user',
+      code: 'ERR_UNKNOWN_USER',
+    })
+  }
   const gid = group !== undefined ? lookupGroupOrThrow(group) : (entry?.gid ?? myGid)
 
   if (myUid !== 0) {

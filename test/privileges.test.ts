@@ -1,0 +1,415 @@
+// Running the daemon as another user: ids and groups exactly the target's
+// (read from /proc), no way back to root, a log it can still write and
+// reopen, names resolved and refused before anything is spawned, entry and
+// cwd checked as the target user, and the log file never a trap for root.
+// CI runs as root; the non-root caller is the launcher under setpriv.
+import { spawnSync } from 'node:child_process'
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { daemonize, DaemonizeError } from '../src/index.js'
+import { native, type UserEntry } from '../src/native.js'
+import { execShim, fixtures } from './helpers/caller.js'
+import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { isAlive, procStatus } from './helpers/proc.js'
+
+cleanUpDaemons()
+
+const nobody = native().lookupUser('nobody') as UserEntry
+const nogroup = native().lookupGroup(nobody.gid)
+const privDaemon = join(fixtures, 'priv-daemon.mjs')
+const privLaunch = join(fixtures, 'priv-launch.mjs')
+// Any file the target user can read serves as the shim's "entry".
+const shimEntry = privDaemon
+
+let dir: string
+beforeEach(() => {
+  // Root-owned, traversable by everyone, writable only by root.
+  dir = mkdtempSync(join(tmpdir(), 'nd-priv-'))
+  chmodSync(dir, 0o755)
+})
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** A directory the target user owns (so it may create files in it). */
+function nobodyDir(name = 'logs'): string {
+  const d = join(dir, name)
+  mkdirSync(d, { mode: 0o755 })
+  chownSync(d, nobody.uid, nobody.gid)
+  return d
+}
+
+async function failure(p: Promise<unknown>): Promise<DaemonizeError> {
+  try {
+    await p
+  } catch (err) {
+    expect(err).toBeInstanceOf(DaemonizeError)
+    return err as DaemonizeError
+  }
+  throw new Error('expected the launch to fail')
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name))
+    } catch {
+      // gone
+    }
+  }
+  return out
+}
+
+/** The first JSON line in `file` that has `key`, once it is there. */
+async function lineWith(file: string, key: string): Promise<Record<string, unknown>> {
+  let found: Record<string, unknown> | undefined
+  await waitFor(() => {
+    if (!existsSync(file)) return false
+    for (const l of readFileSync(file, 'utf8').split('\n')) {
+      if (!l.startsWith('{')) continue
+      const o = JSON.parse(l) as Record<string, unknown>
+      if (key in o) {
+        found = o
+        return true
+      }
+    }
+    return false
+  })
+  return found as Record<string, unknown>
+}
+
+/** Signal a daemon through a pidfd, so a recycled pid is never hit. */
+function signal(pid: number, sig: number): void {
+  const pidfd = native().pidfdOpen(pid)
+  try {
+    native().pidfdSendSignal(pidfd, sig)
+  } finally {
+    closeSync(pidfd)
+  }
+}
+const SIGUSR2 = 12
+
+function ids(pid: number): { uid: string; gid: string; groups: number[] } {
+  const s = procStatus(pid)
+  return {
+    uid: s.Uid,
+    gid: s.Gid,
+    groups: s.Groups.split(/\s+/)
+      .filter((g) => g !== '')
+      .map(Number)
+      .sort((a, b) => a - b),
+  }
+}
+
+const four = (id: number) => `${id}\t${id}\t${id}\t${id}`
+const sorted = (a: number[]) => [...a].sort((x, y) => x - y)
+
+describe('a daemon as nobody', () => {
+  it('has all four uids and gids and exactly the groups getgrouplist gives (exec shim)', async () => {
+    const logs = nobodyDir()
+    const log = join(logs, 'shim.log')
+    const pidFile = join(dir, 'shim.pid')
+    const d = await daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', logFile: log, pidFile })
+    track(d.pid)
+    const shim = await lineWith(log, 'shim')
+    expect(shim).toMatchObject({ pid: d.pid, uid: nobody.uid, gid: nobody.gid })
+
+    // What the caller resolved is what the kernel shows: nothing of root's left.
+    const expected = sorted(native().groupList('nobody', nobody.gid))
+    expect(expected).toContain(nobody.gid)
+    expect(ids(d.pid)).toEqual({ uid: four(nobody.uid), gid: four(nobody.gid), groups: expected })
+    expect(d.stages.find((s) => s.stage === 'credentials')).toMatchObject({ err: 0, value: nobody.uid })
+
+    // The log this launch created belongs to the daemon's user; the pid
+    // file stays the caller's, holds the daemon's pid, and its lock is held.
+    const ls = statSync(log)
+    expect({ uid: ls.uid, gid: ls.gid, mode: ls.mode & 0o777 }).toEqual({ uid: nobody.uid, gid: nobody.gid, mode: 0o640 })
+    const ps = statSync(pidFile)
+    expect({ uid: ps.uid, gid: ps.gid }).toEqual({ uid: 0, gid: 0 })
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${d.pid}\n`)
+    const fd = openSync(pidFile, 'r')
+    try {
+      expect(native().isLocked(fd)).toBe(true)
+    } finally {
+      closeSync(fd)
+    }
+  })
+
+  it('takes an explicit group as its gid, with that group\'s getgrouplist', async () => {
+    const daemonGroup = native().lookupGroup('daemon')
+    expect(daemonGroup).not.toBeNull()
+    const gid = (daemonGroup as { gid: number }).gid
+    const log = join(nobodyDir(), 'g.log')
+    const d = await daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', group: 'daemon', logFile: log })
+    track(d.pid)
+    await lineWith(log, 'shim')
+    expect(ids(d.pid)).toEqual({
+      uid: four(nobody.uid),
+      gid: four(gid),
+      groups: sorted(native().groupList('nobody', gid)),
+    })
+    expect(statSync(log)).toMatchObject({ uid: nobody.uid, gid })
+  })
+
+  it('runs as a bare uid with no passwd entry when a group is given', async () => {
+    const uid = 54321
+    expect(native().lookupUser(uid)).toBeNull()
+    const log = join(dir, 'bare.log')
+    const d = await daemonize({
+      entry: shimEntry,
+      execPath: execShim,
+      preload: false,
+      user: uid,
+      group: 'nogroup',
+      logFile: log,
+      env: { ...process.env, HOME: undefined, KEEP: '1' },
+    })
+    track(d.pid)
+    await lineWith(log, 'shim')
+    expect(ids(d.pid)).toEqual({ uid: four(uid), gid: four(nobody.gid), groups: [nobody.gid] })
+    expect(statSync(log)).toMatchObject({ uid, gid: nobody.gid })
+  })
+
+  it('cannot regain root, and can write and reopen its log after rotation (Node daemon)', async () => {
+    const logs = nobodyDir()
+    const log = join(logs, 'app.log')
+    const d = await daemonize({ entry: privDaemon, args: [log], user: 'nobody', logFile: log })
+    track(d.pid)
+    const report = await lineWith(log, 'setuid0')
+    expect(report).toEqual({
+      fixture: 'priv-daemon',
+      pid: d.pid,
+      uid: nobody.uid,
+      euid: nobody.uid,
+      gid: nobody.gid,
+      egid: nobody.gid,
+      groups: expect.any(Array),
+      setuid0: 'EPERM',
+      seteuid0: 'EPERM',
+      setgid0: 'EPERM',
+      setgroups0: 'EPERM',
+    })
+    // process.getgroups() adds the egid itself; the kernel's view is /proc.
+    expect(ids(d.pid)).toEqual({
+      uid: four(nobody.uid),
+      gid: four(nobody.gid),
+      groups: sorted(native().groupList('nobody', nobody.gid)),
+    })
+
+    // logrotate's create mode: rename, then the daemon opens the path again
+    // as nobody, creating it in the directory nobody owns.
+    renameSync(log, `${log}.1`)
+    signal(d.pid, SIGUSR2)
+    expect(await lineWith(`${log}.1`, 'reopen')).toEqual({ fixture: 'priv-daemon', reopen: 'ok' })
+    expect(await lineWith(log, 'reopened')).toEqual({ fixture: 'priv-daemon', reopened: true, pid: d.pid })
+    expect(statSync(log)).toMatchObject({ uid: nobody.uid, gid: nobody.gid })
+  })
+
+  it('reopens a log this launch created and chowned, even in a root-owned directory; creating one there is refused', async () => {
+    const log = join(dir, 'app.log')
+    const d = await daemonize({ entry: privDaemon, args: [log], user: 'nobody', logFile: log })
+    track(d.pid)
+    await lineWith(log, 'setuid0')
+    expect(statSync(log)).toMatchObject({ uid: nobody.uid, gid: nobody.gid })
+    expect(statSync(dir)).toMatchObject({ uid: 0 })
+
+    // Same path, same file: opening it again works because it is nobody's.
+    signal(d.pid, SIGUSR2)
+    expect(await lineWith(log, 'reopen')).toEqual({ fixture: 'priv-daemon', reopen: 'ok' })
+    expect(await lineWith(log, 'reopened')).toMatchObject({ pid: d.pid })
+
+    // After a rename, creating the file needs a directory nobody may write.
+    renameSync(log, `${log}.1`)
+    signal(d.pid, SIGUSR2)
+    await waitFor(() => readFileSync(`${log}.1`, 'utf8').includes('"reopen":"EACCES"'))
+    expect(existsSync(log)).toBe(false)
+  })
+
+  it('never chowns an existing log owned by root, and still writes to it through the fd it was given', async () => {
+    const log = join(dir, 'root.log')
+    writeFileSync(log, 'before\n', { mode: 0o600 })
+    const d = await daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', logFile: log })
+    track(d.pid)
+    const shim = await lineWith(log, 'shim')
+    expect(shim).toMatchObject({ pid: d.pid, uid: nobody.uid })
+    expect(readFileSync(log, 'utf8').startsWith('before\n')).toBe(true)
+    const st = statSync(log)
+    expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o777 }).toEqual({ uid: 0, gid: 0, mode: 0o600 })
+  })
+})
+
+describe('a log file that is a trap is refused before anything starts', () => {
+  it('a symbolic link to an existing file: ELOOP, the target untouched', async () => {
+    const target = join(dir, 'target')
+    writeFileSync(target, 'secret\n', { mode: 0o600 })
+    const link = join(nobodyDir(), 'app.log')
+    symlinkSync(target, link)
+    const pidFile = join(dir, 'a.pid')
+    const before = childrenOf(process.pid)
+    const e = await failure(daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', logFile: link, pidFile }))
+    expect(e).toMatchObject({ stage: 'log', code: 'ELOOP', syscall: 'open', path: link })
+    expect(readFileSync(target, 'utf8')).toBe('secret\n')
+    expect(statSync(target)).toMatchObject({ uid: 0, gid: 0 })
+    expect(existsSync(pidFile)).toBe(false)
+    expect(childrenOf(process.pid)).toEqual(before)
+  })
+
+  it('a dangling symbolic link: ELOOP, nothing created at its target', async () => {
+    const target = join(dir, 'planted')
+    const link = join(nobodyDir(), 'app.log')
+    symlinkSync(target, link)
+    const e = await failure(daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', logFile: link }))
+    expect(e).toMatchObject({ stage: 'log', code: 'ELOOP', path: link })
+    expect(existsSync(target)).toBe(false)
+  })
+
+  it('a hard-linked log: refused, neither name chowned', async () => {
+    const other = join(dir, 'shadow')
+    writeFileSync(other, '', { mode: 0o600 })
+    const log = join(nobodyDir(), 'app.log')
+    linkSync(other, log)
+    const pidFile = join(dir, 'a.pid')
+    const e = await failure(daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', logFile: log, pidFile }))
+    expect(e).toMatchObject({ stage: 'log', code: 'EMLINK', path: log })
+    expect(statSync(other)).toMatchObject({ uid: 0, gid: 0, nlink: 2 })
+    expect(existsSync(pidFile)).toBe(false)
+  })
+})
+
+describe('names resolved in the caller, refused before anything is spawned', () => {
+  // User resolution happens in resolveLaunch(); the pid file and then the log
+  // are opened only after it, so a bad name leaves no file behind.
+  async function refused(options: Parameters<typeof daemonize>[0]): Promise<DaemonizeError> {
+    const before = childrenOf(process.pid)
+    const e = await failure(daemonize(options))
+    expect(e.pid).toBeUndefined()
+    expect(childrenOf(process.pid)).toEqual(before)
+    expect(existsSync(options.logFile as string)).toBe(false)
+    expect(existsSync(options.pidFile as string)).toBe(false)
+    return e
+  }
+
+  it('an unknown user, named in the error', async () => {
+    const e = await refused({ entry: shimEntry, user: 'no-such-user-nd6', logFile: join(dir, 'a.log'), pidFile: join(dir, 'a.pid') })
+    expect(e).toMatchObject({ stage: 'user', code: 'ERR_UNKNOWN_USER' })
+    expect(e.message).toContain("'no-such-user-nd6'")
+  })
+
+  it('an unknown group, named in the error', async () => {
+    const e = await refused({
+      entry: shimEntry,
+      user: 'nobody',
+      group: 'no-such-group-nd6',
+      logFile: join(dir, 'a.log'),
+      pidFile: join(dir, 'a.pid'),
+    })
+    expect(e).toMatchObject({ stage: 'user', code: 'ERR_UNKNOWN_GROUP' })
+    expect(e.message).toContain("'no-such-group-nd6'")
+  })
+
+  it('a bare uid without a group (it has no primary group; the caller\'s root group must not leak)', async () => {
+    const e = await refused({ entry: shimEntry, user: 54321, logFile: join(dir, 'a.log'), pidFile: join(dir, 'a.pid') })
+    expect(e).toMatchObject({ stage: 'user', code: 'ERR_UNKNOWN_USER' })
+    expect(e.message).toContain('54321')
+  })
+
+  it.each([[-1], [1.5], [''], [4294967295], ['4294967295'], [{}]])('a malformed user %j', async (user) => {
+    const e = await refused({ entry: shimEntry, user: user as string, logFile: join(dir, 'a.log'), pidFile: join(dir, 'a.pid') })
+    expect(e).toMatchObject({ stage: 'options', code: 'ERR_INVALID_ARG_VALUE' })
+  })
+})
+
+describe('entry and cwd are checked as the target user, by the daemon', () => {
+  it('an entry only root can read: stage entry, EACCES; nothing left running, pid file removed', async () => {
+    const secret = join(dir, 'secret.mjs')
+    writeFileSync(secret, 'setInterval(() => {}, 1000)\n', { mode: 0o600 })
+    const pidFile = join(dir, 'a.pid')
+    const before = childrenOf(process.pid)
+    const e = await failure(daemonize({ entry: secret, execPath: execShim, preload: false, user: 'nobody', pidFile }))
+    expect(e).toMatchObject({ stage: 'entry', code: 'EACCES', errno: -13, syscall: 'open', path: secret })
+    expect(e.pid).toEqual(expect.any(Number))
+    expect(isAlive(e.pid as number)).toBe(false)
+    expect(existsSync(pidFile)).toBe(false)
+    expect(childrenOf(process.pid)).toEqual(before)
+  })
+
+  it('a cwd the target user cannot enter: stage chdir, EACCES; nothing left running, pid file removed', async () => {
+    const cwd = join(dir, 'private')
+    mkdirSync(cwd, { mode: 0o700 })
+    const pidFile = join(dir, 'a.pid')
+    const before = childrenOf(process.pid)
+    const e = await failure(daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', cwd, pidFile }))
+    expect(e).toMatchObject({ stage: 'chdir', code: 'EACCES', errno: -13, syscall: 'chdir', path: cwd })
+    expect(isAlive(e.pid as number)).toBe(false)
+    expect(existsSync(pidFile)).toBe(false)
+    expect(childrenOf(process.pid)).toEqual(before)
+  })
+})
+
+describe('a launcher that is not root', () => {
+  interface LaunchResult {
+    ok: boolean
+    caller: { uid: number; gid: number; groups: number[] }
+    pid?: number
+    error?: { message: string; stage: string; code: string; errno?: number; syscall?: string }
+    children: number[]
+  }
+
+  function asNobody(options: Record<string, unknown>): LaunchResult {
+    const cmd = ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, privLaunch, JSON.stringify(options)]
+    const r = spawnSync('setpriv', cmd, { encoding: 'utf8', timeout: 60_000 })
+    const line = r.stdout.split('\n').find((l) => l.startsWith('{'))
+    if (!line) throw new Error(`launcher printed no result (status ${r.status}):\n${r.stdout}${r.stderr}`)
+    return JSON.parse(line) as LaunchResult
+  }
+
+  it.each([
+    ['user root', { user: 'root' }],
+    ['user 0', { user: 0 }],
+    ['group root', { group: 'root' }],
+    ['its own user with group root', { user: 'nobody', group: 'root' }],
+  ])('%s: EPERM, nothing started, no log file', (_name, who) => {
+    const log = join(nobodyDir(), 'a.log')
+    const r = asNobody({ entry: shimEntry, execPath: execShim, preload: false, logFile: log, ...who })
+    expect(r.caller).toEqual({ uid: nobody.uid, gid: nobody.gid, groups: [] })
+    expect(r.ok).toBe(false)
+    expect(r.error).toMatchObject({ stage: 'user', code: 'EPERM', errno: -1 })
+    expect(r.children).toEqual([])
+    expect(existsSync(log)).toBe(false)
+  })
+
+  it.each([
+    ['its own user by name', { user: 'nobody' }],
+    ['its own uid and group', { user: nobody.uid, group: nogroup?.name }],
+  ])('%s: fine, and nothing changes', async (_name, who) => {
+    const log = join(nobodyDir(), 'a.log')
+    const r = asNobody({ entry: shimEntry, execPath: execShim, preload: false, logFile: log, ...who })
+    expect(r.error).toBeUndefined()
+    expect(r.ok).toBe(true)
+    const pid = track(r.pid as number)
+    await lineWith(log, 'shim')
+    // The caller's own ids, including its (empty) supplementary groups.
+    expect(ids(pid)).toEqual({ uid: four(nobody.uid), gid: four(nobody.gid), groups: [] })
+  })
+})
