@@ -1,0 +1,137 @@
+// Log rotation as logrotate's `create` mode does it: rename the file, send
+// SIGHUP, and the daemon continues in a new file at the old path. A daemon
+// writing without pause through console.log, process.stderr and logger()
+// must lose no line and write none twice, across several rotations.
+import { existsSync, lstatSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { daemonize, type Daemon } from '../src/index.js'
+import { fixtures } from './helpers/caller.js'
+import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+
+cleanUpDaemons()
+
+const writer = join(fixtures, 'daemon-writer.js')
+
+let dir: string
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nd-rotate-'))
+})
+
+function read(path: string): string {
+  return existsSync(path) ? readFileSync(path, 'utf8') : ''
+}
+
+/** Lines the writer wrote in one file, in order; the launcher's own lines left out. */
+interface FileLines {
+  numbers: number[]
+  hups: number[]
+  end?: number
+  first?: string
+}
+
+function parse(text: string, daemon: Daemon): FileLines {
+  const out: FileLines = { numbers: [], hups: [] }
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    let m: RegExpExecArray | null
+    if ((m = /^[ce] (\d+)$/.exec(line))) out.numbers.push(Number(m[1]))
+    else if ((m = /^hup (\d+)$/.exec(line))) out.hups.push(Number(m[1]))
+    else if ((m = /^end (\d+)$/.exec(line))) out.end = Number(m[1])
+    else if (line.startsWith('{')) {
+      const rec = JSON.parse(line) as { name?: string; n?: number; msg?: string; pid?: number; sid?: number }
+      if (rec.name === 'node-daemonize') continue // the launcher's stage lines
+      expect(rec).toMatchObject({ msg: 'p', pid: daemon.pid, sid: daemon.sid })
+      out.numbers.push(rec.n as number)
+    } else throw new Error(`unexpected line in the log: ${JSON.stringify(line)}`)
+    out.first ??= line
+  }
+  return out
+}
+
+/** Rotate `rounds` times while the writer runs, stop it, and check every file. */
+async function rotateAndCount(daemon: Daemon, log: string, rounds: number): Promise<void> {
+  const files: string[] = []
+  for (let k = 1; k <= rounds; k++) {
+    // Let the current file take a good number of lines first.
+    await waitFor(() => parse(read(log), daemon).numbers.length >= 300)
+    const rotated = `${log}.${k}`
+    renameSync(log, rotated)
+    files.push(rotated)
+    process.kill(daemon.pid, 'SIGHUP')
+    await waitFor(() => read(log).includes(`hup ${k}\n`))
+  }
+  await waitFor(() => parse(read(log), daemon).numbers.length >= 300)
+  files.push(log)
+  process.kill(daemon.pid, 'SIGTERM')
+  await waitFor(() => /^end \d+$/m.test(read(log)))
+
+  const parsed = files.map((f) => parse(read(f), daemon))
+  const total = parsed[parsed.length - 1].end as number
+  const all = parsed.flatMap((p) => p.numbers)
+  // None lost, none duplicated: every number from 0 to total-1, once.
+  expect(all.length).toBe(total)
+  expect(new Set(all).size).toBe(total)
+  expect(Math.min(...all)).toBe(0)
+  expect(Math.max(...all)).toBe(total - 1)
+  // Each file holds one unbroken run, and no write went to an old file
+  // after the reopen: file k ends right before file k+1 begins.
+  for (let k = 0; k < parsed.length; k++) {
+    const nums = parsed[k].numbers
+    expect(nums.length).toBeGreaterThan(0)
+    for (let i = 1; i < nums.length; i++) expect(nums[i]).toBe(nums[i - 1] + 1)
+    if (k > 0) expect(nums[0]).toBe(parsed[k - 1].numbers[parsed[k - 1].numbers.length - 1] + 1)
+  }
+  // The daemon's own SIGHUP handler ran each time, after the reopen: its
+  // line opens the new file.
+  for (let k = 1; k < parsed.length; k++) {
+    expect(parsed[k].hups).toEqual([k])
+    expect(parsed[k].first).toBe(`hup ${k}`)
+  }
+  expect(parsed[0].hups).toEqual([])
+  // The new file is created like the first one: 0640 under umask 022.
+  expect(statSync(log).mode & 0o777).toBe(0o640)
+}
+
+describe('rename + SIGHUP', () => {
+  it('the preload reopens the log: console.log, stderr and logger() all continue, no line lost or duplicated', async () => {
+    const log = join(dir, 'app.log')
+    const d = await daemonize({ entry: writer, logFile: log, waitReadyMs: 20_000 })
+    track(d.pid)
+    await rotateAndCount(d, log, 4)
+  })
+
+  it('without the preload, a daemon calling reopenLogs() itself gets the same', async () => {
+    const log = join(dir, 'app.log')
+    const d = await daemonize({ entry: writer, args: ['--reopen-myself'], logFile: log, waitReadyMs: 20_000, preload: false })
+    track(d.pid)
+    await rotateAndCount(d, log, 3)
+  })
+
+  it('a log path that cannot be reopened: the daemon says why in the old file and keeps writing there', async () => {
+    const log = join(dir, 'app.log')
+    const d = await daemonize({ entry: writer, logFile: log, waitReadyMs: 20_000 })
+    track(d.pid)
+    await waitFor(() => parse(read(log), d).numbers.length >= 100)
+    const old = `${log}.1`
+    renameSync(log, old)
+    // Someone put a symbolic link where the log was: never followed.
+    const target = join(dir, 'elsewhere')
+    writeFileSync(target, '')
+    symlinkSync(target, log)
+    process.kill(d.pid, 'SIGHUP')
+    await waitFor(() => read(old).includes('cannot reopen the log'))
+    const failure = read(old)
+      .split('\n')
+      .filter((l) => l.includes('cannot reopen the log'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(failure).toHaveLength(1)
+    expect(failure[0]).toMatchObject({ name: 'node-daemonize', pid: d.pid, path: log, code: 'ELOOP', syscall: 'open' })
+    // Still running, still writing to the old file; nothing went through the link.
+    const before = parse(read(old), d).numbers.length
+    await waitFor(() => parse(read(old), d).numbers.length > before + 100)
+    expect(read(target)).toBe('')
+    expect(lstatSync(log).isSymbolicLink()).toBe(true)
+  })
+})
