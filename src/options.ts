@@ -53,6 +53,12 @@ export const ENV_LOG_FILE = 'NODE_DAEMONIZE_LOG_FILE'
 export const ENV_READY_FD = 'NODE_DAEMONIZE_READY_FD'
 /** PATH under clearEnv: system directories only, nothing relative or user-writable. */
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+/**
+ * The lowest RLIMIT_NOFILE accepted. The limit is set before the entry check,
+ * while the daemon still holds the helper's fds 0-8, so a lower one fails
+ * there with EMFILE; Node itself aborts at start-up below about 20.
+ */
+export const MIN_OPEN_FILES = 16
 /** Variables that describe the user; set for the target user when the ids change. */
 const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
 
@@ -255,8 +261,8 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const waitReadyMs = checkDuration('waitReadyMs', options.waitReadyMs)
   const startupGraceMs = checkDuration('startupGraceMs', options.startupGraceMs)
   const maxOpenFiles = options.maxOpenFiles
-  if (maxOpenFiles !== undefined && (!Number.isInteger(maxOpenFiles) || maxOpenFiles < 1)) {
-    throw optionError(`maxOpenFiles must be a positive integer, got ${String(maxOpenFiles)}`)
+  if (maxOpenFiles !== undefined && (!Number.isInteger(maxOpenFiles) || maxOpenFiles < MIN_OPEN_FILES)) {
+    throw optionError(`maxOpenFiles must be an integer >= ${MIN_OPEN_FILES}, got ${String(maxOpenFiles)}`)
   }
   const logFile = options.logFile === undefined ? undefined : resolve(checkString('logFile', options.logFile))
 
