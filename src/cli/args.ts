@@ -1,0 +1,148 @@
+// Shared command-line parsing: util.parseArgs (strict) plus the value
+// formats every command uses. Every bad input becomes a UsageError, which
+// the dispatcher turns into one line on stderr and exit code 2.
+import { writeSync } from 'node:fs'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+
+/** Exit codes of every command except `status` (which follows LSB's status codes). */
+export const EXIT_OK = 0
+export const EXIT_FAILURE = 1
+export const EXIT_USAGE = 2
+
+/** Invalid arguments: exit 2 (LSB's "invalid or excess arguments"). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError'
+  readonly code = 'ERR_USAGE'
+}
+
+/** A duration: a bare number is seconds; or a number with a unit ms, s or m. */
+const DURATION = /^(\d+(?:\.\d*)?|\.\d+)(ms|s|m)?$/
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const
+/** The helper's window is a 32-bit count of milliseconds. */
+export const MAX_DURATION_MS = 0xffffffff
+
+/**
+ * Parse a CLI duration into whole milliseconds: `5` (seconds), `500ms`,
+ * `1.5s`, `2m`. A fraction of a millisecond rounds up, so a tiny positive
+ * duration never turns into 0 ("do not wait").
+ */
+export function parseDuration(flag: string, text: string): number {
+  const m = DURATION.exec(text.trim())
+  if (!m) {
+    throw new UsageError(`${flag} takes a duration like 5, 500ms, 1.5s or 2m (seconds when no unit is given), got '${text}'`)
+  }
+  const ms = Math.ceil(Number(m[1]) * UNIT_MS[(m[2] ?? 's') as keyof typeof UNIT_MS])
+  if (!Number.isFinite(ms) || ms > MAX_DURATION_MS) {
+    throw new UsageError(`${flag} is too long: '${text}' (at most ${MAX_DURATION_MS} ms)`)
+  }
+  return ms
+}
+
+/** A umask as an octal string: `027`, `0027`, `22`, `0o027`. */
+export function parseUmask(flag: string, text: string): number {
+  const m = /^(?:0o)?([0-7]{1,4})$/i.exec(text.trim())
+  const value = m ? parseInt(m[1], 8) : NaN
+  if (!m || value > 0o777) throw new UsageError(`${flag} takes an octal mode from 000 to 777, like 022 or 027, got '${text}'`)
+  return value
+}
+
+/** A positive whole number, e.g. --max-open-files 4096. */
+export function parsePositiveInt(flag: string, text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`${flag} takes a positive whole number, got '${text}'`)
+  }
+  return Number(text)
+}
+
+/** `--env K=V`: the key is everything before the first '='; the value may hold more. */
+export function parseEnvPair(flag: string, text: string): [string, string] {
+  const i = text.indexOf('=')
+  if (i <= 0) throw new UsageError(`${flag} takes NAME=VALUE, got '${text}'`)
+  if (text.includes('\0')) throw new UsageError(`${flag} must not contain a NUL byte`)
+  return [text.slice(0, i), text.slice(i + 1)]
+}
+
+export interface ParsedCommandLine<V> {
+  values: V
+  /** Positionals before `--`. */
+  positionals: string[]
+  /** Everything after the first `--`, verbatim. */
+  rest: string[]
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+/**
+ * util.parseArgs in strict mode, with its errors turned into UsageErrors and
+ * the arguments after `--` kept apart from the positionals before it.
+ */
+export function parseCommandLine<V>(args: string[], options: Options): ParsedCommandLine<V> {
+  const dashes = args.indexOf('--')
+  const own = dashes === -1 ? args : args.slice(0, dashes)
+  const rest = dashes === -1 ? [] : args.slice(dashes + 1)
+  try {
+    const { values, positionals } = parseArgs({ args: own, options, strict: true, allowPositionals: true })
+    return { values: values as V, positionals, rest }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(cleanParseArgsMessage(err as Error))
+    throw err
+  }
+}
+
+/** parseArgs' messages, shortened to one line and said the CLI's way. */
+function cleanParseArgsMessage(err: Error): string {
+  const msg = err.message
+  let m = /^Unknown option '([^']*)'/.exec(msg)
+  if (m) return `unknown option '${m[1]}' (arguments for the program go after '--')`
+  m = /^Option '([^' ]*)[^']*' argument missing/.exec(msg)
+  if (m) return `option '${m[1]}' needs a value`
+  m = /^Option '([^' ]*)[^']*' argument is ambiguous/.exec(msg)
+  if (m) return `option '${m[1]}' needs a value; to give one that starts with '-', write ${m[1]}=-VALUE`
+  m = /^Option '([^' ]*)[^']*' does not take an argument/.exec(msg)
+  if (m) return `option '${m[1]}' does not take a value`
+  return msg.split('\n')[0]
+}
+
+/** The one usage-error text: what is wrong, then where help is. */
+export function formatUsageError(command: string | undefined, message: string): string {
+  const who = command ? `node-daemonize ${command}` : 'node-daemonize'
+  return `${who}: ${message}\nTry '${who} --help' for more information.\n`
+}
+
+/** Does the command line (before `--`) ask for help? */
+export function wantsHelp(args: string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false
+    if (a === '--help' || a === '-h') return true
+  }
+  return false
+}
+
+/**
+ * Write to fd 1 or 2 directly: creating process.stdout/stderr loads Node's
+ * stream machinery, a few milliseconds the CLI's start-up does not need.
+ * A non-blocking pipe that is full (EAGAIN) gets the rest through the stream.
+ */
+function writeAll(fd: 1 | 2, text: string): void {
+  let buf = Buffer.from(text.endsWith('\n') ? text : text + '\n')
+  while (buf.length > 0) {
+    try {
+      buf = buf.subarray(writeSync(fd, buf))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
+      ;(fd === 1 ? process.stdout : process.stderr).write(buf)
+      return
+    }
+  }
+}
+
+/** One or more lines on stdout (a final newline is added when missing). */
+export function printOut(text: string): void {
+  writeAll(1, text)
+}
+
+/** One or more lines on stderr (a final newline is added when missing). */
+export function printErr(text: string): void {
+  writeAll(2, text)
+}

@@ -1,0 +1,113 @@
+// The `node-daemonize` dispatcher: finds the command, loads only its module,
+// and turns what it returns or throws into an exit code.
+//
+// Command module contract (src/cli/<command>.ts):
+//
+//   export const usage: string
+//     The command's full help text, starting with `Usage: node-daemonize <command> ...`.
+//     main prints it on `<command> --help` / `-h` (before any `--`), so run()
+//     never sees those flags.
+//
+//   export async function run(args: string[]): Promise<number>
+//     args: everything after the command name, verbatim. Returns the exit
+//     code: 0 ok, 1 failure, 2 usage (status: LSB 0/1/3/4). Parse with
+//     parseCommandLine() from ./args.js (util.parseArgs, strict) and throw
+//     UsageError for bad arguments: main prints it with a hint to --help and
+//     exits 2. Any other error thrown is printed as `node-daemonize <command>:
+//     <message>` (with the stage for a DaemonizeError) and exits 1; a command
+//     with other exit codes (status) catches its own errors.
+//     Write results to stdout, errors to stderr (printOut/printErr from
+//     ./args.js write to the fds without loading Node's streams); never call
+//     process.exit().
+//
+// Each module is a separate chunk of the bundle, loaded only when its
+// command runs, so `--help` or `status` never pay for `start`'s imports.
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, formatUsageError, printErr, printOut, UsageError, wantsHelp } from './args.js'
+
+export interface CommandModule {
+  usage: string
+  run(args: string[]): Promise<number>
+}
+
+const commands: Record<string, () => Promise<CommandModule>> = {
+  start: () => import('./start.js'),
+  stop: () => import('./stop.js'),
+  status: () => import('./status.js'),
+  restart: () => import('./restart.js'),
+  reload: () => import('./reload.js'),
+}
+
+/** Run the command line (without node and the script); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv
+  if (first === undefined) {
+    printErr(formatUsageError(undefined, 'missing command (start, stop, status, restart or reload)'))
+    return EXIT_USAGE
+  }
+  if (first === '--help' || first === '-h') {
+    const { mainUsage } = await import('./help.js')
+    printOut(mainUsage)
+    return EXIT_OK
+  }
+  if (first === '--version' || first === '-V') {
+    const { version } = await import('./help.js')
+    printOut(version())
+    return EXIT_OK
+  }
+  if (first === 'help') return help(rest[0])
+  if (first.startsWith('-')) {
+    printErr(formatUsageError(undefined, `unknown option '${first}' (the command comes first)`))
+    return EXIT_USAGE
+  }
+  const load = Object.hasOwn(commands, first) ? commands[first] : undefined
+  if (load === undefined) {
+    printErr(formatUsageError(undefined, `unknown command '${first}'`))
+    return EXIT_USAGE
+  }
+
+  let mod: CommandModule
+  try {
+    mod = await load()
+  } catch (err) {
+    printErr(`node-daemonize ${first}: ${(err as Error).message}\n`)
+    return EXIT_FAILURE
+  }
+  if (wantsHelp(rest)) {
+    printOut(mod.usage)
+    return EXIT_OK
+  }
+  try {
+    return await mod.run(rest)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      printErr(formatUsageError(first, err.message))
+      return EXIT_USAGE
+    }
+    printErr(`node-daemonize ${first}: ${describeError(err)}\n`)
+    return EXIT_FAILURE
+  }
+}
+
+/** `node-daemonize help [command]`. */
+async function help(name: string | undefined): Promise<number> {
+  if (name === undefined) {
+    const { mainUsage } = await import('./help.js')
+    printOut(mainUsage)
+    return EXIT_OK
+  }
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined
+  if (load === undefined) {
+    printErr(formatUsageError(undefined, `unknown command '${name}'`))
+    return EXIT_USAGE
+  }
+  printOut((await load()).usage)
+  return EXIT_OK
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const stage = (err as { stage?: unknown }).stage
+    return typeof stage === 'string' ? `failed at stage ${stage}: ${err.message}` : err.message
+  }
+  return String(err)
+}

@@ -1,0 +1,44 @@
+// `node-daemonize restart <entry> --pid-file FILE [start options] [-- args...]`:
+// stop the daemon named by the pid file (if any), then start it again with
+// exactly the arguments `start` takes.
+import { DaemonizeError } from '../errors.js'
+import { stop, type StopResult } from '../lifecycle.js'
+import { resolveLaunch } from '../options.js'
+import { printOut, UsageError } from './args.js'
+import { parseStartArgs, reportFailure, startDaemon, usage as startUsage } from './start.js'
+
+export const usage = `Usage: node-daemonize restart <entry> --pid-file FILE [options] [-- args...]
+
+Stop the daemon whose pid file is FILE (SIGTERM, then SIGKILL after 10s;
+nothing happens when it is not running), then start <entry> exactly as
+'node-daemonize start' does. Every option is checked before anything is
+stopped, so a typo never leaves the service down.
+--pid-file is required; the options are those of start:
+${startUsage.slice(startUsage.indexOf('\nOptions:\n') + '\nOptions:\n'.length, startUsage.indexOf('\n\nDurations:'))}
+
+Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
+Exit status: 0 restarted, 1 the stop or the start failed, 2 invalid arguments.`
+
+export async function run(args: string[]): Promise<number> {
+  const req = parseStartArgs(args)
+  const pidFile = req.options.pidFile
+  if (pidFile === undefined) throw new UsageError('--pid-file is required: it names the daemon to stop')
+
+  // Check the new launch before stopping the old daemon (resolveLaunch
+  // opens nothing; daemonize() checks it all again).
+  try {
+    resolveLaunch(req.options)
+  } catch (err) {
+    return reportFailure(err, req.json, 'restart')
+  }
+
+  let stopped: StopResult
+  try {
+    stopped = await stop(pidFile)
+  } catch (err) {
+    if (err instanceof DaemonizeError) return reportFailure(err, req.json, 'restart')
+    throw err
+  }
+  if (!req.json && !req.quiet) printOut(stopped.message)
+  return startDaemon(req, 'restart', { stop: stopped })
+}

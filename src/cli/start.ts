@@ -1,0 +1,225 @@
+// `node-daemonize start <entry> [options] [-- args...]`: every daemonize()
+// option as a kebab-case flag. Arguments after `--` go to the program
+// verbatim; nothing here ever involves a shell.
+import { type Daemon, daemonize } from '../daemonize.js'
+import { DaemonizeError } from '../errors.js'
+import type { DaemonizeOptions } from '../options.js'
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  parseCommandLine,
+  parseDuration,
+  parseEnvPair,
+  parseUmask,
+  parsePositiveInt,
+  printErr,
+  printOut,
+  UsageError,
+} from './args.js'
+
+export const usage = `Usage: node-daemonize start <entry> [options] [-- args...]
+
+Start <entry> (a Node.js script) as a daemon: in its own session, not a
+session leader, with no controlling terminal, cwd /, stdin /dev/null and
+stdout/stderr appended to the log file. Returns once the daemon has exec'd
+(and survived the start-up grace, or called ready() with --wait-ready).
+Arguments after '--' are passed to the program verbatim.
+
+Options:
+  --log-file FILE         append stdout and stderr to FILE (created 0640);
+                          default /dev/null
+  --pid-file FILE         write the daemon's pid to FILE, locked for its life;
+                          refuses to start a second one
+  --cwd DIR               working directory of the daemon (default /)
+  --umask MODE            octal umask of the daemon, e.g. 027 (default 022)
+  --env NAME=VALUE        set a variable in the daemon's environment
+                          (repeatable; adds to this shell's environment)
+  --clear-env             start from an empty environment with a standard PATH;
+                          --env adds to it
+  --exec-arg ARG          a Node.js option before the entry (repeatable),
+                          e.g. --exec-arg=--enable-source-maps
+  --exec-path FILE        the program to execute (default: this node)
+  --wait-ready DURATION   wait until the daemon calls ready(); fail (and stop
+                          it) if it exits first or the time runs out
+  --startup-grace DURATION
+                          without --wait-ready, fail if the daemon dies within
+                          this window (default 1s; 0 returns at exec)
+  --keep-on-timeout       leave the daemon running when --wait-ready runs out
+  --no-preload            do not load the daemon-side preload (log reopen on
+                          SIGHUP, NODE_DAEMONIZE_* clean-up)
+  --user NAME|UID         run as this user (root only)
+  --group NAME|GID        run as this group (default: the user's)
+  --core-dumps            allow core dumps (default: RLIMIT_CORE 0)
+  --max-open-files N      set RLIMIT_NOFILE (soft and hard) to N
+  --ok-if-running         exit 0 when the pid file shows it already running
+  --json                  print the result as JSON on stdout
+  -q, --quiet             print nothing on success
+  -h, --help              show this help
+
+Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
+Exit status: 0 started (or already running with --ok-if-running),
+1 the start failed, 2 invalid arguments.`
+
+/** parseArgs options of `start` (and `restart`, which takes the same). */
+export const startOptions = {
+  'log-file': { type: 'string' },
+  'pid-file': { type: 'string' },
+  cwd: { type: 'string' },
+  umask: { type: 'string' },
+  env: { type: 'string', multiple: true },
+  'clear-env': { type: 'boolean' },
+  'exec-arg': { type: 'string', multiple: true },
+  'exec-path': { type: 'string' },
+  'wait-ready': { type: 'string' },
+  'startup-grace': { type: 'string' },
+  'keep-on-timeout': { type: 'boolean' },
+  'no-preload': { type: 'boolean' },
+  user: { type: 'string' },
+  group: { type: 'string' },
+  'core-dumps': { type: 'boolean' },
+  'max-open-files': { type: 'string' },
+  'ok-if-running': { type: 'boolean' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const
+
+interface StartValues {
+  'log-file'?: string
+  'pid-file'?: string
+  cwd?: string
+  umask?: string
+  env?: string[]
+  'clear-env'?: boolean
+  'exec-arg'?: string[]
+  'exec-path'?: string
+  'wait-ready'?: string
+  'startup-grace'?: string
+  'keep-on-timeout'?: boolean
+  'no-preload'?: boolean
+  user?: string
+  group?: string
+  'core-dumps'?: boolean
+  'max-open-files'?: string
+  'ok-if-running'?: boolean
+  json?: boolean
+  quiet?: boolean
+}
+
+/** Variables that describe the user; under --user the target's are set. */
+const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
+
+/** The CLI's grace: Node takes ~60-120 ms to start, so a shorter window closes before user code runs. */
+export const DEFAULT_STARTUP_GRACE_MS = 1000
+
+export interface StartRequest {
+  options: DaemonizeOptions
+  /** The entry as given, for messages. */
+  entryArg: string
+  okIfRunning: boolean
+  json: boolean
+  quiet: boolean
+}
+
+/** Command line -> daemonize() options; throws UsageError. */
+export function parseStartArgs(args: string[]): StartRequest {
+  const { values: v, positionals, rest } = parseCommandLine<StartValues>(args, startOptions)
+  if (positionals.length === 0) throw new UsageError('missing <entry>: the script to run as a daemon')
+  if (positionals.length > 1) {
+    throw new UsageError(`unexpected argument '${positionals[1]}' (arguments for the program go after '--')`)
+  }
+  const entryArg = positionals[0]
+  if (entryArg === '') throw new UsageError('<entry> must not be empty')
+
+  const options: DaemonizeOptions = { entry: entryArg, args: rest }
+  if (v['log-file'] !== undefined) options.logFile = nonEmpty('--log-file', v['log-file'])
+  if (v['pid-file'] !== undefined) options.pidFile = nonEmpty('--pid-file', v['pid-file'])
+  if (v.cwd !== undefined) options.cwd = nonEmpty('--cwd', v.cwd)
+  if (v.umask !== undefined) options.umask = parseUmask('--umask', v.umask)
+  if (v['exec-arg'] !== undefined) options.execArgv = v['exec-arg']
+  if (v['exec-path'] !== undefined) options.execPath = nonEmpty('--exec-path', v['exec-path'])
+  if (v.user !== undefined) options.user = nonEmpty('--user', v.user)
+  if (v.group !== undefined) options.group = nonEmpty('--group', v.group)
+  if (v['max-open-files'] !== undefined) options.maxOpenFiles = parsePositiveInt('--max-open-files', v['max-open-files'])
+  if (v['core-dumps']) options.coreDumps = true
+  if (v['no-preload']) options.preload = false
+
+  if (v['wait-ready'] !== undefined) options.waitReadyMs = parseDuration('--wait-ready', v['wait-ready'])
+  options.startupGraceMs =
+    v['startup-grace'] === undefined ? DEFAULT_STARTUP_GRACE_MS : parseDuration('--startup-grace', v['startup-grace'])
+  if (v['keep-on-timeout']) {
+    if (!options.waitReadyMs) throw new UsageError('--keep-on-timeout only applies with --wait-ready')
+    options.keepOnTimeout = true
+  }
+
+  const pairs = (v.env ?? []).map((e) => parseEnvPair('--env', e))
+  if (v['clear-env']) {
+    // The API starts from PATH=SAFE_PATH and adds `env`.
+    options.clearEnv = true
+    options.env = Object.fromEntries(pairs)
+  } else if (pairs.length > 0) {
+    // `env` replaces the environment in the API; --env adds to ours. The
+    // caller's HOME/USER/LOGNAME are left out under --user, so the target
+    // user's are set (an explicit --env HOME=... still wins).
+    const env: Record<string, string | undefined> = { ...process.env }
+    if (options.user !== undefined) for (const k of USER_VARS) delete env[k]
+    for (const [k, val] of pairs) env[k] = val
+    options.env = env
+  }
+  // Under systemd the launcher tells it which process the service is.
+  if (process.env.NOTIFY_SOCKET) options.notifySystemd = true
+
+  return { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true }
+}
+
+function nonEmpty(flag: string, value: string): string {
+  if (value === '') throw new UsageError(`${flag} must not be empty`)
+  return value
+}
+
+/** What `start` prints on success. */
+export function describeStart(entryArg: string, d: Daemon): string {
+  let line = `started ${entryArg} as pid ${d.pid} (session ${d.sid})`
+  if (d.ready) line += ', ready'
+  line += `, log ${d.logFile ?? '/dev/null'}`
+  if (d.pidFile !== undefined) line += `, pid file ${d.pidFile}`
+  return line
+}
+
+/** The fields of a DaemonizeError worth showing to a script. */
+export function errorJson(err: DaemonizeError): Record<string, unknown> {
+  const { message, stage, code, errno, syscall, path, pid, exitCode, signal, logTail } = err
+  return { message, stage, code, errno, syscall, path, pid, exitCode, signal, logTail }
+}
+
+/** A start failure, said once on stderr (and as JSON on stdout with --json). */
+export function reportFailure(err: unknown, json: boolean, what = 'start'): number {
+  if (!(err instanceof DaemonizeError)) throw err
+  printErr(`node-daemonize: ${what} failed at stage ${err.stage}: ${err.message}`)
+  if (json) printOut(JSON.stringify({ error: errorJson(err) }))
+  return EXIT_FAILURE
+}
+
+/**
+ * daemonize() with the CLI's reporting: the exit code. `what` names the
+ * command in messages; `jsonExtra` is merged into the --json result.
+ */
+export async function startDaemon(req: StartRequest, what = 'start', jsonExtra: Record<string, unknown> = {}): Promise<number> {
+  let daemon: Daemon
+  try {
+    daemon = await daemonize(req.options)
+  } catch (err) {
+    if (req.okIfRunning && err instanceof DaemonizeError && err.code === 'EALREADY') {
+      if (req.json) printOut(JSON.stringify({ alreadyRunning: true, pid: err.pid ?? null, pidFile: err.path, ...jsonExtra }))
+      else if (!req.quiet) printOut(`node-daemonize: ${err.message}`)
+      return EXIT_OK
+    }
+    return reportFailure(err, req.json, what)
+  }
+  if (req.json) printOut(JSON.stringify({ ...daemon, ...jsonExtra }))
+  else if (!req.quiet) printOut(describeStart(req.entryArg, daemon))
+  return EXIT_OK
+}
+
+export async function run(args: string[]): Promise<number> {
+  return startDaemon(parseStartArgs(args))
+}
