@@ -274,7 +274,13 @@ function releasePidFile(pidFile: AcquiredPidFile | undefined): void {
 function notifySystemd(daemon: Daemon): void {
   const socket = process.env.NOTIFY_SOCKET
   if (!socket) return
-  native().sdNotify(socket, `MAINPID=${daemon.pid}\nREADY=1\n`)
+  try {
+    native().sdNotify(socket, `MAINPID=${daemon.pid}\nREADY=1\n`)
+  } catch (err) {
+    // The daemon is up: failing the launch would hide a running process.
+    // systemd (if there) times the start out; say why on stderr (the journal).
+    process.emitWarning(`cannot notify systemd at ${socket}: ${(err as Error).message}`, { code: 'NODE_DAEMONIZE_NOTIFY' })
+  }
 }
 
 /** A stale pid file (lock free) was taken over: say so in the log, naming the pid it held. */

@@ -19,7 +19,8 @@ let notified = false
  * (NOTIFY_SOCKET set, no ready pipe): sends `READY=1` to $NOTIFY_SOCKET.
  *
  * Returns true when a notification was sent. Calling it again, or in a
- * program nobody waits for, does nothing and returns false.
+ * program nobody waits for, does nothing and returns false; so does a
+ * NOTIFY_SOCKET that cannot be reached (with a process warning).
  */
 export function ready(): boolean {
   const named = take('READY_FD')
@@ -30,8 +31,16 @@ export function ready(): boolean {
   const socket = process.env.NOTIFY_SOCKET
   if (socket && !notified) {
     notified = true
-    native().sdNotify(socket, 'READY=1\n')
-    return true
+    try {
+      native().sdNotify(socket, 'READY=1\n')
+      return true
+    } catch (err) {
+      // Not worth dying for (systemd, if it is there, times the start out
+      // and says so), but never silent: a warning on stderr, the journal.
+      const e = err as NodeJS.ErrnoException
+      process.emitWarning(`cannot notify systemd at ${socket}: ${e.message}`, { code: 'NODE_DAEMONIZE_NOTIFY' })
+      return false
+    }
   }
   return false
 }
