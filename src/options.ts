@@ -146,6 +146,22 @@ function checkCwd(path: string): void {
 }
 
 /**
+ * The same file, opened again without O_NONBLOCK (the daemon's stdout should
+ * carry only O_APPEND). Through /proc/self/fd, so no path lookup can swap it;
+ * without /proc the fd is kept: O_NONBLOCK means nothing for a regular file.
+ */
+function withoutNonblock(fd: number): number {
+  let clean: number
+  try {
+    clean = openSync(`/proc/self/fd/${fd}`, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOCTTY)
+  } catch {
+    return fd
+  }
+  closeSync(fd)
+  return clean
+}
+
+/**
  * Open the log for appending: O_NOFOLLOW, a regular file with one link.
  * A file this launch creates (O_EXCL) is chowned to the daemon's user, so it
  * can reopen it after rotation; an existing one never is.
@@ -161,11 +177,14 @@ function openLog(path: string, credentials?: Credentials): { fd: number; created
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       created = false
-      fd = openSync(path, base)
+      // O_NONBLOCK: a FIFO planted at the path must not block the launch
+      // (ENXIO without a reader; with one, fstat below refuses it).
+      fd = openSync(path, base | fsc.O_NONBLOCK)
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    const why = code === 'ELOOP' ? 'log file is a symbolic link' : 'cannot open log file'
+    const why =
+      code === 'ELOOP' ? 'log file is a symbolic link' : code === 'ENXIO' ? 'log file is not a regular file' : 'cannot open log file'
     throw stageError('log', why, err, path)
   }
   try {
@@ -179,6 +198,7 @@ function openLog(path: string, credentials?: Credentials): { fd: number; created
       })
     }
     if (created && credentials) fchownSync(fd, credentials.uid, credentials.gid)
+    if (!created) fd = withoutNonblock(fd)
   } catch (err) {
     closeSync(fd)
     throw err instanceof DaemonizeError ? err : stageError('log', 'cannot prepare log file', err, path)

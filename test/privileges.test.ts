@@ -8,6 +8,8 @@ import {
   chmodSync,
   chownSync,
   closeSync,
+  constants,
+  copyFileSync,
   existsSync,
   linkSync,
   mkdirSync,
@@ -122,6 +124,8 @@ function ids(pid: number): { uid: string; gid: string; groups: number[] } {
   }
 }
 
+const O_APPEND = 0o2000
+const O_NONBLOCK = 0o4000
 const four = (id: number) => `${id}\t${id}\t${id}\t${id}`
 const sorted = (a: number[]) => [...a].sort((x, y) => x - y)
 
@@ -253,6 +257,10 @@ describe('a daemon as nobody', () => {
     track(d.pid)
     const shim = await lineWith(log, 'shim')
     expect(shim).toMatchObject({ pid: d.pid, uid: nobody.uid })
+    // Opened without blocking on a FIFO, but handed over as a plain append fd.
+    const out = (shim.fds as { fd: number; flags: number }[]).find((f) => f.fd === 1)
+    expect(out).toBeDefined()
+    expect((out as { flags: number }).flags & (O_NONBLOCK | O_APPEND)).toBe(O_APPEND)
     expect(readFileSync(log, 'utf8').startsWith('before\n')).toBe(true)
     const st = statSync(log)
     expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o777 }).toEqual({ uid: 0, gid: 0, mode: 0o600 })
@@ -282,6 +290,25 @@ describe('a log file that is a trap is refused before anything starts', () => {
     const e = await failure(daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', logFile: link }))
     expect(e).toMatchObject({ stage: 'log', code: 'ELOOP', path: link })
     expect(existsSync(target)).toBe(false)
+  })
+
+  it('a FIFO planted at the log path: refused without blocking, with or without a reader', async () => {
+    const logs = nobodyDir()
+    const fifo = join(logs, 'app.log')
+    const made = spawnSync('mkfifo', [fifo])
+    expect(made.status).toBe(0)
+    const e = await failure(daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', logFile: fifo }))
+    expect(e).toMatchObject({ stage: 'log', code: 'ENXIO', syscall: 'open', path: fifo })
+
+    // A reader on the other end: the open succeeds, fstat refuses it.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
+    try {
+      const e2 = await failure(daemonize({ entry: shimEntry, execPath: execShim, preload: false, user: 'nobody', logFile: fifo }))
+      expect(e2).toMatchObject({ stage: 'log', code: 'EINVAL', path: fifo })
+    } finally {
+      closeSync(reader)
+    }
+    expect(statSync(fifo)).toMatchObject({ uid: 0, gid: 0 })
   })
 
   it('a hard-linked log: refused, neither name chowned', async () => {
@@ -352,6 +379,17 @@ describe('entry and cwd are checked as the target user, by the daemon', () => {
     expect(isAlive(e.pid as number)).toBe(false)
     expect(existsSync(pidFile)).toBe(false)
     expect(childrenOf(process.pid)).toEqual(before)
+  })
+
+  it('an execPath the target user cannot execute: stage exec, EACCES; nothing left running', async () => {
+    const prog = join(dir, 'shim-root-only')
+    copyFileSync(execShim, prog)
+    chmodSync(prog, 0o700)
+    const pidFile = join(dir, 'a.pid')
+    const e = await failure(daemonize({ entry: shimEntry, execPath: prog, preload: false, user: 'nobody', pidFile }))
+    expect(e).toMatchObject({ stage: 'exec', code: 'EACCES', syscall: 'execve', path: prog })
+    expect(isAlive(e.pid as number)).toBe(false)
+    expect(existsSync(pidFile)).toBe(false)
   })
 
   it('a cwd the target user cannot enter: stage chdir, EACCES; nothing left running, pid file removed', async () => {
