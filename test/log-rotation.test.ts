@@ -6,7 +6,8 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, renameSync, statSync,
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { daemonize, type Daemon } from '../src/index.js'
+import { daemonize, DaemonizeError, type Daemon } from '../src/index.js'
+import { reload } from '../src/lifecycle.js'
 import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
 
@@ -133,5 +134,31 @@ describe('rename + SIGHUP', () => {
     await waitFor(() => parse(read(old), d).numbers.length > before + 100)
     expect(read(target)).toBe('')
     expect(lstatSync(log).isSymbolicLink()).toBe(true)
+  })
+
+  it('through reload --pid-file, as a logrotate postrotate script runs it', async () => {
+    const log = join(dir, 'app.log')
+    const pidFile = join(dir, 'app.pid')
+    const d = await daemonize({ entry: writer, logFile: log, pidFile, waitReadyMs: 20_000 })
+    track(d.pid)
+    await waitFor(() => parse(read(log), d).numbers.length >= 100)
+    renameSync(log, `${log}.1`)
+    expect(reload(pidFile)).toEqual({ pid: d.pid, message: `sent SIGHUP to pid ${d.pid}` })
+    await waitFor(() => parse(read(log), d).numbers.length >= 100)
+    expect(parse(read(log), d).first).toBe('hup 1')
+  })
+
+  it('reload refuses a daemon with no log file and no SIGHUP handler: the preload does not catch HUP for nothing', async () => {
+    const pidFile = join(dir, 'idle.pid')
+    const d = await daemonize({ entry: join(fixtures, 'daemon-idle.js'), pidFile, waitReadyMs: 20_000 })
+    track(d.pid)
+    let e: unknown
+    try {
+      reload(pidFile)
+    } catch (err) {
+      e = err
+    }
+    expect(e).toBeInstanceOf(DaemonizeError)
+    expect(e).toMatchObject({ stage: 'reload', code: 'ERR_DAEMON_NO_HUP_HANDLER', pid: d.pid })
   })
 })
