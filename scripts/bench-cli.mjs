@@ -1,0 +1,74 @@
+// Scenario: the CLI end to end, and its peak memory, against `node -e 0`.
+//
+//   node scripts/bench-cli.mjs --runs 20
+//
+// Every command runs under build/bench/bench-run, which times it in C
+// (posix_spawn to wait4) and reports wait4's ru_maxrss (the VmHWM of the
+// process). The sides are interleaved. Every daemon a `start` leaves is
+// killed (through a pidfd) as soon as its launcher has exited.
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { arg, emit, idleEntry, killDaemon, loadPackage, log, readyEntry, root, runProgram, sleep, trueProgram } from './bench-lib.mjs'
+
+const runs = Number(arg('runs', '20'))
+const warm = Number(arg('warm', '2'))
+const gapMs = Number(arg('gap-ms', '50'))
+const cli = join(root, 'bin', 'node-daemonize.js')
+
+/** Run argv under bench-run; returns { ms, maxRssKb, code, signal, stdout, stderr }. */
+function measure(argv) {
+  const r = spawnSync(runProgram, argv, { encoding: 'utf8', maxBuffer: 1 << 24 })
+  const line = r.stderr.split('\n').find((l) => l.startsWith('BENCH-RUN '))
+  if (!line) throw new Error(`bench-run gave no result for ${argv.join(' ')}: ${r.stderr}`)
+  const result = JSON.parse(line.slice('BENCH-RUN '.length))
+  return { ...result, stdout: r.stdout, stderr: r.stderr.replace(`${line}\n`, '') }
+}
+
+/** The pid a `start` reported ("... as pid N ..."). */
+function startedPid(out) {
+  const m = /\bpid (\d+)/.exec(out)
+  return m ? Number(m[1]) : undefined
+}
+
+async function main() {
+  const pkg = await loadPackage()
+  if (!existsSync(cli) || !existsSync(join(root, 'dist', 'cli.js'))) {
+    log(`cli: ${cli} or dist/cli.js is missing: the CLI rows are skipped until it exists`)
+    emit({ skipped: 'bin/node-daemonize.js or dist/cli.js missing' })
+    return
+  }
+  const node = process.execPath
+  const sides = {
+    nodeE0: [node, '-e', '0'],
+    start: [node, cli, 'start', idleEntry, '--startup-grace', '0'],
+    startTrivial: [node, cli, 'start', idleEntry, '--startup-grace', '0', '--exec-path', trueProgram, '--no-preload'],
+    startWaitReady: [node, cli, 'start', readyEntry, '--wait-ready', '30s'],
+  }
+  const out = Object.fromEntries(Object.keys(sides).map((k) => [k, { ms: [], maxRssKb: [] }]))
+  const names = Object.keys(sides)
+  for (let i = 0; i < warm + runs; i++) {
+    // Rotate the order so that no side always runs first.
+    const order = names.map((_, k) => names[(k + i) % names.length])
+    for (const name of order) {
+      const r = measure(sides[name])
+      if (r.code !== 0) throw new Error(`${sides[name].join(' ')} failed (${r.code ?? r.signal}): ${r.stderr || r.stdout}`)
+      if (name !== 'nodeE0' && name !== 'startTrivial') {
+        const pid = startedPid(r.stdout)
+        if (pid === undefined) throw new Error(`no pid in the output of start: ${r.stdout}`)
+        await killDaemon(pkg.native, pid)
+      }
+      if (i >= warm) {
+        out[name].ms.push(r.ms)
+        out[name].maxRssKb.push(r.maxRssKb)
+      }
+      await sleep(gapMs)
+    }
+  }
+  emit({ runs, warm, argv: sides, ...out })
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -1,0 +1,154 @@
+// Shared pieces of the benchmarks: paths, statistics, /proc readers and
+// killing daemons by pidfd. Scenario scripts (bench-*.mjs) run in their own
+// child processes and print one JSON line; bench.mjs puts them together.
+import { closeSync, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const dist = join(root, 'dist')
+export const fixtures = join(root, 'test', 'fixtures')
+export const buildDir = join(root, 'build', 'bench')
+export const tmpDir = join(root, 'bench', 'tmp')
+
+/** The static exit-0 program both sides exec when the program should cost nothing. */
+export const trueProgram = join(buildDir, 'bench-true')
+export const runProgram = join(buildDir, 'bench-run')
+export const idleEntry = join(fixtures, 'bench-idle.js')
+export const readyEntry = join(fixtures, 'bench-ready.mjs')
+
+/** The built package (dist/index.js) and its internal addon surface. */
+export async function loadPackage() {
+  const index = join(dist, 'index.js')
+  if (!existsSync(index)) throw new Error(`${index} is missing: run npm run build:ts first`)
+  const pkg = await import(pathToFileURL(index).href)
+  const { native } = await import(pathToFileURL(join(dist, 'native.js')).href)
+  return { ...pkg, native }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** median, min, max, mean of a sample (ms or any unit). */
+export function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b)
+  const n = s.length
+  if (n === 0) return { n: 0, median: NaN, min: NaN, max: NaN, mean: NaN, p90: NaN }
+  const median = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+  return {
+    n,
+    median,
+    min: s[0],
+    max: s[n - 1],
+    mean: s.reduce((a, b) => a + b, 0) / n,
+    p90: s[Math.min(n - 1, Math.floor(n * 0.9))],
+  }
+}
+
+export function procStat(pid) {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const close = text.lastIndexOf(')')
+  const rest = text.slice(close + 2).split(' ')
+  return { state: rest[0], ppid: Number(rest[1]) }
+}
+
+/** The caller's own children that are zombies (pid 1 reaps orphans late here). */
+export function zombieChildren(ppid = process.pid) {
+  const out = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const st = procStat(Number(name))
+      if (st.ppid === ppid && st.state === 'Z') out.push(Number(name))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out
+}
+
+/** fd -> target of this process's open fds (the readdir's own fd excluded). */
+export function openFds() {
+  const out = new Map()
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      out.set(Number(name), readlinkSync(`/proc/self/fd/${name}`))
+    } catch {
+      // the directory fd readdir used, closed by now
+    }
+  }
+  return out
+}
+
+/** Fds open now that were not open before (same number and target). */
+export function leakedFds(before, after = openFds()) {
+  const leaked = []
+  for (const [fd, target] of after) if (before.get(fd) !== target) leaked.push(`${fd} -> ${target}`)
+  return leaked
+}
+
+export function peakRssMb(pid = 'self') {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : NaN
+}
+
+export function rssMb(pid = 'self') {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : NaN
+}
+
+/**
+ * SIGKILL a daemon through a pidfd (never a recycled pid) and wait until it
+ * has exited. Returns false when it was already gone.
+ */
+export async function killDaemon(native, pid) {
+  let pidfd
+  try {
+    pidfd = native().pidfdOpen(pid)
+  } catch {
+    return false
+  }
+  try {
+    try {
+      native().pidfdSendSignal(pidfd, 9)
+    } catch {
+      // exited meanwhile: the pidfd is readable anyway
+    }
+    await new Promise((resolve) => {
+      const w = new (native().FdWatcher)(pidfd, () => {
+        w.close()
+        resolve()
+      })
+    })
+  } finally {
+    closeSync(pidfd)
+  }
+  return true
+}
+
+/** True while a process exists (a pidfd can be opened for it) and is not a zombie. */
+export function exists(native, pid) {
+  try {
+    closeSync(native().pidfdOpen(pid))
+  } catch {
+    return false
+  }
+  try {
+    return procStat(pid).state !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+/** Print the scenario's result for the parent (the last line of stdout). */
+export function emit(result) {
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+}
+
+export function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback
+}
+
+export function log(...parts) {
+  process.stderr.write(`${parts.join(' ')}\n`)
+}

@@ -1,0 +1,248 @@
+// npm run bench: every benchmark side by side in one run.
+//
+//   node scripts/bench.mjs [--runs 30] [--only launch,cli,burst,ready]
+//
+// Each scenario runs in its own child process (scripts/bench-*.mjs) so that
+// a caller is exactly what the scenario says (fresh, or holding a 2 GB
+// heap). Prints a table and writes bench/results.json and bench/chart.svg.
+// Needs the built package: npm install (or npm run build:ts after a change).
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { chartSvg } from './bench-chart.mjs'
+import { arg, buildDir, dist, fixtures, log, root, runProgram, stats, tmpDir, trueProgram } from './bench-lib.mjs'
+
+const runs = Number(arg('runs', '30'))
+const only = new Set(arg('only', 'launch,cli,burst,ready').split(','))
+const burstRounds = Number(arg('burst-rounds', '10'))
+const burstNodeRounds = Number(arg('burst-node-rounds', '3'))
+
+/** Compile a C fixture into build/bench when it is missing or older than its source. */
+function compile(src, out, flags) {
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return
+  mkdirSync(buildDir, { recursive: true })
+  execFileSync('cc', [...flags, '-o', out, src], { stdio: 'inherit' })
+}
+
+/** Run a scenario script in its own Node process; its last stdout line is the result. */
+function scenario(script, args, nodeFlags = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeFlags, join(root, 'scripts', script), ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
+    child.on('error', reject)
+    child.on('exit', (code, signal) => {
+      if (code !== 0) return reject(new Error(`${script} ${args.join(' ')} failed (${code ?? signal})`))
+      const lines = out.trim().split('\n')
+      resolve(JSON.parse(lines[lines.length - 1]))
+    })
+  })
+}
+
+function uptimeLine() {
+  const [a, b, c] = loadavg()
+  return `load average ${a.toFixed(2)}, ${b.toFixed(2)}, ${c.toFixed(2)}`
+}
+
+function machine() {
+  return {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    kernel: release(),
+    node: process.version,
+    memGb: Math.round(totalmem() / 2 ** 30),
+    nodeExtraCaCerts: process.env.NODE_EXTRA_CA_CERTS ?? null,
+  }
+}
+
+// -------------------------------------------------------------- rows/checks
+
+const rows = []
+const checks = []
+
+function row(id, section, label, unit, samples, project, extra = {}) {
+  const s = stats(samples)
+  rows.push({ id, section, label, unit, project, ...s, samples, ...extra })
+  return s
+}
+
+function check(name, value, target, pass, unit = '') {
+  checks.push({ name, value, target, pass })
+  return { name, value, unit }
+}
+
+const ratio = (a, b) => a / b
+
+// ---------------------------------------------------------------- sections
+
+async function launchSection(results) {
+  const fresh = await scenario('bench-launch.mjs', ['--heap-mb', '0', '--runs', String(runs)])
+  const big = await scenario('bench-launch.mjs', ['--heap-mb', '2048', '--runs', String(runs)], [
+    '--max-old-space-size=4096',
+    '--expose-gc',
+  ])
+  results.launch = { fresh, big }
+  const gb = (big.rssMb / 1024).toFixed(2)
+  for (const [kind, what] of [
+    ['trivial', 'execPath bench-true'],
+    ['node', 'node + entry'],
+  ]) {
+    const df = row(`launch.${kind}.fresh.daemonize`, 'launch', `daemonize(), fresh caller, ${what}`, 'ms', fresh[kind].daemonize, true)
+    const sf = row(`launch.${kind}.fresh.spawn`, 'launch', `spawn(detached), fresh caller, ${what}`, 'ms', fresh[kind].spawn, false)
+    const db = row(`launch.${kind}.2g.daemonize`, 'launch', `daemonize(), ${gb} GB caller, ${what}`, 'ms', big[kind].daemonize, true)
+    const sb = row(`launch.${kind}.2g.spawn`, 'launch', `spawn(detached), ${gb} GB caller, ${what}`, 'ms', big[kind].spawn, false)
+    check(`launch (${what}): daemonize median, fresh caller`, `${df.median.toFixed(2)} ms`, '≤ 3.5 ms', df.median <= 3.5)
+    check(`launch (${what}): daemonize median, ${gb} GB caller`, `${db.median.toFixed(2)} ms`, '≤ 3.5 ms', db.median <= 3.5)
+    const flat = ratio(db.median, df.median)
+    check(`launch (${what}): daemonize ${gb} GB ÷ fresh`, flat.toFixed(2), '≤ 1.2', flat <= 1.2)
+    const vsFresh = ratio(df.median, sf.median)
+    check(`launch (${what}): daemonize ÷ spawn, fresh caller`, vsFresh.toFixed(2), '≤ 1.0', vsFresh <= 1)
+    const vsBig = ratio(sb.median, db.median)
+    check(`launch (${what}): spawn ÷ daemonize, ${gb} GB caller`, `${vsBig.toFixed(1)}×`, '≥ 10×', vsBig >= 10)
+  }
+}
+
+async function cliSection(results) {
+  const r = await scenario('bench-cli.mjs', ['--runs', String(Math.max(20, Math.round(runs * 0.7)))])
+  results.cli = r
+  if (r.skipped) {
+    checks.push({ name: 'CLI rows', value: 'skipped', target: r.skipped, pass: null })
+    return
+  }
+  const n0 = row('cli.node-e0', 'cli', 'node -e 0', 'ms', r.nodeE0.ms, false)
+  const st = row('cli.start', 'cli', 'CLI start --startup-grace 0 (node + entry)', 'ms', r.start.ms, true)
+  row('cli.start.trivial', 'cli', 'CLI start --startup-grace 0 --exec-path bench-true', 'ms', r.startTrivial.ms, true)
+  const wr = row('ready.cli', 'ready', 'CLI start --wait-ready (two Node start-ups)', 'ms', r.startWaitReady.ms, true)
+  const cr = ratio(st.median, n0.median)
+  check('CLI start ÷ node -e 0', cr.toFixed(2), '≤ 1.25', cr <= 1.25)
+  checks.push({ name: 'CLI start --wait-ready ÷ node -e 0', value: ratio(wr.median, n0.median).toFixed(2), target: 'report', pass: null })
+  const toMb = (kb) => kb.map((k) => k / 1024)
+  const m0 = row('mem.node-e0', 'memory', 'node -e 0: peak RSS (VmHWM)', 'MB', toMb(r.nodeE0.maxRssKb), false)
+  const m1 = row('mem.cli.start', 'memory', 'CLI start: peak RSS (VmHWM)', 'MB', toMb(r.start.maxRssKb), true)
+  row('mem.cli.wait-ready', 'memory', 'CLI start --wait-ready: peak RSS (VmHWM)', 'MB', toMb(r.startWaitReady.maxRssKb), true)
+  checks.push({ name: 'CLI start peak RSS ÷ node -e 0', value: ratio(m1.median, m0.median).toFixed(2), target: 'report', pass: null })
+}
+
+async function burstSection(results) {
+  const trivial = await scenario('bench-burst.mjs', ['--program', 'trivial', '--count', '200', '--rounds', String(burstRounds)])
+  const node = await scenario('bench-burst.mjs', ['--program', 'node', '--count', '200', '--rounds', String(burstNodeRounds)])
+  results.burst = { trivial, node }
+  for (const [name, r, what] of [
+    ['trivial', trivial, 'execPath bench-true'],
+    ['node', node, 'node + entry'],
+  ]) {
+    const s = row(`burst.${name}`, 'burst', `200 concurrent daemonize(), ${what}`, 'launches/s', r.results.map((x) => x.perSecond), true)
+    const all = r.results
+    const verified = all.every((x) => x.verified === r.count && x.launched === r.count)
+    const alive = name === 'node' ? all.every((x) => x.alive === r.count) : true
+    const zombies = all.reduce((n, x) => n + x.zombies, 0)
+    const leaked = all.reduce((n, x) => n + x.leaked.length, 0)
+    if (name === 'trivial') check(`burst (${what}): launches/s, median of ${all.length} rounds`, s.median.toFixed(0), '≥ 500/s', s.median >= 500)
+    else checks.push({ name: `burst (${what}): launches/s, median of ${all.length} rounds`, value: s.median.toFixed(0), target: 'report', pass: null })
+    check(`burst (${what}): every launch verified${name === 'node' ? ', every daemon alive' : ''}`, verified && alive ? 'yes' : 'no', 'all', verified && alive)
+    check(`burst (${what}): zombies among the caller's children`, String(zombies), '0', zombies === 0)
+    check(`burst (${what}): fds leaked in the caller`, String(leaked), '0', leaked === 0)
+  }
+}
+
+async function readySection(results) {
+  const r = await scenario('bench-ready.mjs', ['--runs', String(Math.max(20, Math.round(runs * 0.7)))])
+  results.ready = r
+  const d = row('ready.daemonize', 'ready', 'daemonize({ waitReadyMs }) until ready', 'ms', r.daemonize, true)
+  const f = row('ready.foreground', 'ready', 'spawn(node, [entry]) until its first line', 'ms', r.foreground, false)
+  const q = ratio(d.median, f.median)
+  check('time to ready: daemonize ÷ foreground', q.toFixed(2), '≤ 1.1', q <= 1.1)
+  if (!r.readyModule) checks.push({ name: 'ready()', value: 'dist/daemon/index.js missing', target: 'entry wrote READY=1 itself', pass: null })
+}
+
+// ---------------------------------------------------------------- output
+
+function table() {
+  const lines = []
+  const w = Math.max(...rows.map((r) => r.label.length), 12)
+  const num = (v, unit) => (unit === 'launches/s' ? v.toFixed(0) : unit === 'MB' ? v.toFixed(1) : v.toFixed(2))
+  lines.push(`${'measurement'.padEnd(w)}  ${'unit'.padEnd(10)} ${'median'.padStart(9)} ${'min'.padStart(9)} ${'max'.padStart(9)}  n`)
+  let section = ''
+  for (const r of rows) {
+    if (r.section !== section) {
+      section = r.section
+      lines.push(`-- ${section}`)
+    }
+    lines.push(
+      `${r.label.padEnd(w)}  ${r.unit.padEnd(10)} ${num(r.median, r.unit).padStart(9)} ${num(r.min, r.unit).padStart(9)} ${num(r.max, r.unit).padStart(9)}  ${r.n}`,
+    )
+  }
+  lines.push('')
+  const cw = Math.max(...checks.map((c) => c.name.length))
+  for (const c of checks) {
+    const mark = c.pass === null ? '  --' : c.pass ? '  ok' : 'MISS'
+    lines.push(`${mark}  ${c.name.padEnd(cw)}  ${String(c.value).padStart(8)}  (target ${c.target})`)
+  }
+  return lines.join('\n')
+}
+
+function markdownTable() {
+  const num = (v, unit) => (unit === 'launches/s' ? v.toFixed(0) : unit === 'MB' ? v.toFixed(1) : v.toFixed(2))
+  const out = ['| measurement | unit | median | min | max | n |', '|---|---|---:|---:|---:|---:|']
+  for (const r of rows) out.push(`| ${r.label} | ${r.unit} | ${num(r.median, r.unit)} | ${num(r.min, r.unit)} | ${num(r.max, r.unit)} | ${r.n} |`)
+  out.push('', '| check | value | target | |', '|---|---:|---|---|')
+  for (const c of checks) out.push(`| ${c.name} | ${c.value} | ${c.target} | ${c.pass === null ? '' : c.pass ? 'ok' : '**missed**'} |`)
+  return out.join('\n')
+}
+
+function chart(meta) {
+  const sections = [
+    ['launch', 'Launch latency until exec is confirmed (interleaved, spaced out)', 'ms', [{ value: 3.5, label: 'target 3.5 ms' }]],
+    ['cli', 'CLI end to end (timed in C, posix_spawn to wait4)', 'ms', []],
+    ['ready', 'Time to ready', 'ms', []],
+    ['burst', '200 daemons launched concurrently from one caller', 'launches/s', [{ value: 500, label: 'target 500/s' }]],
+    ['memory', 'Peak memory of the launcher process', 'MB', []],
+  ]
+  const panels = sections.map(([id, title, unit, targets]) => ({
+    title,
+    unit,
+    targets,
+    rows: rows.filter((r) => r.section === id),
+  }))
+  return chartSvg(panels, {
+    title: 'node-daemonize benchmarks: medians, min–max whiskers (blue: the project)',
+    subtitle: `${meta.date} · ${meta.machine.nproc} × ${meta.machine.cpu} · Linux ${meta.machine.kernel} · Node ${meta.machine.node} · ${meta.loadBefore}${
+      meta.machine.nodeExtraCaCerts ? ' · NODE_EXTRA_CA_CERTS set' : ''
+    }`,
+  })
+}
+
+async function main() {
+  if (!existsSync(join(dist, 'index.js'))) throw new Error('dist/index.js is missing: run npm install, or npm run build:ts')
+  compile(join(fixtures, 'bench-true.c'), trueProgram, ['-O2', '-static'])
+  compile(join(fixtures, 'bench-run.c'), runProgram, ['-O2', '-Wall'])
+  mkdirSync(tmpDir, { recursive: true })
+  mkdirSync(join(root, 'bench'), { recursive: true })
+
+  const meta = { date: new Date().toISOString(), machine: machine(), loadBefore: uptimeLine(), runs }
+  log(`bench: ${meta.machine.nproc} × ${meta.machine.cpu}, Node ${meta.machine.node}, ${meta.loadBefore}`)
+  const results = {}
+  if (only.has('launch')) await launchSection(results)
+  if (only.has('cli')) await cliSection(results)
+  if (only.has('ready')) await readySection(results)
+  if (only.has('burst')) await burstSection(results)
+  meta.loadAfter = uptimeLine()
+
+  const text = table()
+  process.stdout.write(`\n${text}\n\n${meta.loadBefore} before, ${meta.loadAfter} after\n`)
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  writeFileSync(
+    join(root, 'bench', 'results.json'),
+    `${JSON.stringify({ package: `${pkg.name}@${pkg.version}`, ...meta, rows, checks, markdown: markdownTable(), raw: results }, null, 1)}\n`,
+  )
+  writeFileSync(join(root, 'bench', 'chart.svg'), chart(meta))
+  log('wrote bench/results.json and bench/chart.svg')
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
