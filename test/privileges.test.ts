@@ -110,6 +110,7 @@ function signal(pid: number, sig: number): void {
     closeSync(pidfd)
   }
 }
+const SIGHUP = 1
 const SIGUSR2 = 12
 
 function ids(pid: number): { uid: string; gid: string; groups: number[] } {
@@ -228,6 +229,19 @@ describe('a daemon as nobody', () => {
     expect(await lineWith(`${log}.1`, 'reopen')).toEqual({ fixture: 'priv-daemon', reopen: 'ok' })
     expect(await lineWith(log, 'reopened')).toEqual({ fixture: 'priv-daemon', reopened: true, pid: d.pid })
     expect(statSync(log)).toMatchObject({ uid: nobody.uid, gid: nobody.gid })
+  })
+
+  it('reopens its log on SIGHUP after rotation through the preload, as nobody', async () => {
+    const logs = nobodyDir()
+    const log = join(logs, 'app.log')
+    const d = await daemonize({ entry: privDaemon, args: [log], user: 'nobody', logFile: log })
+    track(d.pid)
+    await lineWith(log, 'setuid0')
+    renameSync(log, `${log}.1`)
+    signal(d.pid, SIGHUP)
+    expect(await lineWith(log, 'hup')).toEqual({ fixture: 'priv-daemon', hup: d.pid })
+    expect(statSync(log)).toMatchObject({ uid: nobody.uid, gid: nobody.gid })
+    expect(readFileSync(`${log}.1`, 'utf8')).not.toContain('"hup"')
   })
 
   it('reopens a log this launch created and chowned, even in a root-owned directory; creating one there is refused', async () => {
