@@ -276,8 +276,10 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
     throw err
   }
   let escalated = false
+  let signalled = false
   try {
-    if (sendSignal(pidfd, sig.num, pid, stage) && !(await waitExit(pidfd, timeoutMs))) {
+    signalled = sendSignal(pidfd, sig.num, pid, stage)
+    if (signalled && !(await waitExit(pidfd, timeoutMs))) {
       escalated = true
       if (sendSignal(pidfd, SIGKILL, pid, stage) && !(await waitExit(pidfd, KILL_WAIT_MS))) {
         throw new DaemonizeError(`pid ${pid} did not exit even ${KILL_WAIT_MS} ms after SIGKILL`, {
@@ -291,19 +293,28 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
   } finally {
     closeSync(pidfd)
   }
-  const how = escalated
-    ? `stopped pid ${pid}: it outlived ${signalLabel(sig)} by ${timeoutMs} ms and was killed with SIGKILL`
-    : `stopped pid ${pid} with ${signalLabel(sig)}`
-  const removal = removePidFile(pidFile, s, stage)
-  const after =
-    removal === 'removed'
-      ? `; removed ${pidFile}`
-      : removal === 'locked'
-        ? `; left ${pidFile}: its lock is held again (a new start, or a child that inherited the daemon's lock)`
-        : removal === 'replaced'
-          ? `; left ${pidFile}: it was replaced meanwhile`
-          : ''
-  return { wasRunning: true, pid, signal: sig.name, escalated, message: how + after }
+  const how = !signalled
+    ? `pid ${pid} exited by itself before it could be signalled`
+    : escalated
+      ? `stopped pid ${pid}: it outlived ${signalLabel(sig)} by ${timeoutMs} ms and was killed with SIGKILL`
+      : `stopped pid ${pid} with ${signalLabel(sig)}`
+  // The daemon is gone either way; a pid file that cannot be removed is
+  // reported, not an error (the next start reclaims it).
+  let after: string
+  try {
+    const removal = removePidFile(pidFile, s, stage)
+    after =
+      removal === 'removed'
+        ? `; removed ${pidFile}`
+        : removal === 'locked'
+          ? `; left ${pidFile}: its lock is held again (a new start, or a child that inherited the daemon's lock)`
+          : removal === 'replaced'
+            ? `; left ${pidFile}: it was replaced meanwhile`
+            : ''
+  } catch (err) {
+    after = `; could not remove ${pidFile}: ${(err as Error).message}`
+  }
+  return { wasRunning: true, pid, signal: signalled ? sig.name : undefined, escalated, message: how + after }
 }
 
 /** The signal masks of /proc/<pid>/status (SigCgt, SigIgn) as bigints. */

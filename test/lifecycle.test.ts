@@ -19,16 +19,12 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import * as reloadCli from '../src/cli/reload.js'
-import * as statusCli from '../src/cli/status.js'
-import * as stopCli from '../src/cli/stop.js'
-import { UsageError } from '../src/cli/args.js'
 import { daemonize, type Daemon } from '../src/daemonize.js'
 import { DaemonizeError } from '../src/errors.js'
 import { reload, status, stop } from '../src/lifecycle.js'
 import type { DaemonizeOptions } from '../src/options.js'
 import { acquirePidFile } from '../src/pidfile.js'
-import { execShim, fixtures } from './helpers/caller.js'
+import { execShim, fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, killDaemon, track, waitFor } from './helpers/daemons.js'
 import { isAlive, procStat, procStatus } from './helpers/proc.js'
 
@@ -117,21 +113,10 @@ async function rejection(p: Promise<unknown> | (() => unknown)): Promise<Daemoni
   throw new Error('expected a DaemonizeError')
 }
 
-/** Run a CLI command module, capturing what it writes. */
-async function cli(mod: { run(args: string[]): Promise<number> }, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const writeOut = process.stdout.write
-  const writeErr = process.stderr.write
-  process.stdout.write = ((s: string | Uint8Array) => out.push(String(s)) > 0) as typeof process.stdout.write
-  process.stderr.write = ((s: string | Uint8Array) => err.push(String(s)) > 0) as typeof process.stderr.write
-  try {
-    const code = await mod.run(args)
-    return { code, out: out.join(''), err: err.join('') }
-  } finally {
-    process.stdout.write = writeOut
-    process.stderr.write = writeErr
-  }
+/** Run the built CLI (bin/node-daemonize.js -> dist/cli.js) in a subprocess. */
+function cli(args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'node-daemonize.js'), ...args], { encoding: 'utf8', timeout: 60_000 })
+  return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
 describe('status', () => {
@@ -348,46 +333,66 @@ describe('reload', () => {
 
 describe('CLI: status, stop, reload', () => {
   it('status exits with the LSB code; --json gives the object', async () => {
-    expect(await cli(statusCli, ['--pid-file', pidFile])).toEqual({ code: 3, out: `not running (no pid file ${pidFile})\n`, err: '' })
+    expect(cli(['status', '--pid-file', pidFile])).toEqual({ code: 3, out: `not running (no pid file ${pidFile})\n`, err: '' })
     const d = await startShim()
-    const json = await cli(statusCli, ['--pid-file', pidFile, '--json'])
+    const json = cli(['status', '--pid-file', pidFile, '--json'])
     expect(json.code).toBe(0)
     expect(JSON.parse(json.out)).toEqual({ state: 'running', code: 0, pid: d.pid, pidFile, message: `running (pid ${d.pid})` })
     await killDaemon(d.pid)
-    expect((await cli(statusCli, ['--pid-file', pidFile])).code).toBe(1)
+    expect(cli(['status', '--pid-file', pidFile]).code).toBe(1)
     writeFileSync(pidFile, 'garbage')
-    expect((await cli(statusCli, ['--pid-file', pidFile])).code).toBe(4)
+    expect(cli(['status', '--pid-file', pidFile]).code).toBe(4)
+    expect(cli(['status', '--pid-file', join(dir, 'nodir', 'x.pid')]).code).toBe(4)
   })
 
   it('stop exits 0 when stopped and when not running; --timeout and --signal', async () => {
-    expect(await cli(stopCli, ['--pid-file', pidFile])).toMatchObject({ code: 0, err: '' })
+    expect(cli(['stop', '--pid-file', pidFile])).toMatchObject({ code: 0, err: '' })
+    expect(existsSync(pidFile)).toBe(false)
     const d = await startNode('lifecycle-ignore-term.js')
-    const r = await cli(stopCli, ['--pid-file', pidFile, '--signal', 'TERM', '--timeout', '500ms', '--json'])
-    expect(r.code).toBe(0)
+    const r = cli(['stop', '--pid-file', pidFile, '--signal', 'TERM', '--timeout', '500ms', '--json'])
+    expect(r).toMatchObject({ code: 0, err: '' })
     expect(JSON.parse(r.out)).toMatchObject({ wasRunning: true, pid: d.pid, signal: 'SIGTERM', escalated: true })
     expect(isAlive(d.pid)).toBe(false)
-    expect(await cli(stopCli, ['--pid-file', pidFile])).toMatchObject({ code: 0 })
+    expect(cli(['stop', '--pid-file', pidFile])).toMatchObject({ code: 0 })
+    const e = await startShim()
+    expect(cli(['stop', '--pid-file', pidFile, '--signal', '2', '-q'])).toEqual({ code: 0, out: '', err: '' })
+    expect(isAlive(e.pid)).toBe(false)
   })
 
   it('stop and reload exit 1 with the reason on stderr when they refuse', async () => {
-    await startNode('lifecycle-plain.js', { preload: false })
-    const r = await cli(reloadCli, ['--pid-file', pidFile])
+    const d = await startNode('lifecycle-plain.js', { preload: false })
+    const r = cli(['reload', '--pid-file', pidFile])
     expect(r.code).toBe(1)
     expect(r.err).toContain('does not catch SIGHUP')
     const link = join(dir, 'link.pid')
     symlinkSync(pidFile, link)
-    const s = await cli(stopCli, ['--pid-file', link, '--json'])
+    const s = cli(['stop', '--pid-file', link, '--json'])
     expect(s.code).toBe(1)
     expect(s.err).toContain('symbolic link')
     expect(JSON.parse(s.out).error).toMatchObject({ stage: 'stop', code: 'ELOOP' })
+    expect(isAlive(d.pid)).toBe(true)
   })
 
-  it('usage errors are UsageErrors (exit 2 from the dispatcher)', async () => {
-    await expect(cli(statusCli, [])).rejects.toThrow(UsageError)
-    await expect(cli(statusCli, ['--pid-file', pidFile, 'extra'])).rejects.toThrow(UsageError)
-    await expect(cli(stopCli, ['--pid-file', pidFile, '--signal', 'NOPE'])).rejects.toThrow(UsageError)
-    await expect(cli(stopCli, ['--pid-file', pidFile, '--timeout', 'soon'])).rejects.toThrow(UsageError)
-    await expect(cli(reloadCli, ['--pid-file'])).rejects.toThrow(UsageError)
-    await expect(cli(reloadCli, ['--bogus'])).rejects.toThrow(UsageError)
+  it('reload exits 0 once SIGHUP is sent', async () => {
+    const d = await startNode('lifecycle-hup.js', { preload: false })
+    expect(cli(['reload', '--pid-file', pidFile])).toEqual({ code: 0, out: `sent SIGHUP to pid ${d.pid}\n`, err: '' })
+    await waitFor(() => log().includes(`pid ${d.pid}: got SIGHUP 1`))
+  })
+
+  it('usage errors exit 2', () => {
+    for (const args of [
+      ['status'],
+      ['status', '--pid-file', pidFile, 'extra'],
+      ['stop', '--pid-file', pidFile, '--signal', 'NOPE'],
+      ['stop', '--pid-file', pidFile, '--timeout', 'soon'],
+      ['reload', '--pid-file'],
+      ['reload', '--bogus'],
+    ]) {
+      const r = cli(args)
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(r.out).toBe('')
+      expect(r.err).toContain(`node-daemonize ${args[0]}: `)
+    }
+    expect(existsSync(pidFile)).toBe(false)
   })
 })

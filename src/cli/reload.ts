@@ -1,7 +1,7 @@
 // `node-daemonize reload --pid-file P`: SIGHUP to the daemon, only when it
 // catches SIGHUP (HUP's default action would kill it).
 import { reload } from '../lifecycle.js'
-import { EXIT_OK, parseCommandLine } from './args.js'
+import { EXIT_OK, parseCommandLine, printOut } from './args.js'
 import { reportLifecycleError, requirePidFile } from './status.js'
 
 export const usage = `Usage: node-daemonize reload --pid-file FILE [--json]
@@ -36,8 +36,8 @@ export async function run(args: string[]): Promise<number> {
   const pidFile = requirePidFile(values, positionals, rest)
   try {
     const result = reload(pidFile)
-    if (values.json) process.stdout.write(JSON.stringify(result) + '\n')
-    else if (!values.quiet) process.stdout.write(`${result.message}\n`)
+    if (values.json) printOut(JSON.stringify(result))
+    else if (!values.quiet) printOut(result.message)
     return EXIT_OK
   } catch (err) {
     return reportLifecycleError(err, values.json === true, 'reload')

@@ -3,7 +3,7 @@
 // file, never takes its lock.
 import { DaemonizeError } from '../errors.js'
 import { status } from '../lifecycle.js'
-import { EXIT_FAILURE, parseCommandLine, UsageError } from './args.js'
+import { EXIT_FAILURE, parseCommandLine, printErr, printOut, UsageError } from './args.js'
 
 export const usage = `Usage: node-daemonize status --pid-file FILE [--json]
 
@@ -41,10 +41,10 @@ export function requirePidFile(values: { 'pid-file'?: string }, positionals: str
  */
 export function reportLifecycleError(err: unknown, json: boolean, what: string): number {
   if (!(err instanceof DaemonizeError)) throw err
-  process.stderr.write(`node-daemonize ${what}: ${err.message}\n`)
+  printErr(`node-daemonize ${what}: ${err.message}`)
   if (json) {
     const { message, stage, code, errno, syscall, path, pid } = err
-    process.stdout.write(JSON.stringify({ error: { message, stage, code, errno, syscall, path, pid } }) + '\n')
+    printOut(JSON.stringify({ error: { message, stage, code, errno, syscall, path, pid } }))
   }
   return EXIT_FAILURE
 }
@@ -56,7 +56,7 @@ export async function run(args: string[]): Promise<number> {
   })
   const pidFile = requirePidFile(values, positionals, rest)
   const s = status(pidFile)
-  if (values.json) process.stdout.write(JSON.stringify(s) + '\n')
-  else process.stdout.write(`${s.message}\n`)
+  if (values.json) printOut(JSON.stringify(s))
+  else printOut(s.message)
   return s.code
 }

@@ -3,7 +3,7 @@
 // timeout, remove the pid file under its lock. Exits 0 also when it was not
 // running, as LSB asks of `stop`.
 import { resolveSignal, stop, DEFAULT_STOP_TIMEOUT_MS } from '../lifecycle.js'
-import { EXIT_OK, parseCommandLine, parseDuration, UsageError } from './args.js'
+import { EXIT_OK, parseCommandLine, parseDuration, printOut, UsageError } from './args.js'
 import { reportLifecycleError, requirePidFile } from './status.js'
 
 export const usage = `Usage: node-daemonize stop --pid-file FILE [--signal TERM] [--timeout 10s] [--json]
@@ -54,8 +54,8 @@ export async function run(args: string[]): Promise<number> {
   const timeoutMs = values.timeout === undefined ? DEFAULT_STOP_TIMEOUT_MS : parseDuration('--timeout', values.timeout)
   try {
     const result = await stop(pidFile, { signal, timeoutMs })
-    if (values.json) process.stdout.write(JSON.stringify(result) + '\n')
-    else if (!values.quiet) process.stdout.write(`${result.message}\n`)
+    if (values.json) printOut(JSON.stringify(result))
+    else if (!values.quiet) printOut(result.message)
     return EXIT_OK
   } catch (err) {
     return reportLifecycleError(err, values.json === true, 'stop')
