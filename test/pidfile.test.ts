@@ -149,20 +149,29 @@ describe('inspectPidFile (the read-only look of status and stop)', () => {
     expect(e.message).toContain('does not hold a pid')
   })
 
-  it('an unreadable pid file is refused (as another user)', () => {
+  it('an unreadable pid file is refused by start, status and stop (as another user), and left as it was', () => {
     const p = join(dir, 'd.pid')
     writeFileSync(p, '4242\n')
     chmodSync(p, 0o600)
-    const out = spawnSync(process.execPath, [join(__dirname, 'fixtures', 'lifecycle-as-user.mjs'), 'status', p], {
-      uid: 65534,
-      gid: 65534,
-      encoding: 'utf8',
-    })
-    expect(out.stderr).toBe('')
-    const { result } = JSON.parse(out.stdout)
-    expect(result).toMatchObject({ state: 'unknown', code: 4, pidFile: p })
-    expect(result.message).toContain('permission denied')
+    const asNobody = (...args: string[]) => {
+      const out = spawnSync(process.execPath, [join(__dirname, 'fixtures', 'lifecycle-as-user.mjs'), ...args], {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+      })
+      expect(out.stderr).toBe('')
+      return JSON.parse(out.stdout)
+    }
+    const shim = join(__dirname, '..', 'build', 'test', 'exec-shim')
+    const entry = join(__dirname, 'fixtures', 'lifecycle-plain.js')
+    const started = asNobody('start', p, shim, entry)
+    expect(started).toMatchObject({ ok: false, error: { stage: 'pidfile', code: 'EACCES' } })
+    expect(started.error.message).toContain('permission denied')
+    expect(asNobody('status', p).result).toMatchObject({ state: 'unknown', code: 4 })
+    expect(asNobody('stop', p)).toMatchObject({ ok: false, error: { stage: 'stop', code: 'EACCES' } })
+    expect(asNobody('reload', p)).toMatchObject({ ok: false, error: { stage: 'reload', code: 'EACCES' } })
     expect(readFileSync(p, 'utf8')).toBe('4242\n')
+    expect(lstatSync(p).mode & 0o777).toBe(0o600)
   })
 })
 
