@@ -145,6 +145,10 @@ describe('a daemon as nobody', () => {
     expect(expected).toContain(nobody.gid)
     expect(ids(d.pid)).toEqual({ uid: four(nobody.uid), gid: four(nobody.gid), groups: expected })
     expect(d.stages.find((s) => s.stage === 'credentials')).toMatchObject({ err: 0, value: nobody.uid })
+    // No capability survives the uid change.
+    const status = procStatus(d.pid)
+    const none = '0000000000000000'
+    expect([status.CapInh, status.CapPrm, status.CapEff, status.CapAmb]).toEqual([none, none, none, none])
 
     // The log this launch created belongs to the daemon's user; the pid
     // file stays the caller's, holds the daemon's pid, and its lock is held.
@@ -419,22 +423,45 @@ describe('entry and cwd are checked as the target user, by the daemon', () => {
   })
 })
 
-describe('a launcher that is not root', () => {
-  interface LaunchResult {
-    ok: boolean
-    caller: { uid: number; gid: number; groups: number[] }
-    pid?: number
-    error?: { message: string; stage: string; code: string; errno?: number; syscall?: string }
-    children: number[]
-  }
+interface LaunchResult {
+  ok: boolean
+  caller: { uid: number; gid: number; groups: number[] }
+  pid?: number
+  error?: { message: string; stage: string; code: string; errno?: number; syscall?: string; pid?: number }
+  children: number[]
+}
 
-  function asNobody(options: Record<string, unknown>): LaunchResult {
-    const cmd = ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, privLaunch, JSON.stringify(options)]
-    const r = spawnSync('setpriv', cmd, { encoding: 'utf8', timeout: 60_000 })
-    const line = r.stdout.split('\n').find((l) => l.startsWith('{'))
-    if (!line) throw new Error(`launcher printed no result (status ${r.status}):\n${r.stdout}${r.stderr}`)
-    return JSON.parse(line) as LaunchResult
-  }
+/** Run test/fixtures/priv-launch.mjs under setpriv with these arguments. */
+function launchUnder(setprivArgs: string[], options: Record<string, unknown>): LaunchResult {
+  const cmd = [...setprivArgs, process.execPath, privLaunch, JSON.stringify(options)]
+  const r = spawnSync('setpriv', cmd, { encoding: 'utf8', timeout: 60_000 })
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{'))
+  if (!line) throw new Error(`launcher printed no result (status ${r.status}):\n${r.stdout}${r.stderr}`)
+  return JSON.parse(line) as LaunchResult
+}
+
+describe('a drop that does not hold is a stage failure, and the program never runs', () => {
+  it('a root caller whose securebits keep capabilities across setuid: stage credentials', () => {
+    // SECBIT_NO_SETUID_FIXUP: setuid(nobody) keeps every capability, so
+    // setuid(0) would still work. The daemon's check catches it.
+    const log = join(dir, 'fixup.log')
+    const r = launchUnder(['--securebits', '+no_setuid_fixup'], {
+      entry: shimEntry,
+      execPath: execShim,
+      preload: false,
+      user: 'nobody',
+      logFile: log,
+    })
+    expect(r.ok).toBe(false)
+    expect(r.error).toMatchObject({ stage: 'credentials', code: 'ERR_DAEMON_VERIFY' })
+    expect(isAlive(r.error?.pid as number)).toBe(false)
+    expect(readFileSync(log, 'utf8')).not.toContain('"shim"')
+  })
+})
+
+describe('a launcher that is not root', () => {
+  const asNobody = (options: Record<string, unknown>) =>
+    launchUnder(['--reuid=nobody', '--regid=nogroup', '--clear-groups'], options)
 
   it.each([
     ['user root', { user: 'root' }],
