@@ -95,11 +95,13 @@ function cleanParseArgsMessage(err: Error): string {
   const msg = err.message
   let m = /^Unknown option '([^']*)'/.exec(msg)
   if (m) return `unknown option '${m[1]}' (arguments for the program go after '--')`
-  m = /^Option '([^' ]*)[^']*' argument missing/.exec(msg)
+  // "Option '-q, --quiet <value>' ...": name the long form.
+  const option = /^Option '(?:-[^-], )?(-[^' ]+)[^']*' /
+  m = new RegExp(option.source + 'argument missing').exec(msg)
   if (m) return `option '${m[1]}' needs a value`
-  m = /^Option '([^' ]*)[^']*' argument is ambiguous/.exec(msg)
+  m = new RegExp(option.source + 'argument is ambiguous').exec(msg)
   if (m) return `option '${m[1]}' needs a value; to give one that starts with '-', write ${m[1]}=-VALUE`
-  m = /^Option '([^' ]*)[^']*' does not take an argument/.exec(msg)
+  m = new RegExp(option.source + 'does not take an argument').exec(msg)
   if (m) return `option '${m[1]}' does not take a value`
   return msg.split('\n')[0]
 }
