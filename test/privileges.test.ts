@@ -266,6 +266,12 @@ describe('a daemon as nobody', () => {
     signal(d.pid, SIGUSR2)
     await waitFor(() => readFileSync(`${log}.1`, 'utf8').includes('"reopen":"EACCES"'))
     expect(existsSync(log)).toBe(false)
+    // The preload's SIGHUP reopen meets the same refusal: it says so in the
+    // old file and keeps writing there.
+    signal(d.pid, SIGHUP)
+    await waitFor(() => readFileSync(`${log}.1`, 'utf8').includes(`"hup":${d.pid}`))
+    expect(readFileSync(`${log}.1`, 'utf8')).toContain('cannot reopen the log')
+    expect(existsSync(log)).toBe(false)
   })
 
   it('never chowns an existing log owned by root, and still writes to it through the fd it was given', async () => {
