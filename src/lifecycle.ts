@@ -203,7 +203,8 @@ function waitExit(pidfd: number, ms: number): Promise<boolean> {
       watcher?.close()
       resolve(exited)
     }
-    const timer = setTimeout(() => finish(false), ms)
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); longer waits are that long.
+    const timer = setTimeout(() => finish(false), Math.min(ms, 0x7fffffff))
     try {
       // A pidfd turns readable when its process exits.
       watcher = new (native().FdWatcher)(pidfd, () => finish(true))
