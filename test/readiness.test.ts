@@ -10,7 +10,7 @@ import { daemonize, DaemonizeError } from '../src/index.js'
 import { native } from '../src/native.js'
 import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
-import { procFds } from './helpers/proc.js'
+import { procFds, procStat } from './helpers/proc.js'
 
 cleanUpDaemons()
 
@@ -78,6 +78,9 @@ describe('waiting for ready()', () => {
     const ready = d.stages.find((r) => r.stage === 'ready')
     expect(ready).toMatchObject({ err: 0, value: d.pid })
     expect(d.stages.findIndex((r) => r.stage === 'ready')).toBeGreaterThan(d.stages.findIndex((r) => r.stage === 'exec'))
+    // The helper reported, exited and was reaped: the daemon has a new parent.
+    expect(gone(d.helperPid)).toBe(true)
+    expect(procStat(d.pid).ppid).not.toBe(d.helperPid)
 
     await waitFor(() => logLines(log).some((l) => l.startsWith('{"first"')))
     const report = JSON.parse(logLines(log).find((l) => l.startsWith('{"first"')) as string)
