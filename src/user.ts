@@ -56,14 +56,6 @@ export function resolveCredentials(user?: string | number, group?: string | numb
   const myGid = process.getgid?.() ?? 0
   const entry = user === undefined ? null : lookupUserOrThrow(user)
   const uid = user === undefined ? myUid : (entry?.uid ?? (asId(user) as number))
-  if (user !== undefined && entry === null && group === undefined) {
-    // A bare uid has no primary group; falling back to the caller's would
-    // hand root's group to an unprivileged daemon.
-    throw new DaemonizeError(`uid ${uid} has no passwd entry, so no primary group: give a group too`, {
-      stage: 'user',
-      code: 'ERR_UNKNOWN_USER',
-    })
-  }
   const gid = group !== undefined ? lookupGroupOrThrow(group) : (entry?.gid ?? myGid)
 
   if (myUid !== 0) {
@@ -75,6 +67,14 @@ export function resolveCredentials(user?: string | number, group?: string | numb
     }
     // Its own ids: nothing to drop (and setgroups would fail without privilege).
     return undefined
+  }
+  if (user !== undefined && entry === null && group === undefined) {
+    // A bare uid has no primary group; falling back to the caller's would
+    // hand root's group to an unprivileged daemon.
+    throw new DaemonizeError(`uid ${uid} has no passwd entry, so no primary group: give a group too`, {
+      stage: 'user',
+      code: 'ERR_UNKNOWN_USER',
+    })
   }
   const groups = entry ? native().groupList(entry.name, gid) : [gid]
   if (!groups.includes(gid)) groups.unshift(gid)

@@ -497,4 +497,23 @@ describe('a launcher that is not root', () => {
     // The caller's own ids, including its (empty) supplementary groups.
     expect(ids(pid)).toEqual({ uid: four(nobody.uid), gid: four(nobody.gid), groups: [] })
   })
+
+  it('a caller whose uid has no passwd entry may name that uid', async () => {
+    const uid = 54321
+    const logs = join(dir, 'bare')
+    mkdirSync(logs, { mode: 0o755 })
+    chownSync(logs, uid, nobody.gid)
+    const log = join(logs, 'a.log')
+    const r = launchUnder([`--reuid=${uid}`, `--regid=${nobody.gid}`, '--clear-groups'], {
+      entry: shimEntry,
+      execPath: execShim,
+      preload: false,
+      logFile: log,
+      user: uid,
+    })
+    expect(r.error).toBeUndefined()
+    const pid = track(r.pid as number)
+    await lineWith(log, 'shim')
+    expect(ids(pid)).toEqual({ uid: four(uid), gid: four(nobody.gid), groups: [] })
+  })
 })
