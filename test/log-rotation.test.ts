@@ -2,7 +2,8 @@
 // SIGHUP, and the daemon continues in a new file at the old path. A daemon
 // writing without pause through console.log, process.stderr and logger()
 // must lose no line and write none twice, across several rotations.
-import { existsSync, lstatSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, linkSync, lstatSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
@@ -110,31 +111,53 @@ describe('rename + SIGHUP', () => {
     await rotateAndCount(d, log, 3)
   })
 
-  it('a log path that cannot be reopened: the daemon says why in the old file and keeps writing there', async () => {
-    const log = join(dir, 'app.log')
-    const d = await daemonize({ entry: writer, logFile: log, waitReadyMs: 20_000 })
-    track(d.pid)
-    await waitFor(() => parse(read(log), d).numbers.length >= 100)
-    const old = `${log}.1`
-    renameSync(log, old)
-    // Someone put a symbolic link where the log was: never followed.
-    const target = join(dir, 'elsewhere')
-    writeFileSync(target, '')
-    symlinkSync(target, log)
-    process.kill(d.pid, 'SIGHUP')
-    await waitFor(() => read(old).includes('cannot reopen the log'))
-    const failure = read(old)
-      .split('\n')
-      .filter((l) => l.includes('cannot reopen the log'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-    expect(failure).toHaveLength(1)
-    expect(failure[0]).toMatchObject({ name: 'node-daemonize', pid: d.pid, path: log, code: 'ELOOP', syscall: 'open' })
-    // Still running, still writing to the old file; nothing went through the link.
-    const before = parse(read(old), d).numbers.length
-    await waitFor(() => parse(read(old), d).numbers.length > before + 100)
-    expect(read(target)).toBe('')
-    expect(lstatSync(log).isSymbolicLink()).toBe(true)
-  })
+  // What someone may put where the log was; none is written through.
+  const traps = [
+    {
+      what: 'a symbolic link',
+      place: (log: string, target: string) => symlinkSync(target, log),
+      error: { code: 'ELOOP', syscall: 'open' },
+    },
+    {
+      what: 'a FIFO (which would block open(2) forever)',
+      place: (log: string) => execFileSync('mkfifo', [log]),
+      error: { code: 'ENXIO', syscall: 'open' },
+    },
+    {
+      what: 'a hard link to another file',
+      place: (log: string, target: string) => linkSync(target, log),
+      error: { code: 'EMLINK', syscall: 'fstat' },
+    },
+  ]
+  for (const trap of traps) {
+    it(`a log path that cannot be reopened (${trap.what}): the daemon says why in the old file and keeps writing there`, async () => {
+      const log = join(dir, 'app.log')
+      const d = await daemonize({ entry: writer, logFile: log, waitReadyMs: 20_000 })
+      track(d.pid)
+      await waitFor(() => parse(read(log), d).numbers.length >= 100)
+      const old = `${log}.1`
+      renameSync(log, old)
+      const target = join(dir, 'elsewhere')
+      writeFileSync(target, '')
+      trap.place(log, target)
+      process.kill(d.pid, 'SIGHUP')
+      await waitFor(() => read(old).includes('cannot reopen the log'))
+      const failure = read(old)
+        .split('\n')
+        .filter((l) => l.includes('cannot reopen the log'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(failure).toHaveLength(1)
+      expect(failure[0]).toMatchObject({ name: 'node-daemonize', pid: d.pid, path: log, ...trap.error })
+      // Still running, still writing to the old file (its own SIGHUP
+      // handler ran there too); nothing went to the trap.
+      const before = parse(read(old), d).numbers.length
+      await waitFor(() => parse(read(old), d).numbers.length > before + 100)
+      expect(parse(read(old), d).hups).toEqual([1])
+      expect(read(target)).toBe('')
+      if (trap.error.code === 'ENXIO') expect(lstatSync(log).isFIFO()).toBe(true)
+      else expect(lstatSync(log).isSymbolicLink() || lstatSync(log).nlink === 2).toBe(true)
+    })
+  }
 
   it('through reload --pid-file, as a logrotate postrotate script runs it', async () => {
     const log = join(dir, 'app.log')
@@ -143,9 +166,12 @@ describe('rename + SIGHUP', () => {
     track(d.pid)
     await waitFor(() => parse(read(log), d).numbers.length >= 100)
     renameSync(log, `${log}.1`)
+    // logrotate's `create` makes the new, empty file before postrotate runs.
+    writeFileSync(log, '', { mode: 0o600 })
     expect(reload(pidFile)).toEqual({ pid: d.pid, message: `sent SIGHUP to pid ${d.pid}` })
     await waitFor(() => parse(read(log), d).numbers.length >= 100)
     expect(parse(read(log), d).first).toBe('hup 1')
+    expect(statSync(log).mode & 0o777).toBe(0o600)
   })
 
   it('reload refuses a daemon with no log file and no SIGHUP handler: the preload does not catch HUP for nothing', async () => {
