@@ -48,7 +48,7 @@ auto Retry(F f) -> decltype(f()) {
 
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& path = "") {
   const char* code = uv_err_name(-err);
-  std::string msg = std::string(syscall) + " " + code + " (" + uv_strerror(-err) + ")";
+  std::string msg = std::string(code) + ": " + uv_strerror(-err) + ", " + syscall;
   if (!path.empty()) msg += " '" + path + "'";
   Napi::Error e = Napi::Error::New(env, msg);
   e.Set("code", Napi::String::New(env, code));
@@ -62,6 +62,12 @@ Napi::Error UsageError(Napi::Env env, const char* what) {
   Napi::Error e = Napi::TypeError::New(env, what);
   e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
   return e;
+}
+
+// Argument checks, before any work (a wrong call is a TypeError, not a crash).
+int32_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* usage) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw UsageError(info.Env(), usage);
+  return info[i].As<Napi::Number>().Int32Value();
 }
 
 // Duplicate fd to a number >= min, close-on-exec.
@@ -101,7 +107,13 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   close(null_fd);
   if (fds[0] < 0) throw fail(errno, "fcntl");
 
-  int plan_fd = memfd_create("node-daemonize-plan", MFD_CLOEXEC);
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+  // NOEXEC_SEAL: kernels with vm.memfd_noexec=2 refuse an executable memfd.
+  // Older kernels do not know the flag (EINVAL): then without it.
+  int plan_fd = memfd_create("node-daemonize-plan", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+  if (plan_fd < 0 && errno == EINVAL) plan_fd = memfd_create("node-daemonize-plan", MFD_CLOEXEC);
   if (plan_fd < 0) throw fail(errno, "memfd_create");
   fds[1] = DupAbove(plan_fd, first);
   close(plan_fd);
@@ -136,6 +148,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   posix_spawn_file_actions_adddup2(&fa, fds[2], ND_HELPER_FD_STATUS);
   posix_spawn_file_actions_adddup2(&fa, fds[3], ND_HELPER_FD_LOG);
   if (fds[4] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[4], ND_HELPER_FD_LOCK);
+  else posix_spawn_file_actions_addclose(&fa, ND_HELPER_FD_LOCK);  // a caller's stray fd 6
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   // Fds the caller left without close-on-exec never reach the helper.
   posix_spawn_file_actions_addclosefrom_np(&fa, first);
@@ -179,8 +192,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
 // exiting (the helper, once its status pipe reached EOF).
 Napi::Value WaitPid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) throw UsageError(env, "waitPid(pid: number)");
-  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  pid_t pid = IntArg(info, 0, "waitPid(pid: number)");
   int status = 0;
   if (Retry([&] { return waitpid(pid, &status, 0); }) < 0) throw SystemError(env, errno, "waitpid");
   return Napi::Number::New(env, status);
@@ -189,7 +201,7 @@ Napi::Value WaitPid(const Napi::CallbackInfo& info) {
 // decodeWaitStatus(status) -> { code, signal }
 Napi::Value DecodeWaitStatus(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int status = info[0].As<Napi::Number>().Int32Value();
+  int status = IntArg(info, 0, "decodeWaitStatus(status: number)");
   Napi::Object out = Napi::Object::New(env);
   out.Set("code", WIFEXITED(status) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(status))) : env.Null());
   out.Set("signal", WIFSIGNALED(status) ? Napi::Value(Napi::Number::New(env, WTERMSIG(status))) : env.Null());
@@ -212,6 +224,21 @@ Napi::Array Stages(Napi::Env env) {
   return out;
 }
 
+Napi::Array Syscalls(Napi::Env env) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+#define ND_SYSCALL_ENTRY(name, id)                     \
+  {                                                    \
+    Napi::Object s = Napi::Object::New(env);           \
+    s.Set("id", Napi::Number::New(env, id));           \
+    s.Set("name", Napi::String::New(env, #name));      \
+    out.Set(i++, s);                                   \
+  }
+  ND_SYSCALLS(ND_SYSCALL_ENTRY)
+#undef ND_SYSCALL_ENTRY
+  return out;
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
 #define C(n) o.Set(#n, Napi::Number::New(env, n))
@@ -227,6 +254,7 @@ Napi::Object Constants(Napi::Env env) {
   C(ND_EEXITED);
   C(ND_ETIMEOUT);
   C(ND_EPLAN);
+  C(ND_EHELPER);
   C(ND_DAEMON_FD_LOCK);
   C(ND_DAEMON_FD_READY);
 #undef C
@@ -269,7 +297,7 @@ struct flock WholeFile(short type) {
 // lockFile(fd) -> true if locked, false if another open file holds it.
 Napi::Value LockFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd = IntArg(info, 0, "lockFile(fd: number)");
   struct flock fl = WholeFile(F_WRLCK);
   if (Retry([&] { return fcntl(fd, F_OFD_SETLK, &fl); }) == 0) return Napi::Boolean::New(env, true);
   if (errno == EAGAIN || errno == EACCES) return Napi::Boolean::New(env, false);
@@ -279,7 +307,7 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
 // isLocked(fd) -> true if some other open file holds a lock on it.
 Napi::Value IsLocked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd = IntArg(info, 0, "isLocked(fd: number)");
   struct flock fl = WholeFile(F_WRLCK);
   if (Retry([&] { return fcntl(fd, F_OFD_GETLK, &fl); }) < 0) throw SystemError(env, errno, "fcntl");
   return Napi::Boolean::New(env, fl.l_type != F_UNLCK);
@@ -289,7 +317,7 @@ Napi::Value IsLocked(const Napi::CallbackInfo& info) {
 
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  pid_t pid = IntArg(info, 0, "pidfdOpen(pid: number)");
   int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) throw SystemError(env, errno, "pidfd_open");
   // pidfd_open sets O_CLOEXEC on the new fd itself.
@@ -298,8 +326,8 @@ Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
 
 Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int sig = info[1].As<Napi::Number>().Int32Value();
+  int fd = IntArg(info, 0, "pidfdSendSignal(pidfd: number, signal: number)");
+  int sig = IntArg(info, 1, "pidfdSendSignal(pidfd: number, signal: number)");
   if (syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) < 0) throw SystemError(env, errno, "pidfd_send_signal");
   return env.Undefined();
 }
@@ -337,27 +365,69 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
       poll_ = nullptr;
       throw SystemError(env, -r, "uv_poll_start");
     }
+    // An environment that ends (a Worker terminated) with the handle open
+    // would abort in uv_loop_close: close it from a cleanup hook.
+    napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &hook_);
     Ref();  // stay alive until close()
   }
 
+  ~FdWatcher() override { Stop(); }
+
  private:
   static void OnReady(uv_poll_t* handle, int status, int events) {
-    (void)status;
-    (void)events;
     FdWatcher* self = static_cast<FdWatcher*>(handle->data);
+    if (self == nullptr) return;
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
-    self->callback_.MakeCallback(self->Value(), {});
+    try {
+      self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, status), Napi::Number::New(env, events)});
+    } catch (const Napi::Error& e) {
+      // A C++ exception must not unwind through libuv: hand the JS error to
+      // Node, which reports it as an uncaught exception like any callback's.
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
   static void OnClosed(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); }
 
+  struct HookClose {
+    uv_poll_t* poll;
+    napi_async_cleanup_hook_handle hook;
+  };
+
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg) {
+    FdWatcher* self = static_cast<FdWatcher*>(arg);
+    uv_poll_t* poll = self->poll_;
+    self->poll_ = nullptr;
+    self->hook_ = nullptr;
+    if (poll == nullptr) {
+      napi_remove_async_cleanup_hook(hook);
+      return;
+    }
+    uv_poll_stop(poll);
+    poll->data = new HookClose{poll, hook};
+    uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) {
+      HookClose* hc = static_cast<HookClose*>(h->data);
+      napi_remove_async_cleanup_hook(hc->hook);
+      delete hc->poll;
+      delete hc;
+    });
+  }
+
+  // Stops watching; returns true if it was still watching.
+  bool Stop() {
+    if (poll_ == nullptr) return false;
+    if (hook_ != nullptr) napi_remove_async_cleanup_hook(hook_);
+    hook_ = nullptr;
+    uv_poll_stop(poll_);
+    poll_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), OnClosed);
+    poll_ = nullptr;
+    return true;
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (poll_ != nullptr) {
-      uv_poll_stop(poll_);
-      poll_->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), OnClosed);
-      poll_ = nullptr;
+    if (Stop()) {
       callback_.Reset();
       Unref();
     }
@@ -365,6 +435,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   }
 
   uv_poll_t* poll_ = nullptr;
+  napi_async_cleanup_hook_handle hook_ = nullptr;
   Napi::FunctionReference callback_;
 };
 
@@ -383,6 +454,8 @@ Napi::Object UserObject(Napi::Env env, const struct passwd* pw) {
 // lookupUser(nameOrUid) -> { name, uid, gid, home, shell } | null
 Napi::Value LookupUser(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (info.Length() < 1 || !(info[0].IsNumber() || info[0].IsString()))
+    throw UsageError(env, "lookupUser(nameOrUid: string | number)");
   std::vector<char> buf(16384);
   struct passwd pw, *res = nullptr;
   int err;
@@ -401,6 +474,8 @@ Napi::Value LookupUser(const Napi::CallbackInfo& info) {
 // lookupGroup(nameOrGid) -> { name, gid } | null
 Napi::Value LookupGroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (info.Length() < 1 || !(info[0].IsNumber() || info[0].IsString()))
+    throw UsageError(env, "lookupGroup(nameOrGid: string | number)");
   std::vector<char> buf(16384);
   struct group gr, *res = nullptr;
   int err;
@@ -422,6 +497,8 @@ Napi::Value LookupGroup(const Napi::CallbackInfo& info) {
 // groupList(userName, gid) -> number[] (the user's supplementary groups, gid included)
 Napi::Value GroupList(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
+    throw UsageError(env, "groupList(user: string, gid: number)");
   std::string name = info[0].As<Napi::String>();
   gid_t gid = info[1].As<Napi::Number>().Uint32Value();
   int n = 64;
@@ -474,6 +551,15 @@ Napi::Value RedirectOutput(const Napi::CallbackInfo& info) {
     return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
   });
   if (fd < 0) throw SystemError(env, errno, "open", path);
+  if (fd <= 2) {
+    // fd 1 or 2 was closed and open() reused it: move it above 2 first, or
+    // the dup2 below would be a no-op and the close would undo it.
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    close(fd);
+    if (high < 0) throw SystemError(env, err, "fcntl", path);
+    fd = high;
+  }
   // dup2 onto 1 and 2 is atomic for each: a write racing with it goes to
   // either the old or the new file, never nowhere.
   if (Retry([&] { return dup2(fd, 1); }) < 0 || Retry([&] { return dup2(fd, 2); }) < 0) {
@@ -500,6 +586,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decodeWaitStatus", Napi::Function::New(env, DecodeWaitStatus));
   exports.Set("stages", Stages(env));
   exports.Set("constants", Constants(env));
+  exports.Set("syscalls", Syscalls(env));
   exports.Set("getsid", Napi::Function::New(env, GetSid));
   exports.Set("getpgid", Napi::Function::New(env, GetPgid));
   exports.Set("lockFile", Napi::Function::New(env, LockFile));

@@ -19,19 +19,23 @@
  *   helper: forward the daemon's records to the caller, then watch the
  *           start-up window (READY, exit or timeout), report, exit.
  *
- * Every record is one write(2) of a struct nd_record.
+ * Every record is one write(2) of a struct nd_record. Only the helper
+ * writes to the caller's pipe: the daemon's records go through it, so they
+ * arrive in order, and the caller's EOF means the helper is gone.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -45,6 +49,10 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+
+/* The longest the daemon may take from fork to exec (a hung NFS chdir, a
+ * FIFO planted as the entry): then it is killed and the launch fails. */
+#define ND_EXEC_DEADLINE_MS 30000
 
 /* Retry a syscall that returns -1 with EINTR. */
 #define RETRY(expr)                          \
@@ -67,15 +75,22 @@ struct plan {
 
 /* ---------------------------------------------------------------- records */
 
-static void send_record(int fd, int stage, int err, int64_t value) {
+/* One record, one write: 16 bytes on a pipe are never torn. Returns -1
+ * when the reader is gone (EPIPE: SIGPIPE is ignored in the helper). */
+static int send_record(int fd, int stage, int sys, int err, int64_t value) {
   struct nd_record r;
   memset(&r, 0, sizeof r);
   r.stage = (uint16_t)stage;
+  r.syscall = (uint16_t)sys;
   r.err = err;
   r.value = value;
-  /* A short write cannot happen for 16 bytes on a pipe; EPIPE means the
-   * caller is gone, and the helper still finishes its job. */
-  (void)RETRY(write(fd, &r, sizeof r));
+  return RETRY(write(fd, &r, sizeof r)) == (ssize_t)sizeof r ? 0 : -1;
+}
+
+/* The helper reports to the caller; if the caller is gone it still
+ * finishes its job, so the result is ignored. */
+static void report(int stage, int sys, int err, int64_t value) {
+  (void)send_record(ND_HELPER_FD_STATUS, stage, sys, err, value);
 }
 
 /* ------------------------------------------------------------------- plan */
@@ -144,19 +159,31 @@ static int load_plan(struct plan *pl) {
 }
 
 /* --------------------------------------------------------------- daemon side
- * Only async-signal-safe calls from here to execve. */
+ * Only async-signal-safe calls from here to execve; nothing allocated. */
+
+/* The daemon's record pipe; a failed record means the helper is gone, and
+ * a daemon whose launch nobody watches must not go on to exec. */
+static int daemon_rep = -1;
+
+static void daemon_report(int stage, int sys, int err, int64_t value) {
+  if (send_record(daemon_rep, stage, sys, err, value) < 0 || err != 0) _exit(127);
+}
+
+/* A failure always carries an errno (EIO if the call somehow gave none). */
+static void daemon_fail(int stage, int sys, int err, int64_t value) { daemon_report(stage, sys, err != 0 ? err : EIO, value); }
+#define DAEMON_FAIL(stage, sys, err, value) daemon_fail((stage), (sys), (err), (value))
 
 static int set_cloexec_from(unsigned int first) {
 #ifdef SYS_close_range
   if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
   if (errno != ENOSYS && errno != EINVAL) return errno;
 #endif
-  /* Older kernels: mark each possible fd. Bounded by the soft limit. */
+  /* Kernels before 5.11: mark each possible fd, bounded by the hard limit. */
   struct rlimit rl;
-  int max = 65536;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576)
-    max = (int)rl.rlim_cur;
-  for (int fd = (int)first; fd < max; fd++) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  long max = 65536;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 1048576)
+    max = (long)rl.rlim_max;
+  for (long fd = first; fd < max; fd++) (void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
   return 0;
 }
 
@@ -172,76 +199,56 @@ static size_t format_pid(char *buf, pid_t pid) {
   return len;
 }
 
+/* Static: NGROUPS_MAX + 1 gids would be 256 KiB of stack. */
+static gid_t groups_now[NGROUPS_MAX + 1];
+
 static int groups_match(const struct plan *pl) {
-  gid_t now[NGROUPS_MAX + 1];
-  int n = getgroups(NGROUPS_MAX + 1, now);
+  int n = getgroups(NGROUPS_MAX + 1, groups_now);
   if (n < 0 || (uint32_t)n != pl->h.ngroups) return 0;
   for (int i = 0; i < n; i++) {
     int found = 0;
     for (uint32_t j = 0; j < pl->h.ngroups; j++)
-      if (now[i] == pl->groups[j]) found = 1;
+      if (groups_now[i] == pl->groups[j]) found = 1;
     if (!found) return 0;
   }
   return 1;
 }
 
-/* setgroups -> setgid -> setuid: groups and gid need privilege, so uid goes
- * last. Then check every id, and that root cannot be regained. */
-static int drop_privileges(int rep, const struct plan *pl) {
-  uid_t uid = (uid_t)pl->h.uid;
-  gid_t gid = (gid_t)pl->h.gid;
-  if (setgroups(pl->h.ngroups, pl->groups) < 0) {
-    send_record(rep, ND_STAGE_setgroups, errno, pl->h.ngroups);
-    return -1;
-  }
-  if (setgid(gid) < 0) {
-    send_record(rep, ND_STAGE_setgid, errno, gid);
-    return -1;
-  }
-  if (setuid(uid) < 0) {
-    send_record(rep, ND_STAGE_setuid, errno, uid);
-    return -1;
-  }
-  uid_t ru, eu, su;
-  gid_t rg, eg, sg;
-  if (getresuid(&ru, &eu, &su) < 0 || ru != uid || eu != uid || su != uid) {
-    send_record(rep, ND_STAGE_credentials, ND_EVERIFY, eu);
-    return -1;
-  }
-  if (getresgid(&rg, &eg, &sg) < 0 || rg != gid || eg != gid || sg != gid) {
-    send_record(rep, ND_STAGE_credentials, ND_EVERIFY, eg);
-    return -1;
-  }
-  if (!groups_match(pl)) {
-    send_record(rep, ND_STAGE_credentials, ND_EVERIFY, -1);
-    return -1;
-  }
-  if (uid != 0 && setuid(0) == 0) {
-    send_record(rep, ND_STAGE_credentials, ND_EVERIFY, 0);
-    return -1;
-  }
-  send_record(rep, ND_STAGE_credentials, 0, uid);
-  return 0;
+/* A process that is not root must hold no capability either: with
+ * SECBIT_NO_SETUID_FIXUP or ambient capabilities, some could survive. */
+static int capabilities_empty(void) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capget, &hdr, data) < 0) return -1;
+  for (int i = 0; i < 2; i++)
+    if (data[i].permitted || data[i].effective || data[i].inheritable) return 0;
+  return 1;
 }
 
-/* glibc reserves 32 and 33 for itself and its sigaction() refuses them.
- * posix_spawn leaves them SIG_IGN in the helper (the caller had handlers
- * there), and SIG_IGN survives exec: so set them back to SIG_DFL with the
- * raw syscall. Safe here: this process is single-threaded and about to exec. */
-static int reset_reserved_signals(void) {
-#if defined(SYS_rt_sigaction) && (defined(__x86_64__) || defined(__aarch64__))
-  struct {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)(void);
-    uint64_t mask;
-  } k;
-  memset(&k, 0, sizeof k);
-  k.handler = SIG_DFL;
-  for (int sig = 32; sig <= 33; sig++)
-    if (syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask) < 0) return sig;
-#endif
-  return 0;
+/* setgroups -> setgid -> setuid: groups and gid need privilege, so uid goes
+ * last. Then check every id, and that root cannot be regained. */
+static void drop_privileges(const struct plan *pl) {
+  uid_t uid = (uid_t)pl->h.uid;
+  gid_t gid = (gid_t)pl->h.gid;
+  if (setgroups(pl->h.ngroups, pl->groups) < 0) DAEMON_FAIL(ND_STAGE_setgroups, 0, errno, pl->h.ngroups);
+  if (setgid(gid) < 0) DAEMON_FAIL(ND_STAGE_setgid, 0, errno, gid);
+  if (setuid(uid) < 0) DAEMON_FAIL(ND_STAGE_setuid, 0, errno, uid);
+
+  uid_t ru, eu, su;
+  gid_t rg, eg, sg;
+  if (getresuid(&ru, &eu, &su) < 0) DAEMON_FAIL(ND_STAGE_credentials, ND_SYS_getresuid, errno, 0);
+  if (ru != uid || eu != uid || su != uid) daemon_report(ND_STAGE_credentials, ND_SYS_getresuid, ND_EVERIFY, eu);
+  if (getresgid(&rg, &eg, &sg) < 0) DAEMON_FAIL(ND_STAGE_credentials, ND_SYS_getresgid, errno, 0);
+  if (rg != gid || eg != gid || sg != gid) daemon_report(ND_STAGE_credentials, ND_SYS_getresgid, ND_EVERIFY, eg);
+  if (!groups_match(pl)) daemon_report(ND_STAGE_credentials, ND_SYS_getgroups, ND_EVERIFY, -1);
+  if (uid != 0) {
+    if (setuid(0) == 0) daemon_report(ND_STAGE_credentials, 0, ND_EVERIFY, 0);
+    int caps = capabilities_empty();
+    if (caps < 0) DAEMON_FAIL(ND_STAGE_credentials, ND_SYS_capget, errno, 0);
+    if (caps == 0) daemon_report(ND_STAGE_credentials, ND_SYS_capget, ND_EVERIFY, uid);
+  }
+  daemon_report(ND_STAGE_credentials, 0, 0, uid);
 }
 
 static int set_limit(int resource, uint64_t value) {
@@ -250,67 +257,66 @@ static int set_limit(int resource, uint64_t value) {
   return setrlimit(resource, &rl);
 }
 
-/* Runs in the daemon; never returns. rep: the record pipe to the helper;
- * ready_w: write end of the ready pipe or -1. */
-static void become_daemon(const struct plan *pl, pid_t helper, int rep, int ready_w) {
+/* glibc reserves 32 and 33 for itself and its sigaction() refuses them,
+ * while its posix_spawn leaves them SIG_IGN in the helper (the caller had
+ * handlers there), and SIG_IGN survives exec. So set them back to SIG_DFL
+ * with the raw syscall. An all-zero kernel sigaction is SIG_DFL, no flags,
+ * empty mask, whatever the architecture's layout. Safe here: this process
+ * is single-threaded and about to exec. */
+static int reset_reserved_signals(void) {
+  unsigned long k[8];
+  memset(k, 0, sizeof k);
+  for (int sig = 32; sig <= 33; sig++)
+    if (syscall(SYS_rt_sigaction, sig, k, NULL, (size_t)(_NSIG / 8)) < 0) return sig;
+  return 0;
+}
+
+/* Runs in the daemon; never returns. ready_w: write end of the ready pipe
+ * or -1. */
+static void become_daemon(const struct plan *pl, pid_t helper, int ready_w) {
   pid_t self = getpid();
+
+  /* Only the helper may hold the caller's pipe: its EOF must mean that the
+   * helper is gone, whatever the daemon is doing. */
+  close(ND_HELPER_FD_STATUS);
 
   /* Verify: in the helper's new session, and not its leader, so that
    * opening a terminal can never make one our controlling tty. */
   pid_t sid = getsid(0);
-  if (sid < 0) {
-    send_record(rep, ND_STAGE_session, errno, -1);
-    _exit(127);
-  }
-  if (sid != helper || sid == self || getpgid(0) != sid) {
-    send_record(rep, ND_STAGE_session, ND_EVERIFY, sid);
-    _exit(127);
-  }
-  send_record(rep, ND_STAGE_session, 0, sid);
+  if (sid < 0) DAEMON_FAIL(ND_STAGE_session, 0, errno, -1);
+  if (sid != helper || sid == self) daemon_report(ND_STAGE_session, 0, ND_EVERIFY, sid);
+  pid_t pgid = getpgid(0);
+  if (pgid != sid) daemon_report(ND_STAGE_session, ND_SYS_getpgid, ND_EVERIFY, pgid);
+  daemon_report(ND_STAGE_session, 0, 0, sid);
 
   umask((mode_t)pl->h.umask);
-  send_record(rep, ND_STAGE_umask, 0, pl->h.umask);
+  daemon_report(ND_STAGE_umask, 0, 0, pl->h.umask);
 
   /* Limits go before the uid change: an unprivileged process cannot raise
    * a hard limit. Soft and hard both, since Node raises its soft NOFILE
    * limit to the hard one at start-up. */
-  if (pl->h.flags & ND_PLAN_SET_CORE) {
-    if (set_limit(RLIMIT_CORE, pl->h.core) < 0) {
-      send_record(rep, ND_STAGE_rlimit, errno, RLIMIT_CORE);
-      _exit(127);
-    }
-  }
-  if (pl->h.flags & ND_PLAN_SET_NOFILE) {
-    if (set_limit(RLIMIT_NOFILE, pl->h.nofile) < 0) {
-      send_record(rep, ND_STAGE_rlimit, errno, RLIMIT_NOFILE);
-      _exit(127);
-    }
-  }
-  if (pl->h.flags & (ND_PLAN_SET_CORE | ND_PLAN_SET_NOFILE)) send_record(rep, ND_STAGE_rlimit, 0, 0);
+  if ((pl->h.flags & ND_PLAN_SET_CORE) && set_limit(RLIMIT_CORE, pl->h.core) < 0)
+    DAEMON_FAIL(ND_STAGE_rlimit, 0, errno, RLIMIT_CORE);
+  if ((pl->h.flags & ND_PLAN_SET_NOFILE) && set_limit(RLIMIT_NOFILE, pl->h.nofile) < 0)
+    DAEMON_FAIL(ND_STAGE_rlimit, 0, errno, RLIMIT_NOFILE);
+  if (pl->h.flags & (ND_PLAN_SET_CORE | ND_PLAN_SET_NOFILE)) daemon_report(ND_STAGE_rlimit, 0, 0, 0);
 
-  if ((pl->h.flags & ND_PLAN_SET_IDS) && drop_privileges(rep, pl) < 0) _exit(127);
+  if (pl->h.flags & ND_PLAN_SET_IDS) drop_privileges(pl);
 
   /* cwd and entry are checked as the user the program will run as. */
-  if (RETRY(chdir(pl->cwd)) < 0) {
-    send_record(rep, ND_STAGE_chdir, errno, 0);
-    _exit(127);
-  }
-  send_record(rep, ND_STAGE_chdir, 0, 0);
+  if (RETRY(chdir(pl->cwd)) < 0) DAEMON_FAIL(ND_STAGE_chdir, 0, errno, 0);
+  daemon_report(ND_STAGE_chdir, 0, 0, 0);
 
   if (pl->entry[0] != '\0') {
-    int fd = RETRY(open(pl->entry, O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (fd < 0) {
-      send_record(rep, ND_STAGE_entry, errno, 0);
-      _exit(127);
-    }
+    /* O_NONBLOCK: a FIFO planted as the entry must not hang the launch. */
+    int fd = RETRY(open(pl->entry, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (fd < 0) DAEMON_FAIL(ND_STAGE_entry, 0, errno, 0);
     struct stat st;
-    int err = RETRY(fstat(fd, &st)) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : S_ISREG(st.st_mode) ? 0 : EINVAL;
+    if (RETRY(fstat(fd, &st)) < 0) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, errno, 0);
     close(fd);
-    if (err) {
-      send_record(rep, ND_STAGE_entry, err, 0);
-      _exit(127);
-    }
-    send_record(rep, ND_STAGE_entry, 0, 0);
+    if (S_ISDIR(st.st_mode)) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, EISDIR, 0);
+    if (!S_ISREG(st.st_mode)) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, EINVAL, 0);
+    daemon_report(ND_STAGE_entry, 0, 0, 0);
   }
 
   if (pl->h.flags & ND_PLAN_HAS_LOCK) {
@@ -318,80 +324,57 @@ static void become_daemon(const struct plan *pl, pid_t helper, int rep, int read
     char buf[24];
     size_t len = format_pid(buf, self);
     ssize_t n = RETRY(pwrite(ND_HELPER_FD_LOCK, buf, len, 0));
-    if (n != (ssize_t)len) {
-      send_record(rep, ND_STAGE_pidfile, n < 0 ? errno : EIO, self);
-      _exit(127);
-    }
-    send_record(rep, ND_STAGE_pidfile, 0, self);
+    if (n != (ssize_t)len) DAEMON_FAIL(ND_STAGE_pidfile, 0, n < 0 ? errno : EIO, self);
+    daemon_report(ND_STAGE_pidfile, 0, 0, self);
   }
 
   /* Targets are 1..4; every source is >= 5, so no dup2 clobbers a source.
    * fd 0 is already /dev/null (the helper's own stdin). dup2 clears
    * close-on-exec, which is what makes these survive the exec. */
-  if (RETRY(dup2(ND_HELPER_FD_LOG, 1)) < 0 || RETRY(dup2(ND_HELPER_FD_LOG, 2)) < 0) {
-    send_record(rep, ND_STAGE_stdio, errno, 1);
-    _exit(127);
-  }
+  if (RETRY(dup2(ND_HELPER_FD_LOG, 1)) < 0 || RETRY(dup2(ND_HELPER_FD_LOG, 2)) < 0)
+    DAEMON_FAIL(ND_STAGE_stdio, 0, errno, 1);
   if (pl->h.flags & ND_PLAN_HAS_LOCK) {
-    if (RETRY(dup2(ND_HELPER_FD_LOCK, ND_DAEMON_FD_LOCK)) < 0) {
-      send_record(rep, ND_STAGE_stdio, errno, ND_DAEMON_FD_LOCK);
-      _exit(127);
-    }
+    if (RETRY(dup2(ND_HELPER_FD_LOCK, ND_DAEMON_FD_LOCK)) < 0) DAEMON_FAIL(ND_STAGE_stdio, 0, errno, ND_DAEMON_FD_LOCK);
   } else {
     close(ND_DAEMON_FD_LOCK); /* the plan memfd */
   }
   if (ready_w >= 0) {
-    if (RETRY(dup2(ready_w, ND_DAEMON_FD_READY)) < 0) {
-      send_record(rep, ND_STAGE_stdio, errno, ND_DAEMON_FD_READY);
-      _exit(127);
-    }
-  } else {
-    close(ND_DAEMON_FD_READY); /* the helper's status pipe */
+    if (RETRY(dup2(ready_w, ND_DAEMON_FD_READY)) < 0) DAEMON_FAIL(ND_STAGE_stdio, 0, errno, ND_DAEMON_FD_READY);
   }
-  send_record(rep, ND_STAGE_stdio, 0, 0);
+  daemon_report(ND_STAGE_stdio, 0, 0, 0);
 
   /* Everything from 5 up (log and lock sources, pipes, anything a caller
    * leaked past the helper's own clean-up) closes at exec. Close-on-exec
    * rather than close: the record pipe must stay open until the exec
    * succeeds, and its EOF is how the helper learns that it did. */
   int err = set_cloexec_from(ND_DAEMON_FD_READY + 1);
-  if (err) {
-    send_record(rep, ND_STAGE_fds, err, 0);
-    _exit(127);
-  }
-  send_record(rep, ND_STAGE_fds, 0, 0);
+  if (err) DAEMON_FAIL(ND_STAGE_fds, 0, err, 0);
+  daemon_report(ND_STAGE_fds, 0, 0, 0);
 
   /* Every disposition back to default, real-time signals included (glibc's
-   * reserved 32 and 33 through the raw syscall, below). Then an empty mask,
-   * right before exec. */
+   * reserved 32 and 33 through the raw syscall). Then an empty mask, right
+   * before exec. */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_DFL;
   sigemptyset(&sa.sa_mask);
-  for (int sig = 1; sig <= 64; sig++) {
+  for (int sig = 1; sig < _NSIG; sig++) {
     if (sig == SIGKILL || sig == SIGSTOP || sig == 32 || sig == 33) continue;
-    if (sigaction(sig, &sa, NULL) < 0 && errno != EINVAL) {
-      send_record(rep, ND_STAGE_signals, errno, sig);
-      _exit(127);
-    }
+    if (sigaction(sig, &sa, NULL) < 0 && errno != EINVAL) DAEMON_FAIL(ND_STAGE_signals, 0, errno, sig);
   }
   int bad = reset_reserved_signals();
-  if (bad) {
-    send_record(rep, ND_STAGE_signals, errno, bad);
-    _exit(127);
-  }
+  if (bad) DAEMON_FAIL(ND_STAGE_signals, ND_SYS_rt_sigaction, errno, bad);
+  daemon_report(ND_STAGE_signals, 0, 0, 0);
+
+  /* The last record before exec. If the helper is gone now, it exits here;
+   * from here on, SIGPIPE is default again, so nothing else may be written
+   * before exec except the failure below. */
+  daemon_report(ND_STAGE_exec, 0, 0, self);
   sigset_t none;
   sigemptyset(&none);
-  if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) {
-    send_record(rep, ND_STAGE_signals, errno, 0);
-    _exit(127);
-  }
-  send_record(rep, ND_STAGE_signals, 0, 0);
-
-  send_record(rep, ND_STAGE_exec, 0, self);
+  if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) DAEMON_FAIL(ND_STAGE_signals, ND_SYS_sigprocmask, errno, 0);
   execve(pl->exec_path, pl->argv, pl->envp);
-  send_record(rep, ND_STAGE_exec, errno, self);
-  _exit(127);
+  DAEMON_FAIL(ND_STAGE_exec, 0, errno, self);
 }
 
 /* ---------------------------------------------------------------- helper */
@@ -402,32 +385,13 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int poll_timeout(int64_t left) { return left > INT_MAX ? INT_MAX : left < 0 ? 0 : (int)left; }
+
+/* Returns the wait status, or -1 (with errno) when waitpid fails. */
 static int reap(pid_t pid) {
   int status = 0;
   if (RETRY(waitpid(pid, &status, 0)) < 0) return -1;
   return status;
-}
-
-/* Forward the daemon's records until EOF (exec succeeded, or it died).
- * Returns 0 when the last record was a successful "exec". */
-static int forward_until_exec(int rep_r, pid_t daemon) {
-  struct nd_record r;
-  int exec_ok = 0, failed = 0;
-  for (;;) {
-    ssize_t n = RETRY(read(rep_r, &r, sizeof r));
-    if (n <= 0) break;
-    if (n != (ssize_t)sizeof r) break;
-    (void)RETRY(write(ND_HELPER_FD_STATUS, &r, sizeof r));
-    if (r.err != 0) failed = 1;
-    else if (r.stage == ND_STAGE_exec) exec_ok = 1;
-  }
-  if (failed || !exec_ok) {
-    int status = reap(daemon);
-    /* Died without a failure record (e.g. killed by a signal) */
-    if (!failed) send_record(ND_HELPER_FD_STATUS, ND_STAGE_exec, ND_EEXITED, status);
-    return -1;
-  }
-  return 0;
 }
 
 static int open_pidfd(pid_t pid) {
@@ -440,17 +404,71 @@ static int open_pidfd(pid_t pid) {
 #endif
 }
 
-static void kill_and_reap(pid_t daemon, int pidfd) {
-#ifdef SYS_pidfd_send_signal
-  if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0) {
-    reap(daemon);
-    return;
-  }
-#endif
-  (void)pidfd;
-  /* The daemon is still our unreaped child, so its pid cannot be reused. */
+/* The daemon is still our unreaped child, so its pid cannot be reused. */
+static void kill_and_reap(pid_t daemon) {
   kill(daemon, SIGKILL);
   reap(daemon);
+}
+
+/* Kill and reap every process left under the helper: as a subreaper it
+ * inherits whatever the daemon started before it died or was killed. */
+static void kill_descendants(void) {
+  for (;;) {
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    int fd = RETRY(open(path, O_RDONLY | O_CLOEXEC));
+    ssize_t n = fd < 0 ? -1 : RETRY(read(fd, buf, sizeof buf - 1));
+    if (fd >= 0) close(fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      for (char *p = buf; *p;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p) break;
+        if (pid > 0) kill((pid_t)pid, SIGKILL);
+        p = end;
+      }
+    }
+    if (RETRY(waitpid(-1, NULL, 0)) < 0) return; /* ECHILD: none left */
+  }
+}
+
+static void fail_window(int stage, pid_t daemon, int status) {
+  report(stage, 0, ND_EEXITED, status);
+  (void)daemon;
+  kill_descendants();
+}
+
+/* Forward the daemon's records until EOF (exec succeeded, or it died), for
+ * at most ND_EXEC_DEADLINE_MS. Returns 0 when the last record was a
+ * successful "exec". */
+static int forward_until_exec(int rep_r, pid_t daemon) {
+  struct nd_record r;
+  int exec_ok = 0, failed = 0;
+  int64_t deadline = now_ms() + ND_EXEC_DEADLINE_MS;
+  for (;;) {
+    struct pollfd p = {rep_r, POLLIN, 0};
+    int n = (int)RETRY(poll(&p, 1, poll_timeout(deadline - now_ms())));
+    if (n == 0) {
+      kill_and_reap(daemon);
+      report(ND_STAGE_exec, ND_SYS_default, ND_ETIMEOUT, ND_EXEC_DEADLINE_MS);
+      return -1;
+    }
+    ssize_t got = RETRY(read(rep_r, &r, sizeof r));
+    if (got != (ssize_t)sizeof r) break; /* EOF (a partial record cannot happen) */
+    report(r.stage, r.syscall, r.err, r.value);
+    if (r.err != 0) failed = 1;
+    else if (r.stage == ND_STAGE_exec) exec_ok = 1;
+    /* "exec" ok then another record: the execve itself failed. */
+    if (r.err != 0 && r.stage == ND_STAGE_exec) exec_ok = 0;
+  }
+  if (failed || !exec_ok) {
+    int status = reap(daemon);
+    /* Died without a failure record: killed by a signal before exec. */
+    if (!failed) report(ND_STAGE_exec, ND_SYS_default, status < 0 ? ND_EHELPER : ND_EEXITED, status);
+    return -1;
+  }
+  return 0;
 }
 
 /* Watch the start-up window. stage: ready (waiting for READY) or running
@@ -459,12 +477,12 @@ static int watch_window(const struct plan *pl, pid_t daemon, int ready_r) {
   int stage = ready_r >= 0 ? ND_STAGE_ready : ND_STAGE_running;
   int pidfd = open_pidfd(daemon);
   int64_t deadline = now_ms() + pl->h.window_ms;
+  /* A window of text: READY=1 may arrive split across reads. */
   char buf[64];
   size_t got = 0;
 
   for (;;) {
     int64_t left = deadline - now_ms();
-    if (left <= 0) break;
     struct pollfd fds[2];
     nfds_t nfds = 0;
     int pid_i = -1, ready_i = -1;
@@ -478,12 +496,15 @@ static int watch_window(const struct plan *pl, pid_t daemon, int ready_r) {
       fds[nfds].events = POLLIN;
       ready_i = (int)nfds++;
     }
-    /* Without a pidfd (old kernel), poll in short slices and ask waitpid. */
-    int slice = pidfd >= 0 ? (int)left : (left < 10 ? (int)left : 10);
+    /* Without a pidfd (old kernel), poll in short slices and ask waitpid.
+     * At the deadline, one last look (timeout 0) so that a READY written
+     * just in time is not lost. */
+    int slice = pidfd >= 0 ? poll_timeout(left) : poll_timeout(left < 10 ? left : 10);
     int n = poll(fds, nfds, slice);
     if (n < 0 && errno != EINTR) {
-      send_record(ND_HELPER_FD_STATUS, stage, errno, 0);
-      kill_and_reap(daemon, pidfd);
+      report(stage, ND_SYS_default, errno, 0);
+      kill_and_reap(daemon);
+      kill_descendants();
       return -1;
     }
     if (ready_i >= 0 && n > 0 && fds[ready_i].revents) {
@@ -492,15 +513,19 @@ static int watch_window(const struct plan *pl, pid_t daemon, int ready_r) {
         got += (size_t)r;
         buf[got] = '\0';
         if (strstr(buf, "READY=1") != NULL) {
-          send_record(ND_HELPER_FD_STATUS, ND_STAGE_ready, 0, daemon);
+          report(ND_STAGE_ready, 0, 0, daemon);
           return 0;
         }
-        if (got == sizeof buf - 1) got = 0;
+        if (got > 8) { /* keep a tail that may hold the start of READY=1 */
+          memmove(buf, buf + got - 8, 8);
+          got = 8;
+        }
       } else {
         /* Closed without READY: only its exit or the timeout can follow. */
         close(ready_r);
         ready_r = -1;
       }
+      continue; /* look at the pidfd again before deciding anything */
     }
     int exited = 0, status = 0;
     if (pid_i >= 0 && n > 0 && fds[pid_i].revents) {
@@ -511,17 +536,21 @@ static int watch_window(const struct plan *pl, pid_t daemon, int ready_r) {
       exited = w == daemon;
     }
     if (exited) {
-      send_record(ND_HELPER_FD_STATUS, stage, ND_EEXITED, status);
+      fail_window(stage, daemon, status);
       return -1;
     }
+    if (left <= 0) break;
   }
 
   if (stage == ND_STAGE_running) {
-    send_record(ND_HELPER_FD_STATUS, ND_STAGE_running, 0, pl->h.window_ms);
+    report(ND_STAGE_running, 0, 0, pl->h.window_ms);
     return 0;
   }
-  if (!(pl->h.flags & ND_PLAN_KEEP_ON_TIMEOUT)) kill_and_reap(daemon, pidfd);
-  send_record(ND_HELPER_FD_STATUS, ND_STAGE_ready, ND_ETIMEOUT, pl->h.window_ms);
+  if (!(pl->h.flags & ND_PLAN_KEEP_ON_TIMEOUT)) {
+    kill_and_reap(daemon);
+    kill_descendants();
+  }
+  report(ND_STAGE_ready, 0, ND_ETIMEOUT, pl->h.window_ms);
   return -1;
 }
 
@@ -550,7 +579,7 @@ int main(int argc, char **argv) {
    * SIGPIPE halfway through. The daemon resets this before exec. */
   signal(SIGPIPE, SIG_IGN);
   /* Drop whatever else the caller let through (fds it did not mark
-   * close-on-exec): close_range(7, ~0U, 0). */
+   * close-on-exec). */
 #ifdef SYS_close_range
   if (syscall(SYS_close_range, ND_HELPER_FD_FIRST_FREE, ~0U, 0) < 0)
 #endif
@@ -560,47 +589,63 @@ int main(int argc, char **argv) {
   memset(&pl, 0, sizeof pl);
   int err = load_plan(&pl);
   if (err) {
-    send_record(ND_HELPER_FD_STATUS, ND_STAGE_plan, err, 0);
+    report(ND_STAGE_plan, 0, err, 0);
     return 1;
   }
 
   pid_t self = getpid();
   pid_t sid = setsid();
   if (sid < 0) {
-    send_record(ND_HELPER_FD_STATUS, ND_STAGE_setsid, errno, 0);
+    report(ND_STAGE_setsid, 0, errno, 0);
     return 1;
   }
   if (getsid(0) != self || sid != self) {
-    send_record(ND_HELPER_FD_STATUS, ND_STAGE_setsid, ND_EVERIFY, getsid(0));
+    report(ND_STAGE_setsid, 0, ND_EVERIFY, getsid(0));
     return 1;
   }
-  send_record(ND_HELPER_FD_STATUS, ND_STAGE_setsid, 0, sid);
+  report(ND_STAGE_setsid, 0, 0, sid);
 
+  /* A subreaper inherits what the daemon starts if the daemon dies in the
+   * window, so that a failed launch can leave nothing running. */
+  if (pl.h.window_ms > 0 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+    report(ND_STAGE_fork, ND_SYS_prctl, errno, 0);
+    return 1;
+  }
   int rep[2], ready[2] = {-1, -1};
   if (pipe2(rep, O_CLOEXEC) < 0) {
-    send_record(ND_HELPER_FD_STATUS, ND_STAGE_fork, errno, 0);
+    report(ND_STAGE_fork, ND_SYS_pipe2, errno, 0);
     return 1;
   }
   if ((pl.h.flags & ND_PLAN_WANT_READY) && pipe2(ready, O_CLOEXEC) < 0) {
-    send_record(ND_HELPER_FD_STATUS, ND_STAGE_fork, errno, 0);
+    report(ND_STAGE_fork, ND_SYS_pipe2, errno, 0);
     return 1;
   }
 
   pid_t daemon = fork();
   if (daemon < 0) {
-    send_record(ND_HELPER_FD_STATUS, ND_STAGE_fork, errno, 0);
+    report(ND_STAGE_fork, 0, errno, 0);
     return 1;
   }
   if (daemon == 0) {
     close(rep[0]);
     if (ready[0] >= 0) close(ready[0]);
-    become_daemon(&pl, self, rep[1], ready[1]);
+    daemon_rep = rep[1];
+    become_daemon(&pl, self, ready[1]);
   }
-  send_record(ND_HELPER_FD_STATUS, ND_STAGE_fork, 0, daemon);
+  report(ND_STAGE_fork, 0, 0, daemon);
   close(rep[1]);
   if (ready[1] >= 0) close(ready[1]);
 
   if (forward_until_exec(rep[0], daemon) < 0) return 1;
   if (pl.h.window_ms == 0) return 0;
+
+  /* Hold nothing of the caller's during the window: no cwd (a mount point
+   * it could pin), no plan, no log, no pid file. */
+  close(rep[0]);
+  close(ND_HELPER_FD_PLAN);
+  close(ND_HELPER_FD_LOG);
+  close(ND_HELPER_FD_LOCK);
+  if (chdir("/") < 0) { /* "/" always exists; nothing to report */
+  }
   return watch_window(&pl, daemon, ready[0]) < 0 ? 1 : 0;
 }

@@ -37,7 +37,11 @@
 #define ND_PLAN_SET_CORE (1u << 5)     /* RLIMIT_CORE soft = hard = core */
 
 /*
- * Plan layout (host byte order, the helper runs on the same machine):
+ * Byte order: host order on both sides (the helper runs on the caller's
+ * machine); the TypeScript side reads little-endian, the order of every
+ * platform the package supports.
+ *
+ * Plan layout:
  *   struct nd_plan_header
  *   int64_t groups[ngroups]
  *   strings, each NUL-terminated, in this order:
@@ -59,10 +63,11 @@ struct nd_plan_header {
   uint64_t strings_len;
 };
 
-/* A status record. err: 0 ok, > 0 an errno, < 0 one of ND_E* below. */
+/* A status record. err: 0 ok, > 0 an errno, < 0 one of ND_E* below.
+ * syscall: what failed (ND_SYSCALLS id), 0 when the stage's default. */
 struct nd_record {
   uint16_t stage;
-  uint16_t reserved;
+  uint16_t syscall;
   int32_t err;
   int64_t value;
 };
@@ -71,6 +76,7 @@ struct nd_record {
 #define ND_EEXITED (-2)  /* the daemon exited in the window; value = wait status */
 #define ND_ETIMEOUT (-3) /* the window ran out; value = window in ms */
 #define ND_EPLAN (-4)    /* the plan could not be parsed */
+#define ND_EHELPER (-5)  /* the helper could not wait for its child */
 
 /* X(name, id, syscall): syscall is what failed when err > 0. */
 #define ND_STAGES(X)                              \
@@ -94,10 +100,41 @@ struct nd_record {
   X(ready, 18, "poll")                            \
   X(running, 19, "waitpid")
 
+/* X(name, id): the syscall a failure record names when it is not the
+ * stage's default. */
+#define ND_SYSCALLS(X) \
+  X(pipe2, 1)          \
+  X(fstat, 2)          \
+  X(fcntl, 3)          \
+  X(sigprocmask, 4)    \
+  X(rt_sigaction, 5)   \
+  X(getresuid, 6)      \
+  X(getresgid, 7)      \
+  X(getgroups, 8)      \
+  X(capget, 9)         \
+  X(prctl, 10)         \
+  X(pidfd_open, 11)    \
+  X(getpgid, 12)
+
+enum nd_syscall {
+  ND_SYS_default = 0,
+#define ND_SYSCALL_ENUM(name, id) ND_SYS_##name = id,
+  ND_SYSCALLS(ND_SYSCALL_ENUM)
+#undef ND_SYSCALL_ENUM
+};
+
 enum nd_stage {
 #define ND_STAGE_ENUM(name, id, syscall) ND_STAGE_##name = id,
   ND_STAGES(ND_STAGE_ENUM)
 #undef ND_STAGE_ENUM
 };
+
+#ifdef __cplusplus
+static_assert(sizeof(struct nd_record) == 16, "records are 16 bytes");
+static_assert(sizeof(struct nd_plan_header) == 72, "the plan header is 72 bytes");
+#else
+_Static_assert(sizeof(struct nd_record) == 16, "records are 16 bytes");
+_Static_assert(sizeof(struct nd_plan_header) == 72, "the plan header is 72 bytes");
+#endif
 
 #endif

@@ -197,22 +197,25 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     throw stageError('helper', 'cannot read the helper\'s status', err)
   }
   // EOF: the helper has closed the pipe by exiting; reap it.
-  native().waitPid(helperPid)
+  const helperEnd = native().decodeWaitStatus(native().waitPid(helperPid))
 
   const fork = records.find((r) => r.stage === 'fork' && r.err === 0)
   const daemonPid = fork?.value
   const failed = records.find((r) => r.err !== 0)
   const exec = records.find((r) => r.stage === 'exec' && r.err === 0)
+  const windowEnd = records.find((r) => (r.stage === 'ready' || r.stage === 'running') && r.err === 0)
   let error: DaemonizeError | undefined
   if (failed) error = failure(failed, launch, daemonPid)
-  else if (!exec || daemonPid === undefined) {
-    // The helper died mid-launch (killed from outside): a daemon it forked
-    // may still be on its way to exec. Nothing is left half-started.
-    if (daemonPid !== undefined) killQuietly(daemonPid)
-    error = new DaemonizeError('the helper ended before the daemon was started', {
+  else if (!exec || daemonPid === undefined || helperEnd.code !== 0 || (launch.windowMs > 0 && !windowEnd)) {
+    // The helper died mid-launch (killed from outside): the daemon it forked
+    // may be running, unwatched. Nothing is left half-started.
+    if (daemonPid !== undefined) killDaemonOf(daemonPid, helperPid)
+    const how = helperEnd.signal !== null ? `was killed by ${signalNames.get(helperEnd.signal) ?? helperEnd.signal}` : `exited with code ${helperEnd.code}`
+    error = new DaemonizeError(`the helper ${how} before the launch was complete`, {
       stage: 'helper',
-      code: 'ERR_DAEMON_PROTOCOL',
+      code: 'ERR_HELPER_DIED',
       pid: daemonPid,
+      signal: helperEnd.signal === null ? null : (signalNames.get(helperEnd.signal) ?? null),
     })
   }
   try {
@@ -246,16 +249,27 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   return daemon
 }
 
-function killQuietly(pid: number): void {
+/**
+ * SIGKILL the daemon a dead helper left behind. It is no longer our child,
+ * so its pid could be recycled: signal only through a pidfd, and only a
+ * process still in the helper's session (a session id is not reused while
+ * any process is in that session).
+ */
+function killDaemonOf(pid: number, helperPid: number): void {
+  let pidfd: number
   try {
-    const pidfd = native().pidfdOpen(pid)
-    try {
-      native().pidfdSendSignal(pidfd, osc.signals.SIGKILL)
-    } finally {
-      closeSync(pidfd)
-    }
+    pidfd = native().pidfdOpen(pid)
   } catch {
-    // already gone
+    return // already gone
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3])
+    if (session === helperPid) native().pidfdSendSignal(pidfd, osc.signals.SIGKILL)
+  } catch {
+    // exited meanwhile
+  } finally {
+    closeSync(pidfd)
   }
 }
 

@@ -49,6 +49,7 @@ export interface NativeConstants {
   ND_EEXITED: number
   ND_ETIMEOUT: number
   ND_EPLAN: number
+  ND_EHELPER: number
   ND_DAEMON_FD_LOCK: number
   ND_DAEMON_FD_READY: number
   PLAN_HEADER_SIZE: number
@@ -62,6 +63,8 @@ export interface Native {
   waitPid(pid: number): number
   decodeWaitStatus(status: number): { code: number | null; signal: number | null }
   stages: StageInfo[]
+  /** Syscalls a record can name besides its stage's usual one. */
+  syscalls: { id: number; name: string }[]
   constants: NativeConstants
   getsid(pid?: number): number
   getpgid(pid?: number): number
@@ -71,7 +74,8 @@ export interface Native {
   isLocked(fd: number): boolean
   pidfdOpen(pid: number): number
   pidfdSendSignal(pidfd: number, signal: number): void
-  FdWatcher: new (fd: number, onReadable: () => void) => FdWatcher
+  /** Calls onReadable(status, events) from the event loop while fd is readable or hung up. */
+  FdWatcher: new (fd: number, onReadable: (status: number, events: number) => void) => FdWatcher
   lookupUser(nameOrUid: string | number): UserEntry | null
   lookupGroup(nameOrGid: string | number): GroupEntry | null
   groupList(user: string, gid: number): number[]

@@ -14,10 +14,18 @@ export interface StatusRecord {
 }
 
 let stageNames: Map<number, { name: string; syscall: string }> | undefined
+let syscallNames: Map<number, string> | undefined
 
 function stageById(id: number): { name: string; syscall: string } {
   if (stageNames === undefined) stageNames = new Map(native().stages.map((s) => [s.id, s]))
   return stageNames.get(id) ?? { name: `stage-${id}`, syscall: 'unknown' }
+}
+
+/** The record's own syscall id, else the stage's usual one. */
+function syscallName(id: number, stage: { syscall: string }): string {
+  if (id === 0) return stage.syscall
+  if (syscallNames === undefined) syscallNames = new Map(native().syscalls.map((s) => [s.id, s.name]))
+  return syscallNames.get(id) ?? 'unknown'
 }
 
 export function decodeRecords(buf: Buffer): StatusRecord[] {
@@ -25,7 +33,12 @@ export function decodeRecords(buf: Buffer): StatusRecord[] {
   const out: StatusRecord[] = []
   for (let o = 0; o + size <= buf.length; o += size) {
     const s = stageById(buf.readUInt16LE(o))
-    out.push({ stage: s.name, syscall: s.syscall, err: buf.readInt32LE(o + 4), value: Number(buf.readBigInt64LE(o + 8)) })
+    out.push({
+      stage: s.name,
+      syscall: syscallName(buf.readUInt16LE(o + 2), s),
+      err: buf.readInt32LE(o + 4),
+      value: Number(buf.readBigInt64LE(o + 8)),
+    })
   }
   return out
 }
@@ -59,7 +72,9 @@ export function readStatus(fd: number, onRecord?: (r: StatusRecord) => void): Pr
         return
       }
       if (n === 0) {
-        finish()
+        // Records are written whole; a fragment at EOF is a broken helper.
+        if (pending.length > 0) finish(new Error(`the helper's status ended inside a record (${pending.length} stray bytes)`))
+        else finish()
         return
       }
       pending = pending.length ? Buffer.concat([pending, chunk.subarray(0, n)]) : Buffer.from(chunk.subarray(0, n))
