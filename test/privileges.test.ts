@@ -465,6 +465,26 @@ describe('a drop that does not hold is a stage failure, and the program never ru
   })
 })
 
+describe('inherited capabilities', () => {
+  it('a root caller with an inheritable capability: refused at stage credentials, the program never runs', () => {
+    // setuid() clears the permitted, effective and ambient sets but not the
+    // inheritable one; a later exec of a file with matching inheritable file
+    // capabilities would regain it. The daemon's check refuses to go on.
+    const log = join(dir, 'inh.log')
+    const r = launchUnder(['--inh-caps', '+dac_read_search'], {
+      entry: shimEntry,
+      execPath: execShim,
+      preload: false,
+      user: 'nobody',
+      logFile: log,
+    })
+    expect(r.ok).toBe(false)
+    expect(r.error).toMatchObject({ stage: 'credentials', code: 'ERR_DAEMON_VERIFY' })
+    expect(isAlive(r.error?.pid as number)).toBe(false)
+    expect(readFileSync(log, 'utf8')).not.toContain('"shim"')
+  })
+})
+
 describe('a launcher that is not root', () => {
   const asNobody = (options: Record<string, unknown>) =>
     launchUnder(['--reuid=nobody', '--regid=nogroup', '--clear-groups'], options)
