@@ -123,6 +123,8 @@ function logPathError(path: string, code: 'EINVAL' | 'EMLINK', why: string): Nod
  */
 export function logger(options: LoggerOptions = {}): Logger {
   const pino = loadPino()
-  const base = { ...(options.base ?? { hostname: hostname() }), pid: process.pid, sid: native().getsid(0) }
+  // pino's own default base is { pid, hostname }; base: null drops it.
+  const given = options.base === undefined ? { hostname: hostname() } : (options.base ?? {})
+  const base = { ...given, pid: process.pid, sid: native().getsid(0) }
   return pino({ ...options, base }, pino.destination({ fd: 1, sync: true }))
 }
