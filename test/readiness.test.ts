@@ -117,6 +117,16 @@ describe('waiting for ready()', () => {
     expect(report).toMatchObject({ first: true, second: false, envReadyFd: null, envLogFile: log, stash: null })
   })
 
+  it('a CommonJS daemon can require node-daemonize/daemon', async () => {
+    const log = join(dir, 'cjs.log')
+    const d = await daemonize({ entry: join(fixtures, 'daemon-cjs-ready.cjs'), logFile: log, waitReadyMs: 20_000 })
+    track(d.pid)
+    expect(d.ready).toBe(true)
+    await waitFor(() => logLines(log).includes('ready() returned true'))
+    const up = logLines(log).find((l) => l.includes('"style":"cjs"'))
+    expect(JSON.parse(up as string)).toMatchObject({ pid: d.pid, sid: d.sid, msg: 'up' })
+  })
+
   it('the example server is listening when the launch returns', async () => {
     const log = join(dir, 'server.log')
     const d = await daemonize({ entry: serverExample, args: ['--port', '0'], logFile: log, waitReadyMs: 20_000 })
