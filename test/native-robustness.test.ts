@@ -1,0 +1,61 @@
+// The addon under misuse: errors in a watcher callback, a Worker ending
+// with a watcher open, wrong arguments.
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { native } from '../src/native.js'
+import { root } from './helpers/caller.js'
+
+const addon = join(root, 'build', 'Release', 'node_daemonize.node')
+
+function runScript(source: string) {
+  return spawnSync(process.execPath, ['-e', source], { encoding: 'utf8', timeout: 20_000, input: 'data on stdin\n' })
+}
+
+describe('addon robustness', () => {
+  it('an exception in an FdWatcher callback reaches uncaughtException instead of aborting', () => {
+    // Regression: the C++ exception used to unwind through libuv: abort, exit 134.
+    // stdin is a pipe with data in it, so the watcher fires at once.
+    const r = runScript(`
+      const { FdWatcher } = require(${JSON.stringify(addon)})
+      process.on('uncaughtException', (e) => { console.log('caught', e.message); process.exit(0) })
+      globalThis.keep = new FdWatcher(0, () => { throw new Error('boom from callback') })
+    `)
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout.trim()).toBe('caught boom from callback')
+  })
+
+  it('a Worker that ends with a watcher open does not abort the process', () => {
+    // Regression: uv_loop_close() asserted on the still-open poll handle.
+    const r = runScript(`
+      const { Worker } = require('node:worker_threads')
+      const w = new Worker(\`
+        const { FdWatcher } = require(${JSON.stringify(JSON.stringify(addon)).slice(1, -1)})
+        globalThis.keep = new FdWatcher(0, () => {})
+        require('node:worker_threads').parentPort.postMessage('watching')
+      \`, { eval: true })
+      w.on('message', async () => { await w.terminate(); console.log('terminated'); })
+    `)
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout.trim()).toBe('terminated')
+  })
+
+  it('wrong arguments are a TypeError, not a crash', () => {
+    const n = native() as unknown as Record<string, (...a: unknown[]) => unknown>
+    for (const fn of ['waitPid', 'lockFile', 'isLocked', 'pidfdOpen', 'pidfdSendSignal', 'lookupUser', 'groupList', 'sdNotify', 'redirectOutput']) {
+      expect(() => n[fn]({}, {}), fn).toThrow(TypeError)
+    }
+    expect(() => new (native().FdWatcher)('x' as unknown as number, () => {})).toThrow(TypeError)
+  })
+
+  it('system errors look like Node\'s own', () => {
+    let err: NodeJS.ErrnoException | undefined
+    try {
+      native().pidfdOpen(0x7ffffff0)
+    } catch (e) {
+      err = e as NodeJS.ErrnoException
+    }
+    expect(err).toMatchObject({ code: 'ESRCH', errno: -3, syscall: 'pidfd_open' })
+    expect(err!.message).toBe('ESRCH: no such process, pidfd_open')
+  })
+})
