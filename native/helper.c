@@ -67,8 +67,8 @@ struct plan {
   struct nd_plan_header h;
   gid_t *groups;
   const char *cwd;
-  const char *entry;
   const char *exec_path;
+  char **checks;
   char **argv;
   char **envp;
 };
@@ -135,9 +135,10 @@ static int load_plan(struct plan *pl) {
   if ((uint64_t)st.st_size != sizeof *h + groups_len + h->strings_len) return ND_EPLAN;
 
   pl->groups = calloc(h->ngroups + 1, sizeof(gid_t));
+  pl->checks = calloc((size_t)h->nchecks + 1, sizeof(char *));
   pl->argv = calloc((size_t)h->argc + 1, sizeof(char *));
   pl->envp = calloc((size_t)h->envc + 1, sizeof(char *));
-  if (!pl->groups || !pl->argv || !pl->envp) return ENOMEM;
+  if (!pl->groups || !pl->checks || !pl->argv || !pl->envp) return ENOMEM;
   for (uint32_t i = 0; i < h->ngroups; i++) {
     int64_t g;
     memcpy(&g, buf + sizeof *h + i * sizeof g, sizeof g);
@@ -146,14 +147,14 @@ static int load_plan(struct plan *pl) {
 
   char *p = buf + sizeof *h + groups_len;
   char *end = buf + st.st_size;
-  char *fixed[3];
-  if (take_strings(&p, end, fixed, 3) < 0) return ND_EPLAN;
+  char *fixed[2];
+  if (take_strings(&p, end, fixed, 2) < 0) return ND_EPLAN;
+  if (take_strings(&p, end, pl->checks, h->nchecks) < 0) return ND_EPLAN;
   if (take_strings(&p, end, pl->argv, h->argc) < 0) return ND_EPLAN;
   if (take_strings(&p, end, pl->envp, h->envc) < 0) return ND_EPLAN;
   if (p != end) return ND_EPLAN;
   pl->cwd = fixed[0];
-  pl->entry = fixed[1];
-  pl->exec_path = fixed[2];
+  pl->exec_path = fixed[1];
   if (pl->cwd[0] == '\0' || pl->exec_path[0] == '\0') return ND_EPLAN;
   return 0;
 }
@@ -214,8 +215,26 @@ static int groups_match(const struct plan *pl) {
   return 1;
 }
 
+/* After setuid away from root: setuid() empties the permitted, effective
+ * and ambient sets but not the inheritable one, which an exec of a file
+ * with inheritable file capabilities could turn back into privilege. Drop
+ * it (lowering is always allowed), and the ambient set for good measure.
+ * Returns 0, or the ND_SYS_* id of the call that failed (errno set). */
+static int clear_inheritable_capabilities(void) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capget, &hdr, data) < 0) return ND_SYS_capget;
+  data[0].inheritable = data[1].inheritable = 0;
+  if (syscall(SYS_capset, &hdr, data) < 0) return ND_SYS_capset;
+#ifdef PR_CAP_AMBIENT
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return ND_SYS_prctl;
+#endif
+  return 0;
+}
+
 /* A process that is not root must hold no capability either: with
- * SECBIT_NO_SETUID_FIXUP or ambient capabilities, some could survive. */
+ * SECBIT_NO_SETUID_FIXUP some survive setuid, and that is refused. */
 static int capabilities_empty(void) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
@@ -244,6 +263,8 @@ static void drop_privileges(const struct plan *pl) {
   if (!groups_match(pl)) daemon_report(ND_STAGE_credentials, ND_SYS_getgroups, ND_EVERIFY, -1);
   if (uid != 0) {
     if (setuid(0) == 0) daemon_report(ND_STAGE_credentials, 0, ND_EVERIFY, 0);
+    int failed_call = clear_inheritable_capabilities();
+    if (failed_call) DAEMON_FAIL(ND_STAGE_credentials, failed_call, errno, 0);
     int caps = capabilities_empty();
     if (caps < 0) DAEMON_FAIL(ND_STAGE_credentials, ND_SYS_capget, errno, 0);
     if (caps == 0) daemon_report(ND_STAGE_credentials, ND_SYS_capget, ND_EVERIFY, uid);
@@ -307,17 +328,19 @@ static void become_daemon(const struct plan *pl, pid_t helper, int ready_w) {
   if (RETRY(chdir(pl->cwd)) < 0) DAEMON_FAIL(ND_STAGE_chdir, 0, errno, 0);
   daemon_report(ND_STAGE_chdir, 0, 0, 0);
 
-  if (pl->entry[0] != '\0') {
-    /* O_NONBLOCK: a FIFO planted as the entry must not hang the launch. */
-    int fd = RETRY(open(pl->entry, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (fd < 0) DAEMON_FAIL(ND_STAGE_entry, 0, errno, 0);
+  /* The entry and the preload, read as the daemon's own user: the caller's
+   * checks (perhaps as root) prove nothing about that. O_NONBLOCK: a FIFO
+   * planted there must not hang the launch. */
+  for (uint32_t i = 0; i < pl->h.nchecks; i++) {
+    int fd = RETRY(open(pl->checks[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (fd < 0) DAEMON_FAIL(ND_STAGE_entry, 0, errno, i);
     struct stat st;
-    if (RETRY(fstat(fd, &st)) < 0) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, errno, 0);
+    if (RETRY(fstat(fd, &st)) < 0) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, errno, i);
     close(fd);
-    if (S_ISDIR(st.st_mode)) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, EISDIR, 0);
-    if (!S_ISREG(st.st_mode)) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, EINVAL, 0);
-    daemon_report(ND_STAGE_entry, 0, 0, 0);
+    if (S_ISDIR(st.st_mode)) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, EISDIR, i);
+    if (!S_ISREG(st.st_mode)) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, EINVAL, i);
   }
+  if (pl->h.nchecks > 0) daemon_report(ND_STAGE_entry, 0, 0, pl->h.nchecks);
 
   if (pl->h.flags & ND_PLAN_HAS_LOCK) {
     /* The caller truncated the file under the lock; empty means "starting". */

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define ND_PLAN_MAGIC 0x4e44504cu /* "NDPL" */
-#define ND_PLAN_VERSION 1u
+#define ND_PLAN_VERSION 2u
 
 /* The helper's fd layout, set up by posix_spawn file actions. */
 #define ND_HELPER_FD_NULL 0   /* 0, 1, 2: /dev/null */
@@ -45,7 +45,9 @@
  *   struct nd_plan_header
  *   int64_t groups[ngroups]
  *   strings, each NUL-terminated, in this order:
- *     cwd, entry, exec path, argv[0..argc), envp[0..envc)
+ *     cwd, exec path, checks[0..nchecks), argv[0..argc), envp[0..envc)
+ * checks: files the daemon must be able to read, as its own user, before
+ * exec (the entry, the preload); a failure record's value is the index.
  */
 struct nd_plan_header {
   uint32_t magic;
@@ -61,6 +63,8 @@ struct nd_plan_header {
   uint32_t argc;
   uint32_t envc;
   uint64_t strings_len;
+  uint32_t nchecks;
+  uint32_t reserved;
 };
 
 /* A status record. err: 0 ok, > 0 an errno, < 0 one of ND_E* below.
@@ -114,7 +118,8 @@ struct nd_record {
   X(capget, 9)         \
   X(prctl, 10)         \
   X(pidfd_open, 11)    \
-  X(getpgid, 12)
+  X(getpgid, 12)      \
+  X(capset, 13)
 
 enum nd_syscall {
   ND_SYS_default = 0,
@@ -131,10 +136,10 @@ enum nd_stage {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct nd_record) == 16, "records are 16 bytes");
-static_assert(sizeof(struct nd_plan_header) == 72, "the plan header is 72 bytes");
+static_assert(sizeof(struct nd_plan_header) == 80, "the plan header is 80 bytes");
 #else
 _Static_assert(sizeof(struct nd_record) == 16, "records are 16 bytes");
-_Static_assert(sizeof(struct nd_plan_header) == 72, "the plan header is 72 bytes");
+_Static_assert(sizeof(struct nd_plan_header) == 80, "the plan header is 80 bytes");
 #endif
 
 #endif

@@ -44,6 +44,14 @@ export function logTail(path: string | undefined, lines = TAIL_LINES): string | 
   }
 }
 
+const credentialsProblem: Record<string, string> = {
+  getresuid: 'the real/effective/saved uids are not the target\'s',
+  getresgid: 'the real/effective/saved gids are not the target\'s',
+  getgroups: 'the supplementary groups are not the target user\'s',
+  capget: 'capabilities survived the change of user (securebits keep them?)',
+  capset: 'cannot clear the inheritable capabilities',
+}
+
 function describe(r: StatusRecord, launch: Launch): string {
   switch (r.stage) {
     case 'plan':
@@ -61,11 +69,13 @@ function describe(r: StatusRecord, launch: Launch): string {
     case 'setuid':
       return `cannot drop privileges (${r.stage})`
     case 'credentials':
-      return 'privileges were not dropped as asked'
+      return `privileges were not dropped as asked: ${credentialsProblem[r.syscall] ?? 'root could be regained'}`
     case 'chdir':
       return `cannot change directory to ${launch.cwd}`
     case 'entry':
-      return `the daemon cannot read its entry ${launch.entry}`
+      return r.value === 0
+        ? `the daemon cannot read its entry ${launch.entry}`
+        : `the daemon cannot read ${launch.checks[r.value] ?? 'a file it needs'} (the preload; it runs as another user?)`
     case 'pidfile':
       return 'the daemon cannot write its pid file'
     case 'stdio':
@@ -81,9 +91,10 @@ function describe(r: StatusRecord, launch: Launch): string {
   }
 }
 
-function pathOf(stage: string, launch: Launch): string | undefined {
+function pathOf(r: StatusRecord, launch: Launch): string | undefined {
+  const stage = r.stage
   if (stage === 'chdir') return launch.cwd
-  if (stage === 'entry') return launch.entry
+  if (stage === 'entry') return launch.checks[r.value] ?? launch.entry
   if (stage === 'exec') return launch.execPath
   return undefined
 }
@@ -99,7 +110,7 @@ function failure(r: StatusRecord, launch: Launch, daemonPid: number | undefined)
       code,
       errno,
       syscall: r.syscall,
-      path: pathOf(r.stage, launch),
+      path: pathOf(r, launch),
       pid: daemonPid,
     })
   }
@@ -161,7 +172,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     if (pidFile?.reclaimed && launch.logFile !== undefined) warnReclaimed(logFd, pidFile)
     const plan = encodePlan({
       cwd: launch.cwd,
-      entry: launch.entry,
+      checks: launch.checks,
       execPath: launch.execPath,
       argv: launch.argv,
       env: launch.env,

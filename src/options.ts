@@ -68,6 +68,8 @@ export interface Launch {
   entry: string
   execPath: string
   argv: string[]
+  /** Files the daemon must be able to read as its own user: the entry, then the preload. */
+  checks: string[]
   env: string[]
   cwd: string
   umask: number
@@ -292,13 +294,15 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const waitReady = waitReadyMs > 0
   const env = buildEnv(options, { logFile, waitReady, credentials })
 
-  const preload = options.preload === false ? [] : ['--require', checkPreload()]
-  const argv = [execPath, ...preload, ...execArgv, entry, ...args]
+  const preload = options.preload === false ? undefined : checkPreload()
+  const argv = [execPath, ...(preload ? ['--require', preload] : []), ...execArgv, entry, ...args]
+  const checks = preload ? [entry, preload] : [entry]
 
   return {
     entry,
     execPath,
     argv,
+    checks,
     env,
     cwd,
     umask,

@@ -3,8 +3,8 @@ import { native } from './native.js'
 
 export interface Plan {
   cwd: string
-  /** Checked by the daemon (as its own user) before exec; '' skips the check. */
-  entry: string
+  /** Files the daemon opens for reading, as its own user, before exec. */
+  checks: string[]
   execPath: string
   argv: string[]
   env: string[]
@@ -21,7 +21,7 @@ export interface Plan {
 
 export function encodePlan(plan: Plan): Buffer {
   const c = native().constants
-  const strings = [plan.cwd, plan.entry, plan.execPath, ...plan.argv, ...plan.env]
+  const strings = [plan.cwd, plan.execPath, ...plan.checks, ...plan.argv, ...plan.env]
   const encoded = strings.map((s) => Buffer.from(`${s}\0`, 'utf8'))
   const stringsLen = encoded.reduce((n, b) => n + b.length, 0)
   const groups = plan.ids?.groups ?? []
@@ -49,6 +49,8 @@ export function encodePlan(plan: Plan): Buffer {
   o = head.writeUInt32LE(plan.argv.length, o)
   o = head.writeUInt32LE(plan.env.length, o)
   o = head.writeBigUInt64LE(BigInt(stringsLen), o)
+  o = head.writeUInt32LE(plan.checks.length, o)
+  o = head.writeUInt32LE(0, o)
   if (o !== c.PLAN_HEADER_SIZE) throw new Error(`plan header is ${o} bytes, the helper expects ${c.PLAN_HEADER_SIZE}`)
   for (const g of groups) o = head.writeBigInt64LE(BigInt(g), o)
   return Buffer.concat([head, ...encoded])

@@ -4,6 +4,7 @@
 // cwd checked as the target user, and the log file never a trap for root.
 // CI runs as root; the non-root caller is the launcher under setpriv.
 import { spawnSync } from 'node:child_process'
+import { createRequire } from 'node:module'
 import {
   chmodSync,
   chownSync,
@@ -41,6 +42,7 @@ const privLaunch = join(fixtures, 'priv-launch.mjs')
 // Any file the target user can read serves as the shim's "entry".
 const shimEntry = privDaemon
 
+const require = createRequire(import.meta.url)
 let dir: string
 beforeEach(() => {
   // Root-owned, traversable by everyone, writable only by root.
@@ -466,10 +468,10 @@ describe('a drop that does not hold is a stage failure, and the program never ru
 })
 
 describe('inherited capabilities', () => {
-  it('a root caller with an inheritable capability: refused at stage credentials, the program never runs', () => {
+  it('a root caller with an inheritable capability: the daemon holds no capability at all', async () => {
     // setuid() clears the permitted, effective and ambient sets but not the
     // inheritable one; a later exec of a file with matching inheritable file
-    // capabilities would regain it. The daemon's check refuses to go on.
+    // capabilities would regain it. The daemon drops it before exec.
     const log = join(dir, 'inh.log')
     const r = launchUnder(['--inh-caps', '+dac_read_search'], {
       entry: shimEntry,
@@ -478,10 +480,38 @@ describe('inherited capabilities', () => {
       user: 'nobody',
       logFile: log,
     })
-    expect(r.ok).toBe(false)
-    expect(r.error).toMatchObject({ stage: 'credentials', code: 'ERR_DAEMON_VERIFY' })
-    expect(isAlive(r.error?.pid as number)).toBe(false)
-    expect(readFileSync(log, 'utf8')).not.toContain('"shim"')
+    expect(r.ok).toBe(true)
+    const pid = track(r.pid as number)
+    await waitFor(() => readFileSync(log, 'utf8').includes('"shim"'))
+    const st = procStatus(pid)
+    for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb']) expect(st[set], set).toBe('0000000000000000')
+    expect(st.Uid).toBe(four(nobody.uid))
+  })
+})
+
+describe('the preload, read as the target user', () => {
+  it('a package the target user cannot read fails at stage entry, naming the preload', () => {
+    // A copy of the package in a directory only root may enter: the caller
+    // (root) reads it, the daemon (nobody) could not load the preload and
+    // would die at once with "Cannot find module", after a launch reported
+    // as a success. The daemon checks the preload as its own user first.
+    const { cpSync, mkdirSync, symlinkSync } = require('node:fs') as typeof import('node:fs')
+    const root = join(fixtures, '..', '..')
+    const hidden = join(dir, 'root-only')
+    mkdirSync(hidden, { mode: 0o700 })
+    const pkg = join(hidden, 'pkg')
+    cpSync(join(root, 'build', 'Release'), join(pkg, 'build', 'Release'), { recursive: true })
+    cpSync(join(root, 'dist'), join(pkg, 'dist'), { recursive: true })
+    cpSync(join(root, 'package.json'), join(pkg, 'package.json'))
+    symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'))
+    const script = `import('${join(pkg, 'dist', 'index.js')}').then(({ daemonize }) => daemonize({ entry: ${JSON.stringify(
+      shimEntry,
+    )}, user: 'nobody' })).then((d) => { console.log(JSON.stringify({ ok: true, pid: d.pid })) }, (e) => { console.log(JSON.stringify({ ok: false, stage: e.stage, code: e.code, path: e.path, message: e.message })) })`
+    const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 })
+    const result = JSON.parse(out.stdout.trim().split('\n').at(-1) as string)
+    if (result.ok) track(result.pid)
+    expect(result).toMatchObject({ ok: false, stage: 'entry', code: 'EACCES', path: join(pkg, 'dist', 'daemon', 'preload.cjs') })
+    expect(result.message).toContain('preload')
   })
 })
 
