@@ -1,12 +1,22 @@
 // node-daemonize/daemon: what a daemon's own code calls. Importing it loads
 // nothing heavy: pino loads on the first logger() call, the addon only when
 // a call needs a syscall Node lacks (sid, sd_notify, dup2 onto 1 and 2).
-import { closeSync, constants as fsc, fstatSync, openSync, writeSync } from 'node:fs'
-import { hostname, constants as osc } from 'node:os'
+//
+// Every daemon that imports this pays for it at start-up, before it can be
+// ready, so nothing is imported statically: builtins come from
+// process.getBuiltinModule() at the call that needs them (an ESM import of
+// node:fs alone builds a facade that runs its lazy getters, several ms), and
+// the package's own modules through require() when first used.
 import type { Logger, LoggerOptions } from 'pino'
-import { loadPino } from '../log.js'
-import { native } from '../native.js'
+import type * as LogModule from '../log.js'
+import type * as NativeModule from '../native.js'
 import { forget, take } from './state.js'
+
+const fs = () => process.getBuiltinModule('node:fs')
+const os = () => process.getBuiltinModule('node:os')
+const load = (id: string): unknown => process.getBuiltinModule('node:module').createRequire(import.meta.url)(id)
+const native = () => (load('../native.js') as typeof NativeModule).native()
+const loadPino = () => (load('../log.js') as typeof LogModule).loadPino()
 
 let notified = false
 
@@ -52,6 +62,7 @@ function writeReadyPipe(named: string): boolean {
   // pipe; anything but a FIFO means the variable outlived its fd (e.g. it
   // was copied into a process that never had the pipe).
   if (fd < 3) return false
+  const { closeSync, fstatSync, writeSync } = fs()
   try {
     if (!fstatSync(fd).isFIFO()) return false
   } catch {
@@ -95,6 +106,7 @@ export function reopenLogs(): boolean {
  * daemon's main thread in open(2).
  */
 function checkLogPath(path: string): void {
+  const { closeSync, constants: fsc, fstatSync, openSync } = fs()
   const flags = fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY
   const fd = openSync(path, flags, 0o640)
   try {
@@ -109,7 +121,7 @@ function checkLogPath(path: string): void {
 function logPathError(path: string, code: 'EINVAL' | 'EMLINK', why: string): NodeJS.ErrnoException {
   const err = new Error(`${code}: log file ${path} ${why}`) as NodeJS.ErrnoException
   err.code = code
-  err.errno = osc.errno[code] === undefined ? undefined : -osc.errno[code]
+  err.errno = -os().constants.errno[code]
   err.syscall = 'fstat'
   err.path = path
   return err
@@ -124,7 +136,7 @@ function logPathError(path: string, code: 'EINVAL' | 'EMLINK', why: string): Nod
 export function logger(options: LoggerOptions = {}): Logger {
   const pino = loadPino()
   // pino's own default base is { pid, hostname }; base: null drops it.
-  const given = options.base === undefined ? { hostname: hostname() } : (options.base ?? {})
+  const given = options.base === undefined ? { hostname: os().hostname() } : (options.base ?? {})
   const base = { ...given, pid: process.pid, sid: native().getsid(0) }
   return pino({ ...options, base }, pino.destination({ fd: 1, sync: true }))
 }
