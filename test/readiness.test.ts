@@ -1,7 +1,7 @@
 // The start-up window: a launch that waits for ready() returns only after
 // it, and a daemon that dies first, or never gets ready, is an error that
 // says how it ended and what it printed, with nothing left running.
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,7 +10,7 @@ import { daemonize, DaemonizeError } from '../src/index.js'
 import { native } from '../src/native.js'
 import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
-import { procFds, procStat } from './helpers/proc.js'
+import { isAlive, procFds, procStat } from './helpers/proc.js'
 
 cleanUpDaemons()
 
@@ -190,6 +190,47 @@ describe('a daemon that dies before it is ready', () => {
     expect(tail[19]).toBe('line 49')
     expect(tail[0]).toBe('line 30')
   })
+})
+
+describe('what a failed daemon started', () => {
+  const fixture = join(fixtures, 'daemon-spawn-then-fail.js')
+
+  /** Every live process whose environment carries tag (the daemon and anything it started). */
+  function tagged(tag: string): number[] {
+    const out: number[] = []
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue
+      try {
+        if (readFileSync(`/proc/${name}/environ`, 'latin1').split('\0').includes(tag) && isAlive(Number(name))) out.push(Number(name))
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+    return out
+  }
+
+  for (const how of ['crash', 'hang'] as const) {
+    it(`${how === 'crash' ? 'a crash' : 'a timeout'} before ready: what the daemon started is killed and reaped too`, async () => {
+      const log = join(dir, `spawn-${how}.log`)
+      const tag = `ND_TEST_TAG=${process.pid}-${Date.now()}-${how}`
+      const e = await failure(
+        daemonize({
+          entry: fixture,
+          args: [how],
+          logFile: log,
+          waitReadyMs: how === 'crash' ? 20_000 : 3_000,
+          env: { ...process.env, [tag.split('=')[0]]: tag.split('=')[1] },
+        }),
+      )
+      expect(e).toMatchObject({ stage: 'ready', code: how === 'crash' ? 'ERR_DAEMON_EXITED' : 'ERR_DAEMON_TIMEOUT' })
+      const line = logLines(log).find((l) => l.startsWith('{"child"'))
+      // A crash comes after the child started; a hang usually lets it start.
+      if (how === 'crash') expect(line).toBeDefined()
+      if (line !== undefined) expect(gone(track((JSON.parse(line) as { child: number }).child))).toBe(true)
+      expect(gone(e.pid as number)).toBe(true)
+      expect(tagged(tag)).toEqual([])
+    })
+  }
 })
 
 describe('a daemon that never gets ready', () => {
