@@ -25,9 +25,9 @@ interface Run {
 }
 
 /** Run the CLI; resolves when it exits and its output pipes close (a daemon never holds them). */
-function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...nodeArgs, bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
@@ -140,6 +140,31 @@ describe('start', () => {
     expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(d.pid))
     expect(pidFileLocked(pidFile)).toBe(true)
     await waitFor(() => readFileSync(logFile, 'utf8').includes(`core-entry ${d.pid} up`), 20_000)
+    // The launcher's stage lines, through the bundled pino.
+    const stages = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { stage: string; value: number; name: string; msg: string })
+    expect(stages.map((s) => s.stage)).toEqual(expect.arrayContaining(['setsid', 'fork', 'session', 'exec']))
+    expect(stages.find((s) => s.stage === 'fork')).toMatchObject({ value: d.pid, name: 'node-daemonize', msg: 'stage fork ok' })
+  })
+
+  it('loads pino only to write the log: never without --log-file', async () => {
+    const required = (err: string) => JSON.parse(/^REQUIRED (.*)$/m.exec(err)?.[1] ?? 'null') as string[]
+    const preload = ['--require', join(fixtures, 'cli-required.cjs')]
+    const without = await cli(['start', entry, '--json', '--startup-grace', '0', '--', join(dir, 'a.json')], process.env, preload)
+    expect(without.code).toBe(0)
+    track((JSON.parse(without.out) as { pid: number }).pid)
+    expect(required(without.err).filter((p) => /pino/.test(p))).toEqual([])
+
+    const withLog = await cli(
+      ['start', entry, '--json', '--startup-grace', '0', '--log-file', join(dir, 'b.log'), '--', join(dir, 'b.json')],
+      process.env,
+      preload,
+    )
+    expect(withLog.code).toBe(0)
+    track((JSON.parse(withLog.out) as { pid: number }).pid)
+    expect(required(withLog.err)).toContain(join(root, 'dist', 'cli-pino.cjs'))
   })
 
   it('prints "started <entry> as pid N (session S), log L"', async () => {

@@ -20,8 +20,9 @@
 //     ./args.js write to the fds without loading Node's streams); never call
 //     process.exit().
 //
-// Each module is a separate chunk of the bundle, loaded only when its
-// command runs, so `--help` or `status` never pay for `start`'s imports.
+// Each module is a separate file of the bundle (dist/cli-<command>.js),
+// loaded only when its command runs, so `--help` or `status` never pay for
+// `start`'s imports.
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, formatUsageError, printErr, printOut, UsageError, wantsHelp } from './args.js'
 
 export interface CommandModule {
@@ -79,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await mod.run(rest)
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (isUsageError(err)) {
       printErr(formatUsageError(first, err.message))
       return EXIT_USAGE
     }
@@ -102,6 +103,15 @@ async function help(name: string | undefined): Promise<number> {
   }
   printOut((await load()).usage)
   return EXIT_OK
+}
+
+/**
+ * A UsageError from the command. Each command is bundled on its own (see
+ * scripts/build.mjs), with its own copy of the class: check the code, not
+ * the class.
+ */
+function isUsageError(err: unknown): err is UsageError {
+  return err instanceof Error && (err as { code?: unknown }).code === 'ERR_USAGE'
 }
 
 function describeError(err: unknown): string {
