@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
@@ -511,12 +512,42 @@ Napi::Value GroupList(const Napi::CallbackInfo& info) {
 
 // --------------------------------------------------------------- sd_notify
 
-// sdNotify(socketPath, message): one datagram to $NOTIFY_SOCKET. A leading
-// '@' names an abstract socket.
+// Sends one datagram, optionally with an fd attached (SCM_RIGHTS).
+ssize_t SendNotify(int sock, const struct sockaddr_un& addr, socklen_t len, const std::string& msg, int pass_fd) {
+  struct iovec iov;
+  iov.iov_base = const_cast<char*>(msg.data());
+  iov.iov_len = msg.size();
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_name = const_cast<struct sockaddr_un*>(&addr);
+  mh.msg_namelen = len;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  if (pass_fd >= 0) {
+    memset(control, 0, sizeof control);
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+  }
+  return Retry([&] { return sendmsg(sock, &mh, MSG_NOSIGNAL); });
+}
+
+// sdNotify(socketPath, message, barrierMs = 0): one datagram to
+// $NOTIFY_SOCKET. A leading '@' names an abstract socket. With barrierMs,
+// then "BARRIER=1" with a pipe's write end, and wait (at most barrierMs)
+// until the manager has closed it: it has then processed the message, so
+// the sender may exit without the message being dropped as unattributable.
 Napi::Value SdNotify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString())
-    throw UsageError(env, "sdNotify(socketPath: string, message: string)");
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString() ||
+      (info.Length() > 2 && !info[2].IsNumber() && !info[2].IsUndefined()))
+    throw UsageError(env, "sdNotify(socketPath: string, message: string, barrierMs?: number)");
+  int barrier_ms = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   std::string path = info[0].As<Napi::String>();
   std::string msg = info[1].As<Napi::String>();
   struct sockaddr_un addr;
@@ -528,13 +559,29 @@ Napi::Value SdNotify(const Napi::CallbackInfo& info) {
   socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size());
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw SystemError(env, errno, "socket");
-  ssize_t n = Retry([&] {
-    return sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&addr), len);
-  });
-  int err = errno;
+  ssize_t n = SendNotify(fd, addr, len, msg, -1);
+  if (n < 0) {
+    int err = errno;
+    close(fd);
+    throw SystemError(env, err, "sendmsg", path);
+  }
+  bool confirmed = false;
+  if (barrier_ms > 0) {
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) == 0) {
+      n = SendNotify(fd, addr, len, "BARRIER=1", pipefd[1]);
+      close(pipefd[1]);
+      if (n >= 0) {
+        // The read end reports POLLHUP once every copy of the write end,
+        // including the manager's, is closed.
+        struct pollfd p = {pipefd[0], POLLIN, 0};
+        confirmed = Retry([&] { return poll(&p, 1, barrier_ms); }) > 0 && (p.revents & POLLHUP);
+      }
+      close(pipefd[0]);
+    }
+  }
   close(fd);
-  if (n < 0) throw SystemError(env, err, "sendto", path);
-  return env.Undefined();
+  return Napi::Boolean::New(env, confirmed);
 }
 
 // -------------------------------------------------------------- log reopen
@@ -547,10 +594,19 @@ Napi::Value RedirectOutput(const Napi::CallbackInfo& info) {
     throw UsageError(env, "redirectOutput(path: string, mode: number)");
   std::string path = info[0].As<Napi::String>();
   mode_t mode = info[1].As<Napi::Number>().Uint32Value();
+  // O_NONBLOCK: a FIFO planted at the path must not freeze the daemon in
+  // open(); the checks below then refuse it, and the flag is cleared.
   int fd = Retry([&] {
-    return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+    return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
   });
   if (fd < 0) throw SystemError(env, errno, "open", path);
+  struct stat st;
+  int check = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : st.st_nlink != 1 ? EMLINK : 0;
+  if (check == 0 && fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0) check = errno;
+  if (check != 0) {
+    close(fd);
+    throw SystemError(env, check, "open", path);
+  }
   if (fd <= 2) {
     // fd 1 or 2 was closed and open() reused it: move it above 2 first, or
     // the dup2 below would be a no-op and the close would undo it.

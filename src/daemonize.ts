@@ -179,11 +179,15 @@ function releasePidFile(pidFile: AcquiredPidFile | undefined): void {
 }
 
 /** Tell systemd, when it runs us, which process the service really is. */
+const NOTIFY_BARRIER_MS = 5000
+
 function notifySystemd(daemon: Daemon): void {
   const socket = process.env.NOTIFY_SOCKET
   if (!socket) return
   try {
-    native().sdNotify(socket, `MAINPID=${daemon.pid}\nREADY=1\n`)
+    // The barrier: systemd drops a message whose sender exited before it
+    // was read, and a launcher CLI exits at once.
+    native().sdNotify(socket, `MAINPID=${daemon.pid}\nREADY=1\n`, NOTIFY_BARRIER_MS)
   } catch (err) {
     // The daemon is up: failing the launch would hide a running process.
     // systemd (if there) times the start out; say why on stderr (the journal).

@@ -79,7 +79,8 @@ export interface Native {
   lookupUser(nameOrUid: string | number): UserEntry | null
   lookupGroup(nameOrGid: string | number): GroupEntry | null
   groupList(user: string, gid: number): number[]
-  sdNotify(socketPath: string, message: string): void
+  /** One datagram to a notify socket; with barrierMs, waits for the manager to confirm (returns whether it did). */
+  sdNotify(socketPath: string, message: string, barrierMs?: number): boolean
   redirectOutput(path: string, mode: number): void
 }
 

@@ -19,6 +19,8 @@ cleanUpDaemons()
 interface Datagram {
   msg: string
   pid: number | null
+  /** fds that came with the datagram (SCM_RIGHTS), when any did */
+  fds?: number
 }
 
 interface Receiver {
@@ -49,7 +51,7 @@ async function receiver(name: string): Promise<Receiver> {
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
     const m = JSON.parse(line) as { bound?: string } & Datagram
     if (m.bound !== undefined) bound = true
-    else r.got.push({ msg: m.msg, pid: m.pid })
+    else r.got.push(m.fds === undefined ? { msg: m.msg, pid: m.pid } : { msg: m.msg, pid: m.pid, fds: m.fds })
   })
   await waitFor(() => bound)
   return r
@@ -71,6 +73,16 @@ function environ(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean)
 }
 
+/**
+ * What the launcher sends: MAINPID and READY=1, then BARRIER=1 with a pipe's
+ * write end, so that it learns systemd has read them before it exits
+ * (systemd drops a message whose sender is already gone).
+ */
+const notified = (pid: number) => [
+  { msg: `MAINPID=${pid}\nREADY=1\n`, pid: process.pid },
+  { msg: 'BARRIER=1', pid: process.pid, fds: 1 },
+]
+
 describe('a launcher under systemd (notifySystemd)', () => {
   it('sends MAINPID and READY=1 once the daemon called ready(); the daemon does not get NOTIFY_SOCKET', async () => {
     const r = await receiver(join(dir, 'notify.sock'))
@@ -84,7 +96,7 @@ describe('a launcher under systemd (notifySystemd)', () => {
     })
     track(d.pid)
     expect(d.ready).toBe(true)
-    expect(await receivedBefore(r)).toEqual([{ msg: `MAINPID=${d.pid}\nREADY=1\n`, pid: process.pid }])
+    expect(await receivedBefore(r)).toEqual(notified(d.pid))
     expect(environ(d.pid).filter((v) => v.startsWith('NOTIFY_SOCKET='))).toEqual([])
   })
 
@@ -93,7 +105,7 @@ describe('a launcher under systemd (notifySystemd)', () => {
     process.env.NOTIFY_SOCKET = r.name
     const d = await daemonize({ entry: join(fixtures, 'daemon-idle.js'), notifySystemd: true })
     track(d.pid)
-    expect(await receivedBefore(r)).toEqual([{ msg: `MAINPID=${d.pid}\nREADY=1\n`, pid: process.pid }])
+    expect(await receivedBefore(r)).toEqual(notified(d.pid))
     expect(environ(d.pid).filter((v) => v.startsWith('NOTIFY_SOCKET='))).toEqual([])
   })
 
