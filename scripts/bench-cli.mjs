@@ -16,7 +16,7 @@ const warm = Number(arg('warm', '2'))
 const gapMs = Number(arg('gap-ms', '50'))
 const cli = join(root, 'bin', 'node-daemonize.js')
 
-/** Run argv under bench-run; returns { ms, maxRssKb, code, signal, stdout, stderr }. */
+/** Run argv under bench-run; returns { ms, cpuMs, maxRssKb, code, signal, stdout, stderr }. */
 function measure(argv) {
   const r = spawnSync(runProgram, argv, { encoding: 'utf8', maxBuffer: 1 << 24 })
   const line = r.stderr.split('\n').find((l) => l.startsWith('BENCH-RUN '))
@@ -45,7 +45,7 @@ async function main() {
     startTrivial: [node, cli, 'start', idleEntry, '--startup-grace', '0', '--exec-path', trueProgram, '--no-preload'],
     startWaitReady: [node, cli, 'start', readyEntry, '--wait-ready', '30s'],
   }
-  const out = Object.fromEntries(Object.keys(sides).map((k) => [k, { ms: [], maxRssKb: [] }]))
+  const out = Object.fromEntries(Object.keys(sides).map((k) => [k, { ms: [], cpuMs: [], maxRssKb: [] }]))
   const names = Object.keys(sides)
   for (let i = 0; i < warm + runs; i++) {
     // Rotate the order so that no side always runs first.
@@ -60,6 +60,7 @@ async function main() {
       }
       if (i >= warm) {
         out[name].ms.push(r.ms)
+        out[name].cpuMs.push(r.cpuMs)
         out[name].maxRssKb.push(r.maxRssKb)
       }
       await sleep(gapMs)

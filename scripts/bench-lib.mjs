@@ -1,7 +1,8 @@
 // Shared pieces of the benchmarks: paths, statistics, /proc readers and
 // killing daemons by pidfd. Scenario scripts (bench-*.mjs) run in their own
 // child processes and print one JSON line; bench.mjs puts them together.
-import { closeSync, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -18,10 +19,24 @@ export const runProgram = join(buildDir, 'bench-run')
 export const idleEntry = join(fixtures, 'bench-idle.js')
 export const readyEntry = join(fixtures, 'bench-ready.mjs')
 
+/** Compile a C fixture into buildDir when it is missing or older than its source. */
+function compile(src, out, flags) {
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return
+  mkdirSync(buildDir, { recursive: true })
+  execFileSync('cc', [...flags, '-o', out, src], { stdio: 'inherit' })
+}
+
+/** The C programs the benchmarks run: bench-true (static) and bench-run. */
+export function buildFixtures() {
+  compile(join(fixtures, 'bench-true.c'), trueProgram, ['-O2', '-static'])
+  compile(join(fixtures, 'bench-run.c'), runProgram, ['-O2', '-Wall'])
+}
+
 /** The built package (dist/index.js) and its internal addon surface. */
 export async function loadPackage() {
   const index = join(dist, 'index.js')
   if (!existsSync(index)) throw new Error(`${index} is missing: run npm run build:ts first`)
+  buildFixtures()
   const pkg = await import(pathToFileURL(index).href)
   const { native } = await import(pathToFileURL(join(dist, 'native.js')).href)
   return { ...pkg, native }
