@@ -76,16 +76,25 @@ const pinoFromBundle = {
 }
 
 /**
- * In pino's bundle, `assert` is a one-line function. sonic-boom and
- * thread-stream only call assert(value, message); loading node:assert makes
- * Node build process.stderr (for its colours) and load its streams: ~5 ms,
- * most of what pino cost the CLI. Any other use of assert fails the build.
+ * Two builtins pino's dependencies take at load time, replaced in its CLI
+ * bundle by what they actually use, so that requiring pino does not load
+ * Node's stream implementation (which both would: ~5 ms of the ~9 ms pino
+ * cost the CLI here).
+ * - assert: sonic-boom and thread-stream only call assert(value, message);
+ *   node:assert builds process.stderr for its colours. Any other use of
+ *   assert fails the build.
+ * - worker_threads: pino reads isMainThread (this bundle only ever runs in
+ *   the CLI's main thread) and thread-stream takes Worker, which it only
+ *   constructs for a transport; the real module loads then, not before.
  */
-const assertAsFunction = {
-  name: 'assert-as-function',
+const pinoBuiltinShims = {
+  name: 'pino-builtin-shims',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?assert$/ }, () => ({ path: 'assert', namespace: 'assert-shim' }))
-    b.onLoad({ filter: /.*/, namespace: 'assert-shim' }, () => ({
+    b.onResolve({ filter: /^(node:)?(assert|worker_threads)$/ }, (args) => ({
+      path: args.path.replace(/^node:/, ''),
+      namespace: 'pino-shim',
+    }))
+    b.onLoad({ filter: /^assert$/, namespace: 'pino-shim' }, () => ({
       contents: `module.exports = function assert(value, message) {
   if (value) return
   const err = new Error(message === undefined ? 'The expression evaluated to a falsy value' : String(message))
@@ -95,9 +104,34 @@ const assertAsFunction = {
 `,
       loader: 'js',
     }))
+    b.onLoad({ filter: /^worker_threads$/, namespace: 'pino-shim' }, () => ({
+      contents: `const real = () => process.getBuiltinModule('node:worker_threads')
+module.exports = {
+  isMainThread: true,
+  Worker: class Worker {
+    constructor(...args) {
+      return new (real().Worker)(...args)
+    }
+  },
+  get parentPort() {
+    return real().parentPort
+  },
+  get workerData() {
+    return real().workerData
+  },
+}
+`,
+      loader: 'js',
+    }))
     b.onEnd((result) => {
       for (const file of result.outputFiles ?? []) {
         if (/\bassert\.[A-Za-z_$]/.test(file.text)) throw new Error(`${file.path}: pino's code uses more of assert than assert(value, message)`)
+        const destructured = [...file.text.matchAll(/\{([^{}]*)\}\s*=\s*require_worker_threads\(\)/g)]
+        const calls = (file.text.match(/require_worker_threads\(\)/g) ?? []).length
+        if (calls !== destructured.length) throw new Error(`${file.path}: pino's code uses worker_threads other than by destructuring; check the shim`)
+        const taken = destructured.flatMap((m) => m[1].split(',').map((s) => s.trim()))
+        const unknown = taken.filter((n) => !['isMainThread', 'Worker', 'parentPort', 'workerData'].includes(n))
+        if (unknown.length > 0) throw new Error(`${file.path}: pino's code takes ${unknown.join(', ')} from worker_threads; extend the shim`)
       }
     })
   },
@@ -134,7 +168,7 @@ const results = await Promise.all([
     entryPoints: { 'cli-pino': 'pino' },
     format: 'cjs',
     outExtension: { '.js': '.cjs' },
-    plugins: [assertAsFunction],
+    plugins: [pinoBuiltinShims],
   }),
   build({
     ...common,

@@ -17,6 +17,8 @@ export function loadPino(): PinoModule {
 /** A pino logger writing synchronously to an open fd (the caller keeps the fd). */
 export function fdLogger(fd: number, bindings: Record<string, unknown> = {}): Logger {
   const pino = loadPino()
-  const dest = pino.destination({ fd, sync: true })
+  // `dest`, not `fd`: pino fills a missing `dest` with process.stdout.fd,
+  // and building process.stdout loads Node's streams (milliseconds).
+  const dest = pino.destination({ dest: fd, sync: true })
   return pino({ base: { pid: process.pid, name: 'node-daemonize', ...bindings } }, dest)
 }
