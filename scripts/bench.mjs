@@ -215,6 +215,26 @@ function chart(meta) {
   })
 }
 
+/** Replace the table between the markers in BENCHMARKS.md (when they are there). */
+function updateBenchmarksMd(meta) {
+  const file = join(root, 'BENCHMARKS.md')
+  if (!existsSync(file)) return
+  const text = readFileSync(file, 'utf8')
+  const start = '<!-- bench:table:start -->'
+  const end = '<!-- bench:table:end -->'
+  const a = text.indexOf(start)
+  const b = text.indexOf(end)
+  if (a < 0 || b < a) return
+  const m = meta.machine
+  const head = [
+    `Run ${meta.date}: ${m.nproc} × ${m.cpu}, Linux ${m.kernel}, Node ${m.node}, ${m.memGb} GB RAM, ` +
+      `NODE_EXTRA_CA_CERTS ${m.nodeExtraCaCerts ? `set (${m.nodeExtraCaCerts})` : 'not set'}; ` +
+      `${meta.loadBefore} before, ${meta.loadAfter} after; ${meta.runs} runs per launch row.`,
+    '',
+  ]
+  writeFileSync(file, `${text.slice(0, a + start.length)}\n${head.join('\n')}${markdownTable()}\n${text.slice(b)}`)
+}
+
 async function main() {
   if (!existsSync(join(dist, 'index.js'))) throw new Error('dist/index.js is missing: run npm install, or npm run build:ts')
   buildFixtures()
@@ -238,7 +258,8 @@ async function main() {
     `${JSON.stringify({ package: `${pkg.name}@${pkg.version}`, ...meta, rows, checks, markdown: markdownTable(), raw: results }, null, 1)}\n`,
   )
   writeFileSync(join(root, 'bench', 'chart.svg'), chart(meta))
-  log('wrote bench/results.json and bench/chart.svg')
+  updateBenchmarksMd(meta)
+  log('wrote bench/results.json, bench/chart.svg and the table in BENCHMARKS.md')
 }
 
 main().catch((err) => {
