@@ -41,7 +41,7 @@ export function chartSvg(panels, { title, subtitle }) {
     const top = niceMax(Math.max(...rows.map((r) => r.median), ...(panel.targets ?? []).map((t) => t.value)) * 1.35)
     const x = (v) => LABEL_W + (Math.min(v, top) / top) * PLOT_W
     parts.push(`<text x="10" y="${y}" class="panel">${esc(panel.title)}</text>`)
-    y += 10
+    y += (panel.targets ?? []).length ? 24 : 10
     const y0 = y
     rows.forEach((r, i) => {
       const cy = y + i * ROW_H + ROW_H / 2
@@ -59,7 +59,7 @@ export function chartSvg(panels, { title, subtitle }) {
           parts.push(`<line x1="${x2.toFixed(1)}" y1="${cy - 4}" x2="${x2.toFixed(1)}" y2="${cy + 4}" class="whisker"/>`)
         }
       }
-      const range = Number.isFinite(r.min) ? ` (${fmt(r.min, panel.unit)}–${fmt(r.max, panel.unit)})` : ''
+      const range = Number.isFinite(r.min) ? ` (${fmt(r.min, panel.unit).split(' ')[0]}–${fmt(r.max, panel.unit)})` : ''
       parts.push(`<text x="${LABEL_W + PLOT_W + 14}" y="${cy + 4}" class="value">${esc(fmt(r.median, panel.unit) + range)}</text>`)
     })
     y += rows.length * ROW_H
