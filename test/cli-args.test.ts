@@ -267,6 +267,7 @@ describe('start options -> daemonize() options', () => {
     [['a.js', '--wait-ready', 'later'], /--wait-ready takes a duration/],
     [['a.js', '--startup-grace=-1'], /--startup-grace takes a duration/],
     [['a.js', '--max-open-files', '0'], /--max-open-files takes a positive whole number/],
+    [['a.js', '--max-open-files', '15'], /--max-open-files must be at least 16, got 15/],
     [['a.js', '--env', 'NOPE'], /--env takes NAME=VALUE/],
     [['a.js', '--keep-on-timeout'], /--keep-on-timeout only applies with --wait-ready/],
     [['a.js', '--pid-file'], /option '--pid-file' needs a value/],

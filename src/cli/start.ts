@@ -3,7 +3,7 @@
 // verbatim; nothing here ever involves a shell.
 import { type Daemon, daemonize } from '../daemonize.js'
 import { DaemonizeError } from '../errors.js'
-import type { DaemonizeOptions } from '../options.js'
+import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options.js'
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -50,7 +50,7 @@ Options:
   --user NAME|UID         run as this user (root only)
   --group NAME|GID        run as this group (default: the user's)
   --core-dumps            allow core dumps (default: RLIMIT_CORE 0)
-  --max-open-files N      set RLIMIT_NOFILE (soft and hard) to N
+  --max-open-files N      set RLIMIT_NOFILE (soft and hard) to N (at least 16)
   --ok-if-running         exit 0 when the pid file shows it already running
   --json                  print the result as JSON on stdout
   -q, --quiet             print nothing on success
@@ -139,7 +139,12 @@ export function parseStartArgs(args: string[]): StartRequest {
   if (v['exec-path'] !== undefined) options.execPath = nonEmpty('--exec-path', v['exec-path'])
   if (v.user !== undefined) options.user = nonEmpty('--user', v.user)
   if (v.group !== undefined) options.group = nonEmpty('--group', v.group)
-  if (v['max-open-files'] !== undefined) options.maxOpenFiles = parsePositiveInt('--max-open-files', v['max-open-files'])
+  if (v['max-open-files'] !== undefined) {
+    const n = parsePositiveInt('--max-open-files', v['max-open-files'])
+    // Below this the daemon cannot even be set up (Node itself aborts under ~20).
+    if (n < MIN_OPEN_FILES) throw new UsageError(`--max-open-files must be at least ${MIN_OPEN_FILES}, got ${n}`)
+    options.maxOpenFiles = n
+  }
   if (v['core-dumps']) options.coreDumps = true
   if (v['no-preload']) options.preload = false
 
