@@ -95,6 +95,7 @@ describe('help, version and usage errors', () => {
   it.each([
     [[], 'node-daemonize: missing command', "Try 'node-daemonize --help'"],
     [['frobnicate'], "node-daemonize: unknown command 'frobnicate'", "Try 'node-daemonize --help'"],
+    [['help', 'frobnicate'], "node-daemonize: unknown command 'frobnicate'", "Try 'node-daemonize --help'"],
     [['--bogus'], "node-daemonize: unknown option '--bogus'", "Try 'node-daemonize --help'"],
     [['start'], 'node-daemonize start: missing <entry>', "Try 'node-daemonize start --help'"],
     [['start', 'x.js', '--bogus'], "node-daemonize start: unknown option '--bogus'", "Try 'node-daemonize start --help'"],

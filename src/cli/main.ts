@@ -91,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /** `node-daemonize help [command]`. */
 async function help(name: string | undefined): Promise<number> {
-  if (name === undefined) {
+  if (name === undefined || name === '--help' || name === '-h') {
     const { mainUsage } = await import('./help.js')
     printOut(mainUsage)
     return EXIT_OK
