@@ -48,9 +48,19 @@ const EVENTS = [
 
 async function child() {
   const pkg = await loadPackage()
+  // The same shape as the launch benchmark's big caller: small objects
+  // and arrays of numbers.
   const keep = []
+  let step = 0
   while (heapMb > 0 && rssMb() < heapMb) {
-    for (let k = 0; k < 16; k++) keep.push(new Array(131072).fill(k + 0.5))
+    if (step++ % 4 === 3) {
+      for (let k = 0; k < 16; k++) keep.push(new Array(131072).fill(k + 0.5))
+    } else {
+      const objects = new Array(250_000)
+      let prev = null
+      for (let i = 0; i < objects.length; i++) prev = objects[i] = { id: i, name: `o${i & 1023}`, next: prev }
+      keep.push(objects)
+    }
   }
   if (typeof globalThis.gc === 'function') globalThis.gc()
   for (let i = 0; i < runs + 3; i++) {
@@ -131,7 +141,7 @@ async function main() {
   mkdirSync(tmpDir, { recursive: true })
   const data = join(tmpDir, 'breakdown.perf.data')
   const self = fileURLToPath(import.meta.url)
-  const nodeArgs = heapMb > 0 ? ['--max-old-space-size=4096', '--expose-gc'] : []
+  const nodeArgs = heapMb > 0 ? ['--max-old-space-size=6144', '--expose-gc'] : []
   const rec = spawnSync(
     'perf',
     ['record', '-q', '-o', data, '-e', EVENTS.join(','), '--', process.execPath, ...nodeArgs, self, '--child', '--runs', String(runs), '--heap-mb', String(heapMb)],
