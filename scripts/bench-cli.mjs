@@ -17,8 +17,8 @@ const gapMs = Number(arg('gap-ms', '50'))
 const cli = join(root, 'bin', 'node-daemonize.js')
 
 /** Run argv under bench-run; returns { ms, cpuMs, maxRssKb, code, signal, stdout, stderr }. */
-function measure(argv) {
-  const r = spawnSync(runProgram, argv, { encoding: 'utf8', maxBuffer: 1 << 24 })
+function measure(argv, env = process.env) {
+  const r = spawnSync(runProgram, argv, { encoding: 'utf8', maxBuffer: 1 << 24, env })
   const line = r.stderr.split('\n').find((l) => l.startsWith('BENCH-RUN '))
   if (!line) throw new Error(`bench-run gave no result for ${argv.join(' ')}: ${r.stderr}`)
   const result = JSON.parse(line.slice('BENCH-RUN '.length))
@@ -44,16 +44,22 @@ async function main() {
     start: [node, cli, 'start', idleEntry, '--startup-grace', '0'],
     startTrivial: [node, cli, 'start', idleEntry, '--startup-grace', '0', '--exec-path', trueProgram, '--no-preload'],
     startWaitReady: [node, cli, 'start', readyEntry, '--wait-ready', '30s'],
+    // The same two without NODE_EXTRA_CA_CERTS (set in this sandbox; every
+    // Node start-up then parses the CA bundle, which dilutes the ratio).
+    nodeE0NoCa: [node, '-e', '0'],
+    startNoCa: [node, cli, 'start', idleEntry, '--startup-grace', '0'],
   }
+  const { NODE_EXTRA_CA_CERTS: _ca, ...envNoCa } = process.env
+  const envOf = (name) => (name.endsWith('NoCa') ? envNoCa : process.env)
   const out = Object.fromEntries(Object.keys(sides).map((k) => [k, { ms: [], cpuMs: [], maxRssKb: [] }]))
   const names = Object.keys(sides)
   for (let i = 0; i < warm + runs; i++) {
     // Rotate the order so that no side always runs first.
     const order = names.map((_, k) => names[(k + i) % names.length])
     for (const name of order) {
-      const r = measure(sides[name])
+      const r = measure(sides[name], envOf(name))
       if (r.code !== 0) throw new Error(`${sides[name].join(' ')} failed (${r.code ?? r.signal}): ${r.stderr || r.stdout}`)
-      if (name !== 'nodeE0' && name !== 'startTrivial') {
+      if (name.startsWith('start') && name !== 'startTrivial') {
         const pid = startedPid(r.stdout)
         if (pid === undefined) throw new Error(`no pid in the output of start: ${r.stdout}`)
         await killDaemon(pkg.native, pid)

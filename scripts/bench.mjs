@@ -119,6 +119,12 @@ async function cliSection(results) {
   const cc = ratio(c1.median, c0.median)
   check('CLI start ÷ node -e 0 (CPU time)', cc.toFixed(2), '≤ 1.25', cc <= 1.25)
   checks.push({ name: 'CLI start --wait-ready ÷ node -e 0', value: ratio(wr.median, n0.median).toFixed(2), target: 'report', pass: null })
+  if (r.nodeE0NoCa) {
+    const n1 = row('cli.node-e0.noca', 'cli', 'node -e 0, without NODE_EXTRA_CA_CERTS', 'ms', r.nodeE0NoCa.ms, false)
+    const s1 = row('cli.start.noca', 'cli', 'CLI start --startup-grace 0, without NODE_EXTRA_CA_CERTS', 'ms', r.startNoCa.ms, true)
+    const q = ratio(s1.median, n1.median)
+    check('CLI start ÷ node -e 0, without NODE_EXTRA_CA_CERTS (wall)', q.toFixed(2), '≤ 1.25', q <= 1.25)
+  }
   const toMb = (kb) => kb.map((k) => k / 1024)
   const m0 = row('mem.node-e0', 'memory', 'node -e 0: peak RSS (VmHWM)', 'MB', toMb(r.nodeE0.maxRssKb), false)
   const m1 = row('mem.cli.start', 'memory', 'CLI start: peak RSS (VmHWM)', 'MB', toMb(r.start.maxRssKb), true)
