@@ -1,14 +1,15 @@
 // Every bad input fails loudly, with the stage, errno and path, and leaves
 // nothing behind: no process, no zombie, no log or pid file it created.
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { daemonize, DaemonizeError } from '../src/index.js'
+import { daemonize } from '../src/index.js'
 import { fixtures, root, runCaller } from './helpers/caller.js'
 import { cleanUpDaemons } from './helpers/daemons.js'
-import { zombieChildren } from './helpers/proc.js'
+import { childrenOf, zombieChildren } from './helpers/proc.js'
+import { failure } from './helpers/failure.js'
 
 cleanUpDaemons()
 
@@ -18,30 +19,6 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'nd-bad-'))
   chmodSync(dir, 0o755)
 })
-
-async function failure(p: Promise<unknown>): Promise<DaemonizeError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(DaemonizeError)
-    return err as DaemonizeError
-  }
-  throw new Error('expected the launch to fail')
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = []
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name))
-    } catch {
-      // gone
-    }
-  }
-  return out
-}
 
 describe('bad input, caught before anything is spawned', () => {
   it('a missing entry', async () => {

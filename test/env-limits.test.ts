@@ -4,12 +4,13 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { daemonize, DaemonizeError } from '../src/index.js'
+import { daemonize } from '../src/index.js'
 import { native, type UserEntry } from '../src/native.js'
 import { SAFE_PATH } from '../src/options.js'
 import { execShim, fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
 import { isAlive } from './helpers/proc.js'
+import { failure } from './helpers/failure.js'
 
 cleanUpDaemons()
 
@@ -25,16 +26,6 @@ beforeEach(() => {
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true })
 })
-
-async function failure(p: Promise<unknown>): Promise<DaemonizeError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(DaemonizeError)
-    return err as DaemonizeError
-  }
-  throw new Error('expected the launch to fail')
-}
 
 /** Wait until the daemon's log has a line containing `text`. */
 async function logged(log: string, text: string): Promise<void> {

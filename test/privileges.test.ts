@@ -16,7 +16,6 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -31,7 +30,8 @@ import { daemonize, DaemonizeError } from '../src/index.js'
 import { native, type UserEntry } from '../src/native.js'
 import { execShim, fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
-import { isAlive, procStatus } from './helpers/proc.js'
+import { childrenOf, isAlive, procStatus } from './helpers/proc.js'
+import { failure } from './helpers/failure.js'
 
 cleanUpDaemons()
 
@@ -59,30 +59,6 @@ function nobodyDir(name = 'logs'): string {
   mkdirSync(d, { mode: 0o755 })
   chownSync(d, nobody.uid, nobody.gid)
   return d
-}
-
-async function failure(p: Promise<unknown>): Promise<DaemonizeError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(DaemonizeError)
-    return err as DaemonizeError
-  }
-  throw new Error('expected the launch to fail')
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = []
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name))
-    } catch {
-      // gone
-    }
-  }
-  return out
 }
 
 /** The first JSON line in `file` that has `key`, once it is there. */

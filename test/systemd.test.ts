@@ -170,7 +170,7 @@ describe('ready() in a program run directly by systemd', () => {
     it(`sends READY=1 once to $NOTIFY_SOCKET (${kind} name)`, async () => {
       const name = kind === 'path' ? join(dir, 'notify.sock') : `@nd-test-direct-${process.pid}-${Date.now()}`
       const r = await receiver(name)
-      const env = { ...process.env, NOTIFY_SOCKET: name }
+      const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: name }
       for (const k of Object.keys(env)) if (k.startsWith('NODE_DAEMONIZE_')) delete env[k]
       // Not spawnSync: the test's own event loop must keep reading the receiver.
       const out = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
@@ -189,7 +189,7 @@ describe('ready() in a program run directly by systemd', () => {
 
   it('a NOTIFY_SOCKET that names nothing: a warning, not a crash', () => {
     const socket = join(dir, 'absent.sock')
-    const env = { ...process.env, NOTIFY_SOCKET: socket }
+    const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: socket }
     for (const k of Object.keys(env)) if (k.startsWith('NODE_DAEMONIZE_')) delete env[k]
     const r = spawnSync(process.execPath, [direct], { env, encoding: 'utf8' })
     expect(r.status).toBe(0)

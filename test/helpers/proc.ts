@@ -71,6 +71,20 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Pids of the processes whose parent is ppid. */
+export function childrenOf(ppid: number): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      if (procStat(Number(name)).ppid === ppid) out.push(Number(name))
+    } catch {
+      // gone
+    }
+  }
+  return out
+}
+
 /** The caller's own zombie children (pid 1 reaps orphans late here, so only direct children count). */
 export function zombieChildren(ppid = process.pid): number[] {
   const out: number[] = []
