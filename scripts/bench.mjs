@@ -257,10 +257,18 @@ async function main() {
   const meta = { date: new Date().toISOString(), machine: machine(), loadBefore: uptimeLine(), runs }
   log(`bench: ${meta.machine.nproc} × ${meta.machine.cpu}, Node ${meta.machine.node}, ${meta.loadBefore}`)
   const results = {}
-  if (only.has('launch')) await launchSection(results)
-  if (only.has('cli')) await cliSection(results)
-  if (only.has('ready')) await readySection(results)
-  if (only.has('burst')) await burstSection(results)
+  const sections = { launch: launchSection, cli: cliSection, ready: readySection, burst: burstSection }
+  for (const [name, run] of Object.entries(sections)) {
+    if (!only.has(name)) continue
+    // One section failing (say, the CLI changed its output) must not cost
+    // the others: the failure is a row of the checks.
+    try {
+      await run(results)
+    } catch (err) {
+      log(`bench: section ${name} failed: ${err.stack ?? err}`)
+      checks.push({ name: `section ${name}`, value: 'failed', target: String(err.message ?? err).split('\n')[0], pass: false })
+    }
+  }
   meta.loadAfter = uptimeLine()
 
   const text = table()
