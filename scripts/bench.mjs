@@ -16,7 +16,7 @@ import { arg, buildFixtures, dist, log, root, stats, tmpDir } from './bench-lib.
 const runs = Number(arg('runs', '30'))
 const only = new Set(arg('only', 'launch,cli,burst,ready').split(','))
 const burstRounds = Number(arg('burst-rounds', '10'))
-const burstNodeRounds = Number(arg('burst-node-rounds', '3'))
+const burstNodeRounds = Number(arg('burst-node-rounds', '2'))
 
 /** Run a scenario script in its own Node process; its last stdout line is the result. */
 function scenario(script, args, nodeFlags = []) {
@@ -112,18 +112,18 @@ async function cliSection(results) {
   row('cli.start.trivial', 'cli', 'CLI start --startup-grace 0 --exec-path bench-true', 'ms', r.startTrivial.ms, true)
   const wr = row('ready.cli', 'ready', 'CLI start --wait-ready (two Node start-ups)', 'ms', r.startWaitReady.ms, true, { order: 1 })
   const cr = ratio(st.median, n0.median)
-  check('CLI start ÷ node -e 0 (wall)', cr.toFixed(2), '≤ 1.25', cr <= 1.25)
+  check('CLI start ÷ node -e 0 (wall)', cr.toFixed(3), '≤ 1.25', cr <= 1.25)
   // CPU time (user + sys, from wait4) moves less with the machine's load.
   const c0 = row('cli.node-e0.cpu', 'cli', 'node -e 0: CPU time', 'ms', r.nodeE0.cpuMs, false)
   const c1 = row('cli.start.cpu', 'cli', 'CLI start --startup-grace 0: CPU time', 'ms', r.start.cpuMs, true)
   const cc = ratio(c1.median, c0.median)
-  check('CLI start ÷ node -e 0 (CPU time)', cc.toFixed(2), '≤ 1.25', cc <= 1.25)
+  check('CLI start ÷ node -e 0 (CPU time)', cc.toFixed(3), '≤ 1.25', cc <= 1.25)
   checks.push({ name: 'CLI start --wait-ready ÷ node -e 0', value: ratio(wr.median, n0.median).toFixed(2), target: 'report', pass: null })
   if (r.nodeE0NoCa) {
     const n1 = row('cli.node-e0.noca', 'cli', 'node -e 0, without NODE_EXTRA_CA_CERTS', 'ms', r.nodeE0NoCa.ms, false)
     const s1 = row('cli.start.noca', 'cli', 'CLI start --startup-grace 0, without NODE_EXTRA_CA_CERTS', 'ms', r.startNoCa.ms, true)
     const q = ratio(s1.median, n1.median)
-    check('CLI start ÷ node -e 0, without NODE_EXTRA_CA_CERTS (wall)', q.toFixed(2), '≤ 1.25', q <= 1.25)
+    check('CLI start ÷ node -e 0, without NODE_EXTRA_CA_CERTS (wall)', q.toFixed(3), '≤ 1.25', q <= 1.25)
   }
   const toMb = (kb) => kb.map((k) => k / 1024)
   const m0 = row('mem.node-e0', 'memory', 'node -e 0: peak RSS (VmHWM)', 'MB', toMb(r.nodeE0.maxRssKb), false)
@@ -160,7 +160,7 @@ async function readySection(results) {
   const d = row('ready.daemonize', 'ready', 'daemonize({ waitReadyMs }) until ready', 'ms', r.daemonize, true)
   const f = row('ready.foreground', 'ready', 'spawn(node, [entry]) until its first line', 'ms', r.foreground, false)
   const q = ratio(d.median, f.median)
-  check('time to ready: daemonize ÷ foreground', q.toFixed(2), '≤ 1.1', q <= 1.1)
+  check('time to ready: daemonize ÷ foreground', q.toFixed(3), '≤ 1.1', q <= 1.1)
   if (!r.readyModule) checks.push({ name: 'ready()', value: 'dist/daemon/index.js missing', target: 'entry wrote READY=1 itself', pass: null })
 }
 
@@ -243,6 +243,7 @@ function updateBenchmarksMd(meta) {
     `Run ${meta.date}: ${m.nproc} × ${m.cpu}, Linux ${m.kernel}, Node ${m.node}, ${m.memGb} GB RAM, ` +
       `NODE_EXTRA_CA_CERTS ${m.nodeExtraCaCerts ? `set (${m.nodeExtraCaCerts})` : 'not set'}; ` +
       `${meta.loadBefore} before, ${meta.loadAfter} after; ${meta.runs} runs per launch row.`,
+    '',
     '',
   ]
   writeFileSync(file, `${text.slice(0, a + start.length)}\n${head.join('\n')}${markdownTable()}\n${text.slice(b)}`)
