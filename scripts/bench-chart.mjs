@@ -32,7 +32,7 @@ function niceMax(v) {
  */
 export function chartSvg(panels, { title, subtitle }) {
   const parts = []
-  let y = 58
+  let y = 72
   for (const panel of panels) {
     const rows = panel.rows.filter((r) => Number.isFinite(r.median))
     if (rows.length === 0) continue
