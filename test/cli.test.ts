@@ -59,7 +59,7 @@ function environ(pid: number): string[] {
 
 let dir: string
 beforeAll(() => {
-  if (!existsSync(join(root, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run npm run build first')
+  if (!existsSync(join(root, 'dist', 'cli.cjs'))) throw new Error('dist/cli.cjs is missing: run npm run build first')
 })
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'nd-cli-'))
