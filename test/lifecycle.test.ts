@@ -113,7 +113,7 @@ async function rejection(p: Promise<unknown> | (() => unknown)): Promise<Daemoni
   throw new Error('expected a DaemonizeError')
 }
 
-/** Run the built CLI (bin/node-daemonize.js -> dist/cli.js) in a subprocess. */
+/** Run the built CLI (bin/node-daemonize.js -> dist/cli.cjs) in a subprocess. */
 function cli(args: string[]): { code: number | null; out: string; err: string } {
   const r = spawnSync(process.execPath, [join(root, 'bin', 'node-daemonize.js'), ...args], { encoding: 'utf8', timeout: 60_000 })
   return { code: r.status, out: r.stdout, err: r.stderr }
