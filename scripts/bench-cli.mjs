@@ -33,9 +33,11 @@ function startedPid(out) {
 
 async function main() {
   const pkg = await loadPackage()
-  if (!existsSync(cli) || !existsSync(join(root, 'dist', 'cli.js'))) {
-    log(`cli: ${cli} or dist/cli.js is missing: the CLI rows are skipped until it exists`)
-    emit({ skipped: 'bin/node-daemonize.js or dist/cli.js missing' })
+  // The bundle's name is the build's business (dist/cli.js, then
+  // dist/cli.cjs); the bin is what a user runs.
+  if (!existsSync(cli) || !['cli.js', 'cli.cjs'].some((f) => existsSync(join(root, 'dist', f)))) {
+    log(`cli: ${cli} or its bundle in dist/ is missing: the CLI rows are skipped until they exist`)
+    emit({ skipped: 'bin/node-daemonize.js or its bundle in dist/ missing' })
     return
   }
   const node = process.execPath
