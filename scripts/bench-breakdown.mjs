@@ -26,7 +26,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { arg, emit, idleEntry, loadPackage, log, rssMb, sleep, stats, tmpDir, trueProgram } from './bench-lib.mjs'
+import { arg, emit, idleEntry, loadPackage, log, rssMb, settle, sleep, stats, tmpDir, trueProgram } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '30'))
 const heapMb = Number(arg('heap-mb', '0'))
@@ -63,6 +63,7 @@ async function child() {
     }
   }
   if (typeof globalThis.gc === 'function') globalThis.gc()
+  await settle()
   for (let i = 0; i < runs + 3; i++) {
     void process.ppid
     await pkg.daemonize({ entry: idleEntry, execPath: trueProgram, preload: false })

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import { arg, emit, idleEntry, killDaemon, loadPackage, log, rssMb, sleep, trueProgram } from './bench-lib.mjs'
+import { arg, emit, idleEntry, killDaemon, loadPackage, log, rssMb, settle, sleep, trueProgram } from './bench-lib.mjs'
 
 const heapMb = Number(arg('heap-mb', '0'))
 const heapKind = arg('heap-kind', 'js')
@@ -77,6 +77,7 @@ async function main() {
   const heap = buildHeap(heapMb, heapKind)
   if (heapMb > 0 && typeof globalThis.gc === 'function') globalThis.gc()
   const buildMs = performance.now() - t0
+  await settle()
   const rss = rssMb()
   log(`launch: ${heapKind} heap target ${heapMb} MB, RSS ${rss.toFixed(0)} MB (built in ${buildMs.toFixed(0)} ms)`)
 

@@ -155,6 +155,22 @@ export function exists(native, pid) {
   }
 }
 
+/**
+ * Wait until this process is idle: after building a big heap and a full
+ * GC, V8's threads go on sweeping for a while (~0.5 s of CPU for 2 GB
+ * here), and that work would take the CPU of the launches measured next.
+ * Idle: less than 10 ms of CPU in a 300 ms window (at most maxMs).
+ */
+export async function settle(maxMs = 20_000) {
+  const end = Date.now() + maxMs
+  for (;;) {
+    const before = process.cpuUsage()
+    await sleep(300)
+    const used = process.cpuUsage(before)
+    if ((used.user + used.system) / 1000 < 10 || Date.now() > end) return
+  }
+}
+
 /** Print the scenario's result for the parent (the last line of stdout). */
 export function emit(result) {
   process.stdout.write(`${JSON.stringify(result)}\n`)
