@@ -3,12 +3,13 @@
 // launched from a hostile shell: a controlling tty, umask 0002, cwd /tmp,
 // SIGUSR1 blocked, SIGUSR2 and SIGRTMIN+5 ignored, fds 7, 8, 20, 70 open
 // without close-on-exec.
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, openSync, readFileSync, closeSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { native } from '../src/native.js'
-import { execShim, fixtures, runCaller } from './helpers/caller.js'
+import { execShim, fixtures, root, runCaller } from './helpers/caller.js'
 import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
 import { fdFlags, procCwd, procFds, procStat, procStatus } from './helpers/proc.js'
 
@@ -157,5 +158,26 @@ describe('a daemon launched from a hostile shell', () => {
     await waitFor(() => procFds(pid).size === 3)
     const fds = procFds(pid)
     expect([fds.get(0), fds.get(1), fds.get(2)]).toEqual(['/dev/null', '/dev/null', '/dev/null'])
+  })
+
+  it('comes out the same through the CLI', async () => {
+    const log = join(dir, 'cli.log')
+    const pidFile = join(dir, 'cli.pid')
+    const r = spawnSync(
+      'python3',
+      [join(fixtures, 'hostile-launch.py'), process.execPath, join(root, 'bin', 'node-daemonize.js'), 'start', join(fixtures, 'core-entry.mjs'),
+        '--exec-path', execShim, '--no-preload', '--log-file', log, '--pid-file', pidFile, '--startup-grace', '0', '--json'],
+      { encoding: 'utf8', timeout: 60_000 },
+    )
+    expect(r.status, r.stdout + r.stderr).toBe(0)
+    const d = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
+    track(d.pid)
+    const s = await shimReport(log)
+    expect(s.pid).toBe(d.pid)
+    expect(s.sid).toBe(d.sid)
+    expect(s.sid).not.toBe(s.pid)
+    expect(s.ttyNr).toBe(0)
+    expect([s.cwd, s.umask, s.sigBlk, s.sigIgn]).toEqual(['/', '0022', '0000000000000000', '0000000000000000'])
+    expect(s.fds.map((f) => f.fd).sort((a, b) => a - b)).toEqual([0, 1, 2, 3])
   })
 })
