@@ -2,7 +2,8 @@
 import { closeSync, readFileSync, unlinkSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError } from './errors.js'
-import { failure, signalNames } from './failure.js'
+import { failure } from './failure.js'
+import { signalName } from './signals.js'
 import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
 import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
@@ -104,12 +105,12 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     // The helper died mid-launch (killed from outside): the daemon it forked
     // may be running, unwatched. Nothing is left half-started.
     if (daemonPid !== undefined) killDaemonOf(daemonPid, helperPid)
-    const how = helperEnd.signal !== null ? `was killed by ${signalNames.get(helperEnd.signal) ?? helperEnd.signal}` : `exited with code ${helperEnd.code}`
+    const how = helperEnd.signal !== null ? `was killed by ${signalName(helperEnd.signal) ?? helperEnd.signal}` : `exited with code ${helperEnd.code}`
     error = new DaemonizeError(`the helper ${how} before the launch was complete`, {
       stage: 'helper',
       code: 'ERR_HELPER_DIED',
       pid: daemonPid,
-      signal: helperEnd.signal === null ? null : (signalNames.get(helperEnd.signal) ?? null),
+      signal: helperEnd.signal === null ? null : (signalName(helperEnd.signal) ?? null),
     })
   }
   try {

@@ -1,14 +1,11 @@
 // From the helper's failure record to a DaemonizeError a person can act on.
 import { readFileSync } from 'node:fs'
-import { constants as osc } from 'node:os'
 import { DaemonizeError, errnoFields, type Stage } from './errors.js'
 import { native } from './native.js'
+import { signalName } from './signals.js'
 import type { Launch } from './options.js'
 import type { StatusRecord } from './status.js'
 
-export const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osc.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
-)
 
 const TAIL_LINES = 20
 
@@ -97,7 +94,7 @@ export function failure(r: StatusRecord, launch: Launch, daemonPid: number | und
   }
   if (r.err === c.ND_EEXITED) {
     const { code: exitCode, signal: sigNum } = native().decodeWaitStatus(r.value)
-    const signal = sigNum === null ? null : (signalNames.get(sigNum) ?? null)
+    const signal = sigNum === null ? null : (signalName(sigNum) ?? null)
     const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`
     const tail = logTail(launch.logFile)
     const when = stage === 'ready' ? 'before it was ready' : stage === 'running' ? 'during start-up' : 'before exec'

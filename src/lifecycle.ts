@@ -11,6 +11,7 @@ import { constants as osc } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { DaemonizeError, optionError, stageError, type Stage } from './errors.js'
 import { native } from './native.js'
+import { signalName } from './signals.js'
 import { inspectPidFile, removePidFile, type PidFileState } from './pidfile.js'
 
 /** LSB status codes: 0 running, 1 dead but the pid file exists, 3 not running, 4 unknown. */
@@ -52,9 +53,6 @@ const KILL_WAIT_MS = 10_000
 const SIGKILL = osc.signals.SIGKILL
 const SIGHUP = osc.signals.SIGHUP
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osc.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
-)
 
 /**
  * The daemon's state from its pid file, as LSB's `status` action reports it.
@@ -94,7 +92,7 @@ export function status(pidFile: string): DaemonStatus {
 export function resolveSignal(signal: NodeJS.Signals | number | string): { num: number; name?: NodeJS.Signals } {
   if (typeof signal === 'number') {
     if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw optionError(`signal must be a signal number from 1 to 64, got ${signal}`)
-    return { num: signal, name: signalNames.get(signal) }
+    return { num: signal, name: signalName(signal) }
   }
   const upper = String(signal).toUpperCase()
   if (/^\d+$/.test(upper)) return resolveSignal(Number(upper))
