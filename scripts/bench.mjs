@@ -35,6 +35,12 @@ function scenario(script, args, nodeFlags = []) {
   })
 }
 
+/** CPU time counters from /proc/stat: steal is time the hypervisor gave this VM's vCPUs to others. */
+function cpuTimes() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 }
+}
+
 function uptimeLine() {
   const [a, b, c] = loadavg()
   return `load average ${a.toFixed(2)}, ${b.toFixed(2)}, ${c.toFixed(2)}`
@@ -242,7 +248,7 @@ function updateBenchmarksMd(meta) {
   const head = [
     `Run ${meta.date}: ${m.nproc} × ${m.cpu}, Linux ${m.kernel}, Node ${m.node}, ${m.memGb} GB RAM, ` +
       `NODE_EXTRA_CA_CERTS ${m.nodeExtraCaCerts ? `set (${m.nodeExtraCaCerts})` : 'not set'}; ` +
-      `${meta.loadBefore} before, ${meta.loadAfter} after; ${meta.runs} runs per launch row.`,
+      `${meta.loadBefore} before, ${meta.loadAfter} after; CPU steal (time the hypervisor gave to other VMs) ${meta.stealPercent.toFixed(1)}% during the run; ${meta.runs} runs per launch row.`,
     '',
     '',
   ]
@@ -256,6 +262,7 @@ async function main() {
   mkdirSync(join(root, 'bench'), { recursive: true })
 
   const meta = { date: new Date().toISOString(), machine: machine(), loadBefore: uptimeLine(), runs }
+  const cpuBefore = cpuTimes()
   log(`bench: ${meta.machine.nproc} × ${meta.machine.cpu}, Node ${meta.machine.node}, ${meta.loadBefore}`)
   const results = {}
   const sections = { launch: launchSection, cli: cliSection, ready: readySection, burst: burstSection }
@@ -271,9 +278,12 @@ async function main() {
     }
   }
   meta.loadAfter = uptimeLine()
+  // Other VMs on the host do not show in the load average; their share shows as steal.
+  const cpuAfter = cpuTimes()
+  meta.stealPercent = (100 * (cpuAfter.steal - cpuBefore.steal)) / Math.max(1, cpuAfter.total - cpuBefore.total)
 
   const text = table()
-  process.stdout.write(`\n${text}\n\n${meta.loadBefore} before, ${meta.loadAfter} after\n`)
+  process.stdout.write(`\n${text}\n\n${meta.loadBefore} before, ${meta.loadAfter} after; CPU steal ${meta.stealPercent.toFixed(1)}%\n`)
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
   writeFileSync(
     join(root, 'bench', 'results.json'),
