@@ -1,5 +1,5 @@
 // daemonize(): checked options -> helper -> verified stages -> a running daemon.
-import { closeSync, readFileSync, unlinkSync } from 'node:fs'
+import { closeSync, unlinkSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError } from './errors.js'
 import { failure } from './failure.js'
@@ -137,7 +137,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     entry: launch.entry,
     logFile: launch.logFile,
     pidFile: pidFile?.path,
-    ready: records.some((r) => r.stage === 'ready' && r.err === 0),
+    ready: windowEnd?.stage === 'ready',
     stages: records,
   }
   if (launch.notifySystemd) notifySystemd(daemon)
@@ -158,9 +158,7 @@ function killDaemonOf(pid: number, helperPid: number): void {
     return // already gone
   }
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3])
-    if (session === helperPid) native().pidfdSendSignal(pidfd, osc.signals.SIGKILL)
+    if (native().getsid(pid) === helperPid) native().pidfdSendSignal(pidfd, osc.signals.SIGKILL)
   } catch {
     // exited meanwhile
   } finally {
@@ -179,9 +177,9 @@ function releasePidFile(pidFile: AcquiredPidFile | undefined): void {
   closeSync(pidFile.fd)
 }
 
-/** Tell systemd, when it runs us, which process the service really is. */
 const NOTIFY_BARRIER_MS = 5000
 
+/** Tell systemd, when it runs us, which process the service really is. */
 function notifySystemd(daemon: Daemon): void {
   const socket = process.env.NOTIFY_SOCKET
   if (!socket) return

@@ -44,11 +44,10 @@ export function decodeRecords(buf: Buffer): StatusRecord[] {
 }
 
 /**
- * Collect every record from fd until EOF, calling onRecord as each arrives;
- * closes fd. Records are 16 bytes and written whole, but reads may still
+ * Collect every record from fd until EOF, then close fd. Records are 16 bytes and written whole, but reads may still
  * end between two of them, so partial bytes carry over.
  */
-export function readStatus(fd: number, onRecord?: (r: StatusRecord) => void): Promise<StatusRecord[]> {
+export function readStatus(fd: number): Promise<StatusRecord[]> {
   const { FdWatcher, constants } = native()
   const size = constants.RECORD_SIZE
   return new Promise((resolve, reject) => {
@@ -79,10 +78,7 @@ export function readStatus(fd: number, onRecord?: (r: StatusRecord) => void): Pr
       }
       pending = pending.length ? Buffer.concat([pending, chunk.subarray(0, n)]) : Buffer.from(chunk.subarray(0, n))
       const whole = pending.length - (pending.length % size)
-      for (const r of decodeRecords(pending.subarray(0, whole))) {
-        records.push(r)
-        onRecord?.(r)
-      }
+      records.push(...decodeRecords(pending.subarray(0, whole)))
       pending = pending.subarray(whole)
     }
     try {
