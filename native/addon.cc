@@ -600,12 +600,18 @@ Napi::Value RedirectOutput(const Napi::CallbackInfo& info) {
     return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
   });
   if (fd < 0) throw SystemError(env, errno, "open", path);
+  // The launcher's checks, made again on the path that replaces the log:
+  // a regular file with one link.
   struct stat st;
   int check = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : st.st_nlink != 1 ? EMLINK : 0;
-  if (check == 0 && fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0) check = errno;
+  const char* failed = "fstat";
+  if (check == 0 && fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0) {
+    check = errno;
+    failed = "fcntl";
+  }
   if (check != 0) {
     close(fd);
-    throw SystemError(env, check, "open", path);
+    throw SystemError(env, check, failed, path);
   }
   if (fd <= 2) {
     // fd 1 or 2 was closed and open() reused it: move it above 2 first, or

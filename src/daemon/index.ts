@@ -94,37 +94,11 @@ export function logFile(): string | undefined {
 export function reopenLogs(): boolean {
   const path = logFile()
   if (path === undefined) return false
-  checkLogPath(path)
+  // The addon opens it non-blocking (a FIFO put in its place cannot hang
+  // the main thread), never through a symbolic link, and refuses anything
+  // but a regular file with one link, as the launcher did.
   native().redirectOutput(path, 0o640)
   return true
-}
-
-/**
- * The checks the launcher makes on the log, made again on the path about
- * to replace it: a regular file with one link, never through a symbolic
- * link. Opened non-blocking, so a FIFO put in its place cannot hang the
- * daemon's main thread in open(2).
- */
-function checkLogPath(path: string): void {
-  const { closeSync, constants: fsc, fstatSync, openSync } = fs()
-  const flags = fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY
-  const fd = openSync(path, flags, 0o640)
-  try {
-    const st = fstatSync(fd)
-    if (!st.isFile()) throw logPathError(path, 'EINVAL', 'is not a regular file')
-    if (st.nlink !== 1) throw logPathError(path, 'EMLINK', `has ${st.nlink} links; refusing a hard-linked log`)
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function logPathError(path: string, code: 'EINVAL' | 'EMLINK', why: string): NodeJS.ErrnoException {
-  const err = new Error(`${code}: log file ${path} ${why}`) as NodeJS.ErrnoException
-  err.code = code
-  err.errno = -os().constants.errno[code]
-  err.syscall = 'fstat'
-  err.path = path
-  return err
 }
 
 /**
