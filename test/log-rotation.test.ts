@@ -3,14 +3,16 @@
 // writing without pause through console.log, process.stderr and logger()
 // must lose no line and write none twice, across several rotations.
 import { execFileSync } from 'node:child_process'
-import { existsSync, linkSync, lstatSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, lstatSync, mkdtempSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError, type Daemon } from '../src/index.js'
 import { reload } from '../src/lifecycle.js'
 import { fixtures } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
+import { completeLines, completeText, readAll, tail } from './helpers/files.js'
+import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
 
@@ -21,9 +23,8 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'nd-rotate-'))
 })
 
-function read(path: string): string {
-  return existsSync(path) ? readFileSync(path, 'utf8') : ''
-}
+/** The complete lines the daemon has written so far (it is still writing). */
+const read = completeText
 
 /** Lines the writer wrote in one file, in order; the launcher's own lines left out. */
 interface FileLines {
@@ -52,24 +53,32 @@ function parse(text: string, daemon: Daemon): FileLines {
   return out
 }
 
+/** Wait until the file holds at least n of the writer's numbered lines. */
+async function untilNumbers(path: string, daemon: Daemon, n: number): Promise<void> {
+  await until(`${n} numbered lines in ${path}`, () => parse(read(path), daemon).numbers.length >= n, { seen: () => tail(path, 3) })
+}
+
 /** Rotate `rounds` times while the writer runs, stop it, and check every file. */
 async function rotateAndCount(daemon: Daemon, log: string, rounds: number): Promise<void> {
   const files: string[] = []
   for (let k = 1; k <= rounds; k++) {
     // Let the current file take a good number of lines first.
-    await waitFor(() => parse(read(log), daemon).numbers.length >= 300)
+    await untilNumbers(log, daemon, 300)
     const rotated = `${log}.${k}`
     renameSync(log, rotated)
     files.push(rotated)
     process.kill(daemon.pid, 'SIGHUP')
-    await waitFor(() => read(log).includes(`hup ${k}\n`))
+    await until(`"hup ${k}" in the new ${log}`, () => read(log).includes(`hup ${k}\n`), { seen: () => tail(log, 3) })
   }
-  await waitFor(() => parse(read(log), daemon).numbers.length >= 300)
+  await untilNumbers(log, daemon, 300)
   files.push(log)
   process.kill(daemon.pid, 'SIGTERM')
-  await waitFor(() => /^end \d+$/m.test(read(log)))
+  await until(`the writer's "end N" line in ${log}`, () => /^end \d+$/m.test(read(log)), { seen: () => tail(log, 3) })
+  // Once it has exited nothing is half-written: read whole files, so a
+  // line cut short would fail the parse.
+  await untilGone(daemon.pid)
 
-  const parsed = files.map((f) => parse(read(f), daemon))
+  const parsed = files.map((f) => parse(readAll(f), daemon))
   const total = parsed[parsed.length - 1].end as number
   const all = parsed.flatMap((p) => p.numbers)
   // None lost, none duplicated: every number from 0 to total-1, once.
@@ -134,16 +143,15 @@ describe('rename + SIGHUP', () => {
       const log = join(dir, 'app.log')
       const d = await daemonize({ entry: writer, logFile: log, waitReadyMs: 20_000 })
       track(d.pid)
-      await waitFor(() => parse(read(log), d).numbers.length >= 100)
+      await untilNumbers(log, d, 100)
       const old = `${log}.1`
       renameSync(log, old)
       const target = join(dir, 'elsewhere')
       writeFileSync(target, '')
       trap.place(log, target)
       process.kill(d.pid, 'SIGHUP')
-      await waitFor(() => read(old).includes('cannot reopen the log'))
-      const failure = read(old)
-        .split('\n')
+      await until(`"cannot reopen the log" in ${old}`, () => read(old).includes('cannot reopen the log'), { seen: () => tail(old, 3) })
+      const failure = completeLines(old)
         .filter((l) => l.includes('cannot reopen the log'))
         .map((l) => JSON.parse(l) as Record<string, unknown>)
       expect(failure).toHaveLength(1)
@@ -151,9 +159,9 @@ describe('rename + SIGHUP', () => {
       // Still running, still writing to the old file (its own SIGHUP
       // handler ran there too); nothing went to the trap.
       const before = parse(read(old), d).numbers.length
-      await waitFor(() => parse(read(old), d).numbers.length > before + 100)
+      await untilNumbers(old, d, before + 101)
       expect(parse(read(old), d).hups).toEqual([1])
-      expect(read(target)).toBe('')
+      expect(readAll(target)).toBe('')
       if (trap.error.code === 'ENXIO') expect(lstatSync(log).isFIFO()).toBe(true)
       else expect(lstatSync(log).isSymbolicLink() || lstatSync(log).nlink === 2).toBe(true)
     })
@@ -164,12 +172,12 @@ describe('rename + SIGHUP', () => {
     const pidFile = join(dir, 'app.pid')
     const d = await daemonize({ entry: writer, logFile: log, pidFile, waitReadyMs: 20_000 })
     track(d.pid)
-    await waitFor(() => parse(read(log), d).numbers.length >= 100)
+    await untilNumbers(log, d, 100)
     renameSync(log, `${log}.1`)
     // logrotate's `create` makes the new, empty file before postrotate runs.
     writeFileSync(log, '', { mode: 0o600 })
     expect(reload(pidFile)).toEqual({ pid: d.pid, message: `sent SIGHUP to pid ${d.pid}` })
-    await waitFor(() => parse(read(log), d).numbers.length >= 100)
+    await untilNumbers(log, d, 100)
     expect(parse(read(log), d).first).toBe('hup 1')
     expect(statSync(log).mode & 0o777).toBe(0o600)
   })

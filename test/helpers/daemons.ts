@@ -3,7 +3,8 @@
 // waits until each is gone.
 import { afterEach } from 'vitest'
 import { native } from '../../src/native.js'
-import { isAlive } from './proc.js'
+import { isAlive, procStat } from './proc.js'
+import { until } from './wait.js'
 
 const started = new Set<number>()
 
@@ -13,12 +14,14 @@ export function track(pid: number): number {
   return pid
 }
 
-export async function waitFor(cond: () => boolean, timeoutMs = 10_000, stepMs = 10): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, stepMs))
-  }
+/** @deprecated say what is awaited: until(what, cond) from ./wait.js */
+export async function waitFor(cond: () => boolean, timeoutMs = 20_000, stepMs = 10): Promise<void> {
+  await until('a condition', cond, { timeoutMs, stepMs })
+}
+
+/** Wait until pid has exited (a zombie counts as exited: pid 1 may reap it late). */
+export async function untilGone(pid: number, timeoutMs = 20_000): Promise<void> {
+  await until(`pid ${pid} to exit`, () => !isAlive(pid), { timeoutMs, seen: () => procStat(pid) })
 }
 
 export async function killDaemon(pid: number): Promise<void> {
@@ -36,7 +39,7 @@ export async function killDaemon(pid: number): Promise<void> {
     const { closeSync } = await import('node:fs')
     closeSync(pidfd)
   }
-  await waitFor(() => !isAlive(pid), 5_000)
+  await untilGone(pid)
 }
 
 /** Call at the top of a test file. */
