@@ -49,7 +49,10 @@ function contender(pidFile: string, logFile: string, entry: string): { child: Ch
   const loaded = new Promise<void>((r) => (onLoaded = r))
   const outcome = new Promise<Outcome>((resolve, reject) => {
     onOutcome = resolve
-    child.once('exit', (code, signal) => reject(new Error(`contender ${child.pid} exited (${code ?? signal}) without a result`)))
+    // 'close', not 'exit': 'exit' can come before the child's last stdout
+    // line has been read (a busy parent reaps many children at once), and
+    // would reject a contender that did print its result.
+    child.once('close', (code, signal) => reject(new Error(`contender ${child.pid} exited (${code ?? signal}) without a result`)))
   })
   lines.on('line', (line) => {
     if (line === 'loaded') onLoaded()
