@@ -9,7 +9,9 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { native } from '../src/native.js'
 import { SAFE_PATH } from '../src/options.js'
 import { fixtures, root } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
+import { completeLines, untilLine } from './helpers/files.js'
+import { until } from './helpers/wait.js'
 import { isAlive, procCwd, procStat, procStatus } from './helpers/proc.js'
 
 cleanUpDaemons()
@@ -39,7 +41,8 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: str
 
 /** What core-entry.mjs saw, once it has written it. */
 async function report(path: string): Promise<{ pid: number; argv: string[]; cwd: string; sid: number; pgid: number; umask: number }> {
-  await waitFor(() => existsSync(path), 20_000)
+  // core-entry writes it to a temporary name and renames it: once there, it is whole.
+  await until(`core-entry's report ${path}`, () => existsSync(path))
   return JSON.parse(readFileSync(path, 'utf8'))
 }
 
@@ -140,10 +143,9 @@ describe('start', () => {
     expect(readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').split('\0')).toContain(entry)
     expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(d.pid))
     expect(pidFileLocked(pidFile)).toBe(true)
-    await waitFor(() => readFileSync(logFile, 'utf8').includes(`core-entry ${d.pid} up`), 20_000)
+    await untilLine(logFile, `core-entry ${d.pid} up`)
     // The launcher's stage lines, through the bundled pino.
-    const stages = readFileSync(logFile, 'utf8')
-      .split('\n')
+    const stages = completeLines(logFile)
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { stage: string; value: number; name: string; msg: string })
     expect(stages.map((s) => s.stage)).toEqual(expect.arrayContaining(['setsid', 'fork', 'session', 'exec']))
@@ -286,7 +288,7 @@ describe('restart', () => {
     track(d.pid)
     expect(d.stop).toMatchObject({ wasRunning: true, pid: old })
     expect(d.pid).not.toBe(old)
-    await waitFor(() => !isAlive(old))
+    await untilGone(old)
     expect((await report(join(dir, 'two.json'))).pid).toBe(d.pid)
     expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(d.pid))
     expect(pidFileLocked(pidFile)).toBe(true)
@@ -338,7 +340,7 @@ describe('under systemd', () => {
       if (m.bound !== undefined) bound = true
       else got.push({ msg: m.msg, pid: m.pid })
     })
-    await waitFor(() => bound)
+    await until('the notify receiver to bind its socket', () => bound)
 
     const out = join(dir, 'report.json')
     const r = await cli(['start', entry, '--json', '--startup-grace', '0', '--', out], { ...process.env, NOTIFY_SOCKET: socket })
@@ -346,7 +348,7 @@ describe('under systemd', () => {
     expect(r.code).toBe(0)
     const { pid } = JSON.parse(r.out) as { pid: number }
     track(pid)
-    await waitFor(() => got.length > 0)
+    await until('a datagram at the notify socket', () => got.length > 0)
     expect(got[0].msg).toBe(`MAINPID=${pid}\nREADY=1\n`)
     expect(got[0].pid).not.toBe(pid) // sent by the launcher, not the daemon
     await report(out)

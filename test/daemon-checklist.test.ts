@@ -10,7 +10,9 @@ import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { native } from '../src/native.js'
 import { execShim, fixtures, root, runCaller } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { untilLine } from './helpers/files.js'
+import { until } from './helpers/wait.js'
 import { fdFlags, procCwd, procFds, procStat, procStatus } from './helpers/proc.js'
 
 cleanUpDaemons()
@@ -34,12 +36,7 @@ interface ShimReport {
 }
 
 async function shimReport(log: string): Promise<ShimReport> {
-  let line: string | undefined
-  await waitFor(() => {
-    line = existsSync(log) ? readFileSync(log, 'utf8').split('\n').find((l) => l.startsWith('{"shim"')) : undefined
-    return line !== undefined
-  })
-  return JSON.parse(line as string)
+  return JSON.parse(await untilLine(log, (l) => l.startsWith('{"shim"'), { what: "the exec shim's report" }))
 }
 
 const O_APPEND = 0o2000
@@ -84,7 +81,7 @@ describe('a daemon launched from a hostile shell', () => {
     expect(fds[3].target).toBe(pidFile)
     for (const f of s.fds) expect(f.cloexec).toBe(false)
     // reparented once the helper left
-    await waitFor(() => procStat(d.pid).ppid === 1)
+    await until(`pid ${d.pid} to be reparented to 1`, () => procStat(d.pid).ppid === 1, { seen: () => procStat(d.pid) })
     // the pid file holds the daemon's pid, and the daemon holds its lock
     expect(readFileSync(pidFile, 'utf8')).toBe(`${d.pid}\n`)
     const ro = openSync(pidFile, 'r')
@@ -108,7 +105,8 @@ describe('a daemon launched from a hostile shell', () => {
     expect(r.ok, r.output).toBe(true)
     const d = r.daemon!
     track(d.pid)
-    await waitFor(() => existsSync(report))
+    // core-entry writes it to a temporary name and renames it: once there, it is whole.
+    await until(`core-entry's report ${report}`, () => existsSync(report))
     const seen = JSON.parse(readFileSync(report, 'utf8'))
     // the entry really ran (a wrong argv would have opened a REPL on /dev/null and exited 0)
     expect(seen.pid).toBe(d.pid)
@@ -133,7 +131,7 @@ describe('a daemon launched from a hostile shell', () => {
     expect(fds.get(2)).toBe(log)
     expect(fdFlags(d.pid, 1) & O_APPEND).toBe(O_APPEND)
     expect([...fds.values()]).not.toContain('/dev/tty')
-    await waitFor(() => /core-entry \d+ up/.test(readFileSync(log, 'utf8')))
+    await untilLine(log, /core-entry \d+ up/)
   })
 
   it('applies the umask and cwd it is given', async () => {
@@ -155,7 +153,7 @@ describe('a daemon launched from a hostile shell', () => {
     const r = runCaller({ entry: join(fixtures, 'core-entry.mjs'), execPath: execShim, preload: false }, { hostile: true })
     expect(r.ok, r.output).toBe(true)
     const pid = track(r.daemon!.pid)
-    await waitFor(() => procFds(pid).size === 3)
+    await until(`pid ${pid} to have only fds 0-2`, () => procFds(pid).size === 3, { seen: () => [...procFds(pid)] })
     const fds = procFds(pid)
     expect([fds.get(0), fds.get(1), fds.get(2)]).toEqual(['/dev/null', '/dev/null', '/dev/null'])
   })

@@ -9,7 +9,9 @@ import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, type DaemonizeOptions } from '../src/index.js'
 import { fixtures } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { completeText, readAll } from './helpers/files.js'
+import { until } from './helpers/wait.js'
 import { isAlive, procFds, procStatus } from './helpers/proc.js'
 
 cleanUpDaemons()
@@ -21,9 +23,8 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'nd-env-'))
 })
 
-function read(path: string): string {
-  return existsSync(path) ? readFileSync(path, 'utf8') : ''
-}
+/** What the daemon has written so far, in complete lines (it may be writing). */
+const read = completeText
 
 function environ(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean)
@@ -91,7 +92,7 @@ describe('SIGHUP', () => {
     process.kill(pid, 'SIGHUP')
     // Only the preload's handler creates the file again; had SIGHUP's
     // default action run, the daemon would be dead and the file absent.
-    await waitFor(() => existsSync(log))
+    await until(`${log} to be created again`, () => existsSync(log))
     expect(isAlive(pid)).toBe(true)
   })
 
@@ -102,7 +103,9 @@ describe('SIGHUP', () => {
     for (let k = 1; k <= 2; k++) {
       renameSync(log, `${log}.${k}`)
       process.kill(pid, 'SIGHUP')
-      await waitFor(() => read(marker).includes(`hup ${k}\n`))
+      await until(`"hup ${k}" in ${marker}`, () => read(marker).includes(`hup ${k}\n`), { seen: () => read(marker) })
+      // The handler writes the marker first and its log line after it.
+      await until(`the handler's line in the new ${log}`, () => read(log) !== '')
       expect(read(log)).toBe(`own handler: hup ${k}\n`)
     }
     expect(read(marker)).toBe('hup 1\nhup 2\n')
@@ -114,7 +117,7 @@ describe('SIGHUP', () => {
     const pid = await start({ args: ['--hup-marker', marker] })
     expect(catchesHup(pid)).toBe(true)
     process.kill(pid, 'SIGHUP')
-    await waitFor(() => read(marker) === 'hup 1\n')
+    await until(`"hup 1" in ${marker}`, () => read(marker) === 'hup 1\n', { seen: () => readAll(marker) })
     expect(isAlive(pid)).toBe(true)
   })
 })

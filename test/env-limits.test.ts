@@ -8,7 +8,8 @@ import { daemonize } from '../src/index.js'
 import { native, type UserEntry } from '../src/native.js'
 import { SAFE_PATH } from '../src/options.js'
 import { execShim, fixtures } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { untilLine } from './helpers/files.js'
 import { isAlive } from './helpers/proc.js'
 import { failure } from './helpers/failure.js'
 
@@ -29,7 +30,7 @@ afterEach(() => {
 
 /** Wait until the daemon's log has a line containing `text`. */
 async function logged(log: string, text: string): Promise<void> {
-  await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').includes(text))
+  await untilLine(log, text)
 }
 
 /** Start the exec shim with these options; resolves once it has exec'd and printed its state. */

@@ -6,8 +6,9 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { daemonize } from '../src/index.js'
 import { execShim, fixtures } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { isAlive, procStat, zombieChildren } from './helpers/proc.js'
+import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
 
@@ -53,11 +54,12 @@ describe('launch hygiene', () => {
       )
       let out = ''
       caller.stdout.on('data', (b) => (out += b))
-      const signal = await new Promise((r) => caller.on('exit', (_code, sig) => r(sig)))
+      // 'close', not 'exit': 'exit' can come before its stdout (the pid) has been read.
+      const signal = await new Promise((r) => caller.on('close', (_code, sig) => r(sig)))
       expect(signal).toBe('SIGKILL')
       const pid = track(Number(out.trim()))
       expect(pid).toBeGreaterThan(0)
-      await waitFor(() => procStat(pid).ppid === 1)
+      await until(`pid ${pid} to be reparented to 1`, () => procStat(pid).ppid === 1, { seen: () => procStat(pid) })
       expect(isAlive(pid)).toBe(true)
       expect(procStat(pid).session).not.toBe(caller.pid)
     }

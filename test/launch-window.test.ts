@@ -1,13 +1,14 @@
 // The start-up window as seen from outside: what a failed window leaves
 // behind (nothing), and a helper that dies during it.
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError } from '../src/index.js'
 import { execShim, fixtures } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
-import { isAlive, procStat, zombieChildren } from './helpers/proc.js'
+import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
+import { untilLine } from './helpers/files.js'
+import { procStat, zombieChildren } from './helpers/proc.js'
 
 cleanUpDaemons()
 
@@ -50,7 +51,7 @@ describe('the start-up window', () => {
     track(worker)
     expect(worker).toBeGreaterThan(0)
     // the helper, as subreaper, inherited the orphaned worker and killed it
-    await waitFor(() => !isAlive(worker))
+    await untilGone(worker)
     expect(zombieChildren()).toEqual([])
   })
 
@@ -58,8 +59,7 @@ describe('the start-up window', () => {
     const log = join(dir, 'shim.log')
     const launch = daemonize({ entry: join(fixtures, 'core-entry.mjs'), execPath: execShim, preload: false, logFile: log, waitReadyMs: 30_000 })
     // wait until the daemon has exec'd (the shim's line), then kill the helper
-    await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').includes('"shim":true'))
-    const daemonPid = JSON.parse(readFileSync(log, 'utf8').split('\n').find((l) => l.includes('"shim":true'))!).pid
+    const daemonPid = JSON.parse(await untilLine(log, '"shim":true')).pid
     track(daemonPid)
     const helper = helperChild()
     expect(helper).toBeDefined()
@@ -69,6 +69,6 @@ describe('the start-up window', () => {
       (err: DaemonizeError) => err,
     )
     expect(error).toMatchObject({ stage: 'helper', code: 'ERR_HELPER_DIED', signal: 'SIGKILL', pid: daemonPid })
-    await waitFor(() => !isAlive(daemonPid))
+    await untilGone(daemonPid)
   })
 })

@@ -25,7 +25,8 @@ import { reload, status, stop } from '../src/lifecycle.js'
 import type { DaemonizeOptions } from '../src/options.js'
 import { acquirePidFile } from '../src/pidfile.js'
 import { execShim, fixtures, root } from './helpers/caller.js'
-import { cleanUpDaemons, killDaemon, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, killDaemon, track } from './helpers/daemons.js'
+import { completeText, untilLine } from './helpers/files.js'
 import { isAlive, procStat, procStatus } from './helpers/proc.js'
 
 cleanUpDaemons()
@@ -65,16 +66,13 @@ async function startShim(extra: Partial<DaemonizeOptions> = {}): Promise<Daemon>
 async function startNode(fixture: string, extra: Partial<DaemonizeOptions> = {}): Promise<Daemon> {
   const d = await daemonize({ entry: join(fixtures, fixture), pidFile, logFile, ...extra })
   track(d.pid)
-  await waitFor(() => log().includes(`pid ${d.pid}: up`), 20_000)
+  await untilLine(logFile, `pid ${d.pid}: up`)
   return d
 }
 
+/** The complete lines of the log so far. */
 function log(): string {
-  try {
-    return readFileSync(logFile, 'utf8')
-  } catch {
-    return ''
-  }
+  return completeText(logFile)
 }
 
 /** A process that has nothing to do with the daemon: it must never be signalled. */
@@ -319,9 +317,9 @@ describe('reload', () => {
   it('sends SIGHUP to a daemon that catches it', async () => {
     const d = await startNode('lifecycle-hup.js', { preload: false })
     expect(reload(pidFile)).toEqual({ pid: d.pid, message: `sent SIGHUP to pid ${d.pid}` })
-    await waitFor(() => log().includes(`pid ${d.pid}: got SIGHUP 1`))
+    await untilLine(logFile, `pid ${d.pid}: got SIGHUP 1`)
     expect(reload(pidFile).pid).toBe(d.pid)
-    await waitFor(() => log().includes(`pid ${d.pid}: got SIGHUP 2`))
+    await untilLine(logFile, `pid ${d.pid}: got SIGHUP 2`)
     expect(isAlive(d.pid)).toBe(true)
   })
 
@@ -376,7 +374,7 @@ describe('CLI: status, stop, reload', () => {
   it('reload exits 0 once SIGHUP is sent', async () => {
     const d = await startNode('lifecycle-hup.js', { preload: false })
     expect(cli(['reload', '--pid-file', pidFile])).toEqual({ code: 0, out: `sent SIGHUP to pid ${d.pid}\n`, err: '' })
-    await waitFor(() => log().includes(`pid ${d.pid}: got SIGHUP 1`))
+    await untilLine(logFile, `pid ${d.pid}: got SIGHUP 1`)
   })
 
   it('usage errors exit 2', () => {

@@ -29,7 +29,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError } from '../src/index.js'
 import { native, type UserEntry } from '../src/native.js'
 import { execShim, fixtures } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { completeText, untilLine } from './helpers/files.js'
 import { childrenOf, isAlive, procStatus } from './helpers/proc.js'
 import { failure } from './helpers/failure.js'
 
@@ -61,22 +62,10 @@ function nobodyDir(name = 'logs'): string {
   return d
 }
 
-/** The first JSON line in `file` that has `key`, once it is there. */
+/** The first JSON line in `file` that has `key`, once it is there (complete lines only). */
 async function lineWith(file: string, key: string): Promise<Record<string, unknown>> {
-  let found: Record<string, unknown> | undefined
-  await waitFor(() => {
-    if (!existsSync(file)) return false
-    for (const l of readFileSync(file, 'utf8').split('\n')) {
-      if (!l.startsWith('{')) continue
-      const o = JSON.parse(l) as Record<string, unknown>
-      if (key in o) {
-        found = o
-        return true
-      }
-    }
-    return false
-  })
-  return found as Record<string, unknown>
+  const has = (l: string) => l.startsWith('{') && key in (JSON.parse(l) as Record<string, unknown>)
+  return JSON.parse(await untilLine(file, has, { what: `a JSON line with "${key}"` })) as Record<string, unknown>
 }
 
 /** Signal a daemon through a pidfd, so a recycled pid is never hit. */
@@ -242,13 +231,13 @@ describe('a daemon as nobody', () => {
     // After a rename, creating the file needs a directory nobody may write.
     renameSync(log, `${log}.1`)
     signal(d.pid, SIGUSR2)
-    await waitFor(() => readFileSync(`${log}.1`, 'utf8').includes('"reopen":"EACCES"'))
+    await untilLine(`${log}.1`, '"reopen":"EACCES"')
     expect(existsSync(log)).toBe(false)
     // The preload's SIGHUP reopen meets the same refusal: it says so in the
     // old file and keeps writing there.
     signal(d.pid, SIGHUP)
-    await waitFor(() => readFileSync(`${log}.1`, 'utf8').includes(`"hup":${d.pid}`))
-    expect(readFileSync(`${log}.1`, 'utf8')).toContain('cannot reopen the log')
+    await untilLine(`${log}.1`, `"hup":${d.pid}`)
+    expect(completeText(`${log}.1`)).toContain('cannot reopen the log')
     expect(existsSync(log)).toBe(false)
   })
 
@@ -458,7 +447,7 @@ describe('inherited capabilities', () => {
     })
     expect(r.ok).toBe(true)
     const pid = track(r.pid as number)
-    await waitFor(() => readFileSync(log, 'utf8').includes('"shim"'))
+    await untilLine(log, '"shim"')
     const st = procStatus(pid)
     for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb']) expect(st[set], set).toBe('0000000000000000')
     expect(st.Uid).toBe(four(nobody.uid))

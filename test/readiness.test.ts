@@ -9,7 +9,8 @@ import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError } from '../src/index.js'
 import { native } from '../src/native.js'
 import { fixtures, root } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { completeLines, untilLine } from './helpers/files.js'
 import { isAlive, procFds, procStat } from './helpers/proc.js'
 
 cleanUpDaemons()
@@ -55,8 +56,9 @@ function lockHeld(path: string): boolean {
   }
 }
 
+/** The log's complete, non-empty lines so far. */
 function logLines(path: string): string[] {
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean)
+  return completeLines(path).filter(Boolean)
 }
 
 describe('waiting for ready()', () => {
@@ -82,8 +84,7 @@ describe('waiting for ready()', () => {
     expect(gone(d.helperPid)).toBe(true)
     expect(procStat(d.pid).ppid).not.toBe(d.helperPid)
 
-    await waitFor(() => logLines(log).some((l) => l.startsWith('{"first"')))
-    const report = JSON.parse(logLines(log).find((l) => l.startsWith('{"first"')) as string)
+    const report = JSON.parse(await untilLine(log, (l) => l.startsWith('{"first"'), { what: "the fixture's report" }))
     // ready() closed the pipe it had on fd 4: no fd points at it any more.
     expect(report.readyPipe).toMatch(/^pipe:\[\d+\]$/)
     expect([...procFds(d.pid).values()]).not.toContain(report.readyPipe)
@@ -112,8 +113,7 @@ describe('waiting for ready()', () => {
     track(d.pid)
     expect(d.ready).toBe(true)
     expect(existsSync(marker)).toBe(true)
-    await waitFor(() => logLines(log).some((l) => l.startsWith('{"first"')))
-    const report = JSON.parse(logLines(log).find((l) => l.startsWith('{"first"')) as string)
+    const report = JSON.parse(await untilLine(log, (l) => l.startsWith('{"first"'), { what: "the fixture's report" }))
     expect(report).toMatchObject({ first: true, second: false, envReadyFd: null, envLogFile: log, stash: null })
   })
 
@@ -122,7 +122,7 @@ describe('waiting for ready()', () => {
     const d = await daemonize({ entry: join(fixtures, 'daemon-cjs-ready.cjs'), logFile: log, waitReadyMs: 20_000 })
     track(d.pid)
     expect(d.ready).toBe(true)
-    await waitFor(() => logLines(log).includes('ready() returned true'))
+    await untilLine(log, (l) => l === 'ready() returned true', { what: '"ready() returned true"' })
     const up = logLines(log).find((l) => l.includes('"style":"cjs"'))
     expect(JSON.parse(up as string)).toMatchObject({ pid: d.pid, sid: d.sid, msg: 'up' })
   })
@@ -265,9 +265,9 @@ describe('a daemon that never gets ready', () => {
     expect(readFileSync(pidFile, 'utf8')).toBe(`${pid}\n`)
     expect(lockHeld(pidFile)).toBe(true)
     // A late ready() finds nobody reading the pipe and is still harmless.
-    await waitFor(() => logLines(log).includes('up, not ready'))
+    await untilLine(log, (l) => l === 'up, not ready', { what: '"up, not ready"' })
     process.kill(pid, 'SIGUSR2')
-    await waitFor(() => logLines(log).some((l) => l.startsWith('late ready()')))
+    await untilLine(log, (l) => l.startsWith('late ready()'), { what: '"late ready() ..."' })
     expect(logLines(log)).toContain('late ready() returned false')
     expect(gone(pid)).toBe(false)
   })

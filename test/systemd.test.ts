@@ -12,7 +12,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError } from '../src/index.js'
 import { native } from '../src/native.js'
 import { fixtures, root } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
 
@@ -53,7 +54,7 @@ async function receiver(name: string): Promise<Receiver> {
     if (m.bound !== undefined) bound = true
     else r.got.push(m.fds === undefined ? { msg: m.msg, pid: m.pid } : { msg: m.msg, pid: m.pid, fds: m.fds })
   })
-  await waitFor(() => bound)
+  await until(`the notify receiver to bind ${name}`, () => bound)
   return r
 }
 
@@ -65,7 +66,7 @@ async function receiver(name: string): Promise<Receiver> {
 async function receivedBefore(r: Receiver): Promise<Datagram[]> {
   const sentinel = `SENTINEL=${Math.random()}\n`
   native().sdNotify(r.name, sentinel)
-  await waitFor(() => r.got.some((d) => d.msg === sentinel))
+  await until(`the sentinel datagram at ${r.name}`, () => r.got.some((d) => d.msg === sentinel), { seen: () => r.got })
   return r.got.slice(0, r.got.findIndex((d) => d.msg === sentinel))
 }
 
@@ -132,7 +133,7 @@ describe('a launcher under systemd (notifySystemd)', () => {
       const d = await daemonize({ entry: join(fixtures, 'daemon-idle.js'), waitReadyMs: 20_000, notifySystemd: true })
       track(d.pid)
       expect(d.ready).toBe(true)
-      await waitFor(() => warnings.length > 0)
+      await until('a process warning', () => warnings.length > 0)
       expect(warnings[0]).toMatchObject({ code: 'NODE_DAEMONIZE_NOTIFY' })
       expect(warnings[0].message).toContain(`cannot notify systemd at ${socket}`)
       expect(warnings[0].message).toContain('ENOENT')
