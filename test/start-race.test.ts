@@ -46,7 +46,10 @@ function contender(pidFile: string, logFile: string, entry: string): { child: Ch
   const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> })
   let onLoaded: () => void
   let onOutcome: (o: Outcome) => void
-  const loaded = new Promise<void>((r) => (onLoaded = r))
+  const loaded = new Promise<void>((resolve, reject) => {
+    onLoaded = resolve
+    child.once('close', (code, signal) => reject(new Error(`contender ${child.pid} exited (${code ?? signal}) before it loaded`)))
+  })
   const outcome = new Promise<Outcome>((resolve, reject) => {
     onOutcome = resolve
     // 'close', not 'exit': 'exit' can come before the child's last stdout
