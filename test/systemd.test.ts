@@ -107,6 +107,10 @@ describe('a launcher under systemd (notifySystemd)', () => {
     const d = await daemonize({ entry: join(fixtures, 'daemon-idle.js'), notifySystemd: true })
     track(d.pid)
     expect(await receivedBefore(r)).toEqual(notified(d.pid))
+    // The launch returns at the "exec" record, sent just before execve: until
+    // the exec is done, /proc shows the helper's (empty) environment.
+    const cmdline = () => readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').split('\0')
+    await until(`pid ${d.pid} to have exec'd daemon-idle.js`, () => cmdline().includes(join(fixtures, 'daemon-idle.js')), { seen: cmdline })
     expect(environ(d.pid).filter((v) => v.startsWith('NOTIFY_SOCKET='))).toEqual([])
   })
 
