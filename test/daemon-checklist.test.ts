@@ -1,4 +1,4 @@
-// DESIGN.md "What a daemon must look like", checked from /proc and from an
+// What every daemon must look like (the list at the top of README.md), checked from /proc and from an
 // exec shim that shows the state exactly as exec left it, for a daemon
 // launched from a hostile shell: a controlling tty, umask 0002, cwd /tmp,
 // SIGUSR1 blocked, SIGUSR2 and SIGRTMIN+5 ignored, fds 7, 8, 20, 70 open
