@@ -100,7 +100,8 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   const exec = records.find((r) => r.stage === 'exec' && r.err === 0)
   const windowEnd = records.find((r) => (r.stage === 'ready' || r.stage === 'running') && r.err === 0)
   let error: DaemonizeError | undefined
-  if (failed) error = failure(failed, launch, daemonPid)
+  // The tail is read through logFd, which stays open until the error is built.
+  if (failed) error = failure(failed, launch, daemonPid, logFd)
   else if (!exec || daemonPid === undefined || helperEnd.code !== 0 || (launch.windowMs > 0 && !windowEnd)) {
     // The helper died mid-launch (killed from outside): the daemon it forked
     // may be running, unwatched. Nothing is left half-started.

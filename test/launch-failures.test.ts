@@ -1,0 +1,197 @@
+// How a launch fails, and what it says when it does: the log tail is read
+// through the launch's own fd and never by path (nothing the service user
+// plants there is followed), from the end of the file only; a failure after
+// the daemon exec'd either becomes a warning (the daemon runs) or a
+// DaemonizeError with nothing left running, and the caller leaks no fd;
+// bad options are refused before anything is created; the CLI's exit status
+// says what the launch did even when nobody reads its output.
+import { spawn, spawnSync } from 'node:child_process'
+import fs, {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readlinkSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { type Daemon, daemonize, DaemonizeError, type DaemonizeOptions } from '../src/index.js'
+import { logTail, TAIL_WINDOW } from '../src/failure.js'
+import { native, type UserEntry } from '../src/native.js'
+import { fixtures, root } from './helpers/caller.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+
+cleanUpDaemons()
+
+const bin = join(root, 'bin', 'node-daemonize.js')
+const manyLines = join(fixtures, 'daemon-many-lines.js')
+const plantsLog = join(fixtures, 'daemon-plants-log.cjs')
+const coreLaunch = join(fixtures, 'core-launch.mjs')
+const nobody = native().lookupUser('nobody') as UserEntry
+
+let dir: string
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nd-launchfail-'))
+  chmodSync(dir, 0o755)
+})
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+interface Run {
+  code: number | null
+  out: string
+  err: string
+}
+
+function cli(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, out, err }))
+  })
+}
+
+/** The launch's outcome, either way; a daemon it started is tracked for clean-up. */
+async function settle(p: Promise<Daemon>): Promise<{ daemon?: Daemon; error?: unknown }> {
+  try {
+    const daemon = await p
+    track(daemon.pid)
+    return { daemon }
+  } catch (error) {
+    return { error }
+  }
+}
+
+/** A launch that must fail with a DaemonizeError (a daemon it started anyway is cleaned up). */
+async function refused(options: DaemonizeOptions): Promise<DaemonizeError> {
+  const r = await settle(daemonize(options))
+  if (r.daemon) throw new Error(`the launch was expected to fail but started pid ${r.daemon.pid}`)
+  expect(r.error).toBeInstanceOf(DaemonizeError)
+  return r.error as DaemonizeError
+}
+
+describe('the log tail is read through the launch\'s fd, not the path (issue 9, defect 2)', () => {
+  /** A root-only file, and a log directory the service user owns (as docs/privileges.md suggests). */
+  function setting(): { secret: string; secretText: string; logs: string; log: string } {
+    const secretText = `ND-SECRET-${process.pid}-${Date.now()}`
+    const secret = join(dir, 'secret')
+    writeFileSync(secret, `${secretText}\n`, { mode: 0o600 })
+    const logs = join(dir, 'logs')
+    mkdirSync(logs, { mode: 0o755 })
+    chownSync(logs, nobody.uid, nobody.gid)
+    return { secret, secretText, logs, log: join(logs, 'app.log') }
+  }
+
+  it('a daemon (as nobody) that replaces its log with a symlink to a root-only file: the tail never shows that file', async () => {
+    const { secret, secretText, log } = setting()
+    const e = await refused({ entry: plantsLog, args: ['symlink', log, secret], user: 'nobody', logFile: log, startupGraceMs: 10_000 })
+    expect(e).toMatchObject({ stage: 'running', code: 'ERR_DAEMON_EXITED', exitCode: 1 })
+    // What the daemon wrote before it swapped the path: the file the launch opened.
+    expect(e.logTail).toBe('daemon: starting\ndaemon: fatal: cannot start')
+    expect(e.message).not.toContain(secretText)
+    expect(readlinkSync(log)).toBe(secret) // the plant was there when the tail was read
+  })
+
+  it('the same through the CLI: neither --json nor stderr shows the file', async () => {
+    const { secret, secretText, log } = setting()
+    const r = await cli(['start', plantsLog, '--user', 'nobody', '--log-file', log, '--startup-grace', '10s', '--json', '--', 'symlink', log, secret])
+    expect(r.code).toBe(1)
+    expect(r.out + r.err).not.toContain(secretText)
+    const { error } = JSON.parse(r.out)
+    expect(error).toMatchObject({ stage: 'running', code: 'ERR_DAEMON_EXITED' })
+    expect(error.logTail).toContain('daemon: fatal: cannot start')
+  })
+
+  it('a daemon that replaces its log with a FIFO: start returns at once with the failure, and the pid file is released', () => {
+    const log = join(dir, 'app.log')
+    const pidFile = join(dir, 'app.pid')
+    const options = { entry: plantsLog, args: ['fifo', log], logFile: log, pidFile, startupGraceMs: 10_000 }
+    // In a subprocess: a launcher stuck on the FIFO would block its thread for good.
+    const r = spawnSync(process.execPath, [coreLaunch, JSON.stringify(options)], { encoding: 'utf8', timeout: 20_000 })
+    expect(r.signal).toBe(null)
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
+    expect(out).toMatchObject({ ok: false, error: { stage: 'running', code: 'ERR_DAEMON_EXITED' } })
+    expect(out.error.message).toContain('daemon: fatal: cannot start')
+    expect(fs.statSync(log).isFIFO()).toBe(true)
+    expect(existsSync(pidFile)).toBe(false)
+  })
+})
+
+describe('the log tail reads a bounded window from the end (issue 9, defect 3)', () => {
+  it('a 600 MB log: the daemon\'s last 20 lines come back', async () => {
+    const log = join(dir, 'big.log')
+    writeFileSync(log, '', { mode: 0o640 })
+    truncateSync(log, 600 * 2 ** 20) // sparse: no disk used
+    const e = await refused({ entry: manyLines, logFile: log, startupGraceMs: 10_000 })
+    expect(e).toMatchObject({ stage: 'running', code: 'ERR_DAEMON_EXITED', exitCode: 3 })
+    const expected = Array.from({ length: 20 }, (_, i) => `line ${30 + i}`).join('\n')
+    expect(e.logTail).toBe(expected)
+  })
+
+  /** An fd opened the way the launch opens the log: write-only, appending. */
+  function logFd(path: string): number {
+    return openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND)
+  }
+
+  it('reads through a write-only fd; 20 lines at most; a partial first line is dropped', () => {
+    const path = join(dir, 'a.log')
+    const lines = Array.from({ length: 5000 }, (_, i) => `${i} ${'x'.repeat(i % 97)}`)
+    writeFileSync(path, lines.join('\n') + '\n')
+    const fd = logFd(path)
+    try {
+      expect(logTail(fd)).toBe(lines.slice(-20).join('\n'))
+      expect(logTail(fd, 3)).toBe(lines.slice(-3).join('\n'))
+      // A window that starts mid-line: that line is not shown cut.
+      const long = Array.from({ length: 10 }, (_, i) => `${i}:${'y'.repeat(TAIL_WINDOW / 8)}`)
+      writeFileSync(path, long.join('\n') + '\n')
+      const tail = logTail(fd, 100) as string
+      for (const l of tail.split('\n')) expect(long).toContain(l)
+      expect(tail.length).toBeLessThanOrEqual(TAIL_WINDOW)
+    } finally {
+      closeSync(fd)
+    }
+  })
+
+  it('a 3 GB log with one line longer than the window: its end, never the whole file', () => {
+    const path = join(dir, 'huge.log')
+    writeFileSync(path, '')
+    truncateSync(path, 3 * 2 ** 30)
+    fs.appendFileSync(path, 'the end\n')
+    const fd = logFd(path)
+    try {
+      const t0 = process.hrtime.bigint()
+      const tail = logTail(fd) as string
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6
+      expect(tail.endsWith('the end')).toBe(true)
+      expect(tail.length).toBeLessThanOrEqual(TAIL_WINDOW)
+      // Not a benchmark: reading 3 GB takes many seconds; one window takes well under one.
+      expect(ms).toBeLessThan(1000)
+    } finally {
+      closeSync(fd)
+    }
+  })
+
+  it('nothing for an fd that is not a regular file, or no fd', () => {
+    const fd = openSync('/dev/null', 'w')
+    try {
+      expect(logTail(fd)).toBeUndefined()
+    } finally {
+      closeSync(fd)
+    }
+    expect(logTail(undefined)).toBeUndefined()
+    expect(logTail(-1)).toBeUndefined()
+  })
+})
+
