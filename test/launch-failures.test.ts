@@ -22,15 +22,17 @@ import fs, {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { type Daemon, daemonize, DaemonizeError, type DaemonizeOptions } from '../src/index.js'
+import { type Daemon, daemonize, DaemonizeError, type DaemonizeOptions, status, stop } from '../src/index.js'
 import { logTail, TAIL_WINDOW } from '../src/failure.js'
 import { native, type UserEntry } from '../src/native.js'
 import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { isAlive, procFds } from './helpers/proc.js'
 
 cleanUpDaemons()
 
 const bin = join(root, 'bin', 'node-daemonize.js')
+const idle = join(fixtures, 'daemon-idle.js')
 const manyLines = join(fixtures, 'daemon-many-lines.js')
 const plantsLog = join(fixtures, 'daemon-plants-log.cjs')
 const coreLaunch = join(fixtures, 'core-launch.mjs')
@@ -80,6 +82,11 @@ async function refused(options: DaemonizeOptions): Promise<DaemonizeError> {
   if (r.daemon) throw new Error(`the launch was expected to fail but started pid ${r.daemon.pid}`)
   expect(r.error).toBeInstanceOf(DaemonizeError)
   return r.error as DaemonizeError
+}
+
+/** This process's open fds and what each points at. */
+function ownFds(): string[] {
+  return [...procFds(process.pid).values()].sort()
 }
 
 describe('the log tail is read through the launch\'s fd, not the path (issue 9, defect 2)', () => {
@@ -192,6 +199,132 @@ describe('the log tail reads a bounded window from the end (issue 9, defect 3)',
     }
     expect(logTail(undefined)).toBeUndefined()
     expect(logTail(-1)).toBeUndefined()
+  })
+})
+
+describe('a failure after exec (issue 9, defect 4)', () => {
+  /**
+   * Make every write to `path` fail with ENOSPC in this process (a full disk,
+   * for the launcher's own pino lines); returns the undo.
+   */
+  function fullDisk(path: string): () => void {
+    const real = fs.writeSync
+    fs.writeSync = function (fd: number, ...rest: unknown[]) {
+      let target = ''
+      try {
+        target = readlinkSync(`/proc/self/fd/${fd}`)
+      } catch {}
+      if (target === path) {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' })
+      }
+      return (real as (...a: unknown[]) => number).call(fs, fd, ...rest)
+    } as typeof fs.writeSync
+    return () => {
+      fs.writeSync = real
+    }
+  }
+
+  /** Collect process warnings while `fn` runs (they are emitted on the next tick). */
+  async function warningsDuring<T>(fn: () => Promise<T>): Promise<{ result: T; warnings: { code?: string; message: string }[] }> {
+    const warnings: { code?: string; message: string }[] = []
+    const on = (w: Error): void => void warnings.push({ code: (w as { code?: string }).code, message: w.message })
+    process.on('warning', on)
+    try {
+      const result = await fn()
+      await new Promise((r) => setImmediate(r))
+      return { result, warnings }
+    } finally {
+      process.off('warning', on)
+    }
+  }
+
+  it('a log that refuses writes (EINVAL): started, with a warning; no fd kept; status and stop work', async () => {
+    const pidFile = join(dir, 'a.pid')
+    const before = ownFds()
+    const { result: r, warnings } = await warningsDuring(() =>
+      settle(daemonize({ entry: idle, logFile: '/proc/self/status', pidFile, startupGraceMs: 0 })),
+    )
+    expect(r.error).toBeUndefined()
+    const d = r.daemon as Daemon
+    expect(d.warnings).toEqual([{ code: 'NODE_DAEMONIZE_LOG_LOST', message: expect.stringContaining('EINVAL') }])
+    expect(warnings).toContainEqual({ code: 'NODE_DAEMONIZE_LOG_LOST', message: expect.stringContaining('EINVAL') })
+    expect(isAlive(d.pid)).toBe(true)
+    expect(ownFds()).toEqual(before)
+    expect(status(pidFile)).toMatchObject({ state: 'running', code: 0, pid: d.pid })
+    expect(await stop(pidFile)).toMatchObject({ wasRunning: true, pid: d.pid })
+    expect(isAlive(d.pid)).toBe(false)
+    expect(existsSync(pidFile)).toBe(false)
+  })
+
+  it('a full disk (ENOSPC) under the log: started, with a warning; no fd kept', async () => {
+    const log = join(dir, 'a.log')
+    const pidFile = join(dir, 'a.pid')
+    const before = ownFds()
+    const undo = fullDisk(log)
+    let r: Awaited<ReturnType<typeof settle>>
+    let warnings: { code?: string; message: string }[]
+    try {
+      ;({ result: r, warnings } = await warningsDuring(() => settle(daemonize({ entry: idle, logFile: log, pidFile, startupGraceMs: 0 }))))
+    } finally {
+      undo()
+    }
+    expect(r.error).toBeUndefined()
+    const d = r.daemon as Daemon
+    expect(d.warnings).toEqual([{ code: 'NODE_DAEMONIZE_LOG_LOST', message: expect.stringContaining('ENOSPC') }])
+    expect(warnings.map((w) => w.code)).toContain('NODE_DAEMONIZE_LOG_LOST')
+    expect(ownFds()).toEqual(before)
+    expect(status(pidFile)).toMatchObject({ state: 'running', pid: d.pid })
+    expect(await stop(pidFile)).toMatchObject({ wasRunning: true, pid: d.pid })
+  })
+
+  it('a full disk and a daemon that dies at start-up: a DaemonizeError, nothing running, no pid file, no fd kept', async () => {
+    const log = join(dir, 'a.log')
+    const pidFile = join(dir, 'a.pid')
+    const before = ownFds()
+    const undo = fullDisk(log)
+    let r: Awaited<ReturnType<typeof settle>>
+    try {
+      ;({ result: r } = await warningsDuring(() => settle(daemonize({ entry: manyLines, logFile: log, pidFile, startupGraceMs: 10_000 }))))
+    } finally {
+      undo()
+    }
+    expect(r.error).toBeInstanceOf(DaemonizeError)
+    const e = r.error as DaemonizeError
+    expect(e).toMatchObject({ stage: 'running', code: 'ERR_DAEMON_EXITED', exitCode: 3 })
+    expect(e.logTail?.split('\n').at(-1)).toBe('line 49')
+    expect(isAlive(e.pid as number)).toBe(false)
+    expect(existsSync(pidFile)).toBe(false)
+    expect(ownFds()).toEqual(before)
+  })
+
+  it('a full disk when a stale pid file is taken over (a line written before the helper starts): started, with a warning', async () => {
+    const log = join(dir, 'a.log')
+    const pidFile = join(dir, 'a.pid')
+    writeFileSync(pidFile, '2147483646\n') // nobody holds its lock
+    const undo = fullDisk(log)
+    let r: Awaited<ReturnType<typeof settle>>
+    try {
+      ;({ result: r } = await warningsDuring(() => settle(daemonize({ entry: idle, logFile: log, pidFile, startupGraceMs: 0 }))))
+    } finally {
+      undo()
+    }
+    expect(r.error).toBeUndefined()
+    expect((r.daemon as Daemon).warnings?.map((w) => w.code)).toContain('NODE_DAEMONIZE_LOG_LOST')
+    expect(status(pidFile)).toMatchObject({ state: 'running', pid: r.daemon?.pid })
+  })
+
+  it('the CLI: exit 0, a --json result with the warning, one warning line on stderr; status and stop agree', async () => {
+    const pidFile = join(dir, 'a.pid')
+    const r = await cli(['start', idle, '--log-file', '/proc/self/status', '--pid-file', pidFile, '--startup-grace', '0', '--json'])
+    const d = JSON.parse(r.out)
+    track(d.pid)
+    expect(r.code).toBe(0)
+    expect(d.warnings).toEqual([{ code: 'NODE_DAEMONIZE_LOG_LOST', message: expect.stringContaining('EINVAL') }])
+    expect(r.err).toMatch(/^node-daemonize: warning: cannot write the launcher's lines to the log \/proc\/self\/status: EINVAL[^\n]*\n$/)
+    expect(isAlive(d.pid)).toBe(true)
+    expect(await cli(['status', '--pid-file', pidFile])).toMatchObject({ code: 0 })
+    expect(await cli(['stop', '--pid-file', pidFile])).toMatchObject({ code: 0 })
+    expect(isAlive(d.pid)).toBe(false)
   })
 })
 

@@ -196,11 +196,21 @@ export function errorJson(err: DaemonizeError): Record<string, unknown> {
   return { message, stage, code, errno, syscall, path, pid, exitCode, signal, logTail }
 }
 
-/** A start failure, said once on stderr (and as JSON on stdout with --json). */
+/**
+ * A start failure, said once on stderr (and as JSON on stdout with --json:
+ * a script always gets a JSON result, even for an error that is not a
+ * DaemonizeError, which would be a bug).
+ */
 export function reportFailure(err: unknown, json: boolean, what = 'start'): number {
-  if (!(err instanceof DaemonizeError)) throw err
-  printErr(`node-daemonize: ${what} failed at stage ${err.stage}: ${err.message}`)
-  if (json) printOut(JSON.stringify({ error: errorJson(err) }))
+  if (err instanceof DaemonizeError) {
+    printErr(`node-daemonize: ${what} failed at stage ${err.stage}: ${err.message}`)
+    if (json) printOut(JSON.stringify({ error: errorJson(err) }))
+    return EXIT_FAILURE
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  const code = (err as { code?: unknown } | null)?.code
+  printErr(`node-daemonize: ${what} failed: ${message}`)
+  if (json) printOut(JSON.stringify({ error: { message, code: typeof code === 'string' ? code : undefined } }))
   return EXIT_FAILURE
 }
 
