@@ -23,7 +23,7 @@ export interface DaemonizeOptions {
   cwd?: string
   /** The daemon's umask. Default 0o022. */
   umask?: number
-  /** stdout and stderr, appended (created 0640). Default: /dev/null. */
+  /** stdout and stderr, appended (created 0640). Default (and '/dev/null'): no log, stdout/stderr on /dev/null. */
   logFile?: string
   /** A pid file, locked for the daemon's whole life. */
   pidFile?: string
@@ -88,6 +88,12 @@ function checkString(name: string, v: unknown): string {
   if (v.includes('\0')) throw optionError(`${name} must not contain a NUL byte`)
   return v
 }
+
+/**
+ * The null device as a log means no log file: the same /dev/null the daemon
+ * gets without one (not a regular file, so openLog would refuse it).
+ */
+export const NULL_DEVICE = '/dev/null'
 
 function checkStrings(name: string, v: unknown): string[] {
   if (v === undefined) return []
@@ -261,7 +267,7 @@ function checkPreload(): string {
  * after the pid file is locked, so a refused start creates no log file.
  */
 export function openLaunchLog(launch: Launch): { fd: number; created: boolean } {
-  if (launch.logFile === undefined) return { fd: openSync('/dev/null', fsc.O_WRONLY), created: false }
+  if (launch.logFile === undefined) return { fd: openSync(NULL_DEVICE, fsc.O_WRONLY), created: false }
   return openLog(launch.logFile, launch.credentials)
 }
 
@@ -286,7 +292,8 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   if (maxOpenFiles !== undefined && (!Number.isInteger(maxOpenFiles) || maxOpenFiles < MIN_OPEN_FILES)) {
     throw optionError(`maxOpenFiles must be an integer >= ${MIN_OPEN_FILES}, got ${String(maxOpenFiles)}`)
   }
-  const logFile = options.logFile === undefined ? undefined : resolve(checkString('logFile', options.logFile))
+  const logPath = options.logFile === undefined ? undefined : resolve(checkString('logFile', options.logFile))
+  const logFile = logPath === NULL_DEVICE ? undefined : logPath
 
   checkEntry(entry)
   checkCwd(cwd)

@@ -328,3 +328,23 @@ describe('a failure after exec (issue 9, defect 4)', () => {
   })
 })
 
+describe('--log-file /dev/null means no log file', () => {
+  it('the API: the daemon starts, stdout and stderr on /dev/null, no log named', async () => {
+    const d = (await settle(daemonize({ entry: idle, logFile: '/dev/null', startupGraceMs: 0 }))).daemon as Daemon
+    expect(d).toBeDefined()
+    expect(d.logFile).toBeUndefined()
+    const fds = procFds(d.pid)
+    expect(fds.get(1)).toBe('/dev/null')
+    expect(fds.get(2)).toBe('/dev/null')
+  })
+
+  it('the CLI', async () => {
+    const r = await cli(['start', idle, '--log-file', '/dev/null', '--startup-grace', '0', '--json'])
+    const d = JSON.parse(r.out)
+    track(d.pid)
+    expect(r).toMatchObject({ code: 0, err: '' })
+    expect(d.logFile).toBeUndefined()
+    expect(procFds(d.pid).get(1)).toBe('/dev/null')
+  })
+})
+

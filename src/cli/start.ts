@@ -27,7 +27,7 @@ Arguments after '--' are passed to the program verbatim.
 
 Options:
   --log-file FILE         append stdout and stderr to FILE (created 0640);
-                          default /dev/null
+                          default (and --log-file /dev/null): no log
   --pid-file FILE         write the daemon's pid to FILE, locked for its life;
                           refuses to start a second one
   --cwd DIR               working directory of the daemon (default /)
