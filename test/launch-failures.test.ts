@@ -65,6 +65,16 @@ function cli(args: string[]): Promise<Run> {
   })
 }
 
+/** The CLI with its stdout a pipe nobody reads any more. */
+function cliIntoClosedPipe(args: string[]): { status: number; stderr: string } {
+  const r = spawnSync('python3', [join(fixtures, 'closed-stdout.py'), process.execPath, bin, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  if (r.status !== 0) throw new Error(`closed-stdout.py failed (${r.status}): ${r.stderr}`)
+  return JSON.parse(r.stdout)
+}
+
 /** The launch's outcome, either way; a daemon it started is tracked for clean-up. */
 async function settle(p: Promise<Daemon>): Promise<{ daemon?: Daemon; error?: unknown }> {
   try {
@@ -345,6 +355,27 @@ describe('--log-file /dev/null means no log file', () => {
     expect(r).toMatchObject({ code: 0, err: '' })
     expect(d.logFile).toBeUndefined()
     expect(procFds(d.pid).get(1)).toBe('/dev/null')
+  })
+})
+
+describe('output into a closed pipe', () => {
+  it('--help: exit 0, nothing on stderr (no stack trace)', () => {
+    expect(cliIntoClosedPipe(['--help'])).toEqual({ status: 0, stderr: '' })
+    expect(cliIntoClosedPipe(['start', '--help'])).toEqual({ status: 0, stderr: '' })
+  })
+
+  it('start: exit 0 when the daemon started, nothing on stderr; the daemon runs', async () => {
+    const pidFile = join(dir, 'a.pid')
+    expect(cliIntoClosedPipe(['start', idle, '--pid-file', pidFile, '--startup-grace', '0'])).toEqual({ status: 0, stderr: '' })
+    const s = status(pidFile)
+    track(s.pid as number)
+    expect(s).toMatchObject({ state: 'running', code: 0 })
+  })
+
+  it('start that fails, with --json: exit 1 and one line on stderr', () => {
+    const r = cliIntoClosedPipe(['start', join(dir, 'missing.js'), '--json'])
+    expect(r.status).toBe(1)
+    expect(r.stderr).toMatch(/^node-daemonize: start failed at stage entry: [^\n]*\n$/)
   })
 })
 

@@ -58,7 +58,8 @@ Options:
 
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
 Exit status: 0 started (or already running with --ok-if-running),
-1 the start failed, 2 invalid arguments.`
+1 the start failed, 2 invalid arguments; output that cannot be written
+(a closed pipe) does not change it.`
 
 /** parseArgs options of `start` (and `restart`, which takes the same). */
 export const startOptions = {
