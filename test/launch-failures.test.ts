@@ -14,6 +14,7 @@ import fs, {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readlinkSync,
   rmSync,
   truncateSync,
@@ -376,6 +377,34 @@ describe('output into a closed pipe', () => {
     const r = cliIntoClosedPipe(['start', join(dir, 'missing.js'), '--json'])
     expect(r.status).toBe(1)
     expect(r.stderr).toMatch(/^node-daemonize: start failed at stage entry: [^\n]*\n$/)
+  })
+})
+
+describe('options are checked before anything is created', () => {
+  it.each<[string, Partial<DaemonizeOptions>]>([
+    ['maxOpenFiles 1e20', { maxOpenFiles: 1e20 }],
+    ['maxOpenFiles 2**53', { maxOpenFiles: 2 ** 53 }],
+    ['user 10n', { user: 10n as unknown as number }],
+    ['group 10n', { group: 10n as unknown as number }],
+    ['execPath \'\'', { execPath: '' }],
+    ['pidFile \'\'', { pidFile: '' }],
+    ['pidFile 5', { pidFile: 5 as unknown as string }],
+    ['logFile \'\'', { logFile: '' }],
+    ['cwd \'\'', { cwd: '' }],
+    ['keepOnTimeout \'yes\'', { keepOnTimeout: 'yes' as unknown as boolean, waitReadyMs: 5000 }],
+    ['coreDumps 1', { coreDumps: 1 as unknown as boolean }],
+    ['notifySystemd \'true\'', { notifySystemd: 'true' as unknown as boolean }],
+    ['preload \'no\'', { preload: 'no' as unknown as boolean }],
+  ])('%s', async (_name, bad) => {
+    const files = { logFile: join(dir, 'a.log'), pidFile: join(dir, 'a.pid') }
+    const e = await refused({ entry: idle, startupGraceMs: 0, ...files, ...bad })
+    expect(e).toMatchObject({ stage: 'options', code: 'ERR_INVALID_ARG_VALUE' })
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('entry \'\'', async () => {
+    const e = await refused({ entry: '' })
+    expect(e).toMatchObject({ stage: 'options', code: 'ERR_INVALID_ARG_VALUE' })
   })
 })
 
