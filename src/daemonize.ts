@@ -109,6 +109,11 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
       const lost = warnReclaimed(logFd, pidFile)
       if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))
     }
+    try {
+      native() // loaded on first use: under EMFILE the dlopen fails too, and must fail at a stage
+    } catch (err) {
+      throw stageError('helper', 'cannot load the native addon', err)
+    }
     const plan = encodePlan({
       cwd: launch.cwd,
       checks: launch.checks,

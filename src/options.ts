@@ -279,8 +279,13 @@ function checkPreload(): string {
  * after the pid file is locked, so a refused start creates no log file.
  */
 export function openLaunchLog(launch: Launch): { fd: number; created: boolean } {
-  if (launch.logFile === undefined) return { fd: openSync(NULL_DEVICE, fsc.O_WRONLY), created: false }
-  return openLog(launch.logFile, launch.credentials)
+  if (launch.logFile !== undefined) return openLog(launch.logFile, launch.credentials)
+  try {
+    return { fd: openSync(NULL_DEVICE, fsc.O_WRONLY), created: false }
+  } catch (err) {
+    // EMFILE/ENFILE, or a system without /dev/null.
+    throw stageError('stdio', `cannot open ${NULL_DEVICE} for the daemon's stdout and stderr`, err, NULL_DEVICE)
+  }
 }
 
 /**

@@ -408,3 +408,40 @@ describe('options are checked before anything is created', () => {
   })
 })
 
+describe('out of file descriptors (EMFILE)', () => {
+  /** Launches from a caller with 0..most fds free (see launch-emfile.mjs). */
+  function emfile(options: DaemonizeOptions, most: number) {
+    const r = spawnSync('prlimit', ['--nofile=128:128', process.execPath, join(fixtures, 'launch-emfile.mjs'), JSON.stringify(options), String(most)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    const line = r.stdout.trim().split('\n').at(-1) as string
+    if (!line?.startsWith('{')) throw new Error(`launch-emfile.mjs printed no result (${r.status}): ${r.stderr}`)
+    const out = JSON.parse(line) as {
+      before: number
+      results: { free: number; ok: boolean; pid?: number; daemonizeError?: boolean; stage?: string; code?: string; fds: number }[]
+    }
+    for (const x of out.results) if (x.pid) track(x.pid)
+    return out
+  }
+
+  it('no log: a DaemonizeError at a real stage for every count of free fds, until the launch succeeds; no fd leaked', () => {
+    const { before, results } = emfile({ entry: idle, startupGraceMs: 0 }, 16)
+    expect(results[0]).toMatchObject({ ok: false, daemonizeError: true, stage: 'stdio', code: 'EMFILE' })
+    for (const r of results) {
+      if (!r.ok) expect(r).toMatchObject({ daemonizeError: true, stage: expect.stringMatching(/^(stdio|helper)$/) })
+      expect(r.fds).toBe(before)
+    }
+    expect(results.at(-1)).toMatchObject({ ok: true })
+  })
+
+  it('with a log: the same', () => {
+    const { before, results } = emfile({ entry: idle, logFile: join(dir, 'a.log'), startupGraceMs: 0 }, 16)
+    expect(results[0]).toMatchObject({ ok: false, daemonizeError: true, stage: 'log', code: 'EMFILE' })
+    for (const r of results) {
+      if (!r.ok) expect(r).toMatchObject({ daemonizeError: true, stage: expect.stringMatching(/^(log|helper)$/) })
+      expect(r.fds).toBe(before)
+    }
+    expect(results.at(-1)).toMatchObject({ ok: true })
+  })
+})
