@@ -132,12 +132,12 @@ describe('the log tail is read through the launch\'s fd, not the path (issue 9, 
     expect(error.logTail).toContain('daemon: fatal: cannot start')
   })
 
-  it('a daemon that replaces its log with a FIFO: start returns at once with the failure, and the pid file is released', () => {
+  it('a daemon that replaces its log with a FIFO: start returns at once with the failure, and the pid file is released', { timeout: 45_000 }, () => {
     const log = join(dir, 'app.log')
     const pidFile = join(dir, 'app.pid')
     const options = { entry: plantsLog, args: ['fifo', log], logFile: log, pidFile, startupGraceMs: 10_000 }
     // In a subprocess: a launcher stuck on the FIFO would block its thread for good.
-    const r = spawnSync(process.execPath, [coreLaunch, JSON.stringify(options)], { encoding: 'utf8', timeout: 20_000 })
+    const r = spawnSync(process.execPath, [coreLaunch, JSON.stringify(options)], { encoding: 'utf8', timeout: 30_000 })
     expect(r.signal).toBe(null)
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
     expect(out).toMatchObject({ ok: false, error: { stage: 'running', code: 'ERR_DAEMON_EXITED' } })
@@ -194,8 +194,9 @@ describe('the log tail reads a bounded window from the end (issue 9, defect 3)',
       const ms = Number(process.hrtime.bigint() - t0) / 1e6
       expect(tail.endsWith('the end')).toBe(true)
       expect(tail.length).toBeLessThanOrEqual(TAIL_WINDOW)
-      // Not a benchmark: reading 3 GB takes many seconds; one window takes well under one.
-      expect(ms).toBeLessThan(1000)
+      // Not a benchmark: reading 3 GB takes many seconds; one window, milliseconds
+      // (the bound leaves room for a loaded machine).
+      expect(ms).toBeLessThan(3000)
     } finally {
       closeSync(fd)
     }
@@ -426,7 +427,7 @@ describe('out of file descriptors (EMFILE)', () => {
   }
 
   it('no log: a DaemonizeError at a real stage for every count of free fds, until the launch succeeds; no fd leaked', () => {
-    const { before, results } = emfile({ entry: idle, startupGraceMs: 0 }, 16)
+    const { before, results } = emfile({ entry: idle, startupGraceMs: 0 }, 32)
     expect(results[0]).toMatchObject({ ok: false, daemonizeError: true, stage: 'stdio', code: 'EMFILE' })
     for (const r of results) {
       if (!r.ok) expect(r).toMatchObject({ daemonizeError: true, stage: expect.stringMatching(/^(stdio|helper)$/) })
@@ -436,7 +437,7 @@ describe('out of file descriptors (EMFILE)', () => {
   })
 
   it('with a log: the same', () => {
-    const { before, results } = emfile({ entry: idle, logFile: join(dir, 'a.log'), startupGraceMs: 0 }, 16)
+    const { before, results } = emfile({ entry: idle, logFile: join(dir, 'a.log'), startupGraceMs: 0 }, 32)
     expect(results[0]).toMatchObject({ ok: false, daemonizeError: true, stage: 'log', code: 'EMFILE' })
     for (const r of results) {
       if (!r.ok) expect(r).toMatchObject({ daemonizeError: true, stage: expect.stringMatching(/^(log|helper)$/) })
