@@ -46,7 +46,6 @@ function warn(warnings: LaunchWarning[], code: string, message: string): void {
   process.emitWarning(message, { code })
 }
 
-
 /**
  * The stage lines, in the log. Runs after the daemon exec'd, so it must not
  * throw: a full disk (ENOSPC) or a file that refuses writes (EINVAL) cannot
