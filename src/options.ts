@@ -23,7 +23,7 @@ export interface DaemonizeOptions {
   cwd?: string
   /** The daemon's umask. Default 0o022. */
   umask?: number
-  /** stdout and stderr, appended (created 0640). Default: /dev/null. */
+  /** stdout and stderr, appended (created 0640). Default (and '/dev/null'): no log, stdout/stderr on /dev/null. */
   logFile?: string
   /** A pid file, locked for the daemon's whole life. */
   pidFile?: string
@@ -88,6 +88,24 @@ function checkString(name: string, v: unknown): string {
   if (v.includes('\0')) throw optionError(`${name} must not contain a NUL byte`)
   return v
 }
+
+/** A path: a non-empty string (resolve('') would quietly mean the caller's cwd). */
+function checkPath(name: string, v: unknown): string {
+  if (checkString(name, v) === '') throw optionError(`${name} must not be empty`)
+  return v as string
+}
+
+function checkBoolean(name: string, v: unknown): boolean {
+  if (v === undefined) return false
+  if (typeof v !== 'boolean') throw optionError(`${name} must be a boolean, got ${typeof v}`)
+  return v
+}
+
+/**
+ * The null device as a log means no log file: the same /dev/null the daemon
+ * gets without one (not a regular file, so openLog would refuse it).
+ */
+export const NULL_DEVICE = '/dev/null'
 
 function checkStrings(name: string, v: unknown): string[] {
   if (v === undefined) return []
@@ -261,8 +279,13 @@ function checkPreload(): string {
  * after the pid file is locked, so a refused start creates no log file.
  */
 export function openLaunchLog(launch: Launch): { fd: number; created: boolean } {
-  if (launch.logFile === undefined) return { fd: openSync('/dev/null', fsc.O_WRONLY), created: false }
-  return openLog(launch.logFile, launch.credentials)
+  if (launch.logFile !== undefined) return openLog(launch.logFile, launch.credentials)
+  try {
+    return { fd: openSync(NULL_DEVICE, fsc.O_WRONLY), created: false }
+  } catch (err) {
+    // EMFILE/ENFILE, or a system without /dev/null.
+    throw stageError('stdio', `cannot open ${NULL_DEVICE} for the daemon's stdout and stderr`, err, NULL_DEVICE)
+  }
 }
 
 /**
@@ -271,11 +294,13 @@ export function openLaunchLog(launch: Launch): { fd: number; created: boolean } 
  */
 export function resolveLaunch(options: DaemonizeOptions): Launch {
   if (options === null || typeof options !== 'object') throw optionError('options must be an object')
-  const entry = resolve(checkString('entry', options.entry))
+  const entry = resolve(checkPath('entry', options.entry))
   const args = checkStrings('args', options.args)
   const execArgv = checkStrings('execArgv', options.execArgv)
-  const execPath = resolve(checkString('execPath', options.execPath ?? process.execPath))
-  const cwd = resolve(checkString('cwd', options.cwd ?? '/'))
+  const execPath = resolve(checkPath('execPath', options.execPath ?? process.execPath))
+  const cwd = resolve(checkPath('cwd', options.cwd ?? '/'))
+  // Opened by daemonize() itself; checked here so that a bad one creates nothing.
+  if (options.pidFile !== undefined) checkPath('pidFile', options.pidFile)
   const umask = options.umask ?? 0o022
   if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) {
     throw optionError(`umask must be an integer from 0 to 0o777, got ${String(options.umask)}`)
@@ -283,10 +308,18 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const waitReadyMs = checkDuration('waitReadyMs', options.waitReadyMs)
   const startupGraceMs = checkDuration('startupGraceMs', options.startupGraceMs)
   const maxOpenFiles = options.maxOpenFiles
-  if (maxOpenFiles !== undefined && (!Number.isInteger(maxOpenFiles) || maxOpenFiles < MIN_OPEN_FILES)) {
-    throw optionError(`maxOpenFiles must be an integer >= ${MIN_OPEN_FILES}, got ${String(maxOpenFiles)}`)
+  // A safe integer (the CLI's bound too); above fs.nr_open the daemon's setrlimit says EPERM.
+  if (maxOpenFiles !== undefined && (!Number.isSafeInteger(maxOpenFiles) || maxOpenFiles < MIN_OPEN_FILES)) {
+    throw optionError(
+      `maxOpenFiles must be an integer from ${MIN_OPEN_FILES} to ${Number.MAX_SAFE_INTEGER}, got ${String(maxOpenFiles)}`,
+    )
   }
-  const logFile = options.logFile === undefined ? undefined : resolve(checkString('logFile', options.logFile))
+  const keepOnTimeout = checkBoolean('keepOnTimeout', options.keepOnTimeout)
+  const coreDumps = checkBoolean('coreDumps', options.coreDumps)
+  const notifySystemd = checkBoolean('notifySystemd', options.notifySystemd)
+  if (options.preload !== undefined) checkBoolean('preload', options.preload)
+  const logPath = options.logFile === undefined ? undefined : resolve(checkPath('logFile', options.logFile))
+  const logFile = logPath === NULL_DEVICE ? undefined : logPath
 
   checkEntry(entry)
   checkCwd(cwd)
@@ -309,10 +342,10 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
     logFile,
     windowMs: waitReady ? waitReadyMs : startupGraceMs,
     waitReady,
-    keepOnTimeout: options.keepOnTimeout === true,
+    keepOnTimeout,
     credentials,
     maxOpenFiles,
-    coreDumps: options.coreDumps === true,
-    notifySystemd: options.notifySystemd === true,
+    coreDumps,
+    notifySystemd,
   }
 }

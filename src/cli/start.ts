@@ -27,7 +27,7 @@ Arguments after '--' are passed to the program verbatim.
 
 Options:
   --log-file FILE         append stdout and stderr to FILE (created 0640);
-                          default /dev/null
+                          default (and --log-file /dev/null): no log
   --pid-file FILE         write the daemon's pid to FILE, locked for its life;
                           refuses to start a second one
   --cwd DIR               working directory of the daemon (default /)
@@ -58,7 +58,8 @@ Options:
 
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
 Exit status: 0 started (or already running with --ok-if-running),
-1 the start failed, 2 invalid arguments.`
+1 the start failed, 2 invalid arguments; output that cannot be written
+(a closed pipe) does not change it.`
 
 /** parseArgs options of `start` (and `restart`, which takes the same). */
 export const startOptions = {
@@ -196,11 +197,21 @@ export function errorJson(err: DaemonizeError): Record<string, unknown> {
   return { message, stage, code, errno, syscall, path, pid, exitCode, signal, logTail }
 }
 
-/** A start failure, said once on stderr (and as JSON on stdout with --json). */
+/**
+ * A start failure, said once on stderr (and as JSON on stdout with --json:
+ * a script always gets a JSON result, even for an error that is not a
+ * DaemonizeError, which would be a bug).
+ */
 export function reportFailure(err: unknown, json: boolean, what = 'start'): number {
-  if (!(err instanceof DaemonizeError)) throw err
-  printErr(`node-daemonize: ${what} failed at stage ${err.stage}: ${err.message}`)
-  if (json) printOut(JSON.stringify({ error: errorJson(err) }))
+  if (err instanceof DaemonizeError) {
+    printErr(`node-daemonize: ${what} failed at stage ${err.stage}: ${err.message}`)
+    if (json) printOut(JSON.stringify({ error: errorJson(err) }))
+    return EXIT_FAILURE
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  const code = (err as { code?: unknown } | null)?.code
+  printErr(`node-daemonize: ${what} failed: ${message}`)
+  if (json) printOut(JSON.stringify({ error: { message, code: typeof code === 'string' ? code : undefined } }))
   return EXIT_FAILURE
 }
 
