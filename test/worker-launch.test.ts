@@ -21,6 +21,7 @@ interface Left {
   helperAlive: boolean
   helperStillChild: boolean
   zombies: number[]
+  fdCount: { before: number; after: number }
   leakedFds: string[]
   fresh: { ok: boolean; pid?: number; code?: string; message?: string }
 }
@@ -57,6 +58,7 @@ describe('a Worker terminated while its daemonize() waits for ready()', () => {
     expect(isAlive(left.daemon)).toBe(false)
     // no status pipe, log or pid-file fd stays open in the caller
     expect(left.leakedFds).toEqual([])
+    expect(left.fdCount.after).toBe(left.fdCount.before)
     // and the pid file is free: a fresh start with it works.
     expect(left.fresh).toMatchObject({ ok: true })
     expect(r.status).toBe(0)
