@@ -11,6 +11,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -20,6 +21,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -28,6 +31,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -74,14 +78,167 @@ int32_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* usage) {
 // Duplicate fd to a number >= min, close-on-exec.
 int DupAbove(int fd, int min) { return fcntl(fd, F_DUPFD_CLOEXEC, min); }
 
+// --------------------------------------------------------------- sessions
+
+// State letter and session id from /proc/<pid>/stat; false if it is gone.
+// comm may hold spaces and parentheses: parse after the last ')'.
+bool ProcSession(pid_t pid, char* state, pid_t* session) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  int fd = Retry([&] { return open(path, O_RDONLY | O_CLOEXEC); });
+  if (fd < 0) return false;
+  char buf[512];
+  ssize_t n = Retry([&] { return read(fd, buf, sizeof buf - 1); });
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* paren = strrchr(buf, ')');
+  int ppid, pgrp, sid;
+  char st;
+  if (paren == nullptr || sscanf(paren + 1, " %c %d %d %d", &st, &ppid, &pgrp, &sid) != 4) return false;
+  *state = st;
+  *session = sid;
+  return true;
+}
+
+int64_t MonotonicMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct SessionKill {
+  int killed = 0;  // signals sent
+  int left = 0;    // processes still alive when the time ran out
+};
+
+// SIGKILL every live process of session sid except its leader, each through
+// a pidfd and only after getsid() confirms it again, and scan until none is
+// left (a zombie counts as gone: pid 1 may reap it late) or timeout_ms ran
+// out. Sound only while the number sid cannot name another session: the
+// caller holds the leader (the helper) unreaped, or the members hold it
+// (a session id is not reused while any process is in that session).
+SessionKill KillSession(pid_t sid, int timeout_ms) {
+  SessionKill out;
+  int64_t deadline = MonotonicMs() + timeout_ms;
+  for (;;) {
+    int live = 0;
+    DIR* dir = opendir("/proc");  // glibc opens it O_CLOEXEC
+    if (dir == nullptr) return out;
+    while (struct dirent* de = readdir(dir)) {
+      char* end;
+      long pid = strtol(de->d_name, &end, 10);
+      if (*end != '\0' || pid <= 0 || pid == sid) continue;
+      char state;
+      pid_t session;
+      if (!ProcSession(static_cast<pid_t>(pid), &state, &session) || session != sid) continue;
+      if (state == 'Z' || state == 'X') continue;
+      live++;
+      int pidfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+      if (pidfd < 0) continue;  // exited meanwhile
+      if (getsid(static_cast<pid_t>(pid)) == sid && syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) == 0)
+        out.killed++;
+      close(pidfd);
+    }
+    closedir(dir);
+    out.left = live;
+    if (live == 0 || MonotonicMs() >= deadline) return out;
+    struct timespec pause = {0, 5 * 1000 * 1000};  // SIGKILL takes effect at once; give it a moment
+    while (nanosleep(&pause, &pause) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+// killSession(sid, timeoutMs = 2000) -> { killed, left }
+Napi::Value KillSessionJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t sid = IntArg(info, 0, "killSession(sid: number, timeoutMs?: number)");
+  int timeout_ms = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 2000;
+  if (sid <= 1) throw UsageError(env, "killSession(sid: number, timeoutMs?: number): sid must be > 1");
+  SessionKill r = KillSession(sid, timeout_ms);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("killed", Napi::Number::New(env, r.killed));
+  out.Set("left", Napi::Number::New(env, r.left));
+  return out;
+}
+
+// --------------------------------------------------------- launches in flight
+// A launch is in flight from spawnHelper until waitPid reaps its helper. If
+// the environment ends meanwhile (a Worker terminated while daemonize()
+// awaited the helper), no JS will ever finish it: the cleanup hook kills
+// the helper and its session, reaps the helper, closes the status pipe, the
+// log fd and the pid-file lock fd, and removes the pid file it locked.
+// Each fd is closed only if it still is the file it was (same device and
+// inode): JS may have closed it already, and its number been reused.
+
+struct TrackedFd {
+  int fd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+TrackedFd Track(int fd) {
+  TrackedFd t;
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0) {
+    t.fd = fd;
+    t.dev = st.st_dev;
+    t.ino = st.st_ino;
+  }
+  return t;
+}
+
+bool StillSame(const TrackedFd& t) {
+  struct stat st;
+  return t.fd >= 0 && fstat(t.fd, &st) == 0 && st.st_dev == t.dev && st.st_ino == t.ino;
+}
+
+struct InFlight {
+  pid_t helper;
+  TrackedFd status, log, lock;
+  std::string lock_path;
+};
+
+struct AddonData {
+  Napi::FunctionReference fd_watcher;
+  std::vector<InFlight> launches;
+};
+
+void AbortLaunch(const InFlight& l) {
+  kill(l.helper, SIGKILL);  // our unreaped child: the pid is still the helper's
+  KillSession(l.helper, 2000);
+  int status;
+  Retry([&] { return waitpid(l.helper, &status, 0); });
+  if (StillSame(l.status)) close(l.status.fd);
+  if (StillSame(l.log)) close(l.log.fd);
+  if (StillSame(l.lock)) {
+    // Unlink while holding the lock (the daemon, its other holder, is dead),
+    // and only the file this fd is: the path may name another one by now.
+    struct stat st;
+    if (!l.lock_path.empty() && lstat(l.lock_path.c_str(), &st) == 0 && st.st_dev == l.lock.dev &&
+        st.st_ino == l.lock.ino)
+      unlink(l.lock_path.c_str());
+    close(l.lock.fd);
+  }
+}
+
+void OnEnvCleanup(void* arg) {
+  AddonData* data = static_cast<AddonData*>(arg);
+  for (const InFlight& l : data->launches) AbortLaunch(l);
+  data->launches.clear();
+}
+
 // ------------------------------------------------------------------ spawn
 
-// spawnHelper(helperPath, plan: Buffer, logFd, lockFd | -1) -> { pid, statusFd }
+// spawnHelper(helperPath, plan: Buffer, logFd, lockFd | -1, lockPath?) -> { pid, statusFd }
+// The launch is in flight until waitPid(pid) (see OnEnvCleanup).
 Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsString() || !info[1].IsBuffer() || !info[2].IsNumber() ||
-      !info[3].IsNumber())
-    throw UsageError(env, "spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number)");
+      !info[3].IsNumber() || (info.Length() > 4 && !info[4].IsString() && !info[4].IsUndefined()))
+    throw UsageError(
+        env, "spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number, lockPath?: string)");
+  std::string lock_path = info.Length() > 4 && info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "";
   std::string helper = info[0].As<Napi::String>();
   Napi::Buffer<char> plan = info[1].As<Napi::Buffer<char>>();
   int log_fd = info[2].As<Napi::Number>().Int32Value();
@@ -182,6 +339,8 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   posix_spawnattr_destroy(&attr);
   if (err != 0) throw fail(err, "posix_spawn", helper);
   cleanup();
+  env.GetInstanceData<AddonData>()->launches.push_back(
+      InFlight{pid, Track(status_r), Track(log_fd), Track(lock_fd), lock_path});
 
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, pid));
@@ -196,6 +355,14 @@ Napi::Value WaitPid(const Napi::CallbackInfo& info) {
   pid_t pid = IntArg(info, 0, "waitPid(pid: number)");
   int status = 0;
   if (Retry([&] { return waitpid(pid, &status, 0); }) < 0) throw SystemError(env, errno, "waitpid");
+  // Reaped: the launch is the caller's to finish now, not the cleanup hook's.
+  auto& launches = env.GetInstanceData<AddonData>()->launches;
+  for (auto it = launches.begin(); it != launches.end(); ++it) {
+    if (it->helper == pid) {
+      launches.erase(it);
+      break;
+    }
+  }
   return Napi::Number::New(env, status);
 }
 
@@ -251,6 +418,8 @@ Napi::Object Constants(Napi::Env env) {
   C(ND_PLAN_SET_IDS);
   C(ND_PLAN_SET_NOFILE);
   C(ND_PLAN_SET_CORE);
+  C(ND_PLAN_DRY_RUN);
+  C(ND_PLAN_FAULT_STOP_AFTER_FORK);
   C(ND_EVERIFY);
   C(ND_EEXITED);
   C(ND_ETIMEOUT);
@@ -633,18 +802,18 @@ Napi::Value RedirectOutput(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-struct AddonData {
-  Napi::FunctionReference fd_watcher;
-};
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   AddonData* data = new AddonData();
   Napi::Function watcher = FdWatcher::Init(env);
   data->fd_watcher = Napi::Persistent(watcher);
   env.SetInstanceData<AddonData>(data);
+  // Runs before the instance data is freed: hooks run in reverse order of
+  // registration, and napi registered its own teardown before Init.
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, data);
 
   exports.Set("spawnHelper", Napi::Function::New(env, SpawnHelper));
   exports.Set("waitPid", Napi::Function::New(env, WaitPid));
+  exports.Set("killSession", Napi::Function::New(env, KillSessionJs));
   exports.Set("decodeWaitStatus", Napi::Function::New(env, DecodeWaitStatus));
   exports.Set("stages", Stages(env));
   exports.Set("constants", Constants(env));

@@ -292,6 +292,19 @@ static int reset_reserved_signals(void) {
   return 0;
 }
 
+/* A dry run stops where execve would run: what execve refuses for a
+ * missing, non-regular or non-executable file is found without exec'ing.
+ * access() asks with the real ids, which are the daemon's own by now
+ * (setuid set all three). The helper reaps this process. */
+static void dry_run_exec(const struct plan *pl, pid_t self) {
+  struct stat st;
+  if (RETRY(stat(pl->exec_path, &st)) < 0) DAEMON_FAIL(ND_STAGE_exec, 0, errno, self);
+  if (!S_ISREG(st.st_mode)) DAEMON_FAIL(ND_STAGE_exec, 0, EACCES, self);
+  if (RETRY(access(pl->exec_path, X_OK)) < 0) DAEMON_FAIL(ND_STAGE_exec, 0, errno, self);
+  daemon_report(ND_STAGE_exec, 0, 0, self);
+  _exit(0);
+}
+
 /* Runs in the daemon; never returns. ready_w: write end of the ready pipe
  * or -1. */
 static void become_daemon(const struct plan *pl, pid_t helper, int ready_w) {
@@ -392,6 +405,7 @@ static void become_daemon(const struct plan *pl, pid_t helper, int ready_w) {
   /* The last record before exec. If the helper is gone now, it exits here;
    * from here on, SIGPIPE is default again, so nothing else may be written
    * before exec except the failure below. */
+  if (pl->h.flags & ND_PLAN_DRY_RUN) dry_run_exec(pl, self);
   daemon_report(ND_STAGE_exec, 0, 0, self);
   sigset_t none;
   sigemptyset(&none);
@@ -655,11 +669,18 @@ int main(int argc, char **argv) {
     daemon_rep = rep[1];
     become_daemon(&pl, self, ready[1]);
   }
+  /* Fault injection for the tests: stopped here, the helper can be killed
+   * after the fork but before anyone learnt the daemon's pid. */
+  if (pl.h.flags & ND_PLAN_FAULT_STOP_AFTER_FORK) raise(SIGSTOP);
   report(ND_STAGE_fork, 0, 0, daemon);
   close(rep[1]);
   if (ready[1] >= 0) close(ready[1]);
 
   if (forward_until_exec(rep[0], daemon) < 0) return 1;
+  if (pl.h.flags & ND_PLAN_DRY_RUN) { /* the checks passed; the child has exited */
+    reap(daemon);
+    return 0;
+  }
   if (pl.h.window_ms == 0) return 0;
 
   /* Hold nothing of the caller's during the window: no cwd (a mount point

@@ -35,6 +35,15 @@
 #define ND_PLAN_SET_IDS (1u << 3)      /* setgroups/setgid/setuid to the plan's ids */
 #define ND_PLAN_SET_NOFILE (1u << 4)   /* RLIMIT_NOFILE soft = hard = nofile */
 #define ND_PLAN_SET_CORE (1u << 5)     /* RLIMIT_CORE soft = hard = core */
+/* Check, do not launch: the daemon side runs every step up to exec as it
+ * would (limits, ids, chdir, entry checks), checks that the exec path is an
+ * executable regular file for the daemon's user, reports "exec" and exits
+ * instead of exec'ing; the helper reaps it. Nothing is written anywhere. */
+#define ND_PLAN_DRY_RUN (1u << 6)
+/* Tests only (NODE_DAEMONIZE_TEST_FAULT=helper-stop-after-fork): the helper
+ * stops itself (SIGSTOP) right after fork, before it reports the daemon's
+ * pid, so a test can kill it at exactly that point. */
+#define ND_PLAN_FAULT_STOP_AFTER_FORK (1u << 7)
 
 /*
  * Byte order: host order on both sides (the helper runs on the caller's

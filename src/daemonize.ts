@@ -8,7 +8,7 @@ import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
 import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
 import { acquirePidFileWhenSettled, type AcquiredPidFile } from './pidfile.js'
-import { encodePlan } from './plan.js'
+import { encodePlan, launchPlan } from './plan.js'
 import { readStatus, type StatusRecord } from './status.js'
 
 export interface Daemon {
@@ -113,23 +113,9 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     } catch (err) {
       throw stageError('helper', 'cannot load the native addon', err)
     }
-    const plan = encodePlan({
-      cwd: launch.cwd,
-      checks: launch.checks,
-      execPath: launch.execPath,
-      argv: launch.argv,
-      env: launch.env,
-      umask: launch.umask,
-      windowMs: launch.windowMs,
-      waitReady: launch.waitReady,
-      keepOnTimeout: launch.keepOnTimeout,
-      hasLock: pidFile !== undefined,
-      ids: launch.credentials,
-      maxOpenFiles: launch.maxOpenFiles,
-      coreLimit: launch.coreDumps ? undefined : 0,
-    })
+    const plan = encodePlan(launchPlan(launch, { hasLock: pidFile !== undefined }))
     try {
-      ;({ pid: helperPid, statusFd } = native().spawnHelper(helperPath(), plan, logFd, pidFile?.fd ?? -1))
+      ;({ pid: helperPid, statusFd } = native().spawnHelper(helperPath(), plan, logFd, pidFile?.fd ?? -1, pidFile?.path))
     } catch (err) {
       throw stageError('helper', 'cannot start the helper', err)
     }
@@ -143,27 +129,37 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   try {
     records = await readStatus(statusFd)
   } catch (err) {
-    // Cannot watch the pipe: end the helper (and with it the launch).
+    // Cannot watch the pipe: end the helper (and with it the launch), and
+    // whatever it forked, before reaping it frees its pid (the session id).
     process.kill(helperPid, 'SIGKILL')
+    native().killSession(helperPid)
     native().waitPid(helperPid)
     releasePidFile(pidFile)
     closeSync(logFd)
     throw stageError('helper', 'cannot read the helper\'s status', err)
   }
-  // EOF: the helper has closed the pipe by exiting; reap it.
-  const helperEnd = native().decodeWaitStatus(native().waitPid(helperPid))
-
   const fork = records.find((r) => r.stage === 'fork' && r.err === 0)
   const daemonPid = fork?.value
   const failed = records.find((r) => r.err !== 0)
   const exec = records.find((r) => r.stage === 'exec' && r.err === 0)
   const windowEnd = records.find((r) => (r.stage === 'ready' || r.stage === 'running') && r.err === 0)
+
+  // EOF: the helper has exited, or was killed. Unless the launch ended well
+  // (or a timed-out daemon is kept on purpose), nothing it started may stay:
+  // kill every process in its session, the daemon whose pid it may never
+  // have reported included. Before the reap, while the helper's pid (the
+  // session id) cannot be reused.
+  const succeeded = !failed && exec !== undefined && daemonPid !== undefined && (launch.windowMs === 0 || windowEnd !== undefined)
+  const kept = failed?.err === native().constants.ND_ETIMEOUT && failed.stage === 'ready' && launch.keepOnTimeout
+  if (!succeeded && !kept) native().killSession(helperPid)
+  const helperEnd = native().decodeWaitStatus(native().waitPid(helperPid))
   let error: DaemonizeError | undefined
   // The tail is read through logFd, which stays open until the error is built.
   if (failed) error = failure(failed, launch, daemonPid, logFd)
   else if (!exec || daemonPid === undefined || helperEnd.code !== 0 || (launch.windowMs > 0 && !windowEnd)) {
-    // The helper died mid-launch (killed from outside): the daemon it forked
-    // may be running, unwatched. Nothing is left half-started.
+    // The helper died mid-launch (killed from outside): its session was
+    // emptied above, unless every record had arrived and it died only after
+    // them; then the daemon it reported may be running, unwatched.
     if (daemonPid !== undefined) killDaemonOf(daemonPid, helperPid)
     const how = helperEnd.signal !== null ? `was killed by ${signalName(helperEnd.signal) ?? helperEnd.signal}` : `exited with code ${helperEnd.code}`
     error = new DaemonizeError(`the helper ${how} before the launch was complete`, {

@@ -45,6 +45,8 @@ export interface NativeConstants {
   ND_PLAN_SET_IDS: number
   ND_PLAN_SET_NOFILE: number
   ND_PLAN_SET_CORE: number
+  ND_PLAN_DRY_RUN: number
+  ND_PLAN_FAULT_STOP_AFTER_FORK: number
   ND_EVERIFY: number
   ND_EEXITED: number
   ND_ETIMEOUT: number
@@ -57,10 +59,21 @@ export interface NativeConstants {
 }
 
 export interface Native {
-  /** posix_spawn the helper with the plan on fd 3; returns its pid and the read end of the status pipe. */
-  spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number): { pid: number; statusFd: number }
-  /** Blocking waitpid: only for a child known to be exiting. */
+  /**
+   * posix_spawn the helper with the plan on fd 3; returns its pid and the read end of the status pipe.
+   * Until waitPid(pid), the launch is in flight: if this environment ends first (a Worker
+   * terminated), a cleanup hook kills the helper and its session, reaps it, closes the status,
+   * log and lock fds, and unlinks lockPath (when it is still the locked file).
+   */
+  spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number, lockPath?: string): { pid: number; statusFd: number }
+  /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */
   waitPid(pid: number): number
+  /**
+   * SIGKILL every live process of session sid but its leader (through pidfds, after
+   * re-checking getsid), until none is left or timeoutMs (default 2000) ran out. Call
+   * it while the leader (the helper) is still unreaped, so the id cannot name a new session.
+   */
+  killSession(sid: number, timeoutMs?: number): { killed: number; left: number }
   decodeWaitStatus(status: number): { code: number | null; signal: number | null }
   stages: StageInfo[]
   /** Syscalls a record can name besides its stage's usual one. */

@@ -9,14 +9,14 @@ import { type Credentials, resolveCredentials } from './user.js'
 export interface DaemonizeOptions {
   /** The script the daemon runs (must be an existing, readable regular file). */
   entry: string
-  /** Arguments after the entry, passed verbatim. */
-  args?: string[]
+  /** Arguments after the entry, passed verbatim (a Buffer: these exact bytes). */
+  args?: (string | Buffer)[]
   /** Node options before the entry, e.g. ['--enable-source-maps']. */
   execArgv?: string[]
   /** The program to exec. Default: process.execPath. */
   execPath?: string
   /** The daemon's environment, replacing the caller's. Default: process.env. */
-  env?: Record<string, string | undefined>
+  env?: Record<string, string | Buffer | undefined>
   /** Start from an empty environment with a sane PATH (SAFE_PATH); `env` entries are added to it. */
   clearEnv?: boolean
   /** The daemon's working directory. Default '/'. */
@@ -67,10 +67,10 @@ export const preloadPath = join(packageRoot, 'dist', 'daemon', 'preload.cjs')
 export interface Launch {
   entry: string
   execPath: string
-  argv: string[]
+  argv: (string | Buffer)[]
   /** Files the daemon must be able to read as its own user: the entry, then the preload. */
   checks: string[]
-  env: string[]
+  env: (string | Buffer)[]
   cwd: string
   umask: number
   logFile?: string
@@ -107,10 +107,22 @@ function checkBoolean(name: string, v: unknown): boolean {
  */
 export const NULL_DEVICE = '/dev/null'
 
+/** A string, or a Buffer for bytes that are not UTF-8 (program arguments, environment values). */
+function checkBytes(name: string, v: unknown): string | Buffer {
+  if (!Buffer.isBuffer(v)) return checkString(name, v)
+  if (v.includes(0)) throw optionError(`${name} must not contain a NUL byte`)
+  return v
+}
+
 function checkStrings(name: string, v: unknown): string[] {
   if (v === undefined) return []
   if (!Array.isArray(v)) throw optionError(`${name} must be an array of strings`)
   return v.map((s, i) => checkString(`${name}[${i}]`, s))
+}
+
+function checkArray(name: string, v: unknown): unknown[] {
+  if (!Array.isArray(v)) throw optionError(`${name} must be an array of strings`)
+  return v
 }
 
 function checkDuration(name: string, v: unknown): number {
@@ -231,7 +243,10 @@ function openLog(path: string, credentials?: Credentials): { fd: number; created
  * SAFE_PATH plus `env`; then HOME/USER/LOGNAME for the target user; then
  * ours. NODE_DAEMONIZE_* and NOTIFY_SOCKET never come from outside.
  */
-function buildEnv(options: DaemonizeOptions, launch: { logFile?: string; waitReady: boolean; credentials?: Credentials }): string[] {
+function buildEnv(
+  options: DaemonizeOptions,
+  launch: { logFile?: string; waitReady: boolean; credentials?: Credentials },
+): (string | Buffer)[] {
   const given = options.env
   if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
     throw optionError('env must be an object of strings')
@@ -240,11 +255,11 @@ function buildEnv(options: DaemonizeOptions, launch: { logFile?: string; waitRea
     throw optionError(`clearEnv must be a boolean, got ${typeof options.clearEnv}`)
   }
   const source = options.clearEnv ? { PATH: SAFE_PATH, ...given } : (given ?? process.env)
-  const env: Record<string, string> = {}
+  const env: Record<string, string | Buffer> = {}
   for (const [k, v] of Object.entries(source)) {
     if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET') continue
     if (k.includes('=') || k === '') throw optionError(`env key '${k}' is not a valid variable name`)
-    env[checkString(`env key`, k)] = checkString(`env.${k}`, v)
+    env[checkString(`env key`, k)] = checkBytes(`env.${k}`, v)
   }
   const creds = launch.credentials
   if (creds) {
@@ -260,7 +275,7 @@ function buildEnv(options: DaemonizeOptions, launch: { logFile?: string; waitRea
   }
   if (launch.logFile !== undefined) env[ENV_LOG_FILE] = launch.logFile
   if (launch.waitReady) env[ENV_READY_FD] = '4'
-  return Object.entries(env).map(([k, v]) => `${k}=${v}`)
+  return Object.entries(env).map(([k, v]) => (typeof v === 'string' ? `${k}=${v}` : Buffer.concat([Buffer.from(`${k}=`), v])))
 }
 
 function checkPreload(): string {
@@ -295,7 +310,7 @@ export function openLaunchLog(launch: Launch): { fd: number; created: boolean } 
 export function resolveLaunch(options: DaemonizeOptions): Launch {
   if (options === null || typeof options !== 'object') throw optionError('options must be an object')
   const entry = resolve(checkPath('entry', options.entry))
-  const args = checkStrings('args', options.args)
+  const args = options.args === undefined ? [] : checkArray('args', options.args).map((a, i) => checkBytes(`args[${i}]`, a))
   const execArgv = checkStrings('execArgv', options.execArgv)
   const execPath = resolve(checkPath('execPath', options.execPath ?? process.execPath))
   const cwd = resolve(checkPath('cwd', options.cwd ?? '/'))

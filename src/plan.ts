@@ -1,13 +1,23 @@
 // Encodes the plan the helper reads from fd 3 (layout: native/protocol.h).
 import { native } from './native.js'
+import type { Launch } from './options.js'
+
+/**
+ * Tests only: NODE_DAEMONIZE_TEST_FAULT in the caller's environment arms a
+ * fault-injection point in the helper (see docs/lifecycle.md). The one known
+ * value, helper-stop-after-fork, makes the helper stop itself (SIGSTOP)
+ * right after its fork, before it reports the daemon's pid.
+ */
+export const ENV_TEST_FAULT = 'NODE_DAEMONIZE_TEST_FAULT'
 
 export interface Plan {
   cwd: string
   /** Files the daemon opens for reading, as its own user, before exec. */
   checks: string[]
   execPath: string
-  argv: string[]
-  env: string[]
+  /** Bytes pass through as given; strings are encoded as UTF-8. */
+  argv: (string | Buffer)[]
+  env: (string | Buffer)[]
   umask: number
   /** Start-up window in ms; 0: the helper leaves once the daemon exec'd. */
   windowMs: number
@@ -17,12 +27,43 @@ export interface Plan {
   ids?: { uid: number; gid: number; groups: number[] }
   maxOpenFiles?: number
   coreLimit?: number
+  /** Check every step up to exec, then stop instead of exec'ing (a preflight). */
+  dryRun?: boolean
+  /** Tests only: stop the helper right after its fork. */
+  faultStopAfterFork?: boolean
+}
+
+/** The plan of a checked launch: a real one, or a dry run of it. */
+export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boolean }): Plan {
+  return {
+    cwd: launch.cwd,
+    checks: launch.checks,
+    execPath: launch.execPath,
+    argv: launch.argv,
+    env: launch.env,
+    umask: launch.umask,
+    // A dry run ends at exec: no window, nothing to wait for.
+    windowMs: how.dryRun ? 0 : launch.windowMs,
+    waitReady: how.dryRun ? false : launch.waitReady,
+    keepOnTimeout: launch.keepOnTimeout,
+    hasLock: how.hasLock,
+    ids: launch.credentials,
+    maxOpenFiles: launch.maxOpenFiles,
+    coreLimit: launch.coreDumps ? undefined : 0,
+    dryRun: how.dryRun === true,
+    faultStopAfterFork: !how.dryRun && process.env[ENV_TEST_FAULT] === 'helper-stop-after-fork',
+  }
+}
+
+/** One plan string, NUL-terminated; a Buffer goes through byte for byte. */
+function encodeString(s: string | Buffer): Buffer {
+  return typeof s === 'string' ? Buffer.from(`${s}\0`, 'utf8') : Buffer.concat([s, Buffer.alloc(1)])
 }
 
 export function encodePlan(plan: Plan): Buffer {
   const c = native().constants
   const strings = [plan.cwd, plan.execPath, ...plan.checks, ...plan.argv, ...plan.env]
-  const encoded = strings.map((s) => Buffer.from(`${s}\0`, 'utf8'))
+  const encoded = strings.map(encodeString)
   const stringsLen = encoded.reduce((n, b) => n + b.length, 0)
   const groups = plan.ids?.groups ?? []
 
@@ -33,6 +74,8 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.ids) flags |= c.ND_PLAN_SET_IDS
   if (plan.maxOpenFiles !== undefined) flags |= c.ND_PLAN_SET_NOFILE
   if (plan.coreLimit !== undefined) flags |= c.ND_PLAN_SET_CORE
+  if (plan.dryRun) flags |= c.ND_PLAN_DRY_RUN
+  if (plan.faultStopAfterFork) flags |= c.ND_PLAN_FAULT_STOP_AFTER_FORK
 
   const head = Buffer.alloc(c.PLAN_HEADER_SIZE + groups.length * 8)
   let o = 0

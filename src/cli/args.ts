@@ -68,6 +68,8 @@ export interface ParsedCommandLine<V> {
   positionals: string[]
   /** Everything after the first `--`, verbatim. */
   rest: string[]
+  /** Where each option was found: index into args, and whether its value was inline (--opt=value). */
+  options: { name: string; index: number; inlineValue: boolean }[]
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>
@@ -81,8 +83,9 @@ export function parseCommandLine<V>(args: string[], options: Options): ParsedCom
   const own = dashes === -1 ? args : args.slice(0, dashes)
   const rest = dashes === -1 ? [] : args.slice(dashes + 1)
   try {
-    const { values, positionals } = parseArgs({ args: own, options, strict: true, allowPositionals: true })
-    return { values: values as V, positionals, rest }
+    const { values, positionals, tokens } = parseArgs({ args: own, options, strict: true, allowPositionals: true, tokens: true })
+    const found = tokens.flatMap((t) => (t.kind === 'option' ? [{ name: t.name, index: t.index, inlineValue: t.inlineValue === true }] : []))
+    return { values: values as V, positionals, rest, options: found }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(cleanParseArgsMessage(err as Error))
