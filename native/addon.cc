@@ -167,7 +167,7 @@ Napi::Value KillSessionJs(const Napi::CallbackInfo& info) {
 // the environment ends meanwhile (a Worker terminated while daemonize()
 // awaited the helper), no JS will ever finish it: the cleanup hook kills
 // the helper and its session, reaps the helper, closes the status pipe, the
-// log fd and the pid-file lock fd, and removes the pid file it locked.
+// log fd, the pid file and the locked lock file, and removes both files.
 // Each fd is closed only if it still is the file it was (same device and
 // inode): JS may have closed it already, and its number been reused.
 
@@ -195,8 +195,8 @@ bool StillSame(const TrackedFd& t) {
 
 struct InFlight {
   pid_t helper;
-  TrackedFd status, log, lock;
-  std::string lock_path;
+  TrackedFd status, log, lock, pid;  // lock: the lock file; pid: the pid file
+  std::string lock_path, pid_path;
 };
 
 struct AddonData {
@@ -213,11 +213,16 @@ void AbortLaunch(const InFlight& l) {
   if (StillSame(l.log)) close(l.log.fd);
   if (StillSame(l.lock)) {
     // Unlink while holding the lock (the daemon, its other holder, is dead),
-    // and only the file this fd is: the path may name another one by now.
-    struct stat st;
-    if (!l.lock_path.empty() && lstat(l.lock_path.c_str(), &st) == 0 && st.st_dev == l.lock.dev &&
-        st.st_ino == l.lock.ino)
-      unlink(l.lock_path.c_str());
+    // and only the files these fds are: the paths may name others by now.
+    // The pid file first, then the lock file, as a stop does.
+    auto unlinkIfSame = [](const std::string& path, const TrackedFd& t) {
+      struct stat st;
+      if (!path.empty() && t.ino != 0 && lstat(path.c_str(), &st) == 0 && st.st_dev == t.dev && st.st_ino == t.ino)
+        unlink(path.c_str());
+    };
+    unlinkIfSame(l.pid_path, l.pid);
+    unlinkIfSame(l.lock_path, l.lock);
+    if (StillSame(l.pid)) close(l.pid.fd);
     close(l.lock.fd);
   }
 }
@@ -230,24 +235,34 @@ void OnEnvCleanup(void* arg) {
 
 // ------------------------------------------------------------------ spawn
 
-// spawnHelper(helperPath, plan: Buffer, logFd, lockFd | -1, lockPath?) -> { pid, statusFd }
-// The launch is in flight until waitPid(pid) (see OnEnvCleanup).
+// spawnHelper(helperPath, plan: Buffer, logFd, lockFd | -1, pidFd | -1, lockPath?, pidPath?)
+//   -> { pid, statusFd }
+// lockFd (the locked lock file) becomes the daemon's fd 3; pidFd (the pid
+// file) is the helper's alone. The launch is in flight until waitPid(pid)
+// (see OnEnvCleanup); the paths let the cleanup hook remove the files.
 Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsBuffer() || !info[2].IsNumber() ||
-      !info[3].IsNumber() || (info.Length() > 4 && !info[4].IsString() && !info[4].IsUndefined()))
-    throw UsageError(
-        env, "spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number, lockPath?: string)");
-  std::string lock_path = info.Length() > 4 && info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "";
+  auto optionalString = [&](size_t i) { return info.Length() <= i || info[i].IsString() || info[i].IsUndefined(); };
+  if (info.Length() < 5 || !info[0].IsString() || !info[1].IsBuffer() || !info[2].IsNumber() ||
+      !info[3].IsNumber() || !info[4].IsNumber() || !optionalString(5) || !optionalString(6))
+    throw UsageError(env,
+                     "spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number, pidFd: number, "
+                     "lockPath?: string, pidPath?: string)");
+  auto stringArg = [&](size_t i) {
+    return info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : std::string();
+  };
+  std::string lock_path = stringArg(5);
+  std::string pid_path = stringArg(6);
   std::string helper = info[0].As<Napi::String>();
   Napi::Buffer<char> plan = info[1].As<Napi::Buffer<char>>();
   int log_fd = info[2].As<Napi::Number>().Int32Value();
   int lock_fd = info[3].As<Napi::Number>().Int32Value();
+  int pid_fd = info[4].As<Napi::Number>().Int32Value();
 
-  // Every source fd is moved to >= 7 first: the targets are 0..6, so no
+  // Every source fd is moved to >= 8 first: the targets are 0..7, so no
   // dup2 in the file actions can overwrite a source it has yet to copy.
   const int first = ND_HELPER_FD_FIRST_FREE;
-  int fds[5] = {-1, -1, -1, -1, -1};  // null, plan, status write, log, lock
+  int fds[6] = {-1, -1, -1, -1, -1, -1};  // null, plan, status write, log, lock, pid file
   int status_r = -1;
   auto cleanup = [&]() {
     for (int fd : fds)
@@ -294,6 +309,10 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
     fds[4] = DupAbove(lock_fd, first);
     if (fds[4] < 0) throw fail(errno, "fcntl");
   }
+  if (pid_fd >= 0) {
+    fds[5] = DupAbove(pid_fd, first);
+    if (fds[5] < 0) throw fail(errno, "fcntl");
+  }
 
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
@@ -307,6 +326,8 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   posix_spawn_file_actions_adddup2(&fa, fds[3], ND_HELPER_FD_LOG);
   if (fds[4] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[4], ND_HELPER_FD_LOCK);
   else posix_spawn_file_actions_addclose(&fa, ND_HELPER_FD_LOCK);  // a caller's stray fd 6
+  if (fds[5] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[5], ND_HELPER_FD_PIDFILE);
+  else posix_spawn_file_actions_addclose(&fa, ND_HELPER_FD_PIDFILE);  // a caller's stray fd 7
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   // Fds the caller left without close-on-exec never reach the helper.
   posix_spawn_file_actions_addclosefrom_np(&fa, first);
@@ -340,7 +361,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   if (err != 0) throw fail(err, "posix_spawn", helper);
   cleanup();
   env.GetInstanceData<AddonData>()->launches.push_back(
-      InFlight{pid, Track(status_r), Track(log_fd), Track(lock_fd), lock_path});
+      InFlight{pid, Track(status_r), Track(log_fd), Track(lock_fd), Track(pid_fd), lock_path, pid_path});
 
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, pid));
@@ -420,6 +441,7 @@ Napi::Object Constants(Napi::Env env) {
   C(ND_PLAN_SET_CORE);
   C(ND_PLAN_DRY_RUN);
   C(ND_PLAN_FAULT_STOP_AFTER_FORK);
+  C(ND_PLAN_HAS_PIDFILE);
   C(ND_EVERIFY);
   C(ND_EEXITED);
   C(ND_ETIMEOUT);
@@ -474,13 +496,16 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
   throw SystemError(env, errno, "fcntl");
 }
 
-// isLocked(fd) -> true if some other open file holds a lock on it.
+// isLocked(fd) -> true if some other open file holds a WRITE lock on it.
+// Only a write lock can be a daemon's: anyone who can open a file read-only
+// can take a read lock on it, and that must never read as "running".
+// (F_OFD_GETLK works on an O_RDONLY fd.)
 Napi::Value IsLocked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0, "isLocked(fd: number)");
   struct flock fl = WholeFile(F_WRLCK);
   if (Retry([&] { return fcntl(fd, F_OFD_GETLK, &fl); }) < 0) throw SystemError(env, errno, "fcntl");
-  return Napi::Boolean::New(env, fl.l_type != F_UNLCK);
+  return Napi::Boolean::New(env, fl.l_type == F_WRLCK);
 }
 
 // ------------------------------------------------------------------ pidfd

@@ -4,20 +4,28 @@
  * Started by the addon with posix_spawn, an empty environment, default
  * signal dispositions and an empty mask, and this fd layout (protocol.h):
  *   0,1,2 /dev/null   3 the plan (memfd)   4 status pipe (write end)
- *   5 the daemon's log   6 the locked pid file (optional)
+ *   5 the daemon's log   6 the locked lock file (optional)
+ *   7 the pid file (optional; the helper's alone, never the daemon's)
  *
  * It is an ordinary single-threaded program, so everything it does is safe;
  * still, the daemon's path after fork() allocates nothing and looks nothing
  * up, so that it would stay correct if this code ever moved into a fork of a
  * threaded process.
  *
- *   helper: read plan, setsid(), verify it leads a new session, fork()
- *   daemon: verify it is in the helper's session but does not lead it,
- *           umask, rlimits, setgroups/setgid/setuid (verified), chdir,
- *           check the entry, write its pid into the pid file, stdio,
- *           close every other fd, reset signals, execve.
+ *   helper: read plan, setsid(), verify it leads a new session, fork(),
+ *           write the daemon's pid into the pid file and close it.
+ *   daemon: close its copy of the pid file at once, verify it is in the
+ *           helper's session but does not lead it, umask, rlimits,
+ *           setgroups/setgid/setuid (verified), chdir, check the entry,
+ *           stdio (the lock file stays as fd 3), close every other fd,
+ *           reset signals, execve.
  *   helper: forward the daemon's records to the caller, then watch the
  *           start-up window (READY, exit or timeout), report, exit.
+ *
+ * The pid file is written by the helper, not by the daemon: a daemon that
+ * held a writable descriptor of the file naming it (and runs as the
+ * service user) could write any pid or gigabytes into it and mislead or
+ * stall root's stop and status.
  *
  * Every record is one write(2) of a struct nd_record. Only the helper
  * writes to the caller's pipe: the daemon's records go through it, so they
@@ -310,6 +318,10 @@ static void dry_run_exec(const struct plan *pl, pid_t self) {
 static void become_daemon(const struct plan *pl, pid_t helper, int ready_w) {
   pid_t self = getpid();
 
+  /* The pid file is the helper's to write: the daemon (and whatever it
+   * execs, as whatever user) must never hold a descriptor of it. */
+  if (pl->h.flags & ND_PLAN_HAS_PIDFILE) close(ND_HELPER_FD_PIDFILE);
+
   /* Only the helper may hold the caller's pipe: its EOF must mean that the
    * helper is gone, whatever the daemon is doing. */
   close(ND_HELPER_FD_STATUS);
@@ -354,15 +366,6 @@ static void become_daemon(const struct plan *pl, pid_t helper, int ready_w) {
     if (!S_ISREG(st.st_mode)) DAEMON_FAIL(ND_STAGE_entry, ND_SYS_fstat, EINVAL, i);
   }
   if (pl->h.nchecks > 0) daemon_report(ND_STAGE_entry, 0, 0, pl->h.nchecks);
-
-  if (pl->h.flags & ND_PLAN_HAS_LOCK) {
-    /* The caller truncated the file under the lock; empty means "starting". */
-    char buf[24];
-    size_t len = format_pid(buf, self);
-    ssize_t n = RETRY(pwrite(ND_HELPER_FD_LOCK, buf, len, 0));
-    if (n != (ssize_t)len) DAEMON_FAIL(ND_STAGE_pidfile, 0, n < 0 ? errno : EIO, self);
-    daemon_report(ND_STAGE_pidfile, 0, 0, self);
-  }
 
   /* Targets are 1..4; every source is >= 5, so no dup2 clobbers a source.
    * fd 0 is already /dev/null (the helper's own stdin). dup2 clears
@@ -415,6 +418,16 @@ static void become_daemon(const struct plan *pl, pid_t helper, int ready_w) {
 }
 
 /* ---------------------------------------------------------------- helper */
+
+/* Write the daemon's pid (decimal, newline) into the pid file the caller
+ * truncated under the lock (empty means "starting"). Returns 0 or an errno. */
+static int write_pid_file(pid_t daemon) {
+  char buf[24];
+  size_t len = format_pid(buf, daemon);
+  ssize_t n = RETRY(pwrite(ND_HELPER_FD_PIDFILE, buf, len, 0));
+  if (n < 0) return errno != 0 ? errno : EIO;
+  return n == (ssize_t)len ? 0 : EIO; /* a short write: a full disk */
+}
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -612,6 +625,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   (void)fcntl(ND_HELPER_FD_PLAN, F_SETFD, FD_CLOEXEC);
+  /* Cleared by posix_spawn's dup2 too: the daemon's exec must never carry
+   * the pid file (it closes it at once anyway). EBADF without one. */
+  (void)fcntl(ND_HELPER_FD_PIDFILE, F_SETFD, FD_CLOEXEC);
   /* The caller reading the records may go away; the helper must not die of
    * SIGPIPE halfway through. The daemon resets this before exec. */
   signal(SIGPIPE, SIG_IGN);
@@ -672,9 +688,27 @@ int main(int argc, char **argv) {
   /* Fault injection for the tests: stopped here, the helper can be killed
    * after the fork but before anyone learnt the daemon's pid. */
   if (pl.h.flags & ND_PLAN_FAULT_STOP_AFTER_FORK) raise(SIGSTOP);
+  /* The pid goes into the pid file before the caller even learns it, so
+   * "lock held, pid file empty" (starting) lasts only from the caller's
+   * lock to this fork. A pid file that cannot be written fails the launch
+   * with nothing left running. */
+  int pid_err = 0;
+  if (pl.h.flags & ND_PLAN_HAS_PIDFILE) {
+    pid_err = write_pid_file(daemon);
+    close(ND_HELPER_FD_PIDFILE);
+  }
   report(ND_STAGE_fork, 0, 0, daemon);
   close(rep[1]);
   if (ready[1] >= 0) close(ready[1]);
+  if (pl.h.flags & ND_PLAN_HAS_PIDFILE) {
+    if (pid_err != 0) {
+      report(ND_STAGE_pidfile, 0, pid_err, daemon);
+      kill_and_reap(daemon);
+      kill_descendants(); /* with a window, a subreaper: anything it forked */
+      return 1;
+    }
+    report(ND_STAGE_pidfile, 0, 0, daemon);
+  }
 
   if (forward_until_exec(rep[0], daemon) < 0) return 1;
   if (pl.h.flags & ND_PLAN_DRY_RUN) { /* the checks passed; the child has exited */
@@ -684,7 +718,8 @@ int main(int argc, char **argv) {
   if (pl.h.window_ms == 0) return 0;
 
   /* Hold nothing of the caller's during the window: no cwd (a mount point
-   * it could pin), no plan, no log, no pid file. */
+   * it could pin), no plan, no log, no lock file (the pid file is closed
+   * already). */
   close(rep[0]);
   close(ND_HELPER_FD_PLAN);
   close(ND_HELPER_FD_LOG);

@@ -14,22 +14,23 @@
 #include <stdint.h>
 
 #define ND_PLAN_MAGIC 0x4e44504cu /* "NDPL" */
-#define ND_PLAN_VERSION 2u
+#define ND_PLAN_VERSION 3u
 
 /* The helper's fd layout, set up by posix_spawn file actions. */
 #define ND_HELPER_FD_NULL 0   /* 0, 1, 2: /dev/null */
 #define ND_HELPER_FD_PLAN 3   /* memfd holding the plan */
 #define ND_HELPER_FD_STATUS 4 /* write end of the status pipe */
 #define ND_HELPER_FD_LOG 5    /* the daemon's stdout/stderr */
-#define ND_HELPER_FD_LOCK 6   /* locked pid file (only with ND_PLAN_HAS_LOCK) */
-#define ND_HELPER_FD_FIRST_FREE 7
+#define ND_HELPER_FD_LOCK 6   /* locked lock file (only with ND_PLAN_HAS_LOCK) */
+#define ND_HELPER_FD_PIDFILE 7 /* the pid file, for the helper only (ND_PLAN_HAS_PIDFILE) */
+#define ND_HELPER_FD_FIRST_FREE 8
 
 /* The daemon's fd layout at exec. */
 #define ND_DAEMON_FD_LOCK 3
 #define ND_DAEMON_FD_READY 4
 
 /* Plan flags. */
-#define ND_PLAN_HAS_LOCK (1u << 0)     /* fd 6 is a locked pid file: write our pid into it */
+#define ND_PLAN_HAS_LOCK (1u << 0)     /* fd 6 is the locked lock file: the daemon keeps it as fd 3 */
 #define ND_PLAN_WANT_READY (1u << 1)   /* give the daemon a ready pipe on fd 4, wait for READY */
 #define ND_PLAN_KEEP_ON_TIMEOUT (1u << 2) /* window timed out: leave the daemon running */
 #define ND_PLAN_SET_IDS (1u << 3)      /* setgroups/setgid/setuid to the plan's ids */
@@ -44,6 +45,7 @@
  * stops itself (SIGSTOP) right after fork, before it reports the daemon's
  * pid, so a test can kill it at exactly that point. */
 #define ND_PLAN_FAULT_STOP_AFTER_FORK (1u << 7)
+#define ND_PLAN_HAS_PIDFILE (1u << 8)  /* fd 7 is the pid file: the helper writes the daemon's pid */
 
 /*
  * Byte order: host order on both sides (the helper runs on the caller's

@@ -1,5 +1,5 @@
 // daemonize(): checked options -> helper -> verified stages -> a running daemon.
-import { closeSync, unlinkSync } from 'node:fs'
+import { closeSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError } from './errors.js'
 import { failure } from './failure.js'
@@ -7,7 +7,7 @@ import { signalName } from './signals.js'
 import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
 import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
-import { acquirePidFileWhenSettled, type AcquiredPidFile } from './pidfile.js'
+import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from './pidfile.js'
 import { encodePlan, launchPlan } from './plan.js'
 import { readStatus, type StatusRecord } from './status.js'
 
@@ -115,7 +115,15 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     }
     const plan = encodePlan(launchPlan(launch, { hasLock: pidFile !== undefined }))
     try {
-      ;({ pid: helperPid, statusFd } = native().spawnHelper(helperPath(), plan, logFd, pidFile?.fd ?? -1, pidFile?.path))
+      ;({ pid: helperPid, statusFd } = native().spawnHelper(
+        helperPath(),
+        plan,
+        logFd,
+        pidFile?.fd ?? -1,
+        pidFile?.pidFd ?? -1,
+        pidFile?.lockPath,
+        pidFile?.path,
+      ))
     } catch (err) {
       throw stageError('helper', 'cannot start the helper', err)
     }
@@ -178,11 +186,12 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     // The daemon is gone (the helper reaped it) unless it was kept on a
     // timeout; only then does the pid file stay, locked by the daemon.
     if (!(error.code === 'ERR_DAEMON_TIMEOUT' && launch.keepOnTimeout)) releasePidFile(pidFile)
-    else if (pidFile) closeSync(pidFile.fd)
+    else closePidFile(pidFile)
     throw error
   }
-  // The daemon holds the lock through its own fd 3; ours can go.
-  if (pidFile) closeSync(pidFile.fd)
+  // The daemon holds the lock through its own fd 3, and the helper wrote
+  // the pid file; ours can go.
+  closePidFile(pidFile)
 
   const sid = records.find((r) => r.stage === 'session')?.value ?? helperPid
   const daemon: Daemon = {
@@ -221,17 +230,6 @@ function killDaemonOf(pid: number, helperPid: number): void {
   } finally {
     closeSync(pidfd)
   }
-}
-
-/** Unlink a pid file this launch holds the lock on, then let the lock go. */
-function releasePidFile(pidFile: AcquiredPidFile | undefined): void {
-  if (!pidFile) return
-  try {
-    unlinkSync(pidFile.path)
-  } catch {
-    // already gone
-  }
-  closeSync(pidFile.fd)
 }
 
 const NOTIFY_BARRIER_MS = 5000

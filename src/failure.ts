@@ -96,7 +96,7 @@ function describe(r: StatusRecord, launch: Launch): string {
         ? `the daemon cannot read its entry ${launch.entry}`
         : `the daemon cannot read ${launch.checks[r.value] ?? 'a file it needs'} (the preload; it runs as another user?)`
     case 'pidfile':
-      return 'the daemon cannot write its pid file'
+      return 'the helper cannot write the daemon\'s pid into the pid file'
     case 'stdio':
       return 'cannot set up the daemon\'s stdio'
     case 'fds':

@@ -47,6 +47,7 @@ export interface NativeConstants {
   ND_PLAN_SET_CORE: number
   ND_PLAN_DRY_RUN: number
   ND_PLAN_FAULT_STOP_AFTER_FORK: number
+  ND_PLAN_HAS_PIDFILE: number
   ND_EVERIFY: number
   ND_EEXITED: number
   ND_ETIMEOUT: number
@@ -61,11 +62,22 @@ export interface NativeConstants {
 export interface Native {
   /**
    * posix_spawn the helper with the plan on fd 3; returns its pid and the read end of the status pipe.
+   * lockFd (the locked lock file) becomes the daemon's fd 3; pidFd (the pid file) is the helper's
+   * alone: it writes the daemon's pid into it and closes it. -1: none.
    * Until waitPid(pid), the launch is in flight: if this environment ends first (a Worker
    * terminated), a cleanup hook kills the helper and its session, reaps it, closes the status,
-   * log and lock fds, and unlinks lockPath (when it is still the locked file).
+   * log, lock-file and pid-file fds, and unlinks pidPath and lockPath (each only when it is still
+   * the file that was handed over).
    */
-  spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number, lockPath?: string): { pid: number; statusFd: number }
+  spawnHelper(
+    helperPath: string,
+    plan: Buffer,
+    logFd: number,
+    lockFd: number,
+    pidFd: number,
+    lockPath?: string,
+    pidPath?: string,
+  ): { pid: number; statusFd: number }
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */
   waitPid(pid: number): number
   /**
@@ -83,7 +95,7 @@ export interface Native {
   getpgid(pid?: number): number
   /** OFD write lock without waiting; false when another open file holds it. */
   lockFile(fd: number): boolean
-  /** Tests for a conflicting OFD lock without taking one. */
+  /** Tests for another open file's WRITE lock (OFD, POSIX or flock-emulated) without taking one; a read lock is not one. */
   isLocked(fd: number): boolean
   pidfdOpen(pid: number): number
   pidfdSendSignal(pidfd: number, signal: number): void

@@ -23,7 +23,10 @@ export interface Plan {
   windowMs: number
   waitReady: boolean
   keepOnTimeout: boolean
+  /** The caller hands the helper a locked lock file (the daemon's fd 3). */
   hasLock: boolean
+  /** The caller hands the helper the pid file to write the daemon's pid into. */
+  hasPidFile?: boolean
   ids?: { uid: number; gid: number; groups: number[] }
   maxOpenFiles?: number
   coreLimit?: number
@@ -47,6 +50,8 @@ export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boo
     waitReady: how.dryRun ? false : launch.waitReady,
     keepOnTimeout: launch.keepOnTimeout,
     hasLock: how.hasLock,
+    // The lock file and the pid file come together: the helper writes the pid.
+    hasPidFile: how.hasLock,
     ids: launch.credentials,
     maxOpenFiles: launch.maxOpenFiles,
     coreLimit: launch.coreDumps ? undefined : 0,
@@ -69,6 +74,7 @@ export function encodePlan(plan: Plan): Buffer {
 
   let flags = 0
   if (plan.hasLock) flags |= c.ND_PLAN_HAS_LOCK
+  if (plan.hasPidFile) flags |= c.ND_PLAN_HAS_PIDFILE
   if (plan.waitReady) flags |= c.ND_PLAN_WANT_READY
   if (plan.keepOnTimeout) flags |= c.ND_PLAN_KEEP_ON_TIMEOUT
   if (plan.ids) flags |= c.ND_PLAN_SET_IDS

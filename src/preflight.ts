@@ -85,7 +85,7 @@ async function dryRun(launch: Launch): Promise<void> {
   const nullFd = openSync('/dev/null', fsc.O_WRONLY)
   let helper: { pid: number; statusFd: number }
   try {
-    helper = spawnHelper(helperPath(), plan, nullFd, -1)
+    helper = spawnHelper(helperPath(), plan, nullFd, -1, -1)
   } catch (err) {
     throw stageError('helper', 'cannot start the helper', err)
   } finally {
