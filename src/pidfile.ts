@@ -461,6 +461,9 @@ function tryAcquire(path: string): AcquiredPidFile | Refusal {
       // so no other user can take any lock on it.
       fd = openSync(lockPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK, 0o600)
     } catch (err) {
+      // A missing directory is the pid file's problem as much as its lock file's: name the pid file.
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw pidFileOpenError(err, path, 'pidfile', 'open')
       throw pidFileOpenError(err, lockPath, 'pidfile', 'open', 'lock file')
     }
     let pidFd = -1

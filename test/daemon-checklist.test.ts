@@ -73,7 +73,7 @@ describe('a daemon launched from a hostile shell', () => {
     // nothing blocked or ignored, real-time signals included
     expect(s.sigBlk).toBe('0000000000000000')
     expect(s.sigIgn).toBe('0000000000000000')
-    // fds: 0 /dev/null, 1 and 2 the log (append), 3 the locked pid file; nothing else
+    // fds: 0 /dev/null, 1 and 2 the log (append), 3 the locked lock file; nothing else (not the pid file)
     const fds = Object.fromEntries(s.fds.map((f) => [f.fd, f]))
     expect(s.fds.map((f) => f.fd).sort((a, b) => a - b)).toEqual([0, 1, 2, 3])
     expect(fds[0].target).toBe('/dev/null')
@@ -81,20 +81,20 @@ describe('a daemon launched from a hostile shell', () => {
     expect(fds[2].target).toBe(log)
     expect(fds[1].flags & O_APPEND).toBe(O_APPEND)
     expect(fds[1].flags & O_ACCMODE).toBe(1)
-    expect(fds[3].target).toBe(pidFile)
+    expect(fds[3].target).toBe(`${pidFile}.lock`)
     for (const f of s.fds) expect(f.cloexec).toBe(false)
     // reparented once the helper left
     await waitFor(() => procStat(d.pid).ppid === 1)
-    // the pid file holds the daemon's pid, and the daemon holds its lock
+    // the pid file holds the daemon's pid (the helper wrote it), and the daemon holds the lock
     expect(readFileSync(pidFile, 'utf8')).toBe(`${d.pid}\n`)
-    const ro = openSync(pidFile, 'r')
+    const ro = openSync(`${pidFile}.lock`, 'r')
     try {
       expect(native().isLocked(ro)).toBe(true)
     } finally {
       closeSync(ro)
     }
     expect(r.daemon!.stages).toEqual([
-      'setsid', 'fork', 'session', 'umask', 'rlimit', 'chdir', 'entry', 'pidfile', 'stdio', 'fds', 'signals', 'exec',
+      'setsid', 'fork', 'pidfile', 'session', 'umask', 'rlimit', 'chdir', 'entry', 'stdio', 'fds', 'signals', 'exec',
     ])
   })
 
