@@ -518,9 +518,12 @@ function tryAcquire(path: string): AcquiredPidFile | Refusal {
       return { fd, pidFd, path, lockPath, reclaimed: stale === undefined ? undefined : { pid: stale } }
     } catch (err) {
       if (pidFd >= 0) closeSync(pidFd)
-      // Refused with the lock in hand: leave no lock file behind for a pid
-      // file that cannot be used (nobody else can be using it now).
-      if (locked && !(err instanceof DaemonizeError && err.code === 'EALREADY')) {
+      // Refused with the lock in hand (nobody else can be using the lock
+      // file now): leave no lock file behind, neither for a pid file that
+      // cannot be used, nor beside a daemon of the earlier layout, which
+      // status would then judge by this lock file instead of its pid
+      // file's own lock.
+      if (locked) {
         try {
           unlinkSync(lockPath)
         } catch {
