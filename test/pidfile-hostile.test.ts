@@ -16,7 +16,6 @@ import {
   rmSync,
   statSync,
   truncateSync,
-  unlinkSync,
   writeFileSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -104,7 +103,7 @@ async function foreignReadLock(path: string): Promise<ChildProcess> {
   const script = [
     'import fcntl, os, struct, sys, time',
     'fd = os.open(sys.argv[1], os.O_RDONLY)',
-    'fcntl.lockf(fd, fcntl.LOCK_SH)',
+    'fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)',
     'fcntl.fcntl(fd, 37, struct.pack("hhqqi", fcntl.F_RDLCK, 0, 0, 0, 0))  # F_OFD_SETLK',
     'print("locked", flush=True)',
     'time.sleep(600)',
@@ -152,8 +151,8 @@ describe('a foreign read lock (defect 1)', () => {
 
   it('after the daemon died, nobody\'s read lock on the pid file neither fakes "running" nor blocks start, stop or restart', async () => {
     const d = await startShim()
-    await foreignReadLock(pidFile)
     await killDaemon(d.pid)
+    await foreignReadLock(pidFile)
 
     const s = status(pidFile)
     expect(s).toMatchObject({ state: 'dead', code: 1, pid: d.pid })
@@ -212,7 +211,6 @@ describe('the pid file is not the daemon\'s to write (defect 7)', () => {
       track(d.pid)
       expect(procStatus(d.pid).Uid.split(/\s+/)[0]).toBe(String(NOBODY.uid))
       const pidSt = statSync(pidFile)
-      const lockSt = statSync(`${pidFile}.lock`)
       expect({ uid: pidSt.uid, mode: pidSt.mode & 0o777 }).toEqual({ uid: 0, mode: 0o644 })
       // Every fd of the daemon, by inode: none is the pid file.
       const fds = readdirSync(`/proc/${d.pid}/fd`).map(Number).sort((a, b) => a - b)
@@ -226,6 +224,7 @@ describe('the pid file is not the daemon\'s to write (defect 7)', () => {
         }
       }
       for (const [fd, st] of seen) expect(st.dev === pidSt.dev && st.ino === pidSt.ino, `fd ${fd} is the pid file`).toBe(false)
+      const lockSt = statSync(`${pidFile}.lock`)
       expect(seen.get(3)).toEqual({ dev: lockSt.dev, ino: lockSt.ino })
       // stop still finds and stops it
       expect(await stop(pidFile)).toMatchObject({ wasRunning: true, pid: d.pid })
@@ -376,15 +375,15 @@ describe('concurrent stops', () => {
     await killDaemon(d.pid)
     // Another stop, mid-removal: it holds the lock (on the lock file, and on
     // the pid file as an earlier layout did) and is about to unlink both.
-    for (const p of [`${pidFile}.lock`, pidFile]) {
+    for (const p of [pidFile, `${pidFile}.lock`].filter((p) => existsSync(p))) {
       const fd = openSync(p, 'r+')
       heldFds.push(fd)
       expect(native().lockFile(fd)).toBe(true)
     }
     const pending = stop(pidFile, { timeoutMs: 2000 })
     setTimeout(() => {
-      unlinkSync(pidFile)
-      unlinkSync(`${pidFile}.lock`)
+      rmSync(pidFile, { force: true })
+      rmSync(`${pidFile}.lock`, { force: true })
       for (const fd of heldFds.splice(0)) closeSync(fd)
     }, 200)
     const r = await pending
