@@ -631,6 +631,9 @@ int main(int argc, char **argv) {
   /* The caller reading the records may go away; the helper must not die of
    * SIGPIPE halfway through. The daemon resets this before exec. */
   signal(SIGPIPE, SIG_IGN);
+  /* Likewise a pid file that cannot grow (RLIMIT_FSIZE) must be an EFBIG
+   * failure the caller hears about, not a helper killed by SIGXFSZ. */
+  signal(SIGXFSZ, SIG_IGN);
   /* Drop whatever else the caller let through (fds it did not mark
    * close-on-exec). */
 #ifdef SYS_close_range

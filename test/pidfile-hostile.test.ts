@@ -27,7 +27,7 @@ import { DaemonizeError } from '../src/errors.js'
 import { reload, status, stop } from '../src/lifecycle.js'
 import { native } from '../src/native.js'
 import { acquirePidFile, acquirePidFileWhenSettled, writeLockedInProcLocks } from '../src/pidfile.js'
-import { execShim, fixtures, root } from './helpers/caller.js'
+import { execShim, fixtures, root, runCaller } from './helpers/caller.js'
 import { cleanUpDaemons, killDaemon, track, waitFor } from './helpers/daemons.js'
 import { isAlive, procStatus } from './helpers/proc.js'
 
@@ -257,6 +257,42 @@ describe('the pid file is not the daemon\'s to write (defect 7)', () => {
     const r = cli(['status', '--pid-file', pidFile])
     expect(r.code).toBe(4)
     expect(r.out + r.err).not.toMatch(/\x1b/)
+  })
+})
+
+describe('the helper writes the pid', () => {
+  // A full filesystem under the pid file: a one-page tmpfs, filled up.
+  const canMount = process.getuid?.() === 0 && spawnSync('mount', ['--version']).status === 0
+
+  it.skipIf(!canMount)('a pid file that cannot be written fails the launch at stage pidfile, with nothing left running', async () => {
+    const mnt = mkdtempSync(join(tmpdir(), 'nd-hostile-full-'))
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4k,mode=0755', 'tmpfs', mnt], { encoding: 'utf8' })
+    if (m.status !== 0) {
+      rmSync(mnt, { recursive: true, force: true })
+      return // no mount here (an unprivileged container): nothing to test with
+    }
+    try {
+      pidFile = join(mnt, 'd.pid')
+      const filler = openSync(join(mnt, 'filler'), 'w')
+      try {
+        for (;;) writeFileSync(filler, Buffer.alloc(512))
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC')
+      } finally {
+        closeSync(filler)
+      }
+      const r = runCaller({ entry: plain, execPath: execShim, preload: false, pidFile })
+      expect(r.ok, r.output).toBe(false)
+      expect(r.error).toMatchObject({ stage: 'pidfile', code: 'ENOSPC' })
+      expect(r.error!.message).toContain('pid')
+      expect(existsSync(pidFile)).toBe(false)
+      expect(existsSync(`${pidFile}.lock`)).toBe(false)
+      // nothing of the launch is left holding anything on the filesystem
+      expect(spawnSync('umount', [mnt]).status).toBe(0)
+    } finally {
+      spawnSync('umount', [mnt])
+      rmSync(mnt, { recursive: true, force: true })
+    }
   })
 })
 
