@@ -245,6 +245,9 @@ export function writeLockedInProcLocks(file: { dev: bigint; ino: bigint }, text 
   return false
 }
 
+/** Unlinked while looked at: look again. */
+const UNLINKED = Symbol('unlinked')
+
 /**
  * Test the lock file's write lock without taking it. ownerUid: the owner
  * it must have (the pid file's), or undefined for any of `allowed`.
@@ -256,7 +259,7 @@ function probeLock(
   ownerUid: number | undefined,
   allowed: number[],
   pid?: { fd: number; path: string; dev: number; ino: number },
-): { held: boolean; ref: LockRef } | undefined {
+): { held: boolean; ref: LockRef } | undefined | typeof UNLINKED {
   const lockPath = lockPathOf(path)
   const checkLockOwner = (st: { uid: number }) =>
     checkOwner(st, lockPath, stage, 'lock file', ownerUid === undefined ? allowed : [ownerUid])
@@ -279,6 +282,7 @@ function probeLock(
       try {
         st = lstatSync(lockPath, { bigint: true })
       } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return UNLINKED
         throw pidFileOpenError(e, lockPath, stage, 'read', 'lock file')
       }
       const small = { isFile: () => st.isFile(), isDirectory: () => st.isDirectory(), nlink: Number(st.nlink), uid: Number(st.uid) }
@@ -296,6 +300,7 @@ function probeLock(
   }
   try {
     const st = fstatSync(fd)
+    if (st.nlink === 0) return UNLINKED
     checkPidFileShape(st, lockPath, stage, 'lock file')
     checkLockOwner(st)
     return { held: lockedBy(fd, stage, lockPath), ref: { path: lockPath, dev: st.dev, ino: st.ino } }
@@ -323,6 +328,16 @@ function lockedBy(fd: number, stage: Stage, path: string): boolean {
  * than a pid.
  */
 export function inspectPidFile(path: string, stage: Stage = 'pidfile', options: InspectOptions = {}): PidFileState {
+  // A file unlinked while we looked at it (a stop removing both, a failed
+  // start) has no links left: look again, and the path tells what is there now.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const s = inspectOnce(path, stage, options)
+    if (s !== undefined) return s
+  }
+  throw new DaemonizeError(`pid file ${path} keeps being replaced while it is read`, { stage, code: 'EAGAIN', path })
+}
+
+function inspectOnce(path: string, stage: Stage, options: InspectOptions): PidFileState | undefined {
   const me = euid()
   const allowed = options.monitor && me !== 0 ? [me, 0] : [me]
   let fd: number
@@ -333,12 +348,14 @@ export function inspectPidFile(path: string, stage: Stage = 'pidfile', options: 
       // No pid file, but a start between its lock and its pid, or a stop
       // between its two unlinks, holds the lock file.
       const lock = probeLock(path, stage, undefined, allowed)
+      if (lock === UNLINKED) return undefined
       return lock?.held ? { kind: 'held', path, pid: null, lock: lock.ref } : { kind: 'absent', path }
     }
     throw pidFileOpenError(err, path, stage, 'read')
   }
   try {
     const st = fstatSync(fd)
+    if (st.nlink === 0) return undefined
     checkPidFileShape(st, path, stage)
     checkOwner(st, path, stage, 'pid file', allowed)
     let content: PidContent
@@ -352,6 +369,7 @@ export function inspectPidFile(path: string, stage: Stage = 'pidfile', options: 
     }
     const pid = content.kind === 'pid' ? content.pid : null
     const lock = probeLock(path, stage, st.uid, allowed, { fd, path, dev: st.dev, ino: st.ino })
+    if (lock === UNLINKED) return undefined
     if (lock === undefined) return { kind: 'free', path, pid }
     return { kind: lock.held ? 'held' : 'free', path, pid, lock: lock.ref }
   } finally {
@@ -422,9 +440,13 @@ function refusal(path: string, lockPath: string): Refusal {
   try {
     fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK)
     const st = fstatSync(fd)
-    checkPidFileShape(st, path)
-    checkOwner(st, path, 'pidfile', 'pid file', [euid()])
-    content = readPidContent(fd)
+    if (st.nlink === 0) {
+      content = { kind: 'empty' } // unlinked as we looked: a stop or a failed start is removing it
+    } else {
+      checkPidFileShape(st, path)
+      checkOwner(st, path, 'pidfile', 'pid file', [euid()])
+      content = readPidContent(fd)
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') content = { kind: 'empty' }
     else why = (err as Error).message

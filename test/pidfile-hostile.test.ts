@@ -428,7 +428,7 @@ describe('concurrent stops', () => {
   })
 
   it('three concurrent CLI stops all exit 0, saying stopped or not running (repeated)', async () => {
-    for (let round = 0; round < 6; round++) {
+    for (let round = 0; round < 10; round++) {
       const d = await startShim()
       const outs = await Promise.all([0, 1, 2].map(() => cliAsync(['stop', '--pid-file', pidFile])))
       for (const o of outs) {
