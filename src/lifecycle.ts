@@ -216,8 +216,9 @@ async function exitedMeanwhile(pidFile: string, pid: number, lock: LockRef, stag
   let pidfd: number | undefined
   try {
     pidfd = native().pidfdOpen(pid)
-  } catch {
-    pidfd = undefined // ESRCH: gone and reaped
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw stageError(stage, `cannot open pid ${pid}`, err, pidFile)
+    pidfd = undefined // gone and reaped
   }
   if (pidfd === undefined) exited = true
   else {
