@@ -262,16 +262,14 @@ describe('the pid file is not the daemon\'s to write (defect 7)', () => {
 
 describe('the helper writes the pid', () => {
   // A full filesystem under the pid file: a one-page tmpfs, filled up.
-  const canMount = process.getuid?.() === 0 && spawnSync('mount', ['--version']).status === 0
+  // Mounting needs root, as the suite has in CI.
+  const isRoot = process.getuid?.() === 0
 
-  it.skipIf(!canMount)('a pid file that cannot be written fails the launch at stage pidfile, with nothing left running', async () => {
+  it.skipIf(!isRoot)('a pid file that cannot be written fails the launch at stage pidfile, with nothing left running', async () => {
     const mnt = mkdtempSync(join(tmpdir(), 'nd-hostile-full-'))
     const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4k,mode=0755', 'tmpfs', mnt], { encoding: 'utf8' })
-    if (m.status !== 0) {
-      rmSync(mnt, { recursive: true, force: true })
-      return // no mount here (an unprivileged container): nothing to test with
-    }
     try {
+      expect(m.status, `mount a 4 KiB tmpfs: ${m.stderr}`).toBe(0)
       pidFile = join(mnt, 'd.pid')
       const filler = openSync(join(mnt, 'filler'), 'w')
       try {
