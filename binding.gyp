@@ -13,7 +13,14 @@
     {
       "target_name": "node-daemonize-helper",
       "type": "executable",
-      "sources": ["native/helper.c"],
+      "sources": [
+        "native/helper.c",
+        "native/plan.c",
+        "native/daemon_steps.c",
+        "native/fd_moves.c",
+        "native/records.c",
+        "native/window.c"
+      ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "conditions": [["OS=='linux'", { "ldflags": ["-static-pie"] }]]
     }

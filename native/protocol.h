@@ -16,7 +16,8 @@
 #define ND_PLAN_MAGIC 0x4e44504cu /* "NDPL" */
 #define ND_PLAN_VERSION 3u
 
-/* The helper's fd layout, set up by posix_spawn file actions. */
+/* The helper's fd layout: the addon builds it as a list of moves
+ * (fd_moves.h) and turns them into posix_spawn file actions. */
 #define ND_HELPER_FD_NULL 0   /* 0, 1, 2: /dev/null */
 #define ND_HELPER_FD_PLAN 3   /* memfd holding the plan */
 #define ND_HELPER_FD_STATUS 4 /* write end of the status pipe */
@@ -25,13 +26,29 @@
 #define ND_HELPER_FD_PIDFILE 7 /* the pid file, for the helper only (ND_PLAN_HAS_PIDFILE) */
 #define ND_HELPER_FD_FIRST_FREE 8
 
-/* The daemon's fd layout at exec. */
-#define ND_DAEMON_FD_LOCK 3
-#define ND_DAEMON_FD_READY 4
+/* The daemon's fd layout at exec: 0 /dev/null, 1 and 2 the log, then from
+ * ND_DAEMON_FD_BASE up the fds it is handed, in this order: listening
+ * sockets (none yet: BASE..BASE+N-1), the lock file, the ready pipe. The
+ * helper turns this into a list of moves (plan.c), so N sockets only shift
+ * the last two; a slot with nothing to hold is closed. */
+#define ND_DAEMON_FD_BASE 3
+#define ND_DAEMON_FD_LOCK_AFTER(nsockets) (ND_DAEMON_FD_BASE + (nsockets))
+#define ND_DAEMON_FD_READY_AFTER(nsockets) (ND_DAEMON_FD_LOCK_AFTER(nsockets) + 1)
+#define ND_DAEMON_FD_LOCK ND_DAEMON_FD_LOCK_AFTER(0)   /* 3 */
+#define ND_DAEMON_FD_READY ND_DAEMON_FD_READY_AFTER(0) /* 4 */
+
+/* Signals 1..ND_SIGNAL_LAST are every signal there is (Linux: _NSIG - 1);
+ * the daemon starts with each of them at its default, except glibc's
+ * reserved pair, which glibc's sigaction() refuses and posix_spawn leaves
+ * ignored, so they are reset with the raw syscall. The TypeScript side
+ * reads these through the addon's constants. */
+#define ND_SIGNAL_LAST 64
+#define ND_SIGNAL_GLIBC_RESERVED_FIRST 32
+#define ND_SIGNAL_GLIBC_RESERVED_LAST 33
 
 /* Plan flags. */
-#define ND_PLAN_HAS_LOCK (1u << 0)     /* fd 6 is the locked lock file: the daemon keeps it as fd 3 */
-#define ND_PLAN_WANT_READY (1u << 1)   /* give the daemon a ready pipe on fd 4, wait for READY */
+#define ND_PLAN_HAS_LOCK (1u << 0)     /* fd 6 is the locked lock file: the daemon keeps it (ND_DAEMON_FD_LOCK) */
+#define ND_PLAN_WANT_READY (1u << 1)   /* give the daemon a ready pipe (ND_DAEMON_FD_READY), wait for READY */
 #define ND_PLAN_KEEP_ON_TIMEOUT (1u << 2) /* window timed out: leave the daemon running */
 #define ND_PLAN_SET_IDS (1u << 3)      /* setgroups/setgid/setuid to the plan's ids */
 #define ND_PLAN_SET_NOFILE (1u << 4)   /* RLIMIT_NOFILE soft = hard = nofile */
