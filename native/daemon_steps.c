@@ -206,9 +206,7 @@ int daemon_apply_fd_moves(struct nd_fd_move *moves, size_t n, size_t *failed) {
     int r;
     if (m->from == ND_FD_CLOSE) {
       r = close(m->to) < 0 && errno != EBADF ? -1 : 0; /* EBADF: already empty */
-    } else if (m->from == m->to) {
-      r = fcntl(m->to, F_SETFD, 0); /* dup2 onto itself would leave close-on-exec set */
-    } else {
+    } else { /* never from == to: every such source was copied up */
       r = (int)RETRY(dup2(m->from, m->to)); /* clears close-on-exec: survives exec */
     }
     if (r < 0) {

@@ -15,19 +15,12 @@ int daemon_fd_moves_top(const struct nd_fd_move *moves, size_t n) {
   return top;
 }
 
-/* Whether some move other than an identity move on fd writes over fd. */
-static int daemon_fd_overwritten(const struct nd_fd_move *moves, size_t n, int fd) {
-  for (size_t i = 0; i < n; i++)
-    if (moves[i].to == fd && moves[i].from != fd) return 1;
-  return 0;
-}
-
 int daemon_fd_moves_lift(struct nd_fd_move *moves, size_t n, size_t *failed) {
   /* Above every target, so that no move can land on a copy either. */
   int above = daemon_fd_moves_top(moves, n) + 1;
   for (size_t i = 0; i < n; i++) {
     int from = moves[i].from;
-    if (from < 0 || from >= above || !daemon_fd_overwritten(moves, n, from)) continue;
+    if (from < 0 || from >= above) continue;
     /* F_DUPFD_CLOEXEC is not interrupted by signals: no EINTR loop. */
     int copy = fcntl(from, F_DUPFD_CLOEXEC, above);
     if (copy < 0) {

@@ -5,10 +5,13 @@
  * (the addon turns the moves into posix_spawn file actions) and the
  * daemon's fds at exec (daemon_apply_fd_moves in daemon_steps.c).
  *
- * The rule: every source that some other move overwrites (dup2 onto it, or
- * close it) is first copied, close-on-exec, above every target; then the
- * moves run in any order. So a layout needs no ordering proof, and adding
- * slots (listening sockets at 3..3+N-1) is a change to the list only.
+ * The rule: every source at or below the highest target is first copied,
+ * close-on-exec, above it; then no move can overwrite a source another
+ * move has yet to read, and the moves run in any order. A layout needs no
+ * ordering proof, and adding slots (listening sockets at 3..3+N-1) is a
+ * change to the list only. An fd that stays in place is copied too: dup2
+ * onto itself would leave close-on-exec set (and older glibc's posix_spawn
+ * does just that).
  *
  * Functions named daemon_* are async-signal-safe (no allocation, no stdio,
  * no locks): they run in the daemon between fork and exec.
@@ -34,8 +37,8 @@ struct nd_fd_move {
 /* The highest target of the list (-1 for an empty list). */
 int daemon_fd_moves_top(const struct nd_fd_move *moves, size_t n);
 
-/* Copies every source that another move overwrites above the highest
- * target (F_DUPFD_CLOEXEC) and points each move that reads it at the copy.
+/* Copies every source at or below the highest target above it
+ * (F_DUPFD_CLOEXEC) and points each move that reads it at the copy.
  * A copy is made once per source. Returns 0, or an errno with *failed set
  * to the index of the move whose source could not be copied. The copies
  * are the caller's to close (in the daemon, exec closes them). */

@@ -53,8 +53,14 @@ export interface NativeConstants {
   ND_ETIMEOUT: number
   ND_EPLAN: number
   ND_EHELPER: number
+  /** The daemon's fd for the lock file, and for the ready pipe's write end. */
   ND_DAEMON_FD_LOCK: number
   ND_DAEMON_FD_READY: number
+  /** The highest signal number (64 on Linux). */
+  ND_SIGNAL_LAST: number
+  /** glibc's reserved signals (32 and 33): not to be set through sigaction(). */
+  ND_SIGNAL_GLIBC_RESERVED_FIRST: number
+  ND_SIGNAL_GLIBC_RESERVED_LAST: number
   PLAN_HEADER_SIZE: number
   RECORD_SIZE: number
 }
