@@ -9,34 +9,31 @@ extern "C" {
 
 namespace {
 
+// One row of a table: { id, name } and, for a stage, the syscall a
+// failure names by default.
+Napi::Object Row(Napi::Env env, int id, const char* name, const char* syscall = nullptr) {
+  Napi::Object row = Napi::Object::New(env);
+  row.Set("id", Napi::Number::New(env, id));
+  row.Set("name", Napi::String::New(env, name));
+  if (syscall != nullptr) row.Set("syscall", Napi::String::New(env, syscall));
+  return row;
+}
+
 Napi::Array Stages(Napi::Env env) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
-#define ND_STAGE_ENTRY(name, id, syscall)                          \
-  {                                                                \
-    Napi::Object s = Napi::Object::New(env);                       \
-    s.Set("id", Napi::Number::New(env, id));                       \
-    s.Set("name", Napi::String::New(env, #name));                  \
-    s.Set("syscall", Napi::String::New(env, syscall));             \
-    out.Set(i++, s);                                               \
-  }
-  ND_STAGES(ND_STAGE_ENTRY)
-#undef ND_STAGE_ENTRY
+#define ND_STAGE_ROW(name, id, syscall) out.Set(i++, Row(env, id, #name, syscall));
+  ND_STAGES(ND_STAGE_ROW)
+#undef ND_STAGE_ROW
   return out;
 }
 
 Napi::Array Syscalls(Napi::Env env) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
-#define ND_SYSCALL_ENTRY(name, id)                     \
-  {                                                    \
-    Napi::Object s = Napi::Object::New(env);           \
-    s.Set("id", Napi::Number::New(env, id));           \
-    s.Set("name", Napi::String::New(env, #name));      \
-    out.Set(i++, s);                                   \
-  }
-  ND_SYSCALLS(ND_SYSCALL_ENTRY)
-#undef ND_SYSCALL_ENTRY
+#define ND_SYSCALL_ROW(name, id) out.Set(i++, Row(env, id, #name));
+  ND_SYSCALLS(ND_SYSCALL_ROW)
+#undef ND_SYSCALL_ROW
   return out;
 }
 
