@@ -2,7 +2,19 @@
   "targets": [
     {
       "target_name": "node_daemonize",
-      "sources": ["native/addon.cc"],
+      "sources": [
+        "native/addon/init.cc",
+        "native/addon/errors.cc",
+        "native/addon/spawn.cc",
+        "native/addon/session.cc",
+        "native/addon/locks.cc",
+        "native/addon/watcher.cc",
+        "native/addon/users.cc",
+        "native/addon/notify.cc",
+        "native/addon/log.cc",
+        "native/addon/protocol_exports.cc",
+        "native/fd_moves.c"
+      ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
@@ -13,7 +25,14 @@
     {
       "target_name": "node-daemonize-helper",
       "type": "executable",
-      "sources": ["native/helper.c"],
+      "sources": [
+        "native/helper.c",
+        "native/plan.c",
+        "native/daemon_steps.c",
+        "native/fd_moves.c",
+        "native/records.c",
+        "native/window.c"
+      ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "conditions": [["OS=='linux'", { "ldflags": ["-static-pie"] }]]
     }

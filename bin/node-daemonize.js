@@ -10,7 +10,11 @@ require('../dist/cli.cjs')
       process.exitCode = code
     },
     (err) => {
-      process.stderr.write(`node-daemonize: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+      // A bug got past main(): one line, never a stack trace; and never an
+      // exception of its own (stderr may be a closed pipe too).
+      try {
+        require('node:fs').writeSync(2, `node-daemonize: ${err instanceof Error ? err.message : String(err)}\n`)
+      } catch {}
       process.exitCode = 1
     },
   )

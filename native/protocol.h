@@ -14,27 +14,55 @@
 #include <stdint.h>
 
 #define ND_PLAN_MAGIC 0x4e44504cu /* "NDPL" */
-#define ND_PLAN_VERSION 2u
+#define ND_PLAN_VERSION 3u
 
-/* The helper's fd layout, set up by posix_spawn file actions. */
+/* The helper's fd layout: the addon builds it as a list of moves
+ * (fd_moves.h) and turns them into posix_spawn file actions. */
 #define ND_HELPER_FD_NULL 0   /* 0, 1, 2: /dev/null */
 #define ND_HELPER_FD_PLAN 3   /* memfd holding the plan */
 #define ND_HELPER_FD_STATUS 4 /* write end of the status pipe */
 #define ND_HELPER_FD_LOG 5    /* the daemon's stdout/stderr */
-#define ND_HELPER_FD_LOCK 6   /* locked pid file (only with ND_PLAN_HAS_LOCK) */
-#define ND_HELPER_FD_FIRST_FREE 7
+#define ND_HELPER_FD_LOCK 6   /* locked lock file (only with ND_PLAN_HAS_LOCK) */
+#define ND_HELPER_FD_PIDFILE 7 /* the pid file, for the helper only (ND_PLAN_HAS_PIDFILE) */
+#define ND_HELPER_FD_FIRST_FREE 8
 
-/* The daemon's fd layout at exec. */
-#define ND_DAEMON_FD_LOCK 3
-#define ND_DAEMON_FD_READY 4
+/* The daemon's fd layout at exec: 0 /dev/null, 1 and 2 the log, then from
+ * ND_DAEMON_FD_BASE up the fds it is handed, in this order: listening
+ * sockets (none yet: BASE..BASE+N-1), the lock file, the ready pipe. The
+ * helper turns this into a list of moves (plan.c), so N sockets only shift
+ * the last two; a slot with nothing to hold is closed. */
+#define ND_DAEMON_FD_BASE 3
+#define ND_DAEMON_FD_LOCK_AFTER(nsockets) (ND_DAEMON_FD_BASE + (nsockets))
+#define ND_DAEMON_FD_READY_AFTER(nsockets) (ND_DAEMON_FD_LOCK_AFTER(nsockets) + 1)
+#define ND_DAEMON_FD_LOCK ND_DAEMON_FD_LOCK_AFTER(0)   /* 3 */
+#define ND_DAEMON_FD_READY ND_DAEMON_FD_READY_AFTER(0) /* 4 */
+
+/* Signals 1..ND_SIGNAL_LAST are every signal there is (Linux: _NSIG - 1);
+ * the daemon starts with each of them at its default, except glibc's
+ * reserved pair, which glibc's sigaction() refuses and posix_spawn leaves
+ * ignored, so they are reset with the raw syscall. The TypeScript side
+ * reads these through the addon's constants. */
+#define ND_SIGNAL_LAST 64
+#define ND_SIGNAL_GLIBC_RESERVED_FIRST 32
+#define ND_SIGNAL_GLIBC_RESERVED_LAST 33
 
 /* Plan flags. */
-#define ND_PLAN_HAS_LOCK (1u << 0)     /* fd 6 is a locked pid file: write our pid into it */
-#define ND_PLAN_WANT_READY (1u << 1)   /* give the daemon a ready pipe on fd 4, wait for READY */
+#define ND_PLAN_HAS_LOCK (1u << 0)     /* fd 6 is the locked lock file: the daemon keeps it (ND_DAEMON_FD_LOCK) */
+#define ND_PLAN_WANT_READY (1u << 1)   /* give the daemon a ready pipe (ND_DAEMON_FD_READY), wait for READY */
 #define ND_PLAN_KEEP_ON_TIMEOUT (1u << 2) /* window timed out: leave the daemon running */
 #define ND_PLAN_SET_IDS (1u << 3)      /* setgroups/setgid/setuid to the plan's ids */
 #define ND_PLAN_SET_NOFILE (1u << 4)   /* RLIMIT_NOFILE soft = hard = nofile */
 #define ND_PLAN_SET_CORE (1u << 5)     /* RLIMIT_CORE soft = hard = core */
+/* Check, do not launch: the daemon side runs every step up to exec as it
+ * would (limits, ids, chdir, entry checks), checks that the exec path is an
+ * executable regular file for the daemon's user, reports "exec" and exits
+ * instead of exec'ing; the helper reaps it. Nothing is written anywhere. */
+#define ND_PLAN_DRY_RUN (1u << 6)
+/* Tests only (NODE_DAEMONIZE_TEST_FAULT=helper-stop-after-fork): the helper
+ * stops itself (SIGSTOP) right after fork, before it reports the daemon's
+ * pid, so a test can kill it at exactly that point. */
+#define ND_PLAN_FAULT_STOP_AFTER_FORK (1u << 7)
+#define ND_PLAN_HAS_PIDFILE (1u << 8)  /* fd 7 is the pid file: the helper writes the daemon's pid */
 
 /*
  * Byte order: host order on both sides (the helper runs on the caller's

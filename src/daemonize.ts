@@ -1,5 +1,5 @@
 // daemonize(): checked options -> helper -> verified stages -> a running daemon.
-import { closeSync, unlinkSync } from 'node:fs'
+import { closeSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError } from './errors.js'
 import { failure } from './failure.js'
@@ -7,8 +7,8 @@ import { signalName } from './signals.js'
 import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
 import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
-import { acquirePidFileWhenSettled, type AcquiredPidFile } from './pidfile.js'
-import { encodePlan } from './plan.js'
+import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from './pidfile.js'
+import { encodePlan, launchPlan } from './plan.js'
 import { readStatus, type StatusRecord } from './status.js'
 
 export interface Daemon {
@@ -25,16 +25,66 @@ export interface Daemon {
   ready: boolean
   /** Every stage the helper and the daemon reported, in order. */
   stages: StatusRecord[]
+  /**
+   * What went wrong without failing the launch (each also a process
+   * warning): e.g. the launcher's own lines could not be written to the log.
+   */
+  warnings?: LaunchWarning[]
 }
 
+export interface LaunchWarning {
+  code: string
+  message: string
+}
 
-function logStages(launch: Launch, logFd: number, records: StatusRecord[], helperPid: number, error?: DaemonizeError): void {
-  if (launch.logFile === undefined) return
-  const log = fdLogger(logFd, { helperPid, entry: launch.entry })
-  for (const r of records) {
-    if (r.err === 0) log.info({ stage: r.stage, value: r.value }, `stage ${r.stage} ok`)
+/** The launcher's own log lines were lost (the daemon itself is unaffected). */
+export const WARN_LOG_LOST = 'NODE_DAEMONIZE_LOG_LOST'
+
+/** A problem that does not fail the launch: a process warning, kept in the result too. */
+function warn(warnings: LaunchWarning[], code: string, message: string): void {
+  warnings.push({ code, message })
+  process.emitWarning(message, { code })
+}
+
+/**
+ * The stage lines, in the log. Runs after the daemon exec'd, so it must not
+ * throw: a full disk (ENOSPC) or a file that refuses writes (EINVAL) cannot
+ * undo a started daemon, and an exception here would skip the clean-up. A
+ * lost line is returned, to become a warning.
+ */
+function logStages(
+  launch: Launch,
+  logFd: number,
+  records: StatusRecord[],
+  helperPid: number,
+  error?: DaemonizeError,
+): unknown {
+  if (launch.logFile === undefined) return undefined
+  try {
+    const log = fdLogger(logFd, { helperPid, entry: launch.entry })
+    for (const r of records) {
+      if (r.err === 0) log.info({ stage: r.stage, value: r.value }, `stage ${r.stage} ok`)
+    }
+    if (error) log.error({ stage: error.stage, code: error.code, errno: error.errno }, error.message)
+    return undefined
+  } catch (err) {
+    return err
   }
-  if (error) log.error({ stage: error.stage, code: error.code, errno: error.errno }, error.message)
+}
+
+function lostLogMessage(launch: Launch, err: unknown): string {
+  const why = err instanceof Error ? err.message : String(err)
+  return `cannot write the launcher's lines to the log ${launch.logFile}: ${why}`
+}
+
+/** Close, whatever close says: on Linux the fd is gone even when close(2) reports a deferred write error. */
+function closeLog(fd: number): unknown {
+  try {
+    closeSync(fd)
+    return undefined
+  } catch (err) {
+    return err
+  }
 }
 
 /**
@@ -48,29 +98,32 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   let logFd = -1
   let helperPid: number
   let statusFd: number
+  const warnings: LaunchWarning[] = []
   try {
     if (options.pidFile !== undefined) {
       pidFile = await acquirePidFileWhenSettled(options.pidFile)
     }
     logFd = openLaunchLog(launch).fd
-    if (pidFile?.reclaimed && launch.logFile !== undefined) warnReclaimed(logFd, pidFile)
-    const plan = encodePlan({
-      cwd: launch.cwd,
-      checks: launch.checks,
-      execPath: launch.execPath,
-      argv: launch.argv,
-      env: launch.env,
-      umask: launch.umask,
-      windowMs: launch.windowMs,
-      waitReady: launch.waitReady,
-      keepOnTimeout: launch.keepOnTimeout,
-      hasLock: pidFile !== undefined,
-      ids: launch.credentials,
-      maxOpenFiles: launch.maxOpenFiles,
-      coreLimit: launch.coreDumps ? undefined : 0,
-    })
+    if (pidFile?.reclaimed && launch.logFile !== undefined) {
+      const lost = warnReclaimed(logFd, pidFile)
+      if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))
+    }
     try {
-      ;({ pid: helperPid, statusFd } = native().spawnHelper(helperPath(), plan, logFd, pidFile?.fd ?? -1))
+      native() // loaded on first use: under EMFILE the dlopen fails too, and must fail at a stage
+    } catch (err) {
+      throw stageError('helper', 'cannot load the native addon', err)
+    }
+    const plan = encodePlan(launchPlan(launch, { hasLock: pidFile !== undefined }))
+    try {
+      ;({ pid: helperPid, statusFd } = native().spawnHelper(
+        helperPath(),
+        plan,
+        logFd,
+        pidFile?.fd ?? -1,
+        pidFile?.pidFd ?? -1,
+        pidFile?.lockPath,
+        pidFile?.path,
+      ))
     } catch (err) {
       throw stageError('helper', 'cannot start the helper', err)
     }
@@ -84,26 +137,37 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   try {
     records = await readStatus(statusFd)
   } catch (err) {
-    // Cannot watch the pipe: end the helper (and with it the launch).
+    // Cannot watch the pipe: end the helper (and with it the launch), and
+    // whatever it forked, before reaping it frees its pid (the session id).
     process.kill(helperPid, 'SIGKILL')
+    native().killSession(helperPid)
     native().waitPid(helperPid)
     releasePidFile(pidFile)
     closeSync(logFd)
     throw stageError('helper', 'cannot read the helper\'s status', err)
   }
-  // EOF: the helper has closed the pipe by exiting; reap it.
-  const helperEnd = native().decodeWaitStatus(native().waitPid(helperPid))
-
   const fork = records.find((r) => r.stage === 'fork' && r.err === 0)
   const daemonPid = fork?.value
   const failed = records.find((r) => r.err !== 0)
   const exec = records.find((r) => r.stage === 'exec' && r.err === 0)
   const windowEnd = records.find((r) => (r.stage === 'ready' || r.stage === 'running') && r.err === 0)
+
+  // EOF: the helper has exited, or was killed. Unless the launch ended well
+  // (or a timed-out daemon is kept on purpose), nothing it started may stay:
+  // kill every process in its session, the daemon whose pid it may never
+  // have reported included. Before the reap, while the helper's pid (the
+  // session id) cannot be reused.
+  const succeeded = !failed && exec !== undefined && daemonPid !== undefined && (launch.windowMs === 0 || windowEnd !== undefined)
+  const kept = failed?.err === native().constants.ND_ETIMEOUT && failed.stage === 'ready' && launch.keepOnTimeout
+  if (!succeeded && !kept) native().killSession(helperPid)
+  const helperEnd = native().decodeWaitStatus(native().waitPid(helperPid))
   let error: DaemonizeError | undefined
-  if (failed) error = failure(failed, launch, daemonPid)
+  // The tail is read through logFd, which stays open until the error is built.
+  if (failed) error = failure(failed, launch, daemonPid, logFd)
   else if (!exec || daemonPid === undefined || helperEnd.code !== 0 || (launch.windowMs > 0 && !windowEnd)) {
-    // The helper died mid-launch (killed from outside): the daemon it forked
-    // may be running, unwatched. Nothing is left half-started.
+    // The helper died mid-launch (killed from outside): its session was
+    // emptied above, unless every record had arrived and it died only after
+    // them; then the daemon it reported may be running, unwatched.
     if (daemonPid !== undefined) killDaemonOf(daemonPid, helperPid)
     const how = helperEnd.signal !== null ? `was killed by ${signalName(helperEnd.signal) ?? helperEnd.signal}` : `exited with code ${helperEnd.code}`
     error = new DaemonizeError(`the helper ${how} before the launch was complete`, {
@@ -113,20 +177,21 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
       signal: helperEnd.signal === null ? null : (signalName(helperEnd.signal) ?? null),
     })
   }
-  try {
-    logStages(launch, logFd, records, helperPid, error)
-  } finally {
-    closeSync(logFd)
-  }
+  // Neither throws: past this point the pid-file lock fd is closed on every path.
+  const unwritten = logStages(launch, logFd, records, helperPid, error)
+  const unclosed = closeLog(logFd)
+  const lost = unwritten ?? (launch.logFile === undefined ? undefined : unclosed)
+  if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))
   if (error) {
     // The daemon is gone (the helper reaped it) unless it was kept on a
     // timeout; only then does the pid file stay, locked by the daemon.
     if (!(error.code === 'ERR_DAEMON_TIMEOUT' && launch.keepOnTimeout)) releasePidFile(pidFile)
-    else if (pidFile) closeSync(pidFile.fd)
+    else closePidFile(pidFile)
     throw error
   }
-  // The daemon holds the lock through its own fd 3; ours can go.
-  if (pidFile) closeSync(pidFile.fd)
+  // The daemon holds the lock through its own fd 3, and the helper wrote
+  // the pid file; ours can go.
+  closePidFile(pidFile)
 
   const sid = records.find((r) => r.stage === 'session')?.value ?? helperPid
   const daemon: Daemon = {
@@ -140,7 +205,8 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     ready: windowEnd?.stage === 'ready',
     stages: records,
   }
-  if (launch.notifySystemd) notifySystemd(daemon)
+  if (launch.notifySystemd) notifySystemd(daemon, warnings)
+  if (warnings.length > 0) daemon.warnings = warnings
   return daemon
 }
 
@@ -166,21 +232,10 @@ function killDaemonOf(pid: number, helperPid: number): void {
   }
 }
 
-/** Unlink a pid file this launch holds the lock on, then let the lock go. */
-function releasePidFile(pidFile: AcquiredPidFile | undefined): void {
-  if (!pidFile) return
-  try {
-    unlinkSync(pidFile.path)
-  } catch {
-    // already gone
-  }
-  closeSync(pidFile.fd)
-}
-
 const NOTIFY_BARRIER_MS = 5000
 
 /** Tell systemd, when it runs us, which process the service really is. */
-function notifySystemd(daemon: Daemon): void {
+function notifySystemd(daemon: Daemon, warnings: LaunchWarning[]): void {
   const socket = process.env.NOTIFY_SOCKET
   if (!socket) return
   try {
@@ -190,16 +245,24 @@ function notifySystemd(daemon: Daemon): void {
   } catch (err) {
     // The daemon is up: failing the launch would hide a running process.
     // systemd (if there) times the start out; say why on stderr (the journal).
-    process.emitWarning(`cannot notify systemd at ${socket}: ${(err as Error).message}`, { code: 'NODE_DAEMONIZE_NOTIFY' })
+    warn(warnings, 'NODE_DAEMONIZE_NOTIFY', `cannot notify systemd at ${socket}: ${(err as Error).message}`)
   }
 }
 
-/** A stale pid file (lock free) was taken over: say so in the log, naming the pid it held. */
-function warnReclaimed(logFd: number, pidFile: AcquiredPidFile): void {
+/**
+ * A stale pid file (lock free) was taken over: say so in the log, naming the
+ * pid it held. A line that cannot be written is returned, not thrown.
+ */
+function warnReclaimed(logFd: number, pidFile: AcquiredPidFile): unknown {
   const stalePid = pidFile.reclaimed?.pid ?? null
-  fdLogger(logFd).warn(
-    { pidFile: pidFile.path, stalePid },
-    `reclaimed stale pid file ${pidFile.path}` +
-      (stalePid === null ? '' : ` (pid ${stalePid} no longer held its lock; that process was not touched)`),
-  )
+  try {
+    fdLogger(logFd).warn(
+      { pidFile: pidFile.path, stalePid },
+      `reclaimed stale pid file ${pidFile.path}` +
+        (stalePid === null ? '' : ` (pid ${stalePid} no longer held its lock; that process was not touched)`),
+    )
+    return undefined
+  } catch (err) {
+    return err
+  }
 }

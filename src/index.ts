@@ -1,4 +1,4 @@
-export { daemonize, type Daemon } from './daemonize.js'
+export { daemonize, type Daemon, type LaunchWarning } from './daemonize.js'
 export type { DaemonizeOptions } from './options.js'
 export { DaemonizeError, type Stage } from './errors.js'
 export { getsid, getpgid } from './session.js'

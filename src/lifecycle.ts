@@ -1,18 +1,21 @@
-// status / stop / reload of a daemon found through its locked pid file.
+// status / stop / reload of a daemon found through its pid file and the
+// lock file beside it (pidfile.ts).
 //
-// None of them ever creates the pid file or takes its lock while the daemon
-// may be alive: they open it read-only and *test* the lock (F_OFD_GETLK), so
-// they cannot make a concurrent start fail. A signal only ever goes through a
-// pidfd, and only to a process that holds the locked file itself (checked in
-// /proc/<pid>/fd), so a recycled pid or an unrelated process named by a stale
-// file is never hit.
+// None of them ever creates either file or takes the lock while the daemon
+// may be alive: they open them read-only and *test* the lock (F_OFD_GETLK,
+// a write lock only), so they cannot make a concurrent start fail. A signal
+// only ever goes through a pidfd, and only to a process that holds the
+// locked lock file itself (checked in /proc/<pid>/fd), so a recycled pid or
+// an unrelated process named by a stale file is never hit. stop, restart
+// and reload act only on files the caller owns; status also reads root's,
+// for monitoring users, and is never misled by anyone else's.
 import { closeSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { DaemonizeError, optionError, stageError, type Stage } from './errors.js'
 import { native } from './native.js'
 import { signalName } from './signals.js'
-import { inspectPidFile, removePidFile, type PidFileState } from './pidfile.js'
+import { inspectPidFile, removePidFile, type LockRef, type PidFileState } from './pidfile.js'
 
 /** LSB status codes: 0 running, 1 dead but the pid file exists, 3 not running, 4 unknown. */
 export type LsbStatus = 0 | 1 | 3 | 4
@@ -50,6 +53,12 @@ export interface ReloadResult {
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000
 /** After SIGKILL only an uninterruptible sleep keeps a process; give it this long. */
 const KILL_WAIT_MS = 10_000
+/** How long a stop waits for a concurrent stop to finish removing the files. */
+const REMOVAL_WAIT_MS = 1000
+/** How long a stop that found its daemon gone waits for the files to show it (another stop removing them). */
+const SETTLE_WAIT_MS = 5000
+/** How long a process that closed its fds (exiting) may take to become a zombie. */
+const EXITING_WAIT_MS = 1000
 const SIGKILL = osc.signals.SIGKILL
 const SIGHUP = osc.signals.SIGHUP
 
@@ -61,7 +70,7 @@ const SIGHUP = osc.signals.SIGHUP
 export function status(pidFile: string): DaemonStatus {
   let s: PidFileState
   try {
-    s = inspectPidFile(pidFile, 'pidfile')
+    s = inspectPidFile(pidFile, 'pidfile', { monitor: true })
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
     return { state: 'unknown', code: 4, pidFile, message: `status unknown: ${message}` }
@@ -120,7 +129,7 @@ async function settledState(pidFile: string, stage: Stage, waitMs: number): Prom
   return s
 }
 
-/** Does process `pid` have the file (dev, ino) open? Read from /proc/<pid>/fd. */
+/** Does process `pid` have the file (dev, ino) open? Read from /proc/<pid>/fd (bounded by its fd count). */
 export function processHoldsFile(pid: number, file: { dev: number; ino: number }): boolean {
   const dir = `/proc/${pid}/fd`
   for (const name of readdirSync(dir)) {
@@ -139,7 +148,7 @@ export function processHoldsFile(pid: number, file: { dev: number; ino: number }
  * A pidfd for the daemon named by a held pid file, after checking that this
  * very process holds the file. The caller closes it.
  */
-function openDaemon(s: { path: string; pid: number; dev: number; ino: number }, stage: Stage): number {
+function openDaemon(s: { path: string; pid: number; lock: LockRef }, stage: Stage): number {
   const { pidfdOpen, pidfdSendSignal } = native()
   const pid = s.pid
   let pidfd: number
@@ -157,12 +166,12 @@ function openDaemon(s: { path: string; pid: number; dev: number; ino: number }, 
   try {
     let holds: boolean
     try {
-      holds = processHoldsFile(pid, s)
+      holds = processHoldsFile(pid, s.lock)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'EACCES' || code === 'EPERM') {
         throw new DaemonizeError(
-          `cannot check that pid ${pid} holds ${s.path}: /proc/${pid}/fd is not readable (run as the daemon's user or root); nothing was signalled`,
+          `cannot check that pid ${pid} holds ${s.lock.path}: /proc/${pid}/fd is not readable (run as the daemon's user or root); nothing was signalled`,
           { stage, code, path: s.path, pid },
         )
       }
@@ -171,7 +180,7 @@ function openDaemon(s: { path: string; pid: number; dev: number; ino: number }, 
     }
     if (!holds) {
       throw new DaemonizeError(
-        `pid ${pid} named in ${s.path} does not hold that file (the lock is held by another process); nothing was signalled`,
+        `pid ${pid} named in ${s.path} does not hold ${s.lock.path} (the lock is held by another process); nothing was signalled`,
         { stage, code: 'ESRCH', path: s.path, pid },
       )
     }
@@ -186,6 +195,44 @@ function openDaemon(s: { path: string; pid: number; dev: number; ino: number }, 
   } catch (err) {
     closeSync(pidfd)
     throw err
+  }
+}
+
+function sameHolder(s: PidFileState, pid: number, lock: LockRef): boolean {
+  return s.kind === 'held' && s.pid === pid && s.lock.dev === lock.dev && s.lock.ino === lock.ino
+}
+
+/**
+ * After `pid` failed the check that it holds the lock file: is that because
+ * it exited since we looked? True when it has exited (or is exiting: its fds
+ * are closed before it turns into a zombie) and the files then stop showing
+ * it as the lock's holder (the lock is freed, or another stop removes them,
+ * or a new start truncates them), within SETTLE_WAIT_MS. False when pid is
+ * alive, or the files keep naming it under a held lock: then the check's
+ * refusal stands.
+ */
+async function exitedMeanwhile(pidFile: string, pid: number, lock: LockRef, stage: Stage): Promise<boolean> {
+  let exited: boolean
+  let pidfd: number | undefined
+  try {
+    pidfd = native().pidfdOpen(pid)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw stageError(stage, `cannot open pid ${pid}`, err, pidFile)
+    pidfd = undefined // gone and reaped
+  }
+  if (pidfd === undefined) exited = true
+  else {
+    try {
+      exited = await waitExit(pidfd, EXITING_WAIT_MS)
+    } finally {
+      closeSync(pidfd)
+    }
+  }
+  const end = Date.now() + (exited ? SETTLE_WAIT_MS : 0)
+  for (;;) {
+    if (!sameHolder(inspectPidFile(pidFile, stage), pid, lock)) return true
+    if (Date.now() >= end) return false
+    await delay(10)
   }
 }
 
@@ -263,14 +310,13 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
   const pid = s.pid
   let pidfd: number
   try {
-    pidfd = openDaemon({ ...s, pid }, stage)
+    pidfd = openDaemon({ path: s.path, pid, lock: s.lock }, stage)
   } catch (err) {
-    // The daemon may have exited since we looked (and its pid gone to another process).
-    if (err instanceof DaemonizeError && err.code === 'ESRCH') {
-      const now = inspectPidFile(pidFile, stage)
-      if (now.kind !== 'held') {
-        return { wasRunning: false, pid, escalated: false, message: `not running (pid ${pid} exited by itself; nothing was signalled)` }
-      }
+    // The daemon may have exited since we looked (another stop, or by
+    // itself), and another stop may be removing its files right now,
+    // holding the lock while it does.
+    if (err instanceof DaemonizeError && err.code === 'ESRCH' && (await exitedMeanwhile(pidFile, pid, s.lock, stage))) {
+      return { wasRunning: false, pid, escalated: false, message: `not running (pid ${pid} exited meanwhile; nothing was signalled)` }
     }
     throw err
   }
@@ -301,7 +347,13 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
   // reported, not an error (the next start reclaims it).
   let after: string
   try {
-    const removal = removePidFile(pidFile, s, stage)
+    let removal = removePidFile(pidFile, s.lock, stage)
+    // 'locked': most likely a concurrent stop of the same daemon, removing
+    // the files right now; give it a moment.
+    for (const end = Date.now() + REMOVAL_WAIT_MS; removal === 'locked' && Date.now() < end; ) {
+      await delay(10)
+      removal = removePidFile(pidFile, s.lock, stage)
+    }
     after =
       removal === 'removed'
         ? `; removed ${pidFile}`
@@ -350,7 +402,7 @@ export function reload(pidFile: string): ReloadResult {
     throw new DaemonizeError(`still starting (pid file ${pidFile} holds no pid yet); try again`, { stage, code: 'EAGAIN', path: pidFile })
   }
   const pid = s.pid
-  const pidfd = openDaemon({ ...s, pid }, stage)
+  const pidfd = openDaemon({ path: s.path, pid, lock: s.lock }, stage)
   try {
     let masks: { caught: bigint; ignored: bigint }
     try {

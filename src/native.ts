@@ -45,22 +45,53 @@ export interface NativeConstants {
   ND_PLAN_SET_IDS: number
   ND_PLAN_SET_NOFILE: number
   ND_PLAN_SET_CORE: number
+  ND_PLAN_DRY_RUN: number
+  ND_PLAN_FAULT_STOP_AFTER_FORK: number
+  ND_PLAN_HAS_PIDFILE: number
   ND_EVERIFY: number
   ND_EEXITED: number
   ND_ETIMEOUT: number
   ND_EPLAN: number
   ND_EHELPER: number
+  /** The daemon's fd for the lock file, and for the ready pipe's write end. */
   ND_DAEMON_FD_LOCK: number
   ND_DAEMON_FD_READY: number
+  /** The highest signal number (64 on Linux). */
+  ND_SIGNAL_LAST: number
+  /** glibc's reserved signals (32 and 33): not to be set through sigaction(). */
+  ND_SIGNAL_GLIBC_RESERVED_FIRST: number
+  ND_SIGNAL_GLIBC_RESERVED_LAST: number
   PLAN_HEADER_SIZE: number
   RECORD_SIZE: number
 }
 
 export interface Native {
-  /** posix_spawn the helper with the plan on fd 3; returns its pid and the read end of the status pipe. */
-  spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number): { pid: number; statusFd: number }
-  /** Blocking waitpid: only for a child known to be exiting. */
+  /**
+   * posix_spawn the helper with the plan on fd 3; returns its pid and the read end of the status pipe.
+   * lockFd (the locked lock file) becomes the daemon's fd 3; pidFd (the pid file) is the helper's
+   * alone: it writes the daemon's pid into it and closes it. -1: none.
+   * Until waitPid(pid), the launch is in flight: if this environment ends first (a Worker
+   * terminated), a cleanup hook kills the helper and its session, reaps it, closes the status,
+   * log, lock-file and pid-file fds, and unlinks pidPath and lockPath (each only when it is still
+   * the file that was handed over).
+   */
+  spawnHelper(
+    helperPath: string,
+    plan: Buffer,
+    logFd: number,
+    lockFd: number,
+    pidFd: number,
+    lockPath?: string,
+    pidPath?: string,
+  ): { pid: number; statusFd: number }
+  /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */
   waitPid(pid: number): number
+  /**
+   * SIGKILL every live process of session sid but its leader (through pidfds, after
+   * re-checking getsid), until none is left or timeoutMs (default 2000) ran out. Call
+   * it while the leader (the helper) is still unreaped, so the id cannot name a new session.
+   */
+  killSession(sid: number, timeoutMs?: number): { killed: number; left: number }
   decodeWaitStatus(status: number): { code: number | null; signal: number | null }
   stages: StageInfo[]
   /** Syscalls a record can name besides its stage's usual one. */
@@ -70,7 +101,7 @@ export interface Native {
   getpgid(pid?: number): number
   /** OFD write lock without waiting; false when another open file holds it. */
   lockFile(fd: number): boolean
-  /** Tests for a conflicting OFD lock without taking one. */
+  /** Tests for another open file's WRITE lock (OFD, POSIX or flock-emulated) without taking one; a read lock is not one. */
   isLocked(fd: number): boolean
   pidfdOpen(pid: number): number
   pidfdSendSignal(pidfd: number, signal: number): void

@@ -9,21 +9,21 @@ import { type Credentials, resolveCredentials } from './user.js'
 export interface DaemonizeOptions {
   /** The script the daemon runs (must be an existing, readable regular file). */
   entry: string
-  /** Arguments after the entry, passed verbatim. */
-  args?: string[]
+  /** Arguments after the entry, passed verbatim (a Buffer: these exact bytes). */
+  args?: (string | Buffer)[]
   /** Node options before the entry, e.g. ['--enable-source-maps']. */
   execArgv?: string[]
   /** The program to exec. Default: process.execPath. */
   execPath?: string
   /** The daemon's environment, replacing the caller's. Default: process.env. */
-  env?: Record<string, string | undefined>
+  env?: Record<string, string | Buffer | undefined>
   /** Start from an empty environment with a sane PATH (SAFE_PATH); `env` entries are added to it. */
   clearEnv?: boolean
   /** The daemon's working directory. Default '/'. */
   cwd?: string
   /** The daemon's umask. Default 0o022. */
   umask?: number
-  /** stdout and stderr, appended (created 0640). Default: /dev/null. */
+  /** stdout and stderr, appended (created 0640). Default (and '/dev/null'): no log, stdout/stderr on /dev/null. */
   logFile?: string
   /** A pid file, locked for the daemon's whole life. */
   pidFile?: string
@@ -67,10 +67,10 @@ export const preloadPath = join(packageRoot, 'dist', 'daemon', 'preload.cjs')
 export interface Launch {
   entry: string
   execPath: string
-  argv: string[]
+  argv: (string | Buffer)[]
   /** Files the daemon must be able to read as its own user: the entry, then the preload. */
   checks: string[]
-  env: string[]
+  env: (string | Buffer)[]
   cwd: string
   umask: number
   logFile?: string
@@ -89,10 +89,40 @@ function checkString(name: string, v: unknown): string {
   return v
 }
 
+/** A path: a non-empty string (resolve('') would quietly mean the caller's cwd). */
+function checkPath(name: string, v: unknown): string {
+  if (checkString(name, v) === '') throw optionError(`${name} must not be empty`)
+  return v as string
+}
+
+function checkBoolean(name: string, v: unknown): boolean {
+  if (v === undefined) return false
+  if (typeof v !== 'boolean') throw optionError(`${name} must be a boolean, got ${typeof v}`)
+  return v
+}
+
+/**
+ * The null device as a log means no log file: the same /dev/null the daemon
+ * gets without one (not a regular file, so openLog would refuse it).
+ */
+export const NULL_DEVICE = '/dev/null'
+
+/** A string, or a Buffer for bytes that are not UTF-8 (program arguments, environment values). */
+function checkBytes(name: string, v: unknown): string | Buffer {
+  if (!Buffer.isBuffer(v)) return checkString(name, v)
+  if (v.includes(0)) throw optionError(`${name} must not contain a NUL byte`)
+  return v
+}
+
 function checkStrings(name: string, v: unknown): string[] {
   if (v === undefined) return []
   if (!Array.isArray(v)) throw optionError(`${name} must be an array of strings`)
   return v.map((s, i) => checkString(`${name}[${i}]`, s))
+}
+
+function checkArray(name: string, v: unknown): unknown[] {
+  if (!Array.isArray(v)) throw optionError(`${name} must be an array of strings`)
+  return v
 }
 
 function checkDuration(name: string, v: unknown): number {
@@ -213,7 +243,10 @@ function openLog(path: string, credentials?: Credentials): { fd: number; created
  * SAFE_PATH plus `env`; then HOME/USER/LOGNAME for the target user; then
  * ours. NODE_DAEMONIZE_* and NOTIFY_SOCKET never come from outside.
  */
-function buildEnv(options: DaemonizeOptions, launch: { logFile?: string; waitReady: boolean; credentials?: Credentials }): string[] {
+function buildEnv(
+  options: DaemonizeOptions,
+  launch: { logFile?: string; waitReady: boolean; credentials?: Credentials },
+): (string | Buffer)[] {
   const given = options.env
   if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
     throw optionError('env must be an object of strings')
@@ -222,11 +255,11 @@ function buildEnv(options: DaemonizeOptions, launch: { logFile?: string; waitRea
     throw optionError(`clearEnv must be a boolean, got ${typeof options.clearEnv}`)
   }
   const source = options.clearEnv ? { PATH: SAFE_PATH, ...given } : (given ?? process.env)
-  const env: Record<string, string> = {}
+  const env: Record<string, string | Buffer> = {}
   for (const [k, v] of Object.entries(source)) {
     if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET') continue
     if (k.includes('=') || k === '') throw optionError(`env key '${k}' is not a valid variable name`)
-    env[checkString(`env key`, k)] = checkString(`env.${k}`, v)
+    env[checkString(`env key`, k)] = checkBytes(`env.${k}`, v)
   }
   const creds = launch.credentials
   if (creds) {
@@ -242,7 +275,7 @@ function buildEnv(options: DaemonizeOptions, launch: { logFile?: string; waitRea
   }
   if (launch.logFile !== undefined) env[ENV_LOG_FILE] = launch.logFile
   if (launch.waitReady) env[ENV_READY_FD] = '4'
-  return Object.entries(env).map(([k, v]) => `${k}=${v}`)
+  return Object.entries(env).map(([k, v]) => (typeof v === 'string' ? `${k}=${v}` : Buffer.concat([Buffer.from(`${k}=`), v])))
 }
 
 function checkPreload(): string {
@@ -261,8 +294,13 @@ function checkPreload(): string {
  * after the pid file is locked, so a refused start creates no log file.
  */
 export function openLaunchLog(launch: Launch): { fd: number; created: boolean } {
-  if (launch.logFile === undefined) return { fd: openSync('/dev/null', fsc.O_WRONLY), created: false }
-  return openLog(launch.logFile, launch.credentials)
+  if (launch.logFile !== undefined) return openLog(launch.logFile, launch.credentials)
+  try {
+    return { fd: openSync(NULL_DEVICE, fsc.O_WRONLY), created: false }
+  } catch (err) {
+    // EMFILE/ENFILE, or a system without /dev/null.
+    throw stageError('stdio', `cannot open ${NULL_DEVICE} for the daemon's stdout and stderr`, err, NULL_DEVICE)
+  }
 }
 
 /**
@@ -271,11 +309,13 @@ export function openLaunchLog(launch: Launch): { fd: number; created: boolean } 
  */
 export function resolveLaunch(options: DaemonizeOptions): Launch {
   if (options === null || typeof options !== 'object') throw optionError('options must be an object')
-  const entry = resolve(checkString('entry', options.entry))
-  const args = checkStrings('args', options.args)
+  const entry = resolve(checkPath('entry', options.entry))
+  const args = options.args === undefined ? [] : checkArray('args', options.args).map((a, i) => checkBytes(`args[${i}]`, a))
   const execArgv = checkStrings('execArgv', options.execArgv)
-  const execPath = resolve(checkString('execPath', options.execPath ?? process.execPath))
-  const cwd = resolve(checkString('cwd', options.cwd ?? '/'))
+  const execPath = resolve(checkPath('execPath', options.execPath ?? process.execPath))
+  const cwd = resolve(checkPath('cwd', options.cwd ?? '/'))
+  // Opened by daemonize() itself; checked here so that a bad one creates nothing.
+  if (options.pidFile !== undefined) checkPath('pidFile', options.pidFile)
   const umask = options.umask ?? 0o022
   if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) {
     throw optionError(`umask must be an integer from 0 to 0o777, got ${String(options.umask)}`)
@@ -283,10 +323,18 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const waitReadyMs = checkDuration('waitReadyMs', options.waitReadyMs)
   const startupGraceMs = checkDuration('startupGraceMs', options.startupGraceMs)
   const maxOpenFiles = options.maxOpenFiles
-  if (maxOpenFiles !== undefined && (!Number.isInteger(maxOpenFiles) || maxOpenFiles < MIN_OPEN_FILES)) {
-    throw optionError(`maxOpenFiles must be an integer >= ${MIN_OPEN_FILES}, got ${String(maxOpenFiles)}`)
+  // A safe integer (the CLI's bound too); above fs.nr_open the daemon's setrlimit says EPERM.
+  if (maxOpenFiles !== undefined && (!Number.isSafeInteger(maxOpenFiles) || maxOpenFiles < MIN_OPEN_FILES)) {
+    throw optionError(
+      `maxOpenFiles must be an integer from ${MIN_OPEN_FILES} to ${Number.MAX_SAFE_INTEGER}, got ${String(maxOpenFiles)}`,
+    )
   }
-  const logFile = options.logFile === undefined ? undefined : resolve(checkString('logFile', options.logFile))
+  const keepOnTimeout = checkBoolean('keepOnTimeout', options.keepOnTimeout)
+  const coreDumps = checkBoolean('coreDumps', options.coreDumps)
+  const notifySystemd = checkBoolean('notifySystemd', options.notifySystemd)
+  if (options.preload !== undefined) checkBoolean('preload', options.preload)
+  const logPath = options.logFile === undefined ? undefined : resolve(checkPath('logFile', options.logFile))
+  const logFile = logPath === NULL_DEVICE ? undefined : logPath
 
   checkEntry(entry)
   checkCwd(cwd)
@@ -309,10 +357,10 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
     logFile,
     windowMs: waitReady ? waitReadyMs : startupGraceMs,
     waitReady,
-    keepOnTimeout: options.keepOnTimeout === true,
+    keepOnTimeout,
     credentials,
     maxOpenFiles,
-    coreDumps: options.coreDumps === true,
-    notifySystemd: options.notifySystemd === true,
+    coreDumps,
+    notifySystemd,
   }
 }

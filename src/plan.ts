@@ -1,38 +1,87 @@
 // Encodes the plan the helper reads from fd 3 (layout: native/protocol.h).
 import { native } from './native.js'
+import type { Launch } from './options.js'
+
+/**
+ * Tests only: NODE_DAEMONIZE_TEST_FAULT in the caller's environment arms a
+ * fault-injection point in the helper (see docs/lifecycle.md). The one known
+ * value, helper-stop-after-fork, makes the helper stop itself (SIGSTOP)
+ * right after its fork, before it reports the daemon's pid.
+ */
+export const ENV_TEST_FAULT = 'NODE_DAEMONIZE_TEST_FAULT'
 
 export interface Plan {
   cwd: string
   /** Files the daemon opens for reading, as its own user, before exec. */
   checks: string[]
   execPath: string
-  argv: string[]
-  env: string[]
+  /** Bytes pass through as given; strings are encoded as UTF-8. */
+  argv: (string | Buffer)[]
+  env: (string | Buffer)[]
   umask: number
   /** Start-up window in ms; 0: the helper leaves once the daemon exec'd. */
   windowMs: number
   waitReady: boolean
   keepOnTimeout: boolean
+  /** The caller hands the helper a locked lock file (the daemon's fd 3). */
   hasLock: boolean
+  /** The caller hands the helper the pid file to write the daemon's pid into. */
+  hasPidFile?: boolean
   ids?: { uid: number; gid: number; groups: number[] }
   maxOpenFiles?: number
   coreLimit?: number
+  /** Check every step up to exec, then stop instead of exec'ing (a preflight). */
+  dryRun?: boolean
+  /** Tests only: stop the helper right after its fork. */
+  faultStopAfterFork?: boolean
+}
+
+/** The plan of a checked launch: a real one, or a dry run of it. */
+export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boolean }): Plan {
+  return {
+    cwd: launch.cwd,
+    checks: launch.checks,
+    execPath: launch.execPath,
+    argv: launch.argv,
+    env: launch.env,
+    umask: launch.umask,
+    // A dry run ends at exec: no window, nothing to wait for.
+    windowMs: how.dryRun ? 0 : launch.windowMs,
+    waitReady: how.dryRun ? false : launch.waitReady,
+    keepOnTimeout: launch.keepOnTimeout,
+    hasLock: how.hasLock,
+    // The lock file and the pid file come together: the helper writes the pid.
+    hasPidFile: how.hasLock,
+    ids: launch.credentials,
+    maxOpenFiles: launch.maxOpenFiles,
+    coreLimit: launch.coreDumps ? undefined : 0,
+    dryRun: how.dryRun === true,
+    faultStopAfterFork: !how.dryRun && process.env[ENV_TEST_FAULT] === 'helper-stop-after-fork',
+  }
+}
+
+/** One plan string, NUL-terminated; a Buffer goes through byte for byte. */
+function encodeString(s: string | Buffer): Buffer {
+  return typeof s === 'string' ? Buffer.from(`${s}\0`, 'utf8') : Buffer.concat([s, Buffer.alloc(1)])
 }
 
 export function encodePlan(plan: Plan): Buffer {
   const c = native().constants
   const strings = [plan.cwd, plan.execPath, ...plan.checks, ...plan.argv, ...plan.env]
-  const encoded = strings.map((s) => Buffer.from(`${s}\0`, 'utf8'))
+  const encoded = strings.map(encodeString)
   const stringsLen = encoded.reduce((n, b) => n + b.length, 0)
   const groups = plan.ids?.groups ?? []
 
   let flags = 0
   if (plan.hasLock) flags |= c.ND_PLAN_HAS_LOCK
+  if (plan.hasPidFile) flags |= c.ND_PLAN_HAS_PIDFILE
   if (plan.waitReady) flags |= c.ND_PLAN_WANT_READY
   if (plan.keepOnTimeout) flags |= c.ND_PLAN_KEEP_ON_TIMEOUT
   if (plan.ids) flags |= c.ND_PLAN_SET_IDS
   if (plan.maxOpenFiles !== undefined) flags |= c.ND_PLAN_SET_NOFILE
   if (plan.coreLimit !== undefined) flags |= c.ND_PLAN_SET_CORE
+  if (plan.dryRun) flags |= c.ND_PLAN_DRY_RUN
+  if (plan.faultStopAfterFork) flags |= c.ND_PLAN_FAULT_STOP_AFTER_FORK
 
   const head = Buffer.alloc(c.PLAN_HEADER_SIZE + groups.length * 8)
   let o = 0

@@ -1,5 +1,6 @@
 // Resolves `user` / `group` in the caller, before anything is spawned: the
 // helper never looks a name up.
+import { inspect } from 'node:util'
 import { DaemonizeError, optionError } from './errors.js'
 import { native, type UserEntry } from './native.js'
 
@@ -21,7 +22,8 @@ function checkId(what: 'user' | 'group', v: unknown): void {
   if (typeof v === 'string' && v !== '' && !v.includes('\0')) {
     if (!/^\d+$/.test(v) || Number(v) < 0xffffffff) return
   } else if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 0xffffffff) return
-  throw optionError(`${what} must be a name or an id from 0 to 4294967294, got ${JSON.stringify(v)}`)
+  // inspect, not JSON.stringify: that throws on a BigInt.
+  throw optionError(`${what} must be a name or an id from 0 to 4294967294, got ${inspect(v)}`)
 }
 
 function lookupUserOrThrow(user: string | number): UserEntry | null {

@@ -46,9 +46,9 @@ async function report(path: string): Promise<{ pid: number; argv: string[]; cwd:
   return JSON.parse(readFileSync(path, 'utf8'))
 }
 
-/** The pid file's lock is held (by someone else than this test process). */
+/** The pid file's lock (on its lock file) is held (by someone else than this test process). */
 function pidFileLocked(path: string): boolean {
-  const fd = openSync(path, 'r')
+  const fd = openSync(`${path}.lock`, 'r')
   try {
     return native().isLocked(fd)
   } finally {

@@ -1,4 +1,4 @@
-// DESIGN.md "What a daemon must look like", checked from /proc and from an
+// What every daemon must look like (the list at the top of README.md), checked from /proc and from an
 // exec shim that shows the state exactly as exec left it, for a daemon
 // launched from a hostile shell: a controlling tty, umask 0002, cwd /tmp,
 // SIGUSR1 blocked, SIGUSR2 and SIGRTMIN+5 ignored, fds 7, 8, 20, 70 open
@@ -70,7 +70,7 @@ describe('a daemon launched from a hostile shell', () => {
     // nothing blocked or ignored, real-time signals included
     expect(s.sigBlk).toBe('0000000000000000')
     expect(s.sigIgn).toBe('0000000000000000')
-    // fds: 0 /dev/null, 1 and 2 the log (append), 3 the locked pid file; nothing else
+    // fds: 0 /dev/null, 1 and 2 the log (append), 3 the locked lock file; nothing else (not the pid file)
     const fds = Object.fromEntries(s.fds.map((f) => [f.fd, f]))
     expect(s.fds.map((f) => f.fd).sort((a, b) => a - b)).toEqual([0, 1, 2, 3])
     expect(fds[0].target).toBe('/dev/null')
@@ -78,20 +78,20 @@ describe('a daemon launched from a hostile shell', () => {
     expect(fds[2].target).toBe(log)
     expect(fds[1].flags & O_APPEND).toBe(O_APPEND)
     expect(fds[1].flags & O_ACCMODE).toBe(1)
-    expect(fds[3].target).toBe(pidFile)
+    expect(fds[3].target).toBe(`${pidFile}.lock`)
     for (const f of s.fds) expect(f.cloexec).toBe(false)
     // reparented once the helper left
     await until(`pid ${d.pid} to be reparented to 1`, () => procStat(d.pid).ppid === 1, { seen: () => procStat(d.pid) })
-    // the pid file holds the daemon's pid, and the daemon holds its lock
+    // the pid file holds the daemon's pid (the helper wrote it), and the daemon holds the lock
     expect(readFileSync(pidFile, 'utf8')).toBe(`${d.pid}\n`)
-    const ro = openSync(pidFile, 'r')
+    const ro = openSync(`${pidFile}.lock`, 'r')
     try {
       expect(native().isLocked(ro)).toBe(true)
     } finally {
       closeSync(ro)
     }
     expect(r.daemon!.stages).toEqual([
-      'setsid', 'fork', 'session', 'umask', 'rlimit', 'chdir', 'entry', 'pidfile', 'stdio', 'fds', 'signals', 'exec',
+      'setsid', 'fork', 'pidfile', 'session', 'umask', 'rlimit', 'chdir', 'entry', 'stdio', 'fds', 'signals', 'exec',
     ])
   })
 

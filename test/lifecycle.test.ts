@@ -93,12 +93,12 @@ function untouched(child: ChildProcess): void {
   expect(procStatus(pid).ShdPnd).toBe('0000000000000000')
 }
 
-/** Hold the pid file's lock from this process, as a start in progress does. */
+/** Hold the lock from this process, as a start in progress does; returns the pid file's fd. */
 function holdLock(content = ''): number {
-  const { fd } = acquirePidFile(pidFile)
-  heldFds.push(fd)
-  if (content) writeFileSync(fd, content)
-  return fd
+  const { fd, pidFd } = acquirePidFile(pidFile)
+  heldFds.push(fd, pidFd)
+  if (content) writeFileSync(pidFd, content)
+  return pidFd
 }
 
 async function rejection(p: Promise<unknown> | (() => unknown)): Promise<DaemonizeError> {
@@ -278,7 +278,7 @@ describe('stop', () => {
     expect(existsSync(join(dir, 'nodir'))).toBe(false)
   })
 
-  it('as a user who cannot read the daemon\'s /proc/<pid>/fd: refused, the daemon untouched', async () => {
+  it('as another user (root\'s pid file, root\'s daemon): refused, the daemon untouched', async () => {
     const d = await startShim()
     const out = spawnSync(process.execPath, [join(fixtures, 'lifecycle-as-user.mjs'), 'stop', pidFile], {
       uid: 65534,
@@ -287,8 +287,8 @@ describe('stop', () => {
     })
     expect(out.stderr).toBe('')
     const res = JSON.parse(out.stdout)
-    expect(res).toMatchObject({ ok: false, error: { stage: 'stop', pid: d.pid } })
-    expect(res.error.message).toContain('nothing was signalled')
+    expect(res).toMatchObject({ ok: false, error: { stage: 'stop', code: 'EPERM' } })
+    expect(res.error.message).toContain('is owned by root (uid 0)')
     expect(isAlive(d.pid)).toBe(true)
     expect(status(pidFile)).toMatchObject({ code: 0, pid: d.pid })
   })

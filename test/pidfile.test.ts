@@ -48,12 +48,16 @@ function expectError(fn: () => unknown): DaemonizeError {
   throw new Error('expected a DaemonizeError')
 }
 
-/** Lock a pid file the way a start does, from this process (an OFD lock: another open file sees it held). */
+/**
+ * Lock a pid file's lock file the way a start does, from this process (an
+ * OFD lock: another open file sees it held). Returns the pid file's fd, to
+ * write a pid into; open.pop() is the lock file's (closing it lets go).
+ */
 function holdLock(path: string, content = ''): number {
   const got = acquirePidFile(path)
-  open.push(got.fd)
-  if (content) writeFileSync(got.fd, content)
-  return got.fd
+  open.push(got.pidFd, got.fd)
+  if (content) writeFileSync(got.pidFd, content)
+  return got.pidFd
 }
 
 describe('parsePid', () => {
@@ -83,8 +87,8 @@ describe('inspectPidFile (the read-only look of status and stop)', () => {
     writeFileSync(fd, '4242\n')
     expect(inspectPidFile(p)).toMatchObject({ kind: 'held', pid: 4242 })
     closeSync(open.pop() as number)
-    const st = lstatSync(p)
-    expect(inspectPidFile(p)).toEqual({ kind: 'free', path: p, pid: 4242, dev: st.dev, ino: st.ino })
+    const st = lstatSync(`${p}.lock`)
+    expect(inspectPidFile(p)).toEqual({ kind: 'free', path: p, pid: 4242, lock: { path: `${p}.lock`, dev: st.dev, ino: st.ino } })
   })
 
   it('looking never takes the lock: a start right after a look still gets it', () => {
@@ -93,7 +97,7 @@ describe('inspectPidFile (the read-only look of status and stop)', () => {
     inspectPidFile(p)
     status(p)
     const got = acquirePidFile(p)
-    open.push(got.fd)
+    open.push(got.pidFd, got.fd)
     expect(got.reclaimed).toEqual({ pid: 4242 })
     expect(readFileSync(p, 'utf8')).toBe('') // truncated for the new daemon
   })
@@ -228,36 +232,38 @@ describe('acquirePidFile (start)', () => {
     const p = join(dir, 'd.pid')
     holdLock(p)
     setTimeout(() => {
-      // The other start failed: it unlinks its file and lets the lock go.
+      // The other start failed: it unlinks its files and lets the lock go.
       rmSync(p)
+      rmSync(`${p}.lock`)
       closeSync(open.pop() as number)
     }, 50)
     const got = await acquirePidFileWhenSettled(p)
-    open.push(got.fd)
+    open.push(got.pidFd, got.fd)
     expect(got.reclaimed).toBeUndefined()
-    const look = openSync(p, 'r')
+    const look = openSync(`${p}.lock`, 'r')
     open.push(look)
     expect(native().isLocked(look)).toBe(true)
   })
 })
 
 describe('removePidFile (the end of a stop)', () => {
-  it('unlinks only under the lock, and only the file that was inspected', () => {
+  it('unlinks only under the lock, and only while the lock file is the one that was inspected', () => {
     const p = join(dir, 'd.pid')
-    writeFileSync(p, '4242\n')
-    const st = lstatSync(p)
-    const fd = holdLock(p, '4242\n')
+    const l = `${p}.lock`
+    holdLock(p, '4242\n')
+    const st = { path: l, dev: lstatSync(l).dev, ino: lstatSync(l).ino }
     expect(removePidFile(p, st)).toBe('locked')
     expect(existsSync(p)).toBe(true)
+    expect(existsSync(l)).toBe(true)
     closeSync(open.pop() as number)
-    void fd
-    // Another file put in its place (created while the old one still exists, so its inode differs).
-    writeFileSync(join(dir, 'new'), '99\n')
-    renameSync(join(dir, 'new'), p)
+    // Another lock file put in its place (created while the old one still exists, so its inode differs).
+    writeFileSync(join(dir, 'new'), '')
+    renameSync(join(dir, 'new'), l)
     expect(removePidFile(p, st)).toBe('replaced')
-    expect(readFileSync(p, 'utf8')).toBe('99\n')
-    expect(removePidFile(p, lstatSync(p))).toBe('removed')
+    expect(readFileSync(p, 'utf8')).toBe('4242\n')
+    expect(removePidFile(p, { path: l, dev: lstatSync(l).dev, ino: lstatSync(l).ino })).toBe('removed')
     expect(existsSync(p)).toBe(false)
+    expect(existsSync(l)).toBe(false)
     expect(removePidFile(p, st)).toBe('gone')
   })
 })

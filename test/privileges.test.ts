@@ -118,13 +118,15 @@ describe('a daemon as nobody', () => {
     expect([status.CapInh, status.CapPrm, status.CapEff, status.CapAmb]).toEqual([none, none, none, none])
 
     // The log this launch created belongs to the daemon's user; the pid
-    // file stays the caller's, holds the daemon's pid, and its lock is held.
+    // file and its lock file stay the caller's, the pid file holds the
+    // daemon's pid, and the lock is held.
     const ls = statSync(log)
     expect({ uid: ls.uid, gid: ls.gid, mode: ls.mode & 0o777 }).toEqual({ uid: nobody.uid, gid: nobody.gid, mode: 0o640 })
     const ps = statSync(pidFile)
     expect({ uid: ps.uid, gid: ps.gid }).toEqual({ uid: 0, gid: 0 })
     expect(readFileSync(pidFile, 'utf8')).toBe(`${d.pid}\n`)
-    const fd = openSync(pidFile, 'r')
+    expect(statSync(`${pidFile}.lock`)).toMatchObject({ uid: 0, gid: 0 })
+    const fd = openSync(`${pidFile}.lock`, 'r')
     try {
       expect(native().isLocked(fd)).toBe(true)
     } finally {

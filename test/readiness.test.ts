@@ -46,9 +46,9 @@ function gone(pid: number): boolean {
   }
 }
 
-/** Some process holds the pid file's lock (read-only open: takes nothing). */
+/** Some process holds the pid file's lock, on its lock file (read-only open: takes nothing). */
 function lockHeld(path: string): boolean {
-  const fd = openSync(path, 'r')
+  const fd = openSync(`${path}.lock`, 'r')
   try {
     return native().isLocked(fd)
   } finally {

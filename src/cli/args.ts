@@ -68,6 +68,8 @@ export interface ParsedCommandLine<V> {
   positionals: string[]
   /** Everything after the first `--`, verbatim. */
   rest: string[]
+  /** Where each option was found: index into args, and whether its value was inline (--opt=value). */
+  options: { name: string; index: number; inlineValue: boolean }[]
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>
@@ -81,8 +83,9 @@ export function parseCommandLine<V>(args: string[], options: Options): ParsedCom
   const own = dashes === -1 ? args : args.slice(0, dashes)
   const rest = dashes === -1 ? [] : args.slice(dashes + 1)
   try {
-    const { values, positionals } = parseArgs({ args: own, options, strict: true, allowPositionals: true })
-    return { values: values as V, positionals, rest }
+    const { values, positionals, tokens } = parseArgs({ args: own, options, strict: true, allowPositionals: true, tokens: true })
+    const found = tokens.flatMap((t) => (t.kind === 'option' ? [{ name: t.name, index: t.index, inlineValue: t.inlineValue === true }] : []))
+    return { values: values as V, positionals, rest, options: found }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(cleanParseArgsMessage(err as Error))
@@ -125,6 +128,11 @@ export function wantsHelp(args: string[]): boolean {
  * Write to fd 1 or 2 directly: creating process.stdout/stderr loads Node's
  * stream machinery, a few milliseconds the CLI's start-up does not need.
  * A non-blocking pipe that is full (EAGAIN) gets the rest through the stream.
+ *
+ * Output that cannot be written never changes what the command did, nor its
+ * exit status (a started daemon is still started): a reader that has gone
+ * away (EPIPE: `node-daemonize --help | head -0`) or a closed fd ends the
+ * output quietly; any other failure on stdout is said once on stderr.
  */
 function writeAll(fd: 1 | 2, text: string): void {
   let buf = Buffer.from(text.endsWith('\n') ? text : text + '\n')
@@ -132,11 +140,26 @@ function writeAll(fd: 1 | 2, text: string): void {
     try {
       buf = buf.subarray(writeSync(fd, buf))
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
-      ;(fd === 1 ? process.stdout : process.stderr).write(buf)
+      const e = err as NodeJS.ErrnoException
+      if (e.code === 'EAGAIN') {
+        writeThroughStream(fd, buf)
+      } else if (fd === 1 && e.code !== 'EPIPE' && e.code !== 'EBADF' && !stdoutFailed) {
+        stdoutFailed = true
+        writeAll(2, `node-daemonize: cannot write to stdout: ${e.message}`)
+      }
       return
     }
   }
+}
+
+let stdoutFailed = false
+
+function writeThroughStream(fd: 1 | 2, buf: Buffer): void {
+  const stream = fd === 1 ? process.stdout : process.stderr
+  // The stream reports a later EPIPE as an 'error' event: without a
+  // listener that is an uncaught exception, with a stack trace.
+  if (stream.listenerCount('error') === 0) stream.on('error', () => {})
+  stream.write(buf)
 }
 
 /** One or more lines on stdout (a final newline is added when missing). */

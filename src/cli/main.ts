@@ -38,8 +38,22 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   reload: () => import('./reload.js'),
 }
 
+/**
+ * Process warnings (e.g. the launcher's log lines lost on a full disk) as
+ * one line each on stderr, said the CLI's way: Node's own handler adds a
+ * second line about --trace-warnings. NODE_NO_WARNINGS / --no-warnings
+ * still silence them.
+ */
+function warningsOnOneLine(): void {
+  const nodeDefault = process.listeners('warning')
+  if (nodeDefault.length === 0) return // warnings are off
+  for (const l of nodeDefault) process.off('warning', l)
+  process.on('warning', (w) => printErr(`node-daemonize: warning: ${w.message}`))
+}
+
 /** Run the command line (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  warningsOnOneLine()
   const [first, ...rest] = argv
   if (first === undefined) {
     printErr(formatUsageError(undefined, 'missing command (start, stop, status, restart or reload)'))

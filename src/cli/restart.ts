@@ -3,7 +3,7 @@
 // exactly the arguments `start` takes.
 import { DaemonizeError } from '../errors.js'
 import { stop, type StopResult } from '../lifecycle.js'
-import { resolveLaunch } from '../options.js'
+import { preflight } from '../preflight.js'
 import { printOut, UsageError } from './args.js'
 import { parseStartArgs, reportFailure, startDaemon, usage as startUsage } from './start.js'
 
@@ -24,10 +24,12 @@ export async function run(args: string[]): Promise<number> {
   const pidFile = req.options.pidFile
   if (pidFile === undefined) throw new UsageError('--pid-file is required: it names the daemon to stop')
 
-  // Check the new launch before stopping the old daemon (resolveLaunch
-  // opens nothing; daemonize() checks it all again).
+  // Everything start would refuse is refused before the old daemon is
+  // stopped: preflight runs start's checks, and the daemon's own steps up to
+  // exec in a dry run, without creating anything (daemonize() checks it all
+  // again).
   try {
-    resolveLaunch(req.options)
+    await preflight(req.options)
   } catch (err) {
     return reportFailure(err, req.json, 'restart')
   }

@@ -16,6 +16,7 @@ import {
   printOut,
   UsageError,
 } from './args.js'
+import { rawArgs, rawEnvironment, rawEnvValue } from './raw.js'
 
 export const usage = `Usage: node-daemonize start <entry> [options] [-- args...]
 
@@ -27,7 +28,7 @@ Arguments after '--' are passed to the program verbatim.
 
 Options:
   --log-file FILE         append stdout and stderr to FILE (created 0640);
-                          default /dev/null
+                          default (and --log-file /dev/null): no log
   --pid-file FILE         write the daemon's pid to FILE, locked for its life;
                           refuses to start a second one
   --cwd DIR               working directory of the daemon (default /)
@@ -58,7 +59,8 @@ Options:
 
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
 Exit status: 0 started (or already running with --ok-if-running),
-1 the start failed, 2 invalid arguments.`
+1 the start failed, 2 invalid arguments; output that cannot be written
+(a closed pipe) does not change it.`
 
 /** parseArgs options of `start` (and `restart`, which takes the same). */
 export const startOptions = {
@@ -122,7 +124,15 @@ export interface StartRequest {
 
 /** Command line -> daemonize() options; throws UsageError. */
 export function parseStartArgs(args: string[]): StartRequest {
-  const { values: v, positionals, rest } = parseCommandLine<StartValues>(args, startOptions)
+  const { values: v, positionals, options: found } = parseCommandLine<StartValues>(args, startOptions)
+  // The program's arguments and --env values go through as the bytes given,
+  // UTF-8 or not (see raw.ts).
+  const raw = rawArgs(args)
+  const dashes = args.indexOf('--')
+  const rest = dashes === -1 ? [] : raw.slice(dashes + 1)
+  const envRaw = found
+    .filter((o) => o.name === 'env')
+    .map((o) => rawEnvValue(o.inlineValue ? raw[o.index] : raw[o.index + 1], o.inlineValue))
   if (positionals.length === 0) throw new UsageError('missing <entry>: the script to run as a daemon')
   if (positionals.length > 1) {
     throw new UsageError(`unexpected argument '${positionals[1]}' (arguments for the program go after '--')`)
@@ -156,16 +166,20 @@ export function parseStartArgs(args: string[]): StartRequest {
     options.keepOnTimeout = true
   }
 
-  const pairs = (v.env ?? []).map((e) => parseEnvPair('--env', e))
+  const pairs: [string, string | Buffer][] = (v.env ?? []).map((e, i) => {
+    const [k, val] = parseEnvPair('--env', e)
+    return [k, envRaw[i] ?? val]
+  })
+  const inherited = v['clear-env'] ? undefined : rawEnvironment(process.env)
   if (v['clear-env']) {
     // The API starts from PATH=SAFE_PATH and adds `env`.
     options.clearEnv = true
     options.env = Object.fromEntries(pairs)
-  } else if (pairs.length > 0) {
+  } else if (pairs.length > 0 || inherited !== undefined) {
     // `env` replaces the environment in the API; --env adds to ours. The
     // caller's HOME/USER/LOGNAME are left out under --user, so the target
     // user's are set (an explicit --env HOME=... still wins).
-    const env: Record<string, string | undefined> = { ...process.env }
+    const env: Record<string, string | Buffer | undefined> = { ...(inherited ?? process.env) }
     if (options.user !== undefined) for (const k of USER_VARS) delete env[k]
     for (const [k, val] of pairs) env[k] = val
     options.env = env
@@ -196,11 +210,21 @@ export function errorJson(err: DaemonizeError): Record<string, unknown> {
   return { message, stage, code, errno, syscall, path, pid, exitCode, signal, logTail }
 }
 
-/** A start failure, said once on stderr (and as JSON on stdout with --json). */
+/**
+ * A start failure, said once on stderr (and as JSON on stdout with --json:
+ * a script always gets a JSON result, even for an error that is not a
+ * DaemonizeError, which would be a bug).
+ */
 export function reportFailure(err: unknown, json: boolean, what = 'start'): number {
-  if (!(err instanceof DaemonizeError)) throw err
-  printErr(`node-daemonize: ${what} failed at stage ${err.stage}: ${err.message}`)
-  if (json) printOut(JSON.stringify({ error: errorJson(err) }))
+  if (err instanceof DaemonizeError) {
+    printErr(`node-daemonize: ${what} failed at stage ${err.stage}: ${err.message}`)
+    if (json) printOut(JSON.stringify({ error: errorJson(err) }))
+    return EXIT_FAILURE
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  const code = (err as { code?: unknown } | null)?.code
+  printErr(`node-daemonize: ${what} failed: ${message}`)
+  if (json) printOut(JSON.stringify({ error: { message, code: typeof code === 'string' ? code : undefined } }))
   return EXIT_FAILURE
 }
 

@@ -1,11 +1,11 @@
 // Scenario: time to ready, from a running caller.
 //
-//   node scripts/bench-ready.mjs --runs 20
+//   node bench/bench-ready.mjs --runs 20
 //
 // Side by side, interleaved:
 //   daemonize({ entry, waitReadyMs }) until it resolves with ready: true
 //   spawn(node, [entry]) in the foreground until its first line on stdout
-// The entry (test/fixtures/bench-ready.mjs) calls ready() at once, prints a
+// The entry (bench/fixtures/bench-ready.mjs) calls ready() at once, prints a
 // line and idles; every process is killed as soon as it has been timed.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'

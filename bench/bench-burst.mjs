@@ -1,6 +1,6 @@
 // Scenario: a burst of daemons launched concurrently from one caller.
 //
-//   node scripts/bench-burst.mjs --program trivial|node --count 200 --rounds 10
+//   node bench/bench-burst.mjs --program trivial|node --count 200 --rounds 10
 //
 // Each round: Promise.all of `count` daemonize() calls, timed from the first
 // call to the last resolution. Then every launch is verified: an exec

@@ -1,8 +1,8 @@
 // npm run bench: every benchmark side by side in one run.
 //
-//   node scripts/bench.mjs [--runs 30] [--only launch,cli,burst,ready]
+//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready]
 //
-// Each scenario runs in its own child process (scripts/bench-*.mjs) so that
+// Each scenario runs in its own child process (bench/bench-*.mjs) so that
 // a caller is exactly what the scenario says (fresh, or holding a 2 GB
 // heap). Prints a table and writes bench/results.json and bench/chart.svg.
 // Needs the built package: npm install (or npm run build:ts after a change).
@@ -21,7 +21,7 @@ const burstNodeRounds = Number(arg('burst-node-rounds', '2'))
 /** Run a scenario script in its own Node process; its last stdout line is the result. */
 function scenario(script, args, nodeFlags = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, join(root, 'scripts', script), ...args], {
+    const child = spawn(process.execPath, [...nodeFlags, join(root, 'bench', script), ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     let out = ''

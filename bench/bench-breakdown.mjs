@@ -1,7 +1,7 @@
 // Where a daemonize() launch spends its time, measured with kernel
 // tracepoints (perf record; low overhead, no ptrace), not estimated.
 //
-//   node scripts/bench-breakdown.mjs [--runs 30] [--heap-mb 0]
+//   node bench/bench-breakdown.mjs [--runs 30] [--heap-mb 0]
 //   (root or perf_event_paranoid <= 1; perf: apt-get install linux-perf)
 //
 // A child process (this script with --child) launches the trivial static

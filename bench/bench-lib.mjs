@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const dist = join(root, 'dist')
-export const fixtures = join(root, 'test', 'fixtures')
+export const fixtures = join(root, 'bench', 'fixtures')
 // Not build/: node-gyp rebuild empties that directory.
 export const buildDir = join(root, 'bench', 'tmp', 'bin')
 export const tmpDir = join(root, 'bench', 'tmp')

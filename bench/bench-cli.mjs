@@ -1,6 +1,6 @@
 // Scenario: the CLI end to end, and its peak memory, against `node -e 0`.
 //
-//   node scripts/bench-cli.mjs --runs 20
+//   node bench/bench-cli.mjs --runs 20
 //
 // Every command runs under build/bench/bench-run, which times it in C
 // (posix_spawn to wait4) and reports wait4's ru_maxrss (the VmHWM of the

@@ -1,6 +1,6 @@
 // Scenario: launch latency from one caller, optionally holding a big heap.
 //
-//   node [--max-old-space-size=4096 --expose-gc] scripts/bench-launch.mjs --heap-mb 2048 [--heap-kind js|buffers] --runs 30
+//   node [--max-old-space-size=4096 --expose-gc] bench/bench-launch.mjs --heap-mb 2048 [--heap-kind js|buffers] --runs 30
 //
 // Side by side, interleaved (alternating which goes first), spaced out:
 //   daemonize() until it resolves (exec confirmed, helper reaped)

@@ -1,0 +1,76 @@
+// The protocol's tables and constants (../protocol.h), exported so that
+// TypeScript reads the one definition instead of restating it: stages,
+// syscalls, plan flags, record errors, the daemon's fds, signal facts.
+#include "addon.h"
+
+extern "C" {
+#include "../protocol.h"
+}
+
+namespace {
+
+// One row of a table: { id, name } and, for a stage, the syscall a
+// failure names by default.
+Napi::Object Row(Napi::Env env, int id, const char* name, const char* syscall = nullptr) {
+  Napi::Object row = Napi::Object::New(env);
+  row.Set("id", Napi::Number::New(env, id));
+  row.Set("name", Napi::String::New(env, name));
+  if (syscall != nullptr) row.Set("syscall", Napi::String::New(env, syscall));
+  return row;
+}
+
+Napi::Array Stages(Napi::Env env) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+#define ND_STAGE_ROW(name, id, syscall) out.Set(i++, Row(env, id, #name, syscall));
+  ND_STAGES(ND_STAGE_ROW)
+#undef ND_STAGE_ROW
+  return out;
+}
+
+Napi::Array Syscalls(Napi::Env env) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+#define ND_SYSCALL_ROW(name, id) out.Set(i++, Row(env, id, #name));
+  ND_SYSCALLS(ND_SYSCALL_ROW)
+#undef ND_SYSCALL_ROW
+  return out;
+}
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+#define C(n) o.Set(#n, Napi::Number::New(env, n))
+  C(ND_PLAN_MAGIC);
+  C(ND_PLAN_VERSION);
+  C(ND_PLAN_HAS_LOCK);
+  C(ND_PLAN_WANT_READY);
+  C(ND_PLAN_KEEP_ON_TIMEOUT);
+  C(ND_PLAN_SET_IDS);
+  C(ND_PLAN_SET_NOFILE);
+  C(ND_PLAN_SET_CORE);
+  C(ND_PLAN_DRY_RUN);
+  C(ND_PLAN_FAULT_STOP_AFTER_FORK);
+  C(ND_PLAN_HAS_PIDFILE);
+  C(ND_EVERIFY);
+  C(ND_EEXITED);
+  C(ND_ETIMEOUT);
+  C(ND_EPLAN);
+  C(ND_EHELPER);
+  C(ND_DAEMON_FD_LOCK);
+  C(ND_DAEMON_FD_READY);
+  C(ND_SIGNAL_LAST);
+  C(ND_SIGNAL_GLIBC_RESERVED_FIRST);
+  C(ND_SIGNAL_GLIBC_RESERVED_LAST);
+#undef C
+  o.Set("PLAN_HEADER_SIZE", Napi::Number::New(env, sizeof(struct nd_plan_header)));
+  o.Set("RECORD_SIZE", Napi::Number::New(env, sizeof(struct nd_record)));
+  return o;
+}
+
+}  // namespace
+
+void InitProtocol(Napi::Env env, Napi::Object exports) {
+  exports.Set("stages", Stages(env));
+  exports.Set("syscalls", Syscalls(env));
+  exports.Set("constants", Constants(env));
+}

@@ -1,0 +1,36 @@
+/*
+ * The never-clobber rule for fd layouts (see fd_moves.h): shared by the
+ * addon, before posix_spawn, and by the daemon, between fork and exec.
+ */
+#define _GNU_SOURCE
+#include "fd_moves.h"
+
+#include <errno.h>
+#include <fcntl.h>
+
+int daemon_fd_moves_top(const struct nd_fd_move *moves, size_t n) {
+  int top = -1;
+  for (size_t i = 0; i < n; i++)
+    if (moves[i].to > top) top = moves[i].to;
+  return top;
+}
+
+int daemon_fd_moves_lift(struct nd_fd_move *moves, size_t n, size_t *failed) {
+  /* Above every target, so that no move can land on a copy either. */
+  int above = daemon_fd_moves_top(moves, n) + 1;
+  for (size_t i = 0; i < n; i++) {
+    int from = moves[i].from;
+    if (from < 0 || from >= above) continue;
+    /* F_DUPFD_CLOEXEC is not interrupted by signals: no EINTR loop. */
+    int copy = fcntl(from, F_DUPFD_CLOEXEC, above);
+    if (copy < 0) {
+      *failed = i;
+      return errno != 0 ? errno : EBADF;
+    }
+    /* This and every later move of the same source read the copy; a new fd
+     * never equals a source still to come (those are open already). */
+    for (size_t j = i; j < n; j++)
+      if (moves[j].from == from) moves[j].from = copy;
+  }
+  return 0;
+}

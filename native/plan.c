@@ -1,0 +1,93 @@
+/*
+ * Reading the plan (protocol.h) and deriving the daemon's fd layout from
+ * it. Runs in the helper before fork: allocation is fine here.
+ */
+#define _GNU_SOURCE
+#include "plan.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "retry.h"
+
+static int read_all(int fd, char *buf, size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = RETRY(pread(fd, buf + off, len - off, (off_t)off));
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    off += (size_t)n;
+  }
+  return 0;
+}
+
+/* Split count NUL-terminated strings starting at *p (bounded by end). */
+static int take_strings(char **p, char *end, char **out, uint32_t count) {
+  for (uint32_t i = 0; i < count; i++) {
+    char *nul = memchr(*p, '\0', (size_t)(end - *p));
+    if (nul == NULL) return -1;
+    out[i] = *p;
+    *p = nul + 1;
+  }
+  return 0;
+}
+
+int load_plan(struct plan *pl) {
+  struct stat st;
+  if (RETRY(fstat(ND_HELPER_FD_PLAN, &st)) < 0) return errno;
+  if (st.st_size < (off_t)sizeof pl->h) return ND_EPLAN;
+  char *buf = malloc((size_t)st.st_size);
+  if (buf == NULL) return ENOMEM;
+  int err = read_all(ND_HELPER_FD_PLAN, buf, (size_t)st.st_size);
+  if (err) return err;
+
+  memcpy(&pl->h, buf, sizeof pl->h);
+  const struct nd_plan_header *h = &pl->h;
+  if (h->magic != ND_PLAN_MAGIC || h->version != ND_PLAN_VERSION) return ND_EPLAN;
+  if (h->argc < 1 || h->ngroups > NGROUPS_MAX) return ND_EPLAN;
+  size_t groups_len = (size_t)h->ngroups * sizeof(int64_t);
+  if ((uint64_t)st.st_size != sizeof *h + groups_len + h->strings_len) return ND_EPLAN;
+
+  pl->groups = calloc(h->ngroups + 1, sizeof(gid_t));
+  pl->checks = calloc((size_t)h->nchecks + 1, sizeof(char *));
+  pl->argv = calloc((size_t)h->argc + 1, sizeof(char *));
+  pl->envp = calloc((size_t)h->envc + 1, sizeof(char *));
+  if (!pl->groups || !pl->checks || !pl->argv || !pl->envp) return ENOMEM;
+  for (uint32_t i = 0; i < h->ngroups; i++) {
+    int64_t g;
+    memcpy(&g, buf + sizeof *h + i * sizeof g, sizeof g);
+    pl->groups[i] = (gid_t)g;
+  }
+
+  char *p = buf + sizeof *h + groups_len;
+  char *end = buf + st.st_size;
+  char *fixed[2];
+  if (take_strings(&p, end, fixed, 2) < 0) return ND_EPLAN;
+  if (take_strings(&p, end, pl->checks, h->nchecks) < 0) return ND_EPLAN;
+  if (take_strings(&p, end, pl->argv, h->argc) < 0) return ND_EPLAN;
+  if (take_strings(&p, end, pl->envp, h->envc) < 0) return ND_EPLAN;
+  if (p != end) return ND_EPLAN;
+  pl->cwd = fixed[0];
+  pl->exec_path = fixed[1];
+  if (pl->cwd[0] == '\0' || pl->exec_path[0] == '\0') return ND_EPLAN;
+  return 0;
+}
+
+size_t plan_daemon_fd_moves(const struct plan *pl, int ready_w, struct nd_fd_move *out) {
+  const int nsockets = 0; /* listening sockets would take the slots from the base */
+  size_t n = 0;
+  out[n++] = (struct nd_fd_move){ND_HELPER_FD_NULL, 0};
+  out[n++] = (struct nd_fd_move){ND_HELPER_FD_LOG, 1};
+  out[n++] = (struct nd_fd_move){ND_HELPER_FD_LOG, 2};
+  /* Empty slots are closed: the lock's slot may hold the plan memfd, the
+   * ready slot the status pipe (which the daemon has closed already). */
+  int lock = (pl->h.flags & ND_PLAN_HAS_LOCK) ? ND_HELPER_FD_LOCK : ND_FD_CLOSE;
+  out[n++] = (struct nd_fd_move){lock, ND_DAEMON_FD_LOCK_AFTER(nsockets)};
+  out[n++] = (struct nd_fd_move){ready_w >= 0 ? ready_w : ND_FD_CLOSE, ND_DAEMON_FD_READY_AFTER(nsockets)};
+  return n;
+}

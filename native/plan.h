@@ -1,0 +1,37 @@
+/*
+ * The plan as the helper holds it: read once from the memfd the addon
+ * wrote (layout: protocol.h), before any fork, and the daemon's fd layout
+ * derived from it. Nothing here runs in the daemon.
+ */
+#ifndef NODE_DAEMONIZE_PLAN_H
+#define NODE_DAEMONIZE_PLAN_H
+
+#include <sys/types.h>
+
+#include "fd_moves.h"
+#include "protocol.h"
+
+struct plan {
+  struct nd_plan_header h;
+  gid_t *groups;
+  const char *cwd;
+  const char *exec_path;
+  char **checks;
+  char **argv;
+  char **envp;
+};
+
+/* At most: stdin, stdout, stderr, the lock file, the ready pipe. */
+#define ND_DAEMON_FD_MOVES_MAX 5
+
+/* Reads the plan from ND_HELPER_FD_PLAN. Returns 0, an errno, or ND_EPLAN
+ * for a malformed plan. */
+int load_plan(struct plan *pl);
+
+/* The daemon's fds at exec (protocol.h) as moves from the helper's fds:
+ * 0 /dev/null, 1 and 2 the log, the lock file, the ready pipe's write end
+ * (ready_w, or -1); a slot with nothing to hold is closed. Returns the
+ * number of moves written to out (at most ND_DAEMON_FD_MOVES_MAX). */
+size_t plan_daemon_fd_moves(const struct plan *pl, int ready_w, struct nd_fd_move *out);
+
+#endif

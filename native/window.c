@@ -1,0 +1,190 @@
+/*
+ * The helper's side of the start-up window (see window.h).
+ */
+#define _GNU_SOURCE
+#include "window.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "protocol.h"
+#include "records.h"
+#include "retry.h"
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int poll_timeout(int64_t left) { return left > INT_MAX ? INT_MAX : left < 0 ? 0 : (int)left; }
+
+int reap(pid_t pid) {
+  int status = 0;
+  if (RETRY(waitpid(pid, &status, 0)) < 0) return -1;
+  return status;
+}
+
+static int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+void kill_and_reap(pid_t daemon) {
+  kill(daemon, SIGKILL);
+  reap(daemon);
+}
+
+void kill_descendants(void) {
+  for (;;) {
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    int fd = RETRY(open(path, O_RDONLY | O_CLOEXEC));
+    ssize_t n = fd < 0 ? -1 : RETRY(read(fd, buf, sizeof buf - 1));
+    if (fd >= 0) close(fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      for (char *p = buf; *p;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p) break;
+        if (pid > 0) kill((pid_t)pid, SIGKILL);
+        p = end;
+      }
+    }
+    if (RETRY(waitpid(-1, NULL, 0)) < 0) return; /* ECHILD: none left */
+  }
+}
+
+/* The daemon exited in the window (status: its wait status): report it,
+ * and take down whatever it left behind. */
+static void fail_window(int stage, int status) {
+  helper_report(stage, 0, ND_EEXITED, status);
+  kill_descendants();
+}
+
+int forward_until_exec(int rep_r, pid_t daemon) {
+  struct nd_record r;
+  int exec_ok = 0, failed = 0;
+  int64_t deadline = now_ms() + ND_EXEC_DEADLINE_MS;
+  for (;;) {
+    struct pollfd p = {rep_r, POLLIN, 0};
+    int n = (int)RETRY(poll(&p, 1, poll_timeout(deadline - now_ms())));
+    if (n == 0) {
+      kill_and_reap(daemon);
+      helper_report(ND_STAGE_exec, ND_SYS_default, ND_ETIMEOUT, ND_EXEC_DEADLINE_MS);
+      return -1;
+    }
+    ssize_t got = RETRY(read(rep_r, &r, sizeof r));
+    if (got != (ssize_t)sizeof r) break; /* EOF (a partial record cannot happen) */
+    helper_report(r.stage, r.syscall, r.err, r.value);
+    if (r.err != 0) failed = 1;
+    else if (r.stage == ND_STAGE_exec) exec_ok = 1;
+    /* "exec" ok then another record: the execve itself failed. */
+    if (r.err != 0 && r.stage == ND_STAGE_exec) exec_ok = 0;
+  }
+  if (failed || !exec_ok) {
+    int status = reap(daemon);
+    /* Died without a failure record: killed by a signal before exec. */
+    if (!failed) helper_report(ND_STAGE_exec, ND_SYS_default, status < 0 ? ND_EHELPER : ND_EEXITED, status);
+    return -1;
+  }
+  return 0;
+}
+
+int watch_window(const struct plan *pl, pid_t daemon, int ready_r) {
+  int stage = ready_r >= 0 ? ND_STAGE_ready : ND_STAGE_running;
+  int pidfd = open_pidfd(daemon);
+  int64_t deadline = now_ms() + pl->h.window_ms;
+  /* A window of text: READY=1 may arrive split across reads. */
+  char buf[64];
+  size_t got = 0;
+
+  for (;;) {
+    int64_t left = deadline - now_ms();
+    struct pollfd fds[2];
+    nfds_t nfds = 0;
+    int pid_i = -1, ready_i = -1;
+    if (pidfd >= 0) {
+      fds[nfds].fd = pidfd;
+      fds[nfds].events = POLLIN;
+      pid_i = (int)nfds++;
+    }
+    if (ready_r >= 0) {
+      fds[nfds].fd = ready_r;
+      fds[nfds].events = POLLIN;
+      ready_i = (int)nfds++;
+    }
+    /* Without a pidfd (old kernel), poll in short slices and ask waitpid.
+     * At the deadline, one last look (timeout 0) so that a READY written
+     * just in time is not lost. */
+    int slice = pidfd >= 0 ? poll_timeout(left) : poll_timeout(left < 10 ? left : 10);
+    int n = poll(fds, nfds, slice);
+    if (n < 0 && errno != EINTR) {
+      helper_report(stage, ND_SYS_default, errno, 0);
+      kill_and_reap(daemon);
+      kill_descendants();
+      return -1;
+    }
+    if (ready_i >= 0 && n > 0 && fds[ready_i].revents) {
+      ssize_t r = RETRY(read(ready_r, buf + got, sizeof buf - 1 - got));
+      if (r > 0) {
+        got += (size_t)r;
+        buf[got] = '\0';
+        if (strstr(buf, "READY=1") != NULL) {
+          helper_report(ND_STAGE_ready, 0, 0, daemon);
+          return 0;
+        }
+        if (got > 8) { /* keep a tail that may hold the start of READY=1 */
+          memmove(buf, buf + got - 8, 8);
+          got = 8;
+        }
+      } else {
+        /* Closed without READY: only its exit or the timeout can follow. */
+        close(ready_r);
+        ready_r = -1;
+      }
+      continue; /* look at the pidfd again before deciding anything */
+    }
+    int exited = 0, status = 0;
+    if (pid_i >= 0 && n > 0 && fds[pid_i].revents) {
+      status = reap(daemon);
+      exited = 1;
+    } else if (pidfd < 0) {
+      pid_t w = (pid_t)RETRY(waitpid(daemon, &status, WNOHANG));
+      exited = w == daemon;
+    }
+    if (exited) {
+      fail_window(stage, status);
+      return -1;
+    }
+    if (left <= 0) break;
+  }
+
+  if (stage == ND_STAGE_running) {
+    helper_report(ND_STAGE_running, 0, 0, pl->h.window_ms);
+    return 0;
+  }
+  if (!(pl->h.flags & ND_PLAN_KEEP_ON_TIMEOUT)) {
+    kill_and_reap(daemon);
+    kill_descendants();
+  }
+  helper_report(ND_STAGE_ready, 0, ND_ETIMEOUT, pl->h.window_ms);
+  return -1;
+}

@@ -1,0 +1,38 @@
+/*
+ * The helper after fork: forward the daemon's records until it exec'd,
+ * then watch the start-up window (READY, exit or timeout). The helper is
+ * the daemon's parent throughout, so an exit is seen with its real status
+ * and a timeout can kill and reap it.
+ */
+#ifndef NODE_DAEMONIZE_WINDOW_H
+#define NODE_DAEMONIZE_WINDOW_H
+
+#include <sys/types.h>
+
+#include "plan.h"
+
+/* The longest the daemon may take from fork to exec (a hung NFS chdir, a
+ * FIFO planted as the entry): then it is killed and the launch fails. */
+#define ND_EXEC_DEADLINE_MS 30000
+
+/* Forwards the daemon's records until EOF (exec succeeded, or it died),
+ * for at most ND_EXEC_DEADLINE_MS. Returns 0 when the last record was a
+ * successful "exec". */
+int forward_until_exec(int rep_r, pid_t daemon);
+
+/* Watches the start-up window: READY on ready_r (or -1: a grace period),
+ * the daemon's exit, or the timeout. Returns 0 on success. */
+int watch_window(const struct plan *pl, pid_t daemon, int ready_r);
+
+/* Returns the wait status, or -1 (with errno) when waitpid fails. */
+int reap(pid_t pid);
+
+/* SIGKILL and reap the daemon (still our unreaped child: its pid cannot
+ * have been reused). */
+void kill_and_reap(pid_t daemon);
+
+/* Kill and reap every process left under the helper: as a subreaper it
+ * inherits whatever the daemon started before it died or was killed. */
+void kill_descendants(void);
+
+#endif

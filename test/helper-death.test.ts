@@ -1,0 +1,101 @@
+// A helper killed right after its fork, before it reported the daemon's pid
+// (issue 9, defect 6): the launch must fail with ERR_HELPER_DIED and leave
+// nothing in the helper's session. Deterministic: the test arms the helper's
+// fault-injection point (NODE_DAEMONIZE_TEST_FAULT=helper-stop-after-fork),
+// waits until the helper has stopped itself and the daemon has exec'd, then
+// kills the helper.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { fixtures, runCaller } from './helpers/caller.js'
+import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { childrenOf, isAlive, procStat } from './helpers/proc.js'
+
+cleanUpDaemons()
+
+const entry = join(fixtures, 'daemon-idle.js')
+
+function cmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+  } catch {
+    return []
+  }
+}
+
+/** Live (not zombie) processes of session sid, its leader excluded. */
+function sessionMembers(sid: number): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === sid) continue
+    try {
+      const st = procStat(Number(name))
+      if (st.session === sid && st.state !== 'Z') out.push(st.pid)
+    } catch {
+      // gone
+    }
+  }
+  return out
+}
+
+/** Live processes running our entry with this marker argument. */
+function daemonsWith(marker: string): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    const argv = cmdline(Number(name))
+    if (argv.includes(entry) && argv.includes(marker) && isAlive(Number(name))) out.push(Number(name))
+  }
+  return out
+}
+
+describe('a helper killed between its fork and its report', () => {
+  it.each([
+    ['without a start-up window', { startupGraceMs: 0 }],
+    ['during a start-up window', { startupGraceMs: 5000 }],
+  ])('%s: ERR_HELPER_DIED, nothing left in its session, and the next start makes one daemon', async (_name, window) => {
+    const dir = mkdtempSync(join(tmpdir(), 'nd-helper-death-'))
+    const marker = `marker-${process.pid}-${Date.now()}-${window.startupGraceMs}`
+    const options = { entry, pidFile: join(dir, 'app.pid'), logFile: join(dir, 'app.log'), args: [marker], ...window }
+
+    const caller = spawn(process.execPath, [join(fixtures, 'core-launch.mjs'), JSON.stringify(options)], {
+      env: { ...process.env, NODE_DAEMONIZE_TEST_FAULT: 'helper-stop-after-fork' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    caller.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
+    const exited = new Promise<number | null>((resolve) => caller.on('close', resolve))
+
+    // The helper has stopped itself right after its fork...
+    let helper = 0
+    await waitFor(() => {
+      helper = childrenOf(caller.pid as number).find((p) => procStat(p).comm.startsWith('node-daemonize')) ?? 0
+      return helper !== 0 && procStat(helper).state === 'T'
+    }, 20_000)
+    // ...and the daemon it forked runs on unreported: it has exec'd our entry.
+    let daemon = 0
+    await waitFor(() => {
+      daemon = sessionMembers(helper).find((p) => cmdline(p).includes(marker)) ?? 0
+      return daemon !== 0
+    }, 20_000)
+    track(daemon)
+
+    process.kill(helper, 'SIGKILL')
+    expect(await exited).toBe(1)
+    const result = JSON.parse(out.trim().split('\n').pop() as string) as { ok: boolean; error: { code: string; stage: string } }
+    expect(result.ok).toBe(false)
+    expect(result.error).toMatchObject({ code: 'ERR_HELPER_DIED', stage: 'helper' })
+    // Nothing of that launch is left running: not the daemon, not anything else in the session.
+    expect(sessionMembers(helper)).toEqual([])
+    expect(isAlive(daemon)).toBe(false)
+
+    // The pid file is free again: a plain start works, and makes exactly one daemon.
+    const next = runCaller({ ...options, startupGraceMs: 0 })
+    expect(next.error).toBeUndefined()
+    expect(next.ok).toBe(true)
+    track(next.daemon?.pid as number)
+    expect(daemonsWith(marker)).toEqual([next.daemon?.pid])
+  })
+})
