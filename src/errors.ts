@@ -1,38 +1,9 @@
 // One error type, one `stage` per step that can fail; the rest of the
 // fields follow Node's SystemError (code, errno, syscall, path).
 import { getSystemErrorName } from 'node:util'
+import type { Stage } from './protocol.js'
 
-/**
- * Where a launch failed. Caller-side stages come first (checked before
- * anything is spawned), then the helper's and the daemon's own.
- */
-export type Stage =
-  | 'options'
-  | 'entry'
-  | 'cwd'
-  | 'log'
-  | 'pidfile'
-  | 'user'
-  | 'helper'
-  | 'plan'
-  | 'setsid'
-  | 'fork'
-  | 'session'
-  | 'umask'
-  | 'rlimit'
-  | 'setgroups'
-  | 'setgid'
-  | 'setuid'
-  | 'credentials'
-  | 'chdir'
-  | 'stdio'
-  | 'fds'
-  | 'signals'
-  | 'exec'
-  | 'ready'
-  | 'running'
-  | 'stop'
-  | 'reload'
+export type { Stage } from './protocol.js'
 
 export interface DaemonizeErrorFields {
   stage: Stage

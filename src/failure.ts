@@ -1,7 +1,8 @@
 // From the helper's failure record to a DaemonizeError a person can act on.
 import { closeSync, constants as fsc, fstatSync, openSync, readSync } from 'node:fs'
-import { DaemonizeError, errnoFields, type Stage } from './errors.js'
+import { DaemonizeError, errnoFields } from './errors.js'
 import { native } from './native.js'
+import { isNativeStage, type NativeStage } from './protocol.js'
 import { signalName } from './signals.js'
 import type { Launch } from './options.js'
 import type { StatusRecord } from './status.js'
@@ -71,44 +72,34 @@ const credentialsProblem: Record<string, string> = {
   capset: 'cannot clear the inheritable capabilities',
 }
 
-function describe(r: StatusRecord, launch: Launch): string {
-  switch (r.stage) {
-    case 'plan':
-      return 'the helper could not read its plan'
-    case 'setsid':
-      return 'the helper could not start a new session'
-    case 'fork':
-      return 'the helper could not fork the daemon'
-    case 'session':
-      return 'the daemon is not where it should be: in the helper\'s session, not leading it'
-    case 'rlimit':
-      return 'cannot set resource limits'
-    case 'setgroups':
-    case 'setgid':
-    case 'setuid':
-      return `cannot drop privileges (${r.stage})`
-    case 'credentials':
-      return `privileges were not dropped as asked: ${credentialsProblem[r.syscall] ?? 'root could be regained'}`
-    case 'chdir':
-      return `cannot change directory to ${launch.cwd}`
-    case 'entry':
-      return r.value === 0
-        ? `the daemon cannot read its entry ${launch.entry}`
-        : `the daemon cannot read ${launch.checks[r.value] ?? 'a file it needs'} (the preload; it runs as another user?)`
-    case 'pidfile':
-      return 'the helper cannot write the daemon\'s pid into the pid file'
-    case 'stdio':
-      return 'cannot set up the daemon\'s stdio'
-    case 'fds':
-      return 'cannot close inherited fds'
-    case 'signals':
-      return 'cannot reset signals'
-    case 'exec':
-      return `cannot execute ${launch.execPath}`
-    default:
-      return `stage ${r.stage} failed`
-  }
-}
+type Describe = (r: StatusRecord, launch: Launch) => string
+
+/** What each native stage's failure means, said for a person. Every stage has its line. */
+const stageMessages = {
+  plan: () => 'the helper could not read its plan',
+  setsid: () => 'the helper could not start a new session',
+  fork: () => 'the helper could not fork the daemon',
+  session: () => 'the daemon is not where it should be: in the helper\'s session, not leading it',
+  umask: () => 'cannot set the daemon\'s umask',
+  rlimit: () => 'cannot set resource limits',
+  setgroups: () => 'cannot drop privileges (setgroups)',
+  setgid: () => 'cannot drop privileges (setgid)',
+  setuid: () => 'cannot drop privileges (setuid)',
+  credentials: (r) =>
+    `privileges were not dropped as asked: ${credentialsProblem[r.syscall] ?? 'root could be regained'}`,
+  chdir: (_r, launch) => `cannot change directory to ${launch.cwd}`,
+  entry: (r, launch) =>
+    r.value === 0
+      ? `the daemon cannot read its entry ${launch.entry}`
+      : `the daemon cannot read ${launch.checks[r.value] ?? 'a file it needs'} (the preload; it runs as another user?)`,
+  pidfile: () => 'the helper cannot write the daemon\'s pid into the pid file',
+  stdio: () => 'cannot set up the daemon\'s stdio',
+  fds: () => 'cannot close inherited fds',
+  signals: () => 'cannot reset signals',
+  exec: (_r, launch) => `cannot execute ${launch.execPath}`,
+  ready: () => 'the helper cannot wait for the daemon to be ready',
+  running: () => 'the helper cannot watch the daemon through its start-up',
+} satisfies Record<NativeStage, Describe>
 
 function pathOf(r: StatusRecord, launch: Launch): string | undefined {
   const stage = r.stage
@@ -124,10 +115,18 @@ function pathOf(r: StatusRecord, launch: Launch): string | undefined {
  */
 export function failure(r: StatusRecord, launch: Launch, daemonPid: number | undefined, logFd?: number): DaemonizeError {
   const c = native().constants
-  const stage = r.stage as Stage
+  if (!isNativeStage(r.stage)) {
+    return new DaemonizeError(`the helper reported an unknown stage (${r.stage}, protocol error ${r.err})`, {
+      stage: 'helper',
+      code: 'ERR_DAEMON_PROTOCOL',
+      pid: daemonPid,
+    })
+  }
+  const stage = r.stage
+  const describe = (rec: StatusRecord) => stageMessages[stage](rec, launch)
   if (r.err > 0) {
     const { errno, code } = errnoFields(r.err)
-    return new DaemonizeError(`${describe(r, launch)}: ${r.syscall} ${code}`, {
+    return new DaemonizeError(`${describe(r)}: ${r.syscall} ${code}`, {
       stage,
       code,
       errno,
@@ -164,11 +163,11 @@ export function failure(r: StatusRecord, launch: Launch, daemonPid: number | und
     )
   }
   if (r.err === c.ND_EVERIFY) {
-    return new DaemonizeError(`${describe(r, launch)} (verification failed, saw ${r.value})`, {
+    return new DaemonizeError(`${describe(r)} (verification failed, saw ${r.value})`, {
       stage,
       code: 'ERR_DAEMON_VERIFY',
       pid: daemonPid,
     })
   }
-  return new DaemonizeError(`${describe(r, launch)} (protocol error ${r.err})`, { stage, code: 'ERR_DAEMON_PROTOCOL' })
+  return new DaemonizeError(`${describe(r)} (protocol error ${r.err})`, { stage, code: 'ERR_DAEMON_PROTOCOL' })
 }

@@ -14,7 +14,7 @@ import { constants as osc } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { DaemonizeError, optionError, stageError, type Stage } from './errors.js'
 import { native } from './native.js'
-import { signalName } from './signals.js'
+import { resolveSignal } from './signals.js'
 import { inspectPidFile, removePidFile, type LockRef, type PidFileState } from './pidfile.js'
 
 /** LSB status codes: 0 running, 1 dead but the pid file exists, 3 not running, 4 unknown. */
@@ -95,20 +95,6 @@ export function status(pidFile: string): DaemonStatus {
       }
       return { state: 'running', code: 0, pid: s.pid, pidFile, message: `running (pid ${s.pid})` }
   }
-}
-
-/** A signal name ('SIGTERM' or 'TERM') or number, checked. */
-export function resolveSignal(signal: NodeJS.Signals | number | string): { num: number; name?: NodeJS.Signals } {
-  if (typeof signal === 'number') {
-    if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw optionError(`signal must be a signal number from 1 to 64, got ${signal}`)
-    return { num: signal, name: signalName(signal) }
-  }
-  const upper = String(signal).toUpperCase()
-  if (/^\d+$/.test(upper)) return resolveSignal(Number(upper))
-  const name = (upper.startsWith('SIG') ? upper : `SIG${upper}`) as NodeJS.Signals
-  const num = (osc.signals as Record<string, number>)[name]
-  if (num === undefined) throw optionError(`unknown signal '${signal}'`)
-  return { num, name }
 }
 
 function signalLabel(sig: { num: number; name?: NodeJS.Signals }): string {

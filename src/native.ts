@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { NativeConstants } from './protocol.js'
 
 /** A SystemError as the addon throws it: like Node's own. */
 export interface NativeError extends Error {
@@ -36,34 +37,7 @@ export interface FdWatcher {
   close(): void
 }
 
-export interface NativeConstants {
-  ND_PLAN_MAGIC: number
-  ND_PLAN_VERSION: number
-  ND_PLAN_HAS_LOCK: number
-  ND_PLAN_WANT_READY: number
-  ND_PLAN_KEEP_ON_TIMEOUT: number
-  ND_PLAN_SET_IDS: number
-  ND_PLAN_SET_NOFILE: number
-  ND_PLAN_SET_CORE: number
-  ND_PLAN_DRY_RUN: number
-  ND_PLAN_FAULT_STOP_AFTER_FORK: number
-  ND_PLAN_HAS_PIDFILE: number
-  ND_EVERIFY: number
-  ND_EEXITED: number
-  ND_ETIMEOUT: number
-  ND_EPLAN: number
-  ND_EHELPER: number
-  /** The daemon's fd for the lock file, and for the ready pipe's write end. */
-  ND_DAEMON_FD_LOCK: number
-  ND_DAEMON_FD_READY: number
-  /** The highest signal number (64 on Linux). */
-  ND_SIGNAL_LAST: number
-  /** glibc's reserved signals (32 and 33): not to be set through sigaction(). */
-  ND_SIGNAL_GLIBC_RESERVED_FIRST: number
-  ND_SIGNAL_GLIBC_RESERVED_LAST: number
-  PLAN_HEADER_SIZE: number
-  RECORD_SIZE: number
-}
+export type { NativeConstants } from './protocol.js'
 
 export interface Native {
   /**

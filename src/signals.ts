@@ -1,5 +1,8 @@
-// Signal numbers to Node's names ('SIGTERM'), for messages and results.
+// The signal table: numbers to Node's names ('SIGTERM') for messages and
+// results, and names or numbers given by a caller, checked.
 import { constants as osc } from 'node:os'
+import { optionError } from './errors.js'
+import { native } from './native.js'
 
 const names = new Map<number, NodeJS.Signals>(
   Object.entries(osc.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
@@ -8,4 +11,21 @@ const names = new Map<number, NodeJS.Signals>(
 /** The name of a signal number, or undefined for one Node does not name (e.g. real-time signals). */
 export function signalName(num: number): NodeJS.Signals | undefined {
   return names.get(num)
+}
+
+/** A signal name ('SIGTERM' or 'TERM') or number (1 to the addon's ND_SIGNAL_LAST), checked. */
+export function resolveSignal(signal: NodeJS.Signals | number | string): { num: number; name?: NodeJS.Signals } {
+  if (typeof signal === 'number') {
+    const last = native().constants.ND_SIGNAL_LAST
+    if (!Number.isInteger(signal) || signal < 1 || signal > last) {
+      throw optionError(`signal must be a signal number from 1 to ${last}, got ${signal}`)
+    }
+    return { num: signal, name: signalName(signal) }
+  }
+  const upper = String(signal).toUpperCase()
+  if (/^\d+$/.test(upper)) return resolveSignal(Number(upper))
+  const name = (upper.startsWith('SIG') ? upper : `SIG${upper}`) as NodeJS.Signals
+  const num = (osc.signals as Record<string, number>)[name]
+  if (num === undefined) throw optionError(`unknown signal '${signal}'`)
+  return { num, name }
 }

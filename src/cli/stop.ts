@@ -2,7 +2,8 @@
 // signal the daemon through a pidfd, wait for it, SIGKILL it after the
 // timeout, remove the pid file under its lock. Exits 0 also when it was not
 // running, as LSB asks of `stop`.
-import { resolveSignal, stop, DEFAULT_STOP_TIMEOUT_MS } from '../lifecycle.js'
+import { stop, DEFAULT_STOP_TIMEOUT_MS } from '../lifecycle.js'
+import { resolveSignal } from '../signals.js'
 import { EXIT_OK, parseCommandLine, parseDuration, printOut, UsageError } from './args.js'
 import { reportLifecycleError, requirePidFile } from './status.js'
 
