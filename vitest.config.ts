@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
+  // src/daemon/*.cts (CommonJS, for the preload) are TypeScript too.
+  oxc: { include: /\.[cm]?tsx?$/ },
   test: {
     include: ['test/**/*.test.ts'],
     // Real daemons on a 2-core machine: a generous timeout, and files run in

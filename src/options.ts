@@ -3,7 +3,8 @@
 import { accessSync, closeSync, constants as fsc, existsSync, fchownSync, fstatSync, openSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { DaemonizeError, optionError, stageError } from './errors.js'
-import { packageRoot } from './native.js'
+import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE, READY_FD } from './daemon/contract.cjs'
+import { native, packageRoot } from './native.js'
 import { type Credentials, resolveCredentials } from './user.js'
 
 export interface DaemonizeOptions {
@@ -47,10 +48,6 @@ export interface DaemonizeOptions {
   notifySystemd?: boolean
 }
 
-/** Variables the toolkit owns in the daemon's environment. */
-export const ENV_PREFIX = 'NODE_DAEMONIZE_'
-export const ENV_LOG_FILE = 'NODE_DAEMONIZE_LOG_FILE'
-export const ENV_READY_FD = 'NODE_DAEMONIZE_READY_FD'
 /** PATH under clearEnv: system directories only, nothing relative or user-writable. */
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 /**
@@ -273,9 +270,20 @@ function buildEnv(
       else if (creds.uid !== myUid) delete env[k]
     }
   }
-  if (launch.logFile !== undefined) env[ENV_LOG_FILE] = launch.logFile
-  if (launch.waitReady) env[ENV_READY_FD] = '4'
+  // Our variables come with the version of the contract they follow.
+  if (launch.logFile !== undefined) env[envName(LOG_FILE)] = launch.logFile
+  if (launch.waitReady) env[envName(READY_FD)] = String(daemonReadyFd())
+  if (launch.logFile !== undefined || launch.waitReady) env[envName(CONTRACT)] = CONTRACT_VERSION
   return Object.entries(env).map(([k, v]) => (typeof v === 'string' ? `${k}=${v}` : Buffer.concat([Buffer.from(`${k}=`), v])))
+}
+
+/** The daemon's fd of the ready pipe, as the helper sets it up. */
+function daemonReadyFd(): number {
+  try {
+    return native().constants.ND_DAEMON_FD_READY
+  } catch (err) {
+    throw stageError('helper', 'cannot load the native addon', err)
+  }
 }
 
 function checkPreload(): string {

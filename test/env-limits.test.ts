@@ -60,7 +60,8 @@ function limit(pid: number | 'self', name: string): [string, string] {
   return [soft, hard]
 }
 
-const logVar = (log: string) => `NODE_DAEMONIZE_LOG_FILE=${log}`
+/** What the launcher adds with a log file: the variable and its contract version. */
+const ours = (log: string) => [`NODE_DAEMONIZE_LOG_FILE=${log}`, 'NODE_DAEMONIZE_CONTRACT=1']
 
 describe('environment', () => {
   it('env replaces the caller\'s; NODE_DAEMONIZE_* and NOTIFY_SOCKET from outside never pass', async () => {
@@ -75,7 +76,7 @@ describe('environment', () => {
         NOTIFY_SOCKET: '/run/systemd/notify',
       },
     })
-    expect(environ(pid)).toEqual(['EMPTY=', 'FOO=bar', logVar(log)].sort())
+    expect(environ(pid)).toEqual(['EMPTY=', 'FOO=bar', ...ours(log)].sort())
   })
 
   it('by default the caller\'s environment, minus ours', async () => {
@@ -95,29 +96,29 @@ describe('environment', () => {
     const expected = Object.entries({ ...saved, ND6_MARKER: 'm=1 2' })
       .filter(([k]) => !k.startsWith('NODE_DAEMONIZE_') && k !== 'NOTIFY_SOCKET')
       .map(([k, v]) => `${k}=${v}`)
-    expect(environ(started.pid)).toEqual([...expected, logVar(started.log)].sort())
+    expect(environ(started.pid)).toEqual([...expected, ...ours(started.log)].sort())
   })
 
   it('clearEnv: exactly a sane PATH and our variables', async () => {
     expect(SAFE_PATH.split(':').every((p) => p.startsWith('/'))).toBe(true)
     const { pid, log } = await shim({ clearEnv: true })
-    expect(environ(pid)).toEqual([`PATH=${SAFE_PATH}`, logVar(log)].sort())
+    expect(environ(pid)).toEqual([`PATH=${SAFE_PATH}`, ...ours(log)].sort())
   })
 
   it('clearEnv with env: env entries are added, and may set PATH', async () => {
     const { pid, log } = await shim({ clearEnv: true, env: { A: '1', PATH: '/opt/app/bin', NODE_DAEMONIZE_X: 'y' } })
-    expect(environ(pid)).toEqual(['A=1', 'PATH=/opt/app/bin', logVar(log)].sort())
+    expect(environ(pid)).toEqual(['A=1', 'PATH=/opt/app/bin', ...ours(log)].sort())
   })
 
   it('as another user: HOME, USER and LOGNAME are the target\'s, unless env gives them', async () => {
     const a = await shim({ clearEnv: true, user: 'nobody' })
     expect(environ(a.pid)).toEqual(
-      [`PATH=${SAFE_PATH}`, `HOME=${nobody.home}`, 'USER=nobody', 'LOGNAME=nobody', logVar(a.log)].sort(),
+      [`PATH=${SAFE_PATH}`, `HOME=${nobody.home}`, 'USER=nobody', 'LOGNAME=nobody', ...ours(a.log)].sort(),
     )
 
     // Inherited from the caller (root): replaced, not passed on.
     const b = await shim({ user: 'nobody', env: { HOME: undefined, USER: 'root', LOGNAME: undefined, KEEP: 'k' } })
-    expect(environ(b.pid)).toEqual([`HOME=${nobody.home}`, 'USER=root', 'LOGNAME=nobody', 'KEEP=k', logVar(b.log)].sort())
+    expect(environ(b.pid)).toEqual([`HOME=${nobody.home}`, 'USER=root', 'LOGNAME=nobody', 'KEEP=k', ...ours(b.log)].sort())
 
     const c = await shim({ user: 'nobody' })
     const env = environ(c.pid)
@@ -149,7 +150,7 @@ describe('environment', () => {
     const d = await daemonize({ entry: privDaemon, args: [log], preload: false, clearEnv: true, env: { A: '1' }, logFile: log })
     track(d.pid)
     await logged(log, '"setuid0"')
-    expect(environ(d.pid)).toEqual(['A=1', `PATH=${SAFE_PATH}`, logVar(log)].sort())
+    expect(environ(d.pid)).toEqual(['A=1', `PATH=${SAFE_PATH}`, ...ours(log)].sort())
   })
 
   it.each([

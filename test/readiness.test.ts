@@ -94,7 +94,7 @@ describe('waiting for ready()', () => {
       readyPipe: report.readyPipe,
       envReadyFd: null,
       envLogFile: null, // the preload took it out of process.env
-      stash: { LOG_FILE: log }, // READY_FD forgotten after use
+      stash: { CONTRACT: '1', LOG_FILE: log }, // READY_FD forgotten after use
       pinoLoaded: false,
       addonMapped: false,
     })

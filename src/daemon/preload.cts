@@ -1,19 +1,22 @@
 // Loaded with --require into every daemon (unless --no-preload). Kept tiny:
 // it runs before the user's code on every start, and loads nothing else
-// until a SIGHUP arrives.
+// (but the contract's few constants) until a SIGHUP arrives.
 //  - takes the NODE_DAEMONIZE_* variables out of process.env, so the
 //    daemon's own children never see them, and keeps them for ready() and
 //    reopenLogs() on a global symbol (see state.ts);
-//  - reopens the log on SIGHUP, when there is one.
-const PREFIX = 'NODE_DAEMONIZE_'
+//  - reopens the log on SIGHUP, when there is one (and the variables are
+//    this contract's: see contract.cts).
+import { CONTRACT, contractMismatch, ENV_PREFIX, LOG_FILE, STATE_KEY } from './contract.cjs'
+
 const state: Record<string, string> = {}
 for (const key of Object.keys(process.env)) {
-  if (key.startsWith(PREFIX)) {
-    state[key.slice(PREFIX.length)] = process.env[key] as string
+  if (key.startsWith(ENV_PREFIX)) {
+    state[key.slice(ENV_PREFIX.length)] = process.env[key] as string
     delete process.env[key]
   }
 }
-;(globalThis as Record<symbol, unknown>)[Symbol.for('node-daemonize.daemon')] = state
+;(globalThis as Record<symbol, unknown>)[Symbol.for(STATE_KEY)] = state
+const logPath = contractMismatch(state[CONTRACT]) === undefined ? state[LOG_FILE] : undefined
 
 interface DaemonModule {
   reopenLogs(): boolean
@@ -26,14 +29,14 @@ interface LogModule {
 // too, after this one, so what it logs already lands in the new file.
 // Without a log file there is nothing to reopen, and SIGHUP keeps its
 // meaning (the default: terminate).
-if (state.LOG_FILE !== undefined) {
+if (logPath !== undefined) {
   process.on('SIGHUP', function reopenLogOnHangup() {
     try {
       ;(require('./index.js') as DaemonModule).reopenLogs()
     } catch (err) {
       // Keep writing to the old file rather than die; say why there.
       const e = err as NodeJS.ErrnoException
-      const log = (require('../log.js') as LogModule).fdLogger(2, { path: state.LOG_FILE })
+      const log = (require('../log.js') as LogModule).fdLogger(2, { path: logPath })
       log.error({ code: e.code, errno: e.errno, syscall: e.syscall }, `cannot reopen the log: ${e.message}`)
     }
   })
