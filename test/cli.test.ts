@@ -221,14 +221,14 @@ describe('start', () => {
     expect(env).toContain('ND_CLI_INHERITED=kept')
   })
 
-  it('a missing entry: exit 1, the message with its stage on stderr, nothing started or left behind', async () => {
+  it('a missing entry: exit 1, the message on stderr, nothing started or left behind', async () => {
     const missing = join(dir, 'nope.js')
     const pidFile = join(dir, 'x.pid')
     const r = await cli(['start', missing, '--pid-file', pidFile, '--log-file', join(dir, 'x.log')])
     expect(r.code).toBe(1)
     expect(r.out).toBe('')
     expect(r.err).toBe(
-      `node-daemonize: start failed at stage entry: entry ${missing} cannot be used: ENOENT: no such file or directory, stat '${missing}'\n`,
+      `node-daemonize start: entry ${missing} cannot be used: ENOENT: no such file or directory, stat '${missing}'\n`,
     )
     expect(existsSync(pidFile)).toBe(false)
   })
@@ -238,9 +238,11 @@ describe('start', () => {
     const r = await cli(['start', missing, '--json'])
     expect(r.code).toBe(1)
     expect(JSON.parse(r.out)).toEqual({
+      ok: false,
+      command: 'start',
       error: expect.objectContaining({ stage: 'entry', code: 'ENOENT', path: missing }),
     })
-    expect(r.err).toMatch(/^node-daemonize: start failed at stage entry: /)
+    expect(r.err).toMatch(/^node-daemonize start: /)
   })
 
   it('a daemon that dies in the start-up grace: exit 1 with its exit code and log tail', async () => {
@@ -248,7 +250,7 @@ describe('start', () => {
     writeFileSync(crash, "console.error('cannot bind the port'); setTimeout(() => process.exit(3), 50)\n")
     const r = await cli(['start', crash, '--log-file', join(dir, 'crash.log'), '--startup-grace', '20s'])
     expect(r.code).toBe(1)
-    expect(r.err).toMatch(/^node-daemonize: start failed at stage running: the daemon exited with code 3/)
+    expect(r.err).toMatch(/^node-daemonize start: the daemon exited with code 3/)
     expect(r.err).toContain('cannot bind the port')
   })
 
@@ -263,7 +265,7 @@ describe('start', () => {
 
     const again = await cli(['start', entry, '--pid-file', pidFile, '--startup-grace', '0', '--', join(dir, 'other.json')])
     expect(again.code).toBe(1)
-    expect(again.err).toBe(`node-daemonize: start failed at stage pidfile: already running (pid ${pid})\n`)
+    expect(again.err).toBe(`node-daemonize start: already running (pid ${pid})\n`)
 
     const ok = await cli(['start', entry, '--pid-file', pidFile, '--ok-if-running', '--json', '--startup-grace', '0', '--', join(dir, 'other.json')])
     expect(ok.code).toBe(0)
@@ -316,7 +318,7 @@ describe('restart', () => {
     const missing = join(dir, 'typo.js')
     const r = await cli(['restart', missing, '--pid-file', pidFile])
     expect(r.code).toBe(1)
-    expect(r.err).toMatch(/^node-daemonize: restart failed at stage entry: entry .*typo\.js cannot be used/)
+    expect(r.err).toMatch(/^node-daemonize restart: entry .*typo\.js cannot be used/)
     expect(isAlive(pid)).toBe(true)
     expect(pidFileLocked(pidFile)).toBe(true)
   })

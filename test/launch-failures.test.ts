@@ -377,7 +377,7 @@ describe('output into a closed pipe', () => {
   it('start that fails, with --json: exit 1 and one line on stderr', () => {
     const r = cliIntoClosedPipe(['start', join(dir, 'missing.js'), '--json'])
     expect(r.status).toBe(1)
-    expect(r.stderr).toMatch(/^node-daemonize: start failed at stage entry: [^\n]*\n$/)
+    expect(r.stderr).toMatch(/^node-daemonize start: [^\n]*\n$/)
   })
 })
 

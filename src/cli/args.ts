@@ -109,10 +109,32 @@ function cleanParseArgsMessage(err: Error): string {
   return msg.split('\n')[0]
 }
 
+/** `node-daemonize <command>`, or just `node-daemonize` without one: how every error line starts. */
+export function who(command: string | undefined): string {
+  return command ? `node-daemonize ${command}` : 'node-daemonize'
+}
+
 /** The one usage-error text: what is wrong, then where help is. */
 export function formatUsageError(command: string | undefined, message: string): string {
-  const who = command ? `node-daemonize ${command}` : 'node-daemonize'
-  return `${who}: ${message}\nTry '${who} --help' for more information.\n`
+  return `${who(command)}: ${message}\nTry '${who(command)} --help' for more information.\n`
+}
+
+/** Does the command line (before `--`) ask for a JSON result? Read before parsing, so a usage error gets one too. */
+export function wantsJson(args: string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false
+    if (a === '--json') return true
+  }
+  return false
+}
+
+/** --pid-file, required and non-empty, no positionals: shared by status, stop and reload. */
+export function requirePidFile(values: { 'pid-file'?: string }, positionals: string[], rest: string[]): string {
+  if (positionals.length > 0 || rest.length > 0) throw new UsageError(`unexpected argument '${positionals[0] ?? '--'}'`)
+  const pidFile = values['pid-file']
+  if (pidFile === undefined) throw new UsageError('--pid-file is required')
+  if (pidFile === '') throw new UsageError('--pid-file must not be empty')
+  return pidFile
 }
 
 /** Does the command line (before `--`) ask for help? */

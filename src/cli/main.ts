@@ -10,20 +10,20 @@
 //
 //   export async function run(args: string[]): Promise<number>
 //     args: everything after the command name, verbatim. Returns the exit
-//     code: 0 ok, 1 failure, 2 usage (status: LSB 0/1/3/4). Parse with
-//     parseCommandLine() from ./args.js (util.parseArgs, strict) and throw
-//     UsageError for bad arguments: main prints it with a hint to --help and
-//     exits 2. Any other error thrown is printed as `node-daemonize <command>:
-//     <message>` (with the stage for a DaemonizeError) and exits 1; a command
-//     with other exit codes (status) catches its own errors.
-//     Write results to stdout, errors to stderr (printOut/printErr from
-//     ./args.js write to the fds without loading Node's streams); never call
+//     code: 0 ok (status: LSB 0/1/3/4). Parse with parseCommandLine() from
+//     ./args.js (util.parseArgs, strict) and throw UsageError for bad
+//     arguments, anything else (a DaemonizeError) for a failure: main reports
+//     both the one way every command fails (report.ts: `node-daemonize
+//     <command>: <message>` on stderr, and with --json one JSON shape on
+//     stdout) and exits 2 or 1. Write results to stdout (printOut from
+//     ./args.js writes to the fd without loading Node's streams); never call
 //     process.exit().
 //
 // Each module is a separate file of the bundle (dist/cli-<command>.js),
 // loaded only when its command runs, so `--help` or `status` never pay for
 // `start`'s imports.
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, formatUsageError, printErr, printOut, UsageError, wantsHelp } from './args.js'
+import { EXIT_OK, printErr, printOut, UsageError, wantsHelp, wantsJson } from './args.js'
+import { reportError, reportUsageError } from './report.js'
 
 export interface CommandModule {
   usage: string
@@ -55,10 +55,9 @@ function warningsOnOneLine(): void {
 export async function main(argv: string[]): Promise<number> {
   warningsOnOneLine()
   const [first, ...rest] = argv
-  if (first === undefined) {
-    printErr(formatUsageError(undefined, 'missing command (start, stop, status, restart or reload)'))
-    return EXIT_USAGE
-  }
+  const json = wantsJson(argv)
+  const usageError = (message: string, command?: string) => reportUsageError(command, new UsageError(message), json)
+  if (first === undefined) return usageError('missing command (start, stop, status, restart or reload)')
   if (first === '--help' || first === '-h') {
     const { mainUsage } = await import('./help.js')
     printOut(mainUsage)
@@ -69,23 +68,16 @@ export async function main(argv: string[]): Promise<number> {
     printOut(version())
     return EXIT_OK
   }
-  if (first === 'help') return help(rest[0])
-  if (first.startsWith('-')) {
-    printErr(formatUsageError(undefined, `unknown option '${first}' (the command comes first)`))
-    return EXIT_USAGE
-  }
+  if (first === 'help') return help(rest[0], json)
+  if (first.startsWith('-')) return usageError(`unknown option '${first}' (the command comes first)`)
   const load = Object.hasOwn(commands, first) ? commands[first] : undefined
-  if (load === undefined) {
-    printErr(formatUsageError(undefined, `unknown command '${first}'`))
-    return EXIT_USAGE
-  }
+  if (load === undefined) return usageError(`unknown command '${first}'`)
 
   let mod: CommandModule
   try {
     mod = await load()
   } catch (err) {
-    printErr(`node-daemonize ${first}: ${(err as Error).message}\n`)
-    return EXIT_FAILURE
+    return reportError(first, err, json)
   }
   if (wantsHelp(rest)) {
     printOut(mod.usage)
@@ -94,27 +86,19 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await mod.run(rest)
   } catch (err) {
-    if (isUsageError(err)) {
-      printErr(formatUsageError(first, err.message))
-      return EXIT_USAGE
-    }
-    printErr(`node-daemonize ${first}: ${describeError(err)}\n`)
-    return EXIT_FAILURE
+    return isUsageError(err) ? reportUsageError(first, err, json) : reportError(first, err, json)
   }
 }
 
 /** `node-daemonize help [command]`. */
-async function help(name: string | undefined): Promise<number> {
+async function help(name: string | undefined, json: boolean): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h') {
     const { mainUsage } = await import('./help.js')
     printOut(mainUsage)
     return EXIT_OK
   }
   const load = Object.hasOwn(commands, name) ? commands[name] : undefined
-  if (load === undefined) {
-    printErr(formatUsageError(undefined, `unknown command '${name}'`))
-    return EXIT_USAGE
-  }
+  if (load === undefined) return reportUsageError(undefined, new UsageError(`unknown command '${name}'`), json)
   printOut((await load()).usage)
   return EXIT_OK
 }
@@ -126,12 +110,4 @@ async function help(name: string | undefined): Promise<number> {
  */
 function isUsageError(err: unknown): err is UsageError {
   return err instanceof Error && (err as { code?: unknown }).code === 'ERR_USAGE'
-}
-
-function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    const stage = (err as { stage?: unknown }).stage
-    return typeof stage === 'string' ? `failed at stage ${stage}: ${err.message}` : err.message
-  }
-  return String(err)
 }

@@ -1,8 +1,7 @@
 // `node-daemonize reload --pid-file P`: SIGHUP to the daemon, only when it
 // catches SIGHUP (HUP's default action would kill it).
 import { reload } from '../lifecycle.js'
-import { EXIT_OK, parseCommandLine, printOut } from './args.js'
-import { reportLifecycleError, requirePidFile } from './status.js'
+import { EXIT_OK, parseCommandLine, printOut, requirePidFile } from './args.js'
 
 export const usage = `Usage: node-daemonize reload --pid-file FILE [--json]
 
@@ -14,7 +13,7 @@ preload (on by default) catches SIGHUP and reopens the log file.
 
 Options:
   --pid-file FILE   the daemon's pid file (required)
-  --json            print {pid, message} (or {error}) as JSON
+  --json            print {pid, message} (or the error) as JSON
   -q, --quiet       print nothing on success
   -h, --help        show this help
 
@@ -34,12 +33,8 @@ export async function run(args: string[]): Promise<number> {
     quiet: { type: 'boolean', short: 'q' },
   })
   const pidFile = requirePidFile(values, positionals, rest)
-  try {
-    const result = reload(pidFile)
-    if (values.json) printOut(JSON.stringify(result))
-    else if (!values.quiet) printOut(result.message)
-    return EXIT_OK
-  } catch (err) {
-    return reportLifecycleError(err, values.json === true, 'reload')
-  }
+  const result = reload(pidFile)
+  if (values.json) printOut(JSON.stringify(result))
+  else if (!values.quiet) printOut(result.message)
+  return EXIT_OK
 }

@@ -1,11 +1,10 @@
 // `node-daemonize restart <entry> --pid-file FILE [start options] [-- args...]`:
 // stop the daemon named by the pid file (if any), then start it again with
 // exactly the arguments `start` takes.
-import { DaemonizeError } from '../errors.js'
-import { stop, type StopResult } from '../lifecycle.js'
+import { stop } from '../lifecycle.js'
 import { preflight } from '../preflight.js'
 import { printOut, UsageError } from './args.js'
-import { parseStartArgs, reportFailure, startDaemon, usage as startUsage } from './start.js'
+import { parseStartArgs, startDaemon, startOptionsText } from './start.js'
 
 export const usage = `Usage: node-daemonize restart <entry> --pid-file FILE [options] [-- args...]
 
@@ -14,7 +13,7 @@ nothing happens when it is not running), then start <entry> exactly as
 'node-daemonize start' does. Every option is checked before anything is
 stopped, so a typo never leaves the service down.
 --pid-file is required; the options are those of start:
-${startUsage.slice(startUsage.indexOf('\nOptions:\n') + '\nOptions:\n'.length, startUsage.indexOf('\n\nDurations:'))}
+${startOptionsText}
 
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
 Exit status: 0 restarted, 1 the stop or the start failed, 2 invalid arguments.`
@@ -28,19 +27,8 @@ export async function run(args: string[]): Promise<number> {
   // stopped: preflight runs start's checks, and the daemon's own steps up to
   // exec in a dry run, without creating anything (daemonize() checks it all
   // again).
-  try {
-    await preflight(req.options)
-  } catch (err) {
-    return reportFailure(err, req.json, 'restart')
-  }
-
-  let stopped: StopResult
-  try {
-    stopped = await stop(pidFile)
-  } catch (err) {
-    if (err instanceof DaemonizeError) return reportFailure(err, req.json, 'restart')
-    throw err
-  }
+  await preflight(req.options)
+  const stopped = await stop(pidFile)
   if (!req.json && !req.quiet) printOut(stopped.message)
-  return startDaemon(req, 'restart', { stop: stopped })
+  return startDaemon(req, { stop: stopped })
 }

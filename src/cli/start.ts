@@ -5,29 +5,19 @@ import { type Daemon, daemonize } from '../daemonize.js'
 import { DaemonizeError } from '../errors.js'
 import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options.js'
 import {
-  EXIT_FAILURE,
   EXIT_OK,
   parseCommandLine,
   parseDuration,
   parseEnvPair,
   parseUmask,
   parsePositiveInt,
-  printErr,
   printOut,
   UsageError,
 } from './args.js'
 import { rawArgs, rawEnvironment, rawEnvValue } from './raw.js'
 
-export const usage = `Usage: node-daemonize start <entry> [options] [-- args...]
-
-Start <entry> (a Node.js script) as a daemon: in its own session, not a
-session leader, with no controlling terminal, cwd /, stdin /dev/null and
-stdout/stderr appended to the log file. Returns once the daemon has exec'd
-(and survived the start-up grace, or called ready() with --wait-ready).
-Arguments after '--' are passed to the program verbatim.
-
-Options:
-  --log-file FILE         append stdout and stderr to FILE (created 0640);
+/** start's options, one block: `restart --help` shows the same. */
+export const startOptionsText = `  --log-file FILE         append stdout and stderr to FILE (created 0640);
                           default (and --log-file /dev/null): no log
   --pid-file FILE         write the daemon's pid to FILE, locked for its life;
                           refuses to start a second one
@@ -55,7 +45,18 @@ Options:
   --ok-if-running         exit 0 when the pid file shows it already running
   --json                  print the result as JSON on stdout
   -q, --quiet             print nothing on success
-  -h, --help              show this help
+  -h, --help              show this help`
+
+export const usage = `Usage: node-daemonize start <entry> [options] [-- args...]
+
+Start <entry> (a Node.js script) as a daemon: in its own session, not a
+session leader, with no controlling terminal, cwd /, stdin /dev/null and
+stdout/stderr appended to the log file. Returns once the daemon has exec'd
+(and survived the start-up grace, or called ready() with --wait-ready).
+Arguments after '--' are passed to the program verbatim.
+
+Options:
+${startOptionsText}
 
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
 Exit status: 0 started (or already running with --ok-if-running),
@@ -204,35 +205,11 @@ export function describeStart(entryArg: string, d: Daemon): string {
   return line
 }
 
-/** The fields of a DaemonizeError worth showing to a script. */
-export function errorJson(err: DaemonizeError): Record<string, unknown> {
-  const { message, stage, code, errno, syscall, path, pid, exitCode, signal, logTail } = err
-  return { message, stage, code, errno, syscall, path, pid, exitCode, signal, logTail }
-}
-
 /**
- * A start failure, said once on stderr (and as JSON on stdout with --json:
- * a script always gets a JSON result, even for an error that is not a
- * DaemonizeError, which would be a bug).
+ * daemonize() with the CLI's output: the exit code, or the DaemonizeError
+ * (main reports it). `jsonExtra` is merged into the --json result.
  */
-export function reportFailure(err: unknown, json: boolean, what = 'start'): number {
-  if (err instanceof DaemonizeError) {
-    printErr(`node-daemonize: ${what} failed at stage ${err.stage}: ${err.message}`)
-    if (json) printOut(JSON.stringify({ error: errorJson(err) }))
-    return EXIT_FAILURE
-  }
-  const message = err instanceof Error ? err.message : String(err)
-  const code = (err as { code?: unknown } | null)?.code
-  printErr(`node-daemonize: ${what} failed: ${message}`)
-  if (json) printOut(JSON.stringify({ error: { message, code: typeof code === 'string' ? code : undefined } }))
-  return EXIT_FAILURE
-}
-
-/**
- * daemonize() with the CLI's reporting: the exit code. `what` names the
- * command in messages; `jsonExtra` is merged into the --json result.
- */
-export async function startDaemon(req: StartRequest, what = 'start', jsonExtra: Record<string, unknown> = {}): Promise<number> {
+export async function startDaemon(req: StartRequest, jsonExtra: Record<string, unknown> = {}): Promise<number> {
   let daemon: Daemon
   try {
     daemon = await daemonize(req.options)
@@ -242,7 +219,7 @@ export async function startDaemon(req: StartRequest, what = 'start', jsonExtra: 
       else if (!req.quiet) printOut(`node-daemonize: ${err.message}`)
       return EXIT_OK
     }
-    return reportFailure(err, req.json, what)
+    throw err
   }
   if (req.json) printOut(JSON.stringify({ ...daemon, ...jsonExtra }))
   else if (!req.quiet) printOut(describeStart(req.entryArg, daemon))

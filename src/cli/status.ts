@@ -1,9 +1,8 @@
 // `node-daemonize status --pid-file P [--json]`: the daemon's state from its
 // pid file, with LSB's status exit codes. Reads only: never creates the pid
 // file, never takes its lock.
-import { DaemonizeError } from '../errors.js'
 import { status } from '../lifecycle.js'
-import { EXIT_FAILURE, parseCommandLine, printErr, printOut, UsageError } from './args.js'
+import { parseCommandLine, printOut, requirePidFile } from './args.js'
 
 export const usage = `Usage: node-daemonize status --pid-file FILE [--json]
 
@@ -23,30 +22,6 @@ pid), 2 invalid arguments.`
 interface Values {
   'pid-file'?: string
   json?: boolean
-}
-
-/** --pid-file, required and non-empty, no positionals: shared by status, stop and reload. */
-export function requirePidFile(values: { 'pid-file'?: string }, positionals: string[], rest: string[]): string {
-  if (positionals.length > 0 || rest.length > 0) throw new UsageError(`unexpected argument '${positionals[0] ?? '--'}'`)
-  const pidFile = values['pid-file']
-  if (pidFile === undefined) throw new UsageError('--pid-file is required')
-  if (pidFile === '') throw new UsageError('--pid-file must not be empty')
-  return pidFile
-}
-
-/**
- * A stop/reload failure, said once on stderr (and as JSON on stdout with
- * --json); the exit code. Kept here, not in start.ts, so these commands
- * never load start's imports.
- */
-export function reportLifecycleError(err: unknown, json: boolean, what: string): number {
-  if (!(err instanceof DaemonizeError)) throw err
-  printErr(`node-daemonize ${what}: ${err.message}`)
-  if (json) {
-    const { message, stage, code, errno, syscall, path, pid } = err
-    printOut(JSON.stringify({ error: { message, stage, code, errno, syscall, path, pid } }))
-  }
-  return EXIT_FAILURE
 }
 
 export async function run(args: string[]): Promise<number> {

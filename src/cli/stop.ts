@@ -4,8 +4,7 @@
 // running, as LSB asks of `stop`.
 import { stop, DEFAULT_STOP_TIMEOUT_MS } from '../lifecycle.js'
 import { resolveSignal } from '../signals.js'
-import { EXIT_OK, parseCommandLine, parseDuration, printOut, UsageError } from './args.js'
-import { reportLifecycleError, requirePidFile } from './status.js'
+import { EXIT_OK, parseCommandLine, parseDuration, printOut, requirePidFile, UsageError } from './args.js'
 
 export const usage = `Usage: node-daemonize stop --pid-file FILE [--signal TERM] [--timeout 10s] [--json]
 
@@ -53,12 +52,8 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   const timeoutMs = values.timeout === undefined ? DEFAULT_STOP_TIMEOUT_MS : parseDuration('--timeout', values.timeout)
-  try {
-    const result = await stop(pidFile, { signal, timeoutMs })
-    if (values.json) printOut(JSON.stringify(result))
-    else if (!values.quiet) printOut(result.message)
-    return EXIT_OK
-  } catch (err) {
-    return reportLifecycleError(err, values.json === true, 'stop')
-  }
+  const result = await stop(pidFile, { signal, timeoutMs })
+  if (values.json) printOut(JSON.stringify(result))
+  else if (!values.quiet) printOut(result.message)
+  return EXIT_OK
 }
