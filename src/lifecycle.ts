@@ -15,7 +15,8 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { DaemonizeError, optionError, stageError, type Stage } from './errors.js'
 import { native } from './native.js'
 import { resolveSignal } from './signals.js'
-import { inspectPidFile, removePidFile, type LockRef, type PidFileState } from './pidfile.js'
+import { inspectPidFile, type LockRef, type PidFileState } from './pidfile-inspect.js'
+import { removePidFile } from './pidfile-remove.js'
 
 /** LSB status codes: 0 running, 1 dead but the pid file exists, 3 not running, 4 unknown. */
 export type LsbStatus = 0 | 1 | 3 | 4

@@ -4,6 +4,7 @@ import { accessSync, closeSync, constants as fsc, existsSync, fchownSync, fstatS
 import { join, resolve } from 'node:path'
 import { DaemonizeError, optionError, stageError } from './errors.js'
 import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE, READY_FD } from './daemon/contract.cjs'
+import { checkFileShape } from './filecheck.js'
 import { native, packageRoot } from './native.js'
 import { type Credentials, resolveCredentials } from './user.js'
 
@@ -217,15 +218,7 @@ function openLog(path: string, credentials?: Credentials): { fd: number; created
     throw stageError('log', why, err, path)
   }
   try {
-    const st = fstatSync(fd)
-    if (!st.isFile()) throw new DaemonizeError(`log file ${path} is not a regular file`, { stage: 'log', code: 'EINVAL', path })
-    if (st.nlink !== 1) {
-      throw new DaemonizeError(`log file ${path} has ${st.nlink} links; refusing a hard-linked log`, {
-        stage: 'log',
-        code: 'EMLINK',
-        path,
-      })
-    }
+    checkFileShape(fstatSync(fd), path, 'log', 'log file')
     if (created && credentials) fchownSync(fd, credentials.uid, credentials.gid)
     if (!created) fd = withoutNonblock(fd)
   } catch (err) {

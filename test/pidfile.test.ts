@@ -24,7 +24,10 @@ import { execFileSync } from 'node:child_process'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DaemonizeError } from '../src/errors.js'
 import { native } from '../src/native.js'
-import { acquirePidFile, acquirePidFileWhenSettled, inspectPidFile, parsePid, removePidFile } from '../src/pidfile.js'
+import { acquirePidFile, acquirePidFileWhenSettled } from '../src/pidfile.js'
+import { inspectPidFile } from '../src/pidfile-inspect.js'
+import { parsePid } from '../src/pidfile-read.js'
+import { removePidFile } from '../src/pidfile-remove.js'
 import { status } from '../src/lifecycle.js'
 
 let dir: string

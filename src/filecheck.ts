@@ -1,0 +1,59 @@
+// The one check every file that names or feeds a daemon goes through
+// (pid file, lock file, log file): a regular file, with one link, owned by
+// the right user. A symbolic link is refused by the caller's O_NOFOLLOW; a
+// hard link would let whoever made it decide what the file is; the owner of
+// a pid file decides which process a stop signals.
+import { DaemonizeError, type Stage } from './errors.js'
+import { native } from './native.js'
+
+/** A regular file with one link, or a DaemonizeError saying what it is instead. */
+export function checkFileShape(
+  st: { isFile(): boolean; isDirectory?(): boolean; nlink: number },
+  path: string,
+  stage: Stage,
+  what: string,
+): void {
+  if (st.isDirectory?.()) {
+    throw new DaemonizeError(`${what} ${path} is a directory`, { stage, code: 'EISDIR', path })
+  }
+  if (!st.isFile()) {
+    throw new DaemonizeError(`${what} ${path} is not a regular file`, { stage, code: 'EINVAL', path })
+  }
+  if (st.nlink !== 1) {
+    throw new DaemonizeError(`${what} ${path} has ${st.nlink} links; refusing a hard-linked ${what}`, {
+      stage,
+      code: 'EMLINK',
+      path,
+    })
+  }
+}
+
+/** "alice (uid 1000)", or "uid 1000" for a uid without a name. */
+export function describeUser(uid: number): string {
+  let name: string | undefined
+  try {
+    name = native().lookupUser(uid)?.name
+  } catch {
+    name = undefined
+  }
+  return name ? `${name} (uid ${uid})` : `uid ${uid}`
+}
+
+/**
+ * Refuse a pid file or lock file that someone other than `allowed` owns:
+ * whoever owns the file that names a daemon decides which process a stop
+ * signals. Another user's file in a shared directory is theirs to fill.
+ */
+export function checkOwner(st: { uid: number }, path: string, stage: Stage, what: string, allowed: number[]): void {
+  if (allowed.includes(st.uid)) return
+  const wanted = allowed.map(describeUser).join(' or ')
+  throw new DaemonizeError(
+    `${what} ${path} is owned by ${describeUser(st.uid)}, not by ${wanted}; refusing it (its owner could name any process in it)`,
+    { stage, code: 'EPERM', path },
+  )
+}
+
+/** This process's effective uid (-1 where there is none). */
+export function euid(): number {
+  return process.geteuid?.() ?? -1
+}
