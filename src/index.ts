@@ -3,13 +3,5 @@ export type { DaemonizeOptions } from './options.js'
 export { DaemonizeError, type Stage } from './errors.js'
 export { getsid, getpgid } from './session.js'
 export type { StatusRecord } from './status.js'
-export {
-  status,
-  stop,
-  reload,
-  type LsbStatus,
-  type DaemonStatus,
-  type StopOptions,
-  type StopResult,
-  type ReloadResult,
-} from './lifecycle.js'
+export { status, reload, type LsbStatus, type DaemonStatus, type ReloadResult } from './lifecycle.js'
+export { stop, type StopOptions, type StopResult } from './stop.js'

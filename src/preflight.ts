@@ -11,6 +11,7 @@
 import { accessSync, closeSync, constants as fsc, lstatSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DaemonizeError, stageError } from './errors.js'
+import { checkFileShape } from './filecheck.js'
 import { failure } from './failure.js'
 import { helperPath, native } from './native.js'
 import { type DaemonizeOptions, type Launch, resolveLaunch } from './options.js'
@@ -46,10 +47,7 @@ function checkLogPath(path: string): void {
   if (st.isSymbolicLink()) {
     throw new DaemonizeError(`log file ${path} is a symbolic link`, { stage: 'log', code: 'ELOOP', errno: -40, syscall: 'open', path })
   }
-  if (!st.isFile()) throw new DaemonizeError(`log file ${path} is not a regular file`, { stage: 'log', code: 'EINVAL', path })
-  if (st.nlink !== 1) {
-    throw new DaemonizeError(`log file ${path} has ${st.nlink} links; refusing a hard-linked log`, { stage: 'log', code: 'EMLINK', path })
-  }
+  checkFileShape(st, path, 'log', 'log file')
   try {
     accessSync(path, fsc.W_OK)
   } catch (err) {

@@ -184,6 +184,12 @@ function writeThroughStream(fd: 1 | 2, buf: Buffer): void {
   stream.write(buf)
 }
 
+/** A command's result: as JSON with --json, else its message unless --quiet. */
+export function printResult(result: { message: string }, options: { json?: boolean; quiet?: boolean }): void {
+  if (options.json) printOut(JSON.stringify(result))
+  else if (!options.quiet) printOut(result.message)
+}
+
 /** One or more lines on stdout (a final newline is added when missing). */
 export function printOut(text: string): void {
   writeAll(1, text)

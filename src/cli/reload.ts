@@ -1,7 +1,7 @@
 // `node-daemonize reload --pid-file P`: SIGHUP to the daemon, only when it
 // catches SIGHUP (HUP's default action would kill it).
 import { reload } from '../lifecycle.js'
-import { EXIT_OK, parseCommandLine, printOut, requirePidFile } from './args.js'
+import { EXIT_OK, parseCommandLine, printResult, requirePidFile } from './args.js'
 
 export const usage = `Usage: node-daemonize reload --pid-file FILE [--json]
 
@@ -33,8 +33,6 @@ export async function run(args: string[]): Promise<number> {
     quiet: { type: 'boolean', short: 'q' },
   })
   const pidFile = requirePidFile(values, positionals, rest)
-  const result = reload(pidFile)
-  if (values.json) printOut(JSON.stringify(result))
-  else if (!values.quiet) printOut(result.message)
+  printResult(reload(pidFile), values)
   return EXIT_OK
 }

@@ -10,27 +10,20 @@
 // The error fields are a DaemonizeError's (Node's SystemError fields plus
 // the stage); a usage error is stage "options", code "ERR_USAGE"; an error
 // that is neither (a bug) has stage null.
+import type { DaemonizeErrorFields, Stage } from '../errors.js'
 import { EXIT_FAILURE, EXIT_USAGE, formatUsageError, printErr, printOut, who } from './args.js'
+
+/** The fields a failure shows a script: a DaemonizeError's, but its cause. */
+type ErrorFields = Omit<DaemonizeErrorFields, 'cause' | 'stage'>
 
 export interface JsonErrorResult {
   ok: false
   /** The command that failed; null when there was none (`node-daemonize --bogus`). */
   command: string | null
-  error: {
-    message: string
-    stage: string | null
-    code: string
-    errno?: number
-    syscall?: string
-    path?: string
-    pid?: number
-    exitCode?: number | null
-    signal?: string | null
-    logTail?: string
-  }
+  error: ErrorFields & { message: string; stage: Stage | null }
 }
 
-const OPTIONAL = ['errno', 'syscall', 'path', 'pid', 'exitCode', 'signal', 'logTail'] as const
+const OPTIONAL = ['errno', 'syscall', 'path', 'pid', 'exitCode', 'signal', 'logTail'] as const satisfies (keyof ErrorFields)[]
 
 /**
  * The JSON result of a failure. Reads the fields rather than testing the
@@ -42,7 +35,7 @@ export function errorResult(command: string | undefined, err: unknown): JsonErro
   const usage = e.code === 'ERR_USAGE'
   const error: JsonErrorResult['error'] = {
     message,
-    stage: usage ? 'options' : typeof e.stage === 'string' ? e.stage : null,
+    stage: usage ? 'options' : typeof e.stage === 'string' ? (e.stage as Stage) : null,
     code: typeof e.code === 'string' ? e.code : 'ERR_UNKNOWN',
   }
   for (const k of OPTIONAL) if (e[k] !== undefined) (error as Record<string, unknown>)[k] = e[k]

@@ -1,7 +1,7 @@
 // `node-daemonize restart <entry> --pid-file FILE [start options] [-- args...]`:
 // stop the daemon named by the pid file (if any), then start it again with
 // exactly the arguments `start` takes.
-import { stop } from '../lifecycle.js'
+import { stop } from '../stop.js'
 import { preflight } from '../preflight.js'
 import { printOut, UsageError } from './args.js'
 import { parseStartArgs, startDaemon, startOptionsText } from './start.js'

@@ -2,9 +2,9 @@
 // signal the daemon through a pidfd, wait for it, SIGKILL it after the
 // timeout, remove the pid file under its lock. Exits 0 also when it was not
 // running, as LSB asks of `stop`.
-import { stop, DEFAULT_STOP_TIMEOUT_MS } from '../lifecycle.js'
+import { stop, DEFAULT_STOP_TIMEOUT_MS } from '../stop.js'
 import { resolveSignal } from '../signals.js'
-import { EXIT_OK, parseCommandLine, parseDuration, printOut, requirePidFile, UsageError } from './args.js'
+import { EXIT_OK, parseCommandLine, parseDuration, printResult, requirePidFile, UsageError } from './args.js'
 
 export const usage = `Usage: node-daemonize stop --pid-file FILE [--signal TERM] [--timeout 10s] [--json]
 
@@ -52,8 +52,6 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   const timeoutMs = values.timeout === undefined ? DEFAULT_STOP_TIMEOUT_MS : parseDuration('--timeout', values.timeout)
-  const result = await stop(pidFile, { signal, timeoutMs })
-  if (values.json) printOut(JSON.stringify(result))
-  else if (!values.quiet) printOut(result.message)
+  printResult(await stop(pidFile, { signal, timeoutMs }), values)
   return EXIT_OK
 }

@@ -1,0 +1,218 @@
+// stop: signal the daemon named by a pid file through a pidfd, wait for it
+// to exit, SIGKILL it after the timeout, then remove the pid file and lock
+// file under the lock. The rules every lifecycle action follows are in
+// lifecycle.ts.
+import { closeSync } from 'node:fs'
+import { constants as osc } from 'node:os'
+import { setTimeout as delay } from 'node:timers/promises'
+import { DaemonizeError, optionError, stageError, type Stage } from './errors.js'
+import { openDaemon, sendSignal } from './daemon-process.js'
+import { native } from './native.js'
+import { resolveSignal } from './signals.js'
+import { inspectPidFile, type LockRef, type PidFileState } from './pidfile-inspect.js'
+import { removePidFile } from './pidfile-remove.js'
+export interface StopOptions {
+  /** The first signal (default SIGTERM). */
+  signal?: NodeJS.Signals | number
+  /** How long to wait for the daemon to exit before SIGKILL (default 10000). */
+  timeoutMs?: number
+}
+
+export interface StopResult {
+  wasRunning: boolean
+  pid?: number
+  /** The first signal sent (SIGKILL may follow: see escalated). */
+  signal?: NodeJS.Signals
+  /** True when the daemon outlived timeoutMs and was sent SIGKILL. */
+  escalated: boolean
+  message: string
+}
+
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000
+/** After SIGKILL only an uninterruptible sleep keeps a process; give it this long. */
+const KILL_WAIT_MS = 10_000
+/** How long a stop waits for a concurrent stop to finish removing the files. */
+const REMOVAL_WAIT_MS = 1000
+/** How long a stop that found its daemon gone waits for the files to show it (another stop removing them). */
+const SETTLE_WAIT_MS = 5000
+/** How long a process that closed its fds (exiting) may take to become a zombie. */
+const EXITING_WAIT_MS = 1000
+const SIGKILL = osc.signals.SIGKILL
+
+function signalLabel(sig: { num: number; name?: NodeJS.Signals }): string {
+  return sig.name ?? `signal ${sig.num}`
+}
+
+/**
+ * Wait until the pid file shows a pid (a start in progress writes it within
+ * milliseconds of taking the lock), polling through the event loop.
+ */
+async function settledState(pidFile: string, stage: Stage, waitMs: number): Promise<PidFileState> {
+  const end = Date.now() + waitMs
+  let s = inspectPidFile(pidFile, stage)
+  while (s.kind === 'held' && s.pid === null && Date.now() < end) {
+    await delay(10)
+    s = inspectPidFile(pidFile, stage)
+  }
+  return s
+}
+
+function sameHolder(s: PidFileState, pid: number, lock: LockRef): boolean {
+  return s.kind === 'held' && s.pid === pid && s.lock.dev === lock.dev && s.lock.ino === lock.ino
+}
+
+/**
+ * After `pid` failed the check that it holds the lock file: is that because
+ * it exited since we looked? True when it has exited (or is exiting: its fds
+ * are closed before it turns into a zombie) and the files then stop showing
+ * it as the lock's holder (the lock is freed, or another stop removes them,
+ * or a new start truncates them), within SETTLE_WAIT_MS. False when pid is
+ * alive, or the files keep naming it under a held lock: then the check's
+ * refusal stands.
+ */
+async function exitedMeanwhile(pidFile: string, pid: number, lock: LockRef, stage: Stage): Promise<boolean> {
+  let exited: boolean
+  let pidfd: number | undefined
+  try {
+    pidfd = native().pidfdOpen(pid)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw stageError(stage, `cannot open pid ${pid}`, err, pidFile)
+    pidfd = undefined // gone and reaped
+  }
+  if (pidfd === undefined) exited = true
+  else {
+    try {
+      exited = await waitExit(pidfd, EXITING_WAIT_MS)
+    } finally {
+      closeSync(pidfd)
+    }
+  }
+  const end = Date.now() + (exited ? SETTLE_WAIT_MS : 0)
+  for (;;) {
+    if (!sameHolder(inspectPidFile(pidFile, stage), pid, lock)) return true
+    if (Date.now() >= end) return false
+    await delay(10)
+  }
+}
+
+/** Resolves true when the process behind pidfd has exited, false after ms. Event loop only. */
+function waitExit(pidfd: number, ms: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    let done = false
+    let watcher: { close(): void } | undefined
+    const finish = (exited: boolean) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      watcher?.close()
+      resolve(exited)
+    }
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); longer waits are that long.
+    const timer = setTimeout(() => finish(false), Math.min(ms, 0x7fffffff))
+    try {
+      // A pidfd turns readable when its process exits.
+      watcher = new (native().FdWatcher)(pidfd, () => finish(true))
+    } catch (err) {
+      done = true
+      clearTimeout(timer)
+      reject(err)
+    }
+  })
+}
+
+/**
+ * Stop the daemon named by a pid file: signal it (SIGTERM by default) through
+ * a pidfd, wait for it to exit on the event loop, SIGKILL it after
+ * timeoutMs, then remove the pid file under its lock. Resolves with
+ * wasRunning false when nothing was running (no file, or a stale one: a
+ * stale file is left for the next start to reclaim, and the process its pid
+ * names now is not touched). Rejects with a DaemonizeError (stage 'stop')
+ * when the pid file is unusable or the daemon cannot be confirmed or signalled.
+ */
+export async function stop(pidFile: string, options: StopOptions = {}): Promise<StopResult> {
+  const sig = resolveSignal(options.signal ?? 'SIGTERM')
+  const timeoutMs = options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw optionError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`)
+  }
+  const stage: Stage = 'stop'
+  const s = await settledState(pidFile, stage, Math.max(timeoutMs, 1000))
+  if (s.kind === 'absent') return { wasRunning: false, escalated: false, message: `not running (no pid file ${pidFile})` }
+  if (s.kind === 'free') {
+    return {
+      wasRunning: false,
+      pid: s.pid ?? undefined,
+      escalated: false,
+      message:
+        s.pid === null
+          ? `not running (pid file ${pidFile} is empty and not locked)`
+          : `not running (stale pid file ${pidFile}: pid ${s.pid} does not hold its lock and was not signalled)`,
+    }
+  }
+  if (s.pid === null) {
+    throw new DaemonizeError(`pid file ${pidFile} is locked but still holds no pid; is a start stuck?`, {
+      stage,
+      code: 'EBUSY',
+      path: pidFile,
+    })
+  }
+  const pid = s.pid
+  let pidfd: number
+  try {
+    pidfd = openDaemon({ path: s.path, pid, lock: s.lock }, stage)
+  } catch (err) {
+    // The daemon may have exited since we looked (another stop, or by
+    // itself), and another stop may be removing its files right now,
+    // holding the lock while it does.
+    if (err instanceof DaemonizeError && err.code === 'ESRCH' && (await exitedMeanwhile(pidFile, pid, s.lock, stage))) {
+      return { wasRunning: false, pid, escalated: false, message: `not running (pid ${pid} exited meanwhile; nothing was signalled)` }
+    }
+    throw err
+  }
+  let escalated = false
+  let signalled = false
+  try {
+    signalled = sendSignal(pidfd, sig.num, pid, stage)
+    if (signalled && !(await waitExit(pidfd, timeoutMs))) {
+      escalated = true
+      if (sendSignal(pidfd, SIGKILL, pid, stage) && !(await waitExit(pidfd, KILL_WAIT_MS))) {
+        throw new DaemonizeError(`pid ${pid} did not exit even ${KILL_WAIT_MS} ms after SIGKILL`, {
+          stage,
+          code: 'ETIMEDOUT',
+          path: pidFile,
+          pid,
+        })
+      }
+    }
+  } finally {
+    closeSync(pidfd)
+  }
+  const how = !signalled
+    ? `pid ${pid} exited by itself before it could be signalled`
+    : escalated
+      ? `stopped pid ${pid}: it outlived ${signalLabel(sig)} by ${timeoutMs} ms and was killed with SIGKILL`
+      : `stopped pid ${pid} with ${signalLabel(sig)}`
+  // The daemon is gone either way; a pid file that cannot be removed is
+  // reported, not an error (the next start reclaims it).
+  let after: string
+  try {
+    let removal = removePidFile(pidFile, s.lock, stage)
+    // 'locked': most likely a concurrent stop of the same daemon, removing
+    // the files right now; give it a moment.
+    for (const end = Date.now() + REMOVAL_WAIT_MS; removal === 'locked' && Date.now() < end; ) {
+      await delay(10)
+      removal = removePidFile(pidFile, s.lock, stage)
+    }
+    after =
+      removal === 'removed'
+        ? `; removed ${pidFile}`
+        : removal === 'locked'
+          ? `; left ${pidFile}: its lock is held again (a new start, or a child that inherited the daemon's lock)`
+          : removal === 'replaced'
+            ? `; left ${pidFile}: it was replaced meanwhile`
+            : ''
+  } catch (err) {
+    after = `; could not remove ${pidFile}: ${(err as Error).message}`
+  }
+  return { wasRunning: true, pid, signal: signalled ? sig.name : undefined, escalated, message: how + after }
+}
