@@ -1,3 +1,5 @@
+// The package's public API: daemonize(), the lifecycle actions (status, stop,
+// reload), session inspection, and the types and error they use.
 export { daemonize, type Daemon, type LaunchWarning } from './daemonize.js'
 export type { DaemonizeOptions } from './options.js'
 export { DaemonizeError, type Stage } from './errors.js'
