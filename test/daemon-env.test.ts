@@ -143,7 +143,7 @@ describe('ready() outside a daemon', () => {
     const fd = openSync(file, 'w')
     try {
       const r = spawnSync(process.execPath, [direct], {
-        env: { ...cleanEnv(), NODE_DAEMONIZE_READY_FD: '4' },
+        env: { ...cleanEnv(), NODE_DAEMONIZE_READY_FD: '4', NODE_DAEMONIZE_CONTRACT: '1' },
         stdio: ['ignore', 'pipe', 'pipe', 'ignore', fd],
         encoding: 'utf8',
       })
@@ -157,7 +157,7 @@ describe('ready() outside a daemon', () => {
 
   it('does not fail when the named fd is not open', () => {
     const r = spawnSync(process.execPath, [direct], {
-      env: { ...cleanEnv(), NODE_DAEMONIZE_READY_FD: '99' },
+      env: { ...cleanEnv(), NODE_DAEMONIZE_READY_FD: '99', NODE_DAEMONIZE_CONTRACT: '1' },
       encoding: 'utf8',
     })
     expect(r.status).toBe(0)
@@ -168,7 +168,7 @@ describe('ready() outside a daemon', () => {
     // A shell pipeline gives a real pipe (Node's own stdio pipes are
     // socketpairs): fd 4 and stdout are both its write end.
     const r = spawnSync('sh', ['-c', 'exec "$0" "$1" 4>&1 | cat', process.execPath, direct], {
-      env: { ...cleanEnv(), NODE_DAEMONIZE_READY_FD: '4' },
+      env: { ...cleanEnv(), NODE_DAEMONIZE_READY_FD: '4', NODE_DAEMONIZE_CONTRACT: '1' },
       encoding: 'utf8',
     })
     expect(r.status).toBe(0)

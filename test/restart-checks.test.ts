@@ -52,7 +52,19 @@ beforeAll(() => {
 
 const nrOpen = () => Number(readFileSync('/proc/sys/fs/nr_open', 'utf8'))
 
-// [name, start options for the restart (after the entry), what stderr must name, exit code]
+/**
+ * A refused restart run with --json: stderr says `node-daemonize restart: <message>` (a
+ * usage error adds where help is), stdout has the one JSON error; returns
+ * "stage <stage>: <message>" from it.
+ */
+function refusal(r: { out: string; err: string }): string {
+  const { ok, command, error } = JSON.parse(r.out) as { ok: boolean; command: string; error: { stage: string; message: string } }
+  expect({ ok, command }).toEqual({ ok: false, command: 'restart' })
+  expect(r.err.split('\n')[0]).toBe(`node-daemonize restart: ${error.message}`)
+  return `stage ${error.stage}: ${error.message}`
+}
+
+// [name, start options for the restart (after the entry), what the refusal must name, exit code]
 const typos: [string, () => string[], RegExp, number][] = [
   ['a missing log directory', () => ['--log-file', join(dir, 'no-such-dir', 'app.log')], /stage log: .*no-such-dir.*ENOENT|stage log: .*ENOENT.*no-such-dir/, 1],
   ['a log path that is a symbolic link', () => ['--log-file', join(dir, 'link.log')], /stage log: .*symbolic link/, 1],
@@ -86,28 +98,27 @@ describe('restart refuses what start would refuse, before stopping anything', ()
   it.each(typos)('%s', async (_name, extra, named, code) => {
     const pidFile = join(dir, `t${Math.random().toString(36).slice(2)}.pid`)
     const pid = await startOne(pidFile)
-    const r = await cli(['restart', entry, '--pid-file', pidFile, ...extra(), '--startup-grace', '0'])
+    const r = await cli(['restart', entry, '--pid-file', pidFile, ...extra(), '--startup-grace', '0', '--json'])
     expect(r.code).toBe(code)
-    expect(r.err).toMatch(named)
-    expect(r.out).toBe('')
+    expect(refusal(r)).toMatch(named)
     await expectStillRunning(pidFile, pid)
   })
 
   it.skipIf(!isRoot)('an entry the --user cannot read (root can)', async () => {
     const pidFile = join(dir, 'user-entry.pid')
     const pid = await startOne(pidFile)
-    const r = await cli(['restart', join(privateDir, 'app.js'), '--pid-file', pidFile, '--user', 'nobody', '--startup-grace', '0'])
+    const r = await cli(['restart', join(privateDir, 'app.js'), '--pid-file', pidFile, '--user', 'nobody', '--startup-grace', '0', '--json'])
     expect(r.code).toBe(1)
-    expect(r.err).toMatch(/stage entry: the daemon cannot read its entry .*app\.js: open EACCES/)
+    expect(refusal(r)).toMatch(/stage entry: the daemon cannot read its entry .*app\.js: open EACCES/)
     await expectStillRunning(pidFile, pid)
   })
 
   it.skipIf(!isRoot)('a cwd the --user cannot enter (root can)', async () => {
     const pidFile = join(dir, 'user-cwd.pid')
     const pid = await startOne(pidFile)
-    const r = await cli(['restart', entry, '--pid-file', pidFile, '--user', 'nobody', '--cwd', privateDir, '--startup-grace', '0'])
+    const r = await cli(['restart', entry, '--pid-file', pidFile, '--user', 'nobody', '--cwd', privateDir, '--startup-grace', '0', '--json'])
     expect(r.code).toBe(1)
-    expect(r.err).toMatch(/stage chdir: cannot change directory to .*private: chdir EACCES/)
+    expect(refusal(r)).toMatch(/stage chdir: cannot change directory to .*private: chdir EACCES/)
     await expectStillRunning(pidFile, pid)
   })
 
