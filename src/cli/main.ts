@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   warningsOnOneLine()
   const [first, ...rest] = argv
   const json = wantsJson(argv)
-  const usageError = (message: string, command?: string) => reportUsageError(command, new UsageError(message), json)
+  const usageError = (message: string) => reportUsageError(undefined, new UsageError(message), json)
   if (first === undefined) return usageError('missing command (start, stop, status, restart or reload)')
   if (first === '--help' || first === '-h') {
     const { mainUsage } = await import('./help.js')
