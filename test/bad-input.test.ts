@@ -9,12 +9,12 @@ import { daemonize } from '../src/index.js'
 import { fixtures, root, runCaller } from './helpers/caller.js'
 import { cleanUpDaemons } from './helpers/daemons.js'
 import { childrenOf, zombieChildren } from './helpers/proc.js'
-import { failure } from './helpers/failure.js'
+import { failure } from './helpers/expect-failure.js'
 
 cleanUpDaemons()
 
 let dir: string
-const entry = join(fixtures, 'core-entry.mjs')
+const entry = join(fixtures, 'daemon-reporter.mjs')
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'nd-bad-'))
   chmodSync(dir, 0o755)
@@ -107,8 +107,8 @@ describe('bad input, caught by the helper or the daemon', () => {
     cpSync(join(root, 'package.json'), join(pkg, 'package.json'))
     symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'))
     mkdirSync(join(pkg, 'test', 'fixtures'), { recursive: true })
-    cpSync(join(fixtures, 'core-launch.mjs'), join(pkg, 'test', 'fixtures', 'core-launch.mjs'))
-    const r = spawnSync(process.execPath, [join(pkg, 'test', 'fixtures', 'core-launch.mjs'), JSON.stringify({ entry })], {
+    cpSync(join(fixtures, 'caller-launch.mjs'), join(pkg, 'test', 'fixtures', 'caller-launch.mjs'))
+    const r = spawnSync(process.execPath, [join(pkg, 'test', 'fixtures', 'caller-launch.mjs'), JSON.stringify({ entry })], {
       encoding: 'utf8',
     })
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)

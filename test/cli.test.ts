@@ -17,7 +17,7 @@ import { isAlive, procCwd, procStat, procStatus } from './helpers/proc.js'
 cleanUpDaemons()
 
 const bin = join(root, 'bin', 'node-daemonize.js')
-const entry = join(fixtures, 'core-entry.mjs')
+const entry = join(fixtures, 'daemon-reporter.mjs')
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version
 
 interface Run {
@@ -39,10 +39,10 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: str
   })
 }
 
-/** What core-entry.mjs saw, once it has written it. */
+/** What daemon-reporter.mjs saw, once it has written it. */
 async function report(path: string): Promise<{ pid: number; argv: string[]; cwd: string; sid: number; pgid: number; umask: number }> {
-  // core-entry writes it to a temporary name and renames it: once there, it is whole.
-  await until(`core-entry's report ${path}`, () => existsSync(path))
+  // daemon-reporter writes it to a temporary name and renames it: once there, it is whole.
+  await until(`daemon-reporter's report ${path}`, () => existsSync(path))
   return JSON.parse(readFileSync(path, 'utf8'))
 }
 
@@ -143,7 +143,7 @@ describe('start', () => {
     expect(readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').split('\0')).toContain(entry)
     expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(d.pid))
     expect(pidFileLocked(pidFile)).toBe(true)
-    await untilLine(logFile, `core-entry ${d.pid} up`)
+    await untilLine(logFile, `daemon-reporter ${d.pid} up`)
     // The launcher's stage lines, through the bundled pino.
     const stages = completeLines(logFile)
       .filter((l) => l.startsWith('{'))

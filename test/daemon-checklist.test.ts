@@ -47,7 +47,7 @@ describe('a daemon launched from a hostile shell', () => {
     const log = join(dir, 'shim.log')
     const pidFile = join(dir, 'shim.pid')
     const r = runCaller(
-      { entry: join(fixtures, 'core-entry.mjs'), execPath: execShim, preload: false, logFile: log, pidFile },
+      { entry: join(fixtures, 'daemon-reporter.mjs'), execPath: execShim, preload: false, logFile: log, pidFile },
       { hostile: true },
     )
     expect(r.ok, r.output).toBe(true)
@@ -99,14 +99,14 @@ describe('a daemon launched from a hostile shell', () => {
     const log = join(dir, 'node.log')
     const report = join(dir, 'report.json')
     const r = runCaller(
-      { entry: join(fixtures, 'core-entry.mjs'), args: [report, 'two words', '', '$HOME'], logFile: log },
+      { entry: join(fixtures, 'daemon-reporter.mjs'), args: [report, 'two words', '', '$HOME'], logFile: log },
       { hostile: true },
     )
     expect(r.ok, r.output).toBe(true)
     const d = r.daemon!
     track(d.pid)
-    // core-entry writes it to a temporary name and renames it: once there, it is whole.
-    await until(`core-entry's report ${report}`, () => existsSync(report))
+    // daemon-reporter writes it to a temporary name and renames it: once there, it is whole.
+    await until(`daemon-reporter's report ${report}`, () => existsSync(report))
     const seen = JSON.parse(readFileSync(report, 'utf8'))
     // the entry really ran (a wrong argv would have opened a REPL on /dev/null and exited 0)
     expect(seen.pid).toBe(d.pid)
@@ -131,13 +131,13 @@ describe('a daemon launched from a hostile shell', () => {
     expect(fds.get(2)).toBe(log)
     expect(fdFlags(d.pid, 1) & O_APPEND).toBe(O_APPEND)
     expect([...fds.values()]).not.toContain('/dev/tty')
-    await untilLine(log, /core-entry \d+ up/)
+    await untilLine(log, /daemon-reporter \d+ up/)
   })
 
   it('applies the umask and cwd it is given', async () => {
     const log = join(dir, 'umask.log')
     const r = runCaller(
-      { entry: join(fixtures, 'core-entry.mjs'), execPath: execShim, preload: false, logFile: log, umask: 0o027, cwd: dir },
+      { entry: join(fixtures, 'daemon-reporter.mjs'), execPath: execShim, preload: false, logFile: log, umask: 0o027, cwd: dir },
       { hostile: true },
     )
     expect(r.ok, r.output).toBe(true)
@@ -150,7 +150,7 @@ describe('a daemon launched from a hostile shell', () => {
   })
 
   it('sends stdout and stderr to /dev/null without a log file', async () => {
-    const r = runCaller({ entry: join(fixtures, 'core-entry.mjs'), execPath: execShim, preload: false }, { hostile: true })
+    const r = runCaller({ entry: join(fixtures, 'daemon-reporter.mjs'), execPath: execShim, preload: false }, { hostile: true })
     expect(r.ok, r.output).toBe(true)
     const pid = track(r.daemon!.pid)
     await until(`pid ${pid} to have only fds 0-2`, () => procFds(pid).size === 3, { seen: () => [...procFds(pid)] })
@@ -163,7 +163,7 @@ describe('a daemon launched from a hostile shell', () => {
     const pidFile = join(dir, 'cli.pid')
     const r = spawnSync(
       'python3',
-      [join(fixtures, 'hostile-launch.py'), process.execPath, join(root, 'bin', 'node-daemonize.js'), 'start', join(fixtures, 'core-entry.mjs'),
+      [join(fixtures, 'hostile-launch.py'), process.execPath, join(root, 'bin', 'node-daemonize.js'), 'start', join(fixtures, 'daemon-reporter.mjs'),
         '--exec-path', execShim, '--no-preload', '--log-file', log, '--pid-file', pidFile, '--startup-grace', '0', '--json'],
       { encoding: 'utf8', timeout: 60_000 },
     )

@@ -11,7 +11,7 @@ import { execShim, fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { untilLine } from './helpers/files.js'
 import { isAlive } from './helpers/proc.js'
-import { failure } from './helpers/failure.js'
+import { failure } from './helpers/expect-failure.js'
 
 cleanUpDaemons()
 

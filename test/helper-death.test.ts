@@ -60,7 +60,7 @@ describe('a helper killed between its fork and its report', () => {
     const marker = `marker-${process.pid}-${Date.now()}-${window.startupGraceMs}`
     const options = { entry, pidFile: join(dir, 'app.pid'), logFile: join(dir, 'app.log'), args: [marker], ...window }
 
-    const caller = spawn(process.execPath, [join(fixtures, 'core-launch.mjs'), JSON.stringify(options)], {
+    const caller = spawn(process.execPath, [join(fixtures, 'caller-launch.mjs'), JSON.stringify(options)], {
       env: { ...process.env, NODE_DAEMONIZE_TEST_FAULT: 'helper-stop-after-fork' },
       stdio: ['ignore', 'pipe', 'inherit'],
     })

@@ -36,7 +36,7 @@ const bin = join(root, 'bin', 'node-daemonize.js')
 const idle = join(fixtures, 'daemon-idle.js')
 const manyLines = join(fixtures, 'daemon-many-lines.js')
 const plantsLog = join(fixtures, 'daemon-plants-log.cjs')
-const coreLaunch = join(fixtures, 'core-launch.mjs')
+const callerLaunch = join(fixtures, 'caller-launch.mjs')
 const nobody = native().lookupUser('nobody') as UserEntry
 
 let dir: string
@@ -137,7 +137,7 @@ describe('the log tail is read through the launch\'s fd, not the path (issue 9, 
     const pidFile = join(dir, 'app.pid')
     const options = { entry: plantsLog, args: ['fifo', log], logFile: log, pidFile, startupGraceMs: 10_000 }
     // In a subprocess: a launcher stuck on the FIFO would block its thread for good.
-    const r = spawnSync(process.execPath, [coreLaunch, JSON.stringify(options)], { encoding: 'utf8', timeout: 30_000 })
+    const r = spawnSync(process.execPath, [callerLaunch, JSON.stringify(options)], { encoding: 'utf8', timeout: 30_000 })
     expect(r.signal).toBe(null)
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
     expect(out).toMatchObject({ ok: false, error: { stage: 'running', code: 'ERR_DAEMON_EXITED' } })

@@ -12,7 +12,7 @@ import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
 
-const entry = join(fixtures, 'core-entry.mjs')
+const entry = join(fixtures, 'daemon-reporter.mjs')
 const ownFds = () => readdirSync('/proc/self/fd').length
 
 describe('launch hygiene', () => {
@@ -49,7 +49,7 @@ describe('launch hygiene', () => {
     for (let i = 0; i < 10; i++) {
       const caller = spawn(
         process.execPath,
-        [join(fixtures, 'core-launch-then-kill.mjs'), JSON.stringify({ entry, execPath: execShim, preload: false })],
+        [join(fixtures, 'caller-launch-then-kill.mjs'), JSON.stringify({ entry, execPath: execShim, preload: false })],
         { detached: true, stdio: ['ignore', 'pipe', 'inherit'] },
       )
       let out = ''

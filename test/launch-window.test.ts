@@ -37,7 +37,7 @@ describe('the start-up window', () => {
     let error: DaemonizeError | undefined
     try {
       await daemonize({
-        entry: join(fixtures, 'core-forks-then-dies.cjs'),
+        entry: join(fixtures, 'daemon-forks-then-dies.cjs'),
         args: [workerFile],
         logFile: join(dir, 'd.log'),
         waitReadyMs: 20_000,
@@ -46,7 +46,7 @@ describe('the start-up window', () => {
       error = err as DaemonizeError
     }
     expect(error).toMatchObject({ stage: 'ready', code: 'ERR_DAEMON_EXITED', exitCode: 3 })
-    expect(error!.logTail).toContain('core-forks-then-dies: giving up')
+    expect(error!.logTail).toContain('daemon-forks-then-dies: giving up')
     const worker = Number(readFileSync(workerFile, 'utf8'))
     track(worker)
     expect(worker).toBeGreaterThan(0)
@@ -57,7 +57,7 @@ describe('the start-up window', () => {
 
   it('fails the launch, and kills the daemon, when the helper is killed during the window', async () => {
     const log = join(dir, 'shim.log')
-    const launch = daemonize({ entry: join(fixtures, 'core-entry.mjs'), execPath: execShim, preload: false, logFile: log, waitReadyMs: 30_000 })
+    const launch = daemonize({ entry: join(fixtures, 'daemon-reporter.mjs'), execPath: execShim, preload: false, logFile: log, waitReadyMs: 30_000 })
     // wait until the daemon has exec'd (the shim's line), then kill the helper
     const daemonPid = JSON.parse(await untilLine(log, '"shim":true')).pid
     track(daemonPid)

@@ -32,7 +32,7 @@ import { execShim, fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { completeText, untilLine } from './helpers/files.js'
 import { childrenOf, isAlive, procStatus } from './helpers/proc.js'
-import { failure } from './helpers/failure.js'
+import { failure } from './helpers/expect-failure.js'
 
 cleanUpDaemons()
 

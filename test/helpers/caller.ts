@@ -1,4 +1,4 @@
-// Runs test/fixtures/core-launch.mjs (a daemonize() caller) in a subprocess,
+// Runs test/fixtures/caller-launch.mjs (a daemonize() caller) in a subprocess,
 // optionally from the hostile shell of test/fixtures/hostile-launch.py.
 import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
@@ -19,7 +19,7 @@ export interface CallerResult {
 }
 
 export function runCaller(options: DaemonizeOptions, how: { hostile?: boolean; prefix?: string[] } = {}): CallerResult {
-  const cmd = [process.execPath, join(fixtures, 'core-launch.mjs'), JSON.stringify(options)]
+  const cmd = [process.execPath, join(fixtures, 'caller-launch.mjs'), JSON.stringify(options)]
   const full = [...(how.prefix ?? []), ...(how.hostile ? ['python3', join(fixtures, 'hostile-launch.py')] : []), ...cmd]
   const r = spawnSync(full[0], full.slice(1), { encoding: 'utf8', timeout: 60_000 })
   const output = `${r.stdout}${r.stderr}`
