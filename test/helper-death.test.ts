@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { fixtures, runCaller } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { until } from './helpers/wait.js'
 import { childrenOf, isAlive, procStat } from './helpers/proc.js'
 
 cleanUpDaemons()
@@ -69,17 +70,14 @@ describe('a helper killed between its fork and its report', () => {
     const exited = new Promise<number | null>((resolve) => caller.on('close', resolve))
 
     // The helper has stopped itself right after its fork...
-    let helper = 0
-    await waitFor(() => {
-      helper = childrenOf(caller.pid as number).find((p) => procStat(p).comm.startsWith('node-daemonize')) ?? 0
-      return helper !== 0 && procStat(helper).state === 'T'
-    }, 20_000)
+    const helper = await until('the helper to stop itself after its fork (state T)', () => {
+      const h = childrenOf(caller.pid as number).find((p) => procStat(p).comm.startsWith('node-daemonize'))
+      return h !== undefined && procStat(h).state === 'T' ? h : undefined
+    })
     // ...and the daemon it forked runs on unreported: it has exec'd our entry.
-    let daemon = 0
-    await waitFor(() => {
-      daemon = sessionMembers(helper).find((p) => cmdline(p).includes(marker)) ?? 0
-      return daemon !== 0
-    }, 20_000)
+    const daemon = await until(`the unreported daemon to exec its entry (${marker}) in the helper's session`, () =>
+      sessionMembers(helper).find((p) => cmdline(p).includes(marker)),
+    )
     track(daemon)
 
     process.kill(helper, 'SIGKILL')

@@ -30,8 +30,8 @@ import { native } from '../src/native.js'
 import { acquirePidFile, acquirePidFileWhenSettled } from '../src/pidfile.js'
 import { writeLockedInProcLocks } from '../src/pidfile-inspect.js'
 import { execShim, fixtures, root, runCaller } from './helpers/caller.js'
-import { cleanUpDaemons, killDaemon, track, waitFor } from './helpers/daemons.js'
-import { isAlive, procStatus } from './helpers/proc.js'
+import { cleanUpDaemons, killDaemon, track, untilGone } from './helpers/daemons.js'
+import { procStatus } from './helpers/proc.js'
 
 cleanUpDaemons()
 
@@ -174,7 +174,7 @@ describe('a foreign read lock (defect 1)', () => {
     const d3 = Number(readFileSync(pidFile, 'utf8'))
     track(d3)
     expect(d3).not.toBe(d2.pid)
-    await waitFor(() => !isAlive(d2.pid))
+    await untilGone(d2.pid)
     expect(status(pidFile)).toMatchObject({ state: 'running', pid: d3 })
 
     // and stop stops that one and removes both files
@@ -436,7 +436,7 @@ describe('concurrent stops', () => {
         expect(o.out).toMatch(/stopped pid|not running/)
       }
       expect(outs.filter((o) => o.out.includes(`stopped pid ${d.pid}`)).length).toBeGreaterThanOrEqual(1)
-      await waitFor(() => !isAlive(d.pid))
+      await untilGone(d.pid)
       expect(existsSync(pidFile)).toBe(false)
     }
   })

@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { daemonize } from '../src/index.js'
 import { fixtures, root } from './helpers/caller.js'
-import { cleanUpDaemons, track, waitFor } from './helpers/daemons.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
 
@@ -33,9 +34,12 @@ interface Report {
 }
 
 async function report(path: string): Promise<Report> {
-  await waitFor(() => existsSync(path), 20_000)
-  await waitFor(() => readFileSync(path, 'utf8').endsWith('}'), 5_000)
-  const r = JSON.parse(readFileSync(path, 'utf8')) as Report
+  // The daemon writes its report in one write; until it ends with '}' it is not complete.
+  const text = await until(`the daemon's report in ${path}`, () => {
+    const t = existsSync(path) ? readFileSync(path, 'utf8') : ''
+    return t.endsWith('}') ? t : undefined
+  })
+  const r = JSON.parse(text) as Report
   track(r.pid)
   return r
 }

@@ -14,11 +14,6 @@ export function track(pid: number): number {
   return pid
 }
 
-/** @deprecated say what is awaited: until(what, cond) from ./wait.js */
-export async function waitFor(cond: () => boolean, timeoutMs = 20_000, stepMs = 10): Promise<void> {
-  await until('a condition', cond, { timeoutMs, stepMs })
-}
-
 /** Wait until pid has exited (a zombie counts as exited: pid 1 may reap it late). */
 export async function untilGone(pid: number, timeoutMs = 20_000): Promise<void> {
   await until(`pid ${pid} to exit`, () => !isAlive(pid), { timeoutMs, seen: () => procStat(pid) })
