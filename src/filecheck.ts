@@ -3,7 +3,8 @@
 // the right user. A symbolic link is refused by the caller's O_NOFOLLOW; a
 // hard link would let whoever made it decide what the file is; the owner of
 // a pid file decides which process a stop signals.
-import { DaemonizeError, type Stage } from './errors.js'
+import { statSync, type Stats } from 'node:fs'
+import { DaemonizeError, stageError, type Stage } from './errors.js'
 import { native } from './native.js'
 
 /** A regular file with one link, or a DaemonizeError saying what it is instead. */
@@ -25,6 +26,15 @@ export function checkFileShape(
       code: 'EMLINK',
       path,
     })
+  }
+}
+
+/** stat(path), or a DaemonizeError at `stage` that says `message` and why. */
+export function statAtStage(stage: Stage, path: string, message: string): Stats {
+  try {
+    return statSync(path)
+  } catch (err) {
+    throw stageError(stage, message, err, path)
   }
 }
 

@@ -1,10 +1,10 @@
 // Options -> a checked launch: every path resolved against the caller's cwd
 // and every input checked before anything is spawned.
-import { accessSync, closeSync, constants as fsc, existsSync, fchownSync, fstatSync, openSync, statSync } from 'node:fs'
+import { accessSync, closeSync, constants as fsc, existsSync, fchownSync, fstatSync, openSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { DaemonizeError, optionError, stageError } from './errors.js'
 import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE, READY_FD } from './daemon/contract.cjs'
-import { checkFileShape } from './filecheck.js'
+import { checkFileShape, statAtStage } from './filecheck.js'
 import { native, packageRoot } from './native.js'
 import { type Credentials, resolveCredentials } from './user.js'
 
@@ -132,12 +132,7 @@ function checkDuration(name: string, v: unknown): number {
 }
 
 function checkEntry(path: string): void {
-  let st
-  try {
-    st = statSync(path)
-  } catch (err) {
-    throw stageError('entry', `entry ${path} cannot be used`, err, path)
-  }
+  const st = statAtStage('entry', path, `entry ${path} cannot be used`)
   if (st.isDirectory()) {
     throw new DaemonizeError(`entry ${path} is a directory, not a script`, {
       stage: 'entry',
@@ -158,12 +153,7 @@ function checkEntry(path: string): void {
 }
 
 function checkCwd(path: string): void {
-  let st
-  try {
-    st = statSync(path)
-  } catch (err) {
-    throw stageError('cwd', `cwd ${path} cannot be used`, err, path)
-  }
+  const st = statAtStage('cwd', path, `cwd ${path} cannot be used`)
   if (!st.isDirectory()) {
     throw new DaemonizeError(`cwd ${path} is not a directory`, {
       stage: 'cwd',

@@ -74,6 +74,19 @@ export interface ParsedCommandLine<V> {
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
+/** What stop and reload take besides their own options: the daemon's pid file and how to print. */
+export interface PidFileCommandValues {
+  'pid-file'?: string
+  json?: boolean
+  quiet?: boolean
+}
+
+export const pidFileCommandOptions = {
+  'pid-file': { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} satisfies Options
+
 /**
  * util.parseArgs in strict mode, with its errors turned into UsageErrors and
  * the arguments after `--` kept apart from the positionals before it.

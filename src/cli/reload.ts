@@ -1,7 +1,7 @@
 // `node-daemonize reload --pid-file P`: SIGHUP to the daemon, only when it
 // catches SIGHUP (HUP's default action would kill it).
 import { reload } from '../lifecycle.js'
-import { EXIT_OK, parseCommandLine, printResult, requirePidFile } from './args.js'
+import { EXIT_OK, parseCommandLine, pidFileCommandOptions, type PidFileCommandValues, printResult, requirePidFile } from './args.js'
 
 export const usage = `Usage: node-daemonize reload --pid-file FILE [--json]
 
@@ -20,18 +20,8 @@ Options:
 Exit status: 0 SIGHUP sent; 1 refused (not running, does not catch SIGHUP,
 pid file unusable); 2 invalid arguments.`
 
-interface Values {
-  'pid-file'?: string
-  json?: boolean
-  quiet?: boolean
-}
-
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals, rest } = parseCommandLine<Values>(args, {
-    'pid-file': { type: 'string' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-  })
+  const { values, positionals, rest } = parseCommandLine<PidFileCommandValues>(args, pidFileCommandOptions)
   const pidFile = requirePidFile(values, positionals, rest)
   printResult(reload(pidFile), values)
   return EXIT_OK

@@ -4,7 +4,7 @@
 // running, as LSB asks of `stop`.
 import { stop, DEFAULT_STOP_TIMEOUT_MS } from '../stop.js'
 import { resolveSignal } from '../signals.js'
-import { EXIT_OK, parseCommandLine, parseDuration, printResult, requirePidFile, UsageError } from './args.js'
+import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printResult, requirePidFile, UsageError } from './args.js'
 
 export const usage = `Usage: node-daemonize stop --pid-file FILE [--signal TERM] [--timeout 10s] [--json]
 
@@ -26,21 +26,16 @@ Options:
 Exit status: 0 stopped, or was not running; 1 the pid file is unusable or
 the daemon could not be confirmed or stopped; 2 invalid arguments.`
 
-interface Values {
-  'pid-file'?: string
+interface Values extends PidFileCommandValues {
   signal?: string
   timeout?: string
-  json?: boolean
-  quiet?: boolean
 }
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals, rest } = parseCommandLine<Values>(args, {
-    'pid-file': { type: 'string' },
+    ...pidFileCommandOptions,
     signal: { type: 'string' },
     timeout: { type: 'string' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
   })
   const pidFile = requirePidFile(values, positionals, rest)
   let signal: number | NodeJS.Signals = 'SIGTERM'
