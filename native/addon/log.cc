@@ -7,6 +7,7 @@
 #include <string>
 
 #include "addon.h"
+#include "compat.h"
 #include "errors.h"
 
 namespace {
@@ -27,7 +28,7 @@ Napi::Value RedirectOutput(const Napi::CallbackInfo& info) {
   // The launcher's checks, made again on the path that replaces the log:
   // a regular file with one link.
   struct stat st;
-  int check = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : st.st_nlink != 1 ? EMLINK : 0;
+  int check = nd_fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : st.st_nlink != 1 ? EMLINK : 0;
   const char* failed = "fstat";
   if (check == 0 && fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0) {
     check = errno;

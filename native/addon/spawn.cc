@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "compat.h"
+
 #include "addon.h"
 #include "errors.h"
 #include "session.h"
@@ -47,7 +49,7 @@ struct TrackedFd {
 TrackedFd Track(int fd) {
   TrackedFd t;
   struct stat st;
-  if (fd >= 0 && fstat(fd, &st) == 0) {
+  if (fd >= 0 && nd_fstat(fd, &st) == 0) {
     t.fd = fd;
     t.dev = st.st_dev;
     t.ino = st.st_ino;
@@ -57,7 +59,7 @@ TrackedFd Track(int fd) {
 
 bool StillSame(const TrackedFd& t) {
   struct stat st;
-  return t.fd >= 0 && fstat(t.fd, &st) == 0 && st.st_dev == t.dev && st.st_ino == t.ino;
+  return t.fd >= 0 && nd_fstat(t.fd, &st) == 0 && st.st_dev == t.dev && st.st_ino == t.ino;
 }
 
 struct InFlight {
@@ -82,7 +84,7 @@ void AbortLaunch(const InFlight& l) {
     // The pid file first, then the lock file, as a stop does.
     auto unlinkIfSame = [](const std::string& path, const TrackedFd& t) {
       struct stat st;
-      if (!path.empty() && t.ino != 0 && lstat(path.c_str(), &st) == 0 && st.st_dev == t.dev && st.st_ino == t.ino)
+      if (!path.empty() && t.ino != 0 && nd_lstat(path.c_str(), &st) == 0 && st.st_dev == t.dev && st.st_ino == t.ino)
         unlink(path.c_str());
     };
     unlinkIfSame(l.pid_path, l.pid);
@@ -119,10 +121,10 @@ int AddFdMoves(posix_spawn_file_actions_t* fa, std::vector<nd_fd_move> moves, st
     if (m.from == ND_FD_CLOSE) posix_spawn_file_actions_addclose(fa, m.to);  // a caller's stray fd there
     else posix_spawn_file_actions_adddup2(fa, m.from, m.to);  // dup2 clears close-on-exec on the target
   }
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  // Fds the caller left without close-on-exec never reach the helper.
-  posix_spawn_file_actions_addclosefrom_np(fa, daemon_fd_moves_top(moves.data(), moves.size()) + 1);
-#endif
+  // Fds the caller left without close-on-exec are the helper's to drop: it
+  // closes everything above its own as its first step (close_range). Not
+  // posix_spawn_file_actions_addclosefrom_np: that is glibc 2.34+, above
+  // the prebuilds' floor (2.28).
   return 0;
 }
 
