@@ -1,7 +1,7 @@
 // The native surface, typed once. Everything that crosses into C goes
 // through this module; the rest of the package never touches the addon.
 import { createRequire } from 'node:module'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { NativeConstants } from './protocol.js'
@@ -92,13 +92,77 @@ export interface Native {
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 
-function buildDir(): string {
-  for (const kind of ['Release', 'Debug']) {
-    const dir = join(packageRoot, 'build', kind)
-    if (existsSync(join(dir, 'node_daemonize.node'))) return dir
+const ADDON = 'node_daemonize.node'
+const HELPER = 'node-daemonize-helper'
+
+/** The command that builds the binaries from source (a C/C++ compiler, make and python needed). */
+export const BUILD_FROM_SOURCE = 'NODE_DAEMONIZE_BUILD_FROM_SOURCE=1 npm rebuild node-daemonize'
+
+/** A directory that may hold the addon and the helper, side by side. */
+export interface Candidate {
+  dir: string
+  /** Set when the directory is known not to serve here without trying it. */
+  skip?: string
+}
+
+/** musl rather than glibc: its loader is /lib/ld-musl-<arch>.so.1. Cheap: one readdir. */
+function isMusl(): boolean {
+  try {
+    return readdirSync('/lib').some((f) => f.startsWith('ld-musl-'))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Where the binaries are looked for, in order: a local build (build/Release,
+ * then build/Debug) wins; then the prebuild for this platform and architecture
+ * shipped in the package (glibc only: on musl the addon is built from source).
+ */
+export function candidates(root = packageRoot): Candidate[] {
+  const list: Candidate[] = [{ dir: join(root, 'build', 'Release') }, { dir: join(root, 'build', 'Debug') }]
+  const prebuild = join(root, 'prebuilds', `${process.platform}-${process.arch}`)
+  list.push(isMusl() ? { dir: prebuild, skip: 'a glibc build, and this system uses musl' } : { dir: prebuild })
+  return list
+}
+
+function firstLine(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e)
+  return message.split('\n')[0]
+}
+
+/**
+ * Loads the addon from the first candidate where it and the helper are both
+ * present and the addon loads; one that fails (wrong CPU, too old a glibc, a
+ * damaged file) falls through to the next. The error names every candidate
+ * and why it failed, and how to build from source.
+ */
+export function loadFrom(list: Candidate[]): { addon: Native; dir: string } {
+  const tried: string[] = []
+  for (const { dir, skip } of list) {
+    const addon = join(dir, ADDON)
+    if (skip !== undefined) {
+      tried.push(`${dir}: skipped: ${skip}`)
+      continue
+    }
+    if (!existsSync(addon)) {
+      tried.push(`${dir}: no ${ADDON}`)
+      continue
+    }
+    if (!existsSync(join(dir, HELPER))) {
+      tried.push(`${dir}: ${ADDON} but no ${HELPER} beside it`)
+      continue
+    }
+    try {
+      return { addon: require(addon) as Native, dir }
+    } catch (e) {
+      tried.push(`${dir}: ${firstLine(e)}`)
+    }
   }
   const err = new Error(
-    `node-daemonize: the native addon is not built (looked in ${join(packageRoot, 'build')}); run \`npm rebuild node-daemonize\``,
+    `node-daemonize: no native addon could be loaded for ${process.platform}-${process.arch}. Tried:\n` +
+      tried.map((t) => `  - ${t}\n`).join('') +
+      `Build it from source (needs a C/C++ compiler, make and python3): ${BUILD_FROM_SOURCE}`,
   ) as NativeError
   err.code = 'ERR_DLOPEN_FAILED'
   throw err
@@ -110,19 +174,22 @@ let loadedDir: string | undefined
 /** The addon, loaded on first use. */
 export function native(): Native {
   if (loaded === undefined) {
-    if (process.platform !== 'linux' && process.platform !== 'darwin') {
-      throw new Error(`node-daemonize supports Linux (and builds on macOS), not ${process.platform}`)
+    if (process.platform !== 'linux') {
+      const err = new Error(`node-daemonize runs on Linux only, not ${process.platform}`) as NativeError
+      err.code = 'ERR_DLOPEN_FAILED'
+      throw err
     }
-    loadedDir = buildDir()
-    loaded = require(join(loadedDir, 'node_daemonize.node')) as Native
+    const { addon, dir } = loadFrom(candidates())
+    loaded = addon
+    loadedDir = dir
   }
   return loaded
 }
 
-/** Absolute path of the helper executable, next to the addon. */
+/** Absolute path of the helper executable: the one beside the addon that loaded. */
 export function helperPath(): string {
   native()
-  return join(loadedDir as string, 'node-daemonize-helper')
+  return join(loadedDir as string, HELPER)
 }
 
 export { packageRoot }
