@@ -1,0 +1,64 @@
+// The package's install step. The prebuilt binaries for this platform
+// (prebuilds/<platform>-<arch>/) are used when the addon loads and the helper
+// runs here; only if not (another architecture, musl, a damaged file), or with
+// NODE_DAEMONIZE_BUILD_FROM_SOURCE=1, is it built from source with node-gyp
+// (which npm provides to install scripts; a C/C++ compiler, make and python3
+// are needed then). Skipping this script (--ignore-scripts) is fine wherever
+// the prebuild serves: the loader finds it by itself.
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const target = `${process.platform}-${process.arch}`
+
+function isMusl() {
+  try {
+    return readdirSync('/lib').some((f) => f.startsWith('ld-musl-'))
+  } catch {
+    return false
+  }
+}
+
+/** Why the prebuild does not serve here, or undefined when it does. */
+function prebuildProblem() {
+  if (isMusl()) return 'this system uses musl; the prebuilds are glibc builds'
+  const dir = join(root, 'prebuilds', target)
+  if (!existsSync(join(dir, 'node_daemonize.node'))) return `no prebuild for ${target}`
+  try {
+    createRequire(import.meta.url)(join(dir, 'node_daemonize.node'))
+  } catch (e) {
+    return `the prebuilt addon does not load: ${String(e.message).split('\n')[0]}`
+  }
+  // Run by hand, the helper prints its usage and exits 2: proof that it runs.
+  const r = spawnSync(join(dir, 'node-daemonize-helper'), [], { encoding: 'utf8' })
+  if (r.error || r.status !== 2 || !r.stderr.startsWith('usage: node-daemonize-helper')) {
+    return `the prebuilt helper does not run: ${r.error?.message ?? `status ${r.status}, signal ${r.signal}`}`
+  }
+  return undefined
+}
+
+// A development checkout builds from source: its tests run on build/Release,
+// from the sources as they are.
+const checkout = existsSync(join(root, '.git'))
+const forced = process.env.NODE_DAEMONIZE_BUILD_FROM_SOURCE === '1'
+const problem = forced ? 'NODE_DAEMONIZE_BUILD_FROM_SOURCE=1' : checkout ? 'a development checkout' : prebuildProblem()
+if (problem === undefined) {
+  console.log(`node-daemonize: using the prebuilt binaries for ${target}`)
+  process.exit(0)
+}
+if (process.platform !== 'linux') {
+  console.error(`node-daemonize runs on Linux only, not ${process.platform}`)
+  process.exit(1)
+}
+console.log(`node-daemonize: building from source (${problem})`)
+const gyp = spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit', shell: false })
+if (gyp.error || gyp.status !== 0) {
+  console.error(
+    `node-daemonize: the source build failed (${gyp.error?.message ?? `node-gyp exited with ${gyp.status}`}); ` +
+      'it needs node-gyp, a C/C++ compiler, make and python3',
+  )
+  process.exit(1)
+}
