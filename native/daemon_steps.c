@@ -106,7 +106,10 @@ void daemon_apply_limits(const struct plan *pl) {
 static gid_t daemon_groups_now[NGROUPS_MAX + 1];
 
 static int daemon_groups_match(const struct plan *pl) {
-  int n = getgroups(NGROUPS_MAX + 1, daemon_groups_now);
+  /* Sized by asking first: a size above NGROUPS_MAX is EINVAL under
+   * qemu-user, and none is needed (the kernel allows NGROUPS_MAX at most). */
+  int n = getgroups(0, NULL);
+  if (n >= 0 && n <= NGROUPS_MAX) n = getgroups(n, daemon_groups_now);
   if (n < 0 || (uint32_t)n != pl->h.ngroups) return 0;
   for (int i = 0; i < n; i++) {
     int found = 0;

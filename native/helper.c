@@ -137,8 +137,17 @@ int main(int argc, char **argv) {
   /* A subreaper inherits what the daemon starts if the daemon dies in the
    * window, so that a failed launch can leave nothing running. */
   if (pl.h.window_ms > 0 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-    helper_report(ND_STAGE_fork, ND_SYS_prctl, errno, 0);
-    return 1;
+    /* EINVAL where there is no such option (qemu-user): go on without it,
+     * as a kernel before 3.4 would, with a note in the log; what the daemon
+     * leaves behind in the window is still killed with its session. */
+    if (errno != EINVAL) {
+      helper_report(ND_STAGE_fork, ND_SYS_prctl, errno, 0);
+      return 1;
+    }
+    static const char note[] =
+        "node-daemonize-helper: note: PR_SET_CHILD_SUBREAPER is not available here (EINVAL); "
+        "going on without it\n";
+    (void)!write(ND_HELPER_FD_LOG, note, sizeof note - 1);
   }
   /* The daemon's pipes sit above every target of its fd layout; the
    * targets do not depend on which pipes there are. */
