@@ -3,6 +3,7 @@
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { spawnSync } from 'node:child_process'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize } from '../src/index.js'
@@ -99,16 +100,23 @@ describe('bad input, caught by the helper or the daemon', () => {
   })
 
   it('a helper that cannot be found', () => {
-    // A copy of the package without the helper executable.
+    // A copy of the package whose helper executable is gone once the addon
+    // has loaded (a directory without one is not even loaded from).
     const pkg = join(dir, 'pkg')
     mkdirSync(join(pkg, 'build', 'Release'), { recursive: true })
-    cpSync(join(root, 'build', 'Release', 'node_daemonize.node'), join(pkg, 'build', 'Release', 'node_daemonize.node'))
+    for (const f of ['node_daemonize.node', 'node-daemonize-helper'])
+      cpSync(join(root, 'build', 'Release', f), join(pkg, 'build', 'Release', f))
+    writeFileSync(
+      join(pkg, 'unlink-helper.mjs'),
+      "import { unlinkSync } from 'node:fs'\nimport { helperPath } from './dist/native.js'\nunlinkSync(helperPath())\n",
+    )
     cpSync(join(root, 'dist'), join(pkg, 'dist'), { recursive: true })
     cpSync(join(root, 'package.json'), join(pkg, 'package.json'))
     symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'))
     mkdirSync(join(pkg, 'test', 'fixtures'), { recursive: true })
     cpSync(join(fixtures, 'caller-launch.mjs'), join(pkg, 'test', 'fixtures', 'caller-launch.mjs'))
-    const r = spawnSync(process.execPath, [join(pkg, 'test', 'fixtures', 'caller-launch.mjs'), JSON.stringify({ entry })], {
+    const preload = pathToFileURL(join(pkg, 'unlink-helper.mjs')).href
+    const r = spawnSync(process.execPath, ['--import', preload, join(pkg, 'test', 'fixtures', 'caller-launch.mjs'), JSON.stringify({ entry })], {
       encoding: 'utf8',
     })
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
