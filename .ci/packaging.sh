@@ -25,7 +25,7 @@ check() { # name, command...
 scratch=$(mktemp -d /tmp/nd-packaging.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
-check "npm run prebuild" npm run prebuild --silent
+check "npm run prebuilds" npm run prebuilds --silent
 check "x64 prebuild present" test -f prebuilds/linux-x64/node_daemonize.node -a -f prebuilds/linux-x64/node-daemonize-helper
 check "npm pack" npm pack --silent --pack-destination "$scratch"
 tarball=$(ls "$scratch"/node-daemonize-*.tgz 2>/dev/null | head -1)

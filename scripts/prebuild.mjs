@@ -1,4 +1,4 @@
-// npm run prebuild [-- x64 arm64]: builds the addon and the static helper for
+// npm run prebuilds [-- x64 arm64]: builds the addon and the static helper for
 // each Linux architecture into prebuilds/linux-<arch>/, stripped, for npm pack
 // to ship. Each build runs in a scratch copy of binding.gyp and native/, so the
 // local build/ is left alone. arm64 is cross-compiled with Debian's
