@@ -12,10 +12,16 @@ export default function setup(): void {
   for (const f of ['build/Release/node_daemonize.node', 'build/Release/node-daemonize-helper', 'dist/daemon/preload.cjs']) {
     if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run npm install (or npm run build) first`)
   }
-  const src = join(root, 'test/fixtures/exec-shim.c')
-  const out = join(root, 'build/test/exec-shim')
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
+  build('build/test/exec-shim', ['test/fixtures/exec-shim.c'])
+  build('build/test/policy-driver', ['test/fixtures/policy-driver.c', 'native/supervise_policy.c', 'native/supervise_policy.h'])
+}
+
+/** Compile test-only C programs when a source is newer than the binary. */
+function build(output: string, sources: string[]): void {
+  const out = join(root, output)
+  const srcs = sources.map((s) => join(root, s))
+  if (!existsSync(out) || srcs.some((s) => statSync(out).mtimeMs < statSync(s).mtimeMs)) {
     mkdirSync(dirname(out), { recursive: true })
-    execFileSync('cc', ['-O2', '-Wall', '-o', out, src], { stdio: 'inherit' })
+    execFileSync('cc', ['-O2', '-Wall', '-o', out, ...srcs.filter((s) => s.endsWith('.c'))], { stdio: 'inherit' })
   }
 }
