@@ -94,6 +94,9 @@ function closeLog(fd: number): unknown {
  */
 export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   const launch = resolveLaunch(options)
+  if (launch.respawn !== undefined) {
+    throw new DaemonizeError('respawn: the supervisor is not part of this build yet', { stage: 'options', code: 'ENOTSUP' })
+  }
   let pidFile: AcquiredPidFile | undefined
   let logFd = -1
   let helperPid: number

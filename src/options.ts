@@ -6,6 +6,7 @@ import { DaemonizeError, optionError, stageError } from './errors.js'
 import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE, READY_FD } from './daemon/contract.cjs'
 import { checkFileShape, statAtStage } from './filecheck.js'
 import { native, packageRoot } from './native.js'
+import { type RespawnMode, type RespawnOptions, type RespawnPolicy, resolveRespawn } from './respawn.js'
 import { type Credentials, resolveCredentials } from './user.js'
 
 export interface DaemonizeOptions {
@@ -47,6 +48,12 @@ export interface DaemonizeOptions {
   maxOpenFiles?: number
   /** Under systemd, send MAINPID=<daemon> and READY=1 once the daemon is up. Default false. */
   notifySystemd?: boolean
+  /**
+   * Restart the daemon when it dies, from a small C supervisor (the pid file
+   * then names the supervisor; needs pidFile). true, a mode, or the policy:
+   * see RespawnOptions and docs/supervision.md. Default: no supervisor.
+   */
+  respawn?: boolean | RespawnMode | RespawnOptions
 }
 
 /** PATH under clearEnv: system directories only, nothing relative or user-writable. */
@@ -79,6 +86,8 @@ export interface Launch {
   maxOpenFiles?: number
   coreDumps: boolean
   notifySystemd: boolean
+  /** The supervisor's policy; undefined: a one-shot daemon. */
+  respawn?: RespawnPolicy
 }
 
 function checkString(name: string, v: unknown): string {
@@ -324,6 +333,10 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const coreDumps = checkBoolean('coreDumps', options.coreDumps)
   const notifySystemd = checkBoolean('notifySystemd', options.notifySystemd)
   if (options.preload !== undefined) checkBoolean('preload', options.preload)
+  const respawn = resolveRespawn(options.respawn)
+  if (respawn !== undefined && options.pidFile === undefined) {
+    throw optionError('respawn needs a pidFile: stop and status find the supervisor through it')
+  }
   const logPath = options.logFile === undefined ? undefined : resolve(checkPath('logFile', options.logFile))
   const logFile = logPath === NULL_DEVICE ? undefined : logPath
 
@@ -353,5 +366,6 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
     maxOpenFiles,
     coreDumps,
     notifySystemd,
+    respawn,
   }
 }

@@ -15,6 +15,7 @@ import {
   UsageError,
 } from './args.js'
 import { rawArgs, rawEnvironment, rawEnvValue } from './raw.js'
+import { normalizeRespawnArgs, parseRespawnValues, respawnOptions, respawnUsage, type RespawnValues } from './respawn-args.js'
 
 /** start's options, one block: `restart --help` shows the same. */
 export const startOptionsText = `  --log-file FILE         append stdout and stderr to FILE (created 0640);
@@ -58,6 +59,8 @@ Arguments after '--' are passed to the program verbatim.
 Options:
 ${startOptionsText}
 
+${respawnUsage}
+
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
 Exit status: 0 started (or already running with --ok-if-running),
 1 the start failed, 2 invalid arguments; output that cannot be written
@@ -84,9 +87,10 @@ export const startOptions = {
   'ok-if-running': { type: 'boolean' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
+  ...respawnOptions,
 } as const
 
-interface StartValues {
+interface StartValues extends RespawnValues {
   'log-file'?: string
   'pid-file'?: string
   cwd?: string
@@ -125,7 +129,7 @@ export interface StartRequest {
 
 /** Command line -> daemonize() options; throws UsageError. */
 export function parseStartArgs(args: string[]): StartRequest {
-  const { values: v, positionals, options: found } = parseCommandLine<StartValues>(args, startOptions)
+  const { values: v, positionals, options: found } = parseCommandLine<StartValues>(normalizeRespawnArgs(args), startOptions)
   // The program's arguments and --env values go through as the bytes given,
   // UTF-8 or not (see raw.ts).
   const raw = rawArgs(args)
@@ -184,6 +188,11 @@ export function parseStartArgs(args: string[]): StartRequest {
     if (options.user !== undefined) for (const k of USER_VARS) delete env[k]
     for (const [k, val] of pairs) env[k] = val
     options.env = env
+  }
+  const respawn = parseRespawnValues(v)
+  if (respawn !== undefined) {
+    if (options.pidFile === undefined) throw new UsageError('--respawn needs --pid-file: stop and status find the supervisor through it')
+    options.respawn = respawn
   }
   // Under systemd the launcher tells it which process the service is.
   if (process.env.NOTIFY_SOCKET) options.notifySystemd = true

@@ -1,0 +1,87 @@
+/*
+ * The supervisor's state file, `<pidFile>.state`: one fixed-size record
+ * that the supervisor rewrites in place with a single pwrite(2) at offset 0,
+ * and that `status` (src/supervise-state.ts) reads, bounded, to say which
+ * daemon runs now, how often it was restarted, and why it stopped.
+ *
+ * The file is created by the caller (0644, owned by the caller, like the pid
+ * file); the supervisor keeps its descriptor, and no generation ever has one,
+ * so a daemon running as --user cannot alter what status reports.
+ *
+ * A reader may race a write: seq is written at both ends of the record, and
+ * a record whose two copies differ is read again. Host byte order (the
+ * reader is on the same machine; every supported platform is
+ * little-endian).
+ */
+#ifndef NODE_DAEMONIZE_SUPERVISE_STATE_H
+#define NODE_DAEMONIZE_SUPERVISE_STATE_H
+
+#include <stdint.h>
+
+#define ND_STATE_MAGIC 0x5653444eu /* "NDSV" */
+#define ND_STATE_VERSION 1u
+#define ND_STATE_SIZE 128
+
+/* state */
+#define ND_STATE_STARTING 1   /* the first generation's start-up window */
+#define ND_STATE_RUNNING 2    /* a generation runs (daemon_pid) */
+#define ND_STATE_RESTARTING 3 /* waiting restart_delay_ms, until restart_at_ms */
+#define ND_STATE_STOPPING 4   /* a stop began: the daemon got TERM */
+#define ND_STATE_FAILED 5     /* gave up (reason); the supervisor has exited */
+#define ND_STATE_STOPPED 6    /* stopped by a signal to the supervisor; it has exited */
+#define ND_STATE_EXITED 7     /* the daemon exited and the policy says not to restart; the supervisor has exited */
+
+/* flags */
+#define ND_STATE_F_NO_SUBREAPER (1u << 0) /* PR_SET_CHILD_SUBREAPER failed: orphans go to init */
+#define ND_STATE_F_READY (1u << 1)        /* the current generation called ready() */
+#define ND_STATE_F_GOOD_START (1u << 2)   /* the current generation counts as a good start */
+
+/* last_exit_kind */
+#define ND_EXIT_NONE 0
+#define ND_EXIT_CODE 1
+#define ND_EXIT_SIGNAL 2
+
+/* reason (FAILED, STOPPED, EXITED) */
+#define ND_REASON_NONE 0
+#define ND_REASON_CRASH_LOOP 1      /* limit deaths inside window_ms */
+#define ND_REASON_NO_RESPAWN_EXIT 2 /* an exit code listed in --no-respawn-exit */
+#define ND_REASON_CLEAN_EXIT 3      /* exit 0 under --respawn on-failure */
+#define ND_REASON_SIGNAL 4          /* stopped by stop_signal (TERM from `stop`, or anyone's) */
+#define ND_REASON_START_FAILED 5    /* a generation could not be started (fork, pipe, its checklist) */
+#define ND_REASON_LAUNCH_FAILED 6   /* the first generation failed its start-up window */
+
+struct nd_state {
+  uint32_t magic;
+  uint32_t version;
+  uint64_t seq;
+  int32_t supervisor_pid;
+  int32_t daemon_pid; /* 0: none right now */
+  uint32_t state;
+  uint32_t flags;
+  uint32_t generation; /* 1 for the first */
+  uint32_t restarts;   /* generations started after the first */
+  uint32_t last_exit_kind;
+  int32_t last_exit_value; /* exit code or signal number */
+  int64_t supervisor_started_ms; /* CLOCK_REALTIME, ms since the epoch */
+  int64_t daemon_started_ms;     /* the current generation's fork */
+  int64_t restart_at_ms;         /* RESTARTING: when the next generation starts */
+  uint32_t restart_delay_ms;
+  uint32_t reason;
+  uint32_t limit;     /* the policy: --respawn-limit N/WINDOW */
+  uint32_t window_ms;
+  uint32_t deaths_in_window; /* at the last death */
+  uint32_t stop_timeout_ms;  /* the supervisor's TERM-to-KILL timeout */
+  int64_t updated_ms;
+  uint32_t stop_signal;
+  uint32_t deaths; /* every death so far */
+  uint64_t reserved;
+  uint64_t seq_end; /* = seq */
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 128 bytes");
+#else
+_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 128 bytes");
+#endif
+
+#endif

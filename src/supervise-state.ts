@@ -1,0 +1,174 @@
+// The supervisor's state file, `<pidFile>.state` (layout:
+// native/supervise_state.h): one 128-byte record the supervisor rewrites in
+// place with one pwrite. Read bounded (exactly one record, never more), from
+// a file that must look like the caller's own: a regular file with one link,
+// not a symlink, owned by the pid file's owner, writable by nobody else.
+import { closeSync, constants as fsc, fstatSync, openSync, readSync } from 'node:fs'
+import { DaemonizeError } from './errors.js'
+
+export const STATE_SIZE = 128
+const MAGIC = 0x5653444e // "NDSV"
+const VERSION = 1
+/** A record read while being rewritten (its two sequence numbers differ) is read again, this many times. */
+const TORN_RETRIES = 5
+
+export type SupervisorStateName = 'starting' | 'running' | 'restarting' | 'stopping' | 'failed' | 'stopped' | 'exited'
+export type SupervisorReason = 'crash-loop' | 'no-respawn-exit' | 'clean-exit' | 'signal' | 'start-failed' | 'launch-failed'
+
+const STATES: Record<number, SupervisorStateName> = {
+  1: 'starting',
+  2: 'running',
+  3: 'restarting',
+  4: 'stopping',
+  5: 'failed',
+  6: 'stopped',
+  7: 'exited',
+}
+const REASONS: Record<number, SupervisorReason> = {
+  1: 'crash-loop',
+  2: 'no-respawn-exit',
+  3: 'clean-exit',
+  4: 'signal',
+  5: 'start-failed',
+  6: 'launch-failed',
+}
+
+export interface SupervisorState {
+  state: SupervisorStateName
+  supervisorPid: number
+  /** The current generation's pid; undefined between generations and after the end. */
+  daemonPid?: number
+  /** 1 for the first generation. */
+  generation: number
+  /** Generations started after the first. */
+  restarts: number
+  /** How the last generation ended. */
+  lastExit?: { code: number; signal?: undefined } | { code?: undefined; signal: number }
+  /** The current generation called ready(). */
+  ready: boolean
+  /** The current generation counts as a good start (the backoff was reset). */
+  goodStart: boolean
+  /** PR_SET_CHILD_SUBREAPER was refused (qemu-user): a generation's orphans go to init, not to the supervisor. */
+  subreaper: boolean
+  supervisorStartedAt: number
+  /** When the current generation was forked (ms since the epoch). */
+  daemonStartedAt?: number
+  /** restarting: when the next generation starts, and the delay chosen. */
+  restartAt?: number
+  restartDelayMs?: number
+  reason?: SupervisorReason
+  /** The crash-loop policy, and the deaths inside its window at the last death. */
+  limit: number
+  windowMs: number
+  deathsInWindow: number
+  deaths: number
+  stopTimeoutMs: number
+  /** The signal that stopped the supervisor (state stopped). */
+  stopSignal?: number
+  updatedAt: number
+}
+
+export function statePathOf(pidFile: string): string {
+  return `${pidFile}.state`
+}
+
+/** Decode one record; undefined when it is not a whole, consistent one. */
+export function decodeState(buf: Buffer): SupervisorState | undefined {
+  if (buf.length !== STATE_SIZE) return undefined
+  if (buf.readUInt32LE(0) !== MAGIC || buf.readUInt32LE(4) !== VERSION) return undefined
+  if (buf.readBigUInt64LE(8) !== buf.readBigUInt64LE(120)) return undefined
+  const state = STATES[buf.readUInt32LE(24)]
+  if (state === undefined) return undefined
+  const flags = buf.readUInt32LE(28)
+  const daemonPid = buf.readInt32LE(20)
+  const exitKind = buf.readUInt32LE(40)
+  const exitValue = buf.readInt32LE(44)
+  const time = (o: number) => Number(buf.readBigInt64LE(o))
+  const daemonStartedAt = time(56)
+  const restartAt = time(64)
+  const stopSignal = buf.readUInt32LE(104)
+  return {
+    state,
+    supervisorPid: buf.readInt32LE(16),
+    daemonPid: daemonPid > 0 ? daemonPid : undefined,
+    generation: buf.readUInt32LE(32),
+    restarts: buf.readUInt32LE(36),
+    lastExit: exitKind === 1 ? { code: exitValue } : exitKind === 2 ? { signal: exitValue } : undefined,
+    ready: (flags & 2) !== 0,
+    goodStart: (flags & 4) !== 0,
+    subreaper: (flags & 1) === 0,
+    supervisorStartedAt: time(48),
+    daemonStartedAt: daemonPid > 0 && daemonStartedAt > 0 ? daemonStartedAt : undefined,
+    restartAt: state === 'restarting' ? restartAt : undefined,
+    restartDelayMs: state === 'restarting' ? buf.readUInt32LE(72) : undefined,
+    reason: REASONS[buf.readUInt32LE(76)],
+    limit: buf.readUInt32LE(80),
+    windowMs: buf.readUInt32LE(84),
+    deathsInWindow: buf.readUInt32LE(88),
+    stopTimeoutMs: buf.readUInt32LE(92),
+    updatedAt: time(96),
+    stopSignal: stopSignal > 0 ? stopSignal : undefined,
+    deaths: buf.readUInt32LE(108),
+  }
+}
+
+function unusable(path: string, why: string, code = 'EINVAL'): DaemonizeError {
+  return new DaemonizeError(`supervisor state file ${path} ${why}`, { stage: 'pidfile', code, path })
+}
+
+/**
+ * The supervisor's state, or undefined when the file does not exist (a
+ * daemon started without --respawn). `ownerUid`: the pid file's owner,
+ * whom the state file must belong to. Throws a DaemonizeError (stage
+ * 'pidfile') for a file that is not a supervisor's.
+ */
+export function readSupervisorState(path: string, ownerUid: number): SupervisorState | undefined {
+  let fd: number
+  try {
+    // O_NONBLOCK: a FIFO planted there must not hang status.
+    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
+    if (code === 'ELOOP') throw unusable(path, 'is a symbolic link; refusing it', 'ELOOP')
+    throw new DaemonizeError(`cannot open supervisor state file ${path}: ${(err as Error).message}`, {
+      stage: 'pidfile',
+      code: code ?? 'EIO',
+      path,
+      cause: err,
+    })
+  }
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile()) throw unusable(path, 'is not a regular file')
+    if (st.nlink !== 1) throw unusable(path, `has ${st.nlink} links; refusing it`, 'EMLINK')
+    if (st.uid !== ownerUid) throw unusable(path, `is owned by uid ${st.uid}, not by the pid file's owner (uid ${ownerUid}); refusing it`, 'EPERM')
+    if ((st.mode & 0o022) !== 0) throw unusable(path, 'is writable by group or others; refusing it', 'EPERM')
+    const buf = Buffer.alloc(STATE_SIZE)
+    for (let attempt = 0; ; attempt++) {
+      let got = 0
+      while (got < STATE_SIZE) {
+        const n = readSync(fd, buf, got, STATE_SIZE - got, got)
+        if (n === 0) break
+        got += n
+      }
+      // Empty: the launcher created it and the supervisor has not written yet.
+      if (got === 0) return undefined
+      const s = got === STATE_SIZE ? decodeState(buf) : undefined
+      if (s !== undefined) return s
+      if (attempt >= TORN_RETRIES) throw unusable(path, 'does not hold a supervisor state record')
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** A duration for people: 850 ms, 1.6 s, 2 min 5 s. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`
+  if (ms < 60_000) return `${(Math.round(ms / 100) / 10).toFixed(1)} s`
+  const s = Math.round(ms / 1000)
+  const h = Math.floor(s / 3600)
+  const m = Math.floor((s % 3600) / 60)
+  return h > 0 ? `${h} h ${m} min` : `${m} min ${s % 60} s`
+}

@@ -1,0 +1,100 @@
+// Reading the supervisor's state file (src/supervise-state.ts): one
+// 128-byte record, read bounded, from a file shaped like the caller's own.
+import { chmodSync, mkdtempSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { decodeState, readSupervisorState, STATE_SIZE } from '../src/supervise-state.js'
+
+let dir: string
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nd-state-'))
+})
+const me = process.getuid!()
+
+/** A record laid out as native/supervise_state.h says. */
+function record(fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonPid?: number; exitKind?: number; exitValue?: number; flags?: number } = {}): Buffer {
+  const b = Buffer.alloc(STATE_SIZE)
+  b.writeUInt32LE(0x5653444e, 0)
+  b.writeUInt32LE(1, 4)
+  b.writeBigUInt64LE(fields.seq ?? 7n, 8)
+  b.writeInt32LE(1234, 16)
+  b.writeInt32LE(fields.daemonPid ?? 1235, 20)
+  b.writeUInt32LE(fields.state ?? 2, 24)
+  b.writeUInt32LE(fields.flags ?? 2, 28)
+  b.writeUInt32LE(4, 32)
+  b.writeUInt32LE(3, 36)
+  b.writeUInt32LE(fields.exitKind ?? 2, 40)
+  b.writeInt32LE(fields.exitValue ?? 9, 44)
+  b.writeBigInt64LE(1_000n, 48)
+  b.writeBigInt64LE(2_000n, 56)
+  b.writeBigInt64LE(3_000n, 64)
+  b.writeUInt32LE(400, 72)
+  b.writeUInt32LE(0, 76)
+  b.writeUInt32LE(5, 80)
+  b.writeUInt32LE(60_000, 84)
+  b.writeUInt32LE(3, 88)
+  b.writeUInt32LE(10_000, 92)
+  b.writeBigInt64LE(4_000n, 96)
+  b.writeUInt32LE(6, 108)
+  b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, 120)
+  return b
+}
+
+describe('the supervisor state record', () => {
+  it('decodes every field', () => {
+    expect(decodeState(record())).toEqual({
+      state: 'running', supervisorPid: 1234, daemonPid: 1235, generation: 4, restarts: 3, lastExit: { signal: 9 },
+      ready: true, goodStart: false, subreaper: true, supervisorStartedAt: 1000, daemonStartedAt: 2000,
+      restartAt: undefined, restartDelayMs: undefined, reason: undefined, limit: 5, windowMs: 60_000, deathsInWindow: 3,
+      deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined,
+    })
+    expect(decodeState(record({ state: 3, daemonPid: 0, exitKind: 1, exitValue: 1, flags: 1 }))).toMatchObject({
+      state: 'restarting', daemonPid: undefined, restartAt: 3000, restartDelayMs: 400, lastExit: { code: 1 }, subreaper: false,
+    })
+  })
+
+  it('refuses a torn record (its two sequence numbers differ), a short one and a foreign one', () => {
+    expect(decodeState(record({ seq: 8n, seqEnd: 7n }))).toBeUndefined()
+    expect(decodeState(record().subarray(0, 100))).toBeUndefined()
+    expect(decodeState(Buffer.alloc(STATE_SIZE))).toBeUndefined()
+    expect(decodeState(record({ state: 99 }))).toBeUndefined()
+  })
+})
+
+describe('readSupervisorState', () => {
+  it('reads the record, and nothing for a missing or still empty file', () => {
+    const p = join(dir, 'a.pid.state')
+    expect(readSupervisorState(p, me)).toBeUndefined()
+    writeFileSync(p, '', { mode: 0o644 })
+    expect(readSupervisorState(p, me)).toBeUndefined()
+    writeFileSync(p, record())
+    expect(readSupervisorState(p, me)?.daemonPid).toBe(1235)
+  })
+
+  it('reads one record only, from offset 0, of a file made longer', () => {
+    const p = join(dir, 'b.pid.state')
+    writeFileSync(p, Buffer.concat([record(), Buffer.alloc(1 << 20, 0x41)]))
+    expect(readSupervisorState(p, me)?.supervisorPid).toBe(1234)
+  })
+
+  it('refuses a symlink, a hard link, a wrong owner, a group-writable file and garbage', () => {
+    const real = join(dir, 'real')
+    writeFileSync(real, record())
+    chmodSync(real, 0o644)
+    const sym = join(dir, 'sym.state')
+    symlinkSync(real, sym)
+    expect(() => readSupervisorState(sym, me)).toThrow(/symbolic link/)
+    const hard = join(dir, 'hard.state')
+    linkSync(real, hard)
+    expect(() => readSupervisorState(hard, me)).toThrow(/2 links/)
+    const other = join(dir, 'other.state')
+    writeFileSync(other, record())
+    expect(() => readSupervisorState(other, me + 1)).toThrow(/owned by uid/)
+    chmodSync(other, 0o664)
+    expect(() => readSupervisorState(other, me)).toThrow(/writable by group/)
+    const junk = join(dir, 'junk.state')
+    writeFileSync(junk, 'x'.repeat(200), { mode: 0o644 })
+    expect(() => readSupervisorState(junk, me)).toThrow(/does not hold a supervisor state record/)
+  })
+})
