@@ -31,7 +31,9 @@
         "native/daemon_steps.c",
         "native/fd_moves.c",
         "native/records.c",
-        "native/window.c"
+        "native/window.c",
+        "native/supervisor.c",
+        "native/supervise_policy.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "conditions": [["OS=='linux'", { "ldflags": ["-static-pie"] }]]

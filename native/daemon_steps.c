@@ -52,6 +52,7 @@ void daemon_become(const struct plan *pl, pid_t helper, int rep_w, struct nd_fd_
   daemon_set_umask(pl);
   daemon_apply_limits(pl);
   if (pl->h.flags & ND_PLAN_SET_IDS) daemon_drop_privileges(pl);
+  if (pl->die_with_parent > 0) daemon_die_with_parent(pl->die_with_parent);
   daemon_enter_cwd(pl);
   daemon_check_entry(pl);
   daemon_setup_fds(moves, nmoves);
@@ -64,6 +65,15 @@ void daemon_become(const struct plan *pl, pid_t helper, int rep_w, struct nd_fd_
  * execs, as whatever user) must never hold a descriptor of it. And only the
  * helper may hold the caller's pipe: its EOF must mean that the helper is
  * gone, whatever the daemon is doing. */
+/* A generation under a supervisor dies with it. PR_SET_PDEATHSIG is
+ * cleared by a change of credentials, so this runs after the privilege
+ * drop; the parent is checked again after the prctl, since it may have died
+ * before it (then we were reparented, and no signal will ever come). */
+void daemon_die_with_parent(pid_t parent) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) daemon_fail(ND_STAGE_session, ND_SYS_prctl, errno, parent);
+  if (getppid() != parent) daemon_fail(ND_STAGE_session, ND_SYS_prctl, ESRCH, parent);
+}
+
 void daemon_close_helper_fds(const struct plan *pl) {
   if (pl->h.flags & ND_PLAN_HAS_PIDFILE) close(ND_HELPER_FD_PIDFILE);
   close(ND_HELPER_FD_STATUS);

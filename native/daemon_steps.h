@@ -29,6 +29,7 @@ void daemon_verify_session(pid_t helper, pid_t self);
 void daemon_set_umask(const struct plan *pl);
 void daemon_apply_limits(const struct plan *pl);
 void daemon_drop_privileges(const struct plan *pl);
+void daemon_die_with_parent(pid_t parent);
 void daemon_enter_cwd(const struct plan *pl);
 void daemon_check_entry(const struct plan *pl);
 void daemon_setup_fds(struct nd_fd_move *moves, size_t n);

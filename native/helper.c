@@ -38,6 +38,7 @@
 #include "protocol.h"
 #include "records.h"
 #include "retry.h"
+#include "supervise.h"
 #include "window.h"
 
 /* The pid, in decimal, with a newline. */
@@ -75,6 +76,90 @@ static int pipe_above(int p[2], int min) {
     p[i] = high;
   }
   return 0;
+}
+
+/* The log path the daemon was given (NODE_DAEMONIZE_LOG_FILE), for the
+ * supervisor's reopen; NULL without a log file. */
+static const char *plan_log_path(const struct plan *pl) {
+  static const char key[] = "NODE_DAEMONIZE_LOG_FILE=";
+  for (uint32_t i = 0; i < pl->h.envc; i++)
+    if (strncmp(pl->envp[i], key, sizeof key - 1) == 0) return pl->envp[i] + sizeof key - 1;
+  return NULL;
+}
+
+/* --respawn (supervise.h): fork the supervisor, write its pid into the pid
+ * file, report it, and exit, so that the supervisor is reparented at once
+ * and the caller is never its parent. The supervisor waits for that exit
+ * (EOF on a pipe only the helper holds) before it forks the first
+ * generation, so the records reach the caller in order. */
+static int run_supervised(struct plan *pl, pid_t sid) {
+  /* Generations never get the lock: the supervisor holds it. */
+  pl->h.flags &= ~ND_PLAN_HAS_LOCK;
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) < 0) {
+    helper_report(ND_STAGE_supervise, ND_SYS_pipe2, errno, 0);
+    return 1;
+  }
+  pid_t sup = fork();
+  if (sup < 0) {
+    helper_report(ND_STAGE_supervise, 0, errno, 0);
+    return 1;
+  }
+  if (sup == 0) {
+    close(go[1]);
+    char byte;
+    while (RETRY(read(go[0], &byte, 1)) > 0) {
+    }
+    close(go[0]);
+    /* Every helper slot stays occupied (supervise.h); the pid file's is
+     * the helper's, never the supervisor's. */
+    for (int fd = ND_HELPER_FD_PLAN; fd < ND_HELPER_FD_FIRST_FREE; fd++)
+      if (fd == ND_HELPER_FD_PIDFILE || fcntl(fd, F_GETFD) < 0) (void)dup3(0, fd, O_CLOEXEC);
+    (void)fcntl(ND_HELPER_FD_LOCK, F_SETFD, FD_CLOEXEC);
+    (void)fcntl(ND_HELPER_FD_LOG, F_SETFD, FD_CLOEXEC);
+    (void)fcntl(ND_HELPER_FD_STATE, F_SETFD, FD_CLOEXEC);
+    struct nd_supervise_config c;
+    memset(&c, 0, sizeof c);
+    c.policy.mode = pl->respawn.mode;
+    c.policy.delay_ms = pl->respawn.delay_ms;
+    c.policy.max_delay_ms = pl->respawn.max_delay_ms;
+    c.policy.limit = pl->respawn.limit;
+    c.policy.window_ms = pl->respawn.window_ms;
+    memcpy(c.policy.no_respawn, pl->respawn.no_respawn, sizeof c.policy.no_respawn);
+    if (nd_policy_check(&c.policy) < 0) {
+      helper_report(ND_STAGE_plan, 0, ND_EPLAN, 0);
+      _exit(1);
+    }
+    c.min_uptime_ms = pl->respawn.min_uptime_ms;
+    c.stop_timeout_ms = pl->respawn.stop_timeout_ms;
+    c.window_ms = pl->h.window_ms;
+    c.want_ready = (pl->h.flags & ND_PLAN_WANT_READY) != 0;
+    c.keep_on_timeout = (pl->h.flags & ND_PLAN_KEEP_ON_TIMEOUT) != 0;
+    c.set_ids = (pl->h.flags & ND_PLAN_SET_IDS) != 0;
+    c.uid = (uid_t)pl->h.uid;
+    c.gid = (gid_t)pl->h.gid;
+    c.log_path = plan_log_path(pl);
+    c.sid = sid;
+    pl->die_with_parent = getpid();
+    c.plan = pl;
+    _exit(nd_supervise(&c));
+  }
+  close(go[0]);
+  int pid_err = 0;
+  if (pl->h.flags & ND_PLAN_HAS_PIDFILE) {
+    pid_err = write_pid_file(sup);
+    close(ND_HELPER_FD_PIDFILE);
+  }
+  helper_report(ND_STAGE_supervise, 0, 0, sup);
+  if (pl->h.flags & ND_PLAN_HAS_PIDFILE) {
+    if (pid_err != 0) {
+      helper_report(ND_STAGE_pidfile, 0, pid_err, sup);
+      kill_and_reap(sup);
+      return 1;
+    }
+    helper_report(ND_STAGE_pidfile, 0, 0, sup);
+  }
+  return 0; /* exiting closes go[1]: the supervisor goes on */
 }
 
 static void usage(void) {
@@ -133,6 +218,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   helper_report(ND_STAGE_setsid, 0, 0, sid);
+
+  if (pl.h.flags & ND_PLAN_RESPAWN) return run_supervised(&pl, sid);
 
   /* A subreaper inherits what the daemon starts if the daemon dies in the
    * window, so that a failed launch can leave nothing running. */

@@ -51,7 +51,8 @@ int load_plan(struct plan *pl) {
   if (h->magic != ND_PLAN_MAGIC || h->version != ND_PLAN_VERSION) return ND_EPLAN;
   if (h->argc < 1 || h->ngroups > NGROUPS_MAX) return ND_EPLAN;
   size_t groups_len = (size_t)h->ngroups * sizeof(int64_t);
-  if ((uint64_t)st.st_size != sizeof *h + groups_len + h->strings_len) return ND_EPLAN;
+  size_t respawn_len = (h->flags & ND_PLAN_RESPAWN) ? sizeof pl->respawn : 0;
+  if ((uint64_t)st.st_size != sizeof *h + groups_len + respawn_len + h->strings_len) return ND_EPLAN;
 
   pl->groups = calloc(h->ngroups + 1, sizeof(gid_t));
   pl->checks = calloc((size_t)h->nchecks + 1, sizeof(char *));
@@ -64,7 +65,8 @@ int load_plan(struct plan *pl) {
     pl->groups[i] = (gid_t)g;
   }
 
-  char *p = buf + sizeof *h + groups_len;
+  if (respawn_len) memcpy(&pl->respawn, buf + sizeof *h + groups_len, respawn_len);
+  char *p = buf + sizeof *h + groups_len + respawn_len;
   char *end = buf + st.st_size;
   char *fixed[2];
   if (take_strings(&p, end, fixed, 2) < 0) return ND_EPLAN;

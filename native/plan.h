@@ -19,6 +19,11 @@ struct plan {
   char **checks;
   char **argv;
   char **envp;
+  struct nd_respawn_plan respawn; /* with ND_PLAN_RESPAWN */
+  /* Set by the supervisor in its own copy: each generation sets
+   * PR_SET_PDEATHSIG after its privilege drop and checks that its parent is
+   * still this pid (0: a one-shot daemon, no death signal). */
+  pid_t die_with_parent;
 };
 
 /* At most: stdin, stdout, stderr, the lock file, the ready pipe. */

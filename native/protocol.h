@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define ND_PLAN_MAGIC 0x4e44504cu /* "NDPL" */
-#define ND_PLAN_VERSION 3u
+#define ND_PLAN_VERSION 4u
 
 /* The helper's fd layout: the addon builds it as a list of moves
  * (fd_moves.h) and turns them into posix_spawn file actions. */
@@ -24,7 +24,8 @@
 #define ND_HELPER_FD_LOG 5    /* the daemon's stdout/stderr */
 #define ND_HELPER_FD_LOCK 6   /* locked lock file (only with ND_PLAN_HAS_LOCK) */
 #define ND_HELPER_FD_PIDFILE 7 /* the pid file, for the helper only (ND_PLAN_HAS_PIDFILE) */
-#define ND_HELPER_FD_FIRST_FREE 8
+#define ND_HELPER_FD_STATE 8  /* the supervisor's state file (only with ND_PLAN_RESPAWN) */
+#define ND_HELPER_FD_FIRST_FREE 9
 
 /* The daemon's fd layout at exec: 0 /dev/null, 1 and 2 the log, then from
  * ND_DAEMON_FD_BASE up the fds it is handed, in this order: listening
@@ -63,6 +64,11 @@
  * pid, so a test can kill it at exactly that point. */
 #define ND_PLAN_FAULT_STOP_AFTER_FORK (1u << 7)
 #define ND_PLAN_HAS_PIDFILE (1u << 8)  /* fd 7 is the pid file: the helper writes the daemon's pid */
+/* Supervise (--respawn): the helper forks a supervisor, which forks every
+ * generation of the daemon; a struct nd_respawn_plan follows the groups.
+ * The pid file names the supervisor, which keeps the lock file (fd 6) and
+ * the state file (fd 8); generations get neither. */
+#define ND_PLAN_RESPAWN (1u << 9)
 
 /*
  * Byte order: host order on both sides (the helper runs on the caller's
@@ -72,6 +78,7 @@
  * Plan layout:
  *   struct nd_plan_header
  *   int64_t groups[ngroups]
+ *   struct nd_respawn_plan (only with ND_PLAN_RESPAWN)
  *   strings, each NUL-terminated, in this order:
  *     cwd, exec path, checks[0..nchecks), argv[0..argc), envp[0..envc)
  * checks: files the daemon must be able to read, as its own user, before
@@ -93,6 +100,19 @@ struct nd_plan_header {
   uint64_t strings_len;
   uint32_t nchecks;
   uint32_t reserved;
+};
+
+/* The supervisor's policy (native/supervise_policy.h, docs/supervision.md). */
+struct nd_respawn_plan {
+  uint32_t mode; /* ND_RESPAWN_ON_FAILURE 1, ND_RESPAWN_ALWAYS 2 */
+  uint32_t delay_ms;
+  uint32_t max_delay_ms;
+  uint32_t limit;
+  uint32_t window_ms;
+  uint32_t min_uptime_ms;
+  uint32_t stop_timeout_ms;
+  uint32_t reserved;
+  uint8_t no_respawn[32]; /* bit c of byte c/8: exit code c stops for good */
 };
 
 /* A status record. err: 0 ok, > 0 an errno, < 0 one of ND_E* below.
@@ -130,7 +150,8 @@ struct nd_record {
   X(signals, 16, "sigaction")                     \
   X(exec, 17, "execve")                           \
   X(ready, 18, "poll")                            \
-  X(running, 19, "waitpid")
+  X(running, 19, "waitpid")                       \
+  X(supervise, 20, "fork")
 
 /* X(name, id): the syscall a failure record names when it is not the
  * stage's default. */
@@ -165,9 +186,11 @@ enum nd_stage {
 #ifdef __cplusplus
 static_assert(sizeof(struct nd_record) == 16, "records are 16 bytes");
 static_assert(sizeof(struct nd_plan_header) == 80, "the plan header is 80 bytes");
+static_assert(sizeof(struct nd_respawn_plan) == 64, "the respawn plan is 64 bytes");
 #else
 _Static_assert(sizeof(struct nd_record) == 16, "records are 16 bytes");
 _Static_assert(sizeof(struct nd_plan_header) == 80, "the plan header is 80 bytes");
+_Static_assert(sizeof(struct nd_respawn_plan) == 64, "the respawn plan is 64 bytes");
 #endif
 
 #endif

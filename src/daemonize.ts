@@ -9,7 +9,9 @@ import { helperPath, native } from './native.js'
 import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
 import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from './pidfile.js'
 import { encodePlan, launchPlan } from './plan.js'
+import type { RespawnPolicy } from './respawn.js'
 import { readStatus, type StatusRecord } from './status.js'
+import { openStateFile, removeStateFile, statePathOf } from './supervise-state.js'
 
 export interface Daemon {
   pid: number
@@ -21,6 +23,13 @@ export interface Daemon {
   entry: string
   logFile?: string
   pidFile?: string
+  /**
+   * With respawn: the supervisor's pid (the pid file names it); `pid` is the
+   * first generation of the daemon.
+   */
+  supervisorPid?: number
+  /** With respawn: the policy the supervisor follows. */
+  respawn?: RespawnPolicy
   /** True when the launch waited for ready() and got it. */
   ready: boolean
   /** Every stage the helper and the daemon reported, in order. */
@@ -94,11 +103,10 @@ function closeLog(fd: number): unknown {
  */
 export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   const launch = resolveLaunch(options)
-  if (launch.respawn !== undefined) {
-    throw new DaemonizeError('respawn: the supervisor is not part of this build yet', { stage: 'options', code: 'ENOTSUP' })
-  }
   let pidFile: AcquiredPidFile | undefined
   let logFd = -1
+  let stateFd = -1
+  const statePath = launch.respawn !== undefined && options.pidFile !== undefined ? statePathOf(options.pidFile) : undefined
   let helperPid: number
   let statusFd: number
   const warnings: LaunchWarning[] = []
@@ -106,6 +114,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     if (options.pidFile !== undefined) {
       pidFile = await acquirePidFileWhenSettled(options.pidFile)
     }
+    if (statePath !== undefined) stateFd = openStateFile(statePath)
     logFd = openLaunchLog(launch).fd
     if (pidFile?.reclaimed && launch.logFile !== undefined) {
       const lost = warnReclaimed(logFd, pidFile)
@@ -126,15 +135,22 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
         pidFile?.pidFd ?? -1,
         pidFile?.lockPath,
         pidFile?.path,
+        stateFd,
       ))
     } catch (err) {
       throw stageError('helper', 'cannot start the helper', err)
     }
   } catch (err) {
+    if (stateFd >= 0) {
+      closeSync(stateFd)
+      removeStateFile(statePath as string)
+    }
     releasePidFile(pidFile)
     if (logFd >= 0) closeSync(logFd)
     throw err
   }
+  // The helper (and the supervisor it forks) has its own copy.
+  if (stateFd >= 0) closeSync(stateFd)
 
   let records: StatusRecord[]
   try {
@@ -145,6 +161,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     process.kill(helperPid, 'SIGKILL')
     native().killSession(helperPid)
     native().waitPid(helperPid)
+    if (statePath !== undefined) removeStateFile(statePath)
     releasePidFile(pidFile)
     closeSync(logFd)
     throw stageError('helper', 'cannot read the helper\'s status', err)
@@ -188,8 +205,10 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   if (error) {
     // The daemon is gone (the helper reaped it) unless it was kept on a
     // timeout; only then does the pid file stay, locked by the daemon.
-    if (!(error.code === 'ERR_DAEMON_TIMEOUT' && launch.keepOnTimeout)) releasePidFile(pidFile)
-    else closePidFile(pidFile)
+    if (!(error.code === 'ERR_DAEMON_TIMEOUT' && launch.keepOnTimeout)) {
+      if (statePath !== undefined) removeStateFile(statePath)
+      releasePidFile(pidFile)
+    } else closePidFile(pidFile)
     throw error
   }
   // The daemon holds the lock through its own fd 3, and the helper wrote
@@ -207,6 +226,11 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     pidFile: pidFile?.path,
     ready: windowEnd?.stage === 'ready',
     stages: records,
+  }
+  const supervisor = records.find((r) => r.stage === 'supervise' && r.err === 0)
+  if (supervisor !== undefined) {
+    daemon.supervisorPid = supervisor.value
+    daemon.respawn = launch.respawn
   }
   if (launch.notifySystemd) notifySystemd(daemon, warnings)
   if (warnings.length > 0) daemon.warnings = warnings

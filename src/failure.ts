@@ -99,6 +99,7 @@ const stageMessages = {
   exec: (_r, launch) => `cannot execute ${launch.execPath}`,
   ready: () => 'the helper cannot wait for the daemon to be ready',
   running: () => 'the helper cannot watch the daemon through its start-up',
+  supervise: () => 'the helper cannot start the supervisor',
 } satisfies Record<NativeStage, Describe>
 
 function pathOf(r: StatusRecord, launch: Launch): string | undefined {

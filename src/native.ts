@@ -57,6 +57,8 @@ export interface Native {
     pidFd: number,
     lockPath?: string,
     pidPath?: string,
+    /** With --respawn: the supervisor's state file (the helper's fd 8), kept by the supervisor. */
+    stateFd?: number,
   ): { pid: number; statusFd: number }
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */
   waitPid(pid: number): number

@@ -1,6 +1,7 @@
 // Encodes the plan the helper reads from fd 3 (layout: native/protocol.h).
 import { native } from './native.js'
 import type { Launch } from './options.js'
+import type { RespawnPolicy } from './respawn.js'
 
 /**
  * Tests only: NODE_DAEMONIZE_TEST_FAULT in the caller's environment arms a
@@ -34,6 +35,8 @@ export interface Plan {
   dryRun?: boolean
   /** Tests only: stop the helper right after its fork. */
   faultStopAfterFork?: boolean
+  /** Supervise: the helper forks a supervisor that forks every generation. */
+  respawn?: RespawnPolicy
 }
 
 /** The plan of a checked launch: a real one, or a dry run of it. */
@@ -57,6 +60,8 @@ export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boo
     coreLimit: launch.coreDumps ? undefined : 0,
     dryRun: how.dryRun === true,
     faultStopAfterFork: !how.dryRun && process.env[ENV_TEST_FAULT] === 'helper-stop-after-fork',
+    // A dry run checks the daemon's steps; no supervisor is involved.
+    respawn: how.dryRun ? undefined : launch.respawn,
   }
 }
 
@@ -82,6 +87,7 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.coreLimit !== undefined) flags |= c.ND_PLAN_SET_CORE
   if (plan.dryRun) flags |= c.ND_PLAN_DRY_RUN
   if (plan.faultStopAfterFork) flags |= c.ND_PLAN_FAULT_STOP_AFTER_FORK
+  if (plan.respawn) flags |= c.ND_PLAN_RESPAWN
 
   const head = Buffer.alloc(c.PLAN_HEADER_SIZE + groups.length * 8)
   let o = 0
@@ -102,5 +108,21 @@ export function encodePlan(plan: Plan): Buffer {
   o = head.writeUInt32LE(0, o)
   if (o !== c.PLAN_HEADER_SIZE) throw new Error(`plan header is ${o} bytes, the helper expects ${c.PLAN_HEADER_SIZE}`)
   for (const g of groups) o = head.writeBigInt64LE(BigInt(g), o)
-  return Buffer.concat([head, ...encoded])
+  return Buffer.concat([head, ...(plan.respawn ? [encodeRespawn(plan.respawn, c.RESPAWN_PLAN_SIZE)] : []), ...encoded])
+}
+
+/** struct nd_respawn_plan (native/protocol.h). */
+function encodeRespawn(r: RespawnPolicy, size: number): Buffer {
+  const b = Buffer.alloc(size)
+  let o = 0
+  o = b.writeUInt32LE(r.mode === 'always' ? 2 : 1, o)
+  o = b.writeUInt32LE(r.delayMs, o)
+  o = b.writeUInt32LE(r.maxDelayMs, o)
+  o = b.writeUInt32LE(r.limit, o)
+  o = b.writeUInt32LE(r.windowMs, o)
+  o = b.writeUInt32LE(r.minUptimeMs, o)
+  o = b.writeUInt32LE(r.stopTimeoutMs, o)
+  o = b.writeUInt32LE(0, o)
+  for (const code of r.noRespawnExit) b[o + (code >> 3)] |= 1 << (code & 7)
+  return b
 }

@@ -29,6 +29,7 @@ export const NATIVE_STAGES = [
   'exec',
   'ready',
   'running',
+  'supervise',
 ] as const
 
 export type NativeStage = (typeof NATIVE_STAGES)[number]
@@ -65,6 +66,8 @@ export const NATIVE_CONSTANTS = [
   'ND_PLAN_DRY_RUN',
   'ND_PLAN_FAULT_STOP_AFTER_FORK',
   'ND_PLAN_HAS_PIDFILE',
+  /** The helper forks a supervisor (--respawn); a struct nd_respawn_plan follows the groups. */
+  'ND_PLAN_RESPAWN',
   'ND_EVERIFY',
   'ND_EEXITED',
   'ND_ETIMEOUT',
@@ -80,6 +83,8 @@ export const NATIVE_CONSTANTS = [
   'ND_SIGNAL_GLIBC_RESERVED_FIRST',
   'ND_SIGNAL_GLIBC_RESERVED_LAST',
   'PLAN_HEADER_SIZE',
+  /** sizeof(struct nd_respawn_plan). */
+  'RESPAWN_PLAN_SIZE',
   'RECORD_SIZE',
 ] as const
 

@@ -3,8 +3,8 @@
 // place with one pwrite. Read bounded (exactly one record, never more), from
 // a file that must look like the caller's own: a regular file with one link,
 // not a symlink, owned by the pid file's owner, writable by nobody else.
-import { closeSync, constants as fsc, fstatSync, openSync, readSync } from 'node:fs'
-import { DaemonizeError } from './errors.js'
+import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs'
+import { DaemonizeError, stageError } from './errors.js'
 
 export const STATE_SIZE = 128
 const MAGIC = 0x5653444e // "NDSV"
@@ -171,4 +171,43 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(s / 3600)
   const m = Math.floor((s % 3600) / 60)
   return h > 0 ? `${h} h ${m} min` : `${m} min ${s % 60} s`
+}
+
+/**
+ * Open (creating it 0644) and empty the state file of a start that holds the
+ * pid file's lock: the supervisor gets this fd and keeps it. The same rules
+ * as the pid file: a regular file with one link, not a symlink, ours,
+ * writable by nobody else.
+ */
+export function openStateFile(path: string): number {
+  let fd: number
+  try {
+    fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY, 0o644)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw stageError('pidfile', code === 'ELOOP' ? 'supervisor state file is a symbolic link' : 'cannot open supervisor state file', err, path)
+  }
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile()) throw unusable(path, 'is not a regular file')
+    if (st.nlink !== 1) throw unusable(path, `has ${st.nlink} links; refusing it`, 'EMLINK')
+    const me = process.geteuid?.() ?? 0
+    if (st.uid !== me) throw unusable(path, `is owned by uid ${st.uid}, not by uid ${me}; refusing it`, 'EPERM')
+    if ((st.mode & 0o022) !== 0) fchmodSync(fd, st.mode & 0o7755)
+    ftruncateSync(fd, 0)
+    return fd
+  } catch (err) {
+    closeSync(fd)
+    if (err instanceof DaemonizeError) throw err
+    throw stageError('pidfile', 'cannot prepare supervisor state file', err, path)
+  }
+}
+
+/** Remove a state file (a failed start's, or a stopped service's); a missing one is fine. */
+export function removeStateFile(path: string): void {
+  try {
+    unlinkSync(path)
+  } catch {
+    // gone already, or not ours to remove: status ignores a state file without a held lock's pid file
+  }
 }

@@ -51,6 +51,7 @@ Napi::Object Constants(Napi::Env env) {
   C(ND_PLAN_DRY_RUN);
   C(ND_PLAN_FAULT_STOP_AFTER_FORK);
   C(ND_PLAN_HAS_PIDFILE);
+  C(ND_PLAN_RESPAWN);
   C(ND_EVERIFY);
   C(ND_EEXITED);
   C(ND_ETIMEOUT);
@@ -63,6 +64,7 @@ Napi::Object Constants(Napi::Env env) {
   C(ND_SIGNAL_GLIBC_RESERVED_LAST);
 #undef C
   o.Set("PLAN_HEADER_SIZE", Napi::Number::New(env, sizeof(struct nd_plan_header)));
+  o.Set("RESPAWN_PLAN_SIZE", Napi::Number::New(env, sizeof(struct nd_respawn_plan)));
   o.Set("RECORD_SIZE", Napi::Number::New(env, sizeof(struct nd_record)));
   return o;
 }

@@ -155,8 +155,10 @@ int PlanMemfd(const Napi::Buffer<char>& plan, const char** syscall) {
 
 // ---------------------------------------------------------------------- spawn
 
-// spawnHelper(helperPath, plan: Buffer, logFd, lockFd | -1, pidFd | -1, lockPath?, pidPath?)
+// spawnHelper(helperPath, plan: Buffer, logFd, lockFd | -1, pidFd | -1, lockPath?, pidPath?, stateFd?)
 //   -> { pid, statusFd }
+// stateFd (with --respawn: the supervisor's state file) is the helper's fd 8,
+// which the supervisor keeps.
 // lockFd (the locked lock file) becomes the daemon's lock fd; pidFd (the
 // pid file) is the helper's alone. The launch is in flight until
 // waitPid(pid) (see OnEnvCleanup); the paths let the cleanup hook remove
@@ -165,7 +167,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage =
       "spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number, pidFd: number, "
-      "lockPath?: string, pidPath?: string)";
+      "lockPath?: string, pidPath?: string, stateFd?: number)";
   std::string helper = StringArg(info, 0, usage);
   if (info.Length() < 2 || !info[1].IsBuffer()) throw UsageError(env, usage);
   Napi::Buffer<char> plan = info[1].As<Napi::Buffer<char>>();
@@ -174,6 +176,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   int pid_fd = IntArg(info, 4, usage);
   std::string lock_path = OptionalStringArg(info, 5, usage);
   std::string pid_path = OptionalStringArg(info, 6, usage);
+  int state_fd = info.Length() > 7 && !info[7].IsUndefined() ? IntArg(info, 7, usage) : -1;
 
   std::vector<int> owned;  // fds made here, closed once the helper has its own
   int status_r = -1;
@@ -206,6 +209,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
       {log_fd, ND_HELPER_FD_LOG},
       {lock_fd >= 0 ? lock_fd : ND_FD_CLOSE, ND_HELPER_FD_LOCK},
       {pid_fd >= 0 ? pid_fd : ND_FD_CLOSE, ND_HELPER_FD_PIDFILE},
+      {state_fd >= 0 ? state_fd : ND_FD_CLOSE, ND_HELPER_FD_STATE},
   };
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);

@@ -1,0 +1,40 @@
+/*
+ * The supervisor (--respawn): forked by the helper inside the new session,
+ * it is the parent of every generation of the daemon (docs/supervision.md).
+ *
+ * It is entered with the helper's fd layout (protocol.h) still in place:
+ * 0,1,2 /dev/null, 3 the plan, 4 the caller's status pipe, 5 the log,
+ * 6 the locked lock file, 7 /dev/null (the pid file's slot: the helper
+ * writes it), 8 the state file. Slots 0..8 stay occupied for its whole life
+ * (a slot it is done with is pointed at /dev/null), so that no pipe it
+ * makes later can land on a number the daemon checklist moves fds onto.
+ */
+#ifndef NODE_DAEMONIZE_SUPERVISE_H
+#define NODE_DAEMONIZE_SUPERVISE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "plan.h"
+#include "supervise_policy.h"
+
+struct nd_supervise_config {
+  struct nd_policy policy;
+  uint32_t min_uptime_ms;   /* without readiness: up this long = a good start */
+  uint32_t stop_timeout_ms; /* TERM to KILL, on stop */
+  uint32_t window_ms;       /* the start-up window (the first generation's; later ones' readiness wait) */
+  int want_ready;           /* generations get a ready pipe on fd 4 */
+  int keep_on_timeout;      /* a generation not ready in time is left running */
+  int set_ids;              /* generations run as uid/gid: the log is reopened as them */
+  uid_t uid;
+  gid_t gid;
+  const char *log_path; /* NULL: no log file (stdout/stderr are /dev/null) */
+  pid_t sid;            /* the session the helper leads */
+  const struct plan *plan; /* every generation runs daemon_become on it */
+};
+
+/* Runs the supervisor; returns its exit status (it never returns while a
+ * generation of its own runs). */
+int nd_supervise(const struct nd_supervise_config *cfg);
+
+#endif
