@@ -406,6 +406,7 @@ static void fail_launch(void) {
 static void launched(void) {
   launching = 0;
   retire_fd(ND_HELPER_FD_STATUS);
+  set_state(ND_STATE_RUNNING);
   log_begin(30, "launched");
   put_int("generation", st.generation);
   put_int("daemonPid", gen_pid);
@@ -815,6 +816,8 @@ static void on_signal(const struct signalfd_siginfo *si) {
 int nd_supervise(const struct nd_supervise_config *c) {
   cfg = c;
   self = getpid();
+  /* Its own name in ps and /proc/<pid>/comm (argv stays the helper's). */
+  prctl(PR_SET_NAME, "nd-supervisor");
   nd_tally_init(&tally);
   memset(&st, 0, sizeof st);
   st.magic = ND_STATE_MAGIC;

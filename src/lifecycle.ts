@@ -17,19 +17,28 @@ import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError, type Stage } from './errors.js'
 import { openDaemon, sendSignal } from './daemon-process.js'
 import { inspectPidFile, type PidFileState } from './pidfile-inspect.js'
+import type { SupervisorState } from './supervise-state.js'
+import { describeEnd, describeRunning, supervisedState, supervisorStatus, type SupervisorStatus } from './supervised.js'
 /** LSB status codes: 0 running, 1 dead but the pid file exists, 3 not running, 4 unknown. */
 export type LsbStatus = 0 | 1 | 3 | 4
 
 export interface DaemonStatus {
-  state: 'running' | 'starting' | 'dead' | 'stopped' | 'unknown'
+  /** restarting, stopping and failed: a service started with respawn (see `supervisor`). */
+  state: 'running' | 'starting' | 'restarting' | 'stopping' | 'dead' | 'failed' | 'stopped' | 'unknown'
   code: LsbStatus
+  /** The pid the pid file names: with respawn, the supervisor's. */
   pid?: number
   pidFile: string
   message: string
+  /** With respawn: what the supervisor reports (the current daemon's pid, restarts, last exit, ...). */
+  supervisor?: SupervisorStatus
 }
 
 export interface ReloadResult {
+  /** The pid signalled: with respawn, the supervisor's. */
   pid: number
+  /** With respawn: the daemon the supervisor forwards SIGHUP to. */
+  daemonPid?: number
   message: string
 }
 
@@ -47,6 +56,17 @@ export function status(pidFile: string): DaemonStatus {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
     return { state: 'unknown', code: 4, pidFile, message: `status unknown: ${message}` }
+  }
+  if (s.kind !== 'absent') {
+    let sup: SupervisorStatus | undefined
+    try {
+      const st = supervisedState(s.path, s.pid)
+      sup = st === undefined ? undefined : supervisorStatus(st)
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err)
+      return { state: 'unknown', code: 4, pid: s.pid ?? undefined, pidFile, message: `status unknown: ${message}` }
+    }
+    if (sup !== undefined) return supervisedStatus(pidFile, s.kind === 'held', sup)
   }
   switch (s.kind) {
     case 'absent':
@@ -67,6 +87,26 @@ export function status(pidFile: string): DaemonStatus {
         return { state: 'starting', code: 0, pidFile, message: `starting (pid file ${pidFile} is locked, pid not written yet)` }
       }
       return { state: 'running', code: 0, pid: s.pid, pidFile, message: `running (pid ${s.pid})` }
+  }
+}
+
+/** status of a service under a supervisor: the lock says whether the supervisor lives, its state file the rest. */
+function supervisedStatus(pidFile: string, held: boolean, sup: SupervisorStatus): DaemonStatus {
+  const base = { pid: sup.pid, pidFile, supervisor: sup }
+  if (held) {
+    const state = sup.state === 'restarting' ? 'restarting' : sup.state === 'starting' ? 'starting' : sup.state === 'stopping' ? 'stopping' : 'running'
+    return { ...base, state, code: 0, message: describeRunning(sup) }
+  }
+  if (sup.state === 'failed') return { ...base, state: 'failed', code: 1, message: `failed: ${describeEnd(sup)}` }
+  if (sup.state === 'stopped' || sup.state === 'exited') {
+    return { ...base, state: 'stopped', code: 3, message: `not running: ${describeEnd(sup)}` }
+  }
+  // Its lock is free, yet it never wrote an end: the supervisor was killed (SIGKILL).
+  return {
+    ...base,
+    state: 'dead',
+    code: 1,
+    message: `dead: the supervisor (pid ${sup.pid}) is gone without stopping the service (killed?); its daemon died with it`,
   }
 }
 
@@ -105,16 +145,35 @@ export function reload(pidFile: string): ReloadResult {
   }
   const pid = s.pid
   const pidfd = openDaemon({ path: s.path, pid, lock: s.lock }, stage)
+  // Under a supervisor, HUP goes to it: it reopens its own log and forwards
+  // HUP to the current daemon, which is the one that must catch it.
+  let supervised: SupervisorState | undefined
+  try {
+    supervised = supervisedState(s.path, pid)
+  } catch (err) {
+    closeSync(pidfd)
+    throw stageError(stage, 'cannot read the supervisor state', err, pidFile)
+  }
+  const target = supervised?.daemonPid ?? pid
+  if (supervised !== undefined && supervised.daemonPid === undefined) {
+    closeSync(pidfd)
+    throw new DaemonizeError(`the supervisor (pid ${pid}) runs no daemon right now (${supervised.state}); try again`, {
+      stage,
+      code: 'EAGAIN',
+      path: pidFile,
+      pid,
+    })
+  }
   try {
     let masks: { caught: bigint; ignored: bigint }
     try {
-      masks = signalMasks(pid)
+      masks = signalMasks(target)
     } catch (err) {
-      throw stageError(stage, `cannot read the signal dispositions of pid ${pid}`, err, pidFile)
+      throw stageError(stage, `cannot read the signal dispositions of pid ${target}`, err, pidFile)
     }
     const bit = 1n << BigInt(SIGHUP - 1)
     if ((masks.ignored & bit) !== 0n) {
-      throw new DaemonizeError(`pid ${pid} ignores SIGHUP, so it cannot reload on it; nothing was sent`, {
+      throw new DaemonizeError(`pid ${target} ignores SIGHUP, so it cannot reload on it; nothing was sent`, {
         stage,
         code: 'ERR_DAEMON_NO_HUP_HANDLER',
         path: pidFile,
@@ -123,8 +182,8 @@ export function reload(pidFile: string): ReloadResult {
     }
     if ((masks.caught & bit) === 0n) {
       throw new DaemonizeError(
-        `pid ${pid} does not catch SIGHUP: its default action would kill the daemon, so reload refuses to send it`,
-        { stage, code: 'ERR_DAEMON_NO_HUP_HANDLER', path: pidFile, pid },
+        `pid ${target} does not catch SIGHUP: its default action would kill the daemon, so reload refuses to send it`,
+        { stage, code: 'ERR_DAEMON_NO_HUP_HANDLER', path: pidFile, pid: target },
       )
     }
     if (!sendSignal(pidfd, SIGHUP, pid, stage)) {
@@ -132,6 +191,13 @@ export function reload(pidFile: string): ReloadResult {
     }
   } finally {
     closeSync(pidfd)
+  }
+  if (supervised !== undefined) {
+    return {
+      pid,
+      daemonPid: target,
+      message: `sent SIGHUP to the supervisor (pid ${pid}): it reopens its log and forwards SIGHUP to the daemon (pid ${target})`,
+    }
   }
   return { pid, message: `sent SIGHUP to pid ${pid}` }
 }

@@ -11,6 +11,8 @@ import { native } from './native.js'
 import { resolveSignal } from './signals.js'
 import { inspectPidFile, type LockRef, type PidFileState } from './pidfile-inspect.js'
 import { removePidFile } from './pidfile-remove.js'
+import { removeStateFile, statePathOf, type SupervisorState } from './supervise-state.js'
+import { SUPERVISOR_STOP_GRACE_MS, supervisedState } from './supervised.js'
 export interface StopOptions {
   /** The first signal (default SIGTERM). */
   signal?: NodeJS.Signals | number
@@ -25,6 +27,8 @@ export interface StopResult {
   signal?: NodeJS.Signals
   /** True when the daemon outlived timeoutMs and was sent SIGKILL. */
   escalated: boolean
+  /** With respawn: the daemon the supervisor was running when it was stopped (pid is the supervisor's). */
+  daemonPid?: number
   message: string
 }
 
@@ -169,13 +173,30 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
     }
     throw err
   }
+  // Under a supervisor: TERM goes to it (it stops the daemon: TERM, its own
+  // stop timeout, KILL), and only if it has not finished a while after its
+  // own timeout does stop kill the whole session itself.
+  let supervised: SupervisorState | undefined
+  let sid = 0
+  try {
+    supervised = supervisedState(s.path, pid)
+    if (supervised !== undefined) sid = native().getsid(pid)
+  } catch {
+    supervised = undefined
+  }
+  const first = supervised !== undefined ? resolveSignal('SIGTERM') : sig
+  // A timeout given explicitly that is longer than that is honoured.
+  const waitMs =
+    supervised !== undefined ? Math.max(options.timeoutMs ?? 0, supervised.stopTimeoutMs + SUPERVISOR_STOP_GRACE_MS) : timeoutMs
   let escalated = false
   let signalled = false
   try {
-    signalled = sendSignal(pidfd, sig.num, pid, stage)
-    if (signalled && !(await waitExit(pidfd, timeoutMs))) {
+    signalled = sendSignal(pidfd, first.num, pid, stage)
+    if (signalled && !(await waitExit(pidfd, waitMs))) {
       escalated = true
-      if (sendSignal(pidfd, SIGKILL, pid, stage) && !(await waitExit(pidfd, KILL_WAIT_MS))) {
+      const killed = sendSignal(pidfd, SIGKILL, pid, stage)
+      if (supervised !== undefined && sid > 1) native().killSession(sid)
+      if (killed && !(await waitExit(pidfd, KILL_WAIT_MS))) {
         throw new DaemonizeError(`pid ${pid} did not exit even ${KILL_WAIT_MS} ms after SIGKILL`, {
           stage,
           code: 'ETIMEDOUT',
@@ -187,11 +208,16 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
   } finally {
     closeSync(pidfd)
   }
+  const who = supervised !== undefined ? `the supervisor (pid ${pid})` : `pid ${pid}`
   const how = !signalled
-    ? `pid ${pid} exited by itself before it could be signalled`
+    ? `${who} exited by itself before it could be signalled`
     : escalated
-      ? `stopped pid ${pid}: it outlived ${signalLabel(sig)} by ${timeoutMs} ms and was killed with SIGKILL`
-      : `stopped pid ${pid} with ${signalLabel(sig)}`
+      ? supervised !== undefined
+        ? `stopped the service: ${who} outlived ${signalLabel(first)} by ${waitMs} ms; it and every process of session ${sid} were killed with SIGKILL`
+        : `stopped pid ${pid}: it outlived ${signalLabel(sig)} by ${timeoutMs} ms and was killed with SIGKILL`
+      : supervised !== undefined
+        ? `stopped the service: ${who} stopped ${supervised.daemonPid !== undefined ? `the daemon (pid ${supervised.daemonPid})` : 'it'} and exited`
+        : `stopped pid ${pid} with ${signalLabel(sig)}`
   // The daemon is gone either way; a pid file that cannot be removed is
   // reported, not an error (the next start reclaims it).
   let after: string
@@ -203,6 +229,7 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
       await delay(10)
       removal = removePidFile(pidFile, s.lock, stage)
     }
+    if (removal === 'removed' && supervised !== undefined) removeStateFile(statePathOf(pidFile))
     after =
       removal === 'removed'
         ? `; removed ${pidFile}`
@@ -214,5 +241,12 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
   } catch (err) {
     after = `; could not remove ${pidFile}: ${(err as Error).message}`
   }
-  return { wasRunning: true, pid, signal: signalled ? sig.name : undefined, escalated, message: how + after }
+  return {
+    wasRunning: true,
+    pid,
+    signal: signalled ? first.name : undefined,
+    escalated,
+    message: how + after,
+    ...(supervised !== undefined ? { daemonPid: supervised.daemonPid } : {}),
+  }
 }
