@@ -1,0 +1,343 @@
+// Supervision (--respawn), with real processes read from /proc: a killed
+// daemon comes back as a new generation that passes the same checklist,
+// after the backoff's delay; the pid file names the supervisor; status
+// shows the current daemon; stop and `kill -TERM $(cat pidfile)` stop
+// everything; the first generation decides the launch; the crash-loop
+// limit, --no-respawn-exit and on-failure/always.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { status, stop } from '../src/lifecycle.js'
+import { execShim, fixtures, root } from './helpers/caller.js'
+import { killDaemon, waitFor } from './helpers/daemons.js'
+import { isAlive, procStat } from './helpers/proc.js'
+
+const cliPath = join(root, 'bin', 'node-daemonize.js')
+const app = join(fixtures, 'supervised-app.mjs')
+
+let dir: string
+const pidFiles: string[] = []
+const pids = new Set<number>()
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nd-supervise-'))
+})
+
+// Stop every service a test started (through its pid file), then kill by
+// pid whatever is still there: supervisors, generations, sessions.
+afterEach(async () => {
+  for (const p of pidFiles.splice(0)) await stop(p).catch(() => {})
+  const all = [...pids]
+  pids.clear()
+  for (const sid of new Set(all.map(sessionOf).filter((s): s is number => s !== undefined))) {
+    for (const pid of sessionMembers(sid)) all.push(pid)
+  }
+  await Promise.all(all.map(killDaemon))
+})
+
+function sessionOf(pid: number): number | undefined {
+  try {
+    return procStat(pid).session
+  } catch {
+    return undefined
+  }
+}
+
+/** Live processes of session sid, read from /proc. */
+function sessionMembers(sid: number): number[] {
+  const out: number[] = []
+  for (const name of readdirProc()) {
+    const pid = Number(name)
+    if (!Number.isInteger(pid)) continue
+    try {
+      const s = procStat(pid)
+      if (s.session === sid && s.state !== 'Z') out.push(pid)
+    } catch {
+      // gone
+    }
+  }
+  return out
+}
+
+function readdirProc(): string[] {
+  return readdirSync('/proc')
+}
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 60_000 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: r.stdout + r.stderr }
+}
+
+interface Started {
+  pid: number
+  sid: number
+  helperPid: number
+  supervisorPid: number
+}
+
+/** start --respawn --json; registers the service for clean-up. */
+function startService(args: string[], pidFile: string): Started {
+  pidFiles.push(pidFile)
+  const r = cli(['start', '--pid-file', pidFile, '--json', ...args])
+  expect(r.status, r.output).toBe(0)
+  const d = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Started
+  pids.add(d.supervisorPid)
+  pids.add(d.pid)
+  return d
+}
+
+interface Event {
+  level: number
+  time: number
+  pid: number
+  event: string
+  msg: string
+  generation?: number
+  daemonPid?: number
+  delayMs?: number
+  uptimeMs?: number
+  exitCode?: number
+  signal?: string
+}
+
+function lines(log: string): string[] {
+  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : []
+}
+
+function events(log: string): Event[] {
+  return lines(log)
+    .filter((l) => l.includes('"supervisor":true'))
+    .map((l) => JSON.parse(l) as Event)
+}
+
+interface Shim {
+  pid: number
+  ppid: number
+  sid: number
+  pgid: number
+  ttyNr: number
+  uid: number
+  cwd: string
+  umask: string
+  sigBlk: string
+  sigIgn: string
+  fds: { fd: number; target: string; flags: number; cloexec: boolean }[]
+}
+
+function shims(log: string): Shim[] {
+  return lines(log)
+    .filter((l) => l.startsWith('{"shim"'))
+    .map((l) => JSON.parse(l) as Shim)
+}
+
+const O_APPEND = 0o2000
+
+/** The daemon checklist, for one generation, as its exec left it. */
+function expectCleanGeneration(s: Shim, sup: Started, log: string): void {
+  expect(s.pid).not.toBe(s.sid) // not a session leader
+  expect(s.sid).toBe(sup.helperPid) // the helper's new session
+  expect(s.pgid).toBe(s.sid)
+  expect(s.ppid).toBe(sup.supervisorPid) // only its parent differs from a one-shot daemon
+  expect(s.ttyNr).toBe(0)
+  expect(s.cwd).toBe('/')
+  expect(s.umask).toBe('0022')
+  expect(s.sigBlk).toBe('0000000000000000')
+  expect(s.sigIgn).toBe('0000000000000000')
+  // 0 /dev/null, 1 and 2 the log (append); no lock file, no state file, nothing else
+  expect(s.fds.map((f) => f.fd).sort((a, b) => a - b)).toEqual([0, 1, 2])
+  const fds = Object.fromEntries(s.fds.map((f) => [f.fd, f]))
+  expect(fds[0].target).toBe('/dev/null')
+  expect(fds[1].target).toBe(log)
+  expect(fds[2].target).toBe(log)
+  expect(fds[1].flags & O_APPEND).toBe(O_APPEND)
+}
+
+const SMALL = ['--respawn-delay', '50ms', '--respawn-max-delay', '400ms', '--respawn-limit', '20/60s', '--min-uptime', '500ms']
+const MIN_UPTIME = 500
+
+/** The delays the policy must have chosen, from the uptimes the supervisor logged. */
+function expectedDelays(exits: Event[]): { delay: number; certain: boolean }[] {
+  let streak = 0
+  return exits.map((e) => {
+    const up = e.uptimeMs as number
+    // Near the good-start point either outcome is right: the timer and the death race.
+    const certain = Math.abs(up - MIN_UPTIME) > 50
+    streak = up >= MIN_UPTIME ? 1 : streak + 1
+    return { delay: Math.min(50 * 2 ** (streak - 1), 400), certain }
+  })
+}
+
+describe('--respawn', () => {
+  it('restarts a killed daemon 10 times, with the backoff, each generation passing the checklist', async () => {
+    const log = join(dir, 'app.log')
+    const pidFile = join(dir, 'app.pid')
+    const sup = startService(
+      [app, '--exec-path', execShim, '--no-preload', '--log-file', log, '--respawn', ...SMALL, '--startup-grace', '0'],
+      pidFile,
+    )
+    // the pid file names the supervisor; the supervisor is in the session but does not lead it, reparented
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${sup.supervisorPid}\n`)
+    const st = procStat(sup.supervisorPid)
+    expect(st.session).toBe(sup.helperPid)
+    expect(st.ttyNr).toBe(0)
+    await waitFor(() => procStat(sup.supervisorPid).ppid !== sup.helperPid)
+
+    const seen: number[] = []
+    for (let i = 0; i < 11; i++) {
+      await waitFor(() => shims(log).length > i, 20_000)
+      const s = shims(log)[i]
+      expectCleanGeneration(s, sup, log)
+      expect(seen).not.toContain(s.pid)
+      seen.push(s.pid)
+      pids.add(s.pid)
+      // status names the current daemon
+      await waitFor(() => status(pidFile).supervisor?.daemonPid === s.pid && status(pidFile).state === 'running')
+      if (i === 10) break
+      // Let generation 6 become a good start: the backoff starts over after it.
+      if (i === 6) await waitFor(() => (status(pidFile).supervisor?.uptimeMs ?? 0) > MIN_UPTIME + 300)
+      process.kill(s.pid, 'SIGKILL')
+    }
+    expect(seen[0]).toBe(sup.pid)
+
+    const ev = events(log)
+    const exits = ev.filter((e) => e.event === 'exit')
+    const restarts = ev.filter((e) => e.event === 'restart')
+    const starts = ev.filter((e) => e.event === 'start')
+    expect(exits).toHaveLength(10)
+    expect(restarts).toHaveLength(10)
+    expect(starts).toHaveLength(10)
+    for (const e of exits) expect(e.signal).toBe('SIGKILL')
+    const expected = expectedDelays(exits)
+    restarts.forEach((r, i) => {
+      if (expected[i].certain) expect(r.delayMs, `restart ${i + 1}`).toBe(expected[i].delay)
+      // never sooner than the delay; later only by what a loaded machine adds
+      expect(starts[i].time - exits[i].time).toBeGreaterThanOrEqual(r.delayMs as number)
+      expect(starts[i].time - exits[i].time).toBeLessThan((r.delayMs as number) + 5000)
+      expect(starts[i].daemonPid).toBe(seen[i + 1])
+    })
+    // the doubling reached its cap, and the good start reset it
+    expect(restarts.map((r) => r.delayMs)).toContain(400)
+    expect(restarts[6].delayMs).toBe(50)
+
+    const s = status(pidFile)
+    expect(s).toMatchObject({ state: 'running', code: 0, pid: sup.supervisorPid })
+    expect(s.supervisor).toMatchObject({ daemonPid: seen[10], restarts: 10, generation: 11, lastExit: { signal: 'SIGKILL' } })
+    expect(s.message).toMatch(new RegExp(`daemon pid ${seen[10]}.*10 restarts, last exit: signal SIGKILL`))
+
+    // stop stops everything: the supervisor, the daemon, the whole session
+    const r = await stop(pidFile)
+    expect(r).toMatchObject({ wasRunning: true, pid: sup.supervisorPid, daemonPid: seen[10], escalated: false })
+    expect(isAlive(sup.supervisorPid)).toBe(false)
+    expect(sessionMembers(sup.helperPid)).toEqual([])
+    expect(existsSync(pidFile)).toBe(false)
+    expect(existsSync(`${pidFile}.lock`)).toBe(false)
+    expect(existsSync(`${pidFile}.state`)).toBe(false)
+  })
+
+  it('kill -TERM of the pid in the pid file stops the service instead of provoking a respawn', async () => {
+    const log = join(dir, 'term.log')
+    const pidFile = join(dir, 'term.pid')
+    const sup = startService([app, '--log-file', log, '--respawn', 'always', '--respawn-delay', '10ms', '--', dir], pidFile)
+    const supervisor = Number(readFileSync(pidFile, 'utf8'))
+    expect(supervisor).toBe(sup.supervisorPid)
+    process.kill(supervisor, 'SIGTERM')
+    await waitFor(() => !isAlive(supervisor) && !isAlive(sup.pid))
+    expect(sessionMembers(sup.helperPid)).toEqual([])
+    expect(events(log).map((e) => e.event)).toEqual(['launched', 'stop', 'stopped'])
+    expect(status(pidFile)).toMatchObject({ state: 'stopped', code: 3, supervisor: { stopSignal: 'SIGTERM' } })
+    expect(status(pidFile).message).toMatch(/not running: stopped by SIGTERM/)
+  })
+
+  it('a first generation that crashes fails the launch, exactly as without --respawn, and leaves nothing', () => {
+    writeFileSync(join(dir, 'exit-now'), '3')
+    const pidFile = join(dir, 'crash.pid')
+    const log = join(dir, 'crash.log')
+    pidFiles.push(pidFile)
+    const r = cli(['start', app, '--pid-file', pidFile, '--log-file', log, '--respawn', '--json', '--', dir])
+    expect(r.status, r.output).toBe(1)
+    const err = JSON.parse(r.stdout.trim().split('\n').at(-1) as string).error
+    expect(err).toMatchObject({ stage: 'running', exitCode: 3 })
+    const sup = events(log)
+    expect(sup.map((e) => e.event)).toEqual([])
+    expect(existsSync(pidFile)).toBe(false)
+    expect(existsSync(`${pidFile}.lock`)).toBe(false)
+    expect(existsSync(`${pidFile}.state`)).toBe(false)
+    const helperPid = (JSON.parse(readFileSync(log, 'utf8').split('\n').find((l) => l.includes('helperPid')) as string) as { helperPid: number })
+      .helperPid
+    expect(sessionMembers(helperPid)).toEqual([])
+  })
+
+  it('stop during a backoff wait starts nothing new', async () => {
+    const log = join(dir, 'wait.log')
+    const pidFile = join(dir, 'wait.pid')
+    const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '3s', '--startup-grace', '0', '--', dir], pidFile)
+    process.kill(sup.pid, 'SIGKILL')
+    await waitFor(() => status(pidFile).state === 'restarting')
+    expect(status(pidFile).message).toMatch(/^restarting in \d(\.\d)? s \(restart 1\)/)
+    const r = await stop(pidFile)
+    expect(r.wasRunning).toBe(true)
+    expect(isAlive(sup.supervisorPid)).toBe(false)
+    // past the delay: still nothing
+    await new Promise((res) => setTimeout(res, 3500))
+    expect(sessionMembers(sup.helperPid)).toEqual([])
+    expect(events(log).filter((e) => e.event === 'start')).toEqual([])
+  })
+})
+
+describe('the policy, for real', () => {
+  it('with the defaults, a daemon that exits 1 at once gives up after 5 deaths; status says failed (1) and why; the next start begins afresh', async () => {
+    const log = join(dir, 'loop.log')
+    const pidFile = join(dir, 'loop.pid')
+    const sup = startService([app, '--log-file', log, '--respawn', '--', dir], pidFile)
+    writeFileSync(join(dir, 'exit-now'), '1')
+    process.kill(sup.pid, 'SIGKILL')
+    await waitFor(() => !isAlive(sup.supervisorPid), 20_000)
+    const ev = events(log)
+    const gaveUp = ev.find((e) => e.event === 'gave-up')
+    expect(gaveUp?.msg).toBe('gave up: 5 deaths within 60000 ms (limit 5/60000 ms); last: exit code 1')
+    expect(ev.filter((e) => e.event === 'exit')).toHaveLength(5)
+    expect(ev.filter((e) => e.event === 'restart').map((e) => e.delayMs)).toEqual([100, 200, 400, 800])
+    const s = status(pidFile)
+    expect(s).toMatchObject({ state: 'failed', code: 1, supervisor: { reason: 'crash-loop', deathsInWindow: 5, lastExit: { code: 1 } } })
+    expect(s.message).toBe('failed: gave up after 5 deaths within 1 min (limit 5/1 min); last exit: exit code 1')
+    expect(cli(['status', '--pid-file', pidFile]).status).toBe(1)
+    expect(sessionMembers(sup.helperPid)).toEqual([])
+
+    // the lock is free: a new start begins afresh
+    const { rmSync } = await import('node:fs')
+    rmSync(join(dir, 'exit-now'))
+    const again = startService([app, '--log-file', log, '--respawn', '--', dir], pidFile)
+    expect(status(pidFile)).toMatchObject({ state: 'running', supervisor: { restarts: 0, generation: 1, daemonPid: again.pid } })
+  })
+
+  it('--no-respawn-exit: a listed code stops for good (status 3, the reason)', async () => {
+    const log = join(dir, 'nore.log')
+    const pidFile = join(dir, 'nore.pid')
+    const sup = startService([app, '--log-file', log, '--respawn', 'always', '--no-respawn-exit', '125', '--', dir], pidFile)
+    writeFileSync(join(dir, 'usr2-code'), '125')
+    process.kill(sup.pid, 'SIGUSR2')
+    await waitFor(() => !isAlive(sup.supervisorPid))
+    expect(status(pidFile)).toMatchObject({ state: 'stopped', code: 3, supervisor: { reason: 'no-respawn-exit', lastExit: { code: 125 } } })
+    expect(events(log).filter((e) => e.event === 'start')).toEqual([])
+  })
+
+  it('exit 0: on-failure does not restart it, always does', async () => {
+    writeFileSync(join(dir, 'usr2-code'), '0')
+    const onFailure = join(dir, 'of.pid')
+    const a = startService([app, '--log-file', join(dir, 'of.log'), '--respawn', 'on-failure', '--', dir], onFailure)
+    process.kill(a.pid, 'SIGUSR2')
+    await waitFor(() => !isAlive(a.supervisorPid))
+    expect(status(onFailure)).toMatchObject({ state: 'stopped', code: 3, supervisor: { reason: 'clean-exit', lastExit: { code: 0 } } })
+
+    const always = join(dir, 'al.pid')
+    const b = startService([app, '--log-file', join(dir, 'al.log'), '--respawn', 'always', '--respawn-delay', '10ms', '--', dir], always)
+    process.kill(b.pid, 'SIGUSR2')
+    await waitFor(() => {
+      const s = status(always).supervisor
+      return s?.restarts === 1 && s.daemonPid !== undefined && s.daemonPid !== b.pid
+    })
+    expect(status(always).supervisor?.lastExit).toEqual({ code: 0 })
+  })
+})
