@@ -74,7 +74,8 @@ struct nd_state {
   int64_t updated_ms;
   uint32_t stop_signal;
   uint32_t deaths; /* every death so far */
-  uint64_t reserved;
+  int32_t sid;     /* the service's session (the helper's pid) */
+  uint32_t reserved;
   uint64_t seq_end; /* = seq */
 };
 

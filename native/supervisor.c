@@ -827,6 +827,7 @@ int nd_supervise(const struct nd_supervise_config *c) {
   st.limit = c->policy.limit;
   st.window_ms = c->policy.window_ms;
   st.stop_timeout_ms = c->stop_timeout_ms;
+  st.sid = c->sid;
 
   /* Every orphan of a generation comes to us, so that it can be reaped and
    * killed; where the kernel (or qemu-user) refuses, say so and go on. */

@@ -12,7 +12,7 @@ import { resolveSignal } from './signals.js'
 import { inspectPidFile, type LockRef, type PidFileState } from './pidfile-inspect.js'
 import { removePidFile } from './pidfile-remove.js'
 import { removeStateFile, statePathOf, type SupervisorState } from './supervise-state.js'
-import { SUPERVISOR_STOP_GRACE_MS, supervisedState } from './supervised.js'
+import { killOrphanedSession, SUPERVISOR_STOP_GRACE_MS, supervisedState } from './supervised.js'
 export interface StopOptions {
   /** The first signal (default SIGTERM). */
   signal?: NodeJS.Signals | number
@@ -143,6 +143,15 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
   const s = await settledState(pidFile, stage, Math.max(timeoutMs, 1000))
   if (s.kind === 'absent') return { wasRunning: false, escalated: false, message: `not running (no pid file ${pidFile})` }
   if (s.kind === 'free') {
+    const orphans = killOrphanedSession(s.path, s.pid)
+    if (orphans !== undefined && orphans.killed > 0) {
+      return {
+        wasRunning: true,
+        pid: s.pid ?? undefined,
+        escalated: true,
+        message: `the supervisor (pid ${s.pid}) was gone without stopping the service (killed?); killed ${orphans.killed} process${orphans.killed === 1 ? '' : 'es'} left in its session ${orphans.sid}`,
+      }
+    }
     return {
       wasRunning: false,
       pid: s.pid ?? undefined,

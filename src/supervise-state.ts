@@ -65,6 +65,8 @@ export interface SupervisorState {
   stopTimeoutMs: number
   /** The signal that stopped the supervisor (state stopped). */
   stopSignal?: number
+  /** The service's session (the helper's pid). */
+  sid: number
   updatedAt: number
 }
 
@@ -109,6 +111,7 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     updatedAt: time(96),
     stopSignal: stopSignal > 0 ? stopSignal : undefined,
     deaths: buf.readUInt32LE(108),
+    sid: buf.readInt32LE(112),
   }
 }
 

@@ -37,6 +37,7 @@ function record(fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonP
   b.writeUInt32LE(10_000, 92)
   b.writeBigInt64LE(4_000n, 96)
   b.writeUInt32LE(6, 108)
+  b.writeInt32LE(1233, 112)
   b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, 120)
   return b
 }
@@ -47,7 +48,7 @@ describe('the supervisor state record', () => {
       state: 'running', supervisorPid: 1234, daemonPid: 1235, generation: 4, restarts: 3, lastExit: { signal: 9 },
       ready: true, goodStart: false, subreaper: true, supervisorStartedAt: 1000, daemonStartedAt: 2000,
       restartAt: undefined, restartDelayMs: undefined, reason: undefined, limit: 5, windowMs: 60_000, deathsInWindow: 3,
-      deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined,
+      deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined, sid: 1233,
     })
     expect(decodeState(record({ state: 3, daemonPid: 0, exitKind: 1, exitValue: 1, flags: 1 }))).toMatchObject({
       state: 'restarting', daemonPid: undefined, restartAt: 3000, restartDelayMs: 400, lastExit: { code: 1 }, subreaper: false,

@@ -4,155 +4,16 @@
 // shows the current daemon; stop and `kill -TERM $(cat pidfile)` stop
 // everything; the first generation decides the launch; the crash-loop
 // limit, --no-respawn-exit and on-failure/always.
-import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { status, stop } from '../src/lifecycle.js'
-import { execShim, fixtures, root } from './helpers/caller.js'
-import { killDaemon, waitFor } from './helpers/daemons.js'
+import { execShim } from './helpers/caller.js'
+import { waitFor } from './helpers/daemons.js'
 import { isAlive, procStat } from './helpers/proc.js'
+import { app, cli, dir, type Event, events, expectCleanGeneration, pidFiles, pids, sessionMembers, setUpServices, shims, startService } from './helpers/services.js'
 
-const cliPath = join(root, 'bin', 'node-daemonize.js')
-const app = join(fixtures, 'supervised-app.mjs')
-
-let dir: string
-const pidFiles: string[] = []
-const pids = new Set<number>()
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-supervise-'))
-})
-
-// Stop every service a test started (through its pid file), then kill by
-// pid whatever is still there: supervisors, generations, sessions.
-afterEach(async () => {
-  for (const p of pidFiles.splice(0)) await stop(p).catch(() => {})
-  const all = [...pids]
-  pids.clear()
-  for (const sid of new Set(all.map(sessionOf).filter((s): s is number => s !== undefined))) {
-    for (const pid of sessionMembers(sid)) all.push(pid)
-  }
-  await Promise.all(all.map(killDaemon))
-})
-
-function sessionOf(pid: number): number | undefined {
-  try {
-    return procStat(pid).session
-  } catch {
-    return undefined
-  }
-}
-
-/** Live processes of session sid, read from /proc. */
-function sessionMembers(sid: number): number[] {
-  const out: number[] = []
-  for (const name of readdirProc()) {
-    const pid = Number(name)
-    if (!Number.isInteger(pid)) continue
-    try {
-      const s = procStat(pid)
-      if (s.session === sid && s.state !== 'Z') out.push(pid)
-    } catch {
-      // gone
-    }
-  }
-  return out
-}
-
-function readdirProc(): string[] {
-  return readdirSync('/proc')
-}
-
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 60_000 })
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: r.stdout + r.stderr }
-}
-
-interface Started {
-  pid: number
-  sid: number
-  helperPid: number
-  supervisorPid: number
-}
-
-/** start --respawn --json; registers the service for clean-up. */
-function startService(args: string[], pidFile: string): Started {
-  pidFiles.push(pidFile)
-  const r = cli(['start', '--pid-file', pidFile, '--json', ...args])
-  expect(r.status, r.output).toBe(0)
-  const d = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Started
-  pids.add(d.supervisorPid)
-  pids.add(d.pid)
-  return d
-}
-
-interface Event {
-  level: number
-  time: number
-  pid: number
-  event: string
-  msg: string
-  generation?: number
-  daemonPid?: number
-  delayMs?: number
-  uptimeMs?: number
-  exitCode?: number
-  signal?: string
-}
-
-function lines(log: string): string[] {
-  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : []
-}
-
-function events(log: string): Event[] {
-  return lines(log)
-    .filter((l) => l.includes('"supervisor":true'))
-    .map((l) => JSON.parse(l) as Event)
-}
-
-interface Shim {
-  pid: number
-  ppid: number
-  sid: number
-  pgid: number
-  ttyNr: number
-  uid: number
-  cwd: string
-  umask: string
-  sigBlk: string
-  sigIgn: string
-  fds: { fd: number; target: string; flags: number; cloexec: boolean }[]
-}
-
-function shims(log: string): Shim[] {
-  return lines(log)
-    .filter((l) => l.startsWith('{"shim"'))
-    .map((l) => JSON.parse(l) as Shim)
-}
-
-const O_APPEND = 0o2000
-
-/** The daemon checklist, for one generation, as its exec left it. */
-function expectCleanGeneration(s: Shim, sup: Started, log: string): void {
-  expect(s.pid).not.toBe(s.sid) // not a session leader
-  expect(s.sid).toBe(sup.helperPid) // the helper's new session
-  expect(s.pgid).toBe(s.sid)
-  expect(s.ppid).toBe(sup.supervisorPid) // only its parent differs from a one-shot daemon
-  expect(s.ttyNr).toBe(0)
-  expect(s.cwd).toBe('/')
-  expect(s.umask).toBe('0022')
-  expect(s.sigBlk).toBe('0000000000000000')
-  expect(s.sigIgn).toBe('0000000000000000')
-  // 0 /dev/null, 1 and 2 the log (append); no lock file, no state file, nothing else
-  expect(s.fds.map((f) => f.fd).sort((a, b) => a - b)).toEqual([0, 1, 2])
-  const fds = Object.fromEntries(s.fds.map((f) => [f.fd, f]))
-  expect(fds[0].target).toBe('/dev/null')
-  expect(fds[1].target).toBe(log)
-  expect(fds[2].target).toBe(log)
-  expect(fds[1].flags & O_APPEND).toBe(O_APPEND)
-}
+setUpServices()
 
 const SMALL = ['--respawn-delay', '50ms', '--respawn-max-delay', '400ms', '--respawn-limit', '20/60s', '--min-uptime', '500ms']
 const MIN_UPTIME = 500

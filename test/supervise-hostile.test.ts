@@ -1,0 +1,196 @@
+// Supervision when things go wrong: the supervisor killed with SIGKILL,
+// grandchildren left behind, 50 concurrent starts of one pid file, log
+// rotation under a supervisor, and a generation running as nobody that
+// tries to alter what status reports.
+import { spawn, spawnSync } from 'node:child_process'
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { reload, status, stop } from '../src/lifecycle.js'
+import { native } from '../src/native.js'
+import { execShim, fixtures } from './helpers/caller.js'
+import { waitFor } from './helpers/daemons.js'
+import { isAlive, procStat } from './helpers/proc.js'
+import { app, cliPath, dir, events, expectCleanGeneration, lines, pidFiles, pids, sessionMembers, setUpServices, shims, startService } from './helpers/services.js'
+
+setUpServices()
+
+/** The grandchild pid the app wrote for generation `pid`, once it is there. */
+async function grandchildOf(pid: number): Promise<number> {
+  const f = join(dir, `grandchild.${pid}`)
+  await waitFor(() => existsSync(f) && readFileSync(f, 'utf8') !== '')
+  const g = Number(readFileSync(f, 'utf8'))
+  pids.add(g)
+  return g
+}
+
+describe('the supervisor killed with SIGKILL', () => {
+  it('takes its daemon with it at once; status says dead; stop kills what the daemon left in the session', async () => {
+    writeFileSync(join(dir, 'grandchild'), '')
+    const pidFile = join(dir, 'k.pid')
+    const sup = startService([app, '--log-file', join(dir, 'k.log'), '--respawn', '--', dir], pidFile)
+    const grandchild = await grandchildOf(sup.pid)
+    process.kill(sup.supervisorPid, 'SIGKILL')
+    const killedAt = Date.now()
+    await waitFor(() => !isAlive(sup.pid), 5000, 5)
+    // PR_SET_PDEATHSIG: the kernel kills it as the supervisor dies (a second is generous)
+    expect(Date.now() - killedAt).toBeLessThan(1000)
+    // the daemon's own child has no death signal: reparented, still in the session
+    expect(isAlive(grandchild)).toBe(true)
+    expect(procStat(grandchild).session).toBe(sup.helperPid)
+    const s = status(pidFile)
+    expect(s).toMatchObject({ state: 'dead', code: 1, pid: sup.supervisorPid })
+    expect(s.message).toMatch(/the supervisor \(pid \d+\) is gone without stopping the service/)
+    // stop finds the session through the state file and empties it
+    const r = await stop(pidFile)
+    expect(r).toMatchObject({ wasRunning: true, escalated: true })
+    expect(r.message).toMatch(/killed 1 process left in its session/)
+    await waitFor(() => !isAlive(grandchild))
+    expect(sessionMembers(sup.helperPid)).toEqual([])
+  })
+})
+
+describe('what a generation leaves behind', () => {
+  it('is killed before the next generation starts, and stop leaves no grandchild of any generation', async () => {
+    writeFileSync(join(dir, 'grandchild'), '')
+    const pidFile = join(dir, 'g.pid')
+    const log = join(dir, 'g.log')
+    const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--', dir], pidFile)
+    const first = await grandchildOf(sup.pid)
+    process.kill(sup.pid, 'SIGKILL')
+    await waitFor(() => events(log).some((e) => e.event === 'start'))
+    // by the time the next generation started, the first one's child was gone
+    expect(isAlive(first)).toBe(false)
+    const gen2 = events(log).find((e) => e.event === 'start')?.daemonPid as number
+    pids.add(gen2)
+    const second = await grandchildOf(gen2)
+    expect(isAlive(second)).toBe(true)
+    await stop(pidFile)
+    expect(isAlive(second)).toBe(false)
+    expect(sessionMembers(sup.helperPid)).toEqual([])
+  })
+})
+
+describe('50 concurrent starts of one pid file', () => {
+  it('give one supervisor and one daemon; the others say already running', async () => {
+    const pidFile = join(dir, 'c.pid')
+    pidFiles.push(pidFile)
+    const runs = await Promise.all(
+      Array.from(
+        { length: 50 },
+        () =>
+          new Promise<{ code: number | null; out: string }>((resolve) => {
+            const c = spawn(process.execPath, [cliPath, 'start', app, '--pid-file', pidFile, '--respawn', '--startup-grace', '0', '--json', '--', dir])
+            let out = ''
+            c.stdout.on('data', (b) => (out += b))
+            c.stderr.on('data', (b) => (out += b))
+            c.on('close', (code) => resolve({ code, out }))
+          }),
+      ),
+    )
+    const ok = runs.filter((r) => r.code === 0)
+    expect(ok).toHaveLength(1)
+    for (const r of runs.filter((r) => r.code !== 0)) expect(r.out).toMatch(/already running/)
+    const d = JSON.parse(ok[0].out.trim().split('\n').at(-1) as string)
+    pids.add(d.supervisorPid)
+    pids.add(d.pid)
+    // exactly one supervisor and one daemon run this app with this directory
+    const mine = readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .filter((n) => {
+        try {
+          return readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(dir) && procStat(Number(n)).state !== 'Z'
+        } catch {
+          return false
+        }
+      })
+      .map(Number)
+    expect(mine.sort()).toEqual([d.pid].sort())
+    expect(procStat(d.supervisorPid).comm).toBe('nd-supervisor')
+    const supervisors = readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .filter((n) => {
+        try {
+          const st = procStat(Number(n))
+          return st.comm === 'nd-supervisor' && st.state !== 'Z' && st.session === d.sid
+        } catch {
+          return false
+        }
+      })
+    expect(supervisors).toEqual([String(d.supervisorPid)])
+    expect(status(pidFile).supervisor?.daemonPid).toBe(d.pid)
+  })
+})
+
+describe('log rotation under a supervisor', () => {
+  it('rename + reload: the daemon and the supervisor move to the new file, no line lost', async () => {
+    const log = join(dir, 'r.log')
+    const pidFile = join(dir, 'r.pid')
+    const sup = startService([join(fixtures, 'daemon-writer.js'), '--log-file', log, '--respawn', '--wait-ready', '20s'], pidFile)
+    const numbers = (text: string) => {
+      const out: number[] = []
+      for (const l of text.split('\n')) {
+        const m = /^[ce] (\d+)$/.exec(l)
+        if (m) out.push(Number(m[1]))
+        else if (l.startsWith('{"level"') && !l.includes('"name":"node-daemonize"')) out.push(JSON.parse(l).n)
+      }
+      return out
+    }
+    const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '')
+    await waitFor(() => numbers(read(log)).length >= 300)
+    renameSync(log, `${log}.1`)
+    const r = reload(pidFile)
+    expect(r).toMatchObject({ pid: sup.supervisorPid, daemonPid: sup.pid })
+    await waitFor(() => read(log).includes('hup 1\n') && numbers(read(log)).length >= 300)
+    await stop(pidFile)
+    const old = read(`${log}.1`)
+    const now = read(log)
+    const all = [...numbers(old), ...numbers(now)]
+    const end = Number(/^end (\d+)$/m.exec(now)?.[1])
+    expect(all.length).toBe(end)
+    expect(new Set(all).size).toBe(end)
+    for (let i = 1; i < all.length; i++) expect(all[i]).toBe(all[i - 1] + 1)
+    // the supervisor reopened too: its later lines are in the new file only
+    const supEvents = (text: string) => text.split('\n').filter((l) => l.includes('"supervisor":true')).map((l) => JSON.parse(l).event)
+    expect(supEvents(now)).toEqual(['reopen', 'hup', 'stop', 'stopped'])
+    expect(supEvents(old)).toEqual(['launched'])
+    expect(statSync(log).mode & 0o777).toBe(0o640)
+  })
+})
+
+const nobody = native().lookupUser('nobody')
+const asRoot = process.getuid?.() === 0 && nobody !== null
+
+describe.skipIf(!asRoot)('a generation running as nobody', () => {
+  it('passes the checklist with its ids, holds no fd of the state file, and cannot write it', async () => {
+    chmodSync(dir, 0o755)
+    const log = join(dir, 'n.log')
+    const pidFile = join(dir, 'n.pid')
+    const sup = startService(
+      [join(fixtures, 'priv-daemon.mjs'), '--exec-path', execShim, '--no-preload', '--log-file', log, '--user', 'nobody', '--respawn', '--respawn-delay', '10ms', '--startup-grace', '0'],
+      pidFile,
+    )
+    for (let i = 0; i < 2; i++) {
+      await waitFor(() => shims(log).length > i)
+      const s = shims(log)[i]
+      pids.add(s.pid)
+      expectCleanGeneration(s, sup, log)
+      expect(s.uid).toBe(nobody!.uid)
+      if (i === 0) process.kill(s.pid, 'SIGKILL')
+    }
+    const state = `${pidFile}.state`
+    const st = statSync(state)
+    expect([st.uid, st.mode & 0o777]).toEqual([0, 0o644])
+    const write = spawnSync(process.execPath, ['-e', `require('fs').openSync(${JSON.stringify(state)}, 'r+')`], {
+      uid: nobody!.uid,
+      gid: nobody!.gid,
+      encoding: 'utf8',
+    })
+    expect(write.status).not.toBe(0)
+    expect(write.stderr).toMatch(/EACCES/)
+    const s = status(pidFile)
+    expect(s.supervisor).toMatchObject({ daemonPid: shims(log)[1].pid, restarts: 1 })
+    // nothing of the supervisor's is in the generation
+    expect(lines(log).length).toBeGreaterThan(0)
+  })
+})
