@@ -1,6 +1,6 @@
 // npm run bench: every benchmark side by side in one run.
 //
-//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready]
+//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready,supervise]
 //
 // Each scenario runs in its own child process (bench/bench-*.mjs) so that
 // a caller is exactly what the scenario says (fresh, or holding a 2 GB
@@ -14,7 +14,7 @@ import { chartSvg } from './bench-chart.mjs'
 import { arg, buildFixtures, dist, log, root, stats, tmpDir } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '30'))
-const only = new Set(arg('only', 'launch,cli,burst,ready').split(','))
+const only = new Set(arg('only', 'launch,cli,burst,ready,supervise').split(','))
 const burstRounds = Number(arg('burst-rounds', '10'))
 const burstNodeRounds = Number(arg('burst-node-rounds', '2'))
 
@@ -170,6 +170,24 @@ async function readySection(results) {
   if (!r.readyModule) checks.push({ name: 'ready()', value: 'dist/daemon/index.js missing', target: 'entry wrote READY=1 itself', pass: null })
 }
 
+async function superviseSection(results) {
+  const r = await scenario('bench-supervise.mjs', ['--runs', String(Math.max(20, Math.round(runs * 0.7)))])
+  results.supervise = r
+  const { supervisor, idleNode } = r.memory
+  row('supervise.rss', 'supervise', 'supervisor VmRSS, one daemon', 'kB', [supervisor.rssKb], true)
+  row('supervise.pss', 'supervise', 'supervisor PSS, one daemon', 'kB', [supervisor.pssKb], true)
+  row('supervise.node-rss', 'supervise', 'idle `node -e` VmRSS', 'kB', [idleNode.rssKb], false)
+  row('supervise.node-pss', 'supervise', 'idle `node -e` PSS', 'kB', [idleNode.pssKb], false)
+  check('supervisor VmRSS', `${supervisor.rssKb} kB`, '≤ 1 MB', supervisor.rssKb <= 1024)
+  check('supervisor VmRSS ÷ idle node -e VmRSS', (supervisor.rssKb / idleNode.rssKb).toFixed(3), '< 1', supervisor.rssKb < idleNode.rssKb)
+  const l = row('supervise.respawn', 'supervise', 'respawn: SIGKILL → next generation runs (delay 0)', 'ms', r.latency, true)
+  check('respawn latency minus the delay', `${l.median.toFixed(2)} ms`, '≤ 5 ms', l.median <= 5)
+  const f = row('supervise.foreground', 'supervise', 'HTTP entry, foreground start → first answer', 'ms', r.foreground, false)
+  const s = row('supervise.serving', 'supervise', `HTTP daemon, SIGKILL → answering again (delay ${r.servingDelayMs} ms)`, 'ms', r.serving, true)
+  const q = ratio(s.median - r.servingDelayMs, f.median)
+  check('serving again minus the delay ÷ foreground start', q.toFixed(3), '≤ 1.1', q <= 1.1)
+}
+
 // ---------------------------------------------------------------- output
 
 /** Rows grouped by section (in order of first appearance), then by their order. */
@@ -265,7 +283,7 @@ async function main() {
   const cpuBefore = cpuTimes()
   log(`bench: ${meta.machine.nproc} × ${meta.machine.cpu}, Node ${meta.machine.node}, ${meta.loadBefore}`)
   const results = {}
-  const sections = { launch: launchSection, cli: cliSection, ready: readySection, burst: burstSection }
+  const sections = { launch: launchSection, cli: cliSection, ready: readySection, burst: burstSection, supervise: superviseSection }
   for (const [name, run] of Object.entries(sections)) {
     if (!only.has(name)) continue
     // One section failing (say, the CLI changed its output) must not cost

@@ -304,7 +304,9 @@ static void kill_children(void) {
 static void kill_leftovers(void) {
   int64_t end = mono_ms() + LEFTOVER_WAIT_MS;
   for (;;) {
-    kill_session();
+    /* With a subreaper every leftover is a descendant of ours; without,
+     * the session is where the orphans of a generation are found. */
+    if (degraded) kill_session();
     kill_children();
     reap_all();
     if (!has_children()) {
