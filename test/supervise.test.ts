@@ -202,3 +202,68 @@ describe('the policy, for real', () => {
     expect(status(always).supervisor?.lastExit).toEqual({ code: 0 })
   })
 })
+
+describe('readiness under a supervisor', () => {
+  it('the launch resolves on the first ready(); a later generation is ready when it says so, logged and in status', async () => {
+    writeFileSync(join(dir, 'ready'), '')
+    const log = join(dir, 'ready.log')
+    const pidFile = join(dir, 'ready.pid')
+    const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--wait-ready', '20s', '--', dir], pidFile)
+    expect(status(pidFile).supervisor).toMatchObject({ daemonPid: sup.pid, ready: true })
+    process.kill(sup.pid, 'SIGKILL')
+    await waitFor(() => events(log).some((e) => e.event === 'ready'))
+    const next = events(log).find((e) => e.event === 'ready')?.daemonPid as number
+    pids.add(next)
+    expect(next).not.toBe(sup.pid)
+    expect(status(pidFile).supervisor).toMatchObject({ daemonPid: next, ready: true, restarts: 1 })
+    expect(status(pidFile).message).toMatch(/, ready,/)
+  })
+
+  it('stop while a new generation is starting (not ready yet) stops it and starts nothing new', async () => {
+    writeFileSync(join(dir, 'ready'), '')
+    const log = join(dir, 'slow.log')
+    const pidFile = join(dir, 'slow.pid')
+    const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--wait-ready', '20s', '--', dir], pidFile)
+    writeFileSync(join(dir, 'ready'), '60000') // later generations take a minute to be ready
+    process.kill(sup.pid, 'SIGKILL')
+    await waitFor(() => events(log).some((e) => e.event === 'start'))
+    const starting = events(log).find((e) => e.event === 'start')?.daemonPid as number
+    pids.add(starting)
+    expect(status(pidFile).supervisor).toMatchObject({ daemonPid: starting, ready: false })
+    const r = await stop(pidFile)
+    expect(r).toMatchObject({ wasRunning: true, daemonPid: starting, escalated: false })
+    expect(isAlive(starting)).toBe(false)
+    expect(sessionMembers(sup.helperPid)).toEqual([])
+    await new Promise((res) => setTimeout(res, 300))
+    const after = events(log)
+    expect(after.filter((e) => e.event === 'start')).toHaveLength(1)
+    expect(after.at(-1)?.event).toBe('stopped')
+  })
+})
+
+describe('restart and --json with a supervisor', () => {
+  it('restart starts a fresh supervisor; status --json, stop --json and reload --json carry the supervisor fields', async () => {
+    const log = join(dir, 'rs.log')
+    const pidFile = join(dir, 'rs.pid')
+    const args = [app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--', dir]
+    const first = startService(args, pidFile)
+    process.kill(first.pid, 'SIGKILL')
+    await waitFor(() => status(pidFile).supervisor?.restarts === 1 && status(pidFile).state === 'running')
+    const json = JSON.parse(cli(['status', '--pid-file', pidFile, '--json']).stdout)
+    expect(json).toMatchObject({ state: 'running', code: 0, pid: first.supervisorPid, supervisor: { restarts: 1, generation: 2 } })
+    const reloaded = cli(['reload', '--pid-file', pidFile, '--json'])
+    expect(reloaded.status, reloaded.output).toBe(0)
+    expect(JSON.parse(reloaded.stdout)).toMatchObject({ pid: first.supervisorPid, daemonPid: json.supervisor.daemonPid })
+    const r = cli(['restart', '--pid-file', pidFile, '--json', ...args])
+    expect(r.status, r.output).toBe(0)
+    const again = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
+    pids.add(again.supervisorPid)
+    pids.add(again.pid)
+    expect(again.supervisorPid).not.toBe(first.supervisorPid)
+    expect(isAlive(first.supervisorPid)).toBe(false)
+    expect(status(pidFile).supervisor).toMatchObject({ restarts: 0, generation: 1, daemonPid: again.pid })
+    const stopped = cli(['stop', '--pid-file', pidFile, '--json'])
+    expect(stopped.status, stopped.output).toBe(0)
+    expect(JSON.parse(stopped.stdout.trim().split('\n').at(-1) as string)).toMatchObject({ wasRunning: true, pid: again.supervisorPid, daemonPid: again.pid })
+  })
+})
