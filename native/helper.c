@@ -140,6 +140,7 @@ static int run_supervised(struct plan *pl, pid_t sid) {
     c.gid = (gid_t)pl->h.gid;
     c.log_path = plan_log_path(pl);
     c.sid = sid;
+    c.fault_no_subreaper = (pl->h.flags & ND_PLAN_FAULT_NO_SUBREAPER) != 0;
     pl->die_with_parent = getpid();
     c.plan = pl;
     _exit(nd_supervise(&c));

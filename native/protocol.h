@@ -69,6 +69,9 @@
  * The pid file names the supervisor, which keeps the lock file (fd 6) and
  * the state file (fd 8); generations get neither. */
 #define ND_PLAN_RESPAWN (1u << 9)
+/* Tests only (NODE_DAEMONIZE_TEST_FAULT=no-subreaper): the supervisor acts
+ * as if PR_SET_CHILD_SUBREAPER had failed (EINVAL, as under qemu-user). */
+#define ND_PLAN_FAULT_NO_SUBREAPER (1u << 10)
 
 /*
  * Byte order: host order on both sides (the helper runs on the caller's

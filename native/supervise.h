@@ -30,6 +30,7 @@ struct nd_supervise_config {
   gid_t gid;
   const char *log_path; /* NULL: no log file (stdout/stderr are /dev/null) */
   pid_t sid;            /* the session the helper leads */
+  int fault_no_subreaper; /* tests: act as if PR_SET_CHILD_SUBREAPER failed */
   const struct plan *plan; /* every generation runs daemon_become on it */
 };
 

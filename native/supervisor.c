@@ -833,7 +833,7 @@ int nd_supervise(const struct nd_supervise_config *c) {
 
   /* Every orphan of a generation comes to us, so that it can be reaped and
    * killed; where the kernel (or qemu-user) refuses, say so and go on. */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+  if (c->fault_no_subreaper || prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
     degraded = 1;
     st.flags |= ND_STATE_F_NO_SUBREAPER;
   }

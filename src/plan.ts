@@ -5,9 +5,10 @@ import type { RespawnPolicy } from './respawn.js'
 
 /**
  * Tests only: NODE_DAEMONIZE_TEST_FAULT in the caller's environment arms a
- * fault-injection point in the helper (see docs/lifecycle.md). The one known
- * value, helper-stop-after-fork, makes the helper stop itself (SIGSTOP)
- * right after its fork, before it reports the daemon's pid.
+ * fault-injection point in the helper (see docs/lifecycle.md). Two values:
+ * helper-stop-after-fork makes the helper stop itself (SIGSTOP)
+ * right after its fork, before it reports the daemon's pid; no-subreaper
+ * makes a supervisor (respawn) act as if PR_SET_CHILD_SUBREAPER had failed.
  */
 export const ENV_TEST_FAULT = 'NODE_DAEMONIZE_TEST_FAULT'
 
@@ -37,6 +38,8 @@ export interface Plan {
   faultStopAfterFork?: boolean
   /** Supervise: the helper forks a supervisor that forks every generation. */
   respawn?: RespawnPolicy
+  /** Tests only: the supervisor acts as if it could not be a subreaper. */
+  faultNoSubreaper?: boolean
 }
 
 /** The plan of a checked launch: a real one, or a dry run of it. */
@@ -62,6 +65,7 @@ export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boo
     faultStopAfterFork: !how.dryRun && process.env[ENV_TEST_FAULT] === 'helper-stop-after-fork',
     // A dry run checks the daemon's steps; no supervisor is involved.
     respawn: how.dryRun ? undefined : launch.respawn,
+    faultNoSubreaper: !how.dryRun && launch.respawn !== undefined && process.env[ENV_TEST_FAULT] === 'no-subreaper',
   }
 }
 
@@ -88,6 +92,7 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.dryRun) flags |= c.ND_PLAN_DRY_RUN
   if (plan.faultStopAfterFork) flags |= c.ND_PLAN_FAULT_STOP_AFTER_FORK
   if (plan.respawn) flags |= c.ND_PLAN_RESPAWN
+  if (plan.faultNoSubreaper) flags |= c.ND_PLAN_FAULT_NO_SUBREAPER
 
   const head = Buffer.alloc(c.PLAN_HEADER_SIZE + groups.length * 8)
   let o = 0

@@ -68,6 +68,8 @@ export const NATIVE_CONSTANTS = [
   'ND_PLAN_HAS_PIDFILE',
   /** The helper forks a supervisor (--respawn); a struct nd_respawn_plan follows the groups. */
   'ND_PLAN_RESPAWN',
+  /** Tests only: the supervisor acts as if PR_SET_CHILD_SUBREAPER had failed. */
+  'ND_PLAN_FAULT_NO_SUBREAPER',
   'ND_EVERIFY',
   'ND_EEXITED',
   'ND_ETIMEOUT',

@@ -194,3 +194,26 @@ describe.skipIf(!asRoot)('a generation running as nobody', () => {
     expect(lines(log).length).toBeGreaterThan(0)
   })
 })
+
+describe('without a subreaper (PR_SET_CHILD_SUBREAPER refused, as under qemu-user)', () => {
+  it('degrades instead of failing: says so in the log and in status, and still finds leftovers through the session', async () => {
+    writeFileSync(join(dir, 'grandchild'), '')
+    const log = join(dir, 'ns.log')
+    const pidFile = join(dir, 'ns.pid')
+    const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--', dir], pidFile, {
+      ...process.env,
+      NODE_DAEMONIZE_TEST_FAULT: 'no-subreaper',
+    })
+    expect(events(log).map((e) => e.event)).toContain('no-subreaper')
+    const s = status(pidFile)
+    expect(s.supervisor?.subreaper).toBe(false)
+    expect(s.message).toMatch(/no subreaper \(PR_SET_CHILD_SUBREAPER unavailable\)/)
+    const first = await grandchildOf(sup.pid)
+    process.kill(sup.pid, 'SIGKILL')
+    await waitFor(() => events(log).some((e) => e.event === 'start'))
+    // reparented to init, not to the supervisor, yet killed through the session before the next generation
+    expect(isAlive(first)).toBe(false)
+    await stop(pidFile)
+    expect(sessionMembers(sup.helperPid)).toEqual([])
+  })
+})

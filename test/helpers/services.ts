@@ -65,8 +65,8 @@ function readdirProc(): string[] {
   return readdirSync('/proc')
 }
 
-export function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 60_000 })
+export function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 60_000, env })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: r.stdout + r.stderr }
 }
 
@@ -78,9 +78,9 @@ export interface Started {
 }
 
 /** start --respawn --json; registers the service for clean-up. */
-export function startService(args: string[], pidFile: string): Started {
+export function startService(args: string[], pidFile: string, env?: NodeJS.ProcessEnv): Started {
   pidFiles.push(pidFile)
-  const r = cli(['start', '--pid-file', pidFile, '--json', ...args])
+  const r = cli(['start', '--pid-file', pidFile, '--json', ...args], env)
   expect(r.status, r.output).toBe(0)
   const d = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Started
   pids.add(d.supervisorPid)
