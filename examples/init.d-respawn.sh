@@ -1,0 +1,36 @@
+#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          hello-server
+# Required-Start:    $remote_fs $network
+# Required-Stop:     $remote_fs $network
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: hello-server, supervised by node-daemonize --respawn
+### END INIT INFO
+#
+# An LSB init script for a Node.js service restarted by node-daemonize's
+# supervisor. The pid file names the supervisor, so `kill -TERM $(cat
+# $PIDFILE)` (or start-stop-daemon --stop --pidfile) stops the service; it
+# never provokes a respawn.
+
+NAME=hello-server
+ENTRY=/opt/hello/hello-server.js
+PIDFILE=/run/$NAME.pid
+LOGFILE=/var/log/$NAME.log
+USER=nobody
+ND=node-daemonize
+
+start() {
+  $ND start "$ENTRY" --pid-file "$PIDFILE" --log-file "$LOGFILE" --user "$USER" \
+    --wait-ready 30s --respawn on-failure --respawn-limit 5/60s --stop-timeout 10s \
+    --ok-if-running
+}
+
+case "$1" in
+  start) start ;;
+  stop) $ND stop --pid-file "$PIDFILE" ;;
+  restart|force-reload) $ND stop --pid-file "$PIDFILE" && start ;;
+  reload) $ND reload --pid-file "$PIDFILE" ;;  # logrotate's postrotate: the supervisor and the daemon reopen the log
+  status) $ND status --pid-file "$PIDFILE"; exit $? ;;  # LSB: 0 running, 1 failed/dead, 3 stopped
+  *) echo "Usage: $0 {start|stop|restart|force-reload|reload|status}" >&2; exit 2 ;;
+esac
