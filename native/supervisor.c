@@ -562,6 +562,16 @@ static void read_records(void) {
   /* Its exit (SIGCHLD) decides the rest. */
 }
 
+/* Every record the generation wrote before it died, before its death is
+ * judged: a failure record names the step that failed. Never blocks. */
+static void drain_records(void) {
+  while (rep_r >= 0) {
+    struct pollfd p = {rep_r, POLLIN, 0};
+    if (RETRY(poll(&p, 1, 0)) <= 0) return;
+    read_records();
+  }
+}
+
 static void read_ready(void) {
   ssize_t n = RETRY(read(ready_r, ready_buf + ready_got, sizeof ready_buf - 1 - ready_got));
   if (n <= 0) {
@@ -615,6 +625,7 @@ static void begin_stop(int sig) {
 static void on_death(int wstatus) {
   int64_t uptime = mono_ms() - gen_started;
   pid_t dead = gen_pid;
+  drain_records();
   close_gen_pipes();
   gen_pid = 0;
   exec_deadline = window_deadline = good_at = 0;

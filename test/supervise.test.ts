@@ -267,3 +267,17 @@ describe('restart and --json with a supervisor', () => {
     expect(JSON.parse(stopped.stdout.trim().split('\n').at(-1) as string)).toMatchObject({ wasRunning: true, pid: again.supervisorPid, daemonPid: again.pid })
   })
 })
+
+describe('a first generation that fails its checklist', () => {
+  it('fails the launch at the step that failed, with its errno, as without --respawn', () => {
+    const pidFile = join(dir, 'noexec.pid')
+    pidFiles.push(pidFile)
+    const notExecutable = join(dir, 'not-executable')
+    writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 })
+    const r = cli(['start', app, '--pid-file', pidFile, '--exec-path', notExecutable, '--respawn', '--json', '--', dir])
+    expect(r.status, r.output).toBe(1)
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1) as string).error).toMatchObject({ stage: 'exec', code: 'EACCES' })
+    expect(existsSync(pidFile)).toBe(false)
+    expect(existsSync(`${pidFile}.state`)).toBe(false)
+  })
+})
