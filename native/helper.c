@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -111,6 +112,9 @@ static int run_supervised(struct plan *pl, pid_t sid) {
     while (RETRY(read(go[0], &byte, 1)) > 0) {
     }
     close(go[0]);
+    /* The daemon's umask: a log the supervisor re-creates on rotation gets
+     * the mode the daemon's own reopen would give it. */
+    umask((mode_t)pl->h.umask);
     /* Every helper slot stays occupied (supervise.h); the pid file's is
      * the helper's, never the supervisor's. */
     for (int fd = ND_HELPER_FD_PLAN; fd < ND_HELPER_FD_FIRST_FREE; fd++)
