@@ -50,6 +50,23 @@ describe('the supervisor killed with SIGKILL', () => {
   })
 })
 
+describe('a supervisor that does not finish a stop', () => {
+  it('is killed by stop after its stop timeout and 5 s more, with every process of the session', async () => {
+    writeFileSync(join(dir, 'grandchild'), '')
+    const pidFile = join(dir, 'hang.pid')
+    const sup = startService([app, '--log-file', join(dir, 'hang.log'), '--respawn', '--stop-timeout', '1s', '--', dir], pidFile)
+    const grandchild = await grandchildOf(sup.pid)
+    process.kill(sup.supervisorPid, 'SIGSTOP') // it cannot act on the TERM
+    const t0 = Date.now()
+    const r = await stop(pidFile)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(6000)
+    expect(r).toMatchObject({ wasRunning: true, escalated: true, pid: sup.supervisorPid })
+    expect(r.message).toMatch(/outlived SIGTERM by 6000 ms; it and every process of session \d+ were killed with SIGKILL/)
+    await waitFor(() => !isAlive(sup.pid) && !isAlive(grandchild))
+    expect(sessionMembers(sup.helperPid)).toEqual([])
+  })
+})
+
 describe('what a generation leaves behind', () => {
   it('is killed before the next generation starts, and stop leaves no grandchild of any generation', async () => {
     writeFileSync(join(dir, 'grandchild'), '')

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { status, stop } from '../src/lifecycle.js'
 import { execShim } from './helpers/caller.js'
 import { waitFor } from './helpers/daemons.js'
-import { isAlive, procStat } from './helpers/proc.js'
+import { isAlive, procStat, procStatus } from './helpers/proc.js'
 import { app, cli, dir, type Event, events, expectCleanGeneration, pidFiles, pids, sessionMembers, setUpServices, shims, startService } from './helpers/services.js'
 
 setUpServices()
@@ -44,6 +44,9 @@ describe('--respawn', () => {
     expect(st.session).toBe(sup.helperPid)
     expect(st.ttyNr).toBe(0)
     await waitFor(() => procStat(sup.supervisorPid).ppid !== sup.helperPid)
+    // No allocation after start: the supervisor's data segment (heap included) never grows.
+    const vmData = () => procStatus(sup.supervisorPid).VmData
+    const dataBefore = vmData()
 
     const seen: number[] = []
     for (let i = 0; i < 11; i++) {
@@ -82,6 +85,7 @@ describe('--respawn', () => {
     expect(restarts.map((r) => r.delayMs)).toContain(400)
     expect(restarts[6].delayMs).toBe(50)
 
+    expect(vmData()).toBe(dataBefore)
     const s = status(pidFile)
     expect(s).toMatchObject({ state: 'running', code: 0, pid: sup.supervisorPid })
     expect(s.supervisor).toMatchObject({ daemonPid: seen[10], restarts: 10, generation: 11, lastExit: { signal: 'SIGKILL' } })

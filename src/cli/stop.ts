@@ -2,7 +2,7 @@
 // signal the daemon through a pidfd, wait for it, SIGKILL it after the
 // timeout, remove the pid file under its lock. Exits 0 also when it was not
 // running, as LSB asks of `stop`.
-import { stop, DEFAULT_STOP_TIMEOUT_MS } from '../stop.js'
+import { stop } from '../stop.js'
 import { resolveSignal } from '../signals.js'
 import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printResult, requirePidFile, UsageError } from './args.js'
 
@@ -18,7 +18,10 @@ Options:
   --signal SIG         the first signal: a name (TERM, SIGINT) or a number
                        (default TERM)
   --timeout DURATION   how long to wait before SIGKILL (default 10s);
-                       a bare number is seconds, or 500ms, 5s, 2m
+                       a bare number is seconds, or 500ms, 5s, 2m. Under a
+                       --respawn supervisor: SIGTERM goes to it, and stop
+                       waits its --stop-timeout + 5s (or a longer --timeout)
+                       before it kills the whole session
   --json               print the result as JSON
   -q, --quiet          print nothing on success
   -h, --help           show this help
@@ -46,7 +49,8 @@ export async function run(args: string[]): Promise<number> {
       throw new UsageError(`--signal: ${(err as Error).message}`)
     }
   }
-  const timeoutMs = values.timeout === undefined ? DEFAULT_STOP_TIMEOUT_MS : parseDuration('--timeout', values.timeout)
+  // Without --timeout: the API's default (and, under a supervisor, the supervisor's own stop timeout + 5 s).
+  const timeoutMs = values.timeout === undefined ? undefined : parseDuration('--timeout', values.timeout)
   printResult(await stop(pidFile, { signal, timeoutMs }), values)
   return EXIT_OK
 }
