@@ -234,3 +234,37 @@ describe('without a subreaper (PR_SET_CHILD_SUBREAPER refused, as under qemu-use
     expect(sessionMembers(sup.helperPid)).toEqual([])
   })
 })
+
+describe.skipIf(!asRoot)('the supervisor reopens the log as the service user', () => {
+  it('creates the new file as that user, and refuses a symlink planted at the path (the old file keeps its lines)', async () => {
+    const { mkdirSync, chownSync, symlinkSync, unlinkSync } = await import('node:fs')
+    chmodSync(dir, 0o755)
+    const logs = join(dir, 'logs')
+    mkdirSync(logs, { mode: 0o755 })
+    chownSync(logs, nobody!.uid, nobody!.gid)
+    const log = join(logs, 'app.log')
+    const pidFile = join(dir, 'u.pid')
+    chmodSync(dir, 0o755)
+    const appDir = join(dir, 'orders')
+    mkdirSync(appDir, { mode: 0o755 })
+    const sup = startService([app, '--log-file', log, '--user', 'nobody', '--respawn', '--', appDir], pidFile)
+    pids.add(sup.pid)
+    renameSync(log, `${log}.1`)
+    reload(pidFile)
+    await waitFor(() => existsSync(log) && lines(log).some((l) => l.includes('"event":"reopen"')))
+    expect(statSync(log)).toMatchObject({ uid: nobody!.uid, gid: nobody!.gid })
+
+    // The service user plants a symlink to a root-only file where the log was.
+    const secret = join(dir, 'secret')
+    writeFileSync(secret, 'root only\n', { mode: 0o600 })
+    renameSync(log, `${log}.2`)
+    symlinkSync(secret, log)
+    reload(pidFile)
+    await waitFor(() => lines(`${log}.2`).some((l) => l.includes('"event":"reopen-failed"')))
+    expect(readFileSync(secret, 'utf8')).toBe('root only\n')
+    unlinkSync(log)
+    // still supervising, still logging where it was
+    process.kill(sup.pid, 'SIGKILL')
+    await waitFor(() => lines(`${log}.2`).some((l) => l.includes('"event":"start"')))
+  })
+})
