@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest'
 import { reload, status, stop } from '../src/lifecycle.js'
 import { native } from '../src/native.js'
 import { execShim, fixtures } from './helpers/caller.js'
-import { waitFor } from './helpers/daemons.js'
+import { completeText } from './helpers/files.js'
+import { until } from './helpers/wait.js'
 import { isAlive, procStat } from './helpers/proc.js'
 import { app, cliPath, dir, events, expectCleanGeneration, lines, pidFiles, pids, sessionMembers, setUpServices, shims, startService } from './helpers/services.js'
 
@@ -18,7 +19,7 @@ setUpServices()
 /** The grandchild pid the app wrote for generation `pid`, once it is there. */
 async function grandchildOf(pid: number): Promise<number> {
   const f = join(dir, `grandchild.${pid}`)
-  await waitFor(() => existsSync(f) && readFileSync(f, 'utf8') !== '')
+  await until(`the grandchild's pid file of generation ${pid}`, () => existsSync(f) && readFileSync(f, 'utf8') !== '')
   const g = Number(readFileSync(f, 'utf8'))
   pids.add(g)
   return g
@@ -32,7 +33,7 @@ describe('the supervisor killed with SIGKILL', () => {
     const grandchild = await grandchildOf(sup.pid)
     process.kill(sup.supervisorPid, 'SIGKILL')
     const killedAt = Date.now()
-    await waitFor(() => !isAlive(sup.pid), 5000, 5)
+    await until('the daemon to die with its supervisor', () => !isAlive(sup.pid), { timeoutMs: 5000, stepMs: 5 })
     // PR_SET_PDEATHSIG: the kernel kills it as the supervisor dies (a second is generous)
     expect(Date.now() - killedAt).toBeLessThan(1000)
     // the daemon's own child has no death signal: reparented, still in the session
@@ -45,7 +46,7 @@ describe('the supervisor killed with SIGKILL', () => {
     const r = await stop(pidFile)
     expect(r).toMatchObject({ wasRunning: true, escalated: true })
     expect(r.message).toMatch(/killed 1 process left in its session/)
-    await waitFor(() => !isAlive(grandchild))
+    await until('the grandchild to exit', () => !isAlive(grandchild))
     expect(sessionMembers(sup.helperPid)).toEqual([])
   })
 })
@@ -62,7 +63,7 @@ describe('a supervisor that does not finish a stop', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(6000)
     expect(r).toMatchObject({ wasRunning: true, escalated: true, pid: sup.supervisorPid })
     expect(r.message).toMatch(/outlived SIGTERM by 6000 ms; it and every process of session \d+ were killed with SIGKILL/)
-    await waitFor(() => !isAlive(sup.pid) && !isAlive(grandchild))
+    await until('the daemon and its grandchild to exit', () => !isAlive(sup.pid) && !isAlive(grandchild))
     expect(sessionMembers(sup.helperPid)).toEqual([])
   })
 })
@@ -75,7 +76,7 @@ describe('what a generation leaves behind', () => {
     const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--', dir], pidFile)
     const first = await grandchildOf(sup.pid)
     process.kill(sup.pid, 'SIGKILL')
-    await waitFor(() => events(log).some((e) => e.event === 'start'))
+    await until('the supervisor\'s start event (a new generation)', () => events(log).some((e) => e.event === 'start'))
     // by the time the next generation started, the first one's child was gone
     expect(isAlive(first)).toBe(false)
     const gen2 = events(log).find((e) => e.event === 'start')?.daemonPid as number
@@ -153,12 +154,13 @@ describe('log rotation under a supervisor', () => {
       }
       return out
     }
-    const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '')
-    await waitFor(() => numbers(read(log)).length >= 300)
+    // Complete lines only: a JSON line still being written is not parsed.
+    const read = (p: string) => completeText(p)
+    await until('300 numbered lines in the log', () => numbers(read(log)).length >= 300)
     renameSync(log, `${log}.1`)
     const r = reload(pidFile)
     expect(r).toMatchObject({ pid: sup.supervisorPid, daemonPid: sup.pid })
-    await waitFor(() => read(log).includes('hup 1\n') && numbers(read(log)).length >= 300)
+    await until('hup 1 and 300 numbered lines in the new log', () => read(log).includes('hup 1\n') && numbers(read(log)).length >= 300)
     await stop(pidFile)
     const old = read(`${log}.1`)
     const now = read(log)
@@ -188,7 +190,7 @@ describe.skipIf(!asRoot)('a generation running as nobody', () => {
       pidFile,
     )
     for (let i = 0; i < 2; i++) {
-      await waitFor(() => shims(log).length > i)
+      await until(`the exec shim line of generation ${i + 1}`, () => shims(log).length > i)
       const s = shims(log)[i]
       pids.add(s.pid)
       expectCleanGeneration(s, sup, log)
@@ -227,7 +229,7 @@ describe('without a subreaper (PR_SET_CHILD_SUBREAPER refused, as under qemu-use
     expect(s.message).toMatch(/no subreaper \(PR_SET_CHILD_SUBREAPER unavailable\)/)
     const first = await grandchildOf(sup.pid)
     process.kill(sup.pid, 'SIGKILL')
-    await waitFor(() => events(log).some((e) => e.event === 'start'))
+    await until('the supervisor\'s start event (a new generation)', () => events(log).some((e) => e.event === 'start'))
     // reparented to init, not to the supervisor, yet killed through the session before the next generation
     expect(isAlive(first)).toBe(false)
     await stop(pidFile)
@@ -251,7 +253,7 @@ describe.skipIf(!asRoot)('the supervisor reopens the log as the service user', (
     pids.add(sup.pid)
     renameSync(log, `${log}.1`)
     reload(pidFile)
-    await waitFor(() => existsSync(log) && lines(log).some((l) => l.includes('"event":"reopen"')))
+    await until('the supervisor\'s reopen event in the new log', () => existsSync(log) && lines(log).some((l) => l.includes('"event":"reopen"')))
     expect(statSync(log)).toMatchObject({ uid: nobody!.uid, gid: nobody!.gid })
 
     // The service user plants a symlink to a root-only file where the log was.
@@ -260,11 +262,11 @@ describe.skipIf(!asRoot)('the supervisor reopens the log as the service user', (
     renameSync(log, `${log}.2`)
     symlinkSync(secret, log)
     reload(pidFile)
-    await waitFor(() => lines(`${log}.2`).some((l) => l.includes('"event":"reopen-failed"')))
+    await until('the supervisor\'s reopen-failed event in the old log', () => lines(`${log}.2`).some((l) => l.includes('"event":"reopen-failed"')))
     expect(readFileSync(secret, 'utf8')).toBe('root only\n')
     unlinkSync(log)
     // still supervising, still logging where it was
     process.kill(sup.pid, 'SIGKILL')
-    await waitFor(() => lines(`${log}.2`).some((l) => l.includes('"event":"start"')))
+    await until('a new generation\'s start event in the old log', () => lines(`${log}.2`).some((l) => l.includes('"event":"start"')))
   })
 })

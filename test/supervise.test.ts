@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { status, stop } from '../src/lifecycle.js'
 import { execShim } from './helpers/caller.js'
-import { waitFor } from './helpers/daemons.js'
+import { until } from './helpers/wait.js'
 import { isAlive, procStat, procStatus } from './helpers/proc.js'
 import { app, cli, dir, type Event, events, expectCleanGeneration, pidFiles, pids, sessionMembers, setUpServices, shims, startService } from './helpers/services.js'
 
@@ -43,24 +43,24 @@ describe('--respawn', () => {
     const st = procStat(sup.supervisorPid)
     expect(st.session).toBe(sup.helperPid)
     expect(st.ttyNr).toBe(0)
-    await waitFor(() => procStat(sup.supervisorPid).ppid !== sup.helperPid)
+    await until('the supervisor to be reparented', () => procStat(sup.supervisorPid).ppid !== sup.helperPid)
     // No allocation after start: the supervisor's data segment (heap included) never grows.
     const vmData = () => procStatus(sup.supervisorPid).VmData
     const dataBefore = vmData()
 
     const seen: number[] = []
     for (let i = 0; i < 11; i++) {
-      await waitFor(() => shims(log).length > i, 20_000)
+      await until(`the exec shim line of generation ${i + 1}`, () => shims(log).length > i, { timeoutMs: 20_000 })
       const s = shims(log)[i]
       expectCleanGeneration(s, sup, log)
       expect(seen).not.toContain(s.pid)
       seen.push(s.pid)
       pids.add(s.pid)
       // status names the current daemon
-      await waitFor(() => status(pidFile).supervisor?.daemonPid === s.pid && status(pidFile).state === 'running')
+      await until(`status to name generation ${i + 1} (pid ${s.pid}) as running`, () => status(pidFile).supervisor?.daemonPid === s.pid && status(pidFile).state === 'running')
       if (i === 10) break
       // Let generation 6 become a good start: the backoff starts over after it.
-      if (i === 6) await waitFor(() => (status(pidFile).supervisor?.uptimeMs ?? 0) > MIN_UPTIME + 300)
+      if (i === 6) await until('generation 7 to be up past the minimum uptime', () => (status(pidFile).supervisor?.uptimeMs ?? 0) > MIN_UPTIME + 300)
       process.kill(s.pid, 'SIGKILL')
     }
     expect(seen[0]).toBe(sup.pid)
@@ -108,7 +108,7 @@ describe('--respawn', () => {
     const supervisor = Number(readFileSync(pidFile, 'utf8'))
     expect(supervisor).toBe(sup.supervisorPid)
     process.kill(supervisor, 'SIGTERM')
-    await waitFor(() => !isAlive(supervisor) && !isAlive(sup.pid))
+    await until('the supervisor and the daemon to exit', () => !isAlive(supervisor) && !isAlive(sup.pid))
     expect(sessionMembers(sup.helperPid)).toEqual([])
     expect(events(log).map((e) => e.event)).toEqual(['launched', 'stop', 'stopped'])
     expect(status(pidFile)).toMatchObject({ state: 'stopped', code: 3, supervisor: { stopSignal: 'SIGTERM' } })
@@ -139,12 +139,12 @@ describe('--respawn', () => {
     const pidFile = join(dir, 'wait.pid')
     const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '3s', '--startup-grace', '0', '--', dir], pidFile)
     process.kill(sup.pid, 'SIGKILL')
-    await waitFor(() => status(pidFile).state === 'restarting')
+    await until('status restarting', () => status(pidFile).state === 'restarting')
     expect(status(pidFile).message).toMatch(/^restarting in \d(\.\d)? s \(restart 1\)/)
     const r = await stop(pidFile)
     expect(r.wasRunning).toBe(true)
     expect(isAlive(sup.supervisorPid)).toBe(false)
-    // past the delay: still nothing
+    // A fixed sleep, to prove that nothing starts: past the 3 s delay, still nothing.
     await new Promise((res) => setTimeout(res, 3500))
     expect(sessionMembers(sup.helperPid)).toEqual([])
     expect(events(log).filter((e) => e.event === 'start')).toEqual([])
@@ -158,7 +158,7 @@ describe('the policy, for real', () => {
     const sup = startService([app, '--log-file', log, '--respawn', '--', dir], pidFile)
     writeFileSync(join(dir, 'exit-now'), '1')
     process.kill(sup.pid, 'SIGKILL')
-    await waitFor(() => !isAlive(sup.supervisorPid), 20_000)
+    await until('the supervisor to give up and exit', () => !isAlive(sup.supervisorPid), { timeoutMs: 20_000 })
     const ev = events(log)
     const gaveUp = ev.find((e) => e.event === 'gave-up')
     expect(gaveUp?.msg).toBe('gave up: 5 deaths within 60000 ms (limit 5/60000 ms); last: exit code 1')
@@ -183,7 +183,7 @@ describe('the policy, for real', () => {
     const sup = startService([app, '--log-file', log, '--respawn', 'always', '--no-respawn-exit', '125', '--', dir], pidFile)
     writeFileSync(join(dir, 'usr2-code'), '125')
     process.kill(sup.pid, 'SIGUSR2')
-    await waitFor(() => !isAlive(sup.supervisorPid))
+    await until('the supervisor to exit', () => !isAlive(sup.supervisorPid))
     expect(status(pidFile)).toMatchObject({ state: 'stopped', code: 3, supervisor: { reason: 'no-respawn-exit', lastExit: { code: 125 } } })
     expect(events(log).filter((e) => e.event === 'start')).toEqual([])
   })
@@ -193,13 +193,13 @@ describe('the policy, for real', () => {
     const onFailure = join(dir, 'of.pid')
     const a = startService([app, '--log-file', join(dir, 'of.log'), '--respawn', 'on-failure', '--', dir], onFailure)
     process.kill(a.pid, 'SIGUSR2')
-    await waitFor(() => !isAlive(a.supervisorPid))
+    await until('the on-failure supervisor to exit', () => !isAlive(a.supervisorPid))
     expect(status(onFailure)).toMatchObject({ state: 'stopped', code: 3, supervisor: { reason: 'clean-exit', lastExit: { code: 0 } } })
 
     const always = join(dir, 'al.pid')
     const b = startService([app, '--log-file', join(dir, 'al.log'), '--respawn', 'always', '--respawn-delay', '10ms', '--', dir], always)
     process.kill(b.pid, 'SIGUSR2')
-    await waitFor(() => {
+    await until('the always supervisor to restart after exit 0', () => {
       const s = status(always).supervisor
       return s?.restarts === 1 && s.daemonPid !== undefined && s.daemonPid !== b.pid
     })
@@ -215,7 +215,7 @@ describe('readiness under a supervisor', () => {
     const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--wait-ready', '20s', '--', dir], pidFile)
     expect(status(pidFile).supervisor).toMatchObject({ daemonPid: sup.pid, ready: true })
     process.kill(sup.pid, 'SIGKILL')
-    await waitFor(() => events(log).some((e) => e.event === 'ready'))
+    await until('a later generation\'s ready event', () => events(log).some((e) => e.event === 'ready'))
     const next = events(log).find((e) => e.event === 'ready')?.daemonPid as number
     pids.add(next)
     expect(next).not.toBe(sup.pid)
@@ -230,7 +230,7 @@ describe('readiness under a supervisor', () => {
     const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--wait-ready', '20s', '--', dir], pidFile)
     writeFileSync(join(dir, 'ready'), '60000') // later generations take a minute to be ready
     process.kill(sup.pid, 'SIGKILL')
-    await waitFor(() => events(log).some((e) => e.event === 'start'))
+    await until('the supervisor\'s start event (a new generation)', () => events(log).some((e) => e.event === 'start'))
     const starting = events(log).find((e) => e.event === 'start')?.daemonPid as number
     pids.add(starting)
     expect(status(pidFile).supervisor).toMatchObject({ daemonPid: starting, ready: false })
@@ -238,6 +238,7 @@ describe('readiness under a supervisor', () => {
     expect(r).toMatchObject({ wasRunning: true, daemonPid: starting, escalated: false })
     expect(isAlive(starting)).toBe(false)
     expect(sessionMembers(sup.helperPid)).toEqual([])
+    // A fixed sleep, to prove that nothing starts after the stop (the supervisor has exited anyway).
     await new Promise((res) => setTimeout(res, 300))
     const after = events(log)
     expect(after.filter((e) => e.event === 'start')).toHaveLength(1)
@@ -252,7 +253,7 @@ describe('restart and --json with a supervisor', () => {
     const args = [app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--', dir]
     const first = startService(args, pidFile)
     process.kill(first.pid, 'SIGKILL')
-    await waitFor(() => status(pidFile).supervisor?.restarts === 1 && status(pidFile).state === 'running')
+    await until('status running after 1 restart', () => status(pidFile).supervisor?.restarts === 1 && status(pidFile).state === 'running')
     const json = JSON.parse(cli(['status', '--pid-file', pidFile, '--json']).stdout)
     expect(json).toMatchObject({ state: 'running', code: 0, pid: first.supervisorPid, supervisor: { restarts: 1, generation: 2 } })
     const reloaded = cli(['reload', '--pid-file', pidFile, '--json'])

@@ -2,13 +2,14 @@
 // read the supervisor's events and the exec shim's lines from the log, and
 // stop every service (and kill whatever is left of its session) after each test.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, expect } from 'vitest'
 import { stop } from '../../src/lifecycle.js'
 import { fixtures, root } from './caller.js'
 import { killDaemon } from './daemons.js'
+import { completeLines } from './files.js'
 import { procStat } from './proc.js'
 
 export const cliPath = join(root, 'bin', 'node-daemonize.js')
@@ -102,8 +103,9 @@ export interface Event {
   signal?: string
 }
 
+/** The log's complete lines (a line still being written is not one yet). */
 export function lines(log: string): string[] {
-  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : []
+  return completeLines(log).filter((l) => l !== '')
 }
 
 export function events(log: string): Event[] {
