@@ -5,6 +5,7 @@
 // not a symlink, owned by the pid file's owner, writable by nobody else.
 import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs'
 import { DaemonizeError, stageError } from './errors.js'
+import { checkFileShape, checkOwner, euid } from './filecheck.js'
 
 export const STATE_SIZE = 128
 const MAGIC = 0x5653444e // "NDSV"
@@ -115,8 +116,10 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
   }
 }
 
+const WHAT = 'supervisor state file'
+
 function unusable(path: string, why: string, code = 'EINVAL'): DaemonizeError {
-  return new DaemonizeError(`supervisor state file ${path} ${why}`, { stage: 'pidfile', code, path })
+  return new DaemonizeError(`${WHAT} ${path} ${why}`, { stage: 'pidfile', code, path })
 }
 
 /**
@@ -143,9 +146,9 @@ export function readSupervisorState(path: string, ownerUid: number): SupervisorS
   }
   try {
     const st = fstatSync(fd)
-    if (!st.isFile()) throw unusable(path, 'is not a regular file')
-    if (st.nlink !== 1) throw unusable(path, `has ${st.nlink} links; refusing it`, 'EMLINK')
-    if (st.uid !== ownerUid) throw unusable(path, `is owned by uid ${st.uid}, not by the pid file's owner (uid ${ownerUid}); refusing it`, 'EPERM')
+    checkFileShape(st, path, 'pidfile', WHAT)
+    // The pid file's owner: whoever else could write it could tell status anything.
+    checkOwner(st, path, 'pidfile', WHAT, [ownerUid])
     if ((st.mode & 0o022) !== 0) throw unusable(path, 'is writable by group or others; refusing it', 'EPERM')
     const buf = Buffer.alloc(STATE_SIZE)
     for (let attempt = 0; ; attempt++) {
@@ -193,10 +196,8 @@ export function openStateFile(path: string): number {
   }
   try {
     const st = fstatSync(fd)
-    if (!st.isFile()) throw unusable(path, 'is not a regular file')
-    if (st.nlink !== 1) throw unusable(path, `has ${st.nlink} links; refusing it`, 'EMLINK')
-    const me = process.geteuid?.() ?? 0
-    if (st.uid !== me) throw unusable(path, `is owned by uid ${st.uid}, not by uid ${me}; refusing it`, 'EPERM')
+    checkFileShape(st, path, 'pidfile', WHAT)
+    checkOwner(st, path, 'pidfile', WHAT, [euid()])
     if ((st.mode & 0o022) !== 0) fchmodSync(fd, st.mode & 0o7755)
     ftruncateSync(fd, 0)
     return fd
