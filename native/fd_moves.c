@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <unistd.h>
 
 int daemon_fd_moves_top(const struct nd_fd_move *moves, size_t n) {
   int top = -1;
@@ -31,6 +32,23 @@ int daemon_fd_moves_lift(struct nd_fd_move *moves, size_t n, size_t *failed) {
      * never equals a source still to come (those are open already). */
     for (size_t j = i; j < n; j++)
       if (moves[j].from == from) moves[j].from = copy;
+  }
+  return 0;
+}
+
+int fd_pipe_above(int p[2], int min) {
+  if (pipe2(p, O_CLOEXEC) < 0) return errno;
+  for (int i = 0; i < 2; i++) {
+    if (p[i] >= min) continue;
+    int high = fcntl(p[i], F_DUPFD_CLOEXEC, min);
+    if (high < 0) {
+      int err = errno;
+      close(p[0]);
+      close(p[1]);
+      return err;
+    }
+    close(p[i]);
+    p[i] = high;
   }
   return 0;
 }

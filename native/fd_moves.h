@@ -44,6 +44,11 @@ int daemon_fd_moves_top(const struct nd_fd_move *moves, size_t n);
  * are the caller's to close (in the daemon, exec closes them). */
 int daemon_fd_moves_lift(struct nd_fd_move *moves, size_t n, size_t *failed);
 
+/* pipe2(O_CLOEXEC) with both ends at min or above: a pipe a daemon keeps
+ * through its fd moves must sit above every target (the helper's and the
+ * supervisor's record pipes). Returns 0 or an errno (nothing left open). */
+int fd_pipe_above(int p[2], int min);
+
 #ifdef __cplusplus
 }
 #endif

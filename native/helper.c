@@ -64,21 +64,6 @@ static int write_pid_file(pid_t daemon) {
   return n == (ssize_t)len ? 0 : EIO; /* a short write: a full disk */
 }
 
-/* pipe2(O_CLOEXEC) with both ends at min or above: the daemon keeps its
- * record pipe open through its fd moves, so it must sit above every target
- * (its ready end is a move's source, and would be copied up anyway). */
-static int pipe_above(int p[2], int min) {
-  if (pipe2(p, O_CLOEXEC) < 0) return -1;
-  for (int i = 0; i < 2; i++) {
-    if (p[i] >= min) continue;
-    int high = fcntl(p[i], F_DUPFD_CLOEXEC, min);
-    if (high < 0) return -1;
-    close(p[i]);
-    p[i] = high;
-  }
-  return 0;
-}
-
 /* The log path the daemon was given (NODE_DAEMONIZE_LOG_FILE), for the
  * supervisor's reopen; NULL without a log file. */
 static const char *plan_log_path(const struct plan *pl) {
@@ -246,12 +231,10 @@ int main(int argc, char **argv) {
   struct nd_fd_move moves[ND_DAEMON_FD_MOVES_MAX];
   int above = daemon_fd_moves_top(moves, plan_daemon_fd_moves(&pl, -1, moves)) + 1;
   int rep[2], ready[2] = {-1, -1};
-  if (pipe_above(rep, above) < 0) {
-    helper_report(ND_STAGE_fork, ND_SYS_pipe2, errno, 0);
-    return 1;
-  }
-  if ((pl.h.flags & ND_PLAN_WANT_READY) && pipe_above(ready, above) < 0) {
-    helper_report(ND_STAGE_fork, ND_SYS_pipe2, errno, 0);
+  int perr = fd_pipe_above(rep, above);
+  if (perr == 0 && (pl.h.flags & ND_PLAN_WANT_READY)) perr = fd_pipe_above(ready, above);
+  if (perr != 0) {
+    helper_report(ND_STAGE_fork, ND_SYS_pipe2, perr, 0);
     return 1;
   }
   size_t nmoves = plan_daemon_fd_moves(&pl, ready[1], moves); /* the layout, final */

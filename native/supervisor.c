@@ -415,33 +415,14 @@ static void launched(void) {
   log_end("supervising the daemon");
 }
 
-/* pipe2(O_CLOEXEC) with both ends at min or above: the generation keeps
- * its record pipe through its fd moves, so it must sit above every target. */
-static int pipe_above(int p[2], int min) {
-  if (pipe2(p, O_CLOEXEC) < 0) return errno;
-  for (int i = 0; i < 2; i++) {
-    if (p[i] >= min) continue;
-    int high = fcntl(p[i], F_DUPFD_CLOEXEC, min);
-    if (high < 0) {
-      int err = errno;
-      close(p[0]);
-      close(p[1]);
-      return err;
-    }
-    close(p[i]);
-    p[i] = high;
-  }
-  return 0;
-}
-
 static int start_generation(void) {
   int rep[2] = {-1, -1}, ready[2] = {-1, -1};
   struct nd_fd_move moves[ND_DAEMON_FD_MOVES_MAX];
   int above = daemon_fd_moves_top(moves, plan_daemon_fd_moves(cfg->plan, -1, moves)) + 1;
   if (above < ND_HELPER_FD_FIRST_FREE) above = ND_HELPER_FD_FIRST_FREE;
-  int err = pipe_above(rep, above);
+  int err = fd_pipe_above(rep, above);
   if (err) return err;
-  if (cfg->want_ready && (err = pipe_above(ready, above)) != 0) {
+  if (cfg->want_ready && (err = fd_pipe_above(ready, above)) != 0) {
     close(rep[0]);
     close(rep[1]);
     return err;
