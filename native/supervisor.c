@@ -22,6 +22,7 @@
 #include "supervise.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -845,6 +846,15 @@ int nd_supervise(const struct nd_supervise_config *c) {
   if (sigfd < 0) {
     status_record(ND_STAGE_fork, ND_SYS_default, errno, 0);
     return 1;
+  }
+  /* The log is reopened with the service user's credentials for the
+   * filesystem (setfsuid/setfsgid around the open); its supplementary
+   * groups are taken here, once, so that root's own groups never grant it
+   * anything there. As root (euid 0) the supervisor loses nothing by it. */
+  if (c->set_ids && setgroups(c->plan->h.ngroups, c->plan->groups) < 0) {
+    log_begin(40, "setgroups-failed");
+    put_int("errno", errno);
+    log_end("cannot take the service user's groups: the log is reopened with the supervisor's own");
   }
   if (degraded) {
     log_begin(40, "no-subreaper");

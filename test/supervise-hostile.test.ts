@@ -12,7 +12,7 @@ import { native } from '../src/native.js'
 import { execShim, fixtures } from './helpers/caller.js'
 import { completeText } from './helpers/files.js'
 import { until } from './helpers/wait.js'
-import { isAlive, procStat } from './helpers/proc.js'
+import { isAlive, procStat, procStatus } from './helpers/proc.js'
 import { app, cliPath, dir, events, expectCleanGeneration, lines, pidFiles, pids, sessionMembers, setUpServices, shims, startService } from './helpers/services.js'
 
 setUpServices()
@@ -252,6 +252,9 @@ describe.skipIf(!asRoot)('the supervisor reopens the log as the service user', (
     mkdirSync(appDir, { mode: 0o755 })
     const sup = startService([app, '--log-file', log, '--user', 'nobody', '--respawn', '--', appDir], pidFile)
     pids.add(sup.pid)
+    // root's own groups grant nothing there: the supervisor holds the service user's
+    const groups = (g: string) => g.split(/\s+/).filter((x) => x !== '').map(Number).sort((a, b) => a - b)
+    expect(groups(procStatus(sup.supervisorPid).Groups)).toEqual(groups(procStatus(sup.pid).Groups))
     renameSync(log, `${log}.1`)
     reload(pidFile)
     await until('the supervisor\'s reopen event in the new log', () => existsSync(log) && lines(log).some((l) => l.includes('"event":"reopen"')))
