@@ -136,6 +136,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
         pidFile?.lockPath,
         pidFile?.path,
         stateFd,
+        statePath,
       ))
     } catch (err) {
       throw stageError('helper', 'cannot start the helper', err)

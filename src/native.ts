@@ -59,6 +59,8 @@ export interface Native {
     pidPath?: string,
     /** With --respawn: the supervisor's state file (the helper's fd 8), kept by the supervisor. */
     stateFd?: number,
+    /** Its path: the cleanup hook removes it too (only if it is still that file). */
+    statePath?: string,
   ): { pid: number; statusFd: number }
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */
   waitPid(pid: number): number

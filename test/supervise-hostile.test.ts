@@ -274,3 +274,37 @@ describe.skipIf(!asRoot)('the supervisor reopens the log as the service user', (
     await until('a new generation\'s start event in the old log', () => lines(`${log}.2`).some((l) => l.includes('"event":"start"')))
   })
 })
+
+describe('a Worker terminated while its daemonize({ respawn }) waits for ready()', () => {
+  it('leaves no supervisor, no daemon, and none of the pid, lock and state files', () => {
+    const pidFile = join(dir, 'w.pid')
+    pidFiles.push(pidFile)
+    const script = join(dir, 'worker.mjs')
+    writeFileSync(
+      script,
+      `import { existsSync, readFileSync } from 'node:fs'
+import { Worker, isMainThread, workerData } from 'node:worker_threads'
+import { daemonize } from ${JSON.stringify(join(fixtures, '..', '..', 'dist', 'index.js'))}
+if (!isMainThread) await daemonize(workerData)
+else {
+  const w = new Worker(new URL(import.meta.url), {
+    workerData: { entry: ${JSON.stringify(join(fixtures, 'daemon-never-ready.js'))}, pidFile: ${JSON.stringify(pidFile)}, waitReadyMs: 60000, respawn: true },
+  })
+  // the supervisor is up and has written its state: the launch waits for ready()
+  while (!(existsSync(${JSON.stringify(`${pidFile}.state`)}) && readFileSync(${JSON.stringify(`${pidFile}.state`)}).length === 128)) await new Promise((r) => setTimeout(r, 10))
+  const supervisor = Number(readFileSync(${JSON.stringify(pidFile)}, 'utf8'))
+  await w.terminate()
+  console.log(JSON.stringify({ supervisor }))
+}
+`,
+    )
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stdout + r.stderr).toBe(0)
+    const { supervisor } = JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
+    pids.add(supervisor)
+    expect(isAlive(supervisor)).toBe(false)
+    expect(existsSync(pidFile)).toBe(false)
+    expect(existsSync(`${pidFile}.lock`)).toBe(false)
+    expect(existsSync(`${pidFile}.state`)).toBe(false)
+  })
+})

@@ -66,6 +66,8 @@ struct InFlight {
   pid_t helper;
   TrackedFd status, log, lock, pid;  // lock: the lock file; pid: the pid file
   std::string lock_path, pid_path;
+  TrackedFd state;  // with --respawn: the supervisor's state file (only its identity: JS closes the fd)
+  std::string state_path;
 };
 
 // One list per environment: the data of spawnHelper and waitPid.
@@ -87,6 +89,7 @@ void AbortLaunch(const InFlight& l) {
       if (!path.empty() && t.ino != 0 && nd_lstat(path.c_str(), &st) == 0 && st.st_dev == t.dev && st.st_ino == t.ino)
         unlink(path.c_str());
     };
+    unlinkIfSame(l.state_path, l.state);
     unlinkIfSame(l.pid_path, l.pid);
     unlinkIfSame(l.lock_path, l.lock);
     if (StillSame(l.pid)) close(l.pid.fd);
@@ -167,7 +170,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage =
       "spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number, pidFd: number, "
-      "lockPath?: string, pidPath?: string, stateFd?: number)";
+      "lockPath?: string, pidPath?: string, stateFd?: number, statePath?: string)";
   std::string helper = StringArg(info, 0, usage);
   if (info.Length() < 2 || !info[1].IsBuffer()) throw UsageError(env, usage);
   Napi::Buffer<char> plan = info[1].As<Napi::Buffer<char>>();
@@ -177,6 +180,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   std::string lock_path = OptionalStringArg(info, 5, usage);
   std::string pid_path = OptionalStringArg(info, 6, usage);
   int state_fd = info.Length() > 7 && !info[7].IsUndefined() ? IntArg(info, 7, usage) : -1;
+  std::string state_path = OptionalStringArg(info, 8, usage);
 
   std::vector<int> owned;  // fds made here, closed once the helper has its own
   int status_r = -1;
@@ -250,7 +254,8 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   if (err != 0) throw fail(err, "posix_spawn", helper);
   for (int fd : owned) close(fd);
   static_cast<Launches*>(info.Data())
-      ->push_back(InFlight{pid, Track(status_r), Track(log_fd), Track(lock_fd), Track(pid_fd), lock_path, pid_path});
+      ->push_back(InFlight{pid, Track(status_r), Track(log_fd), Track(lock_fd), Track(pid_fd), lock_path, pid_path,
+                           Track(state_fd), state_path});
 
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, pid));
