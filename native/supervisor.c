@@ -46,6 +46,7 @@
 #include <sys/fsuid.h>
 
 #include "daemon_steps.h"
+#include "ready_line.h"
 #include "protocol.h"
 #include "retry.h"
 #include "supervise_state.h"
@@ -75,8 +76,7 @@ static int exec_ok, exec_failed;
 static struct nd_record first_failure;
 static int64_t gen_started;  /* monotonic ms */
 static int64_t exec_deadline, window_deadline, good_at, restart_at, stop_deadline;
-static char ready_buf[64];
-static size_t ready_got;
+static struct ready_line ready_line; /* READY=1 as a whole line */
 
 static int launching = 1;    /* the first generation's verdict is not given yet */
 static int stopping;
@@ -459,7 +459,7 @@ static int start_generation(void) {
   gen_exited = 0;
   exec_ok = exec_failed = 0;
   memset(&first_failure, 0, sizeof first_failure);
-  ready_got = 0;
+  ready_line.pos = 0;
   gen_started = mono_ms();
   exec_deadline = gen_started + EXEC_DEADLINE_MS;
   window_deadline = 0;
@@ -555,23 +555,18 @@ static void drain_records(void) {
 }
 
 static void read_ready(void) {
-  ssize_t n = RETRY(read(ready_r, ready_buf + ready_got, sizeof ready_buf - 1 - ready_got));
+  char buf[4096];
+  ssize_t n = RETRY(read(ready_r, buf, sizeof buf));
   if (n <= 0) {
     close(ready_r);
     ready_r = -1;
+    if (n == 0 && ready_line_eof(&ready_line)) on_ready();
     return;
   }
-  ready_got += (size_t)n;
-  ready_buf[ready_got] = '\0';
-  if (strstr(ready_buf, "READY=1") != NULL) {
+  if (ready_line_feed(&ready_line, buf, (size_t)n)) {
     close(ready_r);
     ready_r = -1;
     on_ready();
-    return;
-  }
-  if (ready_got > 8) {
-    memmove(ready_buf, ready_buf + ready_got - 8, 8);
-    ready_got = 8;
   }
 }
 

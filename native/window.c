@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "protocol.h"
+#include "ready_line.h"
 #include "records.h"
 #include "retry.h"
 
@@ -108,13 +109,23 @@ int forward_until_exec(int rep_r, pid_t daemon) {
   return 0;
 }
 
+/* One read of the ready pipe: 1 when READY=1 was seen as a line, 0
+ * otherwise; at EOF or on an error, closes it and sets *fd to -1. */
+static int read_ready(int *fd, struct ready_line *line) {
+  char buf[4096];
+  ssize_t r = RETRY(read(*fd, buf, sizeof buf));
+  if (r > 0) return ready_line_feed(line, buf, (size_t)r);
+  /* Closed without READY: only its exit or the timeout can follow. */
+  close(*fd);
+  *fd = -1;
+  return r == 0 && ready_line_eof(line);
+}
+
 int watch_window(const struct plan *pl, pid_t daemon, int ready_r) {
   int stage = ready_r >= 0 ? ND_STAGE_ready : ND_STAGE_running;
   int pidfd = open_pidfd(daemon);
   int64_t deadline = now_ms() + pl->h.window_ms;
-  /* A window of text: READY=1 may arrive split across reads. */
-  char buf[64];
-  size_t got = 0;
+  struct ready_line line = {0};
 
   for (;;) {
     int64_t left = deadline - now_ms();
@@ -142,25 +153,15 @@ int watch_window(const struct plan *pl, pid_t daemon, int ready_r) {
       kill_descendants();
       return -1;
     }
+    /* One read per pass, then the exit and the deadline are looked at in
+     * the same pass: a pipe that never runs dry (text other than READY=1)
+     * cannot hold the helper in its window. */
     if (ready_i >= 0 && n > 0 && fds[ready_i].revents) {
-      ssize_t r = RETRY(read(ready_r, buf + got, sizeof buf - 1 - got));
+      int r = read_ready(&ready_r, &line);
       if (r > 0) {
-        got += (size_t)r;
-        buf[got] = '\0';
-        if (strstr(buf, "READY=1") != NULL) {
-          helper_report(ND_STAGE_ready, 0, 0, daemon);
-          return 0;
-        }
-        if (got > 8) { /* keep a tail that may hold the start of READY=1 */
-          memmove(buf, buf + got - 8, 8);
-          got = 8;
-        }
-      } else {
-        /* Closed without READY: only its exit or the timeout can follow. */
-        close(ready_r);
-        ready_r = -1;
+        helper_report(ND_STAGE_ready, 0, 0, daemon);
+        return 0;
       }
-      continue; /* look at the pidfd again before deciding anything */
     }
     int exited = 0, status = 0;
     if (pid_i >= 0 && n > 0 && fds[pid_i].revents) {

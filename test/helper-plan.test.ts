@@ -1,0 +1,52 @@
+// The helper executable driven directly with plans built by a fixture
+// (drive-helper.py stands in for the addon): the start-up window's reading
+// of the ready pipe.
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { fixtures, root } from './helpers/caller.js'
+
+const helper = join(root, 'build', 'Release', 'node-daemonize-helper')
+const STAGE_READY = 18
+const EEXITED = -2
+const ETIMEOUT = -3
+
+interface Outcome {
+  records: { stage: number; syscall: number; err: number; value: number }[]
+  exit?: number
+  stuck?: boolean
+}
+
+/** Runs the helper with the fixture's plan for `scenario`; the fixture gives up on it after 10 s. */
+function drive(scenario: string): Outcome {
+  const r = spawnSync('python3', [join(fixtures, 'drive-helper.py'), helper, scenario], { encoding: 'utf8', timeout: 25_000 })
+  expect(r.status, r.stderr).toBe(0)
+  const out: Outcome = { records: [] }
+  for (const line of r.stdout.split('\n').filter(Boolean)) {
+    const o = JSON.parse(line)
+    if ('stage' in o) out.records.push(o)
+    else Object.assign(out, o)
+  }
+  return out
+}
+
+describe('the start-up window reading the ready pipe', () => {
+  it('a pipe that never runs dry does not hold the helper: the exit is seen', () => {
+    // The daemon exits 3 at once; a child of it streams STATUS= lines into
+    // its ready pipe forever (the helper kills it with the rest).
+    const o = drive('ready-flood')
+    expect(o.stuck).toBeUndefined()
+    expect(o.records.at(-1)).toEqual({ stage: STAGE_READY, syscall: 0, err: EEXITED, value: 3 << 8 })
+  })
+
+  it('READY=1 counts only as a whole line (not NOTREADY=1, READY=10, READY=1x)', () => {
+    const o = drive('ready-not-a-line')
+    expect(o.records.at(-1)).toEqual({ stage: STAGE_READY, syscall: 0, err: ETIMEOUT, value: 300 })
+  })
+
+  it('READY=1 as a line after others is readiness', () => {
+    const o = drive('ready-line')
+    expect(o.records.at(-1)).toMatchObject({ stage: STAGE_READY, err: 0 })
+    expect(o.exit).toBe(0)
+  })
+})
