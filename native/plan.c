@@ -37,6 +37,8 @@ static int take_strings(char **p, char *end, char **out, uint32_t count) {
   return 0;
 }
 
+static int valid_id(int64_t id) { return id >= 0 && id <= (int64_t)UINT32_MAX - 1; }
+
 int load_plan(struct plan *pl) {
   struct stat st;
   if (RETRY(fstat(ND_HELPER_FD_PLAN, &st)) < 0) return errno;
@@ -50,9 +52,20 @@ int load_plan(struct plan *pl) {
   const struct nd_plan_header *h = &pl->h;
   if (h->magic != ND_PLAN_MAGIC || h->version != ND_PLAN_VERSION) return ND_EPLAN;
   if (h->argc < 1 || h->ngroups > NGROUPS_MAX) return ND_EPLAN;
-  size_t groups_len = (size_t)h->ngroups * sizeof(int64_t);
-  size_t respawn_len = (h->flags & ND_PLAN_RESPAWN) ? sizeof pl->respawn : 0;
-  if ((uint64_t)st.st_size != sizeof *h + groups_len + respawn_len + h->strings_len) return ND_EPLAN;
+  /* By subtraction: a sum with strings_len near 2^64 would wrap. */
+  uint64_t size = (uint64_t)st.st_size;
+  uint64_t groups_len = (uint64_t)h->ngroups * sizeof(int64_t);
+  uint64_t respawn_len = (h->flags & ND_PLAN_RESPAWN) ? sizeof pl->respawn : 0;
+  uint64_t rest = size - sizeof *h; /* size >= sizeof *h, checked above */
+  if (groups_len > rest) return ND_EPLAN;
+  rest -= groups_len;
+  if (respawn_len > rest) return ND_EPLAN;
+  rest -= respawn_len;
+  if (h->strings_len != rest) return ND_EPLAN;
+  /* Each string takes at least its NUL. */
+  if ((uint64_t)h->argc + h->envc + h->nchecks + 2 > h->strings_len) return ND_EPLAN;
+  /* An id must fit uid_t/gid_t and not be (uid_t)-1, "no change". */
+  if ((h->flags & ND_PLAN_SET_IDS) && (!valid_id(h->uid) || !valid_id(h->gid))) return ND_EPLAN;
 
   pl->groups = calloc(h->ngroups + 1, sizeof(gid_t));
   pl->checks = calloc((size_t)h->nchecks + 1, sizeof(char *));
@@ -62,6 +75,7 @@ int load_plan(struct plan *pl) {
   for (uint32_t i = 0; i < h->ngroups; i++) {
     int64_t g;
     memcpy(&g, buf + sizeof *h + i * sizeof g, sizeof g);
+    if (!valid_id(g)) return ND_EPLAN;
     pl->groups[i] = (gid_t)g;
   }
 

@@ -1,15 +1,17 @@
 // The helper executable driven directly with plans built by a fixture
-// (drive-helper.py stands in for the addon): the start-up window's reading
-// of the ready pipe.
+// (drive-helper.py stands in for the addon): malformed plans are refused at
+// stage "plan", and the start-up window's reading of the ready pipe.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { fixtures, root } from './helpers/caller.js'
 
 const helper = join(root, 'build', 'Release', 'node-daemonize-helper')
+const STAGE_PLAN = 1
 const STAGE_READY = 18
 const EEXITED = -2
 const ETIMEOUT = -3
+const EPLAN = -4
 
 interface Outcome {
   records: { stage: number; syscall: number; err: number; value: number }[]
@@ -29,6 +31,20 @@ function drive(scenario: string): Outcome {
   }
   return out
 }
+
+describe('a malformed plan is refused at stage plan (ND_EPLAN)', () => {
+  it.each([
+    ['plan-size-wrap', 'a strings_len that makes the size sum wrap'],
+    ['plan-uid-wrap', 'uid and gid 2^32 (0 as uid_t)'],
+    ['plan-uid-minus-one', 'uid -1 with ids to set'],
+    ['plan-group-wrap', 'a supplementary group above 2^32'],
+    ['plan-argc-huge', 'more argv strings than strings_len holds'],
+  ])('%s: %s', (scenario) => {
+    const o = drive(scenario)
+    expect(o.records).toEqual([{ stage: STAGE_PLAN, syscall: 0, err: EPLAN, value: 0 }])
+    expect(o.exit).toBe(256) // exit code 1
+  })
+})
 
 describe('the start-up window reading the ready pipe', () => {
   it('a pipe that never runs dry does not hold the helper: the exit is seen', () => {
