@@ -57,7 +57,7 @@ describe('the start-up window reading the ready pipe', () => {
 
   it('READY=1 counts only as a whole line (not NOTREADY=1, READY=10, READY=1x)', () => {
     const o = drive('ready-not-a-line')
-    expect(o.records.at(-1)).toEqual({ stage: STAGE_READY, syscall: 0, err: ETIMEOUT, value: 300 })
+    expect(o.records.at(-1)).toEqual({ stage: STAGE_READY, syscall: 0, err: ETIMEOUT, value: 2000 })
   })
 
   it('READY=1 as a line after others is readiness', () => {
