@@ -52,24 +52,68 @@ void kill_and_reap(pid_t daemon) {
   reap(daemon);
 }
 
-void kill_descendants(void) {
+/* SIGKILLs every child listed in /proc/self/task/<pid>/children (read
+ * whole, so no pid is cut at a buffer's end); returns how many, or -1
+ * when the list cannot be read (no /proc). */
+static int kill_listed_children(void) {
+  char path[64], buf[4096], tok[24];
+  size_t toklen = 0;
+  int count = 0;
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  int fd = RETRY(open(path, O_RDONLY | O_CLOEXEC));
+  if (fd < 0) return -1;
   for (;;) {
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-    int fd = RETRY(open(path, O_RDONLY | O_CLOEXEC));
-    ssize_t n = fd < 0 ? -1 : RETRY(read(fd, buf, sizeof buf - 1));
-    if (fd >= 0) close(fd);
-    if (n > 0) {
-      buf[n] = '\0';
-      for (char *p = buf; *p;) {
-        char *end;
-        long pid = strtol(p, &end, 10);
-        if (end == p) break;
-        if (pid > 0) kill((pid_t)pid, SIGKILL);
-        p = end;
-      }
+    ssize_t n = RETRY(read(fd, buf, sizeof buf));
+    if (n < 0) {
+      close(fd);
+      return -1;
     }
-    if (RETRY(waitpid(-1, NULL, 0)) < 0) return; /* ECHILD: none left */
+    /* One more pass with n == 0 ends the last token. */
+    for (ssize_t i = 0; i <= n; i++) {
+      char c = i < n ? buf[i] : ' ';
+      if (c >= '0' && c <= '9') {
+        if (toklen < sizeof tok - 1) tok[toklen++] = c;
+        continue;
+      }
+      if (toklen > 0) {
+        tok[toklen] = '\0';
+        long pid = strtol(tok, NULL, 10);
+        if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0) count++;
+        toklen = 0;
+      }
+      if (i == n) break;
+    }
+    if (n == 0) break;
+  }
+  close(fd);
+  return count;
+}
+
+int kill_descendants(void) {
+  int64_t deadline = now_ms() + ND_KILL_DESCENDANTS_MS;
+  int group_signalled = 0;
+  for (;;) {
+    if (kill_listed_children() < 0 && !group_signalled) {
+      /* No list (no /proc): what the daemon left in our process group
+       * gets SIGTERM, which the helper, in that group too, ignores for the
+       * moment (SIGKILL would take the helper with them). */
+      struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+      sigemptyset(&ign.sa_mask);
+      if (sigaction(SIGTERM, &ign, &old) == 0) {
+        kill(0, SIGTERM);
+        sigaction(SIGTERM, &old, NULL);
+      }
+      group_signalled = 1;
+    }
+    /* Reap whatever is gone, never blocking. */
+    for (;;) {
+      pid_t w = (pid_t)RETRY(waitpid(-1, NULL, WNOHANG));
+      if (w < 0) return 0; /* ECHILD: none left */
+      if (w == 0) break;
+    }
+    if (now_ms() >= deadline) return -1;
+    struct timespec ts = {0, 2 * 1000 * 1000};
+    nanosleep(&ts, NULL);
   }
 }
 

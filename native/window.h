@@ -31,8 +31,14 @@ int reap(pid_t pid);
  * have been reused). */
 void kill_and_reap(pid_t daemon);
 
+/* How long kill_descendants() waits for what it killed to be reaped. */
+#define ND_KILL_DESCENDANTS_MS 5000
+
 /* Kill and reap every process left under the helper: as a subreaper it
- * inherits whatever the daemon started before it died or was killed. */
-void kill_descendants(void);
+ * inherits whatever the daemon started before it died or was killed.
+ * Never blocks past ND_KILL_DESCENDANTS_MS: without /proc (no list of
+ * children) the helper's process group gets SIGTERM instead. Returns 0
+ * once none is left, -1 when some outlived the deadline. */
+int kill_descendants(void);
 
 #endif

@@ -66,3 +66,23 @@ describe('the start-up window reading the ready pipe', () => {
     expect(o.exit).toBe(0)
   })
 })
+
+describe('what the daemon leaves behind, without /proc', () => {
+  // A private mount namespace with a tmpfs over /proc, in a pid namespace
+  // (all of it ends with the fixture): needs root and unshare(1).
+  const unshare = ['-fpm', 'sh', '-c', 'mount -t tmpfs none /proc && exec python3 "$0" "$@"']
+  const canUnshare =
+    process.getuid?.() === 0 && spawnSync('unshare', [...unshare.slice(0, 3), 'exit 0'], { timeout: 10_000 }).status === 0
+
+  it.skipIf(!canUnshare)('the helper does not wait for an orphan it cannot list: it signals its group and leaves', () => {
+    const r = spawnSync('unshare', [...unshare, join(fixtures, 'drive-helper.py'), helper, 'orphan-left'], {
+      encoding: 'utf8',
+      timeout: 25_000,
+    })
+    expect(r.status, r.stderr).toBe(0)
+    const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    expect(lines).not.toContainEqual({ stuck: true })
+    expect(lines.at(-2)).toEqual({ stage: 19, syscall: 0, err: EEXITED, value: 3 << 8 }) // running
+    expect(lines.at(-1)).toEqual({ exit: 256 })
+  })
+})
