@@ -19,6 +19,16 @@ int daemon_fd_moves_top(const struct nd_fd_move *moves, size_t n) {
 int daemon_fd_moves_lift(struct nd_fd_move *moves, size_t n, size_t *failed) {
   /* Above every target, so that no move can land on a copy either. */
   int above = daemon_fd_moves_top(moves, n) + 1;
+  /* Every source is checked before any copy: a copy takes the lowest free
+   * fd at or above `above`, which may be the number of a source that is
+   * not open, and that move would then silently copy the wrong file. */
+  for (size_t i = 0; i < n; i++) {
+    if (moves[i].from < 0) continue;
+    if (fcntl(moves[i].from, F_GETFD) < 0) {
+      *failed = i;
+      return EBADF;
+    }
+  }
   for (size_t i = 0; i < n; i++) {
     int from = moves[i].from;
     if (from < 0 || from >= above) continue;

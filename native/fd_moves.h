@@ -40,7 +40,8 @@ int daemon_fd_moves_top(const struct nd_fd_move *moves, size_t n);
 /* Copies every source at or below the highest target above it
  * (F_DUPFD_CLOEXEC) and points each move that reads it at the copy.
  * A copy is made once per source. Returns 0, or an errno with *failed set
- * to the index of the move whose source could not be copied. The copies
+ * to the index of the move whose source could not be copied (EBADF: a
+ * source is not open; checked for every move before anything is copied). The copies
  * are the caller's to close (in the daemon, exec closes them). */
 int daemon_fd_moves_lift(struct nd_fd_move *moves, size_t n, size_t *failed);
 

@@ -13,6 +13,7 @@ export default function setup(): void {
     if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run npm install (or npm run build) first`)
   }
   build('build/test/exec-shim', ['test/fixtures/exec-shim.c'])
+  build('build/test/fd-moves-driver', ['test/fixtures/fd-moves-driver.c', 'native/fd_moves.c', 'native/fd_moves.h'])
   build('build/test/policy-driver', ['test/fixtures/policy-driver.c', 'native/supervise_policy.c', 'native/supervise_policy.h'])
 }
 
