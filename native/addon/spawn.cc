@@ -75,15 +75,17 @@ using Launches = std::vector<InFlight>;
 
 void AbortLaunch(const InFlight& l) {
   kill(l.helper, SIGKILL);  // our unreaped child: the pid is still the helper's
-  KillSession(l.helper, 2000);
+  SessionKill k = KillSession(l.helper, 2000);
   int status;
   Retry([&] { return waitpid(l.helper, &status, 0); });
   if (StillSame(l.status)) close(l.status.fd);
   if (StillSame(l.log)) close(l.log.fd);
-  if (StillSame(l.lock)) {
-    // Unlink while holding the lock (the daemon, its other holder, is dead),
-    // and only the files these fds are: the paths may name others by now.
-    // The pid file first, then the lock file, as a stop does.
+  bool locked = StillSame(l.lock);
+  // Unlink while holding the lock, and only when nothing of the session
+  // outlived the kill (a survivor may be the daemon, the lock's other
+  // holder): only the files these fds are, the paths may name others by
+  // now. The pid file first, then the lock file, as a stop does.
+  if (locked && k.left == 0) {
     auto unlinkIfSame = [](const std::string& path, const TrackedFd& t) {
       struct stat st;
       if (!path.empty() && t.ino != 0 && nd_lstat(path.c_str(), &st) == 0 && st.st_dev == t.dev && st.st_ino == t.ino)
@@ -92,9 +94,10 @@ void AbortLaunch(const InFlight& l) {
     unlinkIfSame(l.state_path, l.state);
     unlinkIfSame(l.pid_path, l.pid);
     unlinkIfSame(l.lock_path, l.lock);
-    if (StillSame(l.pid)) close(l.pid.fd);
-    close(l.lock.fd);
   }
+  // The pid file's fd whether or not JS closed the lock file's already.
+  if (StillSame(l.pid)) close(l.pid.fd);
+  if (locked) close(l.lock.fd);
 }
 
 // The environment is ending: no JS runs any more, so this list is done.
@@ -111,7 +114,7 @@ void OnEnvCleanup(void* arg) {
 // first copied above it (the copies are appended to *copies: close them
 // after the spawn), so no dup2 can overwrite a source another has yet to
 // read. Fds above the layout never reach the child. Returns 0, or an errno
-// from copying a source.
+// from copying a source or from adding a file action (ENOMEM).
 int AddFdMoves(posix_spawn_file_actions_t* fa, std::vector<nd_fd_move> moves, std::vector<int>* copies) {
   std::vector<nd_fd_move> given = moves;
   size_t failed = 0;
@@ -121,8 +124,9 @@ int AddFdMoves(posix_spawn_file_actions_t* fa, std::vector<nd_fd_move> moves, st
       copies->push_back(moves[i].from);
   if (err != 0) return err;
   for (const nd_fd_move& m : moves) {
-    if (m.from == ND_FD_CLOSE) posix_spawn_file_actions_addclose(fa, m.to);  // a caller's stray fd there
-    else posix_spawn_file_actions_adddup2(fa, m.from, m.to);  // dup2 clears close-on-exec on the target
+    err = m.from == ND_FD_CLOSE ? posix_spawn_file_actions_addclose(fa, m.to)  // a caller's stray fd there
+                                : posix_spawn_file_actions_adddup2(fa, m.from, m.to);  // dup2 clears close-on-exec on the target
+    if (err != 0) return err;
   }
   // Fds the caller left without close-on-exec are the helper's to drop: it
   // closes everything above its own as its first step (close_range). Not
@@ -216,8 +220,9 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
       {state_fd >= 0 ? state_fd : ND_FD_CLOSE, ND_HELPER_FD_STATE},
   };
   posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  int err = AddFdMoves(&fa, moves, &owned);
+  int err = posix_spawn_file_actions_init(&fa);
+  if (err != 0) throw fail(err, "posix_spawn", helper);
+  err = AddFdMoves(&fa, moves, &owned);
   if (err != 0) {
     posix_spawn_file_actions_destroy(&fa);
     throw fail(err, "fcntl");
@@ -227,20 +232,24 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   // disposition default (real-time ones too, but not glibc's reserved
   // ones) and an empty mask.
   posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
+  err = posix_spawnattr_init(&attr);
+  if (err != 0) {
+    posix_spawn_file_actions_destroy(&fa);
+    throw fail(err, "posix_spawn", helper);
+  }
   sigset_t def, none;
   sigemptyset(&def);
   sigemptyset(&none);
   for (int sig = 1; sig <= ND_SIGNAL_LAST; sig++)
     if (sig != SIGKILL && sig != SIGSTOP && (sig < ND_SIGNAL_GLIBC_RESERVED_FIRST || sig > ND_SIGNAL_GLIBC_RESERVED_LAST))
       sigaddset(&def, sig);
-  posix_spawnattr_setsigdefault(&attr, &def);
-  posix_spawnattr_setsigmask(&attr, &none);
   short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
 #ifdef POSIX_SPAWN_USEVFORK
   flags |= POSIX_SPAWN_USEVFORK;
 #endif
-  posix_spawnattr_setflags(&attr, flags);
+  err = posix_spawnattr_setsigdefault(&attr, &def);
+  if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
+  if (err == 0) err = posix_spawnattr_setflags(&attr, flags);
 
   // An empty environment: nothing meant for the daemon (LD_PRELOAD, ...)
   // ever loads into the helper, which may run as root.
@@ -248,7 +257,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   char* argv[] = {name, nullptr};
   char* envp[] = {nullptr};
   pid_t pid;
-  err = posix_spawn(&pid, helper.c_str(), &fa, &attr, argv, envp);
+  if (err == 0) err = posix_spawn(&pid, helper.c_str(), &fa, &attr, argv, envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (err != 0) throw fail(err, "posix_spawn", helper);
