@@ -287,7 +287,7 @@ int main(int argc, char **argv) {
   close(rep[0]);
   close(ND_HELPER_FD_PLAN);
   close(ND_HELPER_FD_LOG);
-  close(ND_HELPER_FD_LOCK);
+  if (pl.h.flags & ND_PLAN_HAS_LOCK) close(ND_HELPER_FD_LOCK);
   (void)!chdir("/");
   return watch_window(&pl, daemon, ready[0]) < 0 ? 1 : 0;
 }
