@@ -287,3 +287,15 @@ describe('a first generation that fails its checklist', () => {
     expect(existsSync(`${pidFile}.state`)).toBe(false)
   })
 })
+
+describe('readiness under the supervisor', () => {
+  it('READY=1 counts only as a whole line: NOTREADY=1, READY=10, READY=1x leave the first generation not ready', () => {
+    writeFileSync(join(dir, 'notready'), '')
+    const pidFile = join(dir, 'notready.pid')
+    pidFiles.push(pidFile)
+    const r = cli(['start', app, '--pid-file', pidFile, '--respawn', '--wait-ready', '3s', '--json', '--', dir])
+    expect(r.status, r.output).toBe(1)
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1) as string).error).toMatchObject({ stage: 'ready', code: 'ERR_DAEMON_TIMEOUT' })
+    expect(existsSync(pidFile)).toBe(false)
+  })
+})
