@@ -3,7 +3,7 @@
 // rotation under a supervisor, and a generation running as nobody that
 // tries to alter what status reports.
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { reload, status } from '../src/lifecycle.js'
@@ -259,6 +259,9 @@ describe.skipIf(!asRoot)('the supervisor reopens the log as the service user', (
     reload(pidFile)
     await until('the supervisor\'s reopen event in the new log', () => existsSync(log) && lines(log).some((l) => l.includes('"event":"reopen"')))
     expect(statSync(log)).toMatchObject({ uid: nobody!.uid, gid: nobody!.gid })
+    // The daemon reopens on the HUP the supervisor forwarded, in its own time:
+    // until its stdout is the new file, it may still create the path below.
+    await until('the daemon\'s stdout on the new log', () => readlinkSync(`/proc/${sup.pid}/fd/1`) === log)
 
     // The service user plants a symlink to a root-only file where the log was.
     const secret = join(dir, 'secret')
