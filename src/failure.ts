@@ -58,9 +58,12 @@ function lastLines(buf: Buffer, startsMidFile: boolean, count: number): string |
     // One line longer than the window: show its end rather than nothing.
     if (nl !== -1 && nl < buf.length - 1) text = buf.subarray(nl + 1)
   }
-  const all = text.toString('utf8').split('\n')
+  // Escaped: the service user wrote these bytes, and a terminal would obey
+  // its control sequences (erase the real error, print a fake line).
+  const all = escapeControls(text.toString('utf8')).split('\n')
   if (all[all.length - 1] === '') all.pop()
-  const tail = all.slice(-count).join('\n')
+  // Escaping can lengthen it (up to 4x): keep the bound on what is shown.
+  const tail = all.slice(-count).join('\n').slice(-TAIL_WINDOW)
   return tail === '' ? undefined : tail
 }
 
@@ -171,4 +174,9 @@ export function failure(r: StatusRecord, launch: Launch, daemonPid: number | und
     })
   }
   return new DaemonizeError(`${describe(r)} (protocol error ${r.err})`, { stage, code: 'ERR_DAEMON_PROTOCOL' })
+}
+
+/** Control characters (C0 but newline and tab, DEL, C1) as \xNN. */
+export function escapeControls(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }

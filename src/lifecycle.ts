@@ -15,8 +15,8 @@
 import { closeSync, readFileSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError, type Stage } from './errors.js'
-import { openDaemon, sendSignal } from './daemon-process.js'
-import { inspectPidFile, type PidFileState } from './pidfile-inspect.js'
+import { openDaemon, processHoldsFile, sendSignal } from './daemon-process.js'
+import { inspectPidFile, type LockRef, type PidFileState } from './pidfile-inspect.js'
 import type { SupervisorState } from './supervise-state.js'
 import { describeEnd, describeRunning, supervisedState, supervisorStatus, type SupervisorStatus } from './supervised.js'
 /** LSB status codes: 0 running, 1 dead but the pid file exists, 3 not running, 4 unknown. */
@@ -86,7 +86,41 @@ export function status(pidFile: string): DaemonStatus {
       if (s.pid === null) {
         return { state: 'starting', code: 0, pidFile, message: `starting (pid file ${pidFile} is locked, pid not written yet)` }
       }
+      if (!holdsItsLock(s.pid, s.lock)) {
+        return {
+          state: 'dead',
+          code: 1,
+          pid: s.pid,
+          pidFile,
+          message: `dead: pid file ${pidFile} names pid ${s.pid}, which no longer holds its lock; the lock is held by another process (one the daemon handed its lock fd to?)`,
+        }
+      }
       return { state: 'running', code: 0, pid: s.pid, pidFile, message: `running (pid ${s.pid})` }
+  }
+}
+
+/**
+ * Is the named pid the lock's holder? A held lock proves only that some
+ * process holds the lock file: one the daemon handed fd 3 to outlives it.
+ * Gone or a zombie (whose fds are closed) is never the holder; a live
+ * process is checked in /proc/<pid>/fd, and when that is not readable (a
+ * monitoring user looking at root's daemon) the held lock is all there is.
+ */
+function holdsItsLock(pid: number, lock: LockRef): boolean {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return false // no such process
+  }
+  if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return false
+  try {
+    return processHoldsFile(pid, lock)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EACCES' || code === 'EPERM') return true
+    if (code === 'ENOENT') return false // exited meanwhile
+    throw err
   }
 }
 

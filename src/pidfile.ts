@@ -106,6 +106,17 @@ function tryAcquire(path: string): AcquiredPidFile | Refusal {
       const st = fstatSync(fd)
       checkFileShape(st, lockPath, 'pidfile', 'lock file')
       checkOwner(st, lockPath, 'pidfile', 'lock file', [me])
+      // We create it 0600 and umask can only take bits away: group or other
+      // access means someone chmodded it, and a descriptor another user
+      // opened meanwhile stays valid after any chmod of ours; with it they
+      // could hold a lock here for ever. Refuse rather than trust it.
+      if ((st.mode & 0o077) !== 0) {
+        throw new DaemonizeError(
+          `lock file ${lockPath} has mode 0${(st.mode & 0o777).toString(8)}: other users may hold it open (and its lock); ` +
+            `it must be 0600. Remove it (no daemon holds it while status says not running) and start again`,
+          { stage: 'pidfile', code: 'EPERM', path: lockPath },
+        )
+      }
       if (!lockFile(fd)) {
         closeSync(fd)
         return refusal(path, lockPath)
@@ -123,8 +134,6 @@ function tryAcquire(path: string): AcquiredPidFile | Refusal {
         continue
       }
       locked = true
-      // Ours (checked above): no group or other access, whatever made it.
-      if ((st.mode & 0o077) !== 0) fchmodSync(fd, 0o600)
       try {
         pidFd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK, 0o644)
       } catch (err) {

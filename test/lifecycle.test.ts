@@ -243,7 +243,8 @@ describe('stop', () => {
   it('a locked pid file whose pid does not hold it: refused, nothing signalled', async () => {
     const other = bystander()
     holdLock(`${other.pid}\n`)
-    expect(status(pidFile)).toMatchObject({ code: 0, pid: other.pid })
+    // status is not misled either: the named pid is alive but does not hold the lock
+    expect(status(pidFile)).toMatchObject({ state: 'dead', code: 1, pid: other.pid })
     const e = await rejection(stop(pidFile, { timeoutMs: 500 }))
     expect(e).toMatchObject({ stage: 'stop', code: 'ESRCH', pid: other.pid })
     expect(e.message).toContain('does not hold')

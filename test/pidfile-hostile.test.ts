@@ -463,12 +463,13 @@ describe('a start that finds another start in progress', () => {
   })
 
   it('a daemon of an earlier layout (write lock on the pid file itself, no lock file) still refuses a start', () => {
-    writeFileSync(pidFile, '4244\n')
+    // This process stands in for the old daemon: it names itself and holds the lock.
+    writeFileSync(pidFile, `${process.pid}\n`)
     const fd = openSync(pidFile, 'r+')
     heldFds.push(fd)
     expect(native().lockFile(fd)).toBe(true)
-    expect(() => acquirePidFile(pidFile)).toThrow(expect.objectContaining({ code: 'EALREADY', pid: 4244 }) as unknown as Error)
-    expect(status(pidFile)).toMatchObject({ state: 'running', pid: 4244 })
-    expect(fstatSync(fd).size).toBe(5)
+    expect(() => acquirePidFile(pidFile)).toThrow(expect.objectContaining({ code: 'EALREADY', pid: process.pid }) as unknown as Error)
+    expect(status(pidFile)).toMatchObject({ state: 'running', pid: process.pid })
+    expect(fstatSync(fd).size).toBe(String(process.pid).length + 1)
   })
 })
