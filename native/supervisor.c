@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "supervise.h"
+#include "records.h"
 
 #include <dirent.h>
 #include <grp.h>
@@ -110,14 +111,7 @@ static void sleep_ms(int ms) {
 
 /* A record to the caller, while the launch is in progress. */
 static void status_record(int stage, int sys, int err, int64_t value) {
-  if (!launching) return;
-  struct nd_record r;
-  memset(&r, 0, sizeof r);
-  r.stage = (uint16_t)stage;
-  r.syscall = (uint16_t)sys;
-  r.err = err;
-  r.value = value;
-  (void)RETRY(write(ND_HELPER_FD_STATUS, &r, sizeof r));
+  if (launching) (void)daemon_send_record(ND_HELPER_FD_STATUS, stage, sys, err, value);
 }
 
 static void write_state(void) {
