@@ -233,6 +233,29 @@ static int has_children(void) {
 static char dents[16384];
 static char statbuf[1024];
 
+/* Read a /proc text file into statbuf, NUL-terminated. When it does not
+ * fit, the text is cut back to its last space: a list of pids must never
+ * end in a pid cut short (12345 read as 123 would kill the wrong process);
+ * whoever is left over is found on the next pass. Returns the length kept,
+ * or -1. */
+static ssize_t read_proc_text(const char *path) {
+  int fd = (int)RETRY(open(path, O_RDONLY | O_CLOEXEC));
+  if (fd < 0) return -1;
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = RETRY(read(fd, statbuf + got, sizeof statbuf - 1 - got));
+    if (n <= 0) break;
+    got += (size_t)n;
+    if (got == sizeof statbuf - 1) {
+      while (got > 0 && statbuf[got - 1] != ' ' && statbuf[got - 1] != '\n') got--;
+      break;
+    }
+  }
+  close(fd);
+  statbuf[got] = '\0';
+  return (ssize_t)got;
+}
+
 static void kill_session(void) {
   int dir = (int)RETRY(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir < 0) return;
@@ -254,12 +277,7 @@ static void kill_session(void) {
       if (*c != '\0' || pid <= 1 || pid == self) continue;
       char path[64];
       snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-      int fd = (int)RETRY(open(path, O_RDONLY | O_CLOEXEC));
-      if (fd < 0) continue;
-      ssize_t got = RETRY(read(fd, statbuf, sizeof statbuf - 1));
-      close(fd);
-      if (got <= 0) continue;
-      statbuf[got] = '\0';
+      if (read_proc_text(path) <= 0) continue;
       char *paren = strrchr(statbuf, ')');
       if (paren == NULL) continue;
       char state;
@@ -274,12 +292,7 @@ static void kill_session(void) {
 static void kill_children(void) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)self);
-  int fd = (int)RETRY(open(path, O_RDONLY | O_CLOEXEC));
-  if (fd < 0) return;
-  ssize_t n = RETRY(read(fd, statbuf, sizeof statbuf - 1));
-  close(fd);
-  if (n <= 0) return;
-  statbuf[n] = '\0';
+  if (read_proc_text(path) <= 0) return;
   long pid = 0;
   int in = 0;
   for (char *p = statbuf;; p++) {
