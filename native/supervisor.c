@@ -651,8 +651,10 @@ static void on_death(int wstatus) {
 
   switch (d.verdict) {
     case ND_VERDICT_RESPAWN: {
+      /* +1: mono_ms() truncates, so "now" may already be up to 1 ms old;
+       * the delay is a lower bound and must never come out shorter. */
       int64_t now = mono_ms();
-      restart_at = now + d.delay_ms;
+      restart_at = d.delay_ms > 0 ? now + d.delay_ms + 1 : now;
       st.restart_at_ms = real_ms() + d.delay_ms;
       st.restart_delay_ms = d.delay_ms;
       log_begin(40, "restart");
