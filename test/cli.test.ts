@@ -13,31 +13,14 @@ import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { completeLines, untilLine } from './helpers/files.js'
 import { until } from './helpers/wait.js'
 import { isAlive, procCwd, procStat, procStatus } from './helpers/proc.js'
+import { runCli as cli } from './helpers/cli.js'
 
 cleanUpDaemons()
 
-const bin = join(root, 'bin', 'node-daemonize.js')
 const entry = join(fixtures, 'daemon-reporter.mjs')
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version
 
-interface Run {
-  code: number | null
-  out: string
-  err: string
-}
 
-/** Run the CLI; resolves when it exits and its output pipes close (a daemon never holds them). */
-function cli(args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, out, err }))
-  })
-}
 
 /** What daemon-reporter.mjs saw, once it has written it. */
 async function report(path: string): Promise<{ pid: number; argv: string[]; cwd: string; sid: number; pgid: number; umask: number }> {

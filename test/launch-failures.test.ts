@@ -5,7 +5,7 @@
 // DaemonizeError with nothing left running, and the caller leaks no fd;
 // bad options are refused before anything is created; the CLI's exit status
 // says what the launch did even when nobody reads its output.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import fs, {
   chmodSync,
   chownSync,
@@ -29,6 +29,7 @@ import { native, type UserEntry } from '../src/native.js'
 import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { isAlive, procFds } from './helpers/proc.js'
+import { runCli as cli } from './helpers/cli.js'
 
 cleanUpDaemons()
 
@@ -48,23 +49,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-interface Run {
-  code: number | null
-  out: string
-  err: string
-}
 
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, out, err }))
-  })
-}
 
 /** The CLI with its stdout a pipe nobody reads any more. */
 function cliIntoClosedPipe(args: string[]): { status: number; stderr: string } {

@@ -32,6 +32,7 @@ import { writeLockedInProcLocks } from '../src/pidfile-inspect.js'
 import { execShim, fixtures, root, runCaller } from './helpers/caller.js'
 import { cleanUpDaemons, killDaemon, track, untilGone } from './helpers/daemons.js'
 import { procStatus } from './helpers/proc.js'
+import { runCli as cliAsync } from './helpers/cli.js'
 
 cleanUpDaemons()
 
@@ -83,18 +84,6 @@ function cli(args: string[], how: { nobody?: boolean } = {}): { code: number | n
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
-/** Async CLI run, for several at once. */
-function cliAsync(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, out, err }))
-  })
-}
 
 /**
  * As nobody, open `path` read-only and take read locks on it (a POSIX one,

@@ -2,38 +2,22 @@
 // everything `start` would refuse is refused before the old daemon is
 // stopped. Through the CLI, against a running daemon, checked in /proc and by
 // `status`.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { fixtures, root } from './helpers/caller.js'
+import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { isAlive, procStat } from './helpers/proc.js'
+import { runCli as cli } from './helpers/cli.js'
 
 cleanUpDaemons()
 
-const bin = join(root, 'bin', 'node-daemonize.js')
 const entry = join(fixtures, 'daemon-idle.js')
 const isRoot = process.getuid?.() === 0
 
-interface Run {
-  code: number | null
-  out: string
-  err: string
-}
 
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, out, err }))
-  })
-}
 
 let dir: string
 /** A 0700 directory nobody cannot enter, holding a readable copy of the entry. */
