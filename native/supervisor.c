@@ -606,6 +606,15 @@ static void begin_stop(int sig) {
   set_state(ND_STATE_STOPPING);
 }
 
+/* The daemon ended in a way the policy does not restart: record why, log it, exit. */
+static void end_for_good(uint32_t reason, const char *msg) {
+  st.reason = reason;
+  st.state = ND_STATE_EXITED;
+  log_begin(30, "done");
+  log_end(msg);
+  finish(0);
+}
+
 static void on_death(int wstatus) {
   int64_t uptime = mono_ms() - gen_started;
   pid_t dead = gen_pid;
@@ -667,19 +676,11 @@ static void on_death(int wstatus) {
       return;
     }
     case ND_VERDICT_CLEAN_EXIT:
-      st.reason = ND_REASON_CLEAN_EXIT;
-      st.state = ND_STATE_EXITED;
-      log_begin(30, "done");
-      log_end("the daemon exited with code 0; --respawn on-failure does not restart a clean exit");
-      finish(0);
+      end_for_good(ND_REASON_CLEAN_EXIT, "the daemon exited with code 0; --respawn on-failure does not restart a clean exit");
       break;
     case ND_VERDICT_NO_RESPAWN_EXIT:
-      st.reason = ND_REASON_NO_RESPAWN_EXIT;
-      st.state = ND_STATE_EXITED;
-      log_begin(30, "done");
       snprintf(msg, sizeof msg, "the daemon exited with %s, listed in --no-respawn-exit: not restarted", how);
-      log_end(msg);
-      finish(0);
+      end_for_good(ND_REASON_NO_RESPAWN_EXIT, msg);
       break;
     case ND_VERDICT_GIVE_UP:
       st.reason = ND_REASON_CRASH_LOOP;
