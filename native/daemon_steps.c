@@ -32,6 +32,8 @@ _Static_assert(ND_SIGNAL_LAST == _NSIG - 1, "ND_SIGNAL_LAST is the highest signa
 
 /* The daemon's record pipe (daemon_become sets it). */
 static int daemon_rep = -1;
+/* A supervised generation leads its own process group (plan.h own_group). */
+static int daemon_own_group;
 
 /* A failed record means the helper is gone, and a daemon whose launch
  * nobody watches must not go on to exec; a failure ends the daemon. */
@@ -47,6 +49,7 @@ static void daemon_fail(int stage, int sys, int err, int64_t value) {
 void daemon_become(const struct plan *pl, pid_t helper, int rep_w, struct nd_fd_move *moves, size_t nmoves) {
   pid_t self = getpid();
   daemon_rep = rep_w;
+  daemon_own_group = pl->own_group;
   daemon_close_helper_fds(pl);
   daemon_verify_session(helper, self);
   daemon_set_umask(pl);
@@ -80,13 +83,15 @@ void daemon_close_helper_fds(const struct plan *pl) {
 }
 
 /* In the helper's new session, and not its leader, so that opening a
- * terminal can never make one the daemon's controlling tty. */
+ * terminal can never make one the daemon's controlling tty. Its group is
+ * the session's, or, for a supervised generation, its own (set by the
+ * supervisor right after the fork). */
 void daemon_verify_session(pid_t helper, pid_t self) {
   pid_t sid = getsid(0);
   if (sid < 0) daemon_fail(ND_STAGE_session, 0, errno, -1);
   if (sid != helper || sid == self) daemon_report(ND_STAGE_session, 0, ND_EVERIFY, sid);
   pid_t pgid = getpgid(0);
-  if (pgid != sid) daemon_report(ND_STAGE_session, ND_SYS_getpgid, ND_EVERIFY, pgid);
+  if (pgid != (daemon_own_group ? self : sid)) daemon_report(ND_STAGE_session, ND_SYS_getpgid, ND_EVERIFY, pgid);
   daemon_report(ND_STAGE_session, 0, 0, sid);
 }
 

@@ -131,6 +131,7 @@ static int run_supervised(struct plan *pl, pid_t sid) {
     c.sid = sid;
     c.fault_no_subreaper = (pl->h.flags & ND_PLAN_FAULT_NO_SUBREAPER) != 0;
     pl->die_with_parent = getpid();
+    pl->own_group = 1;
     c.plan = pl;
     _exit(nd_supervise(&c));
   }

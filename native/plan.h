@@ -24,6 +24,11 @@ struct plan {
    * PR_SET_PDEATHSIG after its privilege drop and checks that its parent is
    * still this pid (0: a one-shot daemon, no death signal). */
   pid_t die_with_parent;
+  /* Set by the supervisor too: each generation leads its own process group
+   * inside the session (pgid = its pid, not the session's), so that what a
+   * dead generation leaves behind can be told from a live one's while two
+   * overlap in a graceful restart (0: the group is the session's). */
+  int own_group;
 };
 
 /* At most: stdin, stdout, stderr, the lock file, the ready pipe. */

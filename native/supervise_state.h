@@ -19,8 +19,8 @@
 #include <stdint.h>
 
 #define ND_STATE_MAGIC 0x5653444eu /* "NDSV" */
-#define ND_STATE_VERSION 1u
-#define ND_STATE_SIZE 128
+#define ND_STATE_VERSION 2u
+#define ND_STATE_SIZE 192
 
 /* state */
 #define ND_STATE_STARTING 1   /* the first generation's start-up window */
@@ -35,6 +35,7 @@
 #define ND_STATE_F_NO_SUBREAPER (1u << 0) /* PR_SET_CHILD_SUBREAPER failed: orphans go to init */
 #define ND_STATE_F_READY (1u << 1)        /* the current generation called ready() */
 #define ND_STATE_F_GOOD_START (1u << 2)   /* the current generation counts as a good start */
+#define ND_STATE_F_WANT_READY (1u << 3)   /* started with --wait-ready: a graceful restart is possible */
 
 /* last_exit_kind */
 #define ND_EXIT_NONE 0
@@ -49,6 +50,22 @@
 #define ND_REASON_SIGNAL 4          /* stopped by stop_signal (TERM from `stop`, or anyone's) */
 #define ND_REASON_START_FAILED 5    /* a generation could not be started (fork, pipe, its checklist) */
 #define ND_REASON_LAUNCH_FAILED 6   /* the first generation failed its start-up window */
+
+/* graceful_outcome: how graceful restart number graceful_done ended. */
+#define ND_GRACEFUL_NONE 0
+#define ND_GRACEFUL_OK 1           /* the new generation is ready and serves; the old one got TERM and drains */
+#define ND_GRACEFUL_EXITED 2       /* the new generation exited before ready(); graceful_value: its wait status */
+#define ND_GRACEFUL_NOT_READY 3    /* no ready() within the readiness timeout: killed; graceful_value: the timeout */
+#define ND_GRACEFUL_START_FAILED 4 /* fork or the daemon checklist failed; graceful_stage, graceful_value: errno */
+#define ND_GRACEFUL_STOPPED 5      /* the service was stopped meanwhile: nothing new started */
+#define ND_GRACEFUL_ENDED 6        /* the running generation ended the service meanwhile (the policy's verdict) */
+
+/* refused_why: why the last refused request (refusals, refused_pid) was refused. */
+#define ND_REFUSED_IN_PROGRESS 1   /* a graceful restart is in progress */
+#define ND_REFUSED_DRAINING 2      /* the generation it replaced is still draining */
+#define ND_REFUSED_NOT_READY 3     /* no generation is up and ready (starting, restarting) */
+#define ND_REFUSED_STOPPING 4      /* the service is being stopped */
+#define ND_REFUSED_NO_WAIT_READY 5 /* started without --wait-ready: readiness cannot gate a hand-over */
 
 struct nd_state {
   uint32_t magic;
@@ -76,13 +93,34 @@ struct nd_state {
   uint32_t deaths; /* every death so far */
   int32_t sid;     /* the service's session (the helper's pid) */
   uint32_t reserved;
+  /* Graceful restarts (version 2). A request is a SIGUSR2 to the
+   * supervisor; it either begins attempt graceful_seq (requested by
+   * graceful_requester, the signal's sender) or is refused (refusals,
+   * refused_pid, refused_why). An attempt is decided when graceful_done
+   * reaches graceful_seq. */
+  uint32_t graceful_seq;      /* attempts begun */
+  uint32_t graceful_done;     /* attempts decided (= graceful_seq: none in progress) */
+  int32_t graceful_requester; /* the sender of the request that began attempt graceful_seq */
+  uint32_t graceful_outcome;  /* ND_GRACEFUL_* of attempt graceful_done */
+  int32_t next_pid;           /* the new generation while it starts (0: none) */
+  int32_t draining_pid;       /* the replaced generation while it drains (0: none) */
+  int32_t graceful_new_pid;   /* the last attempt's new generation */
+  int32_t graceful_old_pid;   /* the generation it was to replace */
+  int32_t graceful_value;     /* see ND_GRACEFUL_* */
+  uint32_t graceful_stage;    /* START_FAILED: the checklist's stage (protocol.h) */
+  uint32_t refusals;          /* requests refused so far */
+  int32_t refused_pid;        /* the sender of the last refused request */
+  uint32_t refused_why;       /* ND_REFUSED_* */
+  uint32_t graceful_ready_ms; /* the last attempt's new generation: fork to ready() */
+  uint32_t graceful_took_ms;  /* the last attempt: request to hand-over (or to its failure) */
+  uint32_t reserved2;
   uint64_t seq_end; /* = seq */
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 128 bytes");
+static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 192 bytes");
 #else
-_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 128 bytes");
+_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 192 bytes");
 #endif
 
 #endif

@@ -17,6 +17,12 @@
  * The first generation decides the launch: its records go to the caller's
  * status pipe, then the verdict of its start-up window, then the pipe is
  * closed; a failure there ends the supervisor with nothing left running.
+ *
+ * A graceful restart (SIGUSR2; see the section below) overlaps two
+ * generations: the new one starts alongside the current one and takes over
+ * only once ready; the replaced one then drains. Each generation leads its
+ * own process group, which is how the leftovers of one are told from the
+ * other's.
  */
 #define _GNU_SOURCE
 #include "supervise.h"
@@ -79,6 +85,23 @@ static int64_t gen_started;  /* monotonic ms */
 static int64_t exec_deadline, window_deadline, good_at, restart_at, stop_deadline;
 static struct ready_line ready_line; /* READY=1 as a whole line */
 
+/* A graceful restart's other generation: the new one while it starts
+ * (next), then the replaced one while it drains (draining_pid). */
+struct next_gen {
+  pid_t pid;                 /* 0: none */
+  int rep_r, ready_r;        /* its records until EOF; its ready pipe until READY or EOF */
+  int exec_ok, exec_failed;
+  struct nd_record first_failure;
+  int64_t started, started_real, exec_deadline, ready_deadline;
+  struct ready_line ready_line;
+  int exited, status;        /* reaped: its wait status */
+  uint32_t killed_why;       /* ND_GRACEFUL_* when the supervisor killed it */
+};
+static struct next_gen next; /* rep_r, ready_r: -1 from nd_supervise on */
+static pid_t draining_pid;
+static int64_t drain_deadline;
+static int draining_exited, draining_status;
+
 static int launching = 1;    /* the first generation's verdict is not given yet */
 static int stopping;
 static int stop_signal;
@@ -119,6 +142,8 @@ static void write_state(void) {
   st.seq_end = st.seq;
   st.updated_ms = real_ms();
   st.daemon_pid = gen_pid;
+  st.next_pid = next.pid;
+  st.draining_pid = draining_pid;
   (void)RETRY(pwrite(FD_STATE, &st, sizeof st, 0));
 }
 
@@ -201,10 +226,12 @@ static void close_gen_pipes(void) {
   rep_r = ready_r = -1;
 }
 
-/* Reap every child that has exited; returns 1 if the current generation
- * was among them (*status set). */
+/* Reap every child that has exited, noting the generations among them
+ * (the current one, and during a graceful restart the new or the draining
+ * one: graceful_reaped). */
 static int gen_exited;
 static int gen_status;
+static void graceful_reaped(pid_t p, int status);
 
 static void reap_all(void) {
   for (;;) {
@@ -215,6 +242,7 @@ static void reap_all(void) {
       gen_exited = 1;
       gen_status = status;
     }
+    graceful_reaped(p, status);
   }
 }
 
@@ -256,9 +284,32 @@ static ssize_t read_proc_text(const char *path) {
   return (ssize_t)got;
 }
 
-static void kill_session(void) {
+/* Fields of /proc/<pid>/stat: state, process group, session, start time
+ * (clock ticks after boot). Returns 0, or -1 for a process that is gone. */
+static int proc_stat_of(long pid, char *state, int *pgrp, int *session, unsigned long long *start) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  if (read_proc_text(path) <= 0) return -1;
+  char *paren = strrchr(statbuf, ')');
+  if (paren == NULL) return -1;
+  int ppid;
+  unsigned long long start_time = 0;
+  /* After the name: state ppid pgrp session tty tpgid flags minflt cminflt
+   * majflt cmajflt utime stime cutime cstime priority nice threads
+   * itrealvalue starttime. */
+  int n = sscanf(paren + 2, "%c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", state, &ppid,
+                 pgrp, session, &start_time);
+  if (n < 4) return -1;
+  if (start != NULL) *start = n == 5 ? start_time : 0;
+  return 0;
+}
+
+/* SIGKILL every process of the service's session but ourselves, or with
+ * pgrp > 0 only that process group's; returns how many live ones it found. */
+static int kill_in_session(pid_t pgrp) {
+  int found = 0;
   int dir = (int)RETRY(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir < 0) return;
+  if (dir < 0) return 0;
   for (;;) {
     long n = syscall(__NR_getdents64, dir, dents, sizeof dents);
     if (n <= 0) break;
@@ -275,19 +326,19 @@ static void kill_session(void) {
       const char *c = d->d_name;
       for (; *c >= '0' && *c <= '9'; c++) pid = pid * 10 + (*c - '0');
       if (*c != '\0' || pid <= 1 || pid == self) continue;
-      char path[64];
-      snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-      if (read_proc_text(path) <= 0) continue;
-      char *paren = strrchr(statbuf, ')');
-      if (paren == NULL) continue;
       char state;
-      int ppid, pgrp, session;
-      if (sscanf(paren + 2, "%c %d %d %d", &state, &ppid, &pgrp, &session) != 4) continue;
-      if (session == cfg->sid) kill((pid_t)pid, SIGKILL);
+      int group, session;
+      if (proc_stat_of(pid, &state, &group, &session, NULL) < 0) continue;
+      if (session != cfg->sid || (pgrp > 0 && group != pgrp) || state == 'Z' || state == 'X') continue;
+      kill((pid_t)pid, SIGKILL);
+      found++;
     }
   }
   close(dir);
+  return found;
 }
+
+static void kill_session(void) { (void)kill_in_session(0); }
 
 static void kill_children(void) {
   char path[64];
@@ -307,6 +358,82 @@ static void kill_children(void) {
     }
   }
 }
+
+/* A live generation other than dead (the current, the new or the draining
+ * one), or 0 for none; i: 0..2. */
+static pid_t live_gen(int i, pid_t dead) {
+  pid_t p = i == 0 ? gen_pid : i == 1 ? next.pid : draining_pid;
+  return p > 0 && p != dead ? p : 0;
+}
+
+/* Our children (orphans reparented to us, as a subreaper) that generation
+ * `dead` left behind, while another generation lives: those still in its
+ * process group, and those who left every group of ours (setsid, setpgid)
+ * and started before every live generation (a live one's descendants are
+ * younger than it). One that left its group and is younger is spared: it
+ * may be the live generation's, and it is killed when that one dies.
+ * Returns how many it found. */
+static int kill_orphans_of(pid_t dead) {
+  static long kids[512];
+  size_t nkids = 0;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)self);
+  if (read_proc_text(path) <= 0) return 0;
+  long pid = 0;
+  int in = 0;
+  for (char *p = statbuf; nkids < sizeof kids / sizeof kids[0]; p++) {
+    if (*p >= '0' && *p <= '9') {
+      pid = pid * 10 + (*p - '0');
+      in = 1;
+    } else {
+      if (in && pid > 1) kids[nkids++] = pid;
+      pid = 0;
+      in = 0;
+      if (*p == '\0') break;
+    }
+  }
+  unsigned long long youngest_live = 0;
+  pid_t groups[3] = {0, 0, 0};
+  for (int i = 0; i < 3; i++) {
+    pid_t g = live_gen(i, dead);
+    char state;
+    int pg, session;
+    unsigned long long start;
+    if (g == 0 || proc_stat_of(g, &state, &pg, &session, &start) < 0) continue;
+    groups[i] = g;
+    if (youngest_live == 0 || start < youngest_live) youngest_live = start;
+  }
+  int found = 0;
+  for (size_t k = 0; k < nkids; k++) {
+    if (kids[k] == groups[0] || kids[k] == groups[1] || kids[k] == groups[2]) continue;
+    char state;
+    int pg, session;
+    unsigned long long start;
+    if (proc_stat_of(kids[k], &state, &pg, &session, &start) < 0 || state == 'Z' || state == 'X') continue;
+    int of_dead = pg == dead;
+    int of_live = pg > 0 && (pg == groups[0] || pg == groups[1] || pg == groups[2]);
+    if (of_dead || (!of_live && youngest_live != 0 && start < youngest_live)) {
+      kill((pid_t)kids[k], SIGKILL);
+      found++;
+    }
+  }
+  return found;
+}
+
+/* What generation `dead` left behind, while another one lives on: its
+ * process group wherever its members went, and the orphans that are
+ * certainly its own. Bounded by LEFTOVER_WAIT_MS. */
+static void kill_generation_leftovers(pid_t dead) {
+  int64_t end = mono_ms() + LEFTOVER_WAIT_MS;
+  for (;;) {
+    int found = kill_in_session(dead) + kill_orphans_of(dead);
+    reap_all();
+    if (found == 0 || mono_ms() > end) return;
+    sleep_ms(5);
+  }
+}
+
+static int others_alive(pid_t dead) { return live_gen(0, dead) || live_gen(1, dead) || live_gen(2, dead); }
 
 /* Kill and reap everything but ourselves; bounded by LEFTOVER_WAIT_MS. */
 static void kill_leftovers(void) {
@@ -423,7 +550,9 @@ static void launched(void) {
   log_end("supervising the daemon");
 }
 
-static int start_generation(void) {
+/* Fork a generation: *pid_out, its record pipe and (with readiness) its
+ * ready pipe. Returns 0 or an errno. */
+static int fork_generation(pid_t *pid_out, int *rep_out, int *ready_out) {
   int rep[2] = {-1, -1}, ready[2] = {-1, -1};
   struct nd_fd_move moves[ND_DAEMON_FD_MOVES_MAX];
   int above = daemon_fd_moves_top(moves, plan_daemon_fd_moves(cfg->plan, -1, moves)) + 1;
@@ -456,12 +585,24 @@ static int start_generation(void) {
     close(ND_HELPER_FD_LOCK);
     close(FD_STATE);
     close(sigfd);
+    /* Its own process group (plan.h own_group), set on both sides of the
+     * fork so that it holds before either goes on. */
+    (void)setpgid(0, 0);
     daemon_become(cfg->plan, cfg->sid, rep[1], moves, nmoves);
   }
+  (void)setpgid(pid, pid);
   close(rep[1]);
   if (ready[1] >= 0) close(ready[1]);
-  rep_r = rep[0];
-  ready_r = ready[0];
+  *pid_out = pid;
+  *rep_out = rep[0];
+  *ready_out = ready[0];
+  return 0;
+}
+
+static int start_generation(void) {
+  pid_t pid;
+  int err = fork_generation(&pid, &rep_r, &ready_r);
+  if (err) return err;
   gen_pid = pid;
   gen_exited = 0;
   exec_ok = exec_failed = 0;
@@ -519,19 +660,25 @@ static void on_ready(void) {
   write_state();
 }
 
+/* One record of a generation's checklist: the first failure is kept, and
+ * "exec" without a failure is a success. */
+static void take_record(const struct nd_record *r, int *ok, int *failed, struct nd_record *first) {
+  if (r->err != 0) {
+    if (!*failed) *first = *r;
+    *failed = 1;
+    *ok = 0;
+  } else if (r->stage == ND_STAGE_exec) {
+    *ok = 1;
+  }
+}
+
 /* Records from the generation's checklist. */
 static void read_records(void) {
   struct nd_record r;
   ssize_t got = RETRY(read(rep_r, &r, sizeof r));
   if (got == (ssize_t)sizeof r) {
     status_record(r.stage, r.syscall, r.err, r.value);
-    if (r.err != 0) {
-      if (!exec_failed) first_failure = r;
-      exec_failed = 1;
-      exec_ok = 0;
-    } else if (r.stage == ND_STAGE_exec) {
-      exec_ok = 1;
-    }
+    take_record(&r, &exec_ok, &exec_failed, &first_failure);
     return;
   }
   /* EOF: the exec succeeded, or the checklist failed (its exit follows). */
@@ -553,29 +700,42 @@ static void read_records(void) {
 
 /* Every record the generation wrote before it died, before its death is
  * judged: a failure record names the step that failed. Never blocks. */
-static void drain_records(void) {
-  while (rep_r >= 0) {
-    struct pollfd p = {rep_r, POLLIN, 0};
+static void drain_records_of(const int *fd, void (*reader)(void)) {
+  while (*fd >= 0) {
+    struct pollfd p = {*fd, POLLIN, 0};
     if (RETRY(poll(&p, 1, 0)) <= 0) return;
-    read_records();
+    reader();
   }
 }
 
-static void read_ready(void) {
+static void drain_records(void) { drain_records_of(&rep_r, read_records); }
+
+/* One read of a ready pipe; returns 1 once READY=1 came (the pipe is then
+ * closed, as it is at EOF). */
+static int ready_read(int *fd, struct ready_line *rl) {
   char buf[4096];
-  ssize_t n = RETRY(read(ready_r, buf, sizeof buf));
+  ssize_t n = RETRY(read(*fd, buf, sizeof buf));
   if (n <= 0) {
-    close(ready_r);
-    ready_r = -1;
-    if (n == 0 && ready_line_eof(&ready_line)) on_ready();
-    return;
+    close(*fd);
+    *fd = -1;
+    return n == 0 && ready_line_eof(rl);
   }
-  if (ready_line_feed(&ready_line, buf, (size_t)n)) {
-    close(ready_r);
-    ready_r = -1;
-    on_ready();
+  if (ready_line_feed(rl, buf, (size_t)n)) {
+    close(*fd);
+    *fd = -1;
+    return 1;
   }
+  return 0;
 }
+
+static void read_ready(void) {
+  if (ready_read(&ready_r, &ready_line)) on_ready();
+}
+
+/* The graceful restart's hooks into a stop and into the service's end. */
+static void graceful_on_stop(void);
+static void graceful_end_all(void);
+static int graceful_takes_over(uint32_t delay_ms);
 
 static void finish_stop(void) {
   close_gen_pipes();
@@ -600,19 +760,39 @@ static void begin_stop(int sig) {
   if (gen_pid > 0) put_int("daemonPid", gen_pid);
   put_int("stopTimeoutMs", cfg->stop_timeout_ms);
   log_end("stopping the service");
-  if (gen_pid <= 0) finish_stop();
-  kill(gen_pid, SIGTERM); /* our unreaped child: the pid is its own */
+  graceful_on_stop();
+  if (!others_alive(0)) finish_stop();
+  if (gen_pid > 0) kill(gen_pid, SIGTERM); /* our unreaped child: the pid is its own */
   stop_deadline = mono_ms() + cfg->stop_timeout_ms;
   set_state(ND_STATE_STOPPING);
 }
 
 /* The daemon ended in a way the policy does not restart: record why, log it, exit. */
 static void end_for_good(uint32_t reason, const char *msg) {
+  graceful_end_all();
   st.reason = reason;
   st.state = ND_STATE_EXITED;
   log_begin(30, "done");
   log_end(msg);
   finish(0);
+}
+
+/* The next generation starts after delay_ms (the policy's backoff). */
+static void schedule_restart(uint32_t delay_ms, uint32_t in_window) {
+  char msg[128];
+  /* +1: mono_ms() truncates, so "now" may already be up to 1 ms old;
+   * the delay is a lower bound and must never come out shorter. */
+  int64_t now = mono_ms();
+  restart_at = delay_ms > 0 ? now + delay_ms + 1 : now;
+  st.restart_at_ms = real_ms() + delay_ms;
+  st.restart_delay_ms = delay_ms;
+  log_begin(40, "restart");
+  put_int("delayMs", delay_ms);
+  put_int("restart", st.restarts + 1);
+  put_int("deathsInWindow", in_window);
+  snprintf(msg, sizeof msg, "restarting in %u ms (restart %u)", delay_ms, st.restarts + 1);
+  log_end(msg);
+  set_state(ND_STATE_RESTARTING);
 }
 
 static void on_death(int wstatus) {
@@ -630,8 +810,10 @@ static void on_death(int wstatus) {
     st.last_exit_kind = ND_EXIT_SIGNAL;
     st.last_exit_value = WTERMSIG(wstatus);
   }
-  /* Whatever it left behind goes before anything else starts. */
-  kill_leftovers();
+  /* Whatever it left behind goes before anything else starts (but not
+   * what belongs to a generation still alive: graceful restart). */
+  if (others_alive(dead)) kill_generation_leftovers(dead);
+  else kill_leftovers();
 
   if (launching) {
     if (exec_failed || !exec_ok) {
@@ -643,7 +825,11 @@ static void on_death(int wstatus) {
     gen_exited = 1;
     fail_launch();
   }
-  if (stopping) finish_stop();
+  if (stopping) {
+    if (!others_alive(0)) finish_stop();
+    write_state();
+    return;
+  }
 
   char how[64], msg[256];
   describe_status(how, sizeof how, wstatus);
@@ -659,22 +845,9 @@ static void on_death(int wstatus) {
   log_end(msg);
 
   switch (d.verdict) {
-    case ND_VERDICT_RESPAWN: {
-      /* +1: mono_ms() truncates, so "now" may already be up to 1 ms old;
-       * the delay is a lower bound and must never come out shorter. */
-      int64_t now = mono_ms();
-      restart_at = d.delay_ms > 0 ? now + d.delay_ms + 1 : now;
-      st.restart_at_ms = real_ms() + d.delay_ms;
-      st.restart_delay_ms = d.delay_ms;
-      log_begin(40, "restart");
-      put_int("delayMs", d.delay_ms);
-      put_int("restart", st.restarts + 1);
-      put_int("deathsInWindow", d.in_window);
-      snprintf(msg, sizeof msg, "restarting in %u ms (restart %u)", d.delay_ms, st.restarts + 1);
-      log_end(msg);
-      set_state(ND_STATE_RESTARTING);
+    case ND_VERDICT_RESPAWN:
+      if (!graceful_takes_over(d.delay_ms)) schedule_restart(d.delay_ms, d.in_window);
       return;
-    }
     case ND_VERDICT_CLEAN_EXIT:
       end_for_good(ND_REASON_CLEAN_EXIT, "the daemon exited with code 0; --respawn on-failure does not restart a clean exit");
       break;
@@ -683,6 +856,7 @@ static void on_death(int wstatus) {
       end_for_good(ND_REASON_NO_RESPAWN_EXIT, msg);
       break;
     case ND_VERDICT_GIVE_UP:
+      graceful_end_all();
       st.reason = ND_REASON_CRASH_LOOP;
       st.state = ND_STATE_FAILED;
       log_begin(50, "gave-up");
@@ -712,6 +886,308 @@ static void start_or_count(void) {
   log_end("cannot fork a new generation");
   gen_started = mono_ms();
   on_death(127 << 8);
+}
+
+/* ------------------------------------------------------ graceful restart */
+
+/*
+ * SIGUSR2 asks for one. A new generation is forked from the same plan as
+ * every other (so the code on disk now is what starts), alongside the
+ * current one, and takes over only once it called ready(): then the
+ * current one gets TERM and drains, with KILL after the stop timeout. A new
+ * generation that exits, fails its checklist or misses readiness is killed
+ * with whatever it left behind, and the current one keeps serving. None of
+ * that is a death in the policy's eyes (no backoff, no crash-loop count),
+ * nor is the replaced one's exit while it drains. A second request while
+ * one is in progress, or while the replaced generation still drains, is
+ * refused, not queued. The outcome goes to the state file, which only the
+ * supervisor can write: that is where `restart --graceful` reads it
+ * (docs/supervision.md).
+ */
+static int attempt_open;      /* graceful_seq is not decided yet */
+static int64_t attempt_asked; /* when it was asked for (monotonic ms) */
+/* The current generation died during the attempt: the new one takes over
+ * when ready; if it fails, the respawn the policy chose follows. */
+static int deferred_respawn;
+static uint32_t deferred_delay;
+
+static void graceful_reaped(pid_t p, int status) {
+  if (next.pid > 0 && p == next.pid) {
+    next.exited = 1;
+    next.status = status;
+  }
+  if (draining_pid > 0 && p == draining_pid) {
+    draining_exited = 1;
+    draining_status = status;
+  }
+}
+
+static void close_next_pipes(void) {
+  if (next.rep_r >= 0) close(next.rep_r);
+  if (next.ready_r >= 0) close(next.ready_r);
+  next.rep_r = next.ready_r = -1;
+}
+
+static void clear_next(void) {
+  close_next_pipes();
+  memset(&next, 0, sizeof next);
+  next.rep_r = next.ready_r = -1;
+}
+
+static void graceful_resolve(uint32_t outcome, int32_t value, uint32_t stage) {
+  if (!attempt_open) return;
+  attempt_open = 0;
+  st.graceful_done = st.graceful_seq;
+  st.graceful_outcome = outcome;
+  st.graceful_value = value;
+  st.graceful_stage = stage;
+  int64_t took = mono_ms() - attempt_asked;
+  st.graceful_took_ms = took < 0 ? 0 : (uint32_t)took;
+}
+
+static void graceful_refuse(pid_t from, uint32_t why, const char *msg) {
+  st.refusals++;
+  st.refused_pid = from;
+  st.refused_why = why;
+  log_begin(40, "graceful-refused");
+  put_int("requester", from);
+  log_end(msg);
+  write_state();
+}
+
+static void graceful_request(pid_t from) {
+  if (!cfg->want_ready) {
+    graceful_refuse(from, ND_REFUSED_NO_WAIT_READY,
+                    "graceful restart refused: the service was started without --wait-ready, so no readiness can gate the hand-over");
+    return;
+  }
+  if (stopping) {
+    graceful_refuse(from, ND_REFUSED_STOPPING, "graceful restart refused: the service is being stopped");
+    return;
+  }
+  if (next.pid > 0) {
+    graceful_refuse(from, ND_REFUSED_IN_PROGRESS, "graceful restart refused: one is already in progress");
+    return;
+  }
+  if (draining_pid > 0) {
+    graceful_refuse(from, ND_REFUSED_DRAINING, "graceful restart refused: the generation the last one replaced is still draining");
+    return;
+  }
+  if (launching || gen_pid <= 0 || rep_r >= 0 || !(st.flags & ND_STATE_F_READY)) {
+    graceful_refuse(from, ND_REFUSED_NOT_READY, "graceful restart refused: no generation is up and ready to hand over from");
+    return;
+  }
+  attempt_open = 1;
+  attempt_asked = mono_ms();
+  st.graceful_seq++;
+  st.graceful_requester = from;
+  st.graceful_old_pid = gen_pid;
+  st.graceful_new_pid = 0;
+  st.graceful_ready_ms = 0;
+  pid_t pid = 0;
+  int err = fork_generation(&pid, &next.rep_r, &next.ready_r);
+  if (err) {
+    log_begin(50, "graceful-failed");
+    put_int("errno", err);
+    log_end("graceful restart failed: cannot fork a new generation; the current one keeps serving");
+    graceful_resolve(ND_GRACEFUL_START_FAILED, err, ND_STAGE_fork);
+    write_state();
+    return;
+  }
+  next.pid = pid;
+  next.started = mono_ms();
+  next.started_real = real_ms();
+  next.exec_deadline = next.started + EXEC_DEADLINE_MS;
+  st.graceful_new_pid = pid;
+  log_begin(30, "graceful-start");
+  put_int("generation", st.generation + 1);
+  put_int("daemonPid", pid);
+  put_int("oldPid", gen_pid);
+  put_int("requester", from);
+  log_end("graceful restart: started a new generation alongside the current one");
+  write_state();
+}
+
+/* The new generation is ready: it becomes the current one, and the one it
+ * replaces gets TERM and drains. */
+static void hand_over(void) {
+  int64_t now = mono_ms();
+  pid_t old = gen_pid;
+  st.graceful_ready_ms = (uint32_t)(now - next.started);
+  if (old > 0) {
+    close_gen_pipes();
+    kill(old, SIGTERM); /* our unreaped child */
+    draining_pid = old;
+    draining_exited = 0;
+    drain_deadline = now + cfg->stop_timeout_ms;
+  }
+  gen_pid = next.pid;
+  gen_exited = 0;
+  gen_started = next.started;
+  exec_ok = 1;
+  exec_failed = 0;
+  exec_deadline = window_deadline = restart_at = 0;
+  good_at = now + READY_GOOD_MS;
+  st.generation++;
+  st.restarts++;
+  st.flags |= ND_STATE_F_READY;
+  st.flags &= ~(uint32_t)ND_STATE_F_GOOD_START;
+  st.daemon_started_ms = next.started_real;
+  st.restart_at_ms = 0;
+  st.restart_delay_ms = 0;
+  st.state = ND_STATE_RUNNING;
+  deferred_respawn = 0;
+  clear_next();
+  graceful_resolve(ND_GRACEFUL_OK, 0, 0);
+  log_begin(30, "graceful-ready");
+  put_int("generation", st.generation);
+  put_int("daemonPid", gen_pid);
+  if (old > 0) put_int("oldPid", old);
+  put_int("readyMs", st.graceful_ready_ms);
+  put_int("stopTimeoutMs", cfg->stop_timeout_ms);
+  log_end(old > 0 ? "graceful restart: the new generation is ready and serves; the old one got SIGTERM and drains"
+                  : "graceful restart: the new generation is ready and serves");
+  write_state();
+}
+
+static void read_next_records(void) {
+  struct nd_record r;
+  ssize_t got = RETRY(read(next.rep_r, &r, sizeof r));
+  if (got == (ssize_t)sizeof r) {
+    take_record(&r, &next.exec_ok, &next.exec_failed, &next.first_failure);
+    return;
+  }
+  close(next.rep_r);
+  next.rep_r = -1;
+  if (next.exec_ok && !next.exec_failed) {
+    /* Exec'd: the readiness wait starts, as a respawned generation's does. */
+    next.exec_deadline = 0;
+    if (cfg->window_ms > 0) next.ready_deadline = mono_ms() + cfg->window_ms;
+  }
+  /* Else the checklist failed: its exit follows. */
+}
+
+static void read_next_ready(void) {
+  if (ready_read(&next.ready_r, &next.ready_line)) hand_over();
+}
+
+/* The new generation died before it was ready: the current one goes on. */
+static void on_next_death(int wstatus) {
+  pid_t dead = next.pid;
+  drain_records_of(&next.rep_r, read_next_records);
+  uint32_t outcome = ND_GRACEFUL_EXITED, stage = 0;
+  int32_t value = wstatus;
+  if (next.killed_why == ND_GRACEFUL_NOT_READY) {
+    outcome = ND_GRACEFUL_NOT_READY;
+    value = (int32_t)cfg->window_ms;
+  } else if (next.killed_why == ND_GRACEFUL_START_FAILED) {
+    outcome = ND_GRACEFUL_START_FAILED;
+    stage = ND_STAGE_exec;
+    value = ETIMEDOUT;
+  } else if (next.exec_failed) {
+    outcome = ND_GRACEFUL_START_FAILED;
+    stage = next.first_failure.stage;
+    value = next.first_failure.err;
+  }
+  clear_next();
+  if (others_alive(dead)) kill_generation_leftovers(dead);
+  else kill_leftovers();
+  char how[64], msg[256];
+  describe_status(how, sizeof how, wstatus);
+  log_begin(50, "graceful-failed");
+  put_int("daemonPid", dead);
+  put_status(wstatus);
+  if (stage) put_int("stage", stage);
+  snprintf(msg, sizeof msg, "graceful restart failed: the new generation (pid %d) %s (%s); %s", (int)dead,
+           outcome == ND_GRACEFUL_NOT_READY      ? "did not call ready() in time and was killed"
+           : outcome == ND_GRACEFUL_START_FAILED ? "failed to start"
+                                                 : "exited before ready()",
+           how, gen_pid > 0 ? "the current one keeps serving" : "no generation is left");
+  log_end(msg);
+  graceful_resolve(outcome, value, stage);
+  if (stopping) {
+    if (!others_alive(0)) finish_stop();
+  } else if (deferred_respawn && gen_pid <= 0) {
+    deferred_respawn = 0;
+    schedule_restart(deferred_delay, st.deaths_in_window);
+  }
+  write_state();
+}
+
+/* The replaced generation is gone: not a death, whatever its status. */
+static void on_drained(int wstatus) {
+  pid_t dead = draining_pid;
+  draining_pid = 0;
+  drain_deadline = 0;
+  if (others_alive(dead)) kill_generation_leftovers(dead);
+  else kill_leftovers();
+  log_begin(30, "drained");
+  put_int("daemonPid", dead);
+  put_status(wstatus);
+  log_end("the generation replaced by a graceful restart is gone");
+  if (stopping && !others_alive(0)) finish_stop();
+  write_state();
+}
+
+static void graceful_timers(int64_t now) {
+  if (next.pid > 0 && next.exec_deadline && now >= next.exec_deadline) {
+    next.exec_deadline = 0;
+    next.killed_why = ND_GRACEFUL_START_FAILED;
+    kill(next.pid, SIGKILL);
+  }
+  if (next.pid > 0 && next.ready_deadline && now >= next.ready_deadline) {
+    next.ready_deadline = 0;
+    next.killed_why = ND_GRACEFUL_NOT_READY;
+    log_begin(40, "graceful-not-ready");
+    put_int("daemonPid", next.pid);
+    put_int("waitReadyMs", cfg->window_ms);
+    log_end("graceful restart: the new generation did not call ready() in time: killed");
+    kill(next.pid, SIGKILL);
+  }
+  if (draining_pid > 0 && drain_deadline && now >= drain_deadline) {
+    drain_deadline = 0;
+    log_begin(40, "drain-timeout");
+    put_int("daemonPid", draining_pid);
+    put_int("stopTimeoutMs", cfg->stop_timeout_ms);
+    log_end("the replaced generation outlived the stop timeout: SIGKILL");
+    kill(draining_pid, SIGKILL);
+  }
+}
+
+/* A stop stops both generations, and nothing new starts. */
+static void graceful_on_stop(void) {
+  graceful_resolve(ND_GRACEFUL_STOPPED, 0, 0);
+  deferred_respawn = 0;
+  if (next.pid > 0) {
+    next.exec_deadline = next.ready_deadline = 0;
+    kill(next.pid, SIGTERM);
+  }
+}
+
+/* The service ends (the policy's verdict on the current generation):
+ * neither the new generation nor a draining one outlives it. */
+static void graceful_end_all(void) {
+  graceful_resolve(ND_GRACEFUL_ENDED, 0, 0);
+  if (next.pid <= 0 && draining_pid <= 0) return;
+  if (next.pid > 0) kill(next.pid, SIGKILL);
+  if (draining_pid > 0) kill(draining_pid, SIGKILL);
+  kill_leftovers();
+  clear_next();
+  draining_pid = 0;
+}
+
+/* The current generation died while a new one starts: that one is the
+ * respawn (no second generation is started); the policy's delay applies
+ * only if it fails too. */
+static int graceful_takes_over(uint32_t delay_ms) {
+  if (next.pid <= 0) return 0;
+  deferred_respawn = 1;
+  deferred_delay = delay_ms;
+  log_begin(40, "graceful-takes-over");
+  put_int("daemonPid", next.pid);
+  log_end("the new generation of the graceful restart in progress takes over when ready");
+  set_state(ND_STATE_RUNNING);
+  return 1;
 }
 
 /* ---------------------------------------------------------------- timers */
@@ -774,10 +1250,12 @@ static void on_timers(void) {
     restart_at = 0;
     start_or_count();
   }
+  graceful_timers(now);
 }
 
 static int64_t next_deadline(void) {
-  int64_t t[] = {stop_deadline, exec_deadline, window_deadline, launching ? 0 : good_at, restart_at};
+  int64_t t[] = {stop_deadline,  exec_deadline,       window_deadline,      launching ? 0 : good_at,
+                 restart_at,     next.exec_deadline,  next.ready_deadline,  drain_deadline};
   int64_t best = 0;
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (t[i] && (best == 0 || t[i] < best)) best = t[i];
@@ -790,10 +1268,24 @@ static void on_signal(const struct signalfd_siginfo *si) {
   switch (si->ssi_signo) {
     case SIGCHLD:
       reap_all();
-      if (gen_exited) {
-        gen_exited = 0;
-        if (gen_pid > 0) on_death(gen_status);
+      /* Handling one death may reap another (killing leftovers reaps). */
+      for (;;) {
+        if (gen_exited) {
+          gen_exited = 0;
+          if (gen_pid > 0) on_death(gen_status);
+        } else if (next.exited) {
+          next.exited = 0;
+          if (next.pid > 0) on_next_death(next.status);
+        } else if (draining_exited) {
+          draining_exited = 0;
+          if (draining_pid > 0) on_drained(draining_status);
+        } else {
+          break;
+        }
       }
+      break;
+    case SIGUSR2:
+      graceful_request((pid_t)si->ssi_pid);
       break;
     case SIGTERM:
     case SIGINT:
@@ -828,6 +1320,8 @@ int nd_supervise(const struct nd_supervise_config *c) {
   st.window_ms = c->policy.window_ms;
   st.stop_timeout_ms = c->stop_timeout_ms;
   st.sid = c->sid;
+  if (c->want_ready) st.flags |= ND_STATE_F_WANT_READY;
+  next.rep_r = next.ready_r = -1;
 
   /* Every orphan of a generation comes to us, so that it can be reaped and
    * killed; where the kernel (or qemu-user) refuses, say so and go on. */
@@ -844,9 +1338,9 @@ int nd_supervise(const struct nd_supervise_config *c) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGQUIT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR2);
   sigprocmask(SIG_BLOCK, &set, NULL);
   signal(SIGUSR1, SIG_IGN);
-  signal(SIGUSR2, SIG_IGN);
   sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd < 0) {
     status_record(ND_STAGE_fork, ND_SYS_default, errno, 0);
@@ -869,7 +1363,7 @@ int nd_supervise(const struct nd_supervise_config *c) {
   start_or_count();
 
   for (;;) {
-    struct pollfd fds[3];
+    struct pollfd fds[5];
     nfds_t n = 0;
     fds[n].fd = sigfd;
     fds[n++].events = POLLIN;
@@ -884,6 +1378,17 @@ int nd_supervise(const struct nd_supervise_config *c) {
       fds[n].events = POLLIN;
       ready_i = (int)n++;
     }
+    int next_rep_i = -1, next_ready_i = -1;
+    if (next.rep_r >= 0) {
+      fds[n].fd = next.rep_r;
+      fds[n].events = POLLIN;
+      next_rep_i = (int)n++;
+    }
+    if (next.ready_r >= 0 && next.rep_r < 0) {
+      fds[n].fd = next.ready_r;
+      fds[n].events = POLLIN;
+      next_ready_i = (int)n++;
+    }
     int64_t deadline = next_deadline();
     int timeout = -1;
     if (deadline) {
@@ -895,6 +1400,8 @@ int nd_supervise(const struct nd_supervise_config *c) {
     if (r > 0) {
       if (rep_i >= 0 && fds[rep_i].revents) read_records();
       if (ready_i >= 0 && fds[ready_i].revents && ready_r >= 0) read_ready();
+      if (next_rep_i >= 0 && fds[next_rep_i].revents && next.rep_r >= 0) read_next_records();
+      if (next_ready_i >= 0 && fds[next_ready_i].revents && next.ready_r >= 0) read_next_ready();
       if (fds[0].revents) {
         struct signalfd_siginfo si;
         while (RETRY(read(sigfd, &si, sizeof si)) == (ssize_t)sizeof si) on_signal(&si);

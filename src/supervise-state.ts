@@ -1,5 +1,5 @@
 // The supervisor's state file, `<pidFile>.state` (layout:
-// native/supervise_state.h): one 128-byte record the supervisor rewrites in
+// native/supervise_state.h): one 192-byte record the supervisor rewrites in
 // place with one pwrite. Read bounded (exactly one record, never more), from
 // a file that must look like the caller's own: a regular file with one link,
 // not a symlink, owned by the pid file's owner, writable by nobody else.
@@ -7,14 +7,18 @@ import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, open
 import { DaemonizeError, stageError } from './errors.js'
 import { checkFileShape, checkOwner, euid } from './filecheck.js'
 
-export const STATE_SIZE = 128
+export const STATE_SIZE = 192
 const MAGIC = 0x5653444e // "NDSV"
-const VERSION = 1
+const VERSION = 2
 /** A record read while being rewritten (its two sequence numbers differ) is read again, this many times. */
 const TORN_RETRIES = 5
 
 export type SupervisorStateName = 'starting' | 'running' | 'restarting' | 'stopping' | 'failed' | 'stopped' | 'exited'
 export type SupervisorReason = 'crash-loop' | 'no-respawn-exit' | 'clean-exit' | 'signal' | 'start-failed' | 'launch-failed'
+/** How a graceful restart ended (native/supervise_state.h ND_GRACEFUL_*). */
+export type GracefulOutcome = 'ready' | 'exited' | 'not-ready' | 'start-failed' | 'stopped' | 'ended'
+/** Why the supervisor refused a graceful restart (ND_REFUSED_*). */
+export type GracefulRefusal = 'in-progress' | 'draining' | 'not-ready' | 'stopping' | 'no-wait-ready'
 
 const STATES: Record<number, SupervisorStateName> = {
   1: 'starting',
@@ -24,6 +28,21 @@ const STATES: Record<number, SupervisorStateName> = {
   5: 'failed',
   6: 'stopped',
   7: 'exited',
+}
+const OUTCOMES: Record<number, GracefulOutcome> = {
+  1: 'ready',
+  2: 'exited',
+  3: 'not-ready',
+  4: 'start-failed',
+  5: 'stopped',
+  6: 'ended',
+}
+const REFUSALS: Record<number, GracefulRefusal> = {
+  1: 'in-progress',
+  2: 'draining',
+  3: 'not-ready',
+  4: 'stopping',
+  5: 'no-wait-ready',
 }
 const REASONS: Record<number, SupervisorReason> = {
   1: 'crash-loop',
@@ -69,6 +88,37 @@ export interface SupervisorState {
   /** The service's session (the helper's pid). */
   sid: number
   updatedAt: number
+  /** Started with --wait-ready: a graceful restart is possible. */
+  waitReady: boolean
+  graceful: GracefulState
+}
+
+/** Graceful restarts, as the supervisor records them (SIGUSR2 requests). */
+export interface GracefulState {
+  /** Attempts begun, and decided (equal: none in progress). */
+  seq: number
+  done: number
+  /** The pid that sent the request that began attempt `seq`. */
+  requester: number
+  /** How attempt `done` ended. */
+  outcome?: GracefulOutcome
+  /** The new generation while it starts, and the replaced one while it drains. */
+  nextPid?: number
+  drainingPid?: number
+  /** The last attempt's new generation, and the one it was to replace. */
+  newPid?: number
+  oldPid?: number
+  /** exited: its wait status; not-ready: the timeout (ms); start-failed: the errno. */
+  value: number
+  /** start-failed: the checklist's stage id (protocol.h). */
+  stage: number
+  /** Requests refused so far; the last one's sender and reason. */
+  refusals: number
+  refusedPid?: number
+  refusedWhy?: GracefulRefusal
+  /** The last attempt: its new generation's fork to ready(), and request to decision, in ms. */
+  readyMs: number
+  tookMs: number
 }
 
 export function statePathOf(pidFile: string): string {
@@ -79,7 +129,7 @@ export function statePathOf(pidFile: string): string {
 export function decodeState(buf: Buffer): SupervisorState | undefined {
   if (buf.length !== STATE_SIZE) return undefined
   if (buf.readUInt32LE(0) !== MAGIC || buf.readUInt32LE(4) !== VERSION) return undefined
-  if (buf.readBigUInt64LE(8) !== buf.readBigUInt64LE(120)) return undefined
+  if (buf.readBigUInt64LE(8) !== buf.readBigUInt64LE(STATE_SIZE - 8)) return undefined
   const state = STATES[buf.readUInt32LE(24)]
   if (state === undefined) return undefined
   const flags = buf.readUInt32LE(28)
@@ -113,6 +163,32 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     stopSignal: stopSignal > 0 ? stopSignal : undefined,
     deaths: buf.readUInt32LE(108),
     sid: buf.readInt32LE(112),
+    waitReady: (flags & 8) !== 0,
+    graceful: decodeGraceful(buf),
+  }
+}
+
+function decodeGraceful(buf: Buffer): GracefulState {
+  const pid = (o: number) => {
+    const p = buf.readInt32LE(o)
+    return p > 0 ? p : undefined
+  }
+  return {
+    seq: buf.readUInt32LE(120),
+    done: buf.readUInt32LE(124),
+    requester: buf.readInt32LE(128),
+    outcome: OUTCOMES[buf.readUInt32LE(132)],
+    nextPid: pid(136),
+    drainingPid: pid(140),
+    newPid: pid(144),
+    oldPid: pid(148),
+    value: buf.readInt32LE(152),
+    stage: buf.readUInt32LE(156),
+    refusals: buf.readUInt32LE(160),
+    refusedPid: pid(164),
+    refusedWhy: REFUSALS[buf.readUInt32LE(168)],
+    readyMs: buf.readUInt32LE(172),
+    tookMs: buf.readUInt32LE(176),
   }
 }
 

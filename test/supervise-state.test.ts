@@ -1,5 +1,5 @@
 // Reading the supervisor's state file (src/supervise-state.ts): one
-// 128-byte record, read bounded, from a file shaped like the caller's own.
+// 192-byte record, read bounded, from a file shaped like the caller's own.
 import { chmodSync, mkdtempSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,7 +16,7 @@ const me = process.getuid!()
 function record(fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonPid?: number; exitKind?: number; exitValue?: number; flags?: number } = {}): Buffer {
   const b = Buffer.alloc(STATE_SIZE)
   b.writeUInt32LE(0x5653444e, 0)
-  b.writeUInt32LE(1, 4)
+  b.writeUInt32LE(2, 4)
   b.writeBigUInt64LE(fields.seq ?? 7n, 8)
   b.writeInt32LE(1234, 16)
   b.writeInt32LE(fields.daemonPid ?? 1235, 20)
@@ -38,7 +38,23 @@ function record(fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonP
   b.writeBigInt64LE(4_000n, 96)
   b.writeUInt32LE(6, 108)
   b.writeInt32LE(1233, 112)
-  b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, 120)
+  // graceful restarts: 3 begun, 2 decided (the last: not-ready), one refused
+  b.writeUInt32LE(3, 120)
+  b.writeUInt32LE(2, 124)
+  b.writeInt32LE(777, 128)
+  b.writeUInt32LE(3, 132)
+  b.writeInt32LE(1240, 136)
+  b.writeInt32LE(0, 140)
+  b.writeInt32LE(1240, 144)
+  b.writeInt32LE(1235, 148)
+  b.writeInt32LE(5000, 152)
+  b.writeUInt32LE(0, 156)
+  b.writeUInt32LE(1, 160)
+  b.writeInt32LE(778, 164)
+  b.writeUInt32LE(1, 168)
+  b.writeUInt32LE(250, 172)
+  b.writeUInt32LE(5100, 176)
+  b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, STATE_SIZE - 8)
   return b
 }
 
@@ -48,8 +64,13 @@ describe('the supervisor state record', () => {
       state: 'running', supervisorPid: 1234, daemonPid: 1235, generation: 4, restarts: 3, lastExit: { signal: 9 },
       ready: true, goodStart: false, subreaper: true, supervisorStartedAt: 1000, daemonStartedAt: 2000,
       restartAt: undefined, restartDelayMs: undefined, reason: undefined, limit: 5, windowMs: 60_000, deathsInWindow: 3,
-      deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined, sid: 1233,
+      deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined, sid: 1233, waitReady: false,
+      graceful: {
+        seq: 3, done: 2, requester: 777, outcome: 'not-ready', nextPid: 1240, drainingPid: undefined, newPid: 1240, oldPid: 1235,
+        value: 5000, stage: 0, refusals: 1, refusedPid: 778, refusedWhy: 'in-progress', readyMs: 250, tookMs: 5100,
+      },
     })
+    expect(decodeState(record({ flags: 8 }))).toMatchObject({ waitReady: true, ready: false })
     expect(decodeState(record({ state: 3, daemonPid: 0, exitKind: 1, exitValue: 1, flags: 1 }))).toMatchObject({
       state: 'restarting', daemonPid: undefined, restartAt: 3000, restartDelayMs: 400, lastExit: { code: 1 }, subreaper: false,
     })

@@ -140,7 +140,7 @@ export const O_APPEND = 0o2000
 export function expectCleanGeneration(s: Shim, sup: Started, log: string): void {
   expect(s.pid).not.toBe(s.sid) // not a session leader
   expect(s.sid).toBe(sup.helperPid) // the helper's new session
-  expect(s.pgid).toBe(s.sid)
+  expect(s.pgid).toBe(s.pid) // each generation leads its own process group, inside the session
   expect(s.ppid).toBe(sup.supervisorPid) // only its parent differs from a one-shot daemon
   expect(s.ttyNr).toBe(0)
   expect(s.cwd).toBe('/')
