@@ -113,7 +113,7 @@ struct nd_state {
   uint32_t refused_why;       /* ND_REFUSED_* */
   uint32_t graceful_ready_ms; /* the last attempt's new generation: fork to ready() */
   uint32_t graceful_took_ms;  /* the last attempt: request to hand-over (or to its failure) */
-  uint32_t reserved2;
+  uint32_t wait_ready_ms;     /* the readiness timeout a new generation gets (--wait-ready; 0: none) */
   uint64_t seq_end; /* = seq */
 };
 

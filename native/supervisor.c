@@ -1321,6 +1321,7 @@ int nd_supervise(const struct nd_supervise_config *c) {
   st.stop_timeout_ms = c->stop_timeout_ms;
   st.sid = c->sid;
   if (c->want_ready) st.flags |= ND_STATE_F_WANT_READY;
+  st.wait_ready_ms = c->want_ready ? c->window_ms : 0;
   next.rep_r = next.ready_r = -1;
 
   /* Every orphan of a generation comes to us, so that it can be reaped and

@@ -1,5 +1,5 @@
 // The package's public API: daemonize(), the lifecycle actions (status, stop,
-// reload), session inspection, and the types and error they use.
+// reload, gracefulRestart), session inspection, and the types and error they use.
 export { daemonize, type Daemon, type LaunchWarning } from './daemonize.js'
 export type { DaemonizeOptions } from './options.js'
 export { DaemonizeError, type Stage } from './errors.js'
@@ -7,3 +7,4 @@ export { getsid, getpgid } from './session.js'
 export type { StatusRecord } from './status.js'
 export { status, reload, type LsbStatus, type DaemonStatus, type ReloadResult } from './lifecycle.js'
 export { stop, type StopOptions, type StopResult } from './stop.js'
+export { gracefulRestart, GRACEFUL_SIGNAL, type GracefulRestartOptions, type GracefulRestartResult } from './graceful.js'

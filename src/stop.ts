@@ -100,7 +100,7 @@ async function exitedMeanwhile(pidFile: string, pid: number, lock: LockRef, stag
 }
 
 /** Resolves true when the process behind pidfd has exited, false after ms. Event loop only. */
-function waitExit(pidfd: number, ms: number): Promise<boolean> {
+export function waitExit(pidfd: number, ms: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     let done = false
     let watcher: { close(): void } | undefined

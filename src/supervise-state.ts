@@ -119,6 +119,8 @@ export interface GracefulState {
   /** The last attempt: its new generation's fork to ready(), and request to decision, in ms. */
   readyMs: number
   tookMs: number
+  /** The readiness timeout a new generation gets (0: none). */
+  waitReadyMs: number
 }
 
 export function statePathOf(pidFile: string): string {
@@ -189,6 +191,7 @@ function decodeGraceful(buf: Buffer): GracefulState {
     refusedWhy: REFUSALS[buf.readUInt32LE(168)],
     readyMs: buf.readUInt32LE(172),
     tookMs: buf.readUInt32LE(176),
+    waitReadyMs: buf.readUInt32LE(180),
   }
 }
 

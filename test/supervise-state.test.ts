@@ -54,6 +54,7 @@ function record(fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonP
   b.writeUInt32LE(1, 168)
   b.writeUInt32LE(250, 172)
   b.writeUInt32LE(5100, 176)
+  b.writeUInt32LE(30_000, 180)
   b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, STATE_SIZE - 8)
   return b
 }
@@ -67,7 +68,7 @@ describe('the supervisor state record', () => {
       deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined, sid: 1233, waitReady: false,
       graceful: {
         seq: 3, done: 2, requester: 777, outcome: 'not-ready', nextPid: 1240, drainingPid: undefined, newPid: 1240, oldPid: 1235,
-        value: 5000, stage: 0, refusals: 1, refusedPid: 778, refusedWhy: 'in-progress', readyMs: 250, tookMs: 5100,
+        value: 5000, stage: 0, refusals: 1, refusedPid: 778, refusedWhy: 'in-progress', readyMs: 250, tookMs: 5100, waitReadyMs: 30_000,
       },
     })
     expect(decodeState(record({ flags: 8 }))).toMatchObject({ waitReady: true, ready: false })
