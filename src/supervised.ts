@@ -32,6 +32,9 @@ export interface SupervisorStatus {
   stopTimeoutMs: number
   /** stopped: the signal the supervisor was stopped with. */
   stopSignal?: string
+  /** A graceful restart's new generation while it starts, and the generation it replaced while that one drains. */
+  nextPid?: number
+  drainingPid?: number
 }
 
 /**
@@ -76,6 +79,8 @@ export function supervisorStatus(s: SupervisorState, now = Date.now()): Supervis
     deathsInWindow: s.deathsInWindow,
     stopTimeoutMs: s.stopTimeoutMs,
     stopSignal: s.stopSignal === undefined ? undefined : (signalName(s.stopSignal) ?? `signal ${s.stopSignal}`),
+    nextPid: s.graceful.nextPid,
+    drainingPid: s.graceful.drainingPid,
   }
 }
 
@@ -113,6 +118,8 @@ export function describeEnd(s: SupervisorStatus): string {
 export function describeRunning(s: SupervisorStatus): string {
   const parts = [`supervisor pid ${s.pid}`]
   if (s.restarts > 0 || s.lastExit !== undefined) parts.push(`${plural(s.restarts, 'restart')}`, `last exit: ${describeExit(s.lastExit)}`)
+  if (s.nextPid !== undefined) parts.push(`graceful restart in progress: new generation pid ${s.nextPid} starting`)
+  if (s.drainingPid !== undefined) parts.push(`replaced generation pid ${s.drainingPid} draining`)
   if (!s.subreaper) parts.push('no subreaper (PR_SET_CHILD_SUBREAPER unavailable): what the daemon leaves behind is found by its session only')
   const tail = parts.join(', ')
   switch (s.state) {

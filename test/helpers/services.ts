@@ -101,6 +101,7 @@ export interface Event {
   uptimeMs?: number
   exitCode?: number
   signal?: string
+  requester?: number
 }
 
 /** The log's complete lines (a line still being written is not one yet). */
