@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { STATE_SIZE } from '../src/supervise-state.js'
 import { reload, status } from '../src/lifecycle.js'
 import { stop } from '../src/stop.js'
 import { native } from '../src/native.js'
@@ -294,7 +295,7 @@ else {
     workerData: { entry: ${JSON.stringify(join(fixtures, 'daemon-never-ready.js'))}, pidFile: ${JSON.stringify(pidFile)}, waitReadyMs: 60000, respawn: true },
   })
   // the supervisor is up and has written its state: the launch waits for ready()
-  while (!(existsSync(${JSON.stringify(`${pidFile}.state`)}) && readFileSync(${JSON.stringify(`${pidFile}.state`)}).length === 128)) await new Promise((r) => setTimeout(r, 10))
+  while (!(existsSync(${JSON.stringify(`${pidFile}.state`)}) && readFileSync(${JSON.stringify(`${pidFile}.state`)}).length === ${STATE_SIZE})) await new Promise((r) => setTimeout(r, 10))
   const supervisor = Number(readFileSync(${JSON.stringify(pidFile)}, 'utf8'))
   await w.terminate()
   console.log(JSON.stringify({ supervisor }))
