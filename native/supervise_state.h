@@ -55,7 +55,7 @@
 #define ND_GRACEFUL_NONE 0
 #define ND_GRACEFUL_OK 1           /* the new generation is ready and serves; the old one got TERM and drains */
 #define ND_GRACEFUL_EXITED 2       /* the new generation exited before ready(); graceful_value: its wait status */
-#define ND_GRACEFUL_NOT_READY 3    /* no ready() within the readiness timeout: killed; graceful_value: the timeout */
+#define ND_GRACEFUL_NOT_READY 3    /* no ready() within the readiness timeout: stopped (TERM, KILL after the stop timeout); graceful_value: the timeout */
 #define ND_GRACEFUL_START_FAILED 4 /* fork or the daemon checklist failed; graceful_stage, graceful_value: errno */
 #define ND_GRACEFUL_STOPPED 5      /* the service was stopped meanwhile: nothing new started */
 #define ND_GRACEFUL_ENDED 6        /* the running generation ended the service meanwhile (the policy's verdict) */

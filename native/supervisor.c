@@ -93,6 +93,7 @@ struct next_gen {
   int exec_ok, exec_failed;
   struct nd_record first_failure;
   int64_t started, started_real, exec_deadline, ready_deadline;
+  int64_t kill_deadline;     /* not ready in time: SIGTERM was sent, SIGKILL at this time */
   struct ready_line ready_line;
   int exited, status;        /* reaped: its wait status */
   uint32_t killed_why;       /* ND_GRACEFUL_* when the supervisor killed it */
@@ -1100,7 +1101,7 @@ static void on_next_death(int wstatus) {
   put_status(wstatus);
   if (stage) put_int("stage", stage);
   snprintf(msg, sizeof msg, "graceful restart failed: the new generation (pid %d) %s (%s); %s", (int)dead,
-           outcome == ND_GRACEFUL_NOT_READY      ? "did not call ready() in time and was killed"
+           outcome == ND_GRACEFUL_NOT_READY      ? "did not call ready() in time and was stopped"
            : outcome == ND_GRACEFUL_START_FAILED ? "failed to start"
                                                  : "exited before ready()",
            how, gen_pid > 0 ? "the current one keeps serving" : "no generation is left");
@@ -1137,12 +1138,20 @@ static void graceful_timers(int64_t now) {
     kill(next.pid, SIGKILL);
   }
   if (next.pid > 0 && next.ready_deadline && now >= next.ready_deadline) {
+    /* TERM first: a generation that is not ready may already accept
+     * connections on the shared sockets, and a drain loses none of them. */
     next.ready_deadline = 0;
     next.killed_why = ND_GRACEFUL_NOT_READY;
+    next.kill_deadline = now + cfg->stop_timeout_ms;
     log_begin(40, "graceful-not-ready");
     put_int("daemonPid", next.pid);
     put_int("waitReadyMs", cfg->window_ms);
-    log_end("graceful restart: the new generation did not call ready() in time: killed");
+    put_int("stopTimeoutMs", cfg->stop_timeout_ms);
+    log_end("graceful restart: the new generation did not call ready() in time: SIGTERM, SIGKILL after the stop timeout");
+    kill(next.pid, SIGTERM);
+  }
+  if (next.pid > 0 && next.kill_deadline && now >= next.kill_deadline) {
+    next.kill_deadline = 0;
     kill(next.pid, SIGKILL);
   }
   if (draining_pid > 0 && drain_deadline && now >= drain_deadline) {
@@ -1160,7 +1169,7 @@ static void graceful_on_stop(void) {
   graceful_resolve(ND_GRACEFUL_STOPPED, 0, 0);
   deferred_respawn = 0;
   if (next.pid > 0) {
-    next.exec_deadline = next.ready_deadline = 0;
+    next.exec_deadline = next.ready_deadline = next.kill_deadline = 0;
     kill(next.pid, SIGTERM);
   }
 }
@@ -1256,7 +1265,8 @@ static void on_timers(void) {
 
 static int64_t next_deadline(void) {
   int64_t t[] = {stop_deadline,  exec_deadline,       window_deadline,      launching ? 0 : good_at,
-                 restart_at,     next.exec_deadline,  next.ready_deadline,  drain_deadline};
+                 restart_at,     next.exec_deadline,  next.ready_deadline,  drain_deadline,
+                 next.kill_deadline};
   int64_t best = 0;
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (t[i] && (best == 0 || t[i] < best)) best = t[i];

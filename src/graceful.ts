@@ -179,7 +179,7 @@ function verdict(fail: Fail, pid: number, g: GracefulState, st: SupervisorState)
       return throwing(fail(withTail(`graceful restart failed: ${newOne} ${how} before it called ready()`), 'ERR_DAEMON_EXITED', { ...fields, exitCode: code, signal }))
     }
     case 'not-ready':
-      return throwing(fail(withTail(`graceful restart failed: ${newOne} did not call ready() within ${g.value} ms and was killed`), 'ERR_DAEMON_TIMEOUT', fields))
+      return throwing(fail(withTail(`graceful restart failed: ${newOne} did not call ready() within ${g.value} ms and was stopped (SIGTERM, SIGKILL after ${st.stopTimeoutMs} ms)`), 'ERR_DAEMON_TIMEOUT', fields))
     case 'start-failed': {
       const step = NATIVE_STAGES[g.stage - 1] ?? 'fork'
       const e = errnoFields(g.value > 0 ? g.value : 5)
