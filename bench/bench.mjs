@@ -1,6 +1,6 @@
 // npm run bench: every benchmark side by side in one run.
 //
-//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready,supervise]
+//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready,supervise,graceful]
 //
 // Each scenario runs in its own child process (bench/bench-*.mjs) so that
 // a caller is exactly what the scenario says (fresh, or holding a 2 GB
@@ -14,7 +14,7 @@ import { chartSvg } from './bench-chart.mjs'
 import { arg, buildFixtures, dist, log, root, stats, tmpDir } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '30'))
-const only = new Set(arg('only', 'launch,cli,burst,ready,supervise').split(','))
+const only = new Set(arg('only', 'launch,cli,burst,ready,supervise,graceful').split(','))
 const burstRounds = Number(arg('burst-rounds', '10'))
 const burstNodeRounds = Number(arg('burst-node-rounds', '2'))
 
@@ -188,6 +188,17 @@ async function superviseSection(results) {
   check('serving again minus the delay ÷ foreground start', q.toFixed(3), '≤ 1.1', q <= 1.1)
 }
 
+async function gracefulSection(results) {
+  const r = await scenario('bench-graceful.mjs', ['--runs', String(Math.max(10, Math.round(runs / 3)))])
+  results.graceful = r
+  const f = row('graceful.failed', 'graceful', 'graceful restart under load: failed requests per restart', 'requests', r.failedPerRestart, true)
+  check('failed requests per graceful restart (6 clients busy)', `${f.max}`, '0', f.max === 0)
+  const d = row('graceful.duration', 'graceful', 'graceful restart: request → new generation serving', 'ms', r.duration, true)
+  const rd = row('graceful.ready', 'graceful', "the new generation's own fork → ready()", 'ms', r.ready, false)
+  const q = ratio(d.median, rd.median)
+  check("graceful restart ÷ the new generation's time to ready", q.toFixed(3), '≤ 1.1', q <= 1.1)
+}
+
 // ---------------------------------------------------------------- output
 
 /** Rows grouped by section (in order of first appearance), then by their order. */
@@ -283,7 +294,7 @@ async function main() {
   const cpuBefore = cpuTimes()
   log(`bench: ${meta.machine.nproc} × ${meta.machine.cpu}, Node ${meta.machine.node}, ${meta.loadBefore}`)
   const results = {}
-  const sections = { launch: launchSection, cli: cliSection, ready: readySection, burst: burstSection, supervise: superviseSection }
+  const sections = { launch: launchSection, cli: cliSection, ready: readySection, burst: burstSection, supervise: superviseSection, graceful: gracefulSection }
   for (const [name, run] of Object.entries(sections)) {
     if (!only.has(name)) continue
     // One section failing (say, the CLI changed its output) must not cost
