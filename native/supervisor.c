@@ -393,16 +393,17 @@ static int kill_orphans_of(pid_t dead) {
       if (*p == '\0') break;
     }
   }
-  unsigned long long youngest_live = 0;
-  pid_t groups[3] = {0, 0, 0};
+  /* A live generation is its group's id; the oldest one's start time bounds
+   * what can only be the dead one's. */
+  unsigned long long oldest_live = 0;
+  pid_t groups[3];
   for (int i = 0; i < 3; i++) {
-    pid_t g = live_gen(i, dead);
+    pid_t g = groups[i] = live_gen(i, dead);
     char state;
     int pg, session;
     unsigned long long start;
-    if (g == 0 || proc_stat_of(g, &state, &pg, &session, &start) < 0) continue;
-    groups[i] = g;
-    if (youngest_live == 0 || start < youngest_live) youngest_live = start;
+    if (g == 0 || proc_stat_of(g, &state, &pg, &session, &start) < 0 || start == 0) continue;
+    if (oldest_live == 0 || start < oldest_live) oldest_live = start;
   }
   int found = 0;
   for (size_t k = 0; k < nkids; k++) {
@@ -413,7 +414,7 @@ static int kill_orphans_of(pid_t dead) {
     if (proc_stat_of(kids[k], &state, &pg, &session, &start) < 0 || state == 'Z' || state == 'X') continue;
     int of_dead = pg == dead;
     int of_live = pg > 0 && (pg == groups[0] || pg == groups[1] || pg == groups[2]);
-    if (of_dead || (!of_live && youngest_live != 0 && start < youngest_live)) {
+    if (of_dead || (!of_live && oldest_live != 0 && start < oldest_live)) {
       kill((pid_t)kids[k], SIGKILL);
       found++;
     }
