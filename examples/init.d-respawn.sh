@@ -11,7 +11,10 @@
 # An LSB init script for a Node.js service restarted by node-daemonize's
 # supervisor. The pid file names the supervisor, so `kill -TERM $(cat
 # $PIDFILE)` (or start-stop-daemon --stop --pidfile) stops the service; it
-# never provokes a respawn.
+# never provokes a respawn. `graceful` hands over to the code now on disk
+# without a moment where nobody serves (the sockets come from --listen and
+# stay with the supervisor); a bare `kill -USR2 $(cat $PIDFILE)` asks the
+# same, without waiting for the outcome.
 
 NAME=hello-server
 ENTRY=/opt/hello/hello-server.js
@@ -22,7 +25,7 @@ ND=node-daemonize
 
 start() {
   $ND start "$ENTRY" --pid-file "$PIDFILE" --log-file "$LOGFILE" --user "$USER" \
-    --wait-ready 30s --respawn on-failure --respawn-limit 5/60s --stop-timeout 10s \
+    --listen tcp:8080 --wait-ready 30s --respawn on-failure --respawn-limit 5/60s --stop-timeout 10s \
     --ok-if-running
 }
 
@@ -30,7 +33,8 @@ case "$1" in
   start) start ;;
   stop) $ND stop --pid-file "$PIDFILE" ;;
   restart|force-reload) $ND stop --pid-file "$PIDFILE" && start ;;
+  graceful) $ND restart --graceful --pid-file "$PIDFILE" ;;  # exit 1: the new code did not start, the old keeps serving
   reload) $ND reload --pid-file "$PIDFILE" ;;  # logrotate's postrotate: the supervisor and the daemon reopen the log
   status) $ND status --pid-file "$PIDFILE"; exit $? ;;  # LSB: 0 running, 1 failed/dead, 3 stopped
-  *) echo "Usage: $0 {start|stop|restart|force-reload|reload|status}" >&2; exit 2 ;;
+  *) echo "Usage: $0 {start|stop|restart|force-reload|graceful|reload|status}" >&2; exit 2 ;;
 esac
