@@ -240,6 +240,33 @@ describe('restart --graceful', () => {
     expect(events(s.log).filter((e) => e.event === 'graceful-start')).toHaveLength(1)
   })
 
+  it('restart returns at the hand-over; status shows the replaced generation draining; the next restart waits for that drain', async () => {
+    const s = startApp()
+    order(s, 'drain-ms', '1500')
+    const first = await graceful(s, '--json')
+    expect(first.code, first.err).toBe(0)
+    const a = JSON.parse(first.out) as { daemonPid: number }
+    pids.add(a.daemonPid)
+    // returned while the old one still drains
+    const st = status(s.pidFile)
+    expect(st.supervisor).toMatchObject({ daemonPid: a.daemonPid, drainingPid: s.pid })
+    expect(st.message).toContain(`replaced generation pid ${s.pid} draining`)
+    expect(isAlive(s.pid)).toBe(true)
+    const second = await graceful(s, '--json')
+    expect(second.code, second.err).toBe(0)
+    const b = JSON.parse(second.out) as { daemonPid: number; oldPid: number }
+    pids.add(b.daemonPid)
+    expect(b.oldPid).toBe(a.daemonPid)
+    // it asked only once the first drain was over: the first old one's exit is logged before the second start
+    const ev = events(s.log)
+    const drained = ev.findIndex((e) => e.event === 'drained' && e.daemonPid === s.pid)
+    const starts = ev.map((e, i) => (e.event === 'graceful-start' ? i : -1)).filter((i) => i >= 0)
+    expect(drained).toBeGreaterThan(-1)
+    expect(starts).toHaveLength(2)
+    expect(drained).toBeLessThan(starts[1])
+    expect(ev.some((e) => e.event === 'graceful-refused')).toBe(false)
+  })
+
   it('SIGUSR2 to the supervisor is a graceful restart (for init scripts)', async () => {
     const s = startApp()
     process.kill(s.supervisorPid, 'SIGUSR2')
