@@ -140,6 +140,8 @@ describe('a Node daemon: listenFds(), the preload, the fds above the sockets', (
     expect(childFds.map((l) => l.split(' -> ')[1]).filter((t) => !t.startsWith('/proc/'))).not.toContain(fds.get(3))
     expect(childFds.map((l) => l.split(' -> ')[1])).not.toContain(fds.get(4))
     expect(childFds.some((l) => /\b[3-9] -> socket:/.test(l))).toBe(false)
+    expect(child).toContain('PATH=') // the environment is there, LISTEN_* are not
+    expect(child).not.toMatch(/^LISTEN_/m)
     // The lock moved with the layout: stop finds and ends the daemon.
     const r = await stop(pidFile)
     expect(r.wasRunning).toBe(true)
