@@ -1,9 +1,10 @@
 /*
  * The supervisor (--respawn): one single-threaded poll loop over a signalfd
- * (SIGCHLD, TERM/INT/QUIT, HUP), the current generation's record pipe and
- * ready pipe, and timers. Nothing is allocated here: every buffer is static
- * or on the stack, and the plan it forks generations from was loaded by the
- * helper before the fork. See supervise.h for the fd layout it starts with,
+ * (SIGCHLD, TERM/INT/QUIT, HUP, USR2), the current generation's record pipe
+ * and ready pipe (and a starting one's, during a graceful restart), and
+ * timers. Nothing is allocated here: every buffer is static or on the stack,
+ * and the plan it forks generations from was loaded by the helper before the
+ * fork. See supervise.h for the fd layout it starts with,
  * docs/supervision.md for the behaviour.
  *
  * Life of a generation:

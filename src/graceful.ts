@@ -14,7 +14,7 @@
 // began or with the refusal, so each caller knows which answer is its own.
 import { closeSync, constants as fsc, openSync, readlinkSync } from 'node:fs'
 import { constants as osc } from 'node:os'
-import { DaemonizeError, errnoFields, type Stage } from './errors.js'
+import { DaemonizeError, errnoFields, optionError, type Stage } from './errors.js'
 import { openDaemon, sendSignal } from './daemon-process.js'
 import { logTail } from './failure.js'
 import { inspectPidFile } from './pidfile-inspect.js'
@@ -79,6 +79,10 @@ const REFUSED: Record<GracefulRefusal, string> = {
  */
 export async function gracefulRestart(pidFile: string, options: GracefulRestartOptions = {}): Promise<GracefulRestartResult> {
   const stage: Stage = 'graceful'
+  const { timeoutMs } = options
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)) {
+    throw optionError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`)
+  }
   const fail = (message: string, code: string, extra: Partial<ConstructorParameters<typeof DaemonizeError>[1]> = {}) =>
     new DaemonizeError(message, { stage, code, path: pidFile, ...extra })
   const s = inspectPidFile(pidFile, stage)
@@ -110,7 +114,7 @@ export async function gracefulRestart(pidFile: string, options: GracefulRestartO
     const before = st.graceful
     if (!sendSignal(pidfd, GRACEFUL_SIGNAL, pid, stage)) throw supervisorGone(fail, pid)
     const me = process.pid
-    const waitMs = options.timeoutMs ?? EXEC_DEADLINE_MS + before.waitReadyMs + VERDICT_SLACK_MS
+    const waitMs = timeoutMs ?? EXEC_DEADLINE_MS + before.waitReadyMs + VERDICT_SLACK_MS
     const end = Date.now() + waitMs
     for (;;) {
       if (await waitExit(pidfd, POLL_MS)) throw supervisorGone(fail, pid)

@@ -310,6 +310,34 @@ describe('restart --graceful', () => {
     expectGeneration(s, now)
   })
 
+  it('without a subreaper, finds the replaced generation\'s child by its process group (reparented to init), and spares the new one\'s', async () => {
+    const log = join(dir, 'app.log')
+    const pidFile = join(dir, 'app.pid')
+    const started = startService([app, '--log-file', log, '--respawn', '--wait-ready', '20s', '--', dir], pidFile, {
+      ...process.env,
+      NODE_DAEMONIZE_TEST_FAULT: 'no-subreaper',
+    })
+    const s: Service = { ...started, pidFile, log, orders: dir }
+    expect(status(pidFile).supervisor?.subreaper).toBe(false)
+    order(s, 'child', '')
+    expect((await graceful(s)).code).toBe(0)
+    const old = daemonPid(s) as number
+    pids.add(old)
+    const oldChild = await until("the old generation's child", () => readPid(s, `child.${old}`))
+    pids.add(oldChild)
+    const r = await graceful(s)
+    expect(r.code, r.err).toBe(0)
+    const now = daemonPid(s) as number
+    pids.add(now)
+    const newChild = await until("the new generation's child", () => readPid(s, `child.${now}`))
+    pids.add(newChild)
+    await untilGone(old)
+    await untilGone(oldChild)
+    await until('the drain to be logged', () => events(log).filter((e) => e.event === 'drained').length === 2)
+    for (const pid of [now, newChild]) expect(isAlive(pid), `pid ${pid}`).toBe(true)
+    expect(procStat(newChild).pgrp).toBe(now)
+  })
+
   it('the old generation crashing while the new one starts: the new one takes over when ready, nothing else starts', async () => {
     const s = startApp()
     order(s, 'ready-ms', '1000')
