@@ -70,7 +70,8 @@ describe('restart --graceful under load, on --listen sockets', () => {
   // Three clients of each kind (helpers/load.ts): a new connection per
   // request, and a keep-alive pool that retries an idempotent GET once when
   // a reused connection is closed under it.
-  it('10 graceful restarts in a row while clients keep asking: 0 failed requests, every generation served', async () => {
+  // Ten start-ups of a Node service on a loaded 2-core machine: more than the default 30 s.
+  it('10 graceful restarts in a row while clients keep asking: 0 failed requests, every generation served', { timeout: 150_000 }, async () => {
     const port = await freePort()
     const s = startHttp(port)
     const load = startLoad(port, { plain: 3, keepAlive: 3 })
@@ -98,7 +99,7 @@ describe('restart --graceful under load, on --listen sockets', () => {
     }
   })
 
-  it('a new version that crashes at start-up, then one that never becomes ready: 0 failed requests, the old one keeps serving, exit 1 with reason and tail', async () => {
+  it('a new version that crashes at start-up, then one that never becomes ready: 0 failed requests, the old one keeps serving, exit 1 with reason and tail', { timeout: 60_000 }, async () => {
     const port = await freePort()
     const s = startHttp(port, '2s')
     const load = startLoad(port, { plain: 3, keepAlive: 3 })
@@ -136,7 +137,7 @@ describe('restart --graceful under load, on --listen sockets', () => {
 })
 
 describe('restart --graceful', () => {
-  it('hands over to a new generation once it is ready, three times; the old one drains and is no death; status follows the live one', async () => {
+  it('hands over to a new generation once it is ready, three times; the old one drains and is no death; status follows the live one', { timeout: 60_000 }, async () => {
     const s = startApp()
     const seen = [s.pid]
     expectGeneration(s, s.pid)
@@ -226,7 +227,7 @@ describe('restart --graceful', () => {
 
   it('a second graceful restart while one is in progress is refused; the first one completes', async () => {
     const s = startApp()
-    order(s, 'ready-ms', '1500')
+    order(s, 'ready-ms', '5000')
     const first = graceful(s)
     await until('the new generation to be starting', () => status(s.pidFile).supervisor?.nextPid)
     const second = await graceful(s)
@@ -242,7 +243,7 @@ describe('restart --graceful', () => {
 
   it('restart returns at the hand-over; status shows the replaced generation draining; the next restart waits for that drain', async () => {
     const s = startApp()
-    order(s, 'drain-ms', '1500')
+    order(s, 'drain-ms', '3000')
     const first = await graceful(s, '--json')
     expect(first.code, first.err).toBe(0)
     const a = JSON.parse(first.out) as { daemonPid: number }
@@ -340,7 +341,7 @@ describe('restart --graceful', () => {
 
   it('the old generation crashing while the new one starts: the new one takes over when ready, nothing else starts', async () => {
     const s = startApp()
-    order(s, 'ready-ms', '1000')
+    order(s, 'ready-ms', '3000')
     const pending = graceful(s)
     const next = await until('the new generation to be starting', () => status(s.pidFile).supervisor?.nextPid)
     pids.add(next)
