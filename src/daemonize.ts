@@ -18,6 +18,7 @@ export interface Daemon {
   pid: number
   /** The daemon's session: the helper's pid, which led it. */
   sid: number
+  /** Its process group: the session's, or with respawn the generation's own (its pid). */
   pgid: number
   /** The helper's pid (= sid); it has exited. */
   helperPid: number
@@ -225,10 +226,12 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   closePidFile(pidFile)
 
   const sid = records.find((r) => r.stage === 'session')?.value ?? helperPid
+  const supervised = records.some((r) => r.stage === 'supervise' && r.err === 0)
   const daemon: Daemon = {
     pid: daemonPid as number,
     sid,
-    pgid: sid,
+    // A generation under the supervisor leads its own process group (docs/supervision.md).
+    pgid: supervised ? (daemonPid as number) : sid,
     helperPid,
     entry: launch.entry,
     logFile: launch.logFile,
