@@ -142,7 +142,7 @@ describe('restart --graceful', () => {
     const seen = [s.pid]
     expectGeneration(s, s.pid)
     // start --json says so too
-    expect((s as Service & { pgid: number }).pgid).toBe(s.pid)
+    expect(s.pgid).toBe(s.pid)
     for (let i = 1; i <= 3; i++) {
       const old = seen.at(-1) as number
       const r = await graceful(s, '--json')

@@ -74,6 +74,7 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
 export interface Started {
   pid: number
   sid: number
+  pgid: number
   helperPid: number
   supervisorPid: number
 }
