@@ -3,6 +3,7 @@
 // a user's under XDG_STATE_HOME), and stop/status/reload/restart find the
 // daemon by name through its spec. Real daemons, judged by their pid-file
 // lock and /proc.
+import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -32,8 +33,15 @@ function cmdline(pid: number): string[] {
   return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').slice(0, -1)
 }
 
+function rawCmdline(pid: number): Buffer[] {
+  return nulSeparated(readFileSync(`/proc/${pid}/cmdline`))
+}
+
 function environ(pid: number): Buffer[] {
-  const buf = readFileSync(`/proc/${pid}/environ`)
+  return nulSeparated(readFileSync(`/proc/${pid}/environ`))
+}
+
+function nulSeparated(buf: Buffer): Buffer[] {
   const out: Buffer[] = []
   let start = 0
   for (let i = buf.indexOf(0); i !== -1; i = buf.indexOf(0, start)) {
@@ -133,34 +141,42 @@ describe('start --name as root', () => {
 })
 
 describe('restart by name', () => {
-  it('restart NAME starts it again with the saved entry, arguments and environment', async () => {
+  it('restart NAME starts it again with the saved entry, arguments and environment, bytes and all', async () => {
     const r = names()
-    const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]) // "café" in Latin-1: not UTF-8
-    const env = { ...r.env, SAVED_VAR: 'kept' }
-    const { result } = await startNamed([entry, '--name', 'api', '--env', 'ADDED=1', '--', 'arg one', 'two'], env)
-    const first = result.pid as number
-    // Write a non-UTF-8 value into the spec the way a raw start saves it, to check it survives a restart byte for byte.
-    const specPath = join(r.specs, 'api.json')
-    const spec = JSON.parse(readFileSync(specPath, 'utf8'))
-    spec.options.env.RAW = { base64: latin1.toString('base64') }
-    writeFileSync(specPath, JSON.stringify(spec), { mode: 0o600 })
+    // Not UTF-8: Latin-1 "café" and bytes that are never UTF-8. A shell makes them (Node cannot spawn with them).
+    const latin1 = Buffer.from('636166e9', 'hex')
+    const invalid = Buffer.from('fffe78', 'hex')
+    const octal = (b: Buffer) => [...b].map((x) => `\\${x.toString(8).padStart(3, '0')}`).join('')
+    const script = `a=$(printf '${octal(latin1)}'); v=$(printf '${octal(invalid)}'); exec "$0" "$1" start "$2" --name api --json --env "RAW=$v" --env ADDED=1 -- "arg one" "$a"`
+    const started = spawnSync('sh', ['-c', script, process.execPath, join(repo, 'bin', 'node-daemonize.js'), entry], {
+      env: { ...r.env, SAVED_VAR: 'kept' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    expect(started.status, started.stderr).toBe(0)
+    const first = track(JSON.parse(started.stdout).pid as number)
+    const spec = JSON.parse(readFileSync(join(r.specs, 'api.json'), 'utf8'))
+    // Stored losslessly: the bytes as base64.
+    expect(spec.options.args).toEqual(['arg one', { base64: latin1.toString('base64') }])
+    expect(spec.options.env.RAW).toEqual({ base64: invalid.toString('base64') })
 
     // The restarting shell's own environment differs: none of it may reach the daemon.
     const shell: NodeJS.ProcessEnv = { ...r.env, SAVED_VAR: 'changed', NEW_IN_SHELL: 'x' }
     const res = await cli(['restart', 'api', '--json'], shell)
-    expect(res.code).toBe(0)
+    expect(res.code, res.err).toBe(0)
     const out = JSON.parse(res.out)
     const second = track(out.pid as number)
     expect(second).not.toBe(first)
+    expect(out.stop).toMatchObject({ pid: first })
     await untilGone(first)
-    expect(cmdline(second).slice(-3)).toEqual([entry, 'arg one', 'two'])
+    const argv = rawCmdline(second)
+    expect(argv.slice(-3)).toEqual([Buffer.from(entry), Buffer.from('arg one'), latin1])
     const e = envOf(second)
     expect(e.get('SAVED_VAR')).toBe('kept')
     expect(e.get('ADDED')).toBe('1')
     expect(e.has('NEW_IN_SHELL')).toBe(false)
     const raw = environ(second).find((b) => b.subarray(0, 4).toString() === 'RAW=')
-    expect(raw?.subarray(4)).toEqual(latin1)
-    expect(out.stop).toMatchObject({ pid: first })
+    expect(raw?.subarray(4)).toEqual(invalid)
   })
 
   it('restart with new options updates the spec, and the next plain restart keeps them', async () => {
