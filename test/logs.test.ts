@@ -72,7 +72,7 @@ describe('logs NAME -n', () => {
     const time = Date.UTC(2026, 0, 2, 3, 4, 5, 678)
     appendFileSync(
       log,
-      `${JSON.stringify({ level: 50, time, pid: 1, hostname: 'h', msg: 'it broke\x1b[2J', code: 'E1' })}\n` + 'plain \x1b]0;title\x07 line\n',
+      `${JSON.stringify({ level: 50, time, pid: 1, hostname: 'h', name: 'app', msg: 'it broke\x1b[2J', code: 'E1' })}\n` + 'plain \x1b]0;title\x07 line\n',
     )
     const run = spawnSync('python3', [join(fixtures, 'pty-run.py'), process.execPath, cliBin, 'logs', 'tty', '-n', '2'], {
       env: { ...r.env, TERM: 'xterm', TZ: 'UTC', NO_COLOR: '1' },
@@ -82,7 +82,7 @@ describe('logs NAME -n', () => {
     expect(run.status, run.stderr).toBe(0)
     // The terminal turns \n into \r\n.
     const lines = run.stdout.split('\r\n').filter(Boolean)
-    expect(lines).toEqual(['2026-01-02 03:04:05.678 ERROR it broke\\x1b[2J code=E1', 'plain \\x1b]0;title\\x07 line'])
+    expect(lines).toEqual(['2026-01-02 03:04:05.678 ERROR app: it broke\\x1b[2J code=E1', 'plain \\x1b]0;title\\x07 line'])
 
     const coloured = spawnSync('python3', [join(fixtures, 'pty-run.py'), process.execPath, cliBin, 'logs', 'tty', '-n', '2'], {
       env: { ...r.env, TERM: 'xterm', TZ: 'UTC', NO_COLOR: '' },
@@ -90,7 +90,7 @@ describe('logs NAME -n', () => {
       timeout: 60_000,
     })
     // Our own colour codes only: red for ERROR, and the log's ESC still escaped.
-    expect(coloured.stdout).toContain('\x1b[31mERROR\x1b[0m it broke\\x1b[2J')
+    expect(coloured.stdout).toContain('\x1b[31mERROR\x1b[0m app: it broke\\x1b[2J')
   })
 })
 
