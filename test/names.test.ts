@@ -8,6 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { daemonize, loadSpecByName } from '../src/index.js'
 import { native, type UserEntry } from '../src/native.js'
 import { fixtures, root as repo } from './helpers/caller.js'
 import { runCli as cli } from './helpers/cli.js'
@@ -140,6 +141,45 @@ describe('start --name as root', () => {
   })
 })
 
+describe('the API', () => {
+  it('daemonize({ name }) fills in the paths and saves the spec; loadSpecByName gives back options that start it again', async () => {
+    const r = names()
+    const saved = process.env.NODE_DAEMONIZE_TEST_ROOT
+    process.env.NODE_DAEMONIZE_TEST_ROOT = r.top
+    try {
+      const d = await daemonize({ entry, name: 'lib', args: ['x', Buffer.from([0xe9])], env: { ONLY: 'this' }, startupGraceMs: 200 })
+      track(d.pid)
+      expect(d).toMatchObject({ name: 'lib', pidFile: join(r.run, 'lib.pid'), logFile: join(r.logs, 'lib.log'), specPath: join(r.specs, 'lib.json') })
+      const spec = await loadSpecByName('lib')
+      expect(spec).toMatchObject({ name: 'lib', specPath: join(r.specs, 'lib.json'), uid: 0 })
+      expect(spec.options).toMatchObject({ entry, name: 'lib', pidFile: d.pidFile, logFile: d.logFile, startupGraceMs: 200, env: { ONLY: 'this' } })
+      expect(spec.options.args).toEqual(['x', Buffer.from([0xe9])])
+
+      await expect(daemonize(spec.options)).rejects.toMatchObject({ code: 'EALREADY', pid: d.pid })
+      expect((await cli(['stop', 'lib'], r.env)).code).toBe(0)
+      await untilGone(d.pid)
+      const again = await daemonize(spec.options)
+      track(again.pid)
+      expect(rawCmdline(again.pid).slice(-3)).toEqual([Buffer.from(entry), Buffer.from('x'), Buffer.from([0xe9])])
+      expect([...envOf(again.pid).keys()].filter((k) => !k.startsWith('NODE_DAEMONIZE_'))).toEqual(['ONLY'])
+
+      await expect(loadSpecByName('nope')).rejects.toMatchObject({ stage: 'spec', code: 'ENOENT' })
+      await expect(loadSpecByName('../etc')).rejects.toMatchObject({ stage: 'name', code: 'ERR_INVALID_ARG_VALUE' })
+    } finally {
+      if (saved === undefined) delete process.env.NODE_DAEMONIZE_TEST_ROOT
+      else process.env.NODE_DAEMONIZE_TEST_ROOT = saved
+    }
+  })
+
+  it('start --name --ok-if-running exits 0 when the name runs', async () => {
+    const r = names()
+    const { result } = await startNamed([entry, '--name', 'once'], r.env)
+    const again = await cli(['start', entry, '--name', 'once', '--ok-if-running', '--json'], r.env)
+    expect(again.code).toBe(0)
+    expect(JSON.parse(again.out)).toMatchObject({ alreadyRunning: true, pid: result.pid })
+  })
+})
+
 describe('restart by name', () => {
   it('restart NAME starts it again with the saved entry, arguments and environment, bytes and all', async () => {
     const r = names()
@@ -198,6 +238,23 @@ describe('restart by name', () => {
     expect(envOf(third).get('LEVEL')).toBe('debug')
     const umask = /^Umask:\s+(\d+)$/m.exec(readFileSync(`/proc/${third}/status`, 'utf8'))?.[1]
     expect(umask).toBe('0027')
+  })
+
+  it('restart NAME --user: that user\'s HOME and USER, and a default log in a directory it owns', async () => {
+    const r = names()
+    const { result } = await startNamed([entry, '--name', 'who'], { ...r.env, HOME: '/root', USER: 'root' })
+    expect(result.logFile).toBe(join(r.logs, 'who.log'))
+    const res = await cli(['restart', 'who', '--user', 'nobody', '--json'], r.env)
+    expect(res.code, res.err).toBe(0)
+    const out = JSON.parse(res.out)
+    track(out.pid)
+    await untilGone(result.pid as number)
+    expect(out.logFile).toBe(join(r.logs, 'who', 'who.log'))
+    expect(statSync(join(r.logs, 'who')).uid).toBe(nobody.uid)
+    const e = envOf(out.pid)
+    expect({ HOME: e.get('HOME'), USER: e.get('USER') }).toEqual({ HOME: nobody.home, USER: 'nobody' })
+    const spec = JSON.parse(readFileSync(join(r.specs, 'who.json'), 'utf8'))
+    expect(spec.options).toMatchObject({ user: 'nobody', logFile: join(r.logs, 'who', 'who.log') })
   })
 
   it('restart --pid-file FILE alone finds the spec through the index', async () => {
