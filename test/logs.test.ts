@@ -2,7 +2,7 @@
 // readable (and escaped) on a terminal, -f across a rename + reload, and the
 // log path treated as hostile (a symlink or a FIFO put in its place).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { appendFileSync, existsSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { native, type UserEntry } from '../src/native.js'
@@ -91,6 +91,26 @@ describe('logs NAME -n', () => {
     })
     // Our own colour codes only: red for ERROR, and the log's ESC still escaped.
     expect(coloured.stdout).toContain('\x1b[31mERROR\x1b[0m app: it broke\\x1b[2J')
+  })
+  it('on a terminal: the supervisor\'s and the launcher\'s own lines are shown readable too', async () => {
+    const r = names()
+    const orders = join(r.top, 'orders')
+    mkdirSync(orders)
+    const { result } = await startNamed([join(fixtures, 'supervised-app.mjs'), '--name', 'sup', '--respawn', '--', orders], r.env)
+    const log = result.logFile as string
+    await untilLine(log, (l) => l.includes('"supervisor":true'))
+    const run = spawnSync('python3', [join(fixtures, 'pty-run.py'), process.execPath, cliBin, 'logs', 'sup', '-n', '1000'], {
+      env: { ...r.env, TERM: 'xterm', NO_COLOR: '1' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    expect(run.status, run.stderr).toBe(0)
+    const lines = run.stdout.split('\r\n')
+    const stamp = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (TRACE|DEBUG|INFO |WARN |ERROR|FATAL) node-daemonize: /
+    expect(lines.filter((l) => l.includes('supervisor=true')).length).toBeGreaterThan(0)
+    for (const l of lines.filter((l) => l.includes('supervisor=true') || l.includes('helperPid='))) expect(l).toMatch(stamp)
+    // The app's own line is JSON without a level: shown as it is.
+    expect(lines.some((l) => l.startsWith('{"app":true'))).toBe(true)
   })
 })
 
