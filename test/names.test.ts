@@ -257,6 +257,25 @@ describe('restart by name', () => {
     expect(spec.options).toMatchObject({ user: 'nobody', logFile: join(r.logs, 'who', 'who.log') })
   })
 
+  it('restart NAME of a --respawn service starts a new supervisor with the saved policy', async () => {
+    const r = names()
+    const orders = join(r.top, 'orders')
+    mkdirSync(orders)
+    const app = join(fixtures, 'supervised-app.mjs')
+    const { result } = await startNamed([app, '--name', 'sv', '--respawn', 'always', '--respawn-limit', '7/30s', '--', orders], r.env)
+    const res = await cli(['restart', 'sv', '--json'], r.env)
+    expect(res.code, res.err).toBe(0)
+    const out = JSON.parse(res.out)
+    track(out.pid)
+    track(out.supervisorPid)
+    await untilGone(result.supervisorPid as number)
+    expect(out.supervisorPid).not.toBe(result.supervisorPid)
+    expect(out.respawn).toMatchObject({ mode: 'always', limit: 7, windowMs: 30_000 })
+    expect(cmdline(out.pid).slice(-2)).toEqual([app, orders])
+    const st = await cli(['status', 'sv', '--json'], r.env)
+    expect(JSON.parse(st.out)).toMatchObject({ state: 'running', pid: out.supervisorPid, supervisor: { daemonPid: out.pid } })
+  })
+
   it('restart --pid-file FILE alone finds the spec through the index', async () => {
     const r = names()
     const pidFile = join(r.top, 'by-file.pid')
