@@ -2,6 +2,7 @@
 // lines, and with -f the lines to come, across rotation. On a terminal the
 // JSON lines are shown readable and control characters escaped; into a
 // pipe or file the bytes pass unchanged.
+import { closeSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { DaemonizeError } from '../errors.js'
 import { formatLogLine, terminalHasColour } from '../log-view.js'
@@ -56,8 +57,32 @@ export async function run(args: string[]): Promise<number> {
   }
 
   const out = isatty(1) ? readable(terminalHasColour()) : { write: printBytes, end: () => {} }
+  // Before anything is printed: a Ctrl-C as soon as the first lines show must end it cleanly.
+  const ac = new AbortController()
+  const end = () => ac.abort()
+  if (values.follow) {
+    process.once('SIGINT', end)
+    process.once('SIGTERM', end)
+  }
+  try {
+    return await show(path, name, lines, values.follow === true, out, ac.signal)
+  } finally {
+    process.off('SIGINT', end)
+    process.off('SIGTERM', end)
+  }
+}
+
+/** The last lines, then (follow) what comes, until the signal aborts or stdout is gone. */
+async function show(
+  path: string,
+  name: string,
+  lines: number,
+  follow: boolean,
+  out: { write(bytes: Buffer): void; end(): void },
+  signal: AbortSignal,
+): Promise<number> {
   const log = openLogForReading(path)
-  if (log === undefined && !values.follow) {
+  if (log === undefined && !follow) {
     throw new DaemonizeError(`log file ${path} of ${name} does not exist (yet)`, { stage: 'log', code: 'ENOENT', path })
   }
   let offset = 0
@@ -66,27 +91,15 @@ export async function run(args: string[]): Promise<number> {
     out.write(last.bytes)
     offset = last.end
   }
-  if (!values.follow) {
-    if (log !== undefined) {
-      const { closeSync } = await import('node:fs')
-      closeSync(log.fd)
-    }
+  if (!follow) {
+    if (log !== undefined) closeSync(log.fd)
     out.end()
     return EXIT_OK
   }
-  const ac = new AbortController()
-  const end = () => ac.abort()
-  process.once('SIGINT', end)
-  process.once('SIGTERM', end)
-  try {
-    await followLog(path, log === undefined ? undefined : { log, offset }, out.write, ac.signal, {
-      note: (m) => printErr(`node-daemonize logs: ${m}`),
-      stopped: stdoutGone,
-    })
-  } finally {
-    process.off('SIGINT', end)
-    process.off('SIGTERM', end)
-  }
+  await followLog(path, log === undefined ? undefined : { log, offset }, out.write, signal, {
+    note: (m) => printErr(`node-daemonize logs: ${m}`),
+    stopped: stdoutGone,
+  })
   out.end()
   return EXIT_OK
 }
