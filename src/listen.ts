@@ -11,6 +11,11 @@ import type { Credentials } from './user.js'
 
 /** systemd's variables, in the daemon's environment. */
 export const LISTEN_VARS = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const
+/** Is k one of systemd's LISTEN_* variables (never passed on from outside)? */
+export function isListenVar(k: string): boolean {
+  return (LISTEN_VARS as readonly string[]).includes(k)
+}
+
 /** The name of a socket given none (sd_listen_fds_with_names says "unknown" too). */
 export const UNNAMED = 'unknown'
 /** sun_path holds 108 bytes with its NUL: a longer path cannot be connected to. */
