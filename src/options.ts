@@ -8,7 +8,7 @@ import { checkFileShape, statAtStage } from './filecheck.js'
 import { native, packageRoot } from './native.js'
 import { type RespawnMode, type RespawnOptions, type RespawnPolicy, resolveRespawn } from './respawn.js'
 import { type Credentials, resolveCredentials } from './user.js'
-import { LISTEN_VARS, type Listener, resolveListeners } from './listen.js'
+import { isListenVar, type Listener, resolveListeners } from './listen.js'
 
 export interface DaemonizeOptions {
   /** The script the daemon runs (must be an existing, readable regular file). */
@@ -64,6 +64,13 @@ export interface DaemonizeOptions {
   listen?: string[]
   /** Hand on the sockets this process was itself started with (LISTEN_PID is our pid), before `listen`'s. */
   listenInherited?: boolean
+  /**
+   * A name for the daemon (letters, digits, '_', '.', '-'): the pid file and
+   * the log get default paths in the standard directories unless given, and
+   * the start spec is saved, so that stop, status, restart, list and logs
+   * find it by name (docs/names.md).
+   */
+  name?: string
 }
 
 /** PATH under clearEnv: system directories only, nothing relative or user-writable. */
@@ -282,10 +289,6 @@ function buildEnv(
   return Object.entries(env).map(([k, v]) => (typeof v === 'string' ? `${k}=${v}` : Buffer.concat([Buffer.from(`${k}=`), v])))
 }
 
-function isListenVar(k: string): boolean {
-  return (LISTEN_VARS as readonly string[]).includes(k)
-}
-
 /** The daemon's fd of the ready pipe without sockets, as the helper sets it up (each socket shifts it by one). */
 function daemonReadyFd(): number {
   try {
@@ -333,6 +336,8 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const cwd = resolve(checkPath('cwd', options.cwd ?? '/'))
   // Opened by daemonize() itself; checked here so that a bad one creates nothing.
   if (options.pidFile !== undefined) checkPath('pidFile', options.pidFile)
+  // Checked (and used) by named.ts, before this.
+  if (options.name !== undefined) checkString('name', options.name)
   const umask = options.umask ?? 0o022
   if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) {
     throw optionError(`umask must be an integer from 0 to 0o777, got ${String(options.umask)}`)
@@ -351,7 +356,8 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const notifySystemd = checkBoolean('notifySystemd', options.notifySystemd)
   if (options.preload !== undefined) checkBoolean('preload', options.preload)
   const respawn = resolveRespawn(options.respawn)
-  if (respawn !== undefined && options.pidFile === undefined) {
+  // A name gets its default pid file (named.ts) before the launch.
+  if (respawn !== undefined && options.pidFile === undefined && options.name === undefined) {
     throw optionError('respawn needs a pidFile: stop and status find the supervisor through it')
   }
   const logPath = options.logFile === undefined ? undefined : resolve(checkPath('logFile', options.logFile))

@@ -9,12 +9,15 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { fixtures } from './helpers/caller.js'
 import { cliBin, runCli } from './helpers/cli.js'
-import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
+import { startNamed, useNamesRoot } from './helpers/names.js'
+import { resolvedSpecOptions } from '../src/spec.js'
 import { untilLine } from './helpers/files.js'
 import { ask, freePort, get } from './helpers/net.js'
 import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
+const namesRoot = useNamesRoot()
 
 const httpDaemon = join(fixtures, 'daemon-listen-http.mjs')
 let dir: string
@@ -74,6 +77,43 @@ describe('start --listen with a program that is not Node', () => {
     await untilLine(log, 'serving 1 sockets')
     const a = JSON.parse(await ask({ port })) as { pid: number; env: object; served_by: number }
     expect(a).toMatchObject({ pid, served_by: 3, env: { LISTEN_PID: String(pid), LISTEN_FDS: '1', LISTEN_FDNAMES: 'api' } })
+  })
+})
+
+describe('a named daemon keeps its sockets in its saved spec', () => {
+  it('the spec holds --listen (a unix path absolute), never --listen-inherited or LISTEN_*', () => {
+    const o = resolvedSpecOptions({
+      entry: httpDaemon,
+      listen: ['unix:rel/app.sock,name=api', 'tcp:[::1]:8080'],
+      listenInherited: true,
+      env: { A: '1', LISTEN_PID: '1', LISTEN_FDS: '1', LISTEN_FDNAMES: 'x' },
+    })
+    expect(o.listen).toEqual([`unix:${join(process.cwd(), 'rel/app.sock')},name=api`, 'tcp:[::1]:8080'])
+    expect('listenInherited' in o).toBe(false)
+    expect(o.env).toEqual({ A: '1' })
+  })
+
+  it('restart NAME opens the same sockets again', async () => {
+    const names = namesRoot()
+    const port = await freePort()
+    const sock = join(dir, 'api.sock')
+    const { result } = await startNamed(
+      ['--name', 'web', httpDaemon, '--listen', `tcp:127.0.0.1:${port},name=web`, '--listen', `unix:${sock},name=api`, '--wait-ready', '15s'],
+      names.env,
+    )
+    const first = result.pid as number
+    expect((await get({ port }, '/')).body).toBe(`hello from ${first}`)
+    const res = await runCli(['restart', 'web', '--json'], names.env)
+    expect(res.code, res.err).toBe(0)
+    const second = track((JSON.parse(res.out) as { pid: number }).pid)
+    expect(second).not.toBe(first)
+    await untilGone(first)
+    expect((await get({ port }, '/')).body).toBe(`hello from ${second}`)
+    const info = JSON.parse((await get({ path: sock }, '/info')).body) as { sockets: object[] }
+    expect(info.sockets).toEqual([
+      { fd: 3, name: 'web' },
+      { fd: 4, name: 'api' },
+    ])
   })
 })
 

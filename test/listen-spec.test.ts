@@ -2,7 +2,7 @@
 // every malformed one is refused at stage `options` with the text quoted.
 import { describe, expect, it } from 'vitest'
 import { DaemonizeError } from '../src/errors.js'
-import { parseListenSpec } from '../src/listen-spec.js'
+import { formatListenSpec, parseListenSpec } from '../src/listen-spec.js'
 
 function refused(text: string): DaemonizeError {
   try {
@@ -29,6 +29,8 @@ describe('parseListenSpec', () => {
     ['unix:/tmp/a,name=x.sock,name=y', { kind: 'unix', path: '/tmp/a,name=x.sock', name: 'y' }],
   ])('%s', (text, value) => {
     expect(parseListenSpec(text)).toEqual(value)
+    // and back: formatListenSpec gives a text that parses to the same value
+    expect(parseListenSpec(formatListenSpec(parseListenSpec(text)))).toEqual(value)
   })
 
   it.each([

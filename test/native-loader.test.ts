@@ -10,7 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { BUILD_FROM_SOURCE, candidates, loadFrom } from '../src/native.js'
 import { root } from './helpers/caller.js'
 
-const built = join(root, 'build', 'Release')
+// The directory whose addon loads here: build/Release, or under arm64
+// emulation in CI (where build/ is the host's x64 build) the arm64 prebuild.
+const built = loadFrom(candidates(root)).dir
 const scratch = mkdtempSync(join(tmpdir(), 'nd-loader-'))
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 

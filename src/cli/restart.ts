@@ -1,22 +1,37 @@
-// `node-daemonize restart <entry> --pid-file FILE [start options] [-- args...]`:
-// stop the daemon named by the pid file (if any), then start it again with
-// exactly the arguments `start` takes.
-// `node-daemonize restart --graceful --pid-file FILE`: hand over to a new
-// generation once it is ready, under the service's supervisor (graceful.ts).
-import { gracefulRestart } from '../graceful.js'
-import { stop } from '../stop.js'
+// `node-daemonize restart NAME [options] [-- args...]`, or
+// `restart [<entry>] --pid-file FILE [options] [-- args...]`: stop the
+// daemon (if it runs), then start it again. A named daemon (or one whose
+// pid file a saved spec names) starts again from its spec, with what the
+// command line changes; the spec is then rewritten, so it stays the one
+// source of truth.
+// `node-daemonize restart --graceful NAME|--pid-file FILE`: hand over to a
+// new generation once it is ready, under the service's supervisor
+// (graceful.ts).
+import { nameDirs, namePaths } from '../names.js'
+import type { DaemonizeOptions } from '../options.js'
 import { preflight } from '../preflight.js'
-import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printOut, printResult, requirePidFile, UsageError } from './args.js'
-import { parseStartArgs, startDaemon, startOptionsText } from './start.js'
+import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../spec.js'
+import { stop } from '../stop.js'
+import { gracefulRestart as handOver } from '../graceful.js'
+import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printOut, printResult, UsageError } from './args.js'
+import { parseStartArgs, startDaemon, startOptionsText, type StartRequest, USER_VARS } from './start.js'
+import { nameArg, resolveTarget } from './target.js'
 
-export const usage = `Usage: node-daemonize restart <entry> --pid-file FILE [options] [-- args...]
-       node-daemonize restart --graceful --pid-file FILE [--timeout DURATION] [--json]
+export const usage = `Usage: node-daemonize restart NAME [options] [-- args...]
+       node-daemonize restart [<entry>] --pid-file FILE [options] [-- args...]
+       node-daemonize restart <entry> --name NAME [options] [-- args...]
+       node-daemonize restart --graceful NAME | --pid-file FILE [--timeout DURATION] [--json]
 
-Stop the daemon whose pid file is FILE (SIGTERM, then SIGKILL after 10s;
-nothing happens when it is not running), then start <entry> exactly as
-'node-daemonize start' does. Every option is checked before anything is
-stopped, so a typo never leaves the service down.
---pid-file is required; the options are those of start:
+Stop the daemon (SIGTERM, then SIGKILL after 10s; nothing happens when it
+is not running), then start it again. Every option is checked before
+anything is stopped, so a typo never leaves the service down.
+
+A daemon started with --name restarts from its saved spec: the same entry,
+arguments, environment and options, with only what this command line
+gives changed (an <entry>, arguments after '--', --env added to the saved
+environment, any other option); the spec is then updated. A --pid-file
+that a saved spec names finds that spec too. Without a spec, <entry> is
+required and the options are those of start:
 ${startOptionsText}
 
 With --graceful (a service started with --respawn and --wait-ready,
@@ -25,12 +40,12 @@ supervisor starts a new generation from the service's own command line
 (so the code now on disk is what starts) alongside the running one, on the
 same sockets; once the new one calls ready() (within --wait-ready), the
 old one gets SIGTERM and drains (SIGKILL after --stop-timeout). If the new
-one exits or misses readiness, it is killed, the old one keeps serving,
+one exits or misses readiness, it is stopped, the old one keeps serving,
 and restart exits 1 with the reason and the log's last lines. A second
 graceful restart while one is in progress is refused; one asked while the
 replaced generation still drains waits for it first. The same as sending
-SIGUSR2 to the supervisor (the pid in FILE). Changing options needs a full
-restart.
+SIGUSR2 to the supervisor (the pid in the pid file). Changing options
+needs a full restart.
   --timeout DURATION   how long to wait for the supervisor's verdict
                        (default: 30s + the --wait-ready timeout + 10s)
 
@@ -50,30 +65,117 @@ async function runGraceful(args: string[]): Promise<number> {
     graceful: { type: 'boolean' },
     timeout: { type: 'string' },
   })
-  if (positionals.length > 0 || rest.length > 0) {
+  if (rest.length > 0 || positionals.length > 1 || (positionals.length === 1 && values['pid-file'] !== undefined)) {
     throw new UsageError(
-      `--graceful takes no entry, arguments or start options: the new generation runs the service's command line as it was started (changing it needs a full restart); unexpected '${positionals[0] ?? '--'}'`,
+      `--graceful takes no entry, arguments or start options: the new generation runs the service's command line as it was started (changing it needs a full restart); unexpected '${positionals.at(-1) ?? '--'}'`,
     )
   }
-  const pidFile = requirePidFile(values, positionals, rest)
+  const { pidFile } = resolveTarget(values, positionals, rest) as { pidFile: string }
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('--timeout', values.timeout)
-  printResult(await gracefulRestart(pidFile, { timeoutMs }), values)
+  printResult(await handOver(pidFile, { timeoutMs }), values)
   return EXIT_OK
+}
+
+/** The saved options with the command line's changes on top. */
+export function mergeSpec(saved: DaemonizeOptions, req: StartRequest): DaemonizeOptions {
+  const out: DaemonizeOptions = { ...saved }
+  const given = req.options as unknown as Record<string, unknown>
+  const into = out as unknown as Record<string, unknown>
+  for (const k of req.given.keys) into[k] = given[k]
+  if (req.given.entry) out.entry = req.options.entry
+  if (req.given.args) out.args = req.options.args
+  if (req.given.clearEnv) {
+    out.clearEnv = true
+    out.env = Object.fromEntries(req.given.envPairs)
+  } else {
+    const env = { ...saved.env }
+    // A new --user: the saved HOME/USER/LOGNAME described the old one; the launch sets the new user's.
+    if (userChanged(saved, req)) for (const k of USER_VARS) delete env[k]
+    out.env = { ...env, ...Object.fromEntries(req.given.envPairs) }
+  }
+  // A default log follows the user (root gives a service user its own log
+  // directory): one the spec has from the defaults is chosen again.
+  if (userChanged(saved, req) && !req.given.keys.has('logFile') && saved.name !== undefined && isDefaultLog(saved.name, saved.logFile)) {
+    delete out.logFile
+  }
+  if (req.options.notifySystemd) out.notifySystemd = true
+  return out
+}
+
+function userChanged(saved: DaemonizeOptions, req: StartRequest): boolean {
+  return req.given.keys.has('user') && String(req.options.user) !== String(saved.user)
+}
+
+/** Is this log one of the name's default paths (with or without a service user's directory)? */
+function isDefaultLog(name: string, logFile: string | undefined): boolean {
+  const dirs = nameDirs()
+  return logFile === namePaths(dirs, name, true).logFile || logFile === namePaths(dirs, name, false).logFile
+}
+
+/**
+ * The spec this restart is about: by --name, by the one positional when
+ * there is neither --name nor --pid-file, or through the index by
+ * --pid-file. undefined: a plain pid-file restart, as before names.
+ */
+function findTarget(req: StartRequest): LoadedSpec | undefined {
+  const { name, pidFile } = req.options
+  if (name !== undefined) {
+    const spec = findSpec(name)
+    if (spec === undefined && !req.given.entry) throw noSuchName(name)
+    return spec
+  }
+  if (pidFile !== undefined) {
+    const spec = findSpecByPidFile(pidFile)
+    if (spec === undefined && !req.given.entry) throw new UsageError(`no saved spec names the pid file ${pidFile}: give the <entry> to start`)
+    return spec
+  }
+  if (!req.given.entry) throw new UsageError('which daemon? give its NAME, or <entry> with --pid-file FILE')
+  // `restart NAME`: the positional is the name, not an entry.
+  const byName = nameArg(req.entryArg)
+  req.given.entry = false
+  const spec = findSpec(byName)
+  if (spec === undefined) {
+    const err = noSuchName(byName)
+    err.message += '; to restart a script by its pid file, give --pid-file FILE'
+    throw err
+  }
+  return spec
+}
+
+/**
+ * ─── GRACEFUL RESTART DISPATCH ───────────────────────────────────────────
+ * The single place where `restart` of a `--respawn --listen` service turns
+ * into a graceful restart (the supervisor starts the new generation beside
+ * the old one). Return undefined to restart by stop + start. The graceful
+ * restart plugs in here: it receives the merged options (already checked
+ * by preflight) and the spec, and must save the spec as start does.
+ */
+async function gracefulRestart(_options: DaemonizeOptions, _spec: LoadedSpec | undefined, _req: StartRequest): Promise<number | undefined> {
+  return undefined
 }
 
 export async function run(args: string[]): Promise<number> {
   const dashDash = args.indexOf('--')
   if ((dashDash === -1 ? args : args.slice(0, dashDash)).includes('--graceful')) return runGraceful(args)
-  const req = parseStartArgs(args)
-  const pidFile = req.options.pidFile
-  if (pidFile === undefined) throw new UsageError('--pid-file is required: it names the daemon to stop')
+  const req = parseStartArgs(args, { entryOptional: true })
+  const spec = findTarget(req)
+  if (spec !== undefined) {
+    req.options = mergeSpec(spec.options, req)
+    if (!req.given.entry) req.entryArg = spec.options.entry
+  }
+  const pidFile = spec?.options.pidFile ?? req.options.pidFile
+  if (pidFile === undefined && req.options.name === undefined) {
+    throw new UsageError('--pid-file or a NAME is required: it names the daemon to stop')
+  }
 
   // Everything start would refuse is refused before the old daemon is
   // stopped: preflight runs start's checks, and the daemon's own steps up to
   // exec in a dry run, without creating anything (daemonize() checks it all
   // again).
   await preflight(req.options)
-  const stopped = await stop(pidFile)
-  if (!req.json && !req.quiet) printOut(stopped.message)
-  return startDaemon(req, { stop: stopped })
+  const graceful = await gracefulRestart(req.options, spec, req)
+  if (graceful !== undefined) return graceful
+  const stopped = pidFile === undefined ? undefined : await stop(pidFile)
+  if (stopped !== undefined && !req.json && !req.quiet) printOut(stopped.message)
+  return startDaemon(req, stopped === undefined ? {} : { stop: stopped })
 }

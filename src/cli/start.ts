@@ -4,6 +4,7 @@
 import { type Daemon, daemonize } from '../daemonize.js'
 import { DaemonizeError } from '../errors.js'
 import { parseListenSpec } from '../listen-spec.js'
+import { checkName } from '../names.js'
 import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options.js'
 import {
   EXIT_OK,
@@ -19,10 +20,17 @@ import { rawArgs, rawEnvironment, rawEnvValue } from './raw.js'
 import { normalizeRespawnArgs, parseRespawnValues, respawnOptions, respawnUsage, type RespawnValues } from './respawn-args.js'
 
 /** start's options, one block: `restart --help` shows the same. */
-export const startOptionsText = `  --log-file FILE         append stdout and stderr to FILE (created 0640);
-                          default (and --log-file /dev/null): no log
+export const startOptionsText = `  --name NAME             name the daemon: the pid file and log default to
+                          the standard directories, and the start is saved,
+                          so stop/status/reload/restart/logs NAME work and
+                          list shows it (letters, digits, _ . -; see
+                          docs/names.md)
+  --log-file FILE         append stdout and stderr to FILE (created 0640);
+                          default (and --log-file /dev/null): no log; with
+                          --name: the standard log directory
   --pid-file FILE         write the daemon's pid to FILE, locked for its life;
-                          refuses to start a second one
+                          refuses to start a second one; with --name:
+                          default in the standard run directory
   --cwd DIR               working directory of the daemon (default /)
   --umask MODE            octal umask of the daemon, e.g. 027 (default 022)
   --env NAME=VALUE        set a variable in the daemon's environment
@@ -59,7 +67,7 @@ export const startOptionsText = `  --log-file FILE         append stdout and std
   -q, --quiet             print nothing on success
   -h, --help              show this help`
 
-export const usage = `Usage: node-daemonize start <entry> [options] [-- args...]
+export const usage = `Usage: node-daemonize start <entry> [--name NAME] [options] [-- args...]
 
 Start <entry> (a Node.js script) as a daemon: in its own session, not a
 session leader, with no controlling terminal, cwd /, stdin /dev/null and
@@ -79,6 +87,7 @@ Exit status: 0 started (or already running with --ok-if-running),
 
 /** parseArgs options of `start` (and `restart`, which takes the same). */
 export const startOptions = {
+  name: { type: 'string' },
   'log-file': { type: 'string' },
   'pid-file': { type: 'string' },
   cwd: { type: 'string' },
@@ -104,6 +113,7 @@ export const startOptions = {
 } as const
 
 interface StartValues extends RespawnValues {
+  name?: string
   'log-file'?: string
   'pid-file'?: string
   cwd?: string
@@ -128,7 +138,7 @@ interface StartValues extends RespawnValues {
 }
 
 /** Variables that describe the user; under --user the target's are set. */
-const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
+export const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
 
 /** The CLI's grace: Node takes ~60-120 ms to start, so a shorter window closes before user code runs. */
 export const DEFAULT_STARTUP_GRACE_MS = 1000
@@ -140,10 +150,27 @@ export interface StartRequest {
   okIfRunning: boolean
   json: boolean
   quiet: boolean
+  /** What the command line itself set, for a restart that updates a saved spec (restart.ts). */
+  given: GivenStart
 }
 
-/** Command line -> daemonize() options; throws UsageError. */
-export function parseStartArgs(args: string[]): StartRequest {
+export interface GivenStart {
+  /** The options set by a flag (not entry, args or env). */
+  keys: Set<keyof DaemonizeOptions>
+  /** An entry was given. */
+  entry: boolean
+  /** `--` was given: the program's arguments (maybe none). */
+  args: boolean
+  /** The --env pairs, in order. */
+  envPairs: [string, string | Buffer][]
+  clearEnv: boolean
+}
+
+/**
+ * Command line -> daemonize() options; throws UsageError. With entryOptional
+ * (restart of a saved spec), a missing entry is '' in the options.
+ */
+export function parseStartArgs(args: string[], { entryOptional = false } = {}): StartRequest {
   const { values: v, positionals, options: found } = parseCommandLine<StartValues>(normalizeRespawnArgs(args), startOptions)
   // The program's arguments and --env values go through as the bytes given,
   // UTF-8 or not (see raw.ts).
@@ -153,14 +180,15 @@ export function parseStartArgs(args: string[]): StartRequest {
   const envRaw = found
     .filter((o) => o.name === 'env')
     .map((o) => rawEnvValue(o.inlineValue ? raw[o.index] : raw[o.index + 1], o.inlineValue))
-  if (positionals.length === 0) throw new UsageError('missing <entry>: the script to run as a daemon')
+  if (positionals.length === 0 && !entryOptional) throw new UsageError('missing <entry>: the script to run as a daemon')
   if (positionals.length > 1) {
     throw new UsageError(`unexpected argument '${positionals[1]}' (arguments for the program go after '--')`)
   }
-  const entryArg = positionals[0]
-  if (entryArg === '') throw new UsageError('<entry> must not be empty')
+  const entryArg = positionals[0] ?? ''
+  if (entryArg === '' && positionals.length > 0) throw new UsageError('<entry> must not be empty')
 
   const options: DaemonizeOptions = { entry: entryArg, args: rest }
+  if (v.name !== undefined) options.name = checkNameArg(v.name)
   if (v['log-file'] !== undefined) options.logFile = nonEmpty('--log-file', v['log-file'])
   if (v['pid-file'] !== undefined) options.pidFile = nonEmpty('--pid-file', v['pid-file'])
   if (v.cwd !== undefined) options.cwd = nonEmpty('--cwd', v.cwd)
@@ -181,8 +209,7 @@ export function parseStartArgs(args: string[]): StartRequest {
   if (v['no-preload']) options.preload = false
 
   if (v['wait-ready'] !== undefined) options.waitReadyMs = parseDuration('--wait-ready', v['wait-ready'])
-  options.startupGraceMs =
-    v['startup-grace'] === undefined ? DEFAULT_STARTUP_GRACE_MS : parseDuration('--startup-grace', v['startup-grace'])
+  if (v['startup-grace'] !== undefined) options.startupGraceMs = parseDuration('--startup-grace', v['startup-grace'])
   if (v['keep-on-timeout']) {
     if (!options.waitReadyMs) throw new UsageError('--keep-on-timeout only applies with --wait-ready')
     options.keepOnTimeout = true
@@ -208,13 +235,19 @@ export function parseStartArgs(args: string[]): StartRequest {
   }
   const respawn = parseRespawnValues(v)
   if (respawn !== undefined) {
-    if (options.pidFile === undefined) throw new UsageError('--respawn needs --pid-file: stop and status find the supervisor through it')
+    if (options.pidFile === undefined && options.name === undefined && !entryOptional) {
+      throw new UsageError('--respawn needs --pid-file or --name: stop and status find the supervisor through it')
+    }
     options.respawn = respawn
   }
+  const keys = new Set(Object.keys(options) as (keyof DaemonizeOptions)[])
+  for (const k of ['entry', 'args', 'env', 'clearEnv'] as const) keys.delete(k)
+  options.startupGraceMs ??= DEFAULT_STARTUP_GRACE_MS
   // Under systemd the launcher tells it which process the service is.
   if (process.env.NOTIFY_SOCKET) options.notifySystemd = true
 
-  return { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true }
+  const given: GivenStart = { keys, entry: positionals.length > 0, args: dashes !== -1, envPairs: pairs, clearEnv: v['clear-env'] === true }
+  return { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true, given }
 }
 
 /** A bad --listen is a usage error (exit 2), with the parser's message. */
@@ -232,9 +265,18 @@ function nonEmpty(flag: string, value: string): string {
   return value
 }
 
+/** --name, checked as the API checks it, but as a usage error. */
+export function checkNameArg(name: string): string {
+  try {
+    return checkName(name)
+  } catch (err) {
+    throw new UsageError(`--name: ${(err as Error).message}`)
+  }
+}
+
 /** What `start` prints on success. */
 export function describeStart(entryArg: string, d: Daemon): string {
-  let line = `started ${entryArg} as pid ${d.pid} (session ${d.sid})`
+  let line = `started ${d.name === undefined ? entryArg : `${d.name} (${entryArg})`} as pid ${d.pid} (session ${d.sid})`
   if (d.ready) line += ', ready'
   line += `, log ${d.logFile ?? '/dev/null'}`
   if (d.pidFile !== undefined) line += `, pid file ${d.pidFile}`

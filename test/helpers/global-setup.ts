@@ -9,9 +9,12 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 export default function setup(): void {
-  for (const f of ['build/Release/node_daemonize.node', 'build/Release/node-daemonize-helper', 'dist/daemon/preload.cjs']) {
-    if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run npm install (or npm run build) first`)
-  }
+  // The native pair from a local build, or (a run without build/, as under
+  // arm64 emulation in CI) the prebuild for this platform.
+  const nativeDirs = ['build/Release', `prebuilds/${process.platform}-${process.arch}`]
+  const hasNative = nativeDirs.some((d) => ['node_daemonize.node', 'node-daemonize-helper'].every((f) => existsSync(join(root, d, f))))
+  if (!hasNative) throw new Error(`no addon and helper in ${nativeDirs.join(' or ')}: run npm install (or npm run build) first`)
+  if (!existsSync(join(root, 'dist/daemon/preload.cjs'))) throw new Error('dist/daemon/preload.cjs is missing: run npm install (or npm run build) first')
   build('build/test/exec-shim', ['test/fixtures/exec-shim.c'])
   build('build/test/fd-moves-driver', ['test/fixtures/fd-moves-driver.c', 'native/fd_moves.c', 'native/fd_moves.h'])
   build('build/test/policy-driver', ['test/fixtures/policy-driver.c', 'native/supervise_policy.c', 'native/supervise_policy.h'])
