@@ -18,7 +18,7 @@ import { untilGone } from './helpers/daemons.js'
 import { startLoad } from './helpers/load.js'
 import { freePort } from './helpers/net.js'
 import { isAlive, procStat } from './helpers/proc.js'
-import { cli, dir, events, pids, setUpServices, startService, type Started } from './helpers/services.js'
+import { cli, dir, events, pidFiles, pids, setUpServices, startService, type Started } from './helpers/services.js'
 import { until } from './helpers/wait.js'
 
 setUpServices()
@@ -380,6 +380,22 @@ describe('restart --graceful', () => {
     expect(p.code).toBe(1)
     expect(p.err).toContain('was not started with --respawn')
     expect(cli(['stop', '--pid-file', plainPid]).status).toBe(0)
+  })
+
+  it('finds the service by its NAME too', async () => {
+    const env = { ...process.env, NODE_DAEMONIZE_TEST_ROOT: dir }
+    const started = cli(['start', app, '--name', 'gr', '--respawn', '--wait-ready', '20s', '--json', '--', dir], env)
+    expect(started.status, started.output).toBe(0)
+    const d = JSON.parse(started.stdout.trim().split('\n').at(-1) as string) as { pid: number; supervisorPid: number; pidFile: string }
+    pids.add(d.pid)
+    pids.add(d.supervisorPid)
+    pidFiles.push(d.pidFile)
+    const r = await runCli(['restart', '--graceful', 'gr', '--json'], env)
+    expect(r.code, r.err).toBe(0)
+    const res = JSON.parse(r.out) as { pid: number; daemonPid: number; oldPid: number }
+    pids.add(res.daemonPid)
+    expect(res).toMatchObject({ pid: d.supervisorPid, oldPid: d.pid })
+    expect(status(d.pidFile).supervisor?.daemonPid).toBe(res.daemonPid)
   })
 
   it('takes no entry or start options', async () => {
