@@ -1171,7 +1171,9 @@ static void graceful_on_stop(void) {
   graceful_resolve(ND_GRACEFUL_STOPPED, 0, 0);
   deferred_respawn = 0;
   if (next.pid > 0) {
+    /* Its READY must not hand over any more: its pipes close here. */
     next.exec_deadline = next.ready_deadline = next.kill_deadline = 0;
+    close_next_pipes();
     kill(next.pid, SIGTERM);
   }
 }
