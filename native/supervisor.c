@@ -342,23 +342,34 @@ static int kill_in_session(pid_t pgrp) {
 
 static void kill_session(void) { (void)kill_in_session(0); }
 
-static void kill_children(void) {
+/* Our children's pids, from /proc, into kids (as many as one read of the
+ * list and the array hold: the rest is found on the next pass). */
+static long kids[512];
+
+static size_t read_children(void) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)self);
-  if (read_proc_text(path) <= 0) return;
+  if (read_proc_text(path) <= 0) return 0;
+  size_t n = 0;
   long pid = 0;
   int in = 0;
-  for (char *p = statbuf;; p++) {
+  for (char *p = statbuf; n < sizeof kids / sizeof kids[0]; p++) {
     if (*p >= '0' && *p <= '9') {
       pid = pid * 10 + (*p - '0');
       in = 1;
     } else {
-      if (in && pid > 1) kill((pid_t)pid, SIGKILL);
+      if (in && pid > 1) kids[n++] = pid;
       pid = 0;
       in = 0;
       if (*p == '\0') break;
     }
   }
+  return n;
+}
+
+static void kill_children(void) {
+  size_t n = read_children();
+  for (size_t k = 0; k < n; k++) kill((pid_t)kids[k], SIGKILL);
 }
 
 /* A live generation other than dead (the current, the new or the draining
@@ -376,24 +387,7 @@ static pid_t live_gen(int i, pid_t dead) {
  * may be the live generation's, and it is killed when that one dies.
  * Returns how many it found. */
 static int kill_orphans_of(pid_t dead) {
-  static long kids[512];
-  size_t nkids = 0;
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)self);
-  if (read_proc_text(path) <= 0) return 0;
-  long pid = 0;
-  int in = 0;
-  for (char *p = statbuf; nkids < sizeof kids / sizeof kids[0]; p++) {
-    if (*p >= '0' && *p <= '9') {
-      pid = pid * 10 + (*p - '0');
-      in = 1;
-    } else {
-      if (in && pid > 1) kids[nkids++] = pid;
-      pid = 0;
-      in = 0;
-      if (*p == '\0') break;
-    }
-  }
+  size_t nkids = read_children();
   /* A live generation is its group's id; the oldest one's start time bounds
    * what can only be the dead one's. */
   unsigned long long oldest_live = 0;
