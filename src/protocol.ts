@@ -39,7 +39,7 @@ export type NativeStage = (typeof NATIVE_STAGES)[number]
  * helper), or the lifecycle commands. `entry` and `pidfile` are also native
  * stages: the caller checks them first, the daemon and the helper again.
  */
-export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'helper', 'stop', 'reload'] as const
+export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'helper', 'stop', 'reload', 'unit'] as const
 
 export type CallerStage = (typeof CALLER_STAGES)[number]
 

@@ -46,6 +46,22 @@ function lookupGroupOrThrow(group: string | number): number {
 }
 
 /**
+ * Check `user` and `group` (names must exist, ids may be anything valid)
+ * without resolving credentials for this caller: a unit file names them for
+ * systemd, whoever writes it.
+ */
+export function checkAccount(user?: string | number, group?: string | number): void {
+  if (user !== undefined) {
+    checkId('user', user)
+    lookupUserOrThrow(user)
+  }
+  if (group !== undefined) {
+    checkId('group', group)
+    lookupGroupOrThrow(group)
+  }
+}
+
+/**
  * The ids the daemon will run as, or undefined when nothing changes.
  * A non-root caller may only name itself; anything else is EPERM here,
  * before any process exists.

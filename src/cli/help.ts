@@ -13,6 +13,7 @@ Commands:
   status --pid-file FILE [options]       is it running? (LSB exit codes 0/1/3/4)
   restart <entry> --pid-file FILE [...]  stop, then start (same options as start)
   reload --pid-file FILE                 send SIGHUP (reopens the log) if it is caught
+  unit <entry> [start options] [...]     print (or --install) a systemd unit for the same service
 
 Options:
   -h, --help       show this help; 'node-daemonize <command> --help' for a command

@@ -7,6 +7,7 @@ import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options.js'
 import {
   EXIT_OK,
   parseCommandLine,
+  type ParseOptions,
   parseDuration,
   parseEnvPair,
   parseUmask,
@@ -127,9 +128,33 @@ export interface StartRequest {
   quiet: boolean
 }
 
+/** What a command that takes start's options (start, restart, unit) gets from its command line. */
+export interface StartCommandLine<E> {
+  request: StartRequest
+  /** The values of the command's own options (`extraOptions`). */
+  values: E
+  /**
+   * The --env pairs alone (raw bytes where they were not UTF-8), without the
+   * inherited environment that `request.options.env` adds them to.
+   */
+  givenEnv: Record<string, string | Buffer>
+}
+
 /** Command line -> daemonize() options; throws UsageError. */
 export function parseStartArgs(args: string[]): StartRequest {
-  const { values: v, positionals, options: found } = parseCommandLine<StartValues>(normalizeRespawnArgs(args), startOptions)
+  return parseStartCommandLine(args).request
+}
+
+/**
+ * start's options, plus `extraOptions` (a command's own, in parseArgs'
+ * form), parsed in one strict pass; throws UsageError.
+ */
+export function parseStartCommandLine<E extends object = object>(args: string[], extraOptions: ParseOptions = {}): StartCommandLine<E> {
+  const {
+    values: v,
+    positionals,
+    options: found,
+  } = parseCommandLine<StartValues & E>(normalizeRespawnArgs(args), { ...startOptions, ...extraOptions })
   // The program's arguments and --env values go through as the bytes given,
   // UTF-8 or not (see raw.ts).
   const raw = rawArgs(args)
@@ -197,7 +222,8 @@ export function parseStartArgs(args: string[]): StartRequest {
   // Under systemd the launcher tells it which process the service is.
   if (process.env.NOTIFY_SOCKET) options.notifySystemd = true
 
-  return { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true }
+  const request = { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true }
+  return { request, values: v, givenEnv: Object.fromEntries(pairs) }
 }
 
 function nonEmpty(flag: string, value: string): string {

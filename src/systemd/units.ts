@@ -1,0 +1,218 @@
+// Start options -> the systemd units that run the same entry with the same
+// settings under systemd itself (no launcher, no supervisor: systemd is
+// both). Independent of where the options came from (a command line, a
+// saved start spec). Every setting is either mapped to its systemd
+// directive or said in a comment of the unit; none is silently dropped.
+import { existsSync } from 'node:fs'
+import { basename, extname, join } from 'node:path'
+import { CONTRACT, CONTRACT_VERSION, envName, LOG_FILE } from '../daemon/contract.cjs'
+import { optionError } from '../errors.js'
+import { type DaemonizeOptions, resolveLaunch, SAFE_PATH } from '../options.js'
+import { checkAccount } from '../user.js'
+import { environmentWord, envFileLine, execWord, label, shown, timeSpan, verbatim } from './quote.js'
+import { type ListenSpec, socketUnits } from './sockets.js'
+import { respawnLines } from './restart.js'
+
+export interface UnitRequest {
+  /** The start options (respawn included). `env` holds only the variables to set: nothing is inherited. */
+  options: DaemonizeOptions
+  /** The service's name (a saved start spec's): the unit's name unless `unitName` is given. */
+  name?: string
+  /** The unit's name, without `.service`. Default: `name`, or the entry's file name without its extension. */
+  unitName?: string
+  /** Sockets to listen on: a matching .socket unit. */
+  listen?: ListenSpec[]
+  /** The target's systemd version; undefined: unknown (newer directives then go in comments). */
+  systemdVersion?: number
+  /** Where the units (and the environment file) go: the unit names the environment file by this path. */
+  unitDir: string
+  /** start's --ok-if-running, for its comment. */
+  okIfRunning?: boolean
+}
+
+export interface UnitFile {
+  /** The file's name in unitDir. */
+  name: string
+  text: string
+  /** 0644 for units, 0600 for the environment file (it may hold secrets). */
+  mode: number
+}
+
+export interface Units {
+  /** The service's unit name, with `.service`. */
+  service: string
+  /** The .socket units, when listening. */
+  sockets: string[]
+  files: UnitFile[]
+}
+
+/** Characters systemd allows in a unit name (systemd.unit(5)); others become '-'. */
+const UNIT_NAME = /^[A-Za-z0-9:_.\\-]+$/
+/** A unit name's maximum length (UNIT_NAME_MAX), suffix included. */
+const UNIT_NAME_MAX = 255
+
+/** The default unit name: the service's name, or the entry's file name without its extension. */
+function unitBaseName(req: UnitRequest): string {
+  if (req.unitName !== undefined) {
+    const n = req.unitName.endsWith('.service') ? req.unitName.slice(0, -'.service'.length) : req.unitName
+    if (!UNIT_NAME.test(n) || n.startsWith('-') || n.length + '.service'.length > UNIT_NAME_MAX) {
+      throw optionError(`unit name ${shown(req.unitName)}: systemd takes letters, digits and : _ . \\ - (not starting with -), at most 255 with .service`)
+    }
+    return n
+  }
+  const from = req.name ?? basename(req.options.entry, extname(req.options.entry))
+  const n = from.replace(/[^A-Za-z0-9:_.-]+/g, '-').replace(/^[-.]+/, '').slice(0, UNIT_NAME_MAX - 16)
+  if (n === '') throw optionError(`cannot make a unit name from ${shown(from)}: give one with --unit-name`)
+  return n
+}
+
+/** The systemd directive's form of an id: a number, or a name as systemd's relaxed check accepts. */
+function account(what: string, v: string | number): string {
+  if (typeof v === 'number' || /^\d+$/.test(v)) return String(v)
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.@-]*\$?$/.test(v) || v.length > 256) {
+    throw optionError(`${what} ${shown(v)} is not a name systemd accepts in ${what === 'user' ? 'User' : 'Group'}=`)
+  }
+  return v
+}
+
+/** The first kill(1) on this system, for ExecReload=. */
+function killBinary(): string | undefined {
+  return ['/bin/kill', '/usr/bin/kill'].find((p) => existsSync(p))
+}
+
+/** The service unit, the .socket units and the environment file for `req`. */
+export function buildUnits(req: UnitRequest): Units {
+  const o = req.options
+  const base = unitBaseName(req)
+  const service = `${base}.service`
+  // The launch's own checks (entry, cwd, durations, respawn, preload) and
+  // its argv with every path resolved; the environment and the accounts are
+  // checked here, for systemd, not as this caller would run them.
+  const launch = resolveLaunch({ ...o, env: {}, clearEnv: true, user: undefined, group: undefined })
+  checkAccount(o.user, o.group)
+  const sockets = socketUnits(base, service, req.listen ?? [])
+
+  const unit: string[] = []
+  const svc: string[] = []
+  const notes: string[] = []
+  const note = (text: string) => notes.push(`# ${text}`)
+
+  unit.push(`Description=${label(`node-daemonize: ${req.name ?? launch.entry}`)}`)
+  if (sockets.files.length > 0) {
+    const names = sockets.files.map((f) => f.name).join(' ')
+    unit.push(`Requires=${names}`, `After=${names}`)
+  }
+
+  if (launch.waitReady) {
+    svc.push('Type=notify', `TimeoutStartSec=${timeSpan(launch.windowMs)}`)
+    note(`--wait-ready: Type=notify; ready() sends READY=1 to $NOTIFY_SOCKET when systemd runs the daemon itself`)
+    if (launch.keepOnTimeout) {
+      note('--keep-on-timeout: systemd has no such setting: when TimeoutStartSec= runs out it stops the service')
+    }
+  } else {
+    svc.push('Type=exec')
+    if (o.startupGraceMs) {
+      note(
+        `--startup-grace ${timeSpan(o.startupGraceMs)}: systemd has no start-up grace: with Type=exec, "systemctl start" ` +
+          'returns once the program has been executed; a crash after that shows in "systemctl status"',
+      )
+    }
+  }
+
+  svc.push(`ExecStart=${launch.argv.map((a, i) => execWord(i === 0 ? 'the program' : `argument ${i}`, a)).join(' ')}`)
+  svc.push(`WorkingDirectory=${verbatim('the working directory', launch.cwd)}`)
+  svc.push(`UMask=${launch.umask.toString(8).padStart(4, '0')}`)
+  if (o.user !== undefined) svc.push(`User=${account('user', o.user)}`)
+  if (o.group !== undefined) svc.push(`Group=${account('group', o.group)}`)
+  if (launch.maxOpenFiles !== undefined) svc.push(`LimitNOFILE=${launch.maxOpenFiles}`)
+  svc.push(`LimitCORE=${launch.coreDumps ? 'infinity' : '0'}`)
+  if (launch.coreDumps) note('--core-dumps: LimitCORE=infinity (start keeps its caller\'s limit; under systemd that is DefaultLimitCORE=)')
+
+  const env = environment(o, svc, note)
+  const envFile = env.length > 0 ? { name: `${base}.env`, text: env.join(''), mode: 0o600 } : undefined
+  if (envFile) svc.push(`EnvironmentFile=${verbatim('the environment file', join(req.unitDir, envFile.name))}`)
+
+  if (launch.logFile !== undefined) {
+    const log = verbatim('the log file', launch.logFile)
+    svc.push(`StandardOutput=append:${log}`, `StandardError=append:${log}`)
+    // What the preload needs to reopen the log on SIGHUP.
+    svc.push(`Environment=${environmentWord(envName(LOG_FILE), launch.logFile)} ${environmentWord(envName(CONTRACT), CONTRACT_VERSION)}`)
+    note('--log-file: systemd opens the file (appending, creating it as root) before User= applies; start creates it 0640 for the user')
+    const kill = killBinary()
+    if (o.preload === false) {
+      note('--no-preload: no ExecReload=: nothing reopens the log on SIGHUP unless the program calls reopenLogs() itself')
+    } else if (kill === undefined) {
+      note('no kill(1) found for ExecReload=: add "ExecReload=kill -HUP $MAINPID" to reopen the log on reload')
+    } else {
+      svc.push(`ExecReload=${kill} -HUP $MAINPID`)
+      note('reload: "systemctl reload" sends SIGHUP, and the preload reopens the log (logrotate: postrotate systemctl reload)')
+    }
+  } else {
+    svc.push('StandardOutput=null', 'StandardError=null')
+    note('no --log-file: stdout and stderr go to /dev/null as with start; delete both lines to keep them in the journal')
+  }
+
+  const timeout = launch.respawn?.stopTimeoutMs ?? 10_000
+  svc.push(`TimeoutStopSec=${timeSpan(timeout)}`)
+  note(
+    `stop: SIGTERM, then SIGKILL after ${timeSpan(timeout)}; systemd signals every process of the service (KillMode=control-group), ` +
+      'node-daemonize stop signals the process its pid file names',
+  )
+  respawnLines(launch.respawn, req.systemdVersion, unit, svc, note)
+
+  if (o.pidFile !== undefined) {
+    note(`--pid-file ${shown(o.pidFile)}: not written: systemd knows the service's main process itself ("systemctl status", "systemctl show -p MainPID")`)
+  }
+  if (req.okIfRunning) note('--ok-if-running: "systemctl start" of a running service already succeeds')
+  if (o.notifySystemd) note('notifySystemd: not needed: the program is systemd\'s own main process')
+  notes.push(...sockets.notes)
+
+  const header = [
+    `# ${service}: made by node-daemonize unit.`,
+    '# Settings systemd expresses differently (or not at all):',
+    ...notes,
+  ]
+  const text = [
+    ...header,
+    '',
+    '[Unit]',
+    ...unit,
+    '',
+    '[Service]',
+    ...svc,
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n')
+
+  const files: UnitFile[] = [{ name: service, text, mode: 0o644 }, ...sockets.files]
+  if (envFile) files.push(envFile)
+  return { service, sockets: sockets.files.map((f) => f.name), files }
+}
+
+/**
+ * The environment file's lines; says in a comment what systemd does with
+ * the rest of the environment.
+ */
+function environment(o: DaemonizeOptions, svc: string[], note: (t: string) => void): string[] {
+  const given = o.env ?? {}
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw optionError('env must be an object of strings')
+  const lines: string[] = []
+  if (o.clearEnv) {
+    svc.push(`Environment=${environmentWord('PATH', SAFE_PATH)}`)
+    note('--clear-env: systemd starts every service with an environment of its own (PATH, LANG, and with User= HOME, USER, LOGNAME, SHELL); PATH as with start')
+  } else {
+    note('environment: only the --env variables (in EnvironmentFile=, mode 0600); the environment of the shell that made this unit, which start would pass on, is not copied')
+  }
+  for (const [k, v] of Object.entries(given)) {
+    if (v === undefined) continue
+    if (k.startsWith('NODE_DAEMONIZE_') || k === 'NOTIFY_SOCKET') {
+      // As start does: these are the launcher's (and systemd's) to set.
+      note(`--env ${k}: left out, as start leaves it out (set by node-daemonize or by systemd)`)
+      continue
+    }
+    lines.push(envFileLine(k, v))
+  }
+  return lines
+}
