@@ -3,6 +3,7 @@
 // printed, or written with --install. The options are start's own parser's
 // (start.ts), plus the few of this command.
 import { join } from 'node:path'
+import { parseListenSpec } from '../listen-spec.js'
 import { installFiles } from '../systemd/install.js'
 import { buildUnits, type UnitRequest, type Units } from '../systemd/units.js'
 import { detectSystemdVersion } from '../systemd/version.js'
@@ -18,6 +19,9 @@ const unitOptions = {
   'unit-dir': { type: 'string' },
   'unit-name': { type: 'string' },
   'systemd-version': { type: 'string' },
+  // PLUG-IN POINT (listen): --listen moves to start's own options when the
+  // listen branch adds it there; then this line goes.
+  listen: { type: 'string', multiple: true },
 } as const
 
 interface UnitValues {
@@ -25,6 +29,7 @@ interface UnitValues {
   'unit-dir'?: string
   'unit-name'?: string
   'systemd-version'?: string
+  listen?: string[]
 }
 
 export const usage = `Usage: node-daemonize unit <entry> [start options] [-- args...]
@@ -48,6 +53,9 @@ Options of unit:
                           tests and staging)
   --unit-name NAME        the unit's name (default: the entry's file name
                           without its extension)
+  --listen SPEC           a socket for the service, as start takes it
+                          (repeatable): a matching .socket unit
+                          (ListenStream=, FileDescriptorName=)
   --systemd-version N     the target's systemd version (default: this
                           machine's, from systemctl --version): 254 or later
                           gets RestartSteps=/RestartMaxDelaySec=
@@ -81,6 +89,7 @@ export function parseUnitArgs(args: string[]): UnitCommand {
     request: {
       options,
       unitName: values['unit-name'],
+      listen: values.listen?.map((text) => parseListenSpec(text)),
       unitDir,
       systemdVersion: version === undefined ? detectSystemdVersion() : parsePositiveInt('--systemd-version', version),
       okIfRunning: request.okIfRunning,

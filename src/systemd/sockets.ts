@@ -3,15 +3,11 @@
 // launcher does. FileDescriptorName= is per socket unit, so sockets with
 // different names need one socket unit each.
 import { isIP } from 'node:net'
+import { resolve } from 'node:path'
 import { optionError } from '../errors.js'
+import type { ListenSpec } from '../listen-spec.js'
 import { shown, verbatim } from './quote.js'
 import type { UnitFile } from './units.js'
-
-// PLUG-IN POINT (listen): this is src/listen-spec.ts's ListenSpec; replace
-// with `import type { ListenSpec } from '../listen-spec.js'` once merged.
-export type ListenSpec =
-  | { kind: 'tcp'; host: string | undefined; port: number; name: string | undefined }
-  | { kind: 'unix'; path: string; name: string | undefined }
 
 export interface SocketUnits {
   files: UnitFile[]
@@ -24,8 +20,8 @@ const FD_NAME = /^[\x21-\x39\x3b-\x7e]{1,255}$/
 /** The ListenStream= value of one spec. */
 function listenStream(spec: ListenSpec): string {
   if (spec.kind === 'unix') {
-    if (!spec.path.startsWith('/')) throw optionError(`listen ${shown(spec.path)}: a unix socket path must be absolute for systemd`)
-    return verbatim('the socket path', spec.path)
+    // Relative to the caller's cwd, as start takes it.
+    return verbatim('the socket path', resolve(spec.path))
   }
   if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) {
     throw optionError(`listen port ${shown(spec.port)}: systemd takes 1 to 65535`)

@@ -7,10 +7,11 @@ import { existsSync } from 'node:fs'
 import { basename, extname, join } from 'node:path'
 import { CONTRACT, CONTRACT_VERSION, envName, LOG_FILE } from '../daemon/contract.cjs'
 import { optionError } from '../errors.js'
+import type { ListenSpec } from '../listen-spec.js'
 import { type DaemonizeOptions, resolveLaunch, SAFE_PATH } from '../options.js'
 import { checkAccount } from '../user.js'
 import { environmentWord, envFileLine, execWord, label, shown, timeSpan, verbatim } from './quote.js'
-import { type ListenSpec, socketUnits } from './sockets.js'
+import { socketUnits } from './sockets.js'
 import { respawnLines } from './restart.js'
 
 export interface UnitRequest {
