@@ -25,9 +25,8 @@ export function utf8Text(what: string, v: string | Buffer): string {
   try {
     return decoder.decode(v)
   } catch {
-    throw optionError(
-      `${what} is not UTF-8 (${JSON.stringify(v.toString('latin1'))} as Latin-1): systemd reads unit and environment files as UTF-8 and cannot carry it`,
-    )
+    const bytes = [...v].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`))
+    throw optionError(`${what} is not UTF-8 ("${bytes.join('')}"): systemd reads unit and environment files as UTF-8 and cannot carry it`)
   }
 }
 

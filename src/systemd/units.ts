@@ -76,6 +76,14 @@ function account(what: string, v: string | number): string {
   return v
 }
 
+/** What the argv word `fromEnd` places before the end is, in the user's terms. */
+function argvName(fromEnd: number, args: number, index: number): string {
+  if (index === 0) return 'the program'
+  if (fromEnd < args) return `argument ${args - fromEnd}`
+  if (fromEnd === args) return 'the entry'
+  return 'a Node.js option'
+}
+
 /** The first kill(1) on this system, for ExecReload=. */
 function killBinary(): string | undefined {
   return ['/bin/kill', '/usr/bin/kill'].find((p) => existsSync(p))
@@ -120,7 +128,7 @@ export function buildUnits(req: UnitRequest): Units {
     }
   }
 
-  svc.push(`ExecStart=${launch.argv.map((a, i) => execWord(i === 0 ? 'the program' : `argument ${i}`, a)).join(' ')}`)
+  svc.push(`ExecStart=${launch.argv.map((a, i) => execWord(argvName(launch.argv.length - i - 1, o.args?.length ?? 0, i), a)).join(' ')}`)
   svc.push(`WorkingDirectory=${verbatim('the working directory', launch.cwd)}`)
   svc.push(`UMask=${launch.umask.toString(8).padStart(4, '0')}`)
   if (o.user !== undefined) svc.push(`User=${account('user', o.user)}`)

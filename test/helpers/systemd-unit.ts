@@ -203,7 +203,6 @@ export function verify(paths: string[]): Verified {
     const head = /^\t-> Unit (.+):$/.exec(line)
     if (head) dump.set(head[1], (lines = []))
     else if (lines && line.startsWith('\t\t')) lines.push(line.trim())
-    else if (lines && line.startsWith('\t\t\t')) lines.push(line.trim())
   }
   return { status: plain.status, stderr: plain.stderr, dump }
 }
@@ -213,6 +212,15 @@ export function dumped(v: Verified, unit: string, key: string): string[] {
   const lines = v.dump.get(unit)
   if (lines === undefined) throw new Error(`no dump of ${unit}`)
   return lines.filter((l) => l.startsWith(`${key}: `)).map((l) => l.slice(key.length + 2))
+}
+
+/** The command line of `-> ExecStart:` (or another Exec*) in systemd's dump. */
+export function dumpedCommand(v: Verified, unit: string, exec: string): string {
+  const lines = v.dump.get(unit) ?? []
+  const at = lines.indexOf(`-> ${exec}:`)
+  const line = at < 0 ? undefined : lines[at + 1]
+  if (line === undefined || !line.startsWith('Command Line: ')) throw new Error(`no ${exec} command line in the dump of ${unit}`)
+  return line.slice('Command Line: '.length)
 }
 
 /**
