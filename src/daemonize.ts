@@ -6,6 +6,7 @@ import { failure } from './failure.js'
 import { signalName } from './signals.js'
 import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
+import { prepareNamed, saveNamed } from './named.js'
 import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
 import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from './pidfile.js'
 import { encodePlan, launchPlan } from './plan.js'
@@ -34,6 +35,9 @@ export interface Daemon {
   ready: boolean
   /** Every stage the helper and the daemon reported, in order. */
   stages: StatusRecord[]
+  /** With a name: the daemon's name and its saved start spec. */
+  name?: string
+  specPath?: string
   /**
    * What went wrong without failing the launch (each also a process
    * warning): e.g. the launcher's own lines could not be written to the log.
@@ -48,6 +52,8 @@ export interface LaunchWarning {
 
 /** The launcher's own log lines were lost (the daemon itself is unaffected). */
 export const WARN_LOG_LOST = 'NODE_DAEMONIZE_LOG_LOST'
+/** A named daemon started, but its spec could not be saved: stop and status by name will not find it. */
+export const WARN_SPEC_UNSAVED = 'NODE_DAEMONIZE_SPEC_UNSAVED'
 
 /** A problem that does not fail the launch: a process warning, kept in the result too. */
 function warn(warnings: LaunchWarning[], code: string, message: string): void {
@@ -100,8 +106,27 @@ function closeLog(fd: number): unknown {
  * Start `entry` as a daemon. Resolves once the daemon has exec'd (and, with
  * waitReadyMs, called ready(); with startupGraceMs, survived that long);
  * rejects with a DaemonizeError naming the stage, and leaves nothing running.
+ * With `name`: the pid file and log default to the standard directories,
+ * a daemon of that name already running is refused (EALREADY), and the
+ * start spec is saved once the daemon is up (docs/names.md).
  */
 export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
+  const named = prepareNamed(options)
+  if (named === undefined) return launchDaemon(options)
+  const daemon = await launchDaemon(named.options)
+  daemon.name = named.name
+  try {
+    daemon.specPath = saveNamed(named)
+  } catch (err) {
+    // The daemon runs: failing now would hide it. Its pid file still finds it.
+    const warnings = daemon.warnings ?? []
+    warn(warnings, WARN_SPEC_UNSAVED, `${named.name} started, but its spec could not be saved: ${(err as Error).message}`)
+    daemon.warnings = warnings
+  }
+  return daemon
+}
+
+async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
   const launch = resolveLaunch(options)
   let pidFile: AcquiredPidFile | undefined
   let logFd = -1

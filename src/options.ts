@@ -54,6 +54,13 @@ export interface DaemonizeOptions {
    * see RespawnOptions and docs/supervision.md. Default: no supervisor.
    */
   respawn?: boolean | RespawnMode | RespawnOptions
+  /**
+   * A name for the daemon (letters, digits, '_', '.', '-'): the pid file and
+   * the log get default paths in the standard directories unless given, and
+   * the start spec is saved, so that stop, status, restart, list and logs
+   * find it by name (docs/names.md).
+   */
+  name?: string
 }
 
 /** PATH under clearEnv: system directories only, nothing relative or user-writable. */
@@ -316,6 +323,8 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const cwd = resolve(checkPath('cwd', options.cwd ?? '/'))
   // Opened by daemonize() itself; checked here so that a bad one creates nothing.
   if (options.pidFile !== undefined) checkPath('pidFile', options.pidFile)
+  // Checked (and used) by named.ts, before this.
+  if (options.name !== undefined) checkString('name', options.name)
   const umask = options.umask ?? 0o022
   if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) {
     throw optionError(`umask must be an integer from 0 to 0o777, got ${String(options.umask)}`)
@@ -334,7 +343,8 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const notifySystemd = checkBoolean('notifySystemd', options.notifySystemd)
   if (options.preload !== undefined) checkBoolean('preload', options.preload)
   const respawn = resolveRespawn(options.respawn)
-  if (respawn !== undefined && options.pidFile === undefined) {
+  // A name gets its default pid file (named.ts) before the launch.
+  if (respawn !== undefined && options.pidFile === undefined && options.name === undefined) {
     throw optionError('respawn needs a pidFile: stop and status find the supervisor through it')
   }
   const logPath = options.logFile === undefined ? undefined : resolve(checkPath('logFile', options.logFile))

@@ -38,8 +38,10 @@ export type NativeStage = (typeof NATIVE_STAGES)[number]
  * The caller's own stages: checked before anything is spawned (options to
  * helper), or the lifecycle commands. `entry` and `pidfile` are also native
  * stages: the caller checks them first, the daemon and the helper again.
+ * `name` and `spec`: a daemon's name, its standard directories and its
+ * saved start spec (names.ts, spec.ts).
  */
-export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'helper', 'stop', 'reload', 'unit'] as const
+export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'helper', 'stop', 'reload', 'name', 'spec', 'unit'] as const
 
 export type CallerStage = (typeof CALLER_STAGES)[number]
 

@@ -56,14 +56,14 @@ describe('help, version and usage errors', () => {
     const r = await cli([flag])
     expect(r).toMatchObject({ code: 0, err: '' })
     expect(r.out).toMatch(/^Usage: node-daemonize <command> \[options\]\n/)
-    for (const c of ['start', 'stop', 'status', 'restart', 'reload']) expect(r.out).toContain(`\n  ${c} `)
+    for (const c of ['start', 'stop', 'status', 'restart', 'reload', 'list', 'logs']) expect(r.out).toContain(`\n  ${c} `)
   })
 
   it.each([['--version'], ['-V']])('%s prints the package version on stdout, exit 0', async (flag) => {
     expect(await cli([flag])).toEqual({ code: 0, out: `${version}\n`, err: '' })
   })
 
-  it.each(['start', 'stop', 'status', 'restart', 'reload'])('%s --help prints that command\'s usage, exit 0', async (command) => {
+  it.each(['start', 'stop', 'status', 'restart', 'reload', 'list', 'logs'])('%s --help prints that command\'s usage, exit 0', async (command) => {
     for (const flag of ['--help', '-h']) {
       const r = await cli([command, flag])
       expect(r).toMatchObject({ code: 0, err: '' })
@@ -89,8 +89,13 @@ describe('help, version and usage errors', () => {
     [['start', 'x.js', '--startup-grace', '5x'], 'node-daemonize start: --startup-grace takes a duration', 'start --help'],
     [['start', 'x.js', '--umask', '088'], 'node-daemonize start: --umask takes an octal mode', 'start --help'],
     [['start', 'x.js', 'y.js'], "node-daemonize start: unexpected argument 'y.js'", 'start --help'],
-    [['restart', 'x.js'], 'node-daemonize restart: --pid-file is required', "Try 'node-daemonize restart --help'"],
-    [['status'], 'node-daemonize status: --pid-file is required', "Try 'node-daemonize status --help'"],
+    [['restart'], 'node-daemonize restart: which daemon? give its NAME, or <entry> with --pid-file FILE', "Try 'node-daemonize restart --help'"],
+    [['restart', 'x/y.js'], 'node-daemonize restart: invalid daemon name "x/y.js"', "Try 'node-daemonize restart --help'"],
+    [['status'], 'node-daemonize status: which daemon? give its NAME or --pid-file FILE', "Try 'node-daemonize status --help'"],
+    [['status', 'web', '--pid-file', 'p'], 'node-daemonize status: give either NAME or --pid-file, not both', 'status --help'],
+    [['logs'], 'node-daemonize logs: which daemon? give its NAME', "Try 'node-daemonize logs --help'"],
+    [['logs', 'web', '-n', 'many'], 'node-daemonize logs: --lines takes a positive whole number', 'logs --help'],
+    [['list', 'extra'], "node-daemonize list: unexpected argument 'extra'", 'list --help'],
     [['stop', '--timeout', 'soon', '--pid-file', 'p'], 'node-daemonize stop: --timeout takes a duration', 'stop --help'],
   ])('%j: a usage error on stderr, exit 2', async (args, what, hint) => {
     const r = await cli(args)

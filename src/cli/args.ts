@@ -142,15 +142,6 @@ export function wantsJson(args: string[]): boolean {
   return false
 }
 
-/** --pid-file, required and non-empty, no positionals: shared by status, stop and reload. */
-export function requirePidFile(values: { 'pid-file'?: string }, positionals: string[], rest: string[]): string {
-  if (positionals.length > 0 || rest.length > 0) throw new UsageError(`unexpected argument '${positionals[0] ?? '--'}'`)
-  const pidFile = values['pid-file']
-  if (pidFile === undefined) throw new UsageError('--pid-file is required')
-  if (pidFile === '') throw new UsageError('--pid-file must not be empty')
-  return pidFile
-}
-
 /** Does the command line (before `--`) ask for help? */
 export function wantsHelp(args: string[]): boolean {
   for (const a of args) {
@@ -171,7 +162,10 @@ export function wantsHelp(args: string[]): boolean {
  * output quietly; any other failure on stdout is said once on stderr.
  */
 function writeAll(fd: 1 | 2, text: string): void {
-  let buf = Buffer.from(text.endsWith('\n') ? text : text + '\n')
+  writeBytes(fd, Buffer.from(text.endsWith('\n') ? text : text + '\n'))
+}
+
+function writeBytes(fd: 1 | 2, buf: Buffer): void {
   while (buf.length > 0) {
     try {
       buf = buf.subarray(writeSync(fd, buf))
@@ -179,7 +173,9 @@ function writeAll(fd: 1 | 2, text: string): void {
       const e = err as NodeJS.ErrnoException
       if (e.code === 'EAGAIN') {
         writeThroughStream(fd, buf)
-      } else if (fd === 1 && e.code !== 'EPIPE' && e.code !== 'EBADF' && !stdoutFailed) {
+      } else if (fd === 1 && (e.code === 'EPIPE' || e.code === 'EBADF')) {
+        stdoutClosed = true
+      } else if (fd === 1 && !stdoutFailed) {
         stdoutFailed = true
         writeAll(2, `node-daemonize: cannot write to stdout: ${e.message}`)
       }
@@ -189,6 +185,7 @@ function writeAll(fd: 1 | 2, text: string): void {
 }
 
 let stdoutFailed = false
+let stdoutClosed = false
 
 function writeThroughStream(fd: 1 | 2, buf: Buffer): void {
   const stream = fd === 1 ? process.stdout : process.stderr
@@ -207,6 +204,16 @@ export function printResult(result: { message: string }, options: { json?: boole
 /** One or more lines on stdout (a final newline is added when missing). */
 export function printOut(text: string): void {
   writeAll(1, text)
+}
+
+/** These bytes on stdout, exactly (no newline added). */
+export function printBytes(buf: Buffer): void {
+  writeBytes(1, buf)
+}
+
+/** Has a write to stdout failed for good (EPIPE, a closed fd, ...)? A command that writes for long (logs -f) stops then. */
+export function stdoutGone(): boolean {
+  return stdoutFailed || stdoutClosed
 }
 
 /** One or more lines on stderr (a final newline is added when missing). */

@@ -5,15 +5,20 @@ import { packageRoot } from '../native.js'
 
 export const mainUsage = `Usage: node-daemonize <command> [options]
 
-Run a Node.js program as a real Unix daemon, and manage it through its pid file.
+Run a Node.js program as a real Unix daemon, and manage it by name or by its pid file.
 
 Commands:
-  start <entry> [options] [-- args...]   start <entry> as a daemon
-  stop --pid-file FILE [options]         stop the daemon named by FILE
-  status --pid-file FILE [options]       is it running? (LSB exit codes 0/1/3/4)
-  restart <entry> --pid-file FILE [...]  stop, then start (same options as start)
-  reload --pid-file FILE                 send SIGHUP (reopens the log) if it is caught
-  unit <entry> [start options] [...]     print (or --install) a systemd unit for the same service
+  start <entry> [options] [-- args...]   start <entry> as a daemon (--name NAME
+                                         to manage it by name)
+  stop NAME | --pid-file FILE            stop the daemon
+  status NAME | --pid-file FILE          is it running? (LSB exit codes 0/1/3/4)
+  restart NAME [options]                 stop, then start again (from the saved
+  restart <entry> --pid-file FILE [...]  spec; or with the options of start)
+  reload NAME | --pid-file FILE          send SIGHUP (reopens the log) if caught
+  list [--json]                          every named daemon, with its state
+  logs NAME [-n 50] [-f]                 the last lines of its log; -f follows
+  unit NAME | <entry> [start options]    print (or --install) systemd units that run
+                                         the same service under systemd itself
 
 Options:
   -h, --help       show this help; 'node-daemonize <command> --help' for a command

@@ -36,6 +36,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   status: () => import('./status.js'),
   restart: () => import('./restart.js'),
   reload: () => import('./reload.js'),
+  list: () => import('./list.js'),
+  logs: () => import('./logs.js'),
   unit: () => import('./unit.js'),
 }
 
@@ -58,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv
   const json = wantsJson(argv)
   const usageError = (message: string) => reportUsageError(undefined, new UsageError(message), json)
-  if (first === undefined) return usageError('missing command (start, stop, status, restart, reload or unit)')
+  if (first === undefined) return usageError('missing command (start, stop, status, restart, reload, list, logs or unit)')
   if (first === '--help' || first === '-h') {
     const { mainUsage } = await import('./help.js')
     printOut(mainUsage)

@@ -1,34 +1,116 @@
-// `node-daemonize restart <entry> --pid-file FILE [start options] [-- args...]`:
-// stop the daemon named by the pid file (if any), then start it again with
-// exactly the arguments `start` takes.
-import { stop } from '../stop.js'
+// `node-daemonize restart NAME [options] [-- args...]`, or
+// `restart [<entry>] --pid-file FILE [options] [-- args...]`: stop the
+// daemon (if it runs), then start it again. A named daemon (or one whose
+// pid file a saved spec names) starts again from its spec, with what the
+// command line changes; the spec is then rewritten, so it stays the one
+// source of truth.
+import type { DaemonizeOptions } from '../options.js'
 import { preflight } from '../preflight.js'
+import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../spec.js'
+import { stop } from '../stop.js'
 import { printOut, UsageError } from './args.js'
-import { parseStartArgs, startDaemon, startOptionsText } from './start.js'
+import { parseStartArgs, startDaemon, startOptionsText, type StartRequest } from './start.js'
+import { nameArg } from './target.js'
 
-export const usage = `Usage: node-daemonize restart <entry> --pid-file FILE [options] [-- args...]
+export const usage = `Usage: node-daemonize restart NAME [options] [-- args...]
+       node-daemonize restart [<entry>] --pid-file FILE [options] [-- args...]
+       node-daemonize restart <entry> --name NAME [options] [-- args...]
 
-Stop the daemon whose pid file is FILE (SIGTERM, then SIGKILL after 10s;
-nothing happens when it is not running), then start <entry> exactly as
-'node-daemonize start' does. Every option is checked before anything is
-stopped, so a typo never leaves the service down.
---pid-file is required; the options are those of start:
+Stop the daemon (SIGTERM, then SIGKILL after 10s; nothing happens when it
+is not running), then start it again. Every option is checked before
+anything is stopped, so a typo never leaves the service down.
+
+A daemon started with --name restarts from its saved spec: the same entry,
+arguments, environment and options, with only what this command line
+gives changed (an <entry>, arguments after '--', --env added to the saved
+environment, any other option); the spec is then updated. A --pid-file
+that a saved spec names finds that spec too. Without a spec, <entry> is
+required and the options are those of start:
 ${startOptionsText}
 
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
 Exit status: 0 restarted, 1 the stop or the start failed, 2 invalid arguments.`
 
+/** The saved options with the command line's changes on top. */
+export function mergeSpec(saved: DaemonizeOptions, req: StartRequest): DaemonizeOptions {
+  const out: DaemonizeOptions = { ...saved }
+  const given = req.options as unknown as Record<string, unknown>
+  const into = out as unknown as Record<string, unknown>
+  for (const k of req.given.keys) into[k] = given[k]
+  if (req.given.entry) out.entry = req.options.entry
+  if (req.given.args) out.args = req.options.args
+  if (req.given.clearEnv) {
+    out.clearEnv = true
+    out.env = Object.fromEntries(req.given.envPairs)
+  } else if (req.given.envPairs.length > 0) {
+    out.env = { ...saved.env, ...Object.fromEntries(req.given.envPairs) }
+  }
+  if (req.options.notifySystemd) out.notifySystemd = true
+  return out
+}
+
+/**
+ * The spec this restart is about: by --name, by the one positional when
+ * there is neither --name nor --pid-file, or through the index by
+ * --pid-file. undefined: a plain pid-file restart, as before names.
+ */
+function findTarget(req: StartRequest): LoadedSpec | undefined {
+  const { name, pidFile } = req.options
+  if (name !== undefined) {
+    const spec = findSpec(name)
+    if (spec === undefined && !req.given.entry) throw noSuchName(name)
+    return spec
+  }
+  if (pidFile !== undefined) {
+    const spec = findSpecByPidFile(pidFile)
+    if (spec === undefined && !req.given.entry) throw new UsageError(`no saved spec names the pid file ${pidFile}: give the <entry> to start`)
+    return spec
+  }
+  if (!req.given.entry) throw new UsageError('which daemon? give its NAME, or <entry> with --pid-file FILE')
+  // `restart NAME`: the positional is the name, not an entry.
+  const byName = nameArg(req.entryArg)
+  req.given.entry = false
+  const spec = findSpec(byName)
+  if (spec === undefined) {
+    const err = noSuchName(byName)
+    err.message += '; to restart a script by its pid file, give --pid-file FILE'
+    throw err
+  }
+  return spec
+}
+
+/**
+ * ─── GRACEFUL RESTART DISPATCH ───────────────────────────────────────────
+ * The single place where `restart` of a `--respawn --listen` service turns
+ * into a graceful restart (the supervisor starts the new generation beside
+ * the old one). Return undefined to restart by stop + start. The graceful
+ * restart plugs in here: it receives the merged options (already checked
+ * by preflight) and the spec, and must save the spec as start does.
+ */
+async function gracefulRestart(_options: DaemonizeOptions, _spec: LoadedSpec | undefined, _req: StartRequest): Promise<number | undefined> {
+  return undefined
+}
+
 export async function run(args: string[]): Promise<number> {
-  const req = parseStartArgs(args)
-  const pidFile = req.options.pidFile
-  if (pidFile === undefined) throw new UsageError('--pid-file is required: it names the daemon to stop')
+  const req = parseStartArgs(args, { entryOptional: true })
+  const spec = findTarget(req)
+  if (spec !== undefined) {
+    req.options = mergeSpec(spec.options, req)
+    if (!req.given.entry) req.entryArg = spec.options.entry
+  }
+  const pidFile = spec?.options.pidFile ?? req.options.pidFile
+  if (pidFile === undefined && req.options.name === undefined) {
+    throw new UsageError('--pid-file or a NAME is required: it names the daemon to stop')
+  }
 
   // Everything start would refuse is refused before the old daemon is
   // stopped: preflight runs start's checks, and the daemon's own steps up to
   // exec in a dry run, without creating anything (daemonize() checks it all
   // again).
   await preflight(req.options)
-  const stopped = await stop(pidFile)
-  if (!req.json && !req.quiet) printOut(stopped.message)
-  return startDaemon(req, { stop: stopped })
+  const graceful = await gracefulRestart(req.options, spec, req)
+  if (graceful !== undefined) return graceful
+  const stopped = pidFile === undefined ? undefined : await stop(pidFile)
+  if (stopped !== undefined && !req.json && !req.quiet) printOut(stopped.message)
+  return startDaemon(req, stopped === undefined ? {} : { stop: stopped })
 }

@@ -3,6 +3,7 @@
 // verbatim; nothing here ever involves a shell.
 import { type Daemon, daemonize } from '../daemonize.js'
 import { DaemonizeError } from '../errors.js'
+import { checkName } from '../names.js'
 import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options.js'
 import {
   EXIT_OK,
@@ -19,10 +20,17 @@ import { rawArgs, rawEnvironment, rawEnvValue } from './raw.js'
 import { normalizeRespawnArgs, parseRespawnValues, respawnOptions, respawnUsage, type RespawnValues } from './respawn-args.js'
 
 /** start's options, one block: `restart --help` shows the same. */
-export const startOptionsText = `  --log-file FILE         append stdout and stderr to FILE (created 0640);
-                          default (and --log-file /dev/null): no log
+export const startOptionsText = `  --name NAME             name the daemon: the pid file and log default to
+                          the standard directories, and the start is saved,
+                          so stop/status/reload/restart/logs NAME work and
+                          list shows it (letters, digits, _ . -; see
+                          docs/names.md)
+  --log-file FILE         append stdout and stderr to FILE (created 0640);
+                          default (and --log-file /dev/null): no log; with
+                          --name: the standard log directory
   --pid-file FILE         write the daemon's pid to FILE, locked for its life;
-                          refuses to start a second one
+                          refuses to start a second one; with --name:
+                          default in the standard run directory
   --cwd DIR               working directory of the daemon (default /)
   --umask MODE            octal umask of the daemon, e.g. 027 (default 022)
   --env NAME=VALUE        set a variable in the daemon's environment
@@ -49,7 +57,7 @@ export const startOptionsText = `  --log-file FILE         append stdout and std
   -q, --quiet             print nothing on success
   -h, --help              show this help`
 
-export const usage = `Usage: node-daemonize start <entry> [options] [-- args...]
+export const usage = `Usage: node-daemonize start <entry> [--name NAME] [options] [-- args...]
 
 Start <entry> (a Node.js script) as a daemon: in its own session, not a
 session leader, with no controlling terminal, cwd /, stdin /dev/null and
@@ -69,6 +77,7 @@ Exit status: 0 started (or already running with --ok-if-running),
 
 /** parseArgs options of `start` (and `restart`, which takes the same). */
 export const startOptions = {
+  name: { type: 'string' },
   'log-file': { type: 'string' },
   'pid-file': { type: 'string' },
   cwd: { type: 'string' },
@@ -92,6 +101,7 @@ export const startOptions = {
 } as const
 
 interface StartValues extends RespawnValues {
+  name?: string
   'log-file'?: string
   'pid-file'?: string
   cwd?: string
@@ -126,6 +136,20 @@ export interface StartRequest {
   okIfRunning: boolean
   json: boolean
   quiet: boolean
+  /** What the command line itself set, for a restart that updates a saved spec (restart.ts). */
+  given: GivenStart
+}
+
+export interface GivenStart {
+  /** The options set by a flag (not entry, args or env). */
+  keys: Set<keyof DaemonizeOptions>
+  /** An entry was given. */
+  entry: boolean
+  /** `--` was given: the program's arguments (maybe none). */
+  args: boolean
+  /** The --env pairs, in order. */
+  envPairs: [string, string | Buffer][]
+  clearEnv: boolean
 }
 
 /** What a command that takes start's options (start, restart, unit) gets from its command line. */
@@ -133,23 +157,25 @@ export interface StartCommandLine<E> {
   request: StartRequest
   /** The values of the command's own options (`extraOptions`). */
   values: E
-  /**
-   * The --env pairs alone (raw bytes where they were not UTF-8), without the
-   * inherited environment that `request.options.env` adds them to.
-   */
-  givenEnv: Record<string, string | Buffer>
 }
 
-/** Command line -> daemonize() options; throws UsageError. */
-export function parseStartArgs(args: string[]): StartRequest {
-  return parseStartCommandLine(args).request
+/**
+ * Command line -> daemonize() options; throws UsageError. With entryOptional
+ * (restart of a saved spec), a missing entry is '' in the options.
+ */
+export function parseStartArgs(args: string[], how: { entryOptional?: boolean } = {}): StartRequest {
+  return parseStartCommandLine(args, {}, how).request
 }
 
 /**
  * start's options, plus `extraOptions` (a command's own, in parseArgs'
  * form), parsed in one strict pass; throws UsageError.
  */
-export function parseStartCommandLine<E extends object = object>(args: string[], extraOptions: ParseOptions = {}): StartCommandLine<E> {
+export function parseStartCommandLine<E extends object = object>(
+  args: string[],
+  extraOptions: ParseOptions = {},
+  { entryOptional = false }: { entryOptional?: boolean } = {},
+): StartCommandLine<E> {
   const {
     values: v,
     positionals,
@@ -163,14 +189,15 @@ export function parseStartCommandLine<E extends object = object>(args: string[],
   const envRaw = found
     .filter((o) => o.name === 'env')
     .map((o) => rawEnvValue(o.inlineValue ? raw[o.index] : raw[o.index + 1], o.inlineValue))
-  if (positionals.length === 0) throw new UsageError('missing <entry>: the script to run as a daemon')
+  if (positionals.length === 0 && !entryOptional) throw new UsageError('missing <entry>: the script to run as a daemon')
   if (positionals.length > 1) {
     throw new UsageError(`unexpected argument '${positionals[1]}' (arguments for the program go after '--')`)
   }
-  const entryArg = positionals[0]
-  if (entryArg === '') throw new UsageError('<entry> must not be empty')
+  const entryArg = positionals[0] ?? ''
+  if (entryArg === '' && positionals.length > 0) throw new UsageError('<entry> must not be empty')
 
   const options: DaemonizeOptions = { entry: entryArg, args: rest }
+  if (v.name !== undefined) options.name = checkNameArg(v.name)
   if (v['log-file'] !== undefined) options.logFile = nonEmpty('--log-file', v['log-file'])
   if (v['pid-file'] !== undefined) options.pidFile = nonEmpty('--pid-file', v['pid-file'])
   if (v.cwd !== undefined) options.cwd = nonEmpty('--cwd', v.cwd)
@@ -189,8 +216,7 @@ export function parseStartCommandLine<E extends object = object>(args: string[],
   if (v['no-preload']) options.preload = false
 
   if (v['wait-ready'] !== undefined) options.waitReadyMs = parseDuration('--wait-ready', v['wait-ready'])
-  options.startupGraceMs =
-    v['startup-grace'] === undefined ? DEFAULT_STARTUP_GRACE_MS : parseDuration('--startup-grace', v['startup-grace'])
+  if (v['startup-grace'] !== undefined) options.startupGraceMs = parseDuration('--startup-grace', v['startup-grace'])
   if (v['keep-on-timeout']) {
     if (!options.waitReadyMs) throw new UsageError('--keep-on-timeout only applies with --wait-ready')
     options.keepOnTimeout = true
@@ -216,14 +242,20 @@ export function parseStartCommandLine<E extends object = object>(args: string[],
   }
   const respawn = parseRespawnValues(v)
   if (respawn !== undefined) {
-    if (options.pidFile === undefined) throw new UsageError('--respawn needs --pid-file: stop and status find the supervisor through it')
+    if (options.pidFile === undefined && options.name === undefined && !entryOptional) {
+      throw new UsageError('--respawn needs --pid-file or --name: stop and status find the supervisor through it')
+    }
     options.respawn = respawn
   }
+  const keys = new Set(Object.keys(options) as (keyof DaemonizeOptions)[])
+  for (const k of ['entry', 'args', 'env', 'clearEnv'] as const) keys.delete(k)
+  options.startupGraceMs ??= DEFAULT_STARTUP_GRACE_MS
   // Under systemd the launcher tells it which process the service is.
   if (process.env.NOTIFY_SOCKET) options.notifySystemd = true
 
-  const request = { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true }
-  return { request, values: v, givenEnv: Object.fromEntries(pairs) }
+  const given: GivenStart = { keys, entry: positionals.length > 0, args: dashes !== -1, envPairs: pairs, clearEnv: v['clear-env'] === true }
+  const request = { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true, given }
+  return { request, values: v }
 }
 
 function nonEmpty(flag: string, value: string): string {
@@ -231,9 +263,18 @@ function nonEmpty(flag: string, value: string): string {
   return value
 }
 
+/** --name, checked as the API checks it, but as a usage error. */
+export function checkNameArg(name: string): string {
+  try {
+    return checkName(name)
+  } catch (err) {
+    throw new UsageError(`--name: ${(err as Error).message}`)
+  }
+}
+
 /** What `start` prints on success. */
 export function describeStart(entryArg: string, d: Daemon): string {
-  let line = `started ${entryArg} as pid ${d.pid} (session ${d.sid})`
+  let line = `started ${d.name === undefined ? entryArg : `${d.name} (${entryArg})`} as pid ${d.pid} (session ${d.sid})`
   if (d.ready) line += ', ready'
   line += `, log ${d.logFile ?? '/dev/null'}`
   if (d.pidFile !== undefined) line += `, pid file ${d.pidFile}`

@@ -1,16 +1,20 @@
-// `node-daemonize status --pid-file P [--json]`: the daemon's state from its
+// `node-daemonize status NAME|--pid-file P [--json]`: the daemon's state from its
 // pid file, with LSB's status exit codes. Reads only: never creates the pid
 // file, never takes its lock.
+import { DaemonizeError } from '../errors.js'
 import { status } from '../lifecycle.js'
-import { parseCommandLine, printOut, requirePidFile } from './args.js'
+import { parseCommandLine, printOut } from './args.js'
+import { resolveTarget } from './target.js'
 
-export const usage = `Usage: node-daemonize status --pid-file FILE [--json]
+export const usage = `Usage: node-daemonize status NAME [--json]
+       node-daemonize status --pid-file FILE [--json]
 
-Report whether the daemon whose pid file is FILE is running. The file is
+Report whether the daemon named NAME (started with --name; a name with no
+saved spec is "not running"), or the one whose pid file is FILE, is running. The file is
 opened read-only and its lock only tested, so this never disturbs a start.
 
 Options:
-  --pid-file FILE   the daemon's pid file (required)
+  --pid-file FILE   the daemon's pid file (instead of NAME)
   --json            print {state, code, pid, pidFile, message} as JSON
   -h, --help        show this help
 
@@ -29,9 +33,27 @@ export async function run(args: string[]): Promise<number> {
     'pid-file': { type: 'string' },
     json: { type: 'boolean' },
   })
-  const pidFile = requirePidFile(values, positionals, rest)
-  const s = status(pidFile)
-  if (values.json) printOut(JSON.stringify(s))
-  else printOut(s.message)
+  let target: ReturnType<typeof resolveTarget>
+  try {
+    target = resolveTarget(values, positionals, rest, true)
+  } catch (err) {
+    if (!(err instanceof DaemonizeError)) throw err
+    // A spec that cannot be trusted or read: LSB's "unknown".
+    const message = `status unknown: ${err.message}`
+    if (values.json) printOut(JSON.stringify({ state: 'unknown', code: 4, name: positionals[0], message }))
+    else printOut(message)
+    return 4
+  }
+  if ('absent' in target) {
+    // No spec: never started by that name (or its spec was removed).
+    const message = `not running (${target.absent.message})`
+    if (values.json) printOut(JSON.stringify({ state: 'stopped', code: 3, name: target.name, message }))
+    else printOut(message)
+    return 3
+  }
+  const s = status(target.pidFile)
+  const name = target.spec?.name
+  if (values.json) printOut(JSON.stringify(name === undefined ? s : { name, ...s }))
+  else printOut(name === undefined ? s.message : `${name}: ${s.message}`)
   return s.code
 }

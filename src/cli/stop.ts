@@ -1,20 +1,23 @@
-// `node-daemonize stop --pid-file P [--signal TERM] [--timeout 10s] [--json]`:
+// `node-daemonize stop NAME|--pid-file P [--signal TERM] [--timeout 10s] [--json]`:
 // signal the daemon through a pidfd, wait for it, SIGKILL it after the
 // timeout, remove the pid file under its lock. Exits 0 also when it was not
 // running, as LSB asks of `stop`.
 import { stop } from '../stop.js'
 import { resolveSignal } from '../signals.js'
-import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printResult, requirePidFile, UsageError } from './args.js'
+import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printResult, UsageError } from './args.js'
+import { resolveTarget } from './target.js'
 
-export const usage = `Usage: node-daemonize stop --pid-file FILE [--signal TERM] [--timeout 10s] [--json]
+export const usage = `Usage: node-daemonize stop NAME [--signal TERM] [--timeout 10s] [--json]
+       node-daemonize stop --pid-file FILE [...]
 
-Stop the daemon whose pid file is FILE: check that the pid in it is the
+Stop the daemon named NAME (started with --name; its saved spec names its
+pid file), or the one whose pid file is FILE: check that the pid in it is the
 process holding the file's lock, send it the signal, wait for it to exit,
 send SIGKILL if it is still there after the timeout, then remove the pid
 file. A stale pid file (lock free) names no daemon: nothing is signalled.
 
 Options:
-  --pid-file FILE      the daemon's pid file (required)
+  --pid-file FILE      the daemon's pid file (instead of NAME)
   --signal SIG         the first signal: a name (TERM, SIGINT) or a number
                        (default TERM)
   --timeout DURATION   how long to wait before SIGKILL (default 10s);
@@ -40,7 +43,7 @@ export async function run(args: string[]): Promise<number> {
     signal: { type: 'string' },
     timeout: { type: 'string' },
   })
-  const pidFile = requirePidFile(values, positionals, rest)
+  const { pidFile } = resolveTarget(values, positionals, rest) as { pidFile: string }
   let signal: number | NodeJS.Signals = 'SIGTERM'
   if (values.signal !== undefined) {
     try {

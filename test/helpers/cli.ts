@@ -12,10 +12,15 @@ export interface CliRun {
   err: string
 }
 
-/** Run the CLI; resolves when it exits and its output pipes close (a daemon never holds them). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<CliRun> {
+/** Run the CLI; resolves when it exits and its output pipes close (a daemon never holds them). `as`: run it as that user. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  nodeArgs: string[] = [],
+  as?: { uid: number; gid: number },
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, cliBin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...nodeArgs, cliBin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], ...as })
     let out = ''
     let err = ''
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))

@@ -1,0 +1,69 @@
+// Every named daemon of this user (root: the system's), from the saved
+// specs, their pid files and locks (status) and /proc. Nothing of ours has
+// to run for it: it reads files, tests locks, and never takes one.
+import type { DaemonizeError } from './errors.js'
+import { status } from './lifecycle.js'
+import { nameDirs, type NameDirs } from './names.js'
+import { procInfo } from './proc-info.js'
+import { listSpecs } from './spec.js'
+
+export type ListState = 'running' | 'starting' | 'restarting' | 'stopping' | 'failed' | 'stale' | 'stopped' | 'unknown'
+
+export interface ListEntry {
+  name: string
+  state: ListState
+  /** The daemon's pid (under a supervisor: the current generation's). */
+  pid?: number
+  /** With respawn: the supervisor's pid (the pid file's). */
+  supervisorPid?: number
+  /** How long the daemon (current generation) has been up. */
+  uptimeMs?: number
+  /** With respawn: generations started after the first. */
+  restarts?: number
+  rssBytes?: number
+  cpuPercent?: number
+  logFile?: string
+  pidFile?: string
+  specPath?: string
+  /** What status says, or why the spec cannot be used. */
+  message: string
+}
+
+const STATES: Record<string, ListState> = {
+  running: 'running',
+  starting: 'starting',
+  restarting: 'restarting',
+  stopping: 'stopping',
+  failed: 'failed',
+  dead: 'stale',
+  stopped: 'stopped',
+  unknown: 'unknown',
+}
+
+export function listDaemons(dirs: NameDirs = nameDirs()): ListEntry[] {
+  return listSpecs(dirs).map(({ name, spec, error }) => {
+    if (spec === undefined) return { name, state: 'unknown', message: (error as DaemonizeError).message }
+    const { pidFile, logFile } = spec.options
+    const entry: ListEntry = { name, state: 'unknown', logFile, pidFile, specPath: spec.specPath, message: '' }
+    if (pidFile === undefined) return { ...entry, message: 'its spec names no pid file' }
+    const s = status(pidFile)
+    entry.state = STATES[s.state] ?? 'unknown'
+    entry.message = s.message
+    if (s.supervisor !== undefined) {
+      entry.supervisorPid = s.supervisor.pid
+      entry.pid = s.supervisor.daemonPid
+      entry.restarts = s.supervisor.restarts
+    } else if (s.pid !== undefined) {
+      entry.pid = s.pid
+    }
+    // /proc only for a process the lock says is alive: a stale pid may be anyone's now.
+    const live = entry.state === 'running' || entry.state === 'restarting' || entry.state === 'stopping' || entry.state === 'starting'
+    const info = live && entry.pid !== undefined ? procInfo(entry.pid) : undefined
+    if (info !== undefined) {
+      entry.uptimeMs = info.uptimeMs
+      entry.rssBytes = info.rssBytes
+      entry.cpuPercent = info.cpuPercent
+    }
+    return entry
+  })
+}

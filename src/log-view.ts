@@ -1,0 +1,67 @@
+// A log line made readable for a terminal: the JSON lines of the launcher,
+// the supervisor and logger() (pino's shape: level, time, msg) as
+// "time level message key=value", anything else as it is; in both, control
+// characters from the log are shown escaped (\xNN), so a line cannot move
+// the cursor, retitle the window or forge another line.
+import { escapeControls } from './failure.js'
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' }
+const COLOURS: Record<string, string> = { TRACE: '90', DEBUG: '90', INFO: '32', WARN: '33', ERROR: '31', FATAL: '1;31' }
+/** Fields every line carries, or that the line itself shows: not repeated as key=value. */
+const SHOWN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'v'])
+
+function levelName(level: unknown): string | undefined {
+  if (typeof level === 'number') return LEVELS[level] ?? `L${level}`
+  if (typeof level === 'string' && level !== '') return level.toUpperCase()
+  return undefined
+}
+
+/** Local time as YYYY-MM-DD HH:MM:SS.mmm. */
+function timeText(time: unknown): string | undefined {
+  if (typeof time !== 'number' && typeof time !== 'string') return undefined
+  const d = new Date(time)
+  if (Number.isNaN(d.getTime())) return undefined
+  const p = (n: number, w = 2) => String(n).padStart(w, '0')
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`
+}
+
+/**
+ * One line of the log (without its newline) for a terminal. A JSON object
+ * with a level and a time is shown as time, level, message and its other
+ * fields; anything else as it is. Control characters come out escaped.
+ */
+export function formatLogLine(line: string, colour: boolean): string {
+  const record = parseRecord(line)
+  if (record === undefined) return escapeControls(line)
+  const level = levelName(record.level) as string
+  const time = timeText(record.time) as string
+  const extra = Object.entries(record)
+    .filter(([k]) => !SHOWN.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+  const msg = typeof record.msg === 'string' ? record.msg : record.msg === undefined ? '' : JSON.stringify(record.msg)
+  const levelShown = level.padEnd(5)
+  const coloured = colour ? `\x1b[${COLOURS[level] ?? '0'}m${levelShown}\x1b[0m` : levelShown
+  const text = [msg, ...extra].filter((s) => s !== '').join(' ')
+  // The escaping applies to what came from the log, not to our own colour codes.
+  return `${colour ? `\x1b[2m${time}\x1b[0m` : time} ${coloured} ${escapeControls(text)}`
+}
+
+function parseRecord(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined
+  let v: unknown
+  try {
+    v = JSON.parse(line)
+  } catch {
+    return undefined
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined
+  const r = v as Record<string, unknown>
+  if (levelName(r.level) === undefined || timeText(r.time) === undefined) return undefined
+  return r
+}
+
+/** Colour on a terminal that has it: not with NO_COLOR, nor on TERM=dumb. */
+export function terminalHasColour(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
+  return env.TERM !== undefined && env.TERM !== '' && env.TERM !== 'dumb'
+}

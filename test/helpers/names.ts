@@ -1,0 +1,54 @@
+// Named daemons in tests: root's standard directories under a temp dir
+// (NODE_DAEMONIZE_TEST_ROOT, honoured for tests only), a fresh one per
+// test, removed afterwards; the daemons started there are tracked and
+// stopped by pid (daemons.ts).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach } from 'vitest'
+import { type CliRun, runCli } from './cli.js'
+import { track } from './daemons.js'
+
+export interface NamesRoot {
+  /** The temp dir standing for `/`. */
+  top: string
+  env: NodeJS.ProcessEnv
+  run: string
+  specs: string
+  logs: string
+}
+
+/** Call at the top of a test file: `current()` is this test's root. */
+export function useNamesRoot(): () => NamesRoot {
+  let root: NamesRoot | undefined
+  beforeEach(() => {
+    const top = mkdtempSync(join(tmpdir(), 'nd-names-'))
+    root = {
+      top,
+      env: { ...process.env, NODE_DAEMONIZE_TEST_ROOT: top },
+      run: join(top, 'run', 'node-daemonize'),
+      specs: join(top, 'var', 'lib', 'node-daemonize'),
+      logs: join(top, 'var', 'log', 'node-daemonize'),
+    }
+  })
+  // Registered after cleanUpDaemons' afterEach, so it runs first (vitest
+  // runs afterEach hooks in reverse): daemons are gone before their files.
+  afterEach(() => {
+    if (root !== undefined) rmSync(root.top, { recursive: true, force: true })
+    root = undefined
+  })
+  return () => {
+    if (root === undefined) throw new Error('useNamesRoot: no test is running')
+    return root
+  }
+}
+
+/** `start --json ...`: the result, its daemon (and supervisor) tracked for clean-up. */
+export async function startNamed(args: string[], env: NodeJS.ProcessEnv): Promise<{ run: CliRun; result: Record<string, unknown> }> {
+  const run = await runCli(['start', '--json', ...args], env)
+  if (run.code !== 0) throw new Error(`start failed (${run.code}): ${run.out}${run.err}`)
+  const result = JSON.parse(run.out) as Record<string, unknown>
+  track(result.pid as number)
+  if (typeof result.supervisorPid === 'number') track(result.supervisorPid)
+  return { run, result }
+}

@@ -1,0 +1,314 @@
+// Named daemons: `start --name` puts the pid file, log and saved spec in
+// the standard directories (root's under a per-test NODE_DAEMONIZE_TEST_ROOT,
+// a user's under XDG_STATE_HOME), and stop/status/reload/restart find the
+// daemon by name through its spec. Real daemons, judged by their pid-file
+// lock and /proc.
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { native, type UserEntry } from '../src/native.js'
+import { fixtures, root as repo } from './helpers/caller.js'
+import { runCli as cli } from './helpers/cli.js'
+import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
+import { startNamed, useNamesRoot } from './helpers/names.js'
+import { isAlive } from './helpers/proc.js'
+
+cleanUpDaemons()
+const names = useNamesRoot()
+
+const entry = join(fixtures, 'lifecycle-hup.js')
+const nobody = native().lookupUser('nobody') as UserEntry
+
+beforeAll(() => {
+  if (!existsSync(join(repo, 'dist', 'cli.cjs'))) throw new Error('dist/cli.cjs is missing: run npm run build first')
+})
+
+function mode(path: string): number {
+  return statSync(path).mode & 0o7777
+}
+
+function cmdline(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').slice(0, -1)
+}
+
+function environ(pid: number): Buffer[] {
+  const buf = readFileSync(`/proc/${pid}/environ`)
+  const out: Buffer[] = []
+  let start = 0
+  for (let i = buf.indexOf(0); i !== -1; i = buf.indexOf(0, start)) {
+    out.push(buf.subarray(start, i))
+    start = i + 1
+  }
+  return out
+}
+
+function envOf(pid: number): Map<string, string> {
+  return new Map(environ(pid).map((e) => [e.subarray(0, e.indexOf(0x3d)).toString(), e.subarray(e.indexOf(0x3d) + 1).toString('latin1')]))
+}
+
+describe('start --name as root', () => {
+  it('puts the pid file, log and spec in the standard places, and a second start is refused', async () => {
+    const r = names()
+    const { result } = await startNamed([entry, '--name', 'web', '--', 'one', 'two words'], r.env)
+    const pid = result.pid as number
+    expect(result).toMatchObject({
+      name: 'web',
+      pidFile: join(r.run, 'web.pid'),
+      logFile: join(r.logs, 'web.log'),
+      specPath: join(r.specs, 'web.json'),
+    })
+    expect(readFileSync(join(r.run, 'web.pid'), 'utf8').trim()).toBe(String(pid))
+    // Specs are private (they hold the environment); run and log directories are readable.
+    expect({ specs: mode(r.specs), spec: mode(join(r.specs, 'web.json')), run: mode(r.run), logs: mode(r.logs) }).toEqual({
+      specs: 0o700,
+      spec: 0o600,
+      run: 0o755,
+      logs: 0o755,
+    })
+    const spec = JSON.parse(readFileSync(join(r.specs, 'web.json'), 'utf8'))
+    expect(spec).toMatchObject({ format: 'node-daemonize-spec', version: 1, name: 'web', uid: 0 })
+    expect(spec.options).toMatchObject({ entry, args: ['one', 'two words'], cwd: '/', pidFile: join(r.run, 'web.pid') })
+    // Nothing of ours leaks into the saved environment.
+    expect(Object.keys(spec.options.env).filter((k) => k.startsWith('NODE_DAEMONIZE_'))).toEqual([])
+
+    const before = readFileSync(join(r.specs, 'web.json'), 'utf8')
+    const again = await cli(['start', entry, '--name', 'web', '--', 'other'], r.env)
+    expect(again.code).toBe(1)
+    expect(again.err).toMatch(/already running/)
+    // The refused start did not touch the first one's spec.
+    expect(readFileSync(join(r.specs, 'web.json'), 'utf8')).toBe(before)
+
+    // Even with another pid file: the name is taken while its daemon runs.
+    const other = await cli(['start', entry, '--name', 'web', '--pid-file', join(r.top, 'other.pid')], r.env)
+    expect(other.code).toBe(1)
+    expect(other.err).toMatch(new RegExp(`web is already running \\(pid ${pid}`))
+
+    const st = await cli(['status', 'web', '--json'], r.env)
+    expect(st.code).toBe(0)
+    expect(JSON.parse(st.out)).toMatchObject({ name: 'web', state: 'running', pid })
+
+    const stopped = await cli(['stop', 'web'], r.env)
+    expect(stopped).toMatchObject({ code: 0, out: expect.stringContaining(`stopped pid ${pid}`) })
+    await untilGone(pid)
+    expect(existsSync(join(r.run, 'web.pid'))).toBe(false)
+    expect((await cli(['status', 'web'], r.env)).code).toBe(3)
+    // The spec stays: the name can be restarted.
+    expect(existsSync(join(r.specs, 'web.json'))).toBe(true)
+  })
+
+  it.each(['a/b', '..', 'a..b', 'x@y', '.hidden', '-x', '', 'a b', 'x'.repeat(65)])('refuses the name %j and creates nothing', async (bad) => {
+    const r = names()
+    const res = await cli(['start', entry, `--name=${bad}`], r.env)
+    expect(res.code).toBe(2)
+    expect(res.err).toMatch(/invalid daemon name/)
+    expect(readdirSync(r.top)).toEqual([])
+    for (const cmd of ['stop', 'status', 'reload', 'restart', 'logs']) {
+      const byName = await cli([cmd, bad], r.env)
+      expect({ cmd, code: byName.code }).toEqual({ cmd, code: 2 })
+    }
+  })
+
+  it('status, stop and reload of a name never started say so', async () => {
+    const r = names()
+    const st = await cli(['status', 'ghost'], r.env)
+    expect(st).toMatchObject({ code: 3, out: expect.stringMatching(/^not running \(no daemon named ghost/) })
+    expect((await cli(['stop', 'ghost'], r.env)).err).toMatch(/no daemon named ghost/)
+    expect((await cli(['reload', 'ghost'], r.env)).err).toMatch(/no daemon named ghost/)
+  })
+
+  it('explicit --pid-file and --log-file win, and the daemon is still found by name', async () => {
+    const r = names()
+    const pidFile = join(r.top, 'mine.pid')
+    const logFile = join(r.top, 'mine.log')
+    const { result } = await startNamed([entry, '--name', 'mine', '--pid-file', pidFile, '--log-file', logFile], r.env)
+    expect(result).toMatchObject({ pidFile, logFile })
+    expect(existsSync(r.run)).toBe(false)
+    expect(existsSync(r.logs)).toBe(false)
+    const st = await cli(['status', 'mine', '--json'], r.env)
+    expect(JSON.parse(st.out)).toMatchObject({ state: 'running', pid: result.pid, pidFile })
+    expect((await cli(['stop', 'mine'], r.env)).code).toBe(0)
+    await untilGone(result.pid as number)
+  })
+})
+
+describe('restart by name', () => {
+  it('restart NAME starts it again with the saved entry, arguments and environment', async () => {
+    const r = names()
+    const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]) // "café" in Latin-1: not UTF-8
+    const env = { ...r.env, SAVED_VAR: 'kept' }
+    const { result } = await startNamed([entry, '--name', 'api', '--env', 'ADDED=1', '--', 'arg one', 'two'], env)
+    const first = result.pid as number
+    // Write a non-UTF-8 value into the spec the way a raw start saves it, to check it survives a restart byte for byte.
+    const specPath = join(r.specs, 'api.json')
+    const spec = JSON.parse(readFileSync(specPath, 'utf8'))
+    spec.options.env.RAW = { base64: latin1.toString('base64') }
+    writeFileSync(specPath, JSON.stringify(spec), { mode: 0o600 })
+
+    // The restarting shell's own environment differs: none of it may reach the daemon.
+    const shell: NodeJS.ProcessEnv = { ...r.env, SAVED_VAR: 'changed', NEW_IN_SHELL: 'x' }
+    const res = await cli(['restart', 'api', '--json'], shell)
+    expect(res.code).toBe(0)
+    const out = JSON.parse(res.out)
+    const second = track(out.pid as number)
+    expect(second).not.toBe(first)
+    await untilGone(first)
+    expect(cmdline(second).slice(-3)).toEqual([entry, 'arg one', 'two'])
+    const e = envOf(second)
+    expect(e.get('SAVED_VAR')).toBe('kept')
+    expect(e.get('ADDED')).toBe('1')
+    expect(e.has('NEW_IN_SHELL')).toBe(false)
+    const raw = environ(second).find((b) => b.subarray(0, 4).toString() === 'RAW=')
+    expect(raw?.subarray(4)).toEqual(latin1)
+    expect(out.stop).toMatchObject({ pid: first })
+  })
+
+  it('restart with new options updates the spec, and the next plain restart keeps them', async () => {
+    const r = names()
+    const { result } = await startNamed([entry, '--name', 'svc', '--', 'a'], r.env)
+    const res = await cli(['restart', 'svc', '--env', 'LEVEL=debug', '--umask', '027', '--json', '--', 'b', 'c'], r.env)
+    expect(res.code).toBe(0)
+    const second = track(JSON.parse(res.out).pid as number)
+    await untilGone(result.pid as number)
+    const spec = JSON.parse(readFileSync(join(r.specs, 'svc.json'), 'utf8'))
+    expect(spec.options).toMatchObject({ args: ['b', 'c'], umask: 0o27 })
+    expect(spec.options.env.LEVEL).toBe('debug')
+
+    const again = await cli(['restart', 'svc', '--json'], r.env)
+    expect(again.code).toBe(0)
+    const third = track(JSON.parse(again.out).pid as number)
+    await untilGone(second)
+    expect(cmdline(third).slice(-2)).toEqual(['b', 'c'])
+    expect(envOf(third).get('LEVEL')).toBe('debug')
+    const umask = /^Umask:\s+(\d+)$/m.exec(readFileSync(`/proc/${third}/status`, 'utf8'))?.[1]
+    expect(umask).toBe('0027')
+  })
+
+  it('restart --pid-file FILE alone finds the spec through the index', async () => {
+    const r = names()
+    const pidFile = join(r.top, 'by-file.pid')
+    const { result } = await startNamed([entry, '--name', 'byfile', '--pid-file', pidFile, '--', 'x'], r.env)
+    const res = await cli(['restart', '--pid-file', pidFile, '--json'], r.env)
+    expect(res.code).toBe(0)
+    const out = JSON.parse(res.out)
+    track(out.pid)
+    await untilGone(result.pid as number)
+    expect(out).toMatchObject({ name: 'byfile', pidFile })
+    expect(cmdline(out.pid).slice(-2)).toEqual([entry, 'x'])
+    // Without a spec naming it and without an entry, there is nothing to start.
+    const none = await cli(['restart', '--pid-file', join(r.top, 'nothing.pid')], r.env)
+    expect(none.code).toBe(2)
+    expect(none.err).toMatch(/no saved spec names the pid file/)
+  })
+})
+
+describe('a spec is trusted only as far as its owner', () => {
+  /** wholeDir: the directory itself is refused, so list refuses as a whole (exit 1) rather than showing the one spec as unknown. */
+  async function planted(how: (specPath: string, r: ReturnType<typeof names>) => void, wholeDir = false): Promise<void> {
+    const r = names()
+    const { result } = await startNamed([entry, '--name', 'p'], r.env)
+    const pid = result.pid as number
+    const specPath = join(r.specs, 'p.json')
+    how(specPath, r)
+    for (const cmd of [['stop', 'p'], ['restart', 'p'], ['reload', 'p'], ['logs', 'p']]) {
+      const res = await cli(cmd, r.env)
+      expect({ cmd, code: res.code }).toEqual({ cmd, code: 1 })
+      expect(res.err).toMatch(/refusing/)
+    }
+    const st = await cli(['status', 'p'], r.env)
+    expect(st.code).toBe(4)
+    // None of it touched the daemon.
+    expect(isAlive(pid)).toBe(true)
+    expect(readFileSync(join(r.run, 'p.pid'), 'utf8').trim()).toBe(String(pid))
+    const listed = await cli(['list', '--json'], r.env)
+    const list = JSON.parse(listed.out)
+    if (wholeDir) {
+      expect(listed.code).toBe(1)
+      expect(list).toMatchObject({ ok: false, command: 'list', error: { code: 'EPERM', message: expect.stringMatching(/refusing/) } })
+    } else {
+      expect(listed.code).toBe(0)
+      expect(list).toEqual([expect.objectContaining({ name: 'p', state: 'unknown', message: expect.stringMatching(/refusing/) })])
+    }
+  }
+
+  it('refuses a spec owned by another user', async () => {
+    await planted((p) => chownSync(p, nobody.uid, nobody.gid))
+  })
+
+  it('refuses a spec writable by group or others', async () => {
+    await planted((p) => chmodSync(p, 0o620))
+  })
+
+  it('refuses a spec that is a symbolic link', async () => {
+    await planted((p, r) => {
+      const elsewhere = join(r.top, 'elsewhere.json')
+      writeFileSync(elsewhere, readFileSync(p), { mode: 0o600 })
+      rmSync(p)
+      symlinkSync(elsewhere, p)
+    })
+  })
+
+  it('refuses a specs directory another user owns', async () => {
+    await planted((_p, r) => chownSync(r.specs, nobody.uid, nobody.gid), true)
+  })
+})
+
+describe('a user other than root', () => {
+  let home: string
+  afterEach(() => rmSync(home, { recursive: true, force: true }))
+
+  function asNobody(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, ...extra }
+    return env
+  }
+
+  it('keeps pid file, spec and log under ~/.local/state/node-daemonize, private to it', async () => {
+    home = mkdtempSync(join(tmpdir(), 'nd-home-'))
+    chownSync(home, nobody.uid, nobody.gid)
+    const as = { uid: nobody.uid, gid: nobody.gid }
+    const res = await cli(['start', entry, '--name', 'mine', '--json', '--', 'q'], asNobody(), [], as)
+    expect(res.code).toBe(0)
+    const out = JSON.parse(res.out)
+    track(out.pid)
+    const base = join(home, '.local', 'state', 'node-daemonize')
+    expect(out).toMatchObject({ pidFile: join(base, 'run', 'mine.pid'), logFile: join(base, 'log', 'mine.log'), specPath: join(base, 'specs', 'mine.json') })
+    for (const d of [join(home, '.local'), join(home, '.local', 'state'), base, join(base, 'run'), join(base, 'specs'), join(base, 'log')]) {
+      expect({ d, uid: statSync(d).uid, mode: mode(d) }).toEqual({ d, uid: nobody.uid, mode: 0o700 })
+    }
+    expect(statSync(join(base, 'specs', 'mine.json'))).toMatchObject({ uid: nobody.uid, mode: 0o100600 })
+    const st = await cli(['status', 'mine', '--json'], asNobody(), [], as)
+    expect(JSON.parse(st.out)).toMatchObject({ state: 'running', pid: out.pid })
+    // Root's names are elsewhere: root does not see it, and cannot be made to run it.
+    expect((await cli(['status', 'mine'], names().env)).code).toBe(3)
+    expect((await cli(['stop', 'mine'], asNobody(), [], as)).code).toBe(0)
+    await untilGone(out.pid)
+  })
+
+  it('uses $XDG_STATE_HOME when it is set (and absolute)', async () => {
+    home = mkdtempSync(join(tmpdir(), 'nd-home-'))
+    chownSync(home, nobody.uid, nobody.gid)
+    const state = join(home, 'state')
+    mkdirSync(state, { mode: 0o700 })
+    chownSync(state, nobody.uid, nobody.gid)
+    const as = { uid: nobody.uid, gid: nobody.gid }
+    const res = await cli(['start', entry, '--name', 'x', '--json'], asNobody({ XDG_STATE_HOME: state }), [], as)
+    expect(res.code).toBe(0)
+    const out = JSON.parse(res.out)
+    track(out.pid)
+    expect(out.pidFile).toBe(join(state, 'node-daemonize', 'run', 'x.pid'))
+    expect(existsSync(join(home, '.local'))).toBe(false)
+    expect((await cli(['stop', 'x'], asNobody({ XDG_STATE_HOME: state }), [], as)).code).toBe(0)
+    await untilGone(out.pid)
+  })
+
+  it('refuses a state directory that others can write to', async () => {
+    home = mkdtempSync(join(tmpdir(), 'nd-home-'))
+    chownSync(home, nobody.uid, nobody.gid)
+    chmodSync(home, 0o777)
+    const as = { uid: nobody.uid, gid: nobody.gid }
+    const res = await cli(['start', entry, '--name', 'x'], asNobody(), [], as)
+    expect(res.code).toBe(1)
+    expect(res.err).toMatch(/writable by group or others; refusing/)
+    expect(existsSync(join(home, '.local'))).toBe(false)
+  })
+})
