@@ -14,9 +14,12 @@ import { preloadPath, SAFE_PATH } from '../src/options.js'
 import { buildUnits } from '../src/systemd/units.js'
 import { fixtures } from './helpers/caller.js'
 import { cliBin, runCli } from './helpers/cli.js'
+import { cleanUpDaemons } from './helpers/daemons.js'
+import { startNamed, useNamesRoot } from './helpers/names.js'
 import { cleanUpReceivers, receivedBefore, receiver } from './helpers/notify.js'
 import { dumped, dumpedArgv, dumpedCommand, execArgv, parseEnvFile, parseUnit, specifiers, type Unit, value, values, verify, words } from './helpers/systemd-unit.js'
 
+cleanUpDaemons()
 cleanUpReceivers()
 
 let dir: string
@@ -103,7 +106,7 @@ interface Expected {
   startMs?: number
   notes: RegExp[]
   /** `dumped`: how systemd shows each ListenStream= (a bare port is every address). */
-  sockets?: { name: string; listen: string[]; dumped?: string[]; fdName?: string }[]
+  sockets?: { name: string; listen: string[]; dumped?: string[]; fdName: string; owner?: [string, string | undefined] }[]
 }
 
 const entryName = 'my app %i $x.js'
@@ -261,7 +264,7 @@ const CASES: Case[] = [
     }),
   },
   {
-    name: '--listen: a .socket unit per name',
+    name: '--listen: a .socket unit per name, unix sockets owned as the launcher makes them',
     args: (d) => [
       join(d, 'web.js'),
       '--listen',
@@ -271,24 +274,30 @@ const CASES: Case[] = [
       '--listen',
       `unix:${join(d, 'sock %p $x')},name=web`,
       '--listen',
-      'tcp:127.0.0.1:9000,name=admin',
+      'tcp:127.0.0.1:9000,name=admin/1',
+      '--umask',
+      '027',
+      '--user',
+      'daemon',
     ],
     expect: (d) => ({
       unitName: 'web',
       argv: [process.execPath, '--require', preloadPath, join(d, 'web.js')],
       type: 'exec',
       cwd: '/',
-      umask: '0022',
+      umask: '0027',
       env: {},
       unitEnv: {},
+      user: 'daemon',
       core: '0',
       restart: 'no',
       stopMs: 10_000,
-      notes: [/one \.socket unit per name/, /systemd creates the socket file/],
+      notes: [/one \.socket unit per name/],
       sockets: [
-        { name: 'web.socket', listen: ['8080'], dumped: ['[::]:8080'] },
-        { name: 'web-web.socket', listen: ['[::1]:8081', join(d, 'sock %p $x')], fdName: 'web' },
-        { name: 'web-admin.socket', listen: ['127.0.0.1:9000'], fdName: 'admin' },
+        // Unnamed: "unknown", the name the launcher gives it in LISTEN_FDNAMES.
+        { name: 'web.socket', listen: ['8080'], dumped: ['[::]:8080'], fdName: 'unknown' },
+        { name: 'web-web.socket', listen: ['[::1]:8081', join(d, 'sock %p $x')], fdName: 'web', owner: ['0640', 'daemon'] },
+        { name: 'web-admin\\x2f1.socket', listen: ['127.0.0.1:9000'], fdName: 'admin/1' },
       ],
     }),
   },
@@ -339,7 +348,10 @@ describe('unit: verified by systemd-analyze, read back value by value', () => {
       const socketNames = (want.sockets ?? []).map((s) => s.name)
       const envFile = Object.keys(want.env).length > 0 ? `${want.unitName}.env` : undefined
       expect(readdirSync(units).sort()).toEqual([service, ...socketNames, ...(envFile ? [envFile] : [])].sort())
-      expect(r.out).toContain(`systemctl enable --now ${[...socketNames, service].join(' ')}`)
+      // The printed command, as a shell reads it, names every unit.
+      const enable = r.out.split('\n').find((l) => l.startsWith('systemctl enable --now '))!
+      const shell = spawnSync('bash', ['-c', `printf '%s\\n' ${enable.slice('systemctl enable --now '.length)}`], { encoding: 'utf8' })
+      expect(shell.stdout.split('\n').slice(0, -1)).toEqual([...socketNames, service])
       for (const f of [service, ...socketNames]) expect(statSync(join(units, f)).mode & 0o777).toBe(0o644)
 
       // systemd's verdict: no warning at all about these units.
@@ -428,7 +440,10 @@ describe('unit: verified by systemd-analyze, read back value by value', () => {
         expect(values(su, 'Socket', 'ListenStream').map(specifiers)).toEqual(s.listen)
         expect(dumped(v, s.name, 'ListenStream')).toEqual(s.dumped ?? s.listen)
         expect(value(su, 'Socket', 'FileDescriptorName')).toBe(s.fdName)
-        expect(dumped(v, s.name, 'FileDescriptorName')).toEqual([s.fdName ?? s.name])
+        expect(dumped(v, s.name, 'FileDescriptorName')).toEqual([s.fdName])
+        expect(value(su, 'Socket', 'SocketMode')).toBe(s.owner?.[0])
+        expect(value(su, 'Socket', 'SocketUser')).toBe(s.owner?.[1])
+        if (s.owner) expect(dumped(v, s.name, 'SocketMode')).toEqual([s.owner[0]])
         expect(value(su, 'Socket', 'Service')).toBe(service)
       }
       if (want.sockets) expect(value(unit, 'Unit', 'Requires')).toBe(socketNames.join(' '))
@@ -573,5 +588,47 @@ describe('unit --install never overwrites', () => {
     expect(r.code).toBe(1)
     expect(existsSync(join(dir, 'target'))).toBe(false)
     expect(readdirSync(units)).toEqual(['app.service'])
+  })
+})
+
+describe('unit NAME: the saved start spec of a named daemon', () => {
+  const names = useNamesRoot()
+
+  it('runs the same entry, arguments, environment and default log as the named daemon', async () => {
+    const root = names()
+    const entry = join(fixtures, 'daemon-idle.js')
+    await startNamed(
+      ['--name', 'svc', entry, '--clear-env', '--env', 'TOKEN=s3cr%t $x "q"', '--startup-grace', '0', '--umask', '007', '--', 'a b', '50%'],
+      root.env,
+    )
+    const units = join(dir, 'units')
+    mkdirSync(units)
+    const r = await runCli(['unit', 'svc', '--install', '--unit-dir', units], root.env)
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    expect(readdirSync(units).sort()).toEqual(['svc.env', 'svc.service'])
+    const v = verify([join(units, 'svc.service')])
+    expect(v.stderr.split('\n').filter((l) => l.includes('svc.service'))).toEqual([])
+    expect(v.status).toBe(0)
+
+    const text = readFileSync(join(units, 'svc.service'), 'utf8')
+    const unit = parseUnit(text)
+    const argv = [process.execPath, '--require', preloadPath, entry, 'a b', '50%']
+    expect(execArgv(value(unit, 'Service', 'ExecStart')!)).toEqual(argv)
+    expect(dumpedArgv(dumpedCommand(v, 'svc.service', 'ExecStart')).map((w) => w.replaceAll('$$', '$'))).toEqual(argv)
+    expect(value(unit, 'Service', 'UMask')).toBe('0007')
+    const log = join(root.logs, 'svc.log')
+    expect(dumped(v, 'svc.service', 'StandardOutputFileToAppend')).toEqual([log])
+    expect(unitEnvironment(unit)).toEqual({ PATH: SAFE_PATH, NODE_DAEMONIZE_LOG_FILE: log, NODE_DAEMONIZE_CONTRACT: CONTRACT_VERSION })
+    expect(parseEnvFile(readFileSync(join(units, 'svc.env'), 'utf8'))).toEqual({ TOKEN: 's3cr%t $x "q"' })
+    expect(unit.comments[0]).toBe(`svc.service: made by node-daemonize unit from the saved spec ${join(root.specs, 'svc.json')}.`)
+    expect(unit.comments.some((l) => l.startsWith('--name svc: node-daemonize stop/status/list/logs by name do not see'))).toBe(true)
+  })
+
+  it('a word that names no daemon and no file: the error says so', async () => {
+    const root = names()
+    const r = await runCli(['unit', 'nosuch'], root.env)
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/^node-daemonize unit: no daemon named nosuch \(no spec /)
   })
 })

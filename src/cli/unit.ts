@@ -2,14 +2,17 @@
 // units that run <entry> with the same settings under systemd itself,
 // printed, or written with --install. The options are start's own parser's
 // (start.ts), plus the few of this command.
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseListenSpec } from '../listen-spec.js'
+import { checkName } from '../names.js'
+import type { DaemonizeOptions } from '../options.js'
+import { findSpec, type LoadedSpec, noSuchName } from '../spec.js'
 import { installFiles } from '../systemd/install.js'
 import { buildUnits, type UnitRequest, type Units } from '../systemd/units.js'
 import { detectSystemdVersion } from '../systemd/version.js'
 import { EXIT_OK, parsePositiveInt, printOut, UsageError } from './args.js'
 import { respawnUsage } from './respawn-args.js'
-import { parseStartCommandLine, startOptionsText } from './start.js'
+import { parseStartCommandLine, type StartRequest, startOptionsText } from './start.js'
 
 /** Where --install writes by default. */
 export const SYSTEM_UNIT_DIR = '/etc/systemd/system'
@@ -19,9 +22,6 @@ const unitOptions = {
   'unit-dir': { type: 'string' },
   'unit-name': { type: 'string' },
   'systemd-version': { type: 'string' },
-  // PLUG-IN POINT (listen): --listen moves to start's own options when the
-  // listen branch adds it there; then this line goes.
-  listen: { type: 'string', multiple: true },
 } as const
 
 interface UnitValues {
@@ -29,18 +29,20 @@ interface UnitValues {
   'unit-dir'?: string
   'unit-name'?: string
   'systemd-version'?: string
-  listen?: string[]
 }
 
-export const usage = `Usage: node-daemonize unit <entry> [start options] [-- args...]
+export const usage = `Usage: node-daemonize unit NAME [options of unit]
+       node-daemonize unit <entry> [start options] [-- args...]
 
-Print a systemd service unit that runs <entry> with the same settings as
-'node-daemonize start' with these options would, under systemd itself:
+Print a systemd service unit that runs the daemon NAME (from the spec that
+'start --name NAME' saved), or <entry>, with the same settings as
+'node-daemonize start' would, under systemd itself:
 Type=notify with --wait-ready (ready() then notifies systemd), else
 Type=exec; User=, Group=, WorkingDirectory=, UMask=, LimitNOFILE=,
 LimitCORE=; Restart=, RestartSec=, StartLimitBurst= from --respawn;
-ExecReload= to reopen the log. --env values go to an EnvironmentFile=
-(mode 0600), never into the unit. What systemd does differently is said
+ExecReload= to reopen the log; a .socket unit for --listen. The
+environment goes to an EnvironmentFile= (mode 0600), never into the unit:
+the --env values, or a saved spec's whole environment. What systemd does differently is said
 in the unit's comments. Values are quoted for systemd; a value it cannot
 carry (not UTF-8, a newline in a path) is refused.
 
@@ -51,11 +53,8 @@ Options of unit:
   --unit-dir DIR          where --install writes and the unit looks for its
                           environment file (default ${SYSTEM_UNIT_DIR}; for
                           tests and staging)
-  --unit-name NAME        the unit's name (default: the entry's file name
-                          without its extension)
-  --listen SPEC           a socket for the service, as start takes it
-                          (repeatable): a matching .socket unit
-                          (ListenStream=, FileDescriptorName=)
+  --unit-name NAME        the unit's name (default: the daemon's --name, or
+                          the entry's file name without its extension)
   --systemd-version N     the target's systemd version (default: this
                           machine's, from systemctl --version): 254 or later
                           gets RestartSteps=/RestartMaxDelaySec=
@@ -75,12 +74,19 @@ export interface UnitCommand {
   quiet: boolean
 }
 
-/** Command line -> the unit request; throws UsageError. */
+/** Command line -> the unit request; throws UsageError, or a DaemonizeError for a spec that cannot be read. */
 export function parseUnitArgs(args: string[]): UnitCommand {
-  const { request, values, givenEnv } = parseStartCommandLine<UnitValues>(args, unitOptions)
-  // The unit carries only what was asked for: the --env values, not the
-  // environment of the shell this runs in.
-  const options = { ...request.options, env: givenEnv }
+  const { request, values } = parseStartCommandLine<UnitValues>(args, unitOptions, { entryOptional: true })
+  const saved = savedSpec(request)
+  let options: DaemonizeOptions
+  if (saved !== undefined) {
+    options = { ...saved.options }
+  } else {
+    if (!request.given.entry) throw new UsageError('missing NAME or <entry>: a daemon started with --name, or the script to run')
+    // The unit carries only what was asked for: the --env values, not the
+    // environment of the shell this runs in.
+    options = { ...request.options, env: Object.fromEntries(request.given.envPairs) }
+  }
   delete options.notifySystemd
   const unitDir = values['unit-dir'] ?? SYSTEM_UNIT_DIR
   if (!unitDir.startsWith('/')) throw new UsageError(`--unit-dir must be an absolute path, got '${unitDir}'`)
@@ -89,10 +95,10 @@ export function parseUnitArgs(args: string[]): UnitCommand {
     request: {
       options,
       unitName: values['unit-name'],
-      listen: values.listen?.map((text) => parseListenSpec(text)),
       unitDir,
       systemdVersion: version === undefined ? detectSystemdVersion() : parsePositiveInt('--systemd-version', version),
       okIfRunning: request.okIfRunning,
+      spec: saved === undefined ? undefined : { name: saved.name, path: saved.specPath },
     },
     install: values.install === true,
     json: request.json,
@@ -100,9 +106,32 @@ export function parseUnitArgs(args: string[]): UnitCommand {
   }
 }
 
+/**
+ * `unit NAME`: a lone word, with no start option and no program arguments,
+ * that is a daemon's name: its saved start spec. A word that is no name, or
+ * names no spec but a file, is an entry.
+ */
+function savedSpec(req: StartRequest): LoadedSpec | undefined {
+  const g = req.given
+  if (!g.entry || g.keys.size > 0 || g.args || g.envPairs.length > 0 || g.clearEnv) return undefined
+  try {
+    checkName(req.entryArg)
+  } catch {
+    return undefined
+  }
+  const spec = findSpec(req.entryArg)
+  if (spec === undefined && !existsSync(req.entryArg)) throw noSuchName(req.entryArg)
+  return spec
+}
+
 /** The systemctl commands that enable and start what was installed. */
 export function enableCommands(units: Units): string[] {
-  return ['systemctl daemon-reload', `systemctl enable --now ${[...units.sockets, units.service].join(' ')}`]
+  return ['systemctl daemon-reload', `systemctl enable --now ${[...units.sockets, units.service].map(shellWord).join(' ')}`]
+}
+
+/** A word for a shell command line: single-quoted unless it is plain. */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9@%+=:,./_-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`
 }
 
 export async function run(args: string[]): Promise<number> {

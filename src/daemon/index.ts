@@ -11,6 +11,10 @@ import type { Logger, LoggerOptions } from 'pino'
 import type * as LogModule from '../log.js'
 import type * as NativeModule from '../native.js'
 import { forget, take } from './state.js'
+import { keptListenFds, type ListenFd, takeListenFds } from './listen-fds.cjs'
+
+export type { ListenFd } from './listen-fds.cjs'
+export { drain, drainable, type DrainOptions } from './drain.js'
 
 const fs = () => process.getBuiltinModule('node:fs')
 const os = () => process.getBuiltinModule('node:os')
@@ -77,6 +81,22 @@ function writeReadyPipe(named: string): boolean {
   } finally {
     closeSync(fd)
   }
+}
+
+/**
+ * The listening sockets this process was handed, systemd's way (node-daemonize
+ * --listen, or a systemd socket unit): `[{ fd, name }]`, fds from 3 up in the
+ * order given, names from LISTEN_FDNAMES ('unknown' when unnamed). Only when
+ * LISTEN_PID is this process; otherwise (none, or meant for another process)
+ * []. The LISTEN_* variables leave process.env and every fd is marked
+ * close-on-exec (the preload has done both already), so the daemon's
+ * children inherit neither. Serve one with `server.listen({ fd })`.
+ */
+export function listenFds(): ListenFd[] {
+  const kept = keptListenFds()
+  if (kept !== undefined) return kept.map((l) => ({ ...l }))
+  if (process.env.LISTEN_PID === undefined && process.env.LISTEN_FDS === undefined) return []
+  return takeListenFds(process.env, process.pid, (fd) => native().setCloexec(fd)).map((l) => ({ ...l }))
 }
 
 /** The log file this daemon writes to, when it was started with one. */

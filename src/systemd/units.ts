@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs'
 import { basename, extname, join } from 'node:path'
 import { CONTRACT, CONTRACT_VERSION, envName, LOG_FILE } from '../daemon/contract.cjs'
 import { optionError } from '../errors.js'
-import type { ListenSpec } from '../listen-spec.js'
+import { euid } from '../filecheck.js'
+import { parseListenSpec } from '../listen-spec.js'
+import { checkName, nameDirs, namePaths } from '../names.js'
 import { type DaemonizeOptions, resolveLaunch, SAFE_PATH } from '../options.js'
 import { checkAccount } from '../user.js'
 import { environmentWord, envFileLine, execWord, label, shown, timeSpan, verbatim } from './quote.js'
@@ -15,20 +17,21 @@ import { socketUnits } from './sockets.js'
 import { respawnLines } from './restart.js'
 
 export interface UnitRequest {
-  /** The start options (respawn included). `env` holds only the variables to set: nothing is inherited. */
+  /**
+   * The start options (respawn, name and listen included). `env` holds only
+   * the variables to set: nothing is inherited from this process.
+   */
   options: DaemonizeOptions
-  /** The service's name (a saved start spec's): the unit's name unless `unitName` is given. */
-  name?: string
-  /** The unit's name, without `.service`. Default: `name`, or the entry's file name without its extension. */
+  /** The unit's name, without `.service`. Default: the options' name, or the entry's file name without its extension. */
   unitName?: string
-  /** Sockets to listen on: a matching .socket unit. */
-  listen?: ListenSpec[]
   /** The target's systemd version; undefined: unknown (newer directives then go in comments). */
   systemdVersion?: number
   /** Where the units (and the environment file) go: the unit names the environment file by this path. */
   unitDir: string
   /** start's --ok-if-running, for its comment. */
   okIfRunning?: boolean
+  /** The saved start spec the options came from (`unit NAME`), for the comments. */
+  spec?: { name: string; path: string }
 }
 
 export interface UnitFile {
@@ -61,7 +64,7 @@ function unitBaseName(req: UnitRequest): string {
     }
     return n
   }
-  const from = req.name ?? basename(req.options.entry, extname(req.options.entry))
+  const from = req.options.name ?? basename(req.options.entry, extname(req.options.entry))
   const n = from.replace(/[^A-Za-z0-9:_.-]+/g, '-').replace(/^[-.]+/, '').slice(0, UNIT_NAME_MAX - 16)
   if (n === '') throw optionError(`cannot make a unit name from ${shown(from)}: give one with --unit-name`)
   return n
@@ -74,6 +77,19 @@ function account(what: string, v: string | number): string {
     throw optionError(`${what} ${shown(v)} is not a name systemd accepts in ${what === 'user' ? 'User' : 'Group'}=`)
   }
   return v
+}
+
+/**
+ * A named daemon's default log (start --name puts it in the standard log
+ * directory), when no log file was given. The directory is made by a start
+ * --name; systemd does not make it.
+ */
+function namedLog(o: DaemonizeOptions, uid: number | undefined, note: (t: string) => void): string | undefined {
+  if (o.name === undefined || o.logFile !== undefined) return undefined
+  const name = checkName(o.name)
+  const log = namePaths(nameDirs(), name, uid !== undefined && uid !== euid()).logFile
+  note(`--name ${name} without --log-file: start's default log, ${shown(log)}; its directory must exist (a start --name makes it)`)
+  return log
 }
 
 /** What the argv word `fromEnd` places before the end is, in the user's terms. */
@@ -98,15 +114,17 @@ export function buildUnits(req: UnitRequest): Units {
   // its argv with every path resolved; the environment and the accounts are
   // checked here, for systemd, not as this caller would run them.
   const launch = resolveLaunch({ ...o, env: {}, clearEnv: true, user: undefined, group: undefined })
-  checkAccount(o.user, o.group)
-  const sockets = socketUnits(base, service, req.listen ?? [])
+  const uid = checkAccount(o.user, o.group)
+  const notes: string[] = []
+  const note = (text: string) => notes.push(`# ${text}`)
+  const logFile = launch.logFile ?? namedLog(o, uid, note)
+  const listen = (o.listen ?? []).map((text) => parseListenSpec(text))
+  const sockets = socketUnits(base, service, listen, { user: o.user, group: o.group, umask: launch.umask })
 
   const unit: string[] = []
   const svc: string[] = []
-  const notes: string[] = []
-  const note = (text: string) => notes.push(`# ${text}`)
 
-  unit.push(`Description=${label(`node-daemonize: ${req.name ?? launch.entry}`)}`)
+  unit.push(`Description=${label(`node-daemonize: ${o.name ?? launch.entry}`)}`)
   if (sockets.files.length > 0) {
     const names = sockets.files.map((f) => f.name).join(' ')
     unit.push(`Requires=${names}`, `After=${names}`)
@@ -137,15 +155,15 @@ export function buildUnits(req: UnitRequest): Units {
   svc.push(`LimitCORE=${launch.coreDumps ? 'infinity' : '0'}`)
   if (launch.coreDumps) note('--core-dumps: LimitCORE=infinity (start keeps its caller\'s limit; under systemd that is DefaultLimitCORE=)')
 
-  const env = environment(o, svc, note)
+  const env = environment(o, req.spec, svc, note)
   const envFile = env.length > 0 ? { name: `${base}.env`, text: env.join(''), mode: 0o600 } : undefined
   if (envFile) svc.push(`EnvironmentFile=${verbatim('the environment file', join(req.unitDir, envFile.name))}`)
 
-  if (launch.logFile !== undefined) {
-    const log = verbatim('the log file', launch.logFile)
+  if (logFile !== undefined) {
+    const log = verbatim('the log file', logFile)
     svc.push(`StandardOutput=append:${log}`, `StandardError=append:${log}`)
     // What the preload needs to reopen the log on SIGHUP.
-    svc.push(`Environment=${environmentWord(envName(LOG_FILE), launch.logFile)} ${environmentWord(envName(CONTRACT), CONTRACT_VERSION)}`)
+    svc.push(`Environment=${environmentWord(envName(LOG_FILE), logFile)} ${environmentWord(envName(CONTRACT), CONTRACT_VERSION)}`)
     note('--log-file: systemd opens the file (appending, creating it as root) before User= applies; start creates it 0640 for the user')
     const kill = killBinary()
     if (o.preload === false) {
@@ -172,12 +190,18 @@ export function buildUnits(req: UnitRequest): Units {
   if (o.pidFile !== undefined) {
     note(`--pid-file ${shown(o.pidFile)}: not written: systemd knows the service's main process itself ("systemctl status", "systemctl show -p MainPID")`)
   }
+  if (o.name !== undefined) {
+    note(`--name ${o.name}: node-daemonize stop/status/list/logs by name do not see a service systemd runs: use systemctl and journalctl`)
+  }
+  if (o.listenInherited) {
+    note('--listen-inherited: the sockets node-daemonize itself was started with are not passed: give their socket units Service= this service instead')
+  }
   if (req.okIfRunning) note('--ok-if-running: "systemctl start" of a running service already succeeds')
   if (o.notifySystemd) note('notifySystemd: not needed: the program is systemd\'s own main process')
   notes.push(...sockets.notes)
 
   const header = [
-    `# ${service}: made by node-daemonize unit.`,
+    `# ${service}: made by node-daemonize unit${req.spec === undefined ? '' : ` from the saved spec ${label(req.spec.path)}`}.`,
     '# Settings systemd expresses differently (or not at all):',
     ...notes,
   ]
@@ -204,13 +228,20 @@ export function buildUnits(req: UnitRequest): Units {
  * The environment file's lines; says in a comment what systemd does with
  * the rest of the environment.
  */
-function environment(o: DaemonizeOptions, svc: string[], note: (t: string) => void): string[] {
+function environment(
+  o: DaemonizeOptions,
+  spec: UnitRequest['spec'],
+  svc: string[],
+  note: (t: string) => void,
+): string[] {
   const given = o.env ?? {}
   if (given === null || typeof given !== 'object' || Array.isArray(given)) throw optionError('env must be an object of strings')
   const lines: string[] = []
   if (o.clearEnv) {
     svc.push(`Environment=${environmentWord('PATH', SAFE_PATH)}`)
     note('--clear-env: systemd starts every service with an environment of its own (PATH, LANG, and with User= HOME, USER, LOGNAME, SHELL); PATH as with start')
+  } else if (spec !== undefined) {
+    note(`environment: the saved spec's variables (the environment ${spec.name} was started with), in EnvironmentFile=, mode 0600`)
   } else {
     note('environment: only the --env variables (in EnvironmentFile=, mode 0600); the environment of the shell that made this unit, which start would pass on, is not copied')
   }
