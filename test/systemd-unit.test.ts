@@ -487,6 +487,24 @@ describe('unit: the restart delay and the systemd version', () => {
   })
 })
 
+describe('unit: the command', () => {
+  it('--help prints its usage, exit 0', async () => {
+    const r = await runCli(['unit', '--help'])
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/^Usage: node-daemonize unit NAME/)
+    expect(r.out).toContain('--systemd-version N')
+    expect(r.out).toContain('--respawn [MODE]')
+  })
+
+  it('--respawn needs no --pid-file: systemd supervises', async () => {
+    writeFileSync(join(dir, 'app.js'), '')
+    const r = await runCli(['unit', join(dir, 'app.js'), '--respawn', 'always', '--json'])
+    expect(r.code).toBe(0)
+    const files = (JSON.parse(r.out) as { files: { text: string }[] }).files
+    expect(value(parseUnit(files[0].text), 'Service', 'Restart')).toBe('always')
+  })
+})
+
 describe('unit: ready() under the unit notifies systemd', () => {
   it("the unit's ExecStart= and environment, run with NOTIFY_SOCKET, send READY=1 from the main process", async () => {
     const entry = join(fixtures, 'daemon-direct-ready.js')

@@ -41,10 +41,11 @@ Type=notify with --wait-ready (ready() then notifies systemd), else
 Type=exec; User=, Group=, WorkingDirectory=, UMask=, LimitNOFILE=,
 LimitCORE=; Restart=, RestartSec=, StartLimitBurst= from --respawn;
 ExecReload= to reopen the log; a .socket unit for --listen. The
-environment goes to an EnvironmentFile= (mode 0600), never into the unit:
-the --env values, or a saved spec's whole environment. What systemd does differently is said
-in the unit's comments. Values are quoted for systemd; a value it cannot
-carry (not UTF-8, a newline in a path) is refused.
+environment goes to an EnvironmentFile= (mode 0600), never into the
+unit: the --env values, or a saved spec's whole environment. What systemd
+does differently is said in the unit's comments. Values are quoted for
+systemd; a value it cannot carry (not UTF-8, a newline in a path) is
+refused. --respawn needs no --pid-file here: systemd supervises.
 
 Options of unit:
   --install               write the files into the unit directory (never

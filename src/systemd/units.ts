@@ -11,6 +11,7 @@ import { euid } from '../filecheck.js'
 import { parseListenSpec } from '../listen-spec.js'
 import { checkName, nameDirs, namePaths } from '../names.js'
 import { type DaemonizeOptions, resolveLaunch, SAFE_PATH } from '../options.js'
+import { resolveRespawn } from '../respawn.js'
 import { checkAccount } from '../user.js'
 import { environmentWord, envFileLine, execWord, label, shown, timeSpan, verbatim } from './quote.js'
 import { socketUnits } from './sockets.js'
@@ -110,10 +111,12 @@ export function buildUnits(req: UnitRequest): Units {
   const o = req.options
   const base = unitBaseName(req)
   const service = `${base}.service`
-  // The launch's own checks (entry, cwd, durations, respawn, preload) and
+  // The launch's own checks (entry, cwd, durations, preload) and
   // its argv with every path resolved; the environment and the accounts are
-  // checked here, for systemd, not as this caller would run them.
-  const launch = resolveLaunch({ ...o, env: {}, clearEnv: true, user: undefined, group: undefined })
+  // checked here, for systemd, not as this caller would run them, and the
+  // respawn policy on its own (systemd supervises: no pid file is needed).
+  const launch = resolveLaunch({ ...o, env: {}, clearEnv: true, user: undefined, group: undefined, respawn: undefined })
+  const respawn = resolveRespawn(o.respawn)
   const uid = checkAccount(o.user, o.group)
   const notes: string[] = []
   const note = (text: string) => notes.push(`# ${text}`)
@@ -179,13 +182,13 @@ export function buildUnits(req: UnitRequest): Units {
     note('no --log-file: stdout and stderr go to /dev/null as with start; delete both lines to keep them in the journal')
   }
 
-  const timeout = launch.respawn?.stopTimeoutMs ?? 10_000
+  const timeout = respawn?.stopTimeoutMs ?? 10_000
   svc.push(`TimeoutStopSec=${timeSpan(timeout)}`)
   note(
     `stop: SIGTERM, then SIGKILL after ${timeSpan(timeout)}; systemd signals every process of the service (KillMode=control-group), ` +
       'node-daemonize stop signals the process its pid file names',
   )
-  respawnLines(launch.respawn, req.systemdVersion, unit, svc, note)
+  respawnLines(respawn, req.systemdVersion, unit, svc, note)
 
   if (o.pidFile !== undefined) {
     note(`--pid-file ${shown(o.pidFile)}: not written: systemd knows the service's main process itself ("systemctl status", "systemctl show -p MainPID")`)
