@@ -145,7 +145,7 @@ const CASES: Case[] = [
         '--log-file',
         join(d, 'log dir %t', 'app $x.log'),
         '--pid-file',
-        join(d, 'app.pid'),
+        join(d, 'app\n%$.pid'),
         '--cwd',
         cwd,
         '--umask',
@@ -217,7 +217,7 @@ const CASES: Case[] = [
         startMs: 7000,
         notes: [
           /--keep-on-timeout: systemd has no such setting/,
-          /--pid-file ".*app\.pid": not written/,
+          /^--pid-file ".*app\\n%\$\.pid": not written/,
           /--ok-if-running/,
           /--min-uptime 3s: systemd has no such setting/,
           /--respawn-limit 7\/2min: systemd counts starts/,
@@ -553,6 +553,8 @@ describe('unit: what systemd cannot carry is refused', () => {
     expect(() => buildUnits({ ...base, options: { entry, args: [Buffer.from([0xff])] } })).toThrow(/argument 1 is not UTF-8 \("\\xff"\)/)
     expect(() => buildUnits({ ...base, options: { entry, env: { V: Buffer.from([0xc3]) } } })).toThrow(/the value of V is not UTF-8/)
     expect(() => buildUnits({ ...base, options: { entry, args: ['\ud800'] } })).toThrow(/lone surrogate/)
+    // One line of a unit file is less than 1 MiB for systemd.
+    expect(() => buildUnits({ ...base, options: { entry, args: ['x'.repeat(1024 * 1024)] } })).toThrow(/ExecStart= would be \d+ bytes long/)
   })
 
   it.each([

@@ -80,6 +80,18 @@ function account(what: string, v: string | number): string {
   return v
 }
 
+/** systemd reads a unit file line of at most 1 MiB (LONG_LINE_MAX) and refuses the unit past it. */
+const LONG_LINE_MAX = 1024 * 1024
+
+function checkLineLength(text: string): void {
+  for (const line of text.split('\n')) {
+    const bytes = Buffer.byteLength(line)
+    if (bytes >= LONG_LINE_MAX) {
+      throw optionError(`${line.slice(0, line.indexOf('='))}= would be ${bytes} bytes long: systemd reads unit file lines of less than 1 MiB`)
+    }
+  }
+}
+
 /**
  * A named daemon's default log (start --name puts it in the standard log
  * directory), when no log file was given. The directory is made by a start
@@ -222,6 +234,7 @@ export function buildUnits(req: UnitRequest): Units {
     '',
   ].join('\n')
 
+  checkLineLength(text)
   const files: UnitFile[] = [{ name: service, text, mode: 0o644 }, ...sockets.files]
   if (envFile) files.push(envFile)
   return { service, sockets: sockets.files.map((f) => f.name), files }
