@@ -338,7 +338,8 @@ describe('unit: verified by systemd-analyze, read back value by value', () => {
     it(c.name, async () => {
       const args = c.args(dir)
       for (const a of args.slice(0, 1)) if (!existsSync(a)) writeFileSync(a, 'setInterval(() => {}, 1000)\n')
-      const units = join(dir, 'units')
+      // EnvironmentFile= names a path in it: a hostile one too.
+      const units = join(dir, 'unit dir %i $x')
       mkdirSync(units)
       const r = await runCli(['unit', '--install', '--unit-dir', units, ...args])
       expect(r.err).toBe('')
