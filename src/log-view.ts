@@ -1,6 +1,6 @@
 // A log line made readable for a terminal: the JSON lines of the launcher,
 // the supervisor and logger() (pino's shape: level, time, msg) as
-// "time level message key=value", anything else as it is; in both, control
+// "time level name: message key=value", anything else as it is; in both, control
 // characters from the log are shown escaped (\xNN), so a line cannot move
 // the cursor, retitle the window or forge another line.
 import { escapeControls } from './failure.js'
@@ -8,7 +8,7 @@ import { escapeControls } from './failure.js'
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' }
 const COLOURS: Record<string, string> = { TRACE: '90', DEBUG: '90', INFO: '32', WARN: '33', ERROR: '31', FATAL: '1;31' }
 /** Fields every line carries, or that the line itself shows: not repeated as key=value. */
-const SHOWN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'v'])
+const SHOWN = new Set(['level', 'time', 'msg', 'name', 'pid', 'hostname', 'v'])
 
 function levelName(level: unknown): string | undefined {
   if (typeof level === 'number') return LEVELS[level] ?? `L${level}`
@@ -41,7 +41,9 @@ export function formatLogLine(line: string, colour: boolean): string {
   const msg = typeof record.msg === 'string' ? record.msg : record.msg === undefined ? '' : JSON.stringify(record.msg)
   const levelShown = level.padEnd(5)
   const coloured = colour ? `\x1b[${COLOURS[level] ?? '0'}m${levelShown}\x1b[0m` : levelShown
-  const text = [msg, ...extra].filter((s) => s !== '').join(' ')
+  // pino's `name` says who wrote the line (the launcher's: node-daemonize).
+  const who = typeof record.name === 'string' && record.name !== '' ? `${record.name}: ` : ''
+  const text = who + [msg, ...extra].filter((s) => s !== '').join(' ')
   // The escaping applies to what came from the log, not to our own colour codes.
   return `${colour ? `\x1b[2m${time}\x1b[0m` : time} ${coloured} ${escapeControls(text)}`
 }

@@ -43,11 +43,6 @@ export interface NameDirs {
   specs: string
   /** Logs. Root: /var/log/node-daemonize. */
   logs: string
-  /**
-   * The directory above which nothing is created: its ancestors must already
-   * exist and be safe (statedir.ts). Root: `/` (or the test root).
-   */
-  top: string
   /** Mode of each directory: run and logs world-readable for root, everything private for a user. */
   modes: { run: number; specs: number; logs: number }
 }
@@ -68,7 +63,6 @@ export function nameDirs(env: NodeJS.ProcessEnv = process.env): NameDirs {
       run: join(top, 'run', 'node-daemonize'),
       specs: join(top, 'var', 'lib', 'node-daemonize'),
       logs: join(top, 'var', 'log', 'node-daemonize'),
-      top,
       modes: { run: 0o755, specs: 0o700, logs: 0o755 },
     }
   }
@@ -78,7 +72,6 @@ export function nameDirs(env: NodeJS.ProcessEnv = process.env): NameDirs {
     run: join(base, 'run'),
     specs: join(base, 'specs'),
     logs: join(base, 'log'),
-    top: homeOf(env),
     modes: { run: 0o700, specs: 0o700, logs: 0o700 },
   }
 }

@@ -3,10 +3,12 @@
 // a user's under XDG_STATE_HOME), and stop/status/reload/restart find the
 // daemon by name through its spec. Real daemons, judged by their pid-file
 // lock and /proc.
+import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { daemonize, loadSpecByName } from '../src/index.js'
 import { native, type UserEntry } from '../src/native.js'
 import { fixtures, root as repo } from './helpers/caller.js'
 import { runCli as cli } from './helpers/cli.js'
@@ -32,8 +34,15 @@ function cmdline(pid: number): string[] {
   return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').slice(0, -1)
 }
 
+function rawCmdline(pid: number): Buffer[] {
+  return nulSeparated(readFileSync(`/proc/${pid}/cmdline`))
+}
+
 function environ(pid: number): Buffer[] {
-  const buf = readFileSync(`/proc/${pid}/environ`)
+  return nulSeparated(readFileSync(`/proc/${pid}/environ`))
+}
+
+function nulSeparated(buf: Buffer): Buffer[] {
   const out: Buffer[] = []
   let start = 0
   for (let i = buf.indexOf(0); i !== -1; i = buf.indexOf(0, start)) {
@@ -132,35 +141,82 @@ describe('start --name as root', () => {
   })
 })
 
-describe('restart by name', () => {
-  it('restart NAME starts it again with the saved entry, arguments and environment', async () => {
+describe('the API', () => {
+  it('daemonize({ name }) fills in the paths and saves the spec; loadSpecByName gives back options that start it again', async () => {
     const r = names()
-    const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]) // "café" in Latin-1: not UTF-8
-    const env = { ...r.env, SAVED_VAR: 'kept' }
-    const { result } = await startNamed([entry, '--name', 'api', '--env', 'ADDED=1', '--', 'arg one', 'two'], env)
-    const first = result.pid as number
-    // Write a non-UTF-8 value into the spec the way a raw start saves it, to check it survives a restart byte for byte.
-    const specPath = join(r.specs, 'api.json')
-    const spec = JSON.parse(readFileSync(specPath, 'utf8'))
-    spec.options.env.RAW = { base64: latin1.toString('base64') }
-    writeFileSync(specPath, JSON.stringify(spec), { mode: 0o600 })
+    const saved = process.env.NODE_DAEMONIZE_TEST_ROOT
+    process.env.NODE_DAEMONIZE_TEST_ROOT = r.top
+    try {
+      const d = await daemonize({ entry, name: 'lib', args: ['x', Buffer.from([0xe9])], env: { ONLY: 'this' }, startupGraceMs: 200 })
+      track(d.pid)
+      expect(d).toMatchObject({ name: 'lib', pidFile: join(r.run, 'lib.pid'), logFile: join(r.logs, 'lib.log'), specPath: join(r.specs, 'lib.json') })
+      const spec = await loadSpecByName('lib')
+      expect(spec).toMatchObject({ name: 'lib', specPath: join(r.specs, 'lib.json'), uid: 0 })
+      expect(spec.options).toMatchObject({ entry, name: 'lib', pidFile: d.pidFile, logFile: d.logFile, startupGraceMs: 200, env: { ONLY: 'this' } })
+      expect(spec.options.args).toEqual(['x', Buffer.from([0xe9])])
+
+      await expect(daemonize(spec.options)).rejects.toMatchObject({ code: 'EALREADY', pid: d.pid })
+      expect((await cli(['stop', 'lib'], r.env)).code).toBe(0)
+      await untilGone(d.pid)
+      const again = await daemonize(spec.options)
+      track(again.pid)
+      expect(rawCmdline(again.pid).slice(-3)).toEqual([Buffer.from(entry), Buffer.from('x'), Buffer.from([0xe9])])
+      expect([...envOf(again.pid).keys()].filter((k) => !k.startsWith('NODE_DAEMONIZE_'))).toEqual(['ONLY'])
+
+      await expect(loadSpecByName('nope')).rejects.toMatchObject({ stage: 'spec', code: 'ENOENT' })
+      await expect(loadSpecByName('../etc')).rejects.toMatchObject({ stage: 'name', code: 'ERR_INVALID_ARG_VALUE' })
+    } finally {
+      if (saved === undefined) delete process.env.NODE_DAEMONIZE_TEST_ROOT
+      else process.env.NODE_DAEMONIZE_TEST_ROOT = saved
+    }
+  })
+
+  it('start --name --ok-if-running exits 0 when the name runs', async () => {
+    const r = names()
+    const { result } = await startNamed([entry, '--name', 'once'], r.env)
+    const again = await cli(['start', entry, '--name', 'once', '--ok-if-running', '--json'], r.env)
+    expect(again.code).toBe(0)
+    expect(JSON.parse(again.out)).toMatchObject({ alreadyRunning: true, pid: result.pid })
+  })
+})
+
+describe('restart by name', () => {
+  it('restart NAME starts it again with the saved entry, arguments and environment, bytes and all', async () => {
+    const r = names()
+    // Not UTF-8: Latin-1 "café" and bytes that are never UTF-8. A shell makes them (Node cannot spawn with them).
+    const latin1 = Buffer.from('636166e9', 'hex')
+    const invalid = Buffer.from('fffe78', 'hex')
+    const octal = (b: Buffer) => [...b].map((x) => `\\${x.toString(8).padStart(3, '0')}`).join('')
+    const script = `a=$(printf '${octal(latin1)}'); v=$(printf '${octal(invalid)}'); exec "$0" "$1" start "$2" --name api --json --env "RAW=$v" --env ADDED=1 -- "arg one" "$a"`
+    const started = spawnSync('sh', ['-c', script, process.execPath, join(repo, 'bin', 'node-daemonize.js'), entry], {
+      env: { ...r.env, SAVED_VAR: 'kept' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    expect(started.status, started.stderr).toBe(0)
+    const first = track(JSON.parse(started.stdout).pid as number)
+    const spec = JSON.parse(readFileSync(join(r.specs, 'api.json'), 'utf8'))
+    // Stored losslessly: the bytes as base64.
+    expect(spec.options.args).toEqual(['arg one', { base64: latin1.toString('base64') }])
+    expect(spec.options.env.RAW).toEqual({ base64: invalid.toString('base64') })
 
     // The restarting shell's own environment differs: none of it may reach the daemon.
     const shell: NodeJS.ProcessEnv = { ...r.env, SAVED_VAR: 'changed', NEW_IN_SHELL: 'x' }
     const res = await cli(['restart', 'api', '--json'], shell)
-    expect(res.code).toBe(0)
+    expect(res.code, res.err).toBe(0)
     const out = JSON.parse(res.out)
     const second = track(out.pid as number)
     expect(second).not.toBe(first)
+    expect(out.stop).toMatchObject({ pid: first })
     await untilGone(first)
-    expect(cmdline(second).slice(-3)).toEqual([entry, 'arg one', 'two'])
+    const argv = rawCmdline(second)
+    expect(argv.slice(-3)).toEqual([Buffer.from(entry), Buffer.from('arg one'), latin1])
     const e = envOf(second)
     expect(e.get('SAVED_VAR')).toBe('kept')
     expect(e.get('ADDED')).toBe('1')
     expect(e.has('NEW_IN_SHELL')).toBe(false)
     const raw = environ(second).find((b) => b.subarray(0, 4).toString() === 'RAW=')
-    expect(raw?.subarray(4)).toEqual(latin1)
-    expect(out.stop).toMatchObject({ pid: first })
+    expect(raw?.subarray(4)).toEqual(invalid)
   })
 
   it('restart with new options updates the spec, and the next plain restart keeps them', async () => {
@@ -182,6 +238,23 @@ describe('restart by name', () => {
     expect(envOf(third).get('LEVEL')).toBe('debug')
     const umask = /^Umask:\s+(\d+)$/m.exec(readFileSync(`/proc/${third}/status`, 'utf8'))?.[1]
     expect(umask).toBe('0027')
+  })
+
+  it('restart NAME --user: that user\'s HOME and USER, and a default log in a directory it owns', async () => {
+    const r = names()
+    const { result } = await startNamed([entry, '--name', 'who'], { ...r.env, HOME: '/root', USER: 'root' })
+    expect(result.logFile).toBe(join(r.logs, 'who.log'))
+    const res = await cli(['restart', 'who', '--user', 'nobody', '--json'], r.env)
+    expect(res.code, res.err).toBe(0)
+    const out = JSON.parse(res.out)
+    track(out.pid)
+    await untilGone(result.pid as number)
+    expect(out.logFile).toBe(join(r.logs, 'who', 'who.log'))
+    expect(statSync(join(r.logs, 'who')).uid).toBe(nobody.uid)
+    const e = envOf(out.pid)
+    expect({ HOME: e.get('HOME'), USER: e.get('USER') }).toEqual({ HOME: nobody.home, USER: 'nobody' })
+    const spec = JSON.parse(readFileSync(join(r.specs, 'who.json'), 'utf8'))
+    expect(spec.options).toMatchObject({ user: 'nobody', logFile: join(r.logs, 'who', 'who.log') })
   })
 
   it('restart --pid-file FILE alone finds the spec through the index', async () => {

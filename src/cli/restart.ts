@@ -4,12 +4,13 @@
 // pid file a saved spec names) starts again from its spec, with what the
 // command line changes; the spec is then rewritten, so it stays the one
 // source of truth.
+import { nameDirs, namePaths } from '../names.js'
 import type { DaemonizeOptions } from '../options.js'
 import { preflight } from '../preflight.js'
 import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../spec.js'
 import { stop } from '../stop.js'
 import { printOut, UsageError } from './args.js'
-import { parseStartArgs, startDaemon, startOptionsText, type StartRequest } from './start.js'
+import { parseStartArgs, startDaemon, startOptionsText, type StartRequest, USER_VARS } from './start.js'
 import { nameArg } from './target.js'
 
 export const usage = `Usage: node-daemonize restart NAME [options] [-- args...]
@@ -42,11 +43,29 @@ export function mergeSpec(saved: DaemonizeOptions, req: StartRequest): Daemonize
   if (req.given.clearEnv) {
     out.clearEnv = true
     out.env = Object.fromEntries(req.given.envPairs)
-  } else if (req.given.envPairs.length > 0) {
-    out.env = { ...saved.env, ...Object.fromEntries(req.given.envPairs) }
+  } else {
+    const env = { ...saved.env }
+    // A new --user: the saved HOME/USER/LOGNAME described the old one; the launch sets the new user's.
+    if (userChanged(saved, req)) for (const k of USER_VARS) delete env[k]
+    out.env = { ...env, ...Object.fromEntries(req.given.envPairs) }
+  }
+  // A default log follows the user (root gives a service user its own log
+  // directory): one the spec has from the defaults is chosen again.
+  if (userChanged(saved, req) && !req.given.keys.has('logFile') && saved.name !== undefined && isDefaultLog(saved.name, saved.logFile)) {
+    delete out.logFile
   }
   if (req.options.notifySystemd) out.notifySystemd = true
   return out
+}
+
+function userChanged(saved: DaemonizeOptions, req: StartRequest): boolean {
+  return req.given.keys.has('user') && String(req.options.user) !== String(saved.user)
+}
+
+/** Is this log one of the name's default paths (with or without a service user's directory)? */
+function isDefaultLog(name: string, logFile: string | undefined): boolean {
+  const dirs = nameDirs()
+  return logFile === namePaths(dirs, name, true).logFile || logFile === namePaths(dirs, name, false).logFile
 }
 
 /**

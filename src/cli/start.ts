@@ -139,7 +139,7 @@ interface StartValues extends RespawnValues {
 }
 
 /** Variables that describe the user; under --user the target's are set. */
-const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
+export const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
 
 /** The CLI's grace: Node takes ~60-120 ms to start, so a shorter window closes before user code runs. */
 export const DEFAULT_STARTUP_GRACE_MS = 1000

@@ -2,7 +2,7 @@
 // (NODE_DAEMONIZE_TEST_ROOT, honoured for tests only), a fresh one per
 // test, removed afterwards; the daemons started there are tracked and
 // stopped by pid (daemons.ts).
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach } from 'vitest'
@@ -23,6 +23,8 @@ export function useNamesRoot(): () => NamesRoot {
   let root: NamesRoot | undefined
   beforeEach(() => {
     const top = mkdtempSync(join(tmpdir(), 'nd-names-'))
+    // As / is: a service user must be able to reach its own log directory below it.
+    chmodSync(top, 0o755)
     root = {
       top,
       env: { ...process.env, NODE_DAEMONIZE_TEST_ROOT: top },
