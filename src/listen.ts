@@ -37,12 +37,12 @@ function addressOf(spec: ListenSpec): string {
 function inheritedListeners(): Listener[] {
   const env = process.env
   if (env.LISTEN_PID === undefined || env.LISTEN_FDS === undefined) {
-    throw optionError('listenInherited: this process was not started with sockets (LISTEN_PID and LISTEN_FDS are not set)')
+    throw optionError('listenInherited (--listen-inherited): this process was not started with sockets (LISTEN_PID and LISTEN_FDS are not set)')
   }
   if (env.LISTEN_PID !== String(process.pid)) {
-    throw optionError(`listenInherited: LISTEN_PID is ${env.LISTEN_PID}, not this process (${process.pid}): the sockets are not ours`)
+    throw optionError(`listenInherited (--listen-inherited): LISTEN_PID is ${env.LISTEN_PID}, not this process (${process.pid}): the sockets are not ours`)
   }
-  if (!/^[0-9]{1,4}$/.test(env.LISTEN_FDS)) throw optionError(`listenInherited: LISTEN_FDS is not a count: ${env.LISTEN_FDS}`)
+  if (!/^[0-9]{1,4}$/.test(env.LISTEN_FDS)) throw optionError(`listenInherited (--listen-inherited): LISTEN_FDS is not a count: ${env.LISTEN_FDS}`)
   const n = Number(env.LISTEN_FDS)
   const names = env.LISTEN_FDNAMES === undefined ? [] : env.LISTEN_FDNAMES.split(':')
   const out: Listener[] = []
@@ -54,7 +54,7 @@ function inheritedListeners(): Listener[] {
     } catch {
       // not open: refused below
     }
-    if (!isSocket) throw optionError(`listenInherited: fd ${fd} (of LISTEN_FDS=${n}) is not an open socket`)
+    if (!isSocket) throw optionError(`listenInherited (--listen-inherited): fd ${fd} (of LISTEN_FDS=${n}) is not an open socket`)
     const name = names[i] !== undefined && names[i] !== '' ? names[i] : UNNAMED
     out.push({ inheritedFd: fd, name, address: `inherited fd ${fd} (${name})` })
   }

@@ -1,5 +1,6 @@
 // Ports and connections for the socket tests: a port nobody holds, and one
 // request/response over a fresh connection.
+import { request } from 'node:http'
 import { connect, createServer, type Server } from 'node:net'
 
 /** Can host:port be bound right now (as the test runner, root)? */
@@ -49,5 +50,27 @@ export function ask(target: Target, send?: string): Promise<string> {
     c.on('close', (hadError) => {
       if (!hadError) resolve(out)
     })
+  })
+}
+
+export interface HttpAnswer {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: string
+}
+
+/** One GET on a fresh connection (no agent, no keep-alive pool). */
+export function get(target: Target, path: string): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const where = 'path' in target ? { socketPath: target.path } : { host: target.host ?? '127.0.0.1', port: target.port }
+    const req = request({ ...where, path, agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (s: string) => (body += s))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
   })
 }
