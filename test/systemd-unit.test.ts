@@ -547,13 +547,20 @@ describe('unit: what systemd cannot carry is refused', () => {
     expect(r.stderr).toBe('node-daemonize unit: argument 2 is not UTF-8 ("a\\xe9b"): systemd reads unit and environment files as UTF-8 and cannot carry it\n')
   })
 
-  it('the same through the API, for an argument and an environment value', () => {
+  it('the same through the API, for an argument and an environment value; environment names', () => {
     const entry = join(dir, 'app.js')
     writeFileSync(entry, '')
     const base = { options: { entry }, unitDir: dir }
     expect(() => buildUnits({ ...base, options: { entry, args: [Buffer.from([0xff])] } })).toThrow(/argument 1 is not UTF-8 \("\\xff"\)/)
     expect(() => buildUnits({ ...base, options: { entry, env: { V: Buffer.from([0xc3]) } } })).toThrow(/the value of V is not UTF-8/)
     expect(() => buildUnits({ ...base, options: { entry, args: ['\ud800'] } })).toThrow(/lone surrogate/)
+    // An environment name systemd does not pass on: refused when given, said in a comment when a saved spec has it.
+    expect(() => buildUnits({ ...base, options: { entry, env: { 'A-B': '1' } } })).toThrow(/environment variable name "A-B"/)
+    const fromSpec = buildUnits({ ...base, options: { entry, env: { 'BASH_FUNC_f%%': '() { :; }', 'NODE_DAEMONIZE_\nX': '1', OK: '2' } }, spec: { name: 'x', path: '/p' } })
+    expect(parseEnvFile(fromSpec.files[1].text)).toEqual({ OK: '2' })
+    const comments = parseUnit(fromSpec.files[0].text).comments
+    expect(comments).toContain(`the saved spec's "BASH_FUNC_f%%": left out: systemd passes on only names of letters, digits and '_' (not starting with a digit)`)
+    expect(comments).toContain('variable "NODE_DAEMONIZE_\\nX": left out, as start leaves it out (set by node-daemonize or by systemd)')
     // One line of a unit file is less than 1 MiB for systemd.
     expect(() => buildUnits({ ...base, options: { entry, args: ['x'.repeat(1024 * 1024)] } })).toThrow(/ExecStart= would be \d+ bytes long/)
   })

@@ -5,7 +5,7 @@
 // directive or said in a comment of the unit; none is silently dropped.
 import { existsSync } from 'node:fs'
 import { basename, extname, join } from 'node:path'
-import { CONTRACT, CONTRACT_VERSION, envName, LOG_FILE } from '../daemon/contract.cjs'
+import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE } from '../daemon/contract.cjs'
 import { optionError } from '../errors.js'
 import { euid } from '../filecheck.js'
 import { parseListenSpec } from '../listen-spec.js'
@@ -13,7 +13,7 @@ import { checkName, nameDirs, namePaths } from '../names.js'
 import { type DaemonizeOptions, resolveLaunch, SAFE_PATH } from '../options.js'
 import { resolveRespawn } from '../respawn.js'
 import { checkAccount } from '../user.js'
-import { environmentWord, envFileLine, execWord, label, shown, timeSpan, verbatim } from './quote.js'
+import { ENV_NAME, environmentWord, envFileLine, execWord, label, shown, timeSpan, verbatim } from './quote.js'
 import { socketUnits } from './sockets.js'
 import { respawnLines } from './restart.js'
 
@@ -261,14 +261,21 @@ function environment(
   } else {
     note('environment: only the --env variables (in EnvironmentFile=, mode 0600); the environment of the shell that made this unit, which start would pass on, is not copied')
   }
+  const unnamed: string[] = []
   for (const [k, v] of Object.entries(given)) {
     if (v === undefined) continue
-    if (k.startsWith('NODE_DAEMONIZE_') || k === 'NOTIFY_SOCKET') {
+    if (k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET') {
       // As start does: these are the launcher's (and systemd's) to set.
-      note(`--env ${k}: left out, as start leaves it out (set by node-daemonize or by systemd)`)
+      note(`variable ${shown(k)}: left out, as start leaves it out (set by node-daemonize or by systemd)`)
       continue
     }
-    lines.push(envFileLine(k, v))
+    // A saved environment may hold what a shell exports but systemd never
+    // passes on (BASH_FUNC_f%%): said, not refused; a name given with --env is refused.
+    if (spec !== undefined && !ENV_NAME.test(k)) unnamed.push(shown(k))
+    else lines.push(envFileLine(k, v))
+  }
+  if (unnamed.length > 0) {
+    note(`the saved spec's ${unnamed.join(', ')}: left out: systemd passes on only names of letters, digits and '_' (not starting with a digit)`)
   }
   return lines
 }
