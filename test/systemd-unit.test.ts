@@ -561,6 +561,11 @@ describe('unit: what systemd cannot carry is refused', () => {
     const comments = parseUnit(fromSpec.files[0].text).comments
     expect(comments).toContain(`the saved spec's "BASH_FUNC_f%%": left out: systemd passes on only names of letters, digits and '_' (not starting with a digit)`)
     expect(comments).toContain('variable "NODE_DAEMONIZE_\\nX": left out, as start leaves it out (set by node-daemonize or by systemd)')
+    // An entry whose name ends in a backslash: Description= must not continue onto the next line.
+    const tail = join(dir, 'tail\\')
+    writeFileSync(tail, '')
+    const described = parseUnit(buildUnits({ options: { entry: tail }, unitDir: dir }).files[0].text)
+    expect(value(described, 'Unit', 'Description')).toBe(`node-daemonize ${JSON.stringify(tail)}`)
     // One line of a unit file is less than 1 MiB for systemd.
     expect(() => buildUnits({ ...base, options: { entry, args: ['x'.repeat(1024 * 1024)] } })).toThrow(/ExecStart= would be \d+ bytes long/)
   })
@@ -649,7 +654,7 @@ describe('unit NAME: the saved start spec of a named daemon', () => {
     expect(dumped(v, 'svc.service', 'StandardOutputFileToAppend')).toEqual([log])
     expect(unitEnvironment(unit)).toEqual({ PATH: SAFE_PATH, NODE_DAEMONIZE_LOG_FILE: log, NODE_DAEMONIZE_CONTRACT: CONTRACT_VERSION })
     expect(parseEnvFile(readFileSync(join(units, 'svc.env'), 'utf8'))).toEqual({ TOKEN: 's3cr%t $x "q"' })
-    expect(unit.comments[0]).toBe(`svc.service: made by node-daemonize unit from the saved spec ${join(root.specs, 'svc.json')}.`)
+    expect(unit.comments[0]).toBe(`svc.service: made by node-daemonize unit from the saved spec ${JSON.stringify(join(root.specs, 'svc.json'))}.`)
     expect(unit.comments.some((l) => l.startsWith('--name svc: node-daemonize stop/status/list/logs by name do not see'))).toBe(true)
   })
 

@@ -101,12 +101,12 @@ export function envFileLine(name: string, v: string | Buffer): string {
 }
 
 /**
- * Free text for Description= or a comment: one line, never a continuation
- * (no trailing backslash), specifiers doubled. Only a label: control
- * characters and backslashes are shown escaped, JSON-style.
+ * Free text for Description= or a comment: JSON-quoted, so it is one line
+ * that never ends in a backslash (which would continue it onto the next),
+ * specifiers doubled. Only a label: the values themselves are elsewhere.
  */
 export function label(s: string): string {
-  return specifiers(JSON.stringify(s).slice(1, -1).replace(/\\"/g, '"'))
+  return specifiers(JSON.stringify(s))
 }
 
 /** A value shown in a comment, quoted JSON-style: one line whatever it holds. */

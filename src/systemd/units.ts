@@ -139,7 +139,7 @@ export function buildUnits(req: UnitRequest): Units {
   const unit: string[] = []
   const svc: string[] = []
 
-  unit.push(`Description=${label(`node-daemonize: ${o.name ?? launch.entry}`)}`)
+  unit.push(`Description=node-daemonize ${label(o.name ?? launch.entry)}`)
   if (sockets.files.length > 0) {
     const names = sockets.files.map((f) => f.name).join(' ')
     unit.push(`Requires=${names}`, `After=${names}`)
@@ -216,7 +216,7 @@ export function buildUnits(req: UnitRequest): Units {
   notes.push(...sockets.notes)
 
   const header = [
-    `# ${service}: made by node-daemonize unit${req.spec === undefined ? '' : ` from the saved spec ${label(req.spec.path)}`}.`,
+    `# ${service}: made by node-daemonize unit${req.spec === undefined ? '' : ` from the saved spec ${shown(req.spec.path)}`}.`,
     '# Settings systemd expresses differently (or not at all):',
     ...notes,
   ]
