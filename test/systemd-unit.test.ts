@@ -274,7 +274,7 @@ const CASES: Case[] = [
       '--listen',
       `unix:${join(d, 'sock %p $x')},name=web`,
       '--listen',
-      'tcp:127.0.0.1:9000,name=admin/1',
+      'tcp:127.0.0.1:9000,name=admin/1%',
       '--umask',
       '027',
       '--user',
@@ -297,7 +297,7 @@ const CASES: Case[] = [
         // Unnamed: "unknown", the name the launcher gives it in LISTEN_FDNAMES.
         { name: 'web.socket', listen: ['8080'], dumped: ['[::]:8080'], fdName: 'unknown' },
         { name: 'web-web.socket', listen: ['[::1]:8081', join(d, 'sock %p $x')], fdName: 'web', owner: ['0640', 'daemon'] },
-        { name: 'web-admin\\x2f1.socket', listen: ['127.0.0.1:9000'], fdName: 'admin/1' },
+        { name: 'web-admin\\x2f1\\x25.socket', listen: ['127.0.0.1:9000'], fdName: 'admin/1%' },
       ],
     }),
   },
@@ -440,7 +440,7 @@ describe('unit: verified by systemd-analyze, read back value by value', () => {
         const su = parseUnit(readFileSync(join(units, s.name), 'utf8'))
         expect(values(su, 'Socket', 'ListenStream').map(specifiers)).toEqual(s.listen)
         expect(dumped(v, s.name, 'ListenStream')).toEqual(s.dumped ?? s.listen)
-        expect(value(su, 'Socket', 'FileDescriptorName')).toBe(s.fdName)
+        expect(specifiers(value(su, 'Socket', 'FileDescriptorName')!)).toBe(s.fdName)
         expect(dumped(v, s.name, 'FileDescriptorName')).toEqual([s.fdName])
         expect(value(su, 'Socket', 'SocketMode')).toBe(s.owner?.[0])
         expect(value(su, 'Socket', 'SocketUser')).toBe(s.owner?.[1])
@@ -574,10 +574,13 @@ describe('unit: what systemd cannot carry is refused', () => {
     ['a newline in the working directory', (d: string) => ['--cwd', join(d, 'a\nb')], /working directory .* holds a control character/],
     ['a log file path ending in a space', (d: string) => ['--log-file', join(d, 'log ')], /log file .* starts or ends with white space/],
     ['an environment name systemd drops', () => ['--env', 'A-B=1'], /environment variable name "A-B"/],
+    ['a working directory ending in a backslash', (d: string) => ['--cwd', join(d, 'w\\')], /ends with a backslash, which systemd reads as a line continuation/],
+    ['a listen name ending in a backslash', () => ['--listen', 'tcp:8080,name=a\\'], /listen name "a\\\\" ends with a backslash/],
     ['an unknown user', () => ['--user', 'no such user'], /unknown user 'no such user'/],
   ])('%s', async (_name, extra, message) => {
     writeFileSync(join(dir, 'app.js'), '')
     mkdirSync(join(dir, 'a\nb'))
+    mkdirSync(join(dir, 'w\\'))
     const r = await runCli(['unit', join(dir, 'app.js'), ...extra(dir)])
     expect(r.code).toBe(1)
     expect(r.out).toBe('')

@@ -51,6 +51,9 @@ export function verbatim(what: string, v: string | Buffer): string {
   if (s !== s.trim()) {
     throw optionError(`${what} ${JSON.stringify(s)} starts or ends with white space, which systemd trims: it cannot carry it`)
   }
+  if (s.endsWith('\\')) {
+    throw optionError(`${what} ${JSON.stringify(s)} ends with a backslash, which systemd reads as a line continuation: it cannot carry it`)
+  }
   return specifiers(s)
 }
 

@@ -81,7 +81,7 @@ export function socketUnits(base: string, service: string, listen: ListenSpec[],
       '[Socket]',
       ...specs.map((s) => `ListenStream=${listenStream(s)}`),
       // The launcher names an unnamed socket "unknown", as sd_listen_fds_with_names() does.
-      `FileDescriptorName=${name}`,
+      `FileDescriptorName=${verbatim('the listen name', name)}`,
       ...(unix ? unixOwner(owner) : []),
       `Service=${service}`,
       '',
