@@ -661,6 +661,20 @@ describe('unit NAME: the saved start spec of a named daemon', () => {
     expect(unit.comments.some((l) => l.startsWith('--name svc: node-daemonize stop/status/list/logs by name do not see'))).toBe(true)
   })
 
+  it('start options with --name: the unit is named after it, with start\'s default log', async () => {
+    const root = names()
+    writeFileSync(join(dir, 'app.js'), '')
+    const r = await runCli(['unit', '--name', 'api', join(dir, 'app.js'), '--json'], root.env)
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.out) as { service: string; files: { text: string }[] }
+    expect(out.service).toBe('api.service')
+    const unit = parseUnit(out.files[0].text)
+    const log = join(root.logs, 'api.log')
+    expect(specifiers(value(unit, 'Service', 'StandardOutput')!)).toBe(`append:${log}`)
+    expect(unit.comments).toContain(`--name api without --log-file: start's default log, ${JSON.stringify(log)}; its directory must exist (a start --name makes it)`)
+    expect(value(unit, 'Unit', 'Description')).toBe('node-daemonize "api"')
+  })
+
   it('a word that names no daemon and no file: the error says so', async () => {
     const root = names()
     const r = await runCli(['unit', 'nosuch'], root.env)
