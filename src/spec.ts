@@ -238,7 +238,13 @@ export function readSpecFile(path: string): SavedSpec | undefined {
   const s = spec as Partial<SavedSpec> | null
   if (s === null || typeof s !== 'object' || s.format !== SPEC_FORMAT) throw invalid(path, `no "format": "${SPEC_FORMAT}"`)
   if (s.version !== SPEC_VERSION) throw invalid(path, `version ${String(s.version)} is not ${SPEC_VERSION}`)
-  if (s.uid !== euid()) throw invalid(path, `it was written for uid ${String(s.uid)}, not ${euid()}`)
+  if (s.uid !== euid()) {
+    throw new DaemonizeError(`spec ${path} was written for uid ${String(s.uid)}, not ${euid()}; refusing it (a spec runs only as the user who wrote it)`, {
+      stage: 'spec',
+      code: 'EPERM',
+      path,
+    })
+  }
   return s as SavedSpec
 }
 

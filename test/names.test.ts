@@ -257,6 +257,25 @@ describe('restart by name', () => {
     expect(spec.options).toMatchObject({ user: 'nobody', logFile: join(r.logs, 'who', 'who.log') })
   })
 
+  it('restart NAME of a --respawn service starts a new supervisor with the saved policy', async () => {
+    const r = names()
+    const orders = join(r.top, 'orders')
+    mkdirSync(orders)
+    const app = join(fixtures, 'supervised-app.mjs')
+    const { result } = await startNamed([app, '--name', 'sv', '--respawn', 'always', '--respawn-limit', '7/30s', '--', orders], r.env)
+    const res = await cli(['restart', 'sv', '--json'], r.env)
+    expect(res.code, res.err).toBe(0)
+    const out = JSON.parse(res.out)
+    track(out.pid)
+    track(out.supervisorPid)
+    await untilGone(result.supervisorPid as number)
+    expect(out.supervisorPid).not.toBe(result.supervisorPid)
+    expect(out.respawn).toMatchObject({ mode: 'always', limit: 7, windowMs: 30_000 })
+    expect(cmdline(out.pid).slice(-2)).toEqual([app, orders])
+    const st = await cli(['status', 'sv', '--json'], r.env)
+    expect(JSON.parse(st.out)).toMatchObject({ state: 'running', pid: out.supervisorPid, supervisor: { daemonPid: out.pid } })
+  })
+
   it('restart --pid-file FILE alone finds the spec through the index', async () => {
     const r = names()
     const pidFile = join(r.top, 'by-file.pid')
@@ -321,6 +340,13 @@ describe('a spec is trusted only as far as its owner', () => {
     })
   })
 
+  it('refuses a spec that says it was written for another user', async () => {
+    await planted((p) => {
+      const spec = JSON.parse(readFileSync(p, 'utf8'))
+      writeFileSync(p, JSON.stringify({ ...spec, uid: nobody.uid }), { mode: 0o600 })
+    })
+  })
+
   it('refuses a specs directory another user owns', async () => {
     await planted((_p, r) => chownSync(r.specs, nobody.uid, nobody.gid), true)
   })
@@ -355,6 +381,24 @@ describe('a user other than root', () => {
     expect((await cli(['status', 'mine'], names().env)).code).toBe(3)
     expect((await cli(['stop', 'mine'], asNobody(), [], as)).code).toBe(0)
     await untilGone(out.pid)
+  })
+
+  it('never runs a spec someone else wrote into its directory, not even root', async () => {
+    home = mkdtempSync(join(tmpdir(), 'nd-home-'))
+    chownSync(home, nobody.uid, nobody.gid)
+    const as = { uid: nobody.uid, gid: nobody.gid }
+    const res = await cli(['start', entry, '--name', 'own', '--json'], asNobody(), [], as)
+    expect(res.code).toBe(0)
+    const out = JSON.parse(res.out)
+    track(out.pid)
+    const specPath = join(home, '.local', 'state', 'node-daemonize', 'specs', 'own.json')
+    // Readable, so that it is the owner check that refuses it (not a failed open).
+    chownSync(specPath, 0, 0)
+    chmodSync(specPath, 0o644)
+    const restart = await cli(['restart', 'own'], asNobody(), [], as)
+    expect(restart.code).toBe(1)
+    expect(restart.err).toMatch(/owned by root \(uid 0\), not by nobody/)
+    expect(isAlive(out.pid)).toBe(true)
   })
 
   it('uses $XDG_STATE_HOME when it is set (and absolute)', async () => {

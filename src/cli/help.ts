@@ -12,8 +12,8 @@ Commands:
                                          to manage it by name)
   stop NAME | --pid-file FILE            stop the daemon
   status NAME | --pid-file FILE          is it running? (LSB exit codes 0/1/3/4)
-  restart NAME [options]                 stop, then start again (from the saved
-  restart <entry> --pid-file FILE [...]  spec; or with the options of start)
+  restart NAME [options]                 stop, then start from its saved spec
+  restart <entry> --pid-file FILE [...]  stop, then start (options of start)
   reload NAME | --pid-file FILE          send SIGHUP (reopens the log) if caught
   list [--json]                          every named daemon, with its state
   logs NAME [-n 50] [-f]                 the last lines of its log; -f follows
