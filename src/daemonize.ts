@@ -245,7 +245,7 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
     } else closePidFile(pidFile)
     throw error
   }
-  // The daemon holds the lock through its own fd 3, and the helper wrote
+  // The daemon holds the lock through its own fd 3 (3+N), and the helper wrote
   // the pid file; ours can go.
   closePidFile(pidFile)
 

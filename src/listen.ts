@@ -4,7 +4,7 @@
 // describe them to the daemon (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID).
 import { closeSync, fstatSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { DaemonizeError, optionError } from './errors.js'
+import { DaemonizeError, optionError, stageError } from './errors.js'
 import { type ListenSpec, parseListenSpec } from './listen-spec.js'
 import { native } from './native.js'
 import type { Credentials } from './user.js'
@@ -17,6 +17,15 @@ export const UNNAMED = 'unknown'
 const UNIX_PATH_MAX = 107
 /** systemd's first passed fd. */
 const SD_LISTEN_FDS_START = 3
+
+/** The addon, loaded on first use: under EMFILE its dlopen fails, and must fail at a stage. */
+function addon(): ReturnType<typeof native> {
+  try {
+    return native()
+  } catch (err) {
+    throw stageError('helper', 'cannot load the native addon', err)
+  }
+}
 
 /** One socket the daemon gets: to open from a spec, or handed on from our own activation. */
 export type Listener =
@@ -82,7 +91,8 @@ export function resolveListeners(listen: unknown, listenInherited: unknown): Lis
     }
     out.push({ spec, name: spec.name ?? UNNAMED, address: addressOf(spec) })
   }
-  const max = native().constants.ND_PLAN_SOCKETS_MAX
+  if (out.length === 0) return out
+  const max = addon().constants.ND_PLAN_SOCKETS_MAX
   if (out.length > max) throw optionError(`at most ${max} listening sockets, got ${out.length}`)
   const seen = new Set<string>()
   for (const l of out) {
@@ -138,8 +148,8 @@ export function openListeners(listeners: Listener[], credentials: Credentials | 
       try {
         fd =
           l.spec.kind === 'tcp'
-            ? native().listenTcp(l.spec.host ?? '', l.spec.port)
-            : native().listenUnix(l.spec.path, credentials?.uid ?? -1, credentials?.gid ?? -1, 0o666 & ~umask)
+            ? addon().listenTcp(l.spec.host ?? '', l.spec.port)
+            : addon().listenUnix(l.spec.path, credentials?.uid ?? -1, credentials?.gid ?? -1, 0o666 & ~umask)
       } catch (err) {
         throw listenError(l, err)
       }
@@ -176,7 +186,7 @@ export function ownedListenerFds(listeners: Listener[], fds: number[]): number[]
  */
 export function listenEnv(listeners: Listener[]): string[] {
   if (listeners.length === 0) return []
-  const digits = native().constants.ND_LISTEN_PID_DIGITS
+  const digits = addon().constants.ND_LISTEN_PID_DIGITS
   return [
     `LISTEN_FDS=${listeners.length}`,
     `LISTEN_FDNAMES=${listeners.map((l) => l.name).join(':')}`,

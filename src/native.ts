@@ -42,7 +42,7 @@ export type { NativeConstants } from './protocol.js'
 export interface Native {
   /**
    * posix_spawn the helper with the plan on fd 3; returns its pid and the read end of the status pipe.
-   * lockFd (the locked lock file) becomes the daemon's fd 3; pidFd (the pid file) is the helper's
+   * lockFd (the locked lock file) becomes the daemon's fd 3 (3+N after N sockets); pidFd (the pid file) is the helper's
    * alone: it writes the daemon's pid into it and closes it. -1: none.
    * Until waitPid(pid), the launch is in flight: if this environment ends first (a Worker
    * terminated), a cleanup hook kills the helper and its session, reaps it, closes the status,

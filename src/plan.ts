@@ -26,7 +26,7 @@ export interface Plan {
   windowMs: number
   waitReady: boolean
   keepOnTimeout: boolean
-  /** The caller hands the helper a locked lock file (the daemon's fd 3). */
+  /** The caller hands the helper a locked lock file (the daemon's fd 3, 3+N after N sockets). */
   hasLock: boolean
   /** The caller hands the helper the pid file to write the daemon's pid into. */
   hasPidFile?: boolean

@@ -10,7 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { fixtures } from './helpers/caller.js'
 import { cliBin, runCli } from './helpers/cli.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
-import { freePort, get } from './helpers/net.js'
+import { untilLine } from './helpers/files.js'
+import { ask, freePort, get } from './helpers/net.js'
 import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
@@ -57,6 +58,22 @@ describe('start --listen: bad specs are usage errors', () => {
     expect(r.code).toBe(0)
     expect(r.out).toContain('--listen SPEC')
     expect(r.out).toContain('--listen-inherited')
+  })
+})
+
+describe('start --listen with a program that is not Node', () => {
+  it('a Python entry through --exec-path reads LISTEN_* and serves fd 3', async () => {
+    const port = await freePort()
+    const log = join(dir, 'abi.log')
+    const r = await runCli([
+      'start', join(fixtures, 'daemon-listen-abi.py'), '--exec-path', '/usr/bin/python3', '--no-preload',
+      '--listen', `tcp:127.0.0.1:${port},name=api`, '--log-file', log, '--json',
+    ])
+    expect(r.code, r.err).toBe(0)
+    const pid = track((JSON.parse(r.out) as { pid: number }).pid)
+    await untilLine(log, 'serving 1 sockets')
+    const a = JSON.parse(await ask({ port })) as { pid: number; env: object; served_by: number }
+    expect(a).toMatchObject({ pid, served_by: 3, env: { LISTEN_PID: String(pid), LISTEN_FDS: '1', LISTEN_FDNAMES: 'api' } })
   })
 })
 

@@ -2,7 +2,7 @@
 // anything is spawned, and passed as systemd passes them (fds 3..,
 // LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES); checked from inside a daemon that
 // is not Node, and from /proc for a Node one (the preload's clean-up).
-import { chmodSync, closeSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -93,6 +93,37 @@ describe('systemd socket-passing ABI', () => {
     expect(fds.get(3)).toBe(a.fds['3'].target)
     expect(fds.get(4)).toBe(a.fds['4'].target)
     expect(fdFlags(d.pid, 3) & O_CLOEXEC).toBe(0)
+  })
+
+  it('20 sockets: fds 3..22 in order (their helper slots 9..28 overlap the targets), the lock at 23', async () => {
+    const ports: number[] = []
+    while (ports.length < 20) {
+      const p = await freePort()
+      if (!ports.includes(p)) ports.push(p)
+    }
+    const log = join(dir, 'abi.log')
+    const pidFile = join(dir, 'abi.pid')
+    const d = await daemonize({
+      entry: abiDaemon,
+      execPath: '/usr/bin/python3',
+      preload: false,
+      logFile: log,
+      pidFile,
+      listen: ports.map((p, i) => `tcp:127.0.0.1:${p},name=s${i}`),
+    })
+    track(d.pid)
+    await untilLine(log, 'serving 20 sockets')
+    for (const [i, port] of ports.entries()) {
+      const a = JSON.parse(await ask({ port })) as AbiAnswer
+      expect(a.served_by).toBe(3 + i)
+      if (i === 0) {
+        expect(a.env.LISTEN_FDNAMES).toBe(ports.map((_, j) => `s${j}`).join(':'))
+        expect(Object.keys(a.fds).map(Number).sort((x, y) => x - y)).toEqual([...Array(24).keys()])
+      }
+    }
+    const fds = procFds(d.pid)
+    expect(fds.get(23)).toBe(`${pidFile}.lock`)
+    expect([...fds.keys()].filter((fd) => fd >= 3 && fd <= 22).every((fd) => /^socket:/.test(fds.get(fd) as string))).toBe(true)
   })
 
   it('tcp:PORT is every address, IPv4 and IPv6 (dual-stack)', async () => {
@@ -210,6 +241,23 @@ describe('unix sockets', () => {
     expect(e.message).toContain('not a socket')
     expect(readFileSync(path, 'utf8')).toBe('precious')
     expect(leftIn(dir, ['data'])).toEqual([])
+  })
+
+  it('in a directory anyone can write, a symbolic link planted at the path is not followed: EEXIST, its target untouched', async () => {
+    const shared = join(dir, 'shared')
+    mkdirSync(shared)
+    chmodSync(shared, 0o1777)
+    const target = join(dir, 'target')
+    writeFileSync(target, 'root only')
+    chmodSync(target, 0o600)
+    const path = join(shared, 'app.sock')
+    symlinkSync(target, path)
+    const e = await failure(daemonize({ entry: httpDaemon, user: 'nobody', listen: [`unix:${path}`] }))
+    expect(e).toMatchObject({ stage: 'listen', code: 'EEXIST', path })
+    expect(lstatSync(path).isSymbolicLink()).toBe(true)
+    const st = lstatSync(target)
+    expect([st.uid, st.mode & 0o7777, readFileSync(target, 'utf8')]).toEqual([0, 0o600, 'root only'])
+    expect(leftIn(shared, ['app.sock'])).toEqual([])
   })
 })
 

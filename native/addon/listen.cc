@@ -202,7 +202,9 @@ int MakePrivateDir(int dirfd, const std::string& base, std::string* name, Failur
       if (fd >= 0) close(fd);
       return -1;
     }
-    if (st.st_uid != geteuid() || (st.st_mode & 07777) != 0700) {
+    // No access for anyone else (a set-group-id bit inherited from the
+    // parent is harmless and may be there).
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0077) != 0) {
       close(fd);
       *f = Failure{EPERM, "mkdir"};
       return -1;

@@ -28,7 +28,8 @@ let notified = false
  * Tell whoever waits for this daemon that it is ready to serve.
  *
  * Under node-daemonize (the launch waited for readiness): writes `READY=1`
- * to the ready pipe on the fd named in NODE_DAEMONIZE_READY_FD (4), closes
+ * to the ready pipe on the fd named in NODE_DAEMONIZE_READY_FD (4, or 4+N after
+ * N listening sockets), closes
  * it and forgets the variable. In a program run directly by systemd
  * (NOTIFY_SOCKET set, no ready pipe): sends `READY=1` to $NOTIFY_SOCKET.
  *
