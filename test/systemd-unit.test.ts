@@ -634,7 +634,8 @@ describe('unit NAME: the saved start spec of a named daemon', () => {
     const root = names()
     const entry = join(fixtures, 'daemon-idle.js')
     await startNamed(
-      ['--name', 'svc', entry, '--clear-env', '--env', 'TOKEN=s3cr%t $x "q"', '--startup-grace', '0', '--umask', '007', '--', 'a b', '50%'],
+      ['--name', 'svc', entry, '--clear-env', '--env', 'TOKEN=s3cr%t $x "q"', '--startup-grace', '0', '--umask', '007',
+        '--listen', `unix:${join(dir, 'svc.sock')},name=http`, '--', 'a b', '50%'],
       root.env,
     )
     const units = join(dir, 'units')
@@ -642,9 +643,9 @@ describe('unit NAME: the saved start spec of a named daemon', () => {
     const r = await runCli(['unit', 'svc', '--install', '--unit-dir', units], root.env)
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
-    expect(readdirSync(units).sort()).toEqual(['svc.env', 'svc.service'])
-    const v = verify([join(units, 'svc.service')])
-    expect(v.stderr.split('\n').filter((l) => l.includes('svc.service'))).toEqual([])
+    expect(readdirSync(units).sort()).toEqual(['svc.env', 'svc.service', 'svc.socket'])
+    const v = verify([join(units, 'svc.service'), join(units, 'svc.socket')])
+    expect(v.stderr.split('\n').filter((l) => l.includes('svc.s'))).toEqual([])
     expect(v.status).toBe(0)
 
     const text = readFileSync(join(units, 'svc.service'), 'utf8')
@@ -657,6 +658,10 @@ describe('unit NAME: the saved start spec of a named daemon', () => {
     expect(dumped(v, 'svc.service', 'StandardOutputFileToAppend')).toEqual([log])
     expect(unitEnvironment(unit)).toEqual({ PATH: SAFE_PATH, NODE_DAEMONIZE_LOG_FILE: log, NODE_DAEMONIZE_CONTRACT: CONTRACT_VERSION })
     expect(parseEnvFile(readFileSync(join(units, 'svc.env'), 'utf8'))).toEqual({ TOKEN: 's3cr%t $x "q"' })
+    // The spec's --listen: a socket unit with the same name and the unix socket's mode.
+    expect(dumped(v, 'svc.socket', 'ListenStream')).toEqual([join(dir, 'svc.sock')])
+    expect(dumped(v, 'svc.socket', 'FileDescriptorName')).toEqual(['http'])
+    expect(dumped(v, 'svc.socket', 'SocketMode')).toEqual(['0660'])
     expect(unit.comments[0]).toBe(`svc.service: made by node-daemonize unit from the saved spec ${JSON.stringify(join(root.specs, 'svc.json'))}.`)
     expect(unit.comments.some((l) => l.startsWith('--name svc: node-daemonize stop/status/list/logs by name do not see'))).toBe(true)
   })
