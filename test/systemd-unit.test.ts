@@ -5,7 +5,7 @@
 // options; ready() notifies systemd when the unit's ExecStart= runs;
 // values systemd cannot carry are refused; --install never overwrites.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -14,6 +14,7 @@ import { preloadPath, SAFE_PATH } from '../src/options.js'
 import { buildUnits } from '../src/systemd/units.js'
 import { fixtures } from './helpers/caller.js'
 import { cliBin, runCli } from './helpers/cli.js'
+import { untilLine } from './helpers/files.js'
 import { cleanUpDaemons } from './helpers/daemons.js'
 import { startNamed, useNamesRoot } from './helpers/names.js'
 import { cleanUpReceivers, receivedBefore, receiver } from './helpers/notify.js'
@@ -527,6 +528,33 @@ describe('unit: ready() under the unit notifies systemd', () => {
     const report = JSON.parse(run.stdout) as { pid: number; first: boolean; second: boolean }
     expect(report).toMatchObject({ first: true, second: false })
     expect(await receivedBefore(sock)).toEqual([{ msg: 'READY=1\n', pid: report.pid }])
+  })
+})
+
+describe('unit: ExecReload= reopens the log', () => {
+  it("the unit's program, its output appended as systemd does, reopens a renamed log when ExecReload= runs", async () => {
+    const log = join(dir, 'app log %.log')
+    const r = await runCli(['unit', join(fixtures, 'lifecycle-hup.js'), '--log-file', log, '--json'])
+    expect(r.code).toBe(0)
+    const unit = parseUnit((JSON.parse(r.out) as { files: { text: string }[] }).files[0].text)
+    const argv = execArgv(value(unit, 'Service', 'ExecStart')!)
+    // StandardOutput=append:/StandardError=append: — the same file, opened for appending.
+    const out = openSync(log, 'a')
+    const child = spawn(argv[0], argv.slice(1), { env: { PATH: process.env.PATH, ...unitEnvironment(unit) }, stdio: ['ignore', out, out] })
+    closeSync(out)
+    const closed = new Promise((resolve) => child.on('close', resolve))
+    try {
+      await untilLine(log, `pid ${child.pid}: up`)
+      renameSync(log, `${log}.1`)
+      // ExecReload= as systemd runs it: $MAINPID is the main process.
+      const reload = words(specifiers(value(unit, 'Service', 'ExecReload')!)).map((w) => (w === '$MAINPID' ? String(child.pid) : w))
+      expect(spawnSync(reload[0], reload.slice(1)).status).toBe(0)
+      await untilLine(log, `pid ${child.pid}: got SIGHUP 1`)
+      expect(readFileSync(`${log}.1`, 'utf8')).not.toContain('got SIGHUP')
+    } finally {
+      child.kill('SIGKILL')
+      await closed
+    }
   })
 })
 
