@@ -12,6 +12,7 @@
         "native/addon/users.cc",
         "native/addon/notify.cc",
         "native/addon/log.cc",
+        "native/addon/listen.cc",
         "native/addon/protocol_exports.cc",
         "native/fd_moves.c"
       ],

@@ -47,6 +47,7 @@ static void daemon_fail(int stage, int sys, int err, int64_t value) {
 void daemon_become(const struct plan *pl, pid_t helper, int rep_w, struct nd_fd_move *moves, size_t nmoves) {
   pid_t self = getpid();
   daemon_rep = rep_w;
+  if (pl->listen_pid != NULL) daemon_set_listen_pid(pl->listen_pid, self);
   daemon_close_helper_fds(pl);
   daemon_verify_session(helper, self);
   daemon_set_umask(pl);
@@ -59,6 +60,20 @@ void daemon_become(const struct plan *pl, pid_t helper, int rep_w, struct nd_fd_
   daemon_close_other_fds(daemon_fd_moves_top(moves, nmoves) + 1);
   daemon_reset_signals();
   daemon_exec(pl, self);
+}
+
+/* systemd's LISTEN_PID names the process the sockets are for: this one,
+ * whose pid exists only now. Written into the slot the plan reserved (a
+ * private copy since the fork), in decimal and NUL-terminated; the slot
+ * holds ND_LISTEN_PID_DIGITS bytes, more than any pid needs. */
+void daemon_set_listen_pid(char *slot, pid_t self) {
+  char tmp[ND_LISTEN_PID_DIGITS];
+  size_t n = 0, len = 0;
+  unsigned long v = (unsigned long)self;
+  do tmp[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0 && n < sizeof tmp - 1);
+  while (n) slot[len++] = tmp[--n];
+  slot[len] = '\0';
 }
 
 /* The pid file is the helper's to write: the daemon (and whatever it

@@ -24,6 +24,7 @@ void daemon_become(const struct plan *pl, pid_t helper, int rep_w, struct nd_fd_
     __attribute__((noreturn));
 
 /* The steps, in daemon_become's order. */
+void daemon_set_listen_pid(char *slot, pid_t self);
 void daemon_close_helper_fds(const struct plan *pl);
 void daemon_verify_session(pid_t helper, pid_t self);
 void daemon_set_umask(const struct plan *pl);

@@ -6,6 +6,7 @@
  *   0,1,2 /dev/null   3 the plan (memfd)   4 status pipe (write end)
  *   5 the daemon's log   6 the locked lock file (optional)
  *   7 the pid file (optional; the helper's alone, never the daemon's)
+ *   8 the supervisor's state file (optional)   9.. the listening sockets
  *
  *   helper: read the plan (plan.c), setsid(), verify it leads a new
  *           session, fork(), write the daemon's pid into the pid file and
@@ -182,16 +183,18 @@ int main(int argc, char **argv) {
   /* Likewise a pid file that cannot grow (RLIMIT_FSIZE) must be an EFBIG
    * failure the caller hears about, not a helper killed by SIGXFSZ. */
   signal(SIGXFSZ, SIG_IGN);
-  /* Drop whatever else the caller let through (fds it did not mark
-   * close-on-exec). */
-#ifdef SYS_close_range
-  if (syscall(SYS_close_range, ND_HELPER_FD_FIRST_FREE, ~0U, 0) < 0)
-#endif
-    (void)daemon_cloexec_from(ND_HELPER_FD_FIRST_FREE);
-
   struct plan pl;
   memset(&pl, 0, sizeof pl);
   int err = load_plan(&pl);
+  /* Drop whatever else the caller let through (fds it did not mark
+   * close-on-exec): everything above the sockets, whose number the plan
+   * gives. */
+  unsigned int first_free = ND_HELPER_FD_FIRST_FREE_AFTER(err ? 0 : pl.h.nsockets);
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, first_free, ~0U, 0) < 0)
+#endif
+    (void)daemon_cloexec_from(first_free);
+  if (err == 0) err = plan_check_sockets(&pl);
   if (err) {
     helper_report(ND_STAGE_plan, 0, err, 0);
     return 1;
@@ -288,6 +291,7 @@ int main(int argc, char **argv) {
   close(ND_HELPER_FD_PLAN);
   close(ND_HELPER_FD_LOG);
   if (pl.h.flags & ND_PLAN_HAS_LOCK) close(ND_HELPER_FD_LOCK);
+  for (uint32_t i = 0; i < pl.h.nsockets; i++) close(ND_HELPER_FD_SOCKETS + (int)i);
   (void)!chdir("/");
   return watch_window(&pl, daemon, ready[0]) < 0 ? 1 : 0;
 }

@@ -6,6 +6,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +39,20 @@ static int take_strings(char **p, char *end, char **out, uint32_t count) {
 }
 
 static int valid_id(int64_t id) { return id >= 0 && id <= (int64_t)UINT32_MAX - 1; }
+
+/* With sockets, the last envp string must be the LISTEN_PID slot, with
+ * room for any pid: each daemon writes its own there (protocol.h). */
+static int plan_find_listen_pid(struct plan *pl) {
+  pl->listen_pid = NULL;
+  if (pl->h.nsockets == 0) return 0;
+  if (pl->h.nsockets > ND_PLAN_SOCKETS_MAX || pl->h.envc == 0) return ND_EPLAN;
+  char *slot = pl->envp[pl->h.envc - 1];
+  size_t prefix = sizeof ND_LISTEN_PID_PREFIX - 1;
+  if (strncmp(slot, ND_LISTEN_PID_PREFIX, prefix) != 0 || strlen(slot) != prefix + ND_LISTEN_PID_DIGITS)
+    return ND_EPLAN;
+  pl->listen_pid = slot + prefix;
+  return 0;
+}
 
 int load_plan(struct plan *pl) {
   struct stat st;
@@ -91,15 +106,30 @@ int load_plan(struct plan *pl) {
   pl->cwd = fixed[0];
   pl->exec_path = fixed[1];
   if (pl->cwd[0] == '\0' || pl->exec_path[0] == '\0') return ND_EPLAN;
+  return plan_find_listen_pid(pl);
+}
+
+int plan_check_sockets(const struct plan *pl) {
+  for (uint32_t i = 0; i < pl->h.nsockets; i++) {
+    int fd = ND_HELPER_FD_SOCKETS + (int)i;
+    struct stat st;
+    if (RETRY(fstat(fd, &st)) < 0) return errno;
+    if (!S_ISSOCK(st.st_mode)) return ENOTSOCK;
+    /* posix_spawn's dup2 cleared the flag: they reach the daemon only
+     * through its moves, never through another exec. */
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) return errno;
+  }
   return 0;
 }
 
 size_t plan_daemon_fd_moves(const struct plan *pl, int ready_w, struct nd_fd_move *out) {
-  const int nsockets = 0; /* listening sockets would take the slots from the base */
+  const int nsockets = (int)pl->h.nsockets; /* at most ND_PLAN_SOCKETS_MAX (load_plan) */
   size_t n = 0;
   out[n++] = (struct nd_fd_move){ND_HELPER_FD_NULL, 0};
   out[n++] = (struct nd_fd_move){ND_HELPER_FD_LOG, 1};
   out[n++] = (struct nd_fd_move){ND_HELPER_FD_LOG, 2};
+  for (int i = 0; i < nsockets; i++)
+    out[n++] = (struct nd_fd_move){ND_HELPER_FD_SOCKETS + i, ND_DAEMON_FD_BASE + i};
   /* Empty slots are closed: the lock's slot may hold the plan memfd, the
    * ready slot the status pipe (which the daemon has closed already). */
   int lock = (pl->h.flags & ND_PLAN_HAS_LOCK) ? ND_HELPER_FD_LOCK : ND_FD_CLOSE;

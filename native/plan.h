@@ -24,18 +24,25 @@ struct plan {
    * PR_SET_PDEATHSIG after its privilege drop and checks that its parent is
    * still this pid (0: a one-shot daemon, no death signal). */
   pid_t die_with_parent;
+  /* With sockets: the digits of the LISTEN_PID slot (the last envp
+   * string), filled in by each daemon after its fork; NULL without. */
+  char *listen_pid;
 };
 
-/* At most: stdin, stdout, stderr, the lock file, the ready pipe. */
-#define ND_DAEMON_FD_MOVES_MAX 5
+/* At most: stdin, stdout, stderr, the sockets, the lock file, the ready pipe. */
+#define ND_DAEMON_FD_MOVES_MAX (5 + ND_PLAN_SOCKETS_MAX)
 
 /* Reads the plan from ND_HELPER_FD_PLAN. Returns 0, an errno, or ND_EPLAN
  * for a malformed plan. */
 int load_plan(struct plan *pl);
 
+/* Every socket slot (ND_HELPER_FD_SOCKETS..) holds a socket; each is
+ * marked close-on-exec. Returns 0 or an errno (ENOTSOCK). */
+int plan_check_sockets(const struct plan *pl);
+
 /* The daemon's fds at exec (protocol.h) as moves from the helper's fds:
- * 0 /dev/null, 1 and 2 the log, the lock file, the ready pipe's write end
- * (ready_w, or -1); a slot with nothing to hold is closed. Returns the
+ * 0 /dev/null, 1 and 2 the log, the sockets, the lock file, the ready
+ * pipe's write end (ready_w, or -1); a slot with nothing to hold is closed. Returns the
  * number of moves written to out (at most ND_DAEMON_FD_MOVES_MAX). */
 size_t plan_daemon_fd_moves(const struct plan *pl, int ready_w, struct nd_fd_move *out);
 

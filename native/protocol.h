@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define ND_PLAN_MAGIC 0x4e44504cu /* "NDPL" */
-#define ND_PLAN_VERSION 4u
+#define ND_PLAN_VERSION 5u
 
 /* The helper's fd layout: the addon builds it as a list of moves
  * (fd_moves.h) and turns them into posix_spawn file actions. */
@@ -25,13 +25,19 @@
 #define ND_HELPER_FD_LOCK 6   /* locked lock file (only with ND_PLAN_HAS_LOCK) */
 #define ND_HELPER_FD_PIDFILE 7 /* the pid file, for the helper only (ND_PLAN_HAS_PIDFILE) */
 #define ND_HELPER_FD_STATE 8  /* the supervisor's state file (only with ND_PLAN_RESPAWN) */
-#define ND_HELPER_FD_FIRST_FREE 9
+/* The listening sockets (--listen), the plan's nsockets of them, from here
+ * up in the order given; the helper's first free fd follows them. */
+#define ND_HELPER_FD_SOCKETS 9
+#define ND_HELPER_FD_FIRST_FREE_AFTER(nsockets) (ND_HELPER_FD_SOCKETS + (nsockets))
+#define ND_HELPER_FD_FIRST_FREE ND_HELPER_FD_FIRST_FREE_AFTER(0)
+/* At most this many sockets in one plan (a bound on the daemon's moves). */
+#define ND_PLAN_SOCKETS_MAX 128
 
 /* The daemon's fd layout at exec: 0 /dev/null, 1 and 2 the log, then from
- * ND_DAEMON_FD_BASE up the fds it is handed, in this order: listening
- * sockets (none yet: BASE..BASE+N-1), the lock file, the ready pipe. The
- * helper turns this into a list of moves (plan.c), so N sockets only shift
- * the last two; a slot with nothing to hold is closed. */
+ * ND_DAEMON_FD_BASE up the fds it is handed, in this order: the listening
+ * sockets (BASE..BASE+N-1, systemd's LISTEN_FDS layout), the lock file, the
+ * ready pipe. The helper turns this into a list of moves (plan.c), so N
+ * sockets only shift the last two; a slot with nothing to hold is closed. */
 #define ND_DAEMON_FD_BASE 3
 #define ND_DAEMON_FD_LOCK_AFTER(nsockets) (ND_DAEMON_FD_BASE + (nsockets))
 #define ND_DAEMON_FD_READY_AFTER(nsockets) (ND_DAEMON_FD_LOCK_AFTER(nsockets) + 1)
@@ -86,7 +92,14 @@
  *     cwd, exec path, checks[0..nchecks), argv[0..argc), envp[0..envc)
  * checks: files the daemon must be able to read, as its own user, before
  * exec (the entry, the preload); a failure record's value is the index.
+ * With nsockets > 0 the last envp string is the LISTEN_PID slot:
+ * ND_LISTEN_PID_PREFIX and then ND_LISTEN_PID_DIGITS placeholder bytes,
+ * which each daemon overwrites with its own pid (NUL-terminated) between
+ * fork and exec: nothing is allocated there, and the pid is known only
+ * after the last fork.
  */
+#define ND_LISTEN_PID_PREFIX "LISTEN_PID="
+#define ND_LISTEN_PID_DIGITS 20
 struct nd_plan_header {
   uint32_t magic;
   uint32_t version;
@@ -102,7 +115,7 @@ struct nd_plan_header {
   uint32_t envc;
   uint64_t strings_len;
   uint32_t nchecks;
-  uint32_t reserved;
+  uint32_t nsockets; /* listening sockets at ND_HELPER_FD_SOCKETS.. (at most ND_PLAN_SOCKETS_MAX) */
 };
 
 /* The supervisor's policy (native/supervise_policy.h, docs/supervision.md). */

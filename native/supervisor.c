@@ -427,7 +427,8 @@ static int start_generation(void) {
   int rep[2] = {-1, -1}, ready[2] = {-1, -1};
   struct nd_fd_move moves[ND_DAEMON_FD_MOVES_MAX];
   int above = daemon_fd_moves_top(moves, plan_daemon_fd_moves(cfg->plan, -1, moves)) + 1;
-  if (above < ND_HELPER_FD_FIRST_FREE) above = ND_HELPER_FD_FIRST_FREE;
+  int first_free = ND_HELPER_FD_FIRST_FREE_AFTER((int)cfg->plan->h.nsockets); /* the sockets are kept */
+  if (above < first_free) above = first_free;
   int err = fd_pipe_above(rep, above);
   if (err) return err;
   if (cfg->want_ready && (err = fd_pipe_above(ready, above)) != 0) {

@@ -10,6 +10,7 @@ import { closeNamed, prepareNamed, saveNamed } from './named.js'
 import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
 import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from './pidfile.js'
 import { encodePlan, launchPlan } from './plan.js'
+import { closeListeners, openListeners, ownedListenerFds } from './listen.js'
 import type { RespawnPolicy } from './respawn.js'
 import { readStatus, type StatusRecord } from './status.js'
 import { openStateFile, removeStateFile, statePathOf } from './supervise-state.js'
@@ -135,6 +136,7 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
   let pidFile: AcquiredPidFile | undefined
   let logFd = -1
   let stateFd = -1
+  let socketFds: number[] = []
   const statePath = launch.respawn !== undefined && options.pidFile !== undefined ? statePathOf(options.pidFile) : undefined
   let helperPid: number
   let statusFd: number
@@ -144,6 +146,9 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
       pidFile = await acquirePidFileWhenSettled(options.pidFile)
     }
     if (statePath !== undefined) stateFd = openStateFile(statePath)
+    // As the caller (root binds port 80), before the log, so that a port in
+    // use creates no log file and starts nothing.
+    socketFds = openListeners(launch.listeners, launch.credentials, launch.umask)
     logFd = openLaunchLog(launch).fd
     if (pidFile?.reclaimed && launch.logFile !== undefined) {
       const lost = warnReclaimed(logFd, pidFile)
@@ -166,6 +171,7 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
         pidFile?.path,
         stateFd,
         statePath,
+        socketFds,
       ))
     } catch (err) {
       throw stageError('helper', 'cannot start the helper', err)
@@ -177,10 +183,12 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
     }
     releasePidFile(pidFile)
     if (logFd >= 0) closeSync(logFd)
+    closeListeners(ownedListenerFds(launch.listeners, socketFds))
     throw err
   }
   // The helper (and the supervisor it forks) has its own copy.
   if (stateFd >= 0) closeSync(stateFd)
+  closeListeners(ownedListenerFds(launch.listeners, socketFds))
 
   let records: StatusRecord[]
   try {
@@ -241,7 +249,7 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
     } else closePidFile(pidFile)
     throw error
   }
-  // The daemon holds the lock through its own fd 3, and the helper wrote
+  // The daemon holds the lock through its own fd 3 (3+N), and the helper wrote
   // the pid file; ours can go.
   closePidFile(pidFile)
 

@@ -42,7 +42,7 @@ export type { NativeConstants } from './protocol.js'
 export interface Native {
   /**
    * posix_spawn the helper with the plan on fd 3; returns its pid and the read end of the status pipe.
-   * lockFd (the locked lock file) becomes the daemon's fd 3; pidFd (the pid file) is the helper's
+   * lockFd (the locked lock file) becomes the daemon's fd 3 (3+N after N sockets); pidFd (the pid file) is the helper's
    * alone: it writes the daemon's pid into it and closes it. -1: none.
    * Until waitPid(pid), the launch is in flight: if this environment ends first (a Worker
    * terminated), a cleanup hook kills the helper and its session, reaps it, closes the status,
@@ -61,7 +61,22 @@ export interface Native {
     stateFd?: number,
     /** Its path: the cleanup hook removes it too (only if it is still that file). */
     statePath?: string,
+    /** Listening sockets: the helper's fds 9.. in order (the plan's nsockets). */
+    socketFds?: number[],
   ): { pid: number; statusFd: number }
+  /**
+   * socket, SO_REUSEADDR, bind and listen; host '' is every address (IPv6
+   * dual-stack, or IPv4 without IPv6). Returns the fd (close-on-exec).
+   */
+  listenTcp(host: string, port: number): number
+  /**
+   * A unix socket at path (absolute), bound in a private directory, given
+   * uid/gid (-1: unchanged) and mode there, then renamed into place; a stale
+   * socket file is replaced, a live one is EADDRINUSE. Returns the fd.
+   */
+  listenUnix(path: string, uid: number, gid: number, mode: number): number
+  /** Mark fd close-on-exec. */
+  setCloexec(fd: number): void
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */
   waitPid(pid: number): number
   /**

@@ -8,6 +8,7 @@ import { checkFileShape, statAtStage } from './filecheck.js'
 import { native, packageRoot } from './native.js'
 import { type RespawnMode, type RespawnOptions, type RespawnPolicy, resolveRespawn } from './respawn.js'
 import { type Credentials, resolveCredentials } from './user.js'
+import { LISTEN_VARS, type Listener, resolveListeners } from './listen.js'
 
 export interface DaemonizeOptions {
   /** The script the daemon runs (must be an existing, readable regular file). */
@@ -61,6 +62,15 @@ export interface DaemonizeOptions {
    * find it by name (docs/names.md).
    */
   name?: string
+  /**
+   * Listening sockets the launcher opens as the caller before anything is
+   * spawned, passed as fds 3.. with systemd's LISTEN_* variables:
+   * 'tcp:PORT', 'tcp:HOST:PORT', 'tcp:[V6]:PORT', 'unix:PATH', each with an
+   * optional ',name=NAME' (docs/sockets.md).
+   */
+  listen?: string[]
+  /** Hand on the sockets this process was itself started with (LISTEN_PID is our pid), before `listen`'s. */
+  listenInherited?: boolean
 }
 
 /** PATH under clearEnv: system directories only, nothing relative or user-writable. */
@@ -95,6 +105,8 @@ export interface Launch {
   notifySystemd: boolean
   /** The supervisor's policy; undefined: a one-shot daemon. */
   respawn?: RespawnPolicy
+  /** The daemon's listening sockets (its fds 3..), in order; their variables are added by the plan. */
+  listeners: Listener[]
 }
 
 function checkString(name: string, v: unknown): string {
@@ -237,11 +249,12 @@ function openLog(path: string, credentials?: Credentials): { fd: number; created
 /**
  * The daemon's environment: `env` (or the caller's), or with clearEnv only
  * SAFE_PATH plus `env`; then HOME/USER/LOGNAME for the target user; then
- * ours. NODE_DAEMONIZE_* and NOTIFY_SOCKET never come from outside.
+ * ours. NODE_DAEMONIZE_*, NOTIFY_SOCKET and systemd's LISTEN_* never come
+ * from outside (LISTEN_* describe this launch's sockets; the plan adds them).
  */
 function buildEnv(
   options: DaemonizeOptions,
-  launch: { logFile?: string; waitReady: boolean; credentials?: Credentials },
+  launch: { logFile?: string; waitReady: boolean; credentials?: Credentials; nsockets: number },
 ): (string | Buffer)[] {
   const given = options.env
   if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
@@ -253,7 +266,7 @@ function buildEnv(
   const source = options.clearEnv ? { PATH: SAFE_PATH, ...given } : (given ?? process.env)
   const env: Record<string, string | Buffer> = {}
   for (const [k, v] of Object.entries(source)) {
-    if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET') continue
+    if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET' || isListenVar(k)) continue
     if (k.includes('=') || k === '') throw optionError(`env key '${k}' is not a valid variable name`)
     env[checkString(`env key`, k)] = checkBytes(`env.${k}`, v)
   }
@@ -271,12 +284,16 @@ function buildEnv(
   }
   // Our variables come with the version of the contract they follow.
   if (launch.logFile !== undefined) env[envName(LOG_FILE)] = launch.logFile
-  if (launch.waitReady) env[envName(READY_FD)] = String(daemonReadyFd())
+  if (launch.waitReady) env[envName(READY_FD)] = String(daemonReadyFd() + launch.nsockets)
   if (launch.logFile !== undefined || launch.waitReady) env[envName(CONTRACT)] = CONTRACT_VERSION
   return Object.entries(env).map(([k, v]) => (typeof v === 'string' ? `${k}=${v}` : Buffer.concat([Buffer.from(`${k}=`), v])))
 }
 
-/** The daemon's fd of the ready pipe, as the helper sets it up. */
+function isListenVar(k: string): boolean {
+  return (LISTEN_VARS as readonly string[]).includes(k)
+}
+
+/** The daemon's fd of the ready pipe without sockets, as the helper sets it up (each socket shifts it by one). */
 function daemonReadyFd(): number {
   try {
     return native().constants.ND_DAEMON_FD_READY
@@ -353,8 +370,9 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   checkEntry(entry)
   checkCwd(cwd)
   const credentials = resolveCredentials(options.user, options.group)
+  const listeners = resolveListeners(options.listen, options.listenInherited)
   const waitReady = waitReadyMs > 0
-  const env = buildEnv(options, { logFile, waitReady, credentials })
+  const env = buildEnv(options, { logFile, waitReady, credentials, nsockets: listeners.length })
 
   const preload = options.preload === false ? undefined : checkPreload()
   const argv = [execPath, ...(preload ? ['--require', preload] : []), ...execArgv, entry, ...args]
@@ -377,5 +395,6 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
     coreDumps,
     notifySystemd,
     respawn,
+    listeners,
   }
 }

@@ -7,7 +7,7 @@
 //  - `<pidFile>.lock`: created 0600 and owned by the caller, so no other
 //    user can open it, hence take no lock on it. The launcher takes an OFD
 //    write lock on it before the helper is spawned; the daemon inherits that
-//    open file (its fd 3) and holds the lock for life, so "write lock held"
+//    open file (its fd 3, or 3+N after N listening sockets) and holds the lock for life, so "write lock held"
 //    is exactly "daemon alive" (or a start/stop in progress).
 //  - `<pidFile>`: 0644, owned by the caller, read by humans, tools and
 //    status. Only the caller's side writes it (the helper, right after its
@@ -31,7 +31,7 @@ import { native } from './native.js'
 import { lockPathOf, pidFileOpenError, readPidContent, readPidFd, type PidContent } from './pidfile-read.js'
 
 export interface AcquiredPidFile {
-  /** The lock file, write-locked: it becomes the daemon's fd 3. */
+  /** The lock file, write-locked: it becomes the daemon's fd 3 (3+N after N listening sockets). */
   fd: number
   /** The pid file, truncated: the helper writes the daemon's pid into it. */
   pidFd: number

@@ -2,6 +2,7 @@
 import { native } from './native.js'
 import type { Launch } from './options.js'
 import type { RespawnPolicy } from './respawn.js'
+import { listenEnv } from './listen.js'
 
 /**
  * Tests only: NODE_DAEMONIZE_TEST_FAULT in the caller's environment arms a
@@ -25,7 +26,7 @@ export interface Plan {
   windowMs: number
   waitReady: boolean
   keepOnTimeout: boolean
-  /** The caller hands the helper a locked lock file (the daemon's fd 3). */
+  /** The caller hands the helper a locked lock file (the daemon's fd 3, 3+N after N sockets). */
   hasLock: boolean
   /** The caller hands the helper the pid file to write the daemon's pid into. */
   hasPidFile?: boolean
@@ -40,6 +41,8 @@ export interface Plan {
   respawn?: RespawnPolicy
   /** Tests only: the supervisor acts as if it could not be a subreaper. */
   faultNoSubreaper?: boolean
+  /** Listening sockets handed to the helper (fds 9..); env must end with the LISTEN_PID slot. */
+  nsockets?: number
 }
 
 /** The plan of a checked launch: a real one, or a dry run of it. */
@@ -49,7 +52,9 @@ export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boo
     checks: launch.checks,
     execPath: launch.execPath,
     argv: launch.argv,
-    env: launch.env,
+    // A dry run gets no sockets: it checks the steps, it serves nothing.
+    env: how.dryRun ? launch.env : [...launch.env, ...listenEnv(launch.listeners)],
+    nsockets: how.dryRun ? 0 : launch.listeners.length,
     umask: launch.umask,
     // A dry run ends at exec: no window, nothing to wait for.
     windowMs: how.dryRun ? 0 : launch.windowMs,
@@ -110,7 +115,7 @@ export function encodePlan(plan: Plan): Buffer {
   o = head.writeUInt32LE(plan.env.length, o)
   o = head.writeBigUInt64LE(BigInt(stringsLen), o)
   o = head.writeUInt32LE(plan.checks.length, o)
-  o = head.writeUInt32LE(0, o)
+  o = head.writeUInt32LE(plan.nsockets ?? 0, o)
   if (o !== c.PLAN_HEADER_SIZE) throw new Error(`plan header is ${o} bytes, the helper expects ${c.PLAN_HEADER_SIZE}`)
   for (const g of groups) o = head.writeBigInt64LE(BigInt(g), o)
   return Buffer.concat([head, ...(plan.respawn ? [encodeRespawn(plan.respawn, c.RESPAWN_PLAN_SIZE)] : []), ...encoded])

@@ -41,7 +41,7 @@ export type NativeStage = (typeof NATIVE_STAGES)[number]
  * `name` and `spec`: a daemon's name, its standard directories and its
  * saved start spec (names.ts, spec.ts).
  */
-export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'helper', 'stop', 'reload', 'name', 'spec'] as const
+export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'listen', 'helper', 'stop', 'reload', 'name', 'spec', 'unit'] as const
 
 export type CallerStage = (typeof CALLER_STAGES)[number]
 
@@ -79,8 +79,14 @@ export const NATIVE_CONSTANTS = [
   'ND_EHELPER',
   /** The daemon's fd holding the locked lock file. */
   'ND_DAEMON_FD_LOCK',
-  /** The daemon's fd of the ready pipe (named in the READY_FD variable). */
+  /** The daemon's fd of the ready pipe without sockets (named in the READY_FD variable); N sockets shift it by N. */
   'ND_DAEMON_FD_READY',
+  /** The daemon's first passed fd: its sockets are BASE..BASE+N-1 (systemd's layout). */
+  'ND_DAEMON_FD_BASE',
+  /** At most this many listening sockets in one launch. */
+  'ND_PLAN_SOCKETS_MAX',
+  /** The placeholder digits of the LISTEN_PID slot, the plan's last env string. */
+  'ND_LISTEN_PID_DIGITS',
   /** The highest signal number (64 on Linux). */
   'ND_SIGNAL_LAST',
   /** glibc's reserved signals (32 and 33): not to be set through sigaction(). */

@@ -135,6 +135,8 @@ const OPTION_KEYS = [
   'coreDumps',
   'maxOpenFiles',
   'respawn',
+  'listen',
+  'listenInherited',
 ] as const satisfies readonly (keyof DaemonizeOptions)[]
 
 /**

@@ -39,10 +39,24 @@ describe('a malformed plan is refused at stage plan (ND_EPLAN)', () => {
     ['plan-uid-minus-one', 'uid -1 with ids to set'],
     ['plan-group-wrap', 'a supplementary group above 2^32'],
     ['plan-argc-huge', 'more argv strings than strings_len holds'],
+    ['plan-sockets-no-slot', 'sockets, but the last env string is not the LISTEN_PID slot'],
+    ['plan-sockets-short-slot', 'sockets, and a LISTEN_PID slot too short for a pid'],
+    ['plan-sockets-too-many', 'more sockets than ND_PLAN_SOCKETS_MAX'],
   ])('%s: %s', (scenario) => {
     const o = drive(scenario)
     expect(o.records).toEqual([{ stage: STAGE_PLAN, syscall: 0, err: EPLAN, value: 0 }])
     expect(o.exit).toBe(256) // exit code 1
+  })
+})
+
+describe('socket slots that hold no socket are refused at stage plan', () => {
+  it.each([
+    ['socket-slot-empty', 'nothing at fd 9', 9], // EBADF
+    ['socket-slot-not-a-socket', '/dev/null at fd 9', 88], // ENOTSOCK
+  ])('%s: %s', (scenario, _what, errno) => {
+    const o = drive(scenario)
+    expect(o.records).toEqual([{ stage: STAGE_PLAN, syscall: 0, err: errno, value: 0 }])
+    expect(o.exit).toBe(256)
   })
 })
 

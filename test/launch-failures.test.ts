@@ -30,6 +30,7 @@ import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { isAlive, procFds } from './helpers/proc.js'
 import { runCli as cli } from './helpers/cli.js'
+import { freePort } from './helpers/net.js'
 
 cleanUpDaemons()
 
@@ -416,6 +417,20 @@ describe('out of file descriptors (EMFILE)', () => {
     expect(results[0]).toMatchObject({ ok: false, daemonizeError: true, stage: 'stdio', code: 'EMFILE' })
     for (const r of results) {
       if (!r.ok) expect(r).toMatchObject({ daemonizeError: true, stage: expect.stringMatching(/^(stdio|helper)$/) })
+      expect(r.fds).toBe(before)
+    }
+    expect(results.at(-1)).toMatchObject({ ok: true })
+  })
+
+  it('with listening sockets: a DaemonizeError at a real stage (listen, for each socket) for every count; no fd leaked', async () => {
+    const [a, b] = [await freePort(), await freePort()]
+    const listen = [`tcp:127.0.0.1:${a}`, `tcp:${b}`, `unix:${join(dir, 'a.sock')}`]
+    const { before, results } = emfile({ entry: idle, startupGraceMs: 0, listen }, 40)
+    // With no fd free even the addon cannot load (the specs need its constants); then each socket in turn.
+    expect(results[0]).toMatchObject({ ok: false, daemonizeError: true, stage: 'helper', code: 'ERR_DLOPEN_FAILED' })
+    expect(results.filter((r) => r.stage === 'listen' && r.code === 'EMFILE').length).toBeGreaterThanOrEqual(3)
+    for (const r of results) {
+      if (!r.ok) expect(r).toMatchObject({ daemonizeError: true, stage: expect.stringMatching(/^(listen|stdio|helper)$/) })
       expect(r.fds).toBe(before)
     }
     expect(results.at(-1)).toMatchObject({ ok: true })

@@ -12,6 +12,7 @@ void InitWatcher(Napi::Env env, Napi::Object exports);   // watcher.cc: FdWatche
 void InitUsers(Napi::Env env, Napi::Object exports);     // users.cc: lookupUser, lookupGroup, groupList
 void InitNotify(Napi::Env env, Napi::Object exports);    // notify.cc: sdNotify
 void InitLog(Napi::Env env, Napi::Object exports);       // log.cc: redirectOutput
+void InitListen(Napi::Env env, Napi::Object exports);    // listen.cc: listenTcp, listenUnix, setCloexec
 void InitProtocol(Napi::Env env, Napi::Object exports);  // protocol_exports.cc: stages, syscalls, constants
 
 #endif

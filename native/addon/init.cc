@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitUsers(env, exports);
   InitNotify(env, exports);
   InitLog(env, exports);
+  InitListen(env, exports);
   InitProtocol(env, exports);
   return exports;
 }

@@ -162,8 +162,11 @@ int PlanMemfd(const Napi::Buffer<char>& plan, const char** syscall) {
 
 // ---------------------------------------------------------------------- spawn
 
-// spawnHelper(helperPath, plan: Buffer, logFd, lockFd | -1, pidFd | -1, lockPath?, pidPath?, stateFd?)
+// spawnHelper(helperPath, plan: Buffer, logFd, lockFd | -1, pidFd | -1, lockPath?, pidPath?, stateFd?,
+//             statePath?, socketFds?: number[])
 //   -> { pid, statusFd }
+// socketFds (--listen) become the helper's fds ND_HELPER_FD_SOCKETS.. in order;
+// the plan's nsockets must be their number.
 // stateFd (with --respawn: the supervisor's state file) is the helper's fd 8,
 // which the supervisor keeps.
 // lockFd (the locked lock file) becomes the daemon's lock fd; pidFd (the
@@ -174,7 +177,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage =
       "spawnHelper(helperPath: string, plan: Buffer, logFd: number, lockFd: number, pidFd: number, "
-      "lockPath?: string, pidPath?: string, stateFd?: number, statePath?: string)";
+      "lockPath?: string, pidPath?: string, stateFd?: number, statePath?: string, socketFds?: number[])";
   std::string helper = StringArg(info, 0, usage);
   if (info.Length() < 2 || !info[1].IsBuffer()) throw UsageError(env, usage);
   Napi::Buffer<char> plan = info[1].As<Napi::Buffer<char>>();
@@ -185,6 +188,17 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   std::string pid_path = OptionalStringArg(info, 6, usage);
   int state_fd = info.Length() > 7 && !info[7].IsUndefined() ? IntArg(info, 7, usage) : -1;
   std::string state_path = OptionalStringArg(info, 8, usage);
+  std::vector<int> socket_fds;
+  if (info.Length() > 9 && !info[9].IsUndefined()) {
+    if (!info[9].IsArray()) throw UsageError(env, usage);
+    Napi::Array a = info[9].As<Napi::Array>();
+    if (a.Length() > ND_PLAN_SOCKETS_MAX) throw UsageError(env, usage);
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsNumber() || v.As<Napi::Number>().Int32Value() < 0) throw UsageError(env, usage);
+      socket_fds.push_back(v.As<Napi::Number>().Int32Value());
+    }
+  }
 
   std::vector<int> owned;  // fds made here, closed once the helper has its own
   int status_r = -1;
@@ -219,6 +233,8 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
       {pid_fd >= 0 ? pid_fd : ND_FD_CLOSE, ND_HELPER_FD_PIDFILE},
       {state_fd >= 0 ? state_fd : ND_FD_CLOSE, ND_HELPER_FD_STATE},
   };
+  for (size_t i = 0; i < socket_fds.size(); i++)
+    moves.push_back({socket_fds[i], ND_HELPER_FD_SOCKETS + static_cast<int>(i)});
   posix_spawn_file_actions_t fa;
   int err = posix_spawn_file_actions_init(&fa);
   if (err != 0) throw fail(err, "posix_spawn", helper);

@@ -4,10 +4,12 @@
 import { type Daemon, daemonize } from '../daemonize.js'
 import { DaemonizeError } from '../errors.js'
 import { checkName } from '../names.js'
+import { parseListenSpec } from '../listen-spec.js'
 import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options.js'
 import {
   EXIT_OK,
   parseCommandLine,
+  type ParseOptions,
   parseDuration,
   parseEnvPair,
   parseUmask,
@@ -49,6 +51,16 @@ export const startOptionsText = `  --name NAME             name the daemon: the 
                           SIGHUP, NODE_DAEMONIZE_* clean-up)
   --user NAME|UID         run as this user (root only)
   --group NAME|GID        run as this group (default: the user's)
+  --listen SPEC           open a listening socket as the caller, before anything
+                          is spawned, and pass it as systemd does (fds 3..,
+                          LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES); repeatable, in
+                          order. SPEC: tcp:PORT (every address, IPv6 dual-stack),
+                          tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH (owner
+                          --user, mode 0666 & ~umask), each with an optional
+                          ,name=NAME (see docs/sockets.md)
+  --listen-inherited      pass on the sockets this process was started with by
+                          systemd (LISTEN_PID is its pid), names included,
+                          before the --listen ones
   --core-dumps            allow core dumps (default: RLIMIT_CORE 0)
   --max-open-files N      set RLIMIT_NOFILE (soft and hard) to N (at least 16)
   --ok-if-running         exit 0 when the pid file shows it already running
@@ -92,6 +104,8 @@ export const startOptions = {
   user: { type: 'string' },
   group: { type: 'string' },
   'core-dumps': { type: 'boolean' },
+  listen: { type: 'string', multiple: true },
+  'listen-inherited': { type: 'boolean' },
   'max-open-files': { type: 'string' },
   'ok-if-running': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -116,6 +130,8 @@ interface StartValues extends RespawnValues {
   user?: string
   group?: string
   'core-dumps'?: boolean
+  listen?: string[]
+  'listen-inherited'?: boolean
   'max-open-files'?: string
   'ok-if-running'?: boolean
   json?: boolean
@@ -151,12 +167,35 @@ export interface GivenStart {
   clearEnv: boolean
 }
 
+/** What a command that takes start's options (start, restart, unit) gets from its command line. */
+export interface StartCommandLine<E> {
+  request: StartRequest
+  /** The values of the command's own options (`extraOptions`). */
+  values: E
+}
+
 /**
  * Command line -> daemonize() options; throws UsageError. With entryOptional
  * (restart of a saved spec), a missing entry is '' in the options.
  */
-export function parseStartArgs(args: string[], { entryOptional = false } = {}): StartRequest {
-  const { values: v, positionals, options: found } = parseCommandLine<StartValues>(normalizeRespawnArgs(args), startOptions)
+export function parseStartArgs(args: string[], how: { entryOptional?: boolean } = {}): StartRequest {
+  return parseStartCommandLine(args, {}, how).request
+}
+
+/**
+ * start's options, plus `extraOptions` (a command's own, in parseArgs'
+ * form), parsed in one strict pass; throws UsageError.
+ */
+export function parseStartCommandLine<E extends object = object>(
+  args: string[],
+  extraOptions: ParseOptions = {},
+  { entryOptional = false }: { entryOptional?: boolean } = {},
+): StartCommandLine<E> {
+  const {
+    values: v,
+    positionals,
+    options: found,
+  } = parseCommandLine<StartValues & E>(normalizeRespawnArgs(args), { ...startOptions, ...extraOptions })
   // The program's arguments and --env values go through as the bytes given,
   // UTF-8 or not (see raw.ts).
   const raw = rawArgs(args)
@@ -189,6 +228,8 @@ export function parseStartArgs(args: string[], { entryOptional = false } = {}): 
     options.maxOpenFiles = n
   }
   if (v['core-dumps']) options.coreDumps = true
+  if (v.listen !== undefined) options.listen = v.listen.map(checkListenSpec)
+  if (v['listen-inherited']) options.listenInherited = true
   if (v['no-preload']) options.preload = false
 
   if (v['wait-ready'] !== undefined) options.waitReadyMs = parseDuration('--wait-ready', v['wait-ready'])
@@ -230,7 +271,18 @@ export function parseStartArgs(args: string[], { entryOptional = false } = {}): 
   if (process.env.NOTIFY_SOCKET) options.notifySystemd = true
 
   const given: GivenStart = { keys, entry: positionals.length > 0, args: dashes !== -1, envPairs: pairs, clearEnv: v['clear-env'] === true }
-  return { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true, given }
+  const request = { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true, given }
+  return { request, values: v }
+}
+
+/** A bad --listen is a usage error (exit 2), with the parser's message. */
+function checkListenSpec(text: string): string {
+  try {
+    parseListenSpec(text)
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  return text
 }
 
 function nonEmpty(flag: string, value: string): string {

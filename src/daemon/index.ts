@@ -11,6 +11,10 @@ import type { Logger, LoggerOptions } from 'pino'
 import type * as LogModule from '../log.js'
 import type * as NativeModule from '../native.js'
 import { forget, take } from './state.js'
+import { keptListenFds, type ListenFd, takeListenFds } from './listen-fds.cjs'
+
+export type { ListenFd } from './listen-fds.cjs'
+export { drain, drainable, type DrainOptions } from './drain.js'
 
 const fs = () => process.getBuiltinModule('node:fs')
 const os = () => process.getBuiltinModule('node:os')
@@ -24,7 +28,8 @@ let notified = false
  * Tell whoever waits for this daemon that it is ready to serve.
  *
  * Under node-daemonize (the launch waited for readiness): writes `READY=1`
- * to the ready pipe on the fd named in NODE_DAEMONIZE_READY_FD (4), closes
+ * to the ready pipe on the fd named in NODE_DAEMONIZE_READY_FD (4, or 4+N after
+ * N listening sockets), closes
  * it and forgets the variable. In a program run directly by systemd
  * (NOTIFY_SOCKET set, no ready pipe): sends `READY=1` to $NOTIFY_SOCKET.
  *
@@ -77,6 +82,22 @@ function writeReadyPipe(named: string): boolean {
   } finally {
     closeSync(fd)
   }
+}
+
+/**
+ * The listening sockets this process was handed, systemd's way (node-daemonize
+ * --listen, or a systemd socket unit): `[{ fd, name }]`, fds from 3 up in the
+ * order given, names from LISTEN_FDNAMES ('unknown' when unnamed). Only when
+ * LISTEN_PID is this process; otherwise (none, or meant for another process)
+ * []. The LISTEN_* variables leave process.env and every fd is marked
+ * close-on-exec (the preload has done both already), so the daemon's
+ * children inherit neither. Serve one with `server.listen({ fd })`.
+ */
+export function listenFds(): ListenFd[] {
+  const kept = keptListenFds()
+  if (kept !== undefined) return kept.map((l) => ({ ...l }))
+  if (process.env.LISTEN_PID === undefined && process.env.LISTEN_FDS === undefined) return []
+  return takeListenFds(process.env, process.pid, (fd) => native().setCloexec(fd)).map((l) => ({ ...l }))
 }
 
 /** The log file this daemon writes to, when it was started with one. */

@@ -5,8 +5,14 @@
 //    daemon's own children never see them, and keeps them for ready() and
 //    reopenLogs() on a global symbol (see state.ts);
 //  - reopens the log on SIGHUP, when there is one (and the variables are
-//    this contract's: see contract.cts).
+//    this contract's: see contract.cts);
+//  - with sockets passed (LISTEN_PID is this process), takes systemd's
+//    LISTEN_* variables out of process.env as sd_listen_fds(1) does and
+//    marks every passed fd close-on-exec, so the daemon's children inherit
+//    neither (listenFds() returns them). Node marks only some inherited
+//    fds, and has no fcntl: this loads the addon, only when there are fds.
 import { CONTRACT, contractMismatch, ENV_PREFIX, LOG_FILE, STATE_KEY } from './contract.cjs'
+import { takeListenFds } from './listen-fds.cjs'
 
 const state: Record<string, string> = {}
 for (const key of Object.keys(process.env)) {
@@ -16,6 +22,13 @@ for (const key of Object.keys(process.env)) {
   }
 }
 ;(globalThis as Record<symbol, unknown>)[Symbol.for(STATE_KEY)] = state
+
+interface NativeModule {
+  native(): { setCloexec(fd: number): void }
+}
+if (process.env.LISTEN_PID !== undefined || process.env.LISTEN_FDS !== undefined) {
+  takeListenFds(process.env, process.pid, (fd) => (require('../native.js') as NativeModule).native().setCloexec(fd))
+}
 const logPath = contractMismatch(state[CONTRACT]) === undefined ? state[LOG_FILE] : undefined
 
 interface DaemonModule {

@@ -1,0 +1,70 @@
+// drain() on TERM, as docs/sockets.md shows it: the daemon stops accepting,
+// closes an idle keep-alive connection at once, answers the request in
+// flight with `Connection: close`, and exits once every connection ended.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { daemonize } from '../src/index.js'
+import { fixtures } from './helpers/caller.js'
+import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
+import { untilLine } from './helpers/files.js'
+import { freePort } from './helpers/net.js'
+import { until } from './helpers/wait.js'
+
+cleanUpDaemons()
+
+const httpDaemon = join(fixtures, 'daemon-listen-http.mjs')
+let dir: string
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nd-listen-drain-'))
+})
+afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+/** A raw HTTP/1.1 connection: what it received, and whether the server ended it. */
+function open(port: number): Promise<{ socket: Socket; text: () => string; ended: () => boolean }> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    let ended = false
+    const socket = connect(port, '127.0.0.1', () => resolve({ socket, text: () => text, ended: () => ended }))
+    socket.setEncoding('utf8')
+    socket.on('data', (s: string) => (text += s))
+    socket.on('end', () => (ended = true))
+    socket.on('close', () => (ended = true))
+    socket.on('error', reject)
+  })
+}
+
+const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n`
+
+describe('drain() on SIGTERM', () => {
+  it('closes the idle keep-alive connection, answers the one in flight with Connection: close, then exits', async () => {
+    const port = await freePort()
+    const log = join(dir, 'app.log')
+    const d = await daemonize({ entry: httpDaemon, logFile: log, waitReadyMs: 15_000, listen: [`tcp:127.0.0.1:${port}`] })
+    track(d.pid)
+
+    const idle = await open(port)
+    idle.socket.write(request('/'))
+    await until('the keep-alive answer', () => idle.text().includes(`hello from ${d.pid}`))
+    expect(idle.text()).toMatch(/\r\nConnection: keep-alive\r\n/i)
+
+    const busy = await open(port)
+    busy.socket.write(request('/slow/1500'))
+    await untilLine(log, '{"slow":1500')
+
+    process.kill(d.pid, 'SIGTERM')
+    // The idle connection ends long before the slow answer is due.
+    await until('the idle connection to be closed', () => idle.ended())
+    expect(busy.ended()).toBe(false)
+    expect(busy.text()).toBe('')
+
+    await until('the request in flight to be answered and its connection closed', () => busy.ended())
+    expect(busy.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(busy.text()).toMatch(/\r\nConnection: close\r\n/i)
+    expect(busy.text()).toContain(`slow 1500 from ${d.pid}`)
+    await untilLine(log, `{"drained":[true],"pid":${d.pid}}`)
+    await untilGone(d.pid)
+  })
+})
