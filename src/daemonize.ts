@@ -6,7 +6,7 @@ import { failure } from './failure.js'
 import { signalName } from './signals.js'
 import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
-import { prepareNamed, saveNamed } from './named.js'
+import { closeNamed, prepareNamed, saveNamed } from './named.js'
 import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
 import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from './pidfile.js'
 import { encodePlan, launchPlan } from './plan.js'
@@ -113,19 +113,23 @@ function closeLog(fd: number): unknown {
  * start spec is saved once the daemon is up (docs/names.md).
  */
 export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
-  const named = prepareNamed(options)
+  const named = await prepareNamed(options)
   if (named === undefined) return launchDaemon(options)
-  const daemon = await launchDaemon(named.options)
-  daemon.name = named.name
   try {
-    daemon.specPath = saveNamed(named)
-  } catch (err) {
-    // The daemon runs: failing now would hide it. Its pid file still finds it.
-    const warnings = daemon.warnings ?? []
-    warn(warnings, WARN_SPEC_UNSAVED, `${named.name} started, but its spec could not be saved: ${(err as Error).message}`)
-    daemon.warnings = warnings
+    const daemon = await launchDaemon(named.options)
+    daemon.name = named.name
+    try {
+      daemon.specPath = saveNamed(named)
+    } catch (err) {
+      // The daemon runs: failing now would hide it. Its pid file still finds it.
+      const warnings = daemon.warnings ?? []
+      warn(warnings, WARN_SPEC_UNSAVED, `${named.name} started, but its spec could not be saved: ${(err as Error).message}`)
+      daemon.warnings = warnings
+    }
+    return daemon
+  } finally {
+    closeNamed(named)
   }
-  return daemon
 }
 
 async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {

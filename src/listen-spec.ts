@@ -56,6 +56,7 @@ function parseTcp(text: string, rest: string, name: string | undefined): ListenS
     const close = rest.indexOf(']')
     if (close < 0) bad(text, 'an IPv6 address opened with "[" is not closed with "]"')
     const host = rest.slice(1, close)
+    if (host.includes('%')) bad(text, 'an IPv6 zone ("%" and an interface) is not supported: give a global or loopback address')
     if (!isIPv6(host)) bad(text, `${JSON.stringify(host)} is not an IPv6 address`)
     if (rest[close + 1] !== ':') bad(text, 'a port must follow "]:", as in tcp:[::1]:8080')
     return { kind: 'tcp', host, port: checkPort(text, rest.slice(close + 2)), name }

@@ -119,7 +119,7 @@ function listenError(l: Listener, err: unknown): DaemonizeError {
       : code === 'EADDRNOTAVAIL'
         ? 'no local interface has this address'
         : code === 'EACCES' && 'spec' in l && l.spec.kind === 'tcp'
-          ? 'a port below 1024 needs root (or CAP_NET_BIND_SERVICE)'
+          ? 'a privileged port (below net.ipv4.ip_unprivileged_port_start, 1024 by default) needs root or CAP_NET_BIND_SERVICE'
           : code === 'EEXIST'
             ? 'the path exists and is not a socket'
             : (e.message ?? String(err))

@@ -1,11 +1,13 @@
 // daemonize({ name }): default paths in the standard directories, a check
 // that the name is not already running, and the spec saved once the start
 // has succeeded (so a refused second start never overwrites the first's).
+import { closeSync } from 'node:fs'
 import { DaemonizeError } from './errors.js'
 import { euid } from './filecheck.js'
 import { status } from './lifecycle.js'
 import { checkName, nameDirs, namePaths, type NameDirs } from './names.js'
 import { type DaemonizeOptions, resolveLaunch } from './options.js'
+import { holdNameLock } from './name-lock.js'
 import { findSpec, saveSpec } from './spec.js'
 import { ensureDir } from './statedir.js'
 import { resolveCredentials } from './user.js'
@@ -15,6 +17,8 @@ export interface NamedLaunch {
   dirs: NameDirs
   /** The options with the default pid file and log filled in. */
   options: DaemonizeOptions
+  /** The name's lock (name-lock.ts), held until the spec is saved or the start failed: closeNamed(). */
+  lockFd: number
 }
 
 /** A running (or starting, restarting, stopping) daemon counts as "running" for a second start. */
@@ -24,9 +28,10 @@ const LIVE_STATES = new Set(['running', 'starting', 'restarting', 'stopping'])
  * For options with a name: check the name, refuse when the daemon of that
  * name runs (whatever pid file its spec names), fill in the default pid
  * file and log, and create their directories (checked, see statedir.ts).
- * undefined for options without a name.
+ * Holds the name's lock from the check on: the caller ends with
+ * closeNamed(). undefined for options without a name.
  */
-export function prepareNamed(options: DaemonizeOptions): NamedLaunch | undefined {
+export async function prepareNamed(options: DaemonizeOptions): Promise<NamedLaunch | undefined> {
   if (options === null || typeof options !== 'object' || options.name === undefined) return undefined
   const name = checkName(options.name)
   const dirs = nameDirs()
@@ -40,6 +45,18 @@ export function prepareNamed(options: DaemonizeOptions): NamedLaunch | undefined
   resolveLaunch(resolved)
 
   ensureDir(dirs.specs, { mode: dirs.modes.specs }, 'spec')
+  const lockFd = await holdNameLock(dirs.specs, name)
+  try {
+    checkNotRunning(name, dirs)
+    prepareDirs(options, dirs, paths, creds)
+  } catch (err) {
+    closeSync(lockFd)
+    throw err
+  }
+  return { name, dirs, options: resolved, lockFd }
+}
+
+function checkNotRunning(name: string, dirs: NameDirs): void {
   const old = findSpec(name, dirs)
   const oldPidFile = old?.options.pidFile
   if (oldPidFile !== undefined) {
@@ -54,6 +71,9 @@ export function prepareNamed(options: DaemonizeOptions): NamedLaunch | undefined
       })
     }
   }
+}
+
+function prepareDirs(options: DaemonizeOptions, dirs: NameDirs, paths: ReturnType<typeof namePaths>, creds: ReturnType<typeof resolveCredentials>): void {
   if (options.pidFile === undefined) ensureDir(dirs.run, { mode: dirs.modes.run }, 'pidfile')
   if (options.logFile === undefined) {
     ensureDir(dirs.logs, { mode: dirs.modes.logs }, 'log')
@@ -61,10 +81,16 @@ export function prepareNamed(options: DaemonizeOptions): NamedLaunch | undefined
     // reload) lets the daemon create the new file; root reads it still.
     if (paths.logDir !== undefined && creds !== undefined) ensureDir(paths.logDir, { mode: 0o750, uid: creds.uid, gid: creds.gid }, 'log')
   }
-  return { name, dirs, options: resolved }
 }
 
 /** Save the spec of a named daemon that has started. Returns the spec's path. */
 export function saveNamed(named: NamedLaunch): string {
   return saveSpec(named.dirs, named.name, named.options)
+}
+
+/** Release the name's lock (after the spec is saved, or the start failed). */
+export function closeNamed(named: NamedLaunch): void {
+  if (named.lockFd < 0) return
+  closeSync(named.lockFd)
+  named.lockFd = -1
 }

@@ -56,6 +56,13 @@ export interface DaemonizeOptions {
    */
   respawn?: boolean | RespawnMode | RespawnOptions
   /**
+   * A name for the daemon (letters, digits, '_', '.', '-'): the pid file and
+   * the log get default paths in the standard directories unless given, and
+   * the start spec is saved, so that stop, status, restart, list and logs
+   * find it by name (docs/names.md).
+   */
+  name?: string
+  /**
    * Listening sockets the launcher opens as the caller before anything is
    * spawned, passed as fds 3.. with systemd's LISTEN_* variables:
    * 'tcp:PORT', 'tcp:HOST:PORT', 'tcp:[V6]:PORT', 'unix:PATH', each with an
@@ -64,13 +71,6 @@ export interface DaemonizeOptions {
   listen?: string[]
   /** Hand on the sockets this process was itself started with (LISTEN_PID is our pid), before `listen`'s. */
   listenInherited?: boolean
-  /**
-   * A name for the daemon (letters, digits, '_', '.', '-'): the pid file and
-   * the log get default paths in the standard directories unless given, and
-   * the start spec is saved, so that stop, status, restart, list and logs
-   * find it by name (docs/names.md).
-   */
-  name?: string
 }
 
 /** PATH under clearEnv: system directories only, nothing relative or user-writable. */

@@ -79,11 +79,12 @@ function invalid(path: string, why: string): DaemonizeError {
  * absolute, the environment written out (the caller's when none was given;
  * NODE_DAEMONIZE_* and NOTIFY_SOCKET left out, as a launch leaves them),
  * respawn as its full policy, a unix socket's path absolute. notifySystemd
- * and listenInherited depend on who runs the start (systemd, socket
- * activation), so they are not kept; nor are systemd's LISTEN_* variables.
+ * depends on who runs the start, so it is not kept; nor are systemd's
+ * LISTEN_* variables. listenInherited is: a restart outside socket
+ * activation then fails and says why, rather than start without sockets.
  */
 export function resolvedSpecOptions(options: DaemonizeOptions): SavedOptions {
-  const { args, env, notifySystemd: _n, listenInherited: _l, ...rest } = options
+  const { args, env, notifySystemd: _n, ...rest } = options
   const out: SavedOptions = { ...rest, args: (args ?? []).map(encodeBytes), env: {} }
   out.entry = resolve(options.entry)
   out.cwd = resolve(options.cwd ?? '/')
@@ -146,6 +147,7 @@ const OPTION_KEYS = [
   'maxOpenFiles',
   'respawn',
   'listen',
+  'listenInherited',
 ] as const satisfies readonly (keyof DaemonizeOptions)[]
 
 /**

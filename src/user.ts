@@ -46,6 +46,21 @@ function lookupGroupOrThrow(group: string | number): number {
 }
 
 /**
+ * Check `user` and `group` (names must exist, ids may be anything valid)
+ * without resolving credentials for this caller: a unit file names them for
+ * systemd, whoever writes it. Returns the user's uid, when one is given.
+ */
+export function checkAccount(user?: string | number, group?: string | number): number | undefined {
+  if (group !== undefined) {
+    checkId('group', group)
+    lookupGroupOrThrow(group)
+  }
+  if (user === undefined) return undefined
+  checkId('user', user)
+  return lookupUserOrThrow(user)?.uid ?? (asId(user) as number)
+}
+
+/**
  * The ids the daemon will run as, or undefined when nothing changes.
  * A non-root caller may only name itself; anything else is EPERM here,
  * before any process exists.

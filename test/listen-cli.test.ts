@@ -2,8 +2,8 @@
 // are usage errors that name the spec; a launcher that systemd itself
 // socket-activated (systemd-socket-activate, the same ABI) hands its socket
 // on, name included, and the connection that woke it is served by the daemon.
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -56,6 +56,21 @@ describe('start --listen: bad specs are usage errors', () => {
     expect(res.error.message).toMatch(/^listenInherited \(--listen-inherited\): LISTEN_PID is 1, not this process \(\d+\)/)
   })
 
+  it('a caller that is not root cannot bind a privileged port: EACCES, said as such', () => {
+    const unprivilegedFrom = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'))
+    expect(unprivilegedFrom).toBeGreaterThan(1) // a kernel that lets anyone bind every port has nothing to refuse
+    const port = unprivilegedFrom - 1
+    const r = spawnSync(
+      'setpriv',
+      ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, cliBin, 'start', httpDaemon, '--listen', `tcp:127.0.0.1:${port}`, '--json'],
+      { encoding: 'utf8', timeout: 20_000 },
+    )
+    expect(r.status, r.stderr).toBe(1)
+    const res = JSON.parse(r.stdout) as { error: Record<string, unknown> }
+    expect(res.error).toMatchObject({ stage: 'listen', code: 'EACCES', syscall: 'bind' })
+    expect(res.error.message).toBe(`cannot listen on tcp:127.0.0.1:${port}: a privileged port (below net.ipv4.ip_unprivileged_port_start, 1024 by default) needs root or CAP_NET_BIND_SERVICE`)
+  })
+
   it('--help describes --listen and --listen-inherited', async () => {
     const r = await runCli(['start', '--help'])
     expect(r.code).toBe(0)
@@ -81,7 +96,7 @@ describe('start --listen with a program that is not Node', () => {
 })
 
 describe('a named daemon keeps its sockets in its saved spec', () => {
-  it('the spec holds --listen (a unix path absolute), never --listen-inherited or LISTEN_*', () => {
+  it('the spec holds --listen (a unix path absolute) and --listen-inherited, never LISTEN_*', () => {
     const o = resolvedSpecOptions({
       entry: httpDaemon,
       listen: ['unix:rel/app.sock,name=api', 'tcp:[::1]:8080'],
@@ -89,7 +104,8 @@ describe('a named daemon keeps its sockets in its saved spec', () => {
       env: { A: '1', LISTEN_PID: '1', LISTEN_FDS: '1', LISTEN_FDNAMES: 'x' },
     })
     expect(o.listen).toEqual([`unix:${join(process.cwd(), 'rel/app.sock')},name=api`, 'tcp:[::1]:8080'])
-    expect('listenInherited' in o).toBe(false)
+    // Kept: a restart outside socket activation fails and says why, rather than start without them.
+    expect(o.listenInherited).toBe(true)
     expect(o.env).toEqual({ A: '1' })
   })
 

@@ -50,6 +50,7 @@ describe('parseListenSpec', () => {
     ['tcp:[::1:80', 'not closed'],
     ['tcp:[::1]80', 'must follow "]:"'],
     ['tcp:[1.2.3.4]:80', 'not an IPv6 address'],
+    ['tcp:[fe80::1%lo]:80', 'an IPv6 zone ("%" and an interface) is not supported'],
     ['tcp:80,backlog=5', 'the only option'],
     ['tcp:80,name=', 'name after ",name=" is empty'],
     ['tcp:80,name=a:b', 'printable ASCII only'],

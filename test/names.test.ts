@@ -118,6 +118,27 @@ describe('start --name as root', () => {
     }
   })
 
+  // Each pid file has its own lock: without the name's lock, starts of one
+  // name with different explicit pid files all passed the "already running"
+  // check at once, and as many daemons ran under the one name.
+  it('concurrent starts of one name with different pid files give one daemon', async () => {
+    const r = names()
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => cli(['start', '--json', entry, '--name', 'race', '--pid-file', join(r.top, `race-${i}.pid`)], r.env)),
+    )
+    const started = runs.filter((x) => x.code === 0).map((x) => JSON.parse(x.out) as { pid: number; pidFile: string })
+    for (const s of started) track(s.pid)
+    const refused = runs.filter((x) => x.code !== 0)
+    expect(started.length).toBe(1)
+    expect(refused.map((x) => x.err)).toEqual(Array(7).fill(expect.stringMatching(/race is already running \(pid \d+/)))
+    const spec = JSON.parse(readFileSync(join(r.specs, 'race.json'), 'utf8'))
+    expect(spec.options.pidFile).toBe(started[0].pidFile)
+    // The lock file stays, private; it is not a spec.
+    expect(mode(join(r.specs, 'race.lock'))).toBe(0o600)
+    const listed = await cli(['list', '--json'], r.env)
+    expect(JSON.parse(listed.out).map((e: { name: string }) => e.name)).toEqual(['race'])
+  })
+
   it('status, stop and reload of a name never started say so', async () => {
     const r = names()
     const st = await cli(['status', 'ghost'], r.env)

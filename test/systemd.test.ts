@@ -3,34 +3,21 @@
 // SCM_CREDENTIALS as systemd takes it). A launcher under systemd announces
 // the daemon (MAINPID, READY=1); the daemon never sees NOTIFY_SOCKET; a
 // program run directly by systemd gets READY=1 from ready().
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError } from '../src/index.js'
-import { native } from '../src/native.js'
 import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { cleanUpReceivers, receivedBefore, receiver } from './helpers/notify.js'
 import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
-
-interface Datagram {
-  msg: string
-  pid: number | null
-  /** fds that came with the datagram (SCM_RIGHTS), when any did */
-  fds?: number
-}
-
-interface Receiver {
-  name: string
-  got: Datagram[]
-}
+cleanUpReceivers()
 
 let dir: string
-let receivers: ChildProcess[] = []
 const callerSocket = process.env.NOTIFY_SOCKET
 
 beforeEach(() => {
@@ -38,37 +25,9 @@ beforeEach(() => {
 })
 
 afterEach(() => {
-  for (const r of receivers) r.kill('SIGKILL')
-  receivers = []
   if (callerSocket === undefined) delete process.env.NOTIFY_SOCKET
   else process.env.NOTIFY_SOCKET = callerSocket
 })
-
-async function receiver(name: string): Promise<Receiver> {
-  const child = spawn('python3', [join(fixtures, 'daemon-notify-receiver.py'), name], { stdio: ['ignore', 'pipe', 'inherit'] })
-  receivers.push(child)
-  const r: Receiver = { name, got: [] }
-  let bound = false
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-    const m = JSON.parse(line) as { bound?: string } & Datagram
-    if (m.bound !== undefined) bound = true
-    else r.got.push(m.fds === undefined ? { msg: m.msg, pid: m.pid } : { msg: m.msg, pid: m.pid, fds: m.fds })
-  })
-  await until(`the notify receiver to bind ${name}`, () => bound)
-  return r
-}
-
-/**
- * Everything the receiver got before a sentinel we send now: datagrams on
- * one socket arrive in order, so this proves what was (not) sent earlier
- * without waiting for a time.
- */
-async function receivedBefore(r: Receiver): Promise<Datagram[]> {
-  const sentinel = `SENTINEL=${Math.random()}\n`
-  native().sdNotify(r.name, sentinel)
-  await until(`the sentinel datagram at ${r.name}`, () => r.got.some((d) => d.msg === sentinel), { seen: () => r.got })
-  return r.got.slice(0, r.got.findIndex((d) => d.msg === sentinel))
-}
 
 function environ(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean)

@@ -72,7 +72,8 @@ export interface ParsedCommandLine<V> {
   options: { name: string; index: number; inlineValue: boolean }[]
 }
 
-type Options = NonNullable<ParseArgsConfig['options']>
+/** Options in util.parseArgs' form. */
+export type ParseOptions = NonNullable<ParseArgsConfig['options']>
 
 /** What stop and reload take besides their own options: the daemon's pid file and how to print. */
 export interface PidFileCommandValues {
@@ -85,13 +86,13 @@ export const pidFileCommandOptions = {
   'pid-file': { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
-} satisfies Options
+} satisfies ParseOptions
 
 /**
  * util.parseArgs in strict mode, with its errors turned into UsageErrors and
  * the arguments after `--` kept apart from the positionals before it.
  */
-export function parseCommandLine<V>(args: string[], options: Options): ParsedCommandLine<V> {
+export function parseCommandLine<V>(args: string[], options: ParseOptions): ParsedCommandLine<V> {
   const dashes = args.indexOf('--')
   const own = dashes === -1 ? args : args.slice(0, dashes)
   const rest = dashes === -1 ? [] : args.slice(dashes + 1)

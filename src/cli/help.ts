@@ -17,6 +17,8 @@ Commands:
   reload NAME | --pid-file FILE          send SIGHUP (reopens the log) if caught
   list [--json]                          every named daemon, with its state
   logs NAME [-n 50] [-f]                 the last lines of its log; -f follows
+  unit NAME | <entry> [start options]    print (or --install) systemd units that run
+                                         the same service under systemd itself
 
 Options:
   -h, --help       show this help; 'node-daemonize <command> --help' for a command

@@ -3,12 +3,13 @@
 // verbatim; nothing here ever involves a shell.
 import { type Daemon, daemonize } from '../daemonize.js'
 import { DaemonizeError } from '../errors.js'
-import { parseListenSpec } from '../listen-spec.js'
 import { checkName } from '../names.js'
+import { parseListenSpec } from '../listen-spec.js'
 import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options.js'
 import {
   EXIT_OK,
   parseCommandLine,
+  type ParseOptions,
   parseDuration,
   parseEnvPair,
   parseUmask,
@@ -166,12 +167,35 @@ export interface GivenStart {
   clearEnv: boolean
 }
 
+/** What a command that takes start's options (start, restart, unit) gets from its command line. */
+export interface StartCommandLine<E> {
+  request: StartRequest
+  /** The values of the command's own options (`extraOptions`). */
+  values: E
+}
+
 /**
  * Command line -> daemonize() options; throws UsageError. With entryOptional
  * (restart of a saved spec), a missing entry is '' in the options.
  */
-export function parseStartArgs(args: string[], { entryOptional = false } = {}): StartRequest {
-  const { values: v, positionals, options: found } = parseCommandLine<StartValues>(normalizeRespawnArgs(args), startOptions)
+export function parseStartArgs(args: string[], how: { entryOptional?: boolean } = {}): StartRequest {
+  return parseStartCommandLine(args, {}, how).request
+}
+
+/**
+ * start's options, plus `extraOptions` (a command's own, in parseArgs'
+ * form), parsed in one strict pass; throws UsageError.
+ */
+export function parseStartCommandLine<E extends object = object>(
+  args: string[],
+  extraOptions: ParseOptions = {},
+  { entryOptional = false }: { entryOptional?: boolean } = {},
+): StartCommandLine<E> {
+  const {
+    values: v,
+    positionals,
+    options: found,
+  } = parseCommandLine<StartValues & E>(normalizeRespawnArgs(args), { ...startOptions, ...extraOptions })
   // The program's arguments and --env values go through as the bytes given,
   // UTF-8 or not (see raw.ts).
   const raw = rawArgs(args)
@@ -247,7 +271,8 @@ export function parseStartArgs(args: string[], { entryOptional = false } = {}): 
   if (process.env.NOTIFY_SOCKET) options.notifySystemd = true
 
   const given: GivenStart = { keys, entry: positionals.length > 0, args: dashes !== -1, envPairs: pairs, clearEnv: v['clear-env'] === true }
-  return { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true, given }
+  const request = { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true, given }
+  return { request, values: v }
 }
 
 /** A bad --listen is a usage error (exit 2), with the parser's message. */
