@@ -12,7 +12,7 @@
 // that a root caller trusts. The request carries no data: the supervisor
 // records the sender's pid (from the kernel's siginfo) with the attempt it
 // began or with the refusal, so each caller knows which answer is its own.
-import { closeSync, constants as fsc, openSync, readlinkSync } from 'node:fs'
+import { closeSync, constants as fsc, lstatSync, openSync, readlinkSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, errnoFields, optionError, type Stage } from './errors.js'
 import { openDaemon, sendSignal } from './daemon-process.js'
@@ -21,8 +21,7 @@ import { inspectPidFile } from './pidfile-inspect.js'
 import { NATIVE_STAGES } from './protocol.js'
 import { signalName } from './signals.js'
 import { waitExit } from './stop.js'
-import type { GracefulRefusal, GracefulState, SupervisorState } from './supervise-state.js'
-import { supervisedState } from './supervised.js'
+import { openSupervisorState, readStateFd, statePathOf, type GracefulRefusal, type GracefulState, type SupervisorState } from './supervise-state.js'
 
 export interface GracefulRestartOptions {
   /**
@@ -91,8 +90,23 @@ export async function gracefulRestart(pidFile: string, options: GracefulRestartO
   if (s.pid === null) throw fail(`still starting (pid file ${pidFile} holds no pid yet); try again`, 'EAGAIN')
   const pid = s.pid
   const pidfd = openDaemon({ path: s.path, pid, lock: s.lock }, stage)
+  // The state file is read through one fd for the whole wait: after the
+  // supervisor's end (a stop meanwhile), its last record stays readable
+  // even once the stop has removed the file.
+  let stateFd: number | undefined
   try {
-    const read = () => supervisedState(s.path, pid)
+    const statePath = statePathOf(s.path)
+    let owner: number
+    try {
+      owner = lstatSync(s.path).uid
+    } catch (err) {
+      throw fail(`pid file ${pidFile} is gone (${(err as NodeJS.ErrnoException).code}): the service stopped meanwhile`, 'ESRCH', { pid })
+    }
+    stateFd = openSupervisorState(statePath, owner)
+    const read = () => {
+      const r = stateFd === undefined ? undefined : readStateFd(stateFd, statePath)
+      return r?.supervisorPid === pid ? r : undefined
+    }
     let st = read()
     if (st === undefined) {
       throw fail(
@@ -117,7 +131,7 @@ export async function gracefulRestart(pidFile: string, options: GracefulRestartO
     const waitMs = timeoutMs ?? EXEC_DEADLINE_MS + before.waitReadyMs + VERDICT_SLACK_MS
     const end = Date.now() + waitMs
     for (;;) {
-      if (await waitExit(pidfd, POLL_MS)) throw supervisorGone(fail, pid)
+      const exited = await waitExit(pidfd, POLL_MS)
       const now = read()
       if (now === undefined) throw supervisorGone(fail, pid)
       const g = now.graceful
@@ -128,12 +142,14 @@ export async function gracefulRestart(pidFile: string, options: GracefulRestartO
         if (g.requester !== me) throw refusal(fail, pid, 'in-progress', g)
         if (g.done >= g.seq) return verdict(fail, pid, g, now)
       }
+      if (exited) throw supervisorGone(fail, pid)
       if (Date.now() >= end) {
         throw fail(`no verdict from the supervisor (pid ${pid}) within ${waitMs} ms of the request`, 'ETIMEDOUT', { pid })
       }
     }
   } finally {
     closeSync(pidfd)
+    if (stateFd !== undefined) closeSync(stateFd)
   }
 }
 

@@ -208,6 +208,22 @@ function unusable(path: string, why: string, code = 'EINVAL'): DaemonizeError {
  * 'pidfile') for a file that is not a supervisor's.
  */
 export function readSupervisorState(path: string, ownerUid: number): SupervisorState | undefined {
+  const fd = openSupervisorState(path, ownerUid)
+  if (fd === undefined) return undefined
+  try {
+    return readStateFd(fd, path)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * The state file opened read-only after the same checks as
+ * readSupervisorState (undefined: it does not exist). A reader that must
+ * follow the supervisor to its end keeps this fd: the record stays readable
+ * through it after a stop has removed the file. The caller closes it.
+ */
+export function openSupervisorState(path: string, ownerUid: number): number | undefined {
   let fd: number
   try {
     // O_NONBLOCK: a FIFO planted there must not hang status.
@@ -229,22 +245,28 @@ export function readSupervisorState(path: string, ownerUid: number): SupervisorS
     // The pid file's owner: whoever else could write it could tell status anything.
     checkOwner(st, path, 'pidfile', WHAT, [ownerUid])
     if ((st.mode & 0o022) !== 0) throw unusable(path, 'is writable by group or others; refusing it', 'EPERM')
-    const buf = Buffer.alloc(STATE_SIZE)
-    for (let attempt = 0; ; attempt++) {
-      let got = 0
-      while (got < STATE_SIZE) {
-        const n = readSync(fd, buf, got, STATE_SIZE - got, got)
-        if (n === 0) break
-        got += n
-      }
-      // Empty: the launcher created it and the supervisor has not written yet.
-      if (got === 0) return undefined
-      const s = got === STATE_SIZE ? decodeState(buf) : undefined
-      if (s !== undefined) return s
-      if (attempt >= TORN_RETRIES) throw unusable(path, 'does not hold a supervisor state record')
-    }
-  } finally {
+    return fd
+  } catch (err) {
     closeSync(fd)
+    throw err
+  }
+}
+
+/** One record through an fd from openSupervisorState: exactly STATE_SIZE bytes at offset 0, a torn one read again. */
+export function readStateFd(fd: number, path: string): SupervisorState | undefined {
+  const buf = Buffer.alloc(STATE_SIZE)
+  for (let attempt = 0; ; attempt++) {
+    let got = 0
+    while (got < STATE_SIZE) {
+      const n = readSync(fd, buf, got, STATE_SIZE - got, got)
+      if (n === 0) break
+      got += n
+    }
+    // Empty: the launcher created it and the supervisor has not written yet.
+    if (got === 0) return undefined
+    const s = got === STATE_SIZE ? decodeState(buf) : undefined
+    if (s !== undefined) return s
+    if (attempt >= TORN_RETRIES) throw unusable(path, 'does not hold a supervisor state record')
   }
 }
 
