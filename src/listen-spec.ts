@@ -56,6 +56,7 @@ function parseTcp(text: string, rest: string, name: string | undefined): ListenS
     const close = rest.indexOf(']')
     if (close < 0) bad(text, 'an IPv6 address opened with "[" is not closed with "]"')
     const host = rest.slice(1, close)
+    if (host.includes('%')) bad(text, 'an IPv6 zone ("%" and an interface) is not supported: give a global or loopback address')
     if (!isIPv6(host)) bad(text, `${JSON.stringify(host)} is not an IPv6 address`)
     if (rest[close + 1] !== ':') bad(text, 'a port must follow "]:", as in tcp:[::1]:8080')
     return { kind: 'tcp', host, port: checkPort(text, rest.slice(close + 2)), name }
@@ -75,6 +76,17 @@ function parseUnix(text: string, path: string, name: string | undefined): Listen
   if (path.startsWith('@')) bad(text, 'abstract unix sockets ("@...") are not supported: give a file path')
   if (path.endsWith('/')) bad(text, 'the socket path names a directory')
   return { kind: 'unix', path, name }
+}
+
+/**
+ * A spec as text again, in the form parseListenSpec reads back to the same
+ * value (the name last; an IPv6 host in brackets).
+ */
+export function formatListenSpec(spec: ListenSpec): string {
+  const name = spec.name === undefined ? '' : `${NAME_SUFFIX}${spec.name}`
+  if (spec.kind === 'unix') return `unix:${spec.path}${name}`
+  if (spec.host === undefined) return `tcp:${spec.port}${name}`
+  return spec.host.includes(':') ? `tcp:[${spec.host}]:${spec.port}${name}` : `tcp:${spec.host}:${spec.port}${name}`
 }
 
 /** Parse one listen spec; throws a DaemonizeError (stage `options`) on bad syntax. */

@@ -11,6 +11,11 @@ import type { Credentials } from './user.js'
 
 /** systemd's variables, in the daemon's environment. */
 export const LISTEN_VARS = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const
+/** Is k one of systemd's LISTEN_* variables (never passed on from outside)? */
+export function isListenVar(k: string): boolean {
+  return (LISTEN_VARS as readonly string[]).includes(k)
+}
+
 /** The name of a socket given none (sd_listen_fds_with_names says "unknown" too). */
 export const UNNAMED = 'unknown'
 /** sun_path holds 108 bytes with its NUL: a longer path cannot be connected to. */
@@ -114,7 +119,7 @@ function listenError(l: Listener, err: unknown): DaemonizeError {
       : code === 'EADDRNOTAVAIL'
         ? 'no local interface has this address'
         : code === 'EACCES' && 'spec' in l && l.spec.kind === 'tcp'
-          ? 'a port below 1024 needs root (or CAP_NET_BIND_SERVICE)'
+          ? 'a privileged port (below net.ipv4.ip_unprivileged_port_start, 1024 by default) needs root or CAP_NET_BIND_SERVICE'
           : code === 'EEXIST'
             ? 'the path exists and is not a socket'
             : (e.message ?? String(err))

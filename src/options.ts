@@ -8,7 +8,7 @@ import { checkFileShape, statAtStage } from './filecheck.js'
 import { native, packageRoot } from './native.js'
 import { type RespawnMode, type RespawnOptions, type RespawnPolicy, resolveRespawn } from './respawn.js'
 import { type Credentials, resolveCredentials } from './user.js'
-import { LISTEN_VARS, type Listener, resolveListeners } from './listen.js'
+import { isListenVar, type Listener, resolveListeners } from './listen.js'
 
 export interface DaemonizeOptions {
   /** The script the daemon runs (must be an existing, readable regular file). */
@@ -287,10 +287,6 @@ function buildEnv(
   if (launch.waitReady) env[envName(READY_FD)] = String(daemonReadyFd() + launch.nsockets)
   if (launch.logFile !== undefined || launch.waitReady) env[envName(CONTRACT)] = CONTRACT_VERSION
   return Object.entries(env).map(([k, v]) => (typeof v === 'string' ? `${k}=${v}` : Buffer.concat([Buffer.from(`${k}=`), v])))
-}
-
-function isListenVar(k: string): boolean {
-  return (LISTEN_VARS as readonly string[]).includes(k)
 }
 
 /** The daemon's fd of the ready pipe without sockets, as the helper sets it up (each socket shifts it by one). */

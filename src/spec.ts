@@ -19,6 +19,8 @@ import { checkFileShape, checkOwner, euid, openUntrusted } from './filecheck.js'
 import { checkName, nameDirs, nameOfSpecFile, specPathOf, type NameDirs } from './names.js'
 import type { DaemonizeOptions } from './options.js'
 import { resolveRespawn } from './respawn.js'
+import { formatListenSpec, parseListenSpec } from './listen-spec.js'
+import { isListenVar } from './listen.js'
 import { checkDir } from './statedir.js'
 
 export const SPEC_FORMAT = 'node-daemonize-spec'
@@ -76,8 +78,10 @@ function invalid(path: string, why: string): DaemonizeError {
  * The options as they will run, made independent of the caller: paths
  * absolute, the environment written out (the caller's when none was given;
  * NODE_DAEMONIZE_* and NOTIFY_SOCKET left out, as a launch leaves them),
- * respawn as its full policy. notifySystemd depends on who runs the start,
- * so it is not kept.
+ * respawn as its full policy, a unix socket's path absolute. notifySystemd
+ * depends on who runs the start, so it is not kept; nor are systemd's
+ * LISTEN_* variables. listenInherited is: a restart outside socket
+ * activation then fails and says why, rather than start without sockets.
  */
 export function resolvedSpecOptions(options: DaemonizeOptions): SavedOptions {
   const { args, env, notifySystemd: _n, ...rest } = options
@@ -87,16 +91,23 @@ export function resolvedSpecOptions(options: DaemonizeOptions): SavedOptions {
   out.execPath = resolve(options.execPath ?? process.execPath)
   if (options.pidFile !== undefined) out.pidFile = resolve(options.pidFile)
   if (options.logFile !== undefined) out.logFile = resolve(options.logFile)
+  if (Array.isArray(options.listen)) out.listen = options.listen.map(absoluteListenSpec)
   const respawn = resolveRespawn(options.respawn)
   if (respawn === undefined) delete out.respawn
   else out.respawn = respawn
   const source = options.clearEnv ? (env ?? {}) : (env ?? process.env)
   for (const [k, v] of Object.entries(source)) {
-    if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET') continue
+    if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET' || isListenVar(k)) continue
     out.env[k] = encodeBytes(v)
   }
   for (const k of Object.keys(out) as (keyof SavedOptions)[]) if (out[k] === undefined) delete out[k]
   return out
+}
+
+/** A unix socket's path taken from the caller's cwd, as the launch takes it. */
+function absoluteListenSpec(text: string): string {
+  const spec = parseListenSpec(text)
+  return spec.kind === 'unix' ? formatListenSpec({ ...spec, path: resolve(spec.path) }) : text
 }
 
 /** Saved options back to DaemonizeOptions: bytes as Buffers again. */

@@ -2,19 +2,22 @@
 // are usage errors that name the spec; a launcher that systemd itself
 // socket-activated (systemd-socket-activate, the same ABI) hands its socket
 // on, name included, and the connection that woke it is served by the daemon.
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { fixtures } from './helpers/caller.js'
 import { cliBin, runCli } from './helpers/cli.js'
-import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
+import { startNamed, useNamesRoot } from './helpers/names.js'
+import { resolvedSpecOptions } from '../src/spec.js'
 import { untilLine } from './helpers/files.js'
 import { ask, freePort, get } from './helpers/net.js'
 import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
+const namesRoot = useNamesRoot()
 
 const httpDaemon = join(fixtures, 'daemon-listen-http.mjs')
 let dir: string
@@ -53,6 +56,21 @@ describe('start --listen: bad specs are usage errors', () => {
     expect(res.error.message).toMatch(/^listenInherited \(--listen-inherited\): LISTEN_PID is 1, not this process \(\d+\)/)
   })
 
+  it('a caller that is not root cannot bind a privileged port: EACCES, said as such', () => {
+    const unprivilegedFrom = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'))
+    expect(unprivilegedFrom).toBeGreaterThan(1) // a kernel that lets anyone bind every port has nothing to refuse
+    const port = unprivilegedFrom - 1
+    const r = spawnSync(
+      'setpriv',
+      ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, cliBin, 'start', httpDaemon, '--listen', `tcp:127.0.0.1:${port}`, '--json'],
+      { encoding: 'utf8', timeout: 20_000 },
+    )
+    expect(r.status, r.stderr).toBe(1)
+    const res = JSON.parse(r.stdout) as { error: Record<string, unknown> }
+    expect(res.error).toMatchObject({ stage: 'listen', code: 'EACCES', syscall: 'bind' })
+    expect(res.error.message).toBe(`cannot listen on tcp:127.0.0.1:${port}: a privileged port (below net.ipv4.ip_unprivileged_port_start, 1024 by default) needs root or CAP_NET_BIND_SERVICE`)
+  })
+
   it('--help describes --listen and --listen-inherited', async () => {
     const r = await runCli(['start', '--help'])
     expect(r.code).toBe(0)
@@ -74,6 +92,44 @@ describe('start --listen with a program that is not Node', () => {
     await untilLine(log, 'serving 1 sockets')
     const a = JSON.parse(await ask({ port })) as { pid: number; env: object; served_by: number }
     expect(a).toMatchObject({ pid, served_by: 3, env: { LISTEN_PID: String(pid), LISTEN_FDS: '1', LISTEN_FDNAMES: 'api' } })
+  })
+})
+
+describe('a named daemon keeps its sockets in its saved spec', () => {
+  it('the spec holds --listen (a unix path absolute) and --listen-inherited, never LISTEN_*', () => {
+    const o = resolvedSpecOptions({
+      entry: httpDaemon,
+      listen: ['unix:rel/app.sock,name=api', 'tcp:[::1]:8080'],
+      listenInherited: true,
+      env: { A: '1', LISTEN_PID: '1', LISTEN_FDS: '1', LISTEN_FDNAMES: 'x' },
+    })
+    expect(o.listen).toEqual([`unix:${join(process.cwd(), 'rel/app.sock')},name=api`, 'tcp:[::1]:8080'])
+    // Kept: a restart outside socket activation fails and says why, rather than start without them.
+    expect(o.listenInherited).toBe(true)
+    expect(o.env).toEqual({ A: '1' })
+  })
+
+  it('restart NAME opens the same sockets again', async () => {
+    const names = namesRoot()
+    const port = await freePort()
+    const sock = join(dir, 'api.sock')
+    const { result } = await startNamed(
+      ['--name', 'web', httpDaemon, '--listen', `tcp:127.0.0.1:${port},name=web`, '--listen', `unix:${sock},name=api`, '--wait-ready', '15s'],
+      names.env,
+    )
+    const first = result.pid as number
+    expect((await get({ port }, '/')).body).toBe(`hello from ${first}`)
+    const res = await runCli(['restart', 'web', '--json'], names.env)
+    expect(res.code, res.err).toBe(0)
+    const second = track((JSON.parse(res.out) as { pid: number }).pid)
+    expect(second).not.toBe(first)
+    await untilGone(first)
+    expect((await get({ port }, '/')).body).toBe(`hello from ${second}`)
+    const info = JSON.parse((await get({ path: sock }, '/info')).body) as { sockets: object[] }
+    expect(info.sockets).toEqual([
+      { fd: 3, name: 'web' },
+      { fd: 4, name: 'api' },
+    ])
   })
 })
 

@@ -2,7 +2,7 @@
 // every malformed one is refused at stage `options` with the text quoted.
 import { describe, expect, it } from 'vitest'
 import { DaemonizeError } from '../src/errors.js'
-import { parseListenSpec } from '../src/listen-spec.js'
+import { formatListenSpec, parseListenSpec } from '../src/listen-spec.js'
 
 function refused(text: string): DaemonizeError {
   try {
@@ -29,6 +29,8 @@ describe('parseListenSpec', () => {
     ['unix:/tmp/a,name=x.sock,name=y', { kind: 'unix', path: '/tmp/a,name=x.sock', name: 'y' }],
   ])('%s', (text, value) => {
     expect(parseListenSpec(text)).toEqual(value)
+    // and back: formatListenSpec gives a text that parses to the same value
+    expect(parseListenSpec(formatListenSpec(parseListenSpec(text)))).toEqual(value)
   })
 
   it.each([
@@ -48,6 +50,7 @@ describe('parseListenSpec', () => {
     ['tcp:[::1:80', 'not closed'],
     ['tcp:[::1]80', 'must follow "]:"'],
     ['tcp:[1.2.3.4]:80', 'not an IPv6 address'],
+    ['tcp:[fe80::1%lo]:80', 'an IPv6 zone ("%" and an interface) is not supported'],
     ['tcp:80,backlog=5', 'the only option'],
     ['tcp:80,name=', 'name after ",name=" is empty'],
     ['tcp:80,name=a:b', 'printable ASCII only'],

@@ -130,12 +130,12 @@ bool SetUnixAddress(sockaddr_un* sun, const std::string& path) {
   return true;
 }
 
-// Is a live server accepting on the socket file `name` in dirfd? Only a
-// refused connection (nobody listening: a stale file) says no; a full
-// backlog (EAGAIN) counts as alive.
-bool SocketIsLive(int dirfd, const char* name) {
+// Is a live server accepting on the socket file at path? Only a refused
+// connection (nobody listening: a stale file) says no; a full backlog
+// (EAGAIN) counts as alive. A probe only: connecting changes no file.
+bool SocketIsLive(const std::string& path) {
   sockaddr_un sun;
-  if (!SetUnixAddress(&sun, ProcPath(dirfd, name))) return true;
+  if (!SetUnixAddress(&sun, path)) return true;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return true;
   int r = Retry([&] { return connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun); });
@@ -144,11 +144,12 @@ bool SocketIsLive(int dirfd, const char* name) {
   return live;
 }
 
-// Puts the bound socket (`tmp` in tmpdir) at `name` in dirfd. An existing
+// Puts the bound socket (`tmp` in tmpdir) at `name` in dirfd (path: the
+// same place, by its absolute name, for the liveness probe). An existing
 // entry is replaced only when it is a socket file nobody listens on (a
 // stale one, left by a daemon that ended); a live one is EADDRINUSE,
 // anything else EEXIST. Replacing a name never touches the file it named.
-int PlaceSocket(int tmpdir, const char* tmp, int dirfd, const char* name, Failure* f) {
+int PlaceSocket(int tmpdir, const char* tmp, int dirfd, const char* name, const std::string& path, Failure* f) {
   if (syscall(SYS_renameat2, tmpdir, tmp, dirfd, name, RENAME_NOREPLACE) == 0) return 0;
   if (errno != EEXIST && errno != EINVAL && errno != ENOSYS) {
     *f = Fail("rename");
@@ -162,7 +163,7 @@ int PlaceSocket(int tmpdir, const char* tmp, int dirfd, const char* name, Failur
       *f = Failure{EEXIST, "bind"};
       return -1;
     }
-    if (SocketIsLive(dirfd, name)) {
+    if (SocketIsLive(path)) {
       *f = Failure{EADDRINUSE, "bind"};
       return -1;
     }
@@ -260,7 +261,7 @@ int OpenUnix(const std::string& path, int64_t uid, int64_t gid, mode_t mode, Fai
       *f = Fail("chmod");
     else if (listen(fd, SOMAXCONN) < 0)
       *f = Fail("listen");
-    else if (PlaceSocket(tmpdir, kEntry, dirfd, base.c_str(), f) == 0)
+    else if (PlaceSocket(tmpdir, kEntry, dirfd, base.c_str(), path, f) == 0)
       ok = true;
   }
   int saved = errno;

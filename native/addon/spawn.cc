@@ -222,7 +222,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
 
   // The helper's fds at start (protocol.h). An empty slot is closed, so a
   // stray fd of the caller's can never pass for the lock or the pid file.
-  std::vector<nd_fd_move> moves = {
+  nd_fd_move layout[ND_HELPER_FD_SOCKETS + ND_PLAN_SOCKETS_MAX] = {
       {null_fd, 0},
       {null_fd, 1},
       {null_fd, 2},
@@ -233,8 +233,12 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
       {pid_fd >= 0 ? pid_fd : ND_FD_CLOSE, ND_HELPER_FD_PIDFILE},
       {state_fd >= 0 ? state_fd : ND_FD_CLOSE, ND_HELPER_FD_STATE},
   };
-  for (size_t i = 0; i < socket_fds.size(); i++)
-    moves.push_back({socket_fds[i], ND_HELPER_FD_SOCKETS + static_cast<int>(i)});
+  size_t nlayout = ND_HELPER_FD_SOCKETS;
+  for (size_t i = 0; i < socket_fds.size(); i++)  // at most ND_PLAN_SOCKETS_MAX (checked above)
+    layout[nlayout++] = {socket_fds[i], ND_HELPER_FD_SOCKETS + static_cast<int>(i)};
+  // Built at once, not grown: a growing vector of these would need a
+  // libstdc++ newer than the prebuilds' floor (binary-floor.test.ts).
+  std::vector<nd_fd_move> moves(layout, layout + nlayout);
   posix_spawn_file_actions_t fa;
   int err = posix_spawn_file_actions_init(&fa);
   if (err != 0) throw fail(err, "posix_spawn", helper);

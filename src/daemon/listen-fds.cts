@@ -5,7 +5,8 @@
 // process only, so the daemon's children must not see them) and the fds
 // marked close-on-exec (so its children do not inherit them either). The
 // result is kept on a global symbol, like the NODE_DAEMONIZE_* variables.
-// No imports but the addon, loaded only when there are fds to mark.
+// No imports: the caller says how to mark an fd (the preload and
+// listenFds() load the addon for it, only when there are fds to mark).
 
 /** systemd's first passed fd (SD_LISTEN_FDS_START). */
 export const LISTEN_FDS_START = 3
