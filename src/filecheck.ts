@@ -3,7 +3,7 @@
 // the right user. A symbolic link is refused by the caller's O_NOFOLLOW; a
 // hard link would let whoever made it decide what the file is; the owner of
 // a pid file decides which process a stop signals.
-import { statSync, type Stats } from 'node:fs'
+import { constants as fsc, openSync, statSync, type Stats } from 'node:fs'
 import { DaemonizeError, stageError, type Stage } from './errors.js'
 import { native } from './native.js'
 
@@ -66,4 +66,23 @@ export function checkOwner(st: { uid: number }, path: string, stage: Stage, what
 /** This process's effective uid (-1 where there is none). */
 export function euid(): number {
   return process.geteuid?.() ?? -1
+}
+
+/**
+ * Open for reading a file that someone else may have planted or replaced:
+ * O_NOFOLLOW (a symbolic link is refused: ELOOP), O_NONBLOCK (a FIFO cannot
+ * hang the reader), O_NOCTTY. undefined when it does not exist; the caller
+ * still checks the fd's shape and owner (checkFileShape, checkOwner).
+ */
+export function openUntrusted(path: string, stage: Stage, what: string): number | undefined {
+  try {
+    return openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
+    if (code === 'ELOOP') throw new DaemonizeError(`${what} ${path} is a symbolic link; refusing it`, { stage, code, path })
+    // A unix socket planted there: open(2) gives ENXIO.
+    if (code === 'ENXIO') throw new DaemonizeError(`${what} ${path} is not a regular file`, { stage, code: 'EINVAL', path })
+    throw stageError(stage, `cannot open ${what} ${path}`, err, path)
+  }
 }

@@ -6,9 +6,9 @@
 // the path is hostile: opened O_RDONLY|O_NOFOLLOW|O_NONBLOCK (no symlink
 // followed, a FIFO planted there cannot hang us), and only a regular file
 // with one link is read (a hard link could show root any file).
-import { closeSync, constants as fsc, fstatSync, lstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, lstatSync, readSync } from 'node:fs'
 import { DaemonizeError, stageError } from './errors.js'
-import { checkFileShape } from './filecheck.js'
+import { checkFileShape, openUntrusted } from './filecheck.js'
 
 /** The reads' size. */
 const CHUNK = 64 * 1024
@@ -21,16 +21,8 @@ export interface OpenLog {
 
 /** Open a log for reading, safely (see above); undefined when it does not exist (yet). */
 export function openLogForReading(path: string): OpenLog | undefined {
-  let fd: number
-  try {
-    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return undefined
-    if (code === 'ELOOP') throw new DaemonizeError(`log file ${path} is a symbolic link; refusing it`, { stage: 'log', code, path })
-    if (code === 'ENXIO') throw new DaemonizeError(`log file ${path} is not a regular file`, { stage: 'log', code: 'EINVAL', path })
-    throw stageError('log', `cannot open log file ${path}`, err, path)
-  }
+  const fd = openUntrusted(path, 'log', 'log file')
+  if (fd === undefined) return undefined
   try {
     const st = fstatSync(fd)
     checkFileShape(st, path, 'log', 'log file')

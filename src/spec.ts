@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { ENV_PREFIX } from './daemon/contract.cjs'
 import { DaemonizeError, stageError } from './errors.js'
-import { checkFileShape, checkOwner, euid } from './filecheck.js'
+import { checkFileShape, checkOwner, euid, openUntrusted } from './filecheck.js'
 import { checkName, nameDirs, nameOfSpecFile, specPathOf, type NameDirs } from './names.js'
 import type { DaemonizeOptions } from './options.js'
 import { resolveRespawn } from './respawn.js'
@@ -212,15 +212,8 @@ function writeAtomically(path: string, data: Buffer): void {
  * undefined when there is none.
  */
 export function readSpecFile(path: string): SavedSpec | undefined {
-  let fd: number
-  try {
-    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return undefined
-    if (code === 'ELOOP') throw new DaemonizeError(`spec ${path} is a symbolic link; refusing it`, { stage: 'spec', code, path })
-    throw stageError('spec', `cannot read spec ${path}`, err, path)
-  }
+  const fd = openUntrusted(path, 'spec', 'spec')
+  if (fd === undefined) return undefined
   let text: string
   try {
     const st = fstatSync(fd)

@@ -5,7 +5,7 @@
 // not a symlink, owned by the pid file's owner, writable by nobody else.
 import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs'
 import { DaemonizeError, stageError } from './errors.js'
-import { checkFileShape, checkOwner, euid } from './filecheck.js'
+import { checkFileShape, checkOwner, euid, openUntrusted } from './filecheck.js'
 
 export const STATE_SIZE = 192
 const MAGIC = 0x5653444e // "NDSV"
@@ -224,21 +224,8 @@ export function readSupervisorState(path: string, ownerUid: number): SupervisorS
  * through it after a stop has removed the file. The caller closes it.
  */
 export function openSupervisorState(path: string, ownerUid: number): number | undefined {
-  let fd: number
-  try {
-    // O_NONBLOCK: a FIFO planted there must not hang status.
-    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return undefined
-    if (code === 'ELOOP') throw unusable(path, 'is a symbolic link; refusing it', 'ELOOP')
-    throw new DaemonizeError(`cannot open supervisor state file ${path}: ${(err as Error).message}`, {
-      stage: 'pidfile',
-      code: code ?? 'EIO',
-      path,
-      cause: err,
-    })
-  }
+  const fd = openUntrusted(path, 'pidfile', WHAT)
+  if (fd === undefined) return undefined
   try {
     const st = fstatSync(fd)
     checkFileShape(st, path, 'pidfile', WHAT)
