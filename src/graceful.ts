@@ -27,7 +27,7 @@ export interface GracefulRestartOptions {
   /**
    * How long to wait for the supervisor's verdict once it was asked
    * (default: the new generation's exec deadline, 30 s, plus its readiness
-   * timeout, plus 10 s). Waiting for a replaced generation that still
+   * timeout, plus the stop timeout, plus 10 s). Waiting for a replaced generation that still
    * drains comes on top, bounded by the supervisor's stop timeout.
    */
   timeoutMs?: number
@@ -128,7 +128,8 @@ export async function gracefulRestart(pidFile: string, options: GracefulRestartO
     const before = st.graceful
     if (!sendSignal(pidfd, GRACEFUL_SIGNAL, pid, stage)) throw supervisorGone(fail, pid)
     const me = process.pid
-    const waitMs = timeoutMs ?? EXEC_DEADLINE_MS + before.waitReadyMs + VERDICT_SLACK_MS
+    // The longest an attempt can take: its exec, its readiness wait, then a stop of a new one that missed it.
+    const waitMs = timeoutMs ?? EXEC_DEADLINE_MS + before.waitReadyMs + st.stopTimeoutMs + VERDICT_SLACK_MS
     const end = Date.now() + waitMs
     for (;;) {
       const exited = await waitExit(pidfd, POLL_MS)

@@ -47,7 +47,8 @@ replaced generation still drains waits for it first. The same as sending
 SIGUSR2 to the supervisor (the pid in the pid file). Changing options
 needs a full restart.
   --timeout DURATION   how long to wait for the supervisor's verdict
-                       (default: 30s + the --wait-ready timeout + 10s)
+                       (default: 30s + the --wait-ready timeout
+                       + the --stop-timeout + 10s)
 
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
 Exit status: 0 restarted, 1 the stop or the start failed (--graceful: the
