@@ -27,8 +27,8 @@ export interface GracefulRestartOptions {
   /**
    * How long to wait for the supervisor's verdict once it was asked
    * (default: the new generation's exec deadline, 30 s, plus its readiness
-   * timeout, plus the stop timeout, plus 10 s). Waiting for a replaced generation that still
-   * drains comes on top, bounded by the supervisor's stop timeout.
+   * timeout, plus the stop timeout, plus 10 s). Waiting for a replaced
+   * generation that still drains comes on top, bounded by the stop timeout.
    */
   timeoutMs?: number
 }
