@@ -398,6 +398,36 @@ describe('restart --graceful', () => {
     expect(status(d.pidFile).supervisor?.daemonPid).toBe(res.daemonPid)
   })
 
+  // Issue 14: for a --respawn --listen service, restart NAME is the graceful one.
+  it('restart NAME of a --respawn --listen --wait-ready service is graceful; with a changed option it is a full restart', async () => {
+    const env = { ...process.env, NODE_DAEMONIZE_TEST_ROOT: dir }
+    const port = await freePort()
+    const http = join(fixtures, 'graceful-http.mjs')
+    const started = cli(['start', http, '--name', 'grl', '--respawn', '--wait-ready', '20s', '--listen', `tcp:127.0.0.1:${port}`, '--json', '--', dir], env)
+    expect(started.status, started.output).toBe(0)
+    const d = JSON.parse(started.stdout.trim().split('\n').at(-1) as string) as { pid: number; supervisorPid: number; pidFile: string }
+    pids.add(d.pid)
+    pids.add(d.supervisorPid)
+    pidFiles.push(d.pidFile)
+
+    const r = await runCli(['restart', 'grl', '--json'], env)
+    expect(r.code, r.err).toBe(0)
+    const res = JSON.parse(r.out) as { pid: number; daemonPid: number; oldPid: number }
+    pids.add(res.daemonPid)
+    // The same supervisor, a new generation: a hand-over, not a stop + start.
+    expect(res).toMatchObject({ pid: d.supervisorPid, oldPid: d.pid })
+    expect(isAlive(d.supervisorPid)).toBe(true)
+    expect(status(d.pidFile).supervisor?.daemonPid).toBe(res.daemonPid)
+
+    const full = await runCli(['restart', 'grl', '--json', '--env', 'CHANGED=1'], env)
+    expect(full.code, full.err).toBe(0)
+    const f = JSON.parse(full.out.trim().split('\n').at(-1) as string) as { pid: number; supervisorPid: number }
+    pids.add(f.pid)
+    pids.add(f.supervisorPid)
+    expect(f.supervisorPid).not.toBe(d.supervisorPid)
+    await untilGone(d.supervisorPid)
+  })
+
   it('takes no entry or start options', async () => {
     const r = await runCli(['restart', '--graceful', '--pid-file', join(dir, 'x.pid'), app])
     expect(r.code).toBe(2)

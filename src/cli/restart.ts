@@ -7,6 +7,7 @@
 // `node-daemonize restart --graceful NAME|--pid-file FILE`: hand over to a
 // new generation once it is ready, under the service's supervisor
 // (graceful.ts).
+import { status } from '../lifecycle.js'
 import { nameDirs, namePaths } from '../names.js'
 import type { DaemonizeOptions } from '../options.js'
 import { preflight } from '../preflight.js'
@@ -29,7 +30,9 @@ anything is stopped, so a typo never leaves the service down.
 A daemon started with --name restarts from its saved spec: the same entry,
 arguments, environment and options, with only what this command line
 gives changed (an <entry>, arguments after '--', --env added to the saved
-environment, any other option); the spec is then updated. A --pid-file
+environment, any other option); the spec is then updated. A plain
+restart NAME of a running service saved with --respawn, --listen and
+--wait-ready (nothing changed) is the graceful restart described below. A --pid-file
 that a saved spec names finds that spec too. Without a spec, <entry> is
 required and the options are those of start:
 ${startOptionsText}
@@ -144,15 +147,24 @@ function findTarget(req: StartRequest): LoadedSpec | undefined {
 }
 
 /**
- * ─── GRACEFUL RESTART DISPATCH ───────────────────────────────────────────
- * The single place where `restart` of a `--respawn --listen` service turns
- * into a graceful restart (the supervisor starts the new generation beside
- * the old one). Return undefined to restart by stop + start. The graceful
- * restart plugs in here: it receives the merged options (already checked
- * by preflight) and the spec, and must save the spec as start does.
+ * `restart NAME` (or `--pid-file FILE` with a spec) of a running
+ * `--respawn --listen --wait-ready` service, with nothing on the command
+ * line that changes it, is the graceful restart: the supervisor starts the
+ * new generation beside the old one, on the same sockets, and the old one
+ * serves until the new one is ready. A restart that changes anything (an
+ * entry, arguments, an environment variable, an option) is a full stop +
+ * start, since the supervisor runs the command line it was started with.
+ * undefined: restart by stop + start.
  */
-async function gracefulRestart(_options: DaemonizeOptions, _spec: LoadedSpec | undefined, _req: StartRequest): Promise<number | undefined> {
-  return undefined
+async function restartGracefullyWhenItCan(spec: LoadedSpec | undefined, req: StartRequest): Promise<number | undefined> {
+  const saved = spec?.options
+  if (saved === undefined || saved.pidFile === undefined) return undefined
+  if (saved.respawn === undefined || saved.respawn === false || !saved.listen?.length || saved.waitReadyMs === undefined) return undefined
+  const { given } = req
+  if (given.keys.size > 0 || given.entry || given.args || given.envPairs.length > 0 || given.clearEnv) return undefined
+  if (status(saved.pidFile).state !== 'running') return undefined
+  printResult(await handOver(saved.pidFile), req)
+  return EXIT_OK
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -174,7 +186,7 @@ export async function run(args: string[]): Promise<number> {
   // exec in a dry run, without creating anything (daemonize() checks it all
   // again).
   await preflight(req.options)
-  const graceful = await gracefulRestart(req.options, spec, req)
+  const graceful = await restartGracefullyWhenItCan(spec, req)
   if (graceful !== undefined) return graceful
   const stopped = pidFile === undefined ? undefined : await stop(pidFile)
   if (stopped !== undefined && !req.json && !req.quiet) printOut(stopped.message)
