@@ -5,7 +5,7 @@
 import { closeSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { listDaemons } from '../src/list.js'
+import { listDaemons, type ListEntry } from '../src/list.js'
 import { nameDirs } from '../src/names.js'
 import { native } from '../src/native.js'
 import { fixtures } from './helpers/caller.js'
@@ -21,19 +21,8 @@ const names = useNamesRoot()
 const entry = join(fixtures, 'lifecycle-hup.js')
 const app = join(fixtures, 'supervised-app.mjs')
 
-interface Entry {
-  name: string
-  state: string
-  pid?: number
-  supervisorPid?: number
-  uptimeMs?: number
-  restarts?: number
-  rssBytes?: number
-  cpuPercent?: number
-  logFile?: string
-  pidFile?: string
-  message: string
-}
+/** What `list --json` prints: the API's entries, as JSON. */
+type Entry = ListEntry
 
 async function list(env: NodeJS.ProcessEnv): Promise<Entry[]> {
   const r = await cli(['list', '--json'], env)
