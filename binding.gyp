@@ -34,7 +34,8 @@
         "native/records.c",
         "native/window.c",
         "native/supervisor.c",
-        "native/supervise_policy.c"
+        "native/supervise_policy.c",
+        "native/text.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "conditions": [["OS=='linux'", { "ldflags": ["-static-pie"] }]]

@@ -37,7 +37,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -58,6 +57,7 @@
 #include "protocol.h"
 #include "retry.h"
 #include "supervise_state.h"
+#include "text.h"
 
 /* From fork to exec, at most this long (a hung chdir on NFS, a FIFO as
  * the entry): then the generation is killed, and that is a death. */
@@ -150,51 +150,47 @@ static void write_state(void) {
 }
 
 /* One JSON line, shaped like the launcher's pino lines, in one write(2)
- * on the O_APPEND log: concurrent writers never tear it. */
-static char line[1024];
-static size_t line_len;
-
-static void put(const char *s) {
-  size_t n = strlen(s);
-  if (line_len + n >= sizeof line - 2) n = sizeof line - 2 - line_len;
-  memcpy(line + line_len, s, n);
-  line_len += n;
-}
+ * on the O_APPEND log: concurrent writers never tear it. A line is cut at
+ * 1022 bytes (ours never come near). */
+static char line_buf[1024];
+static struct nd_text line;
 
 static void put_int(const char *key, int64_t v) {
-  char buf[64];
-  snprintf(buf, sizeof buf, ",\"%s\":%lld", key, (long long)v);
-  put(buf);
+  text_str(&line, ",\"");
+  text_str(&line, key);
+  text_str(&line, "\":");
+  text_i64(&line, v);
 }
 
 static void put_str(const char *key, const char *v) {
-  put(",\"");
-  put(key);
-  put("\":\"");
+  text_str(&line, ",\"");
+  text_str(&line, key);
+  text_str(&line, "\":\"");
   /* Our own strings only (ASCII, no quotes); escape anyway. */
-  char c[2] = {0, 0};
   for (const char *p = v; *p; p++) {
-    if (*p == '"' || *p == '\\') put("\\");
+    if (*p == '"' || *p == '\\') text_char(&line, '\\');
     if ((unsigned char)*p < 0x20) continue;
-    c[0] = *p;
-    put(c);
+    text_char(&line, *p);
   }
-  put("\"");
+  text_str(&line, "\"");
 }
 
 static void log_begin(int level, const char *event) {
-  line_len = 0;
-  char buf[160];
-  snprintf(buf, sizeof buf, "{\"level\":%d,\"time\":%lld,\"pid\":%d,\"name\":\"node-daemonize\",\"supervisor\":true", level,
-           (long long)real_ms(), (int)self);
-  put(buf);
+  text_init(&line, line_buf, sizeof line_buf - 1);
+  text_str(&line, "{\"level\":");
+  text_i64(&line, level);
+  text_str(&line, ",\"time\":");
+  text_i64(&line, real_ms());
+  text_str(&line, ",\"pid\":");
+  text_i64(&line, self);
+  text_str(&line, ",\"name\":\"node-daemonize\",\"supervisor\":true");
   put_str("event", event);
 }
 
 static void log_end(const char *msg) {
   put_str("msg", msg);
-  put("}\n");
-  (void)RETRY(write(ND_HELPER_FD_LOG, line, line_len));
+  text_str(&line, "}\n");
+  (void)RETRY(write(ND_HELPER_FD_LOG, line.buf, line.len));
 }
 
 static const char *signal_name(int sig) {
@@ -205,11 +201,20 @@ static const char *signal_name(int sig) {
   return sig > 0 && sig < (int)(sizeof names / sizeof names[0]) ? names[sig] : "a real-time signal";
 }
 
-/* "exit code 1" / "signal SIGKILL" */
+/* "exit code 1" / "signal SIGKILL", into buf. */
 static void describe_status(char *buf, size_t len, int wstatus) {
-  if (WIFEXITED(wstatus)) snprintf(buf, len, "exit code %d", WEXITSTATUS(wstatus));
-  else if (WIFSIGNALED(wstatus)) snprintf(buf, len, "signal %s", signal_name(WTERMSIG(wstatus)));
-  else snprintf(buf, len, "status %d", wstatus);
+  struct nd_text t;
+  text_init(&t, buf, len);
+  if (WIFEXITED(wstatus)) {
+    text_str(&t, "exit code ");
+    text_i64(&t, WEXITSTATUS(wstatus));
+  } else if (WIFSIGNALED(wstatus)) {
+    text_str(&t, "signal ");
+    text_str(&t, signal_name(WTERMSIG(wstatus)));
+  } else {
+    text_str(&t, "status ");
+    text_i64(&t, wstatus);
+  }
 }
 
 static void put_status(int wstatus) {
@@ -286,23 +291,46 @@ static ssize_t read_proc_text(const char *path) {
   return (ssize_t)got;
 }
 
+/* One numeric field of /proc/<pid>/stat that fits an int, after the
+ * white space before it. */
+static int stat_int(const char **p, int *out) {
+  int64_t v;
+  *p = text_skip_space(*p);
+  if (text_parse_i64(p, &v) < 0 || v < INT_MIN || v > INT_MAX) return -1;
+  *out = (int)v;
+  return 0;
+}
+
 /* Fields of /proc/<pid>/stat: state, process group, session, start time
- * (clock ticks after boot). Returns 0, or -1 for a process that is gone. */
+ * (clock ticks after boot; 0 when it cannot be read). Returns 0, or -1 for
+ * a process that is gone. */
 static int proc_stat_of(long pid, char *state, int *pgrp, int *session, unsigned long long *start) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  text_number_path(path, sizeof path, "/proc/", pid, "/stat");
   if (read_proc_text(path) <= 0) return -1;
+  /* The name (comm) may hold anything, ')' and spaces included: the
+   * fields start after the last ')' and the space after it. */
   char *paren = strrchr(statbuf, ')');
-  if (paren == NULL) return -1;
+  if (paren == NULL || paren[1] == '\0') return -1;
+  const char *p = paren + 2;
+  /* state ppid pgrp session, then 15 fields read past (tty tpgid flags
+   * minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
+   * threads itrealvalue), then starttime. */
   int ppid;
-  unsigned long long start_time = 0;
-  /* After the name: state ppid pgrp session tty tpgid flags minflt cminflt
-   * majflt cmajflt utime stime cutime cstime priority nice threads
-   * itrealvalue starttime. */
-  int n = sscanf(paren + 2, "%c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", state, &ppid,
-                 pgrp, session, &start_time);
-  if (n < 4) return -1;
-  if (start != NULL) *start = n == 5 ? start_time : 0;
+  if (*p == '\0') return -1;
+  *state = *p++;
+  if (stat_int(&p, &ppid) < 0 || stat_int(&p, pgrp) < 0 || stat_int(&p, session) < 0) return -1;
+  uint64_t start_time = 0;
+  int have_start = 1;
+  for (int i = 0; i < 15 && have_start; i++) {
+    p = text_skip_space(p);
+    have_start = text_skip_dec(&p) == 0;
+  }
+  if (have_start) {
+    p = text_skip_space(p);
+    have_start = text_parse_u64(&p, &start_time) == 0;
+  }
+  if (start != NULL) *start = have_start ? start_time : 0;
   return 0;
 }
 
@@ -324,13 +352,12 @@ static int kill_in_session(pid_t pgrp) {
         char d_name[];
       } *d = (void *)(dents + off);
       off += d->d_reclen;
-      long pid = 0;
       const char *c = d->d_name;
-      for (; *c >= '0' && *c <= '9'; c++) pid = pid * 10 + (*c - '0');
-      if (*c != '\0' || pid <= 1 || pid == self) continue;
+      uint64_t pid;
+      if (text_parse_u64(&c, &pid) < 0 || *c != '\0' || pid <= 1 || pid > INT_MAX || pid == (uint64_t)self) continue;
       char state;
       int group, session;
-      if (proc_stat_of(pid, &state, &group, &session, NULL) < 0) continue;
+      if (proc_stat_of((long)pid, &state, &group, &session, NULL) < 0) continue;
       if (session != cfg->sid || (pgrp > 0 && group != pgrp) || state == 'Z' || state == 'X') continue;
       kill((pid_t)pid, SIGKILL);
       found++;
@@ -348,7 +375,7 @@ static long kids[512];
 
 static size_t read_children(void) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)self);
+  text_number_path(path, sizeof path, "/proc/self/task/", self, "/children");
   if (read_proc_text(path) <= 0) return 0;
   size_t n = 0;
   long pid = 0;
@@ -497,7 +524,7 @@ static void reopen_log(void) {
 /* Does pid catch SIGHUP (SigCgt in /proc/<pid>/status)? */
 static int catches_hup(pid_t pid) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  text_number_path(path, sizeof path, "/proc/", pid, "/status");
   int fd = (int)RETRY(open(path, O_RDONLY | O_CLOEXEC));
   if (fd < 0) return 0;
   static char buf[4096];
@@ -507,8 +534,9 @@ static int catches_hup(pid_t pid) {
   buf[n] = '\0';
   char *p = strstr(buf, "\nSigCgt:");
   if (p == NULL) return 0;
-  unsigned long long mask = 0;
-  if (sscanf(p + 8, " %llx", &mask) != 1) return 0;
+  const char *hex = text_skip_space(p + 8);
+  uint64_t mask;
+  if (text_parse_hex64(&hex, &mask) < 0) return 0;
   return (mask & (1ULL << (SIGHUP - 1))) != 0;
 }
 
@@ -777,7 +805,8 @@ static void end_for_good(uint32_t reason, const char *msg) {
 
 /* The next generation starts after delay_ms (the policy's backoff). */
 static void schedule_restart(uint32_t delay_ms, uint32_t in_window) {
-  char msg[128];
+  char msg_buf[128];
+  struct nd_text msg;
   /* +1: mono_ms() truncates, so "now" may already be up to 1 ms old;
    * the delay is a lower bound and must never come out shorter. */
   int64_t now = mono_ms();
@@ -788,8 +817,13 @@ static void schedule_restart(uint32_t delay_ms, uint32_t in_window) {
   put_int("delayMs", delay_ms);
   put_int("restart", st.restarts + 1);
   put_int("deathsInWindow", in_window);
-  snprintf(msg, sizeof msg, "restarting in %u ms (restart %u)", delay_ms, st.restarts + 1);
-  log_end(msg);
+  text_init(&msg, msg_buf, sizeof msg_buf);
+  text_str(&msg, "restarting in ");
+  text_u64(&msg, delay_ms);
+  text_str(&msg, " ms (restart ");
+  text_u64(&msg, st.restarts + 1);
+  text_str(&msg, ")");
+  log_end(msg.buf);
   set_state(ND_STATE_RESTARTING);
 }
 
@@ -829,7 +863,8 @@ static void on_death(int wstatus) {
     return;
   }
 
-  char how[64], msg[256];
+  char how[64], msg_buf[256];
+  struct nd_text msg;
   describe_status(how, sizeof how, wstatus);
   struct nd_decision d = nd_policy_on_death(&cfg->policy, &tally, mono_ms(), wstatus);
   st.deaths = tally.deaths;
@@ -839,8 +874,12 @@ static void on_death(int wstatus) {
   put_int("daemonPid", dead);
   put_status(wstatus);
   put_int("uptimeMs", uptime);
-  snprintf(msg, sizeof msg, "the daemon (pid %d) exited with %s", (int)dead, how);
-  log_end(msg);
+  text_init(&msg, msg_buf, sizeof msg_buf);
+  text_str(&msg, "the daemon (pid ");
+  text_i64(&msg, dead);
+  text_str(&msg, ") exited with ");
+  text_str(&msg, how);
+  log_end(msg.buf);
 
   switch (d.verdict) {
     case ND_VERDICT_RESPAWN:
@@ -850,8 +889,11 @@ static void on_death(int wstatus) {
       end_for_good(ND_REASON_CLEAN_EXIT, "the daemon exited with code 0; --respawn on-failure does not restart a clean exit");
       break;
     case ND_VERDICT_NO_RESPAWN_EXIT:
-      snprintf(msg, sizeof msg, "the daemon exited with %s, listed in --no-respawn-exit: not restarted", how);
-      end_for_good(ND_REASON_NO_RESPAWN_EXIT, msg);
+      text_init(&msg, msg_buf, sizeof msg_buf);
+      text_str(&msg, "the daemon exited with ");
+      text_str(&msg, how);
+      text_str(&msg, ", listed in --no-respawn-exit: not restarted");
+      end_for_good(ND_REASON_NO_RESPAWN_EXIT, msg.buf);
       break;
     case ND_VERDICT_GIVE_UP:
       graceful_end_all();
@@ -861,9 +903,18 @@ static void on_death(int wstatus) {
       put_int("deaths", d.in_window);
       put_int("windowMs", cfg->policy.window_ms);
       put_status(wstatus);
-      snprintf(msg, sizeof msg, "gave up: %u deaths within %u ms (limit %u/%u ms); last: %s", d.in_window,
-               cfg->policy.window_ms, cfg->policy.limit, cfg->policy.window_ms, how);
-      log_end(msg);
+      text_init(&msg, msg_buf, sizeof msg_buf);
+      text_str(&msg, "gave up: ");
+      text_u64(&msg, d.in_window);
+      text_str(&msg, " deaths within ");
+      text_u64(&msg, cfg->policy.window_ms);
+      text_str(&msg, " ms (limit ");
+      text_u64(&msg, cfg->policy.limit);
+      text_str(&msg, "/");
+      text_u64(&msg, cfg->policy.window_ms);
+      text_str(&msg, " ms); last: ");
+      text_str(&msg, how);
+      log_end(msg.buf);
       finish(1);
       break;
   }
@@ -1090,18 +1141,25 @@ static void on_next_death(int wstatus) {
   clear_next();
   if (others_alive(dead)) kill_generation_leftovers(dead);
   else kill_leftovers();
-  char how[64], msg[256];
+  char how[64], msg_buf[256];
+  struct nd_text msg;
   describe_status(how, sizeof how, wstatus);
   log_begin(50, "graceful-failed");
   put_int("daemonPid", dead);
   put_status(wstatus);
   if (stage) put_int("stage", stage);
-  snprintf(msg, sizeof msg, "graceful restart failed: the new generation (pid %d) %s (%s); %s", (int)dead,
-           outcome == ND_GRACEFUL_NOT_READY      ? "did not call ready() in time and was stopped"
-           : outcome == ND_GRACEFUL_START_FAILED ? "failed to start"
-                                                 : "exited before ready()",
-           how, gen_pid > 0 ? "the current one keeps serving" : "no generation is left");
-  log_end(msg);
+  text_init(&msg, msg_buf, sizeof msg_buf);
+  text_str(&msg, "graceful restart failed: the new generation (pid ");
+  text_i64(&msg, dead);
+  text_str(&msg, ") ");
+  text_str(&msg, outcome == ND_GRACEFUL_NOT_READY      ? "did not call ready() in time and was stopped"
+                 : outcome == ND_GRACEFUL_START_FAILED ? "failed to start"
+                                                       : "exited before ready()");
+  text_str(&msg, " (");
+  text_str(&msg, how);
+  text_str(&msg, "); ");
+  text_str(&msg, gen_pid > 0 ? "the current one keeps serving" : "no generation is left");
+  log_end(msg.buf);
   graceful_resolve(outcome, value, stage);
   if (stopping) {
     if (!others_alive(0)) finish_stop();

@@ -10,8 +10,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -22,6 +20,7 @@
 #include "ready_line.h"
 #include "records.h"
 #include "retry.h"
+#include "text.h"
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -59,7 +58,7 @@ static int kill_listed_children(void) {
   char path[64], buf[4096], tok[24];
   size_t toklen = 0;
   int count = 0;
-  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  text_number_path(path, sizeof path, "/proc/self/task/", getpid(), "/children");
   int fd = RETRY(open(path, O_RDONLY | O_CLOEXEC));
   if (fd < 0) return -1;
   for (;;) {
@@ -77,8 +76,11 @@ static int kill_listed_children(void) {
       }
       if (toklen > 0) {
         tok[toklen] = '\0';
-        long pid = strtol(tok, NULL, 10);
-        if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0) count++;
+        /* A number that is no pid (too long, out of range) is passed
+         * over: cast to pid_t it could read as -1, every process. */
+        const char *t = tok;
+        uint64_t pid;
+        if (text_parse_u64(&t, &pid) == 0 && pid > 0 && pid <= INT_MAX && kill((pid_t)pid, SIGKILL) == 0) count++;
         toklen = 0;
       }
       if (i == n) break;

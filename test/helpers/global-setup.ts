@@ -18,6 +18,7 @@ export default function setup(): void {
   build('build/test/exec-shim', ['test/fixtures/exec-shim.c'])
   build('build/test/fd-moves-driver', ['test/fixtures/fd-moves-driver.c', 'native/fd_moves.c', 'native/fd_moves.h'])
   build('build/test/policy-driver', ['test/fixtures/policy-driver.c', 'native/supervise_policy.c', 'native/supervise_policy.h'])
+  build('build/test/text-driver', ['test/fixtures/text-driver.c', 'native/text.c', 'native/text.h'])
 }
 
 /** Compile test-only C programs when a source is newer than the binary. */
