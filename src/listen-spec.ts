@@ -10,8 +10,11 @@
 // LISTEN_FDNAMES). The name is the spec's last `,name=` suffix, so a unix
 // path may itself contain commas. Hosts are numeric addresses only: a host
 // name can resolve to several addresses, or to none at the moment of start.
-import { isIPv4, isIPv6 } from 'node:net'
 import { optionError } from './errors.js'
+
+// node:net only when an address is checked: loading it (streams, tcp_wrap) at the
+// top cost every CLI start, --listen or not, several milliseconds.
+const ip = () => process.getBuiltinModule('node:net')
 
 export type ListenSpec =
   | { kind: 'tcp'; host: string | undefined; port: number; name: string | undefined }
@@ -57,15 +60,15 @@ function parseTcp(text: string, rest: string, name: string | undefined): ListenS
     if (close < 0) bad(text, 'an IPv6 address opened with "[" is not closed with "]"')
     const host = rest.slice(1, close)
     if (host.includes('%')) bad(text, 'an IPv6 zone ("%" and an interface) is not supported: give a global or loopback address')
-    if (!isIPv6(host)) bad(text, `${JSON.stringify(host)} is not an IPv6 address`)
+    if (!ip().isIPv6(host)) bad(text, `${JSON.stringify(host)} is not an IPv6 address`)
     if (rest[close + 1] !== ':') bad(text, 'a port must follow "]:", as in tcp:[::1]:8080')
     return { kind: 'tcp', host, port: checkPort(text, rest.slice(close + 2)), name }
   }
   const colon = rest.lastIndexOf(':')
   if (colon < 0) return { kind: 'tcp', host: undefined, port: checkPort(text, rest), name }
   const host = rest.slice(0, colon)
-  if (isIPv6(host)) bad(text, 'an IPv6 address goes in brackets, as in tcp:[::1]:8080')
-  if (!isIPv4(host)) {
+  if (ip().isIPv6(host)) bad(text, 'an IPv6 address goes in brackets, as in tcp:[::1]:8080')
+  if (!ip().isIPv4(host)) {
     bad(text, `${JSON.stringify(host)} is not an IP address (host names are not resolved: give the address)`)
   }
   return { kind: 'tcp', host, port: checkPort(text, rest.slice(colon + 1)), name }

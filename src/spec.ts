@@ -11,7 +11,6 @@
 // checked directory; written as a temp file (O_EXCL, 0600), fsync'd and
 // renamed over the old one, so a reader sees the old spec or the new one.
 import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { ENV_PREFIX } from './daemon/contract.cjs'
 import { DaemonizeError, stageError } from './errors.js'
@@ -170,6 +169,8 @@ export function saveSpec(dirs: NameDirs, name: string, options: DaemonizeOptions
 }
 
 function writeAtomically(path: string, data: Buffer): void {
+  // node:crypto only here: imported at the top, it cost every CLI start (named or not) its load.
+  const { randomBytes } = process.getBuiltinModule('node:crypto')
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`
   let fd: number
   try {
