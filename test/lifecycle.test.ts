@@ -26,7 +26,7 @@ import { stop } from '../src/stop.js'
 import type { DaemonizeOptions } from '../src/options.js'
 import { acquirePidFile } from '../src/pidfile.js'
 import { execShim, fixtures, root } from './helpers/caller.js'
-import { cleanUpDaemons, killDaemon, track } from './helpers/daemons.js'
+import { cleanUpDaemons, killChildren, killDaemon, track } from './helpers/daemons.js'
 import { completeText, untilLine } from './helpers/files.js'
 import { isAlive, procStat, procStatus } from './helpers/proc.js'
 
@@ -47,13 +47,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   for (const fd of heldFds.splice(0)) closeSync(fd)
-  for (const child of bystanders.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((r) => child.once('exit', r))
-      child.kill('SIGKILL')
-      await gone
-    }
-  }
+  await killChildren(bystanders)
 })
 
 /** The exec shim as a daemon: no handlers, so TERM, INT and HUP kill it. */

@@ -30,7 +30,7 @@ import { native } from '../src/native.js'
 import { acquirePidFile, acquirePidFileWhenSettled } from '../src/pidfile.js'
 import { writeLockedInProcLocks } from '../src/pidfile-inspect.js'
 import { execShim, fixtures, root, runCaller } from './helpers/caller.js'
-import { cleanUpDaemons, killDaemon, track, untilGone } from './helpers/daemons.js'
+import { cleanUpDaemons, killChildren, killDaemon, track, untilGone } from './helpers/daemons.js'
 import { procStatus } from './helpers/proc.js'
 import { runCli as cliAsync } from './helpers/cli.js'
 
@@ -55,14 +55,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   for (const fd of heldFds.splice(0)) closeSync(fd)
-  await Promise.all(
-    children.splice(0).map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return
-      const gone = new Promise((r) => c.once('exit', r))
-      c.kill('SIGKILL')
-      await gone
-    }),
-  )
+  await killChildren(children)
   rmSync(dir, { recursive: true, force: true })
 })
 

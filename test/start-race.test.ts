@@ -9,7 +9,7 @@ import { afterEach, expect, it } from 'vitest'
 import { status } from '../src/lifecycle.js'
 import { stop } from '../src/stop.js'
 import { execShim, fixtures, root } from './helpers/caller.js'
-import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { cleanUpDaemons, killChildren, track } from './helpers/daemons.js'
 import { isAlive } from './helpers/proc.js'
 
 cleanUpDaemons()
@@ -18,14 +18,7 @@ const CONTENDERS = 50
 const children: ChildProcess[] = []
 
 afterEach(async () => {
-  await Promise.all(
-    children.splice(0).map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return
-      const gone = new Promise((r) => c.once('exit', r))
-      c.kill('SIGKILL')
-      await gone
-    }),
-  )
+  await killChildren(children)
 })
 
 interface Outcome {

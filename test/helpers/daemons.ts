@@ -1,6 +1,7 @@
 // Every test that starts a daemon registers its pid here; afterEach kills
 // them all by pid (through a pidfd, so a recycled pid is never hit) and
 // waits until each is gone.
+import type { ChildProcess } from 'node:child_process'
 import { afterEach } from 'vitest'
 import { native } from '../../src/native.js'
 import { isAlive, procStat } from './proc.js'
@@ -44,4 +45,19 @@ export function cleanUpDaemons(): void {
     started.clear()
     await Promise.all(pids.map(killDaemon))
   })
+}
+
+/**
+ * For a test's own child processes (not daemons): SIGKILL each one still
+ * running and wait for its exit; the list is emptied.
+ */
+export async function killChildren(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.splice(0).map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return
+      const gone = new Promise((r) => c.once('exit', r))
+      c.kill('SIGKILL')
+      await gone
+    }),
+  )
 }
