@@ -5,10 +5,10 @@
 // options; ready() notifies systemd when the unit's ExecStart= runs;
 // values systemd cannot carry are refused; --install never overwrites.
 import { spawn, spawnSync } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { CONTRACT_VERSION } from '../src/daemon/contract.cjs'
 import { preloadPath, SAFE_PATH } from '../src/options.js'
 import { buildUnits } from '../src/systemd/units.js'
@@ -27,6 +27,9 @@ let dir: string
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'nd-unit-'))
 })
+// Registered after cleanUpDaemons(): vitest runs afterEach hooks in reverse, so this runs first;
+// a daemon's files going before it does is harmless (it holds what it has open).
+afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
 beforeAll(() => {
   // Debian's systemd package brings it (.ci/run installs it when missing).

@@ -2,7 +2,7 @@
 // read the supervisor's events and the exec shim's lines from the log, and
 // stop every service (and kill whatever is left of its session) after each test.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, expect } from 'vitest'
@@ -35,6 +35,7 @@ export function setUpServices(): void {
     for (const pid of sessionMembers(sid)) all.push(pid)
   }
   await Promise.all(all.map(killDaemon))
+  rmSync(dir, { recursive: true, force: true })
   })
 }
 
