@@ -1,7 +1,6 @@
 // Every bad input fails loudly, with the stage, errno and path, and leaves
 // nothing behind: no process, no zombie, no log or pid file it created.
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { spawnSync } from 'node:child_process'
@@ -11,13 +10,15 @@ import { fixtures, root, runCaller } from './helpers/caller.js'
 import { cleanUpDaemons } from './helpers/daemons.js'
 import { childrenOf, zombieChildren } from './helpers/proc.js'
 import { failure } from './helpers/expect-failure.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 let dir: string
 const entry = join(fixtures, 'daemon-reporter.mjs')
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-bad-'))
+  dir = scratchDir('nd-bad-')
   chmodSync(dir, 0o755)
 })
 

@@ -1,8 +1,7 @@
 // The node-daemonize command as a user runs it: `node bin/node-daemonize.js`
 // in a subprocess (the bundled CLI in dist/), real daemons checked in /proc.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -14,7 +13,9 @@ import { completeLines, untilLine } from './helpers/files.js'
 import { until } from './helpers/wait.js'
 import { isAlive, procCwd, procStat, procStatus } from './helpers/proc.js'
 import { runCli as cli } from './helpers/cli.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const entry = join(fixtures, 'daemon-reporter.mjs')
@@ -48,7 +49,7 @@ beforeAll(() => {
   if (!existsSync(join(root, 'dist', 'cli.cjs'))) throw new Error('dist/cli.cjs is missing: run npm run build first')
 })
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-cli-'))
+  dir = scratchDir('nd-cli-')
 })
 
 describe('help, version and usage errors', () => {

@@ -4,8 +4,7 @@
 // SIGUSR1 blocked, SIGUSR2 and SIGRTMIN+5 ignored, fds 7, 8, 20, 70 open
 // without close-on-exec.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, openSync, readFileSync, closeSync, existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { openSync, readFileSync, closeSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { native } from '../src/native.js'
@@ -14,12 +13,14 @@ import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { untilLine } from './helpers/files.js'
 import { until } from './helpers/wait.js'
 import { fdFlags, procCwd, procFds, procStat, procStatus } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-checklist-'))
+  dir = scratchDir('nd-checklist-')
 })
 
 interface ShimReport {

@@ -3,8 +3,7 @@
 // SIGHUP is caught only when there is a log to reopen, and a daemon's own
 // SIGHUP handler keeps working; ready() outside a daemon does nothing.
 import { spawnSync } from 'node:child_process'
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, type DaemonizeOptions } from '../src/index.js'
@@ -13,14 +12,16 @@ import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { completeText, readAll } from './helpers/files.js'
 import { until } from './helpers/wait.js'
 import { isAlive, procFds, procStatus } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const idle = join(fixtures, 'daemon-idle.js')
 
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-env-'))
+  dir = scratchDir('nd-env-')
 })
 
 /** What the daemon has written so far, in complete lines (it may be writing). */

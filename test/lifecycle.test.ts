@@ -10,13 +10,11 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readlinkSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, type Daemon } from '../src/daemonize.js'
@@ -29,7 +27,9 @@ import { execShim, fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, killChildren, killDaemon, track } from './helpers/daemons.js'
 import { completeText, untilLine } from './helpers/files.js'
 import { isAlive, procStat, procStatus } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 let dir: string
@@ -39,7 +39,7 @@ const heldFds: number[] = []
 const bystanders: ChildProcess[] = []
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-lifecycle-'))
+  dir = scratchDir('nd-lifecycle-')
   chmodSync(dir, 0o755)
   pidFile = join(dir, 'd.pid')
   logFile = join(dir, 'd.log')

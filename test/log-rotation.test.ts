@@ -3,8 +3,7 @@
 // writing without pause through console.log, process.stderr and logger()
 // must lose no line and write none twice, across several rotations.
 import { execFileSync } from 'node:child_process'
-import { linkSync, lstatSync, mkdtempSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { linkSync, lstatSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError, type Daemon } from '../src/index.js'
@@ -13,14 +12,16 @@ import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { completeLines, completeText, readAll, tail } from './helpers/files.js'
 import { until } from './helpers/wait.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const writer = join(fixtures, 'daemon-writer.js')
 
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-rotate-'))
+  dir = scratchDir('nd-rotate-')
 })
 
 /** The complete lines the daemon has written so far (it is still writing). */

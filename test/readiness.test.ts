@@ -1,9 +1,8 @@
 // The start-up window: a launch that waits for ready() returns only after
 // it, and a daemon that dies first, or never gets ready, is an error that
 // says how it ended and what it printed, with nothing left running.
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError } from '../src/index.js'
@@ -12,7 +11,9 @@ import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { completeLines, untilLine } from './helpers/files.js'
 import { isAlive, procFds, procStat } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const crashExample = join(root, 'examples', 'crash-at-startup.js')
@@ -20,7 +21,7 @@ const serverExample = join(root, 'examples', 'ready-server.js')
 
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-ready-'))
+  dir = scratchDir('nd-ready-')
 })
 
 async function failure(p: Promise<unknown>): Promise<DaemonizeError> {

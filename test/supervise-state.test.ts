@@ -1,14 +1,16 @@
 // Reading the supervisor's state file (src/supervise-state.ts): one
 // 192-byte record, read bounded, from a file shaped like the caller's own.
-import { chmodSync, mkdtempSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { decodeState, readSupervisorState, STATE_SIZE } from '../src/supervise-state.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
+
+cleanUpScratchDirs()
 
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-state-'))
+  dir = scratchDir('nd-state-')
 })
 const me = process.getuid!()
 

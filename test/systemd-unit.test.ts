@@ -5,10 +5,9 @@
 // options; ready() notifies systemd when the unit's ExecStart= runs;
 // values systemd cannot carry are refused; --install never overwrites.
 import { spawn, spawnSync } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { CONTRACT_VERSION } from '../src/daemon/contract.cjs'
 import { preloadPath, SAFE_PATH } from '../src/options.js'
 import { buildUnits } from '../src/systemd/units.js'
@@ -19,17 +18,16 @@ import { cleanUpDaemons } from './helpers/daemons.js'
 import { startNamed, useNamesRoot } from './helpers/names.js'
 import { cleanUpReceivers, receivedBefore, receiver } from './helpers/notify.js'
 import { dumped, dumpedArgv, dumpedCommand, execArgv, parseEnvFile, parseUnit, specifiers, type Unit, value, values, verify, words } from './helpers/systemd-unit.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 cleanUpReceivers()
 
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-unit-'))
+  dir = scratchDir('nd-unit-')
 })
-// Registered after cleanUpDaemons(): vitest runs afterEach hooks in reverse, so this runs first;
-// a daemon's files going before it does is harmless (it holds what it has open).
-afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
 beforeAll(() => {
   // Debian's systemd package brings it (.ci/run installs it when missing).

@@ -4,8 +4,7 @@
 // the daemon (MAINPID, READY=1); the daemon never sees NOTIFY_SOCKET; a
 // program run directly by systemd gets READY=1 from ready().
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError } from '../src/index.js'
@@ -13,7 +12,9 @@ import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { cleanUpReceivers, receivedBefore, receiver } from './helpers/notify.js'
 import { until } from './helpers/wait.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 cleanUpReceivers()
 
@@ -21,7 +22,7 @@ let dir: string
 const callerSocket = process.env.NOTIFY_SOCKET
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-sd-'))
+  dir = scratchDir('nd-sd-')
 })
 
 afterEach(() => {
