@@ -1,7 +1,6 @@
 // The start-up window as seen from outside: what a failed window leaves
 // behind (nothing), and a helper that dies during it.
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError } from '../src/index.js'
@@ -9,12 +8,14 @@ import { execShim, fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { untilLine } from './helpers/files.js'
 import { procStat, zombieChildren } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-window-'))
+  dir = scratchDir('nd-window-')
 })
 
 /** Our child running the helper executable (comm is cut at 15 characters). */

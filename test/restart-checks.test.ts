@@ -3,10 +3,10 @@
 // stopped. Through the CLI, against a running daemon, checked in /proc and by
 // `status`.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { isAlive, procStat } from './helpers/proc.js'
@@ -33,6 +33,7 @@ beforeAll(() => {
   spawnSync('mkfifo', [join(dir, 'fifo.log')])
   symlinkSync('/etc/passwd', join(dir, 'link.log'))
 })
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const nrOpen = () => Number(readFileSync('/proc/sys/fs/nr_open', 'utf8'))
 
