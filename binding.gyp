@@ -34,6 +34,8 @@
         "native/records.c",
         "native/window.c",
         "native/supervisor.c",
+        "native/leftovers.c",
+        "native/cgroup.c",
         "native/supervise_policy.c",
         "native/text.c"
       ],

@@ -36,6 +36,7 @@
 #define ND_STATE_F_READY (1u << 1)        /* the current generation called ready() */
 #define ND_STATE_F_GOOD_START (1u << 2)   /* the current generation counts as a good start */
 #define ND_STATE_F_WANT_READY (1u << 3)   /* started with --wait-ready: a graceful restart is possible */
+#define ND_STATE_F_CGROUP (1u << 4)       /* each generation runs in a cgroup of its own (else: the /proc attribution) */
 
 /* last_exit_kind */
 #define ND_EXIT_NONE 0

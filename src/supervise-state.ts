@@ -70,6 +70,8 @@ export interface SupervisorState {
   goodStart: boolean
   /** PR_SET_CHILD_SUBREAPER was refused (qemu-user): a generation's orphans go to init, not to the supervisor. */
   subreaper: boolean
+  /** Each generation runs in a cgroup of its own (else leftovers are found through /proc). */
+  cgroups: boolean
   supervisorStartedAt: number
   /** When the current generation was forked (ms since the epoch). */
   daemonStartedAt?: number
@@ -152,6 +154,7 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     ready: (flags & 2) !== 0,
     goodStart: (flags & 4) !== 0,
     subreaper: (flags & 1) === 0,
+    cgroups: (flags & 16) !== 0,
     supervisorStartedAt: time(48),
     daemonStartedAt: daemonPid > 0 && daemonStartedAt > 0 ? daemonStartedAt : undefined,
     restartAt: state === 'restarting' ? restartAt : undefined,
