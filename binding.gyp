@@ -36,6 +36,7 @@
         "native/supervisor.c",
         "native/leftovers.c",
         "native/cgroup.c",
+        "native/proc_scan.c",
         "native/supervise_policy.c",
         "native/text.c"
       ],

@@ -201,17 +201,21 @@ static void remove_tree(int dirfd, const char *name) {
   (void)unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
-/* A predecessor's cgroups for the same pid file (a supervisor killed with
- * SIGKILL cannot remove its own): the lock on the pid file is ours now, so
- * every other "<prefix><pid>" is a dead supervisor's. Only empty cgroups
- * go: rmdir never kills, and what still runs there stays. */
+/* Service cgroups left by supervisors that are gone (one killed with
+ * SIGKILL cannot remove its own): "nd-...-<pid>" for the same pid file
+ * (prefix: the lock on the pid file is ours now, so that supervisor is
+ * gone), or for any pid file when no process has that pid any more. Only
+ * empty cgroups go: rmdir never kills, and what still runs in one keeps
+ * it. */
 static void remove_stale(int parent, const char *prefix, const char *mine) {
   int d = (int)RETRY(openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (d < 0) return;
   size_t pl = strlen(prefix);
+  char victims[8][96];
+  size_t nv = 0;
   long n;
-  while ((n = syscall(SYS_getdents64, d, dents, sizeof dents)) > 0) {
-    for (long off = 0; off < n;) {
+  while (nv < 8 && (n = syscall(SYS_getdents64, d, dents, sizeof dents)) > 0) {
+    for (long off = 0; off < n && nv < 8;) {
       struct {
         uint64_t ino;
         int64_t off;
@@ -220,20 +224,22 @@ static void remove_stale(int parent, const char *prefix, const char *mine) {
         char name[];
       } *e = (void *)(dents + off);
       off += e->reclen;
-      if (e->type != DT_DIR || strncmp(e->name, prefix, pl) != 0 || strcmp(e->name, mine) == 0) continue;
-      const char *p = e->name + pl;
+      size_t len = strlen(e->name);
+      if (e->type != DT_DIR || strncmp(e->name, "nd-", 3) != 0 || len >= sizeof victims[0] || strcmp(e->name, mine) == 0) continue;
+      const char *dash = strrchr(e->name, '-');
+      const char *p = dash + 1;
       uint64_t pid;
       if (text_parse_u64(&p, &pid) < 0 || *p != '\0') continue;
-      /* remove_tree reads dents too: copy the name first. */
-      char victim[256];
-      strncpy(victim, e->name, sizeof victim - 1);
-      victim[sizeof victim - 1] = '\0';
-      remove_tree(parent, victim);
-      /* The listing changed under us: start over on the next pass. */
-      off = n;
+      char proc[40];
+      text_number_path(proc, sizeof proc, "/proc/", (int64_t)pid, "");
+      int same = (size_t)(dash + 1 - e->name) == pl && strncmp(e->name, prefix, pl) == 0;
+      if (same || (faccessat(AT_FDCWD, proc, F_OK, 0) < 0 && errno == ENOENT)) strcpy(victims[nv++], e->name);
     }
   }
   close(d);
+  /* Removed after the listing: remove_tree reads dents too. A few at each
+   * start: the rest goes at the next ones. */
+  for (size_t i = 0; i < nv; i++) remove_tree(parent, victims[i]);
 }
 
 pid_t cgroup_clone_into(int cgdir) {
@@ -261,7 +267,7 @@ int cgroup_make(struct cgroup_tree *t, uint32_t *number) {
   char name[24];
   uint32_t n = t->made + 1;
   text_number_path(name, sizeof name, "g", n, "");
-  if (mkdirat(t->service, name, 0755) < 0 && errno != EEXIST) return -errno;
+  if (mkdirat(t->service, name, 0755) < 0) return -errno;
   int fd = (int)RETRY(openat(t->service, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (fd < 0) return -errno;
   t->made = n;

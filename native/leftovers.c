@@ -31,20 +31,17 @@
 #include "leftovers.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "clock.h"
+#include "proc_scan.h"
 #include "retry.h"
-#include "text.h"
 
 #define LEFTOVERS_GENS_MAX 8
 #define ORPHANS_MAX 128
@@ -79,155 +76,17 @@ static void sleep_ms(int ms) {
   }
 }
 
-/* ------------------------------------------------------------ /proc */
-
-static char dents[16384];
-static char statbuf[1024];
-static char kidsbuf[8192];
-
-/* Read a /proc text file into buf, NUL-terminated. When it does not fit,
- * the text is cut back to its last space: a list of pids must never end in
- * a pid cut short (12345 read as 123 would kill the wrong process); who is
- * left over is found on the next pass. Returns the length kept, or -1;
- * *cut says whether it was cut. */
-static ssize_t read_proc_text(const char *path, char *buf, size_t cap, int *cut) {
-  int fd = (int)RETRY(open(path, O_RDONLY | O_CLOEXEC));
-  if (fd < 0) return -1;
-  size_t got = 0;
-  *cut = 0;
-  for (;;) {
-    ssize_t n = RETRY(read(fd, buf + got, cap - 1 - got));
-    if (n <= 0) break;
-    got += (size_t)n;
-    if (got == cap - 1) {
-      while (got > 0 && buf[got - 1] != ' ' && buf[got - 1] != '\n') got--;
-      *cut = 1;
-      break;
-    }
-  }
-  close(fd);
-  buf[got] = '\0';
-  return (ssize_t)got;
-}
-
-static int stat_int(const char **p, int *out) {
-  int64_t v;
-  *p = text_skip_space(*p);
-  if (text_parse_i64(p, &v) < 0 || v < INT_MIN || v > INT_MAX) return -1;
-  *out = (int)v;
-  return 0;
-}
-
-struct pstat {
-  char state;
-  int ppid, pgrp, session;
-  unsigned long long start; /* clock ticks after boot; 0 when unreadable */
-};
-
-/* Fields of /proc/<pid>/stat; 0, or -1 for a process that is gone. */
-static int proc_stat_of(long pid, struct pstat *ps) {
-  char path[64];
-  int cut;
-  text_number_path(path, sizeof path, "/proc/", pid, "/stat");
-  if (read_proc_text(path, statbuf, sizeof statbuf, &cut) <= 0) return -1;
-  /* The name (comm) may hold anything, ')' and spaces included: the
-   * fields start after the last ')' and the space after it. */
-  char *paren = strrchr(statbuf, ')');
-  if (paren == NULL || paren[1] == '\0' || paren[2] == '\0') return -1;
-  const char *p = paren + 2;
-  ps->state = *p++;
-  if (stat_int(&p, &ps->ppid) < 0 || stat_int(&p, &ps->pgrp) < 0 || stat_int(&p, &ps->session) < 0) return -1;
-  /* 15 fields read past (tty tpgid flags minflt cminflt majflt cmajflt
-   * utime stime cutime cstime priority nice threads itrealvalue), then
-   * starttime. */
-  uint64_t start = 0;
-  int ok = 1;
-  for (int i = 0; i < 15 && ok; i++) {
-    p = text_skip_space(p);
-    ok = text_skip_dec(&p) == 0;
-  }
-  if (ok) {
-    p = text_skip_space(p);
-    ok = text_parse_u64(&p, &start) == 0;
-  }
-  ps->start = ok ? start : 0;
-  return 0;
-}
-
-static int dead_state(char s) { return s == 'Z' || s == 'X'; }
-
-/* SIGKILL every process of the service's session but ourselves, or with
- * pgrp > 0 only that process group's; returns how many live ones it found. */
-static int kill_in_session(pid_t pgrp) {
-  int found = 0;
-  int dir = (int)RETRY(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir < 0) return 0;
-  long n;
-  while ((n = syscall(SYS_getdents64, dir, dents, sizeof dents)) > 0) {
-    for (long off = 0; off < n;) {
-      struct {
-        uint64_t ino;
-        int64_t off;
-        unsigned short reclen;
-        unsigned char type;
-        char name[];
-      } *d = (void *)(dents + off);
-      off += d->reclen;
-      const char *c = d->name;
-      uint64_t pid;
-      if (text_parse_u64(&c, &pid) < 0 || *c != '\0' || pid <= 1 || pid > INT_MAX || pid == (uint64_t)lo.cfg.self) continue;
-      struct pstat ps;
-      if (proc_stat_of((long)pid, &ps) < 0) continue;
-      if (ps.session != lo.cfg.sid || (pgrp > 0 && ps.pgrp != pgrp) || dead_state(ps.state)) continue;
-      kill((pid_t)pid, SIGKILL);
-      found++;
-    }
-  }
-  close(dir);
-  return found;
-}
-
-/* Our children's pids, from /proc, into kids; *whole: the list was read
- * entire (else the rest is found on the next pass). */
+/* The supervisor's children, read into kids (read_children). */
 static long kids[1024];
 
-static size_t read_children(int *whole) {
-  char path[64];
-  int cut = 1;
-  text_number_path(path, sizeof path, "/proc/self/task/", lo.cfg.self, "/children");
-  *whole = 0;
-  if (read_proc_text(path, kidsbuf, sizeof kidsbuf, &cut) < 0) return 0;
-  size_t n = 0;
-  long pid = 0;
-  int in = 0;
-  for (char *p = kidsbuf;; p++) {
-    if (*p >= '0' && *p <= '9') {
-      pid = pid * 10 + (*p - '0');
-      in = 1;
-      continue;
-    }
-    if (in && pid > 1) {
-      if (n == sizeof kids / sizeof kids[0]) return n;
-      kids[n++] = pid;
-    }
-    pid = 0;
-    in = 0;
-    if (*p == '\0') break;
-  }
-  *whole = !cut;
-  return n;
-}
+static size_t read_children(int *whole) { return proc_children(lo.cfg.self, kids, sizeof kids / sizeof kids[0], whole); }
+
+static int kill_in_session(pid_t pgrp) { return proc_kill_in_session(lo.cfg.self, lo.cfg.sid, pgrp); }
 
 static void kill_children(void) {
   int whole;
   size_t n = read_children(&whole);
   for (size_t k = 0; k < n; k++) kill((pid_t)kids[k], SIGKILL);
-}
-
-static int has_children(void) {
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  return RETRY(waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT)) == 0;
 }
 
 /* ------------------------------------------------------- generations */
@@ -248,13 +107,19 @@ static int others_live(const struct leftovers_gen *except) {
   return 0;
 }
 
-/* A generation that exited, reaped or not: then its orphans may already
- * be ours, and a look cannot tell them from the live ones'. */
+/* A generation that is exiting or exited, reaped or not: then its orphans
+ * may already be ours, and a look cannot tell them from the live ones'.
+ * Its main thread's state says it first: a process's children come to us
+ * when its last thread exits, and waitid reports it only after that one is
+ * released, while the main thread is a zombie from its own exit on (or
+ * from the same step, when it is the last). */
 static int any_exited(void) {
   for (int i = 0; i < LEFTOVERS_GENS_MAX; i++) {
     struct leftovers_gen *g = &lo.gens[i];
     if (g->pid <= 0) continue;
     if (g->exited) return 1;
+    struct proc_stat ps;
+    if (proc_stat_of(g->pid, &ps) < 0 || proc_dead(ps.state)) return 1;
     siginfo_t si;
     memset(&si, 0, sizeof si);
     if (RETRY(waitid(P_PID, (id_t)g->pid, &si, WEXITED | WNOHANG | WNOWAIT)) < 0 || si.si_pid == g->pid) return 1;
@@ -290,8 +155,8 @@ static uint32_t ancestry(pid_t p) {
     if (p <= 1 || p == lo.cfg.self || p == lo.cfg.sid) return OWNER_UNKNOWN;
     struct leftovers_gen *g = find(p);
     if (g != NULL) return g->id;
-    struct pstat ps;
-    if (proc_stat_of(p, &ps) < 0 || dead_state(ps.state)) return OWNER_UNKNOWN;
+    struct proc_stat ps;
+    if (proc_stat_of(p, &ps) < 0 || proc_dead(ps.state)) return OWNER_UNKNOWN;
     if (ps.ppid == lo.cfg.self) {
       struct orphan *o = orphan_find(p, ps.start);
       return o != NULL && o->owner != OWNER_AMBIGUOUS ? o->owner : OWNER_UNKNOWN;
@@ -301,7 +166,7 @@ static uint32_t ancestry(pid_t p) {
   return OWNER_UNKNOWN;
 }
 
-static uint32_t by_leaders(pid_t pid, const struct pstat *ps) {
+static uint32_t by_leaders(pid_t pid, const struct proc_stat *ps) {
   uint32_t o = ps->pgrp != pid ? ancestry(ps->pgrp) : OWNER_UNKNOWN;
   if (o == OWNER_UNKNOWN && ps->session != pid) o = ancestry(ps->session);
   return o;
@@ -339,8 +204,8 @@ void leftovers_look(void) {
   memset(seen, 0, sizeof seen);
   for (size_t k = 0; k < n; k++) {
     pid_t pid = (pid_t)kids[k];
-    struct pstat ps;
-    if (find(pid) != NULL || proc_stat_of(pid, &ps) < 0 || dead_state(ps.state)) continue;
+    struct proc_stat ps;
+    if (find(pid) != NULL || proc_stat_of(pid, &ps) < 0 || proc_dead(ps.state)) continue;
     struct orphan *o = orphan_find(pid, ps.start);
     if (o != NULL) {
       seen[o - lo.orphans] = 1;
@@ -370,9 +235,9 @@ static int kill_orphans_of(const struct leftovers_gen *dead) {
   size_t n = read_children(&whole);
   for (size_t k = 0; k < n; k++) {
     pid_t pid = (pid_t)kids[k];
-    struct pstat ps;
+    struct proc_stat ps;
     if (find(pid) != NULL || proc_stat_of(pid, &ps) < 0) continue;
-    if (dead_state(ps.state)) {
+    if (proc_dead(ps.state)) {
       found++;
       continue;
     }
@@ -476,7 +341,7 @@ pid_t leftovers_fork(void) {
     return -1;
   }
   if (pid == 0) return 0; /* the child: every fd here is close-on-exec */
-  struct pstat ps;
+  struct proc_stat ps;
   *g = (struct leftovers_gen){pid, 0, ++lo.forked, cg, number, proc_stat_of(pid, &ps) == 0 ? ps.start : 0};
   return pid;
 }
@@ -521,7 +386,7 @@ void leftovers_kill_all(int64_t deadline) {
     else if (!lo.cfg.subreaper) kill_in_session(0);
     kill_children();
     lo.cfg.reap();
-    int busy = has_children() || (lo.cgroups && cgroup_populated(lo.tree.service) == 1);
+    int busy = proc_has_children() || (lo.cgroups && cgroup_populated(lo.tree.service) == 1);
     if (!busy || clock_mono_ms() > deadline) break;
     sleep_ms(5);
   }

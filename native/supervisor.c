@@ -21,9 +21,9 @@
  *
  * A graceful restart (SIGUSR2; see the section below) overlaps two
  * generations: the new one starts alongside the current one and takes over
- * only once ready; the replaced one then drains. Each generation leads its
- * own process group, which is how the leftovers of one are told from the
- * other's.
+ * only once ready; the replaced one then drains. What each generation
+ * leaves behind is told from the other's by its own cgroup, or where the
+ * supervisor cannot make one, by /proc (leftovers.h).
  */
 #define _GNU_SOURCE
 #include "supervise.h"
@@ -40,7 +40,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -106,6 +105,7 @@ static int launching = 1;    /* the first generation's verdict is not given yet 
 static int stopping;
 static int stop_signal;
 static int degraded;         /* no PR_SET_CHILD_SUBREAPER */
+static struct leftovers_mechanism mechanism; /* how leftovers are found (leftovers.h) */
 
 static struct nd_tally tally;
 static struct nd_state st;
@@ -361,6 +361,14 @@ static void launched(void) {
   log_begin(30, "launched");
   put_int("generation", st.generation);
   put_int("daemonPid", gen_pid);
+  /* Each generation in a cgroup of its own; else why not (the /proc attribution). */
+  put_str("leftovers", mechanism.cgroup ? "cgroup" : "proc");
+  if (mechanism.cgroup) {
+    put_str("cgroup", mechanism.path);
+  } else {
+    put_str("cgroupStep", mechanism.step);
+    if (mechanism.err) put_int("cgroupErrno", mechanism.err);
+  }
   log_end("supervising the daemon");
 }
 
@@ -1175,22 +1183,11 @@ static const char *pid_file_path(void) {
 }
 
 /* How what a generation leaves behind will be found (leftovers.h): said
- * in the log and in the state file. */
+ * in the state file, and in the log's "launched" line. */
 static void start_leftovers(void) {
   struct leftovers_config lc = {self, cfg->sid, !degraded, cfg->fault_no_cgroup, pid_file_path(), reap_all};
-  struct leftovers_mechanism m;
-  leftovers_init(&lc, &m);
-  if (m.cgroup) {
-    st.flags |= ND_STATE_F_CGROUP;
-    log_begin(30, "cgroup");
-    put_str("cgroup", m.path);
-    log_end("each generation runs in a cgroup of its own: what it leaves behind is killed with that cgroup");
-  } else {
-    log_begin(30, "no-cgroup");
-    put_str("step", m.step);
-    if (m.err) put_int("errno", m.err);
-    log_end("no cgroup per generation: what a generation leaves behind is found through /proc (its process group, the orphans it leaves)");
-  }
+  leftovers_init(&lc, &mechanism);
+  if (mechanism.cgroup) st.flags |= ND_STATE_F_CGROUP;
 }
 
 int nd_supervise(const struct nd_supervise_config *c) {

@@ -56,7 +56,7 @@ interface Service extends Started {
  * readiness; its orders directory is nobody's (it writes its pids there).
  * mode proc: the /proc attribution, forced.
  */
-async function startNobodyHttp(mode: Mode, orders: string[]): Promise<Service> {
+async function startNobodyHttp(mode: Mode, orders: string[], faults: string[] = []): Promise<Service> {
   const { chmodSync } = await import('node:fs')
   chmodSync(dir, 0o755)
   const ordersDir = join(dir, 'orders')
@@ -66,7 +66,7 @@ async function startNobodyHttp(mode: Mode, orders: string[]): Promise<Service> {
   const log = join(dir, 'app.log')
   const pidFile = join(dir, 'app.pid')
   const port = await freePort()
-  const env = mode === 'proc' ? { ...process.env, NODE_DAEMONIZE_TEST_FAULT: 'no-cgroup' } : process.env
+  const env = { ...process.env, NODE_DAEMONIZE_TEST_FAULT: [...faults, ...(mode === 'proc' ? ['no-cgroup'] : [])].join(',') }
   const s = startService(
     [http, '--log-file', log, '--user', 'nobody', '--respawn', '--wait-ready', '20s', '--stop-timeout', '5s', '--listen', `tcp:127.0.0.1:${port}`, '--', ordersDir],
     pidFile,
@@ -95,10 +95,16 @@ function drained(s: Service, gen: number): boolean {
   return events(s.log).some((e) => e.event === 'drained' && e.daemonPid === gen)
 }
 
-/** The mechanism the supervisor says it uses, and the service cgroup (cgroup mode). */
-function mechanism(s: Service): { event: string; cgroup?: string } {
-  const e = events(s.log).find((x) => x.event === 'cgroup' || x.event === 'no-cgroup') as { event: string; cgroup?: string } | undefined
-  return e ?? { event: 'none' }
+interface Mechanism {
+  leftovers?: string
+  cgroup?: string
+  cgroupStep?: string
+  cgroupErrno?: number
+}
+
+/** How the supervisor says it finds leftovers (its "launched" line): the service's cgroup, or why none. */
+function mechanism(log: string): Mechanism {
+  return (events(log).find((x) => x.event === 'launched') ?? {}) as Mechanism
 }
 
 describe.skipIf(!asRoot)('what a replaced generation leaves behind, as root with --user nobody on --listen sockets', () => {
@@ -122,12 +128,12 @@ describe.skipIf(!asRoot)('what a replaced generation leaves behind, as root with
       for (const pid of [now, newChild, newOrphan]) expect(isAlive(pid), `new generation's pid ${pid}`).toBe(true)
       expect(procStat(newOrphan).session).toBe(newOrphan) // it left the session, and is spared all the same
       expect(procStat(now).ppid).toBe(s.supervisorPid)
-      expect(mechanism(s).event).toBe(mode === 'cgroup' ? 'cgroup' : 'no-cgroup')
+      expect(mechanism(s.log)).toMatchObject(mode === 'cgroup' ? { leftovers: 'cgroup' } : { leftovers: 'proc', cgroupStep: 'disabled' })
       expect(status(s.pidFile).supervisor?.cgroups).toBe(mode === 'cgroup')
       let service: string | undefined
       if (mode === 'cgroup') {
         // One cgroup per generation, the replaced one's removed; what the new one started is in its own.
-        service = mechanism(s).cgroup as string
+        service = mechanism(s.log).cgroup as string
         expect(cgroupOf(now)).toBe(`${service}/g2`)
         for (const pid of [newChild, newOrphan]) expect(cgroupOf(pid)).toBe(`${service}/g2`)
         const mount = cgroup2Mount() as string
@@ -144,12 +150,25 @@ describe.skipIf(!asRoot)('what a replaced generation leaves behind, as root with
     })
   }
 
+  it('cgroup, without a subreaper: the replaced generation\'s setsid\'d orphan, reparented to init, is found all the same', { timeout: 60_000 }, async () => {
+    const s = await startNobodyHttp('cgroup', ['orphan', 'term-spawn'], ['no-subreaper'])
+    expect(status(s.pidFile).supervisor).toMatchObject({ subreaper: false, cgroups: true })
+    const oldOrphan = await pidIn(s, 'orphan', s.pid)
+    const now = await gracefulRestart(s)
+    const termOrphan = await pidIn(s, 'term-orphan', s.pid)
+    const newOrphan = await pidIn(s, 'orphan', now)
+    await until(`the drain of generation ${s.pid}`, () => drained(s, s.pid))
+    for (const pid of [oldOrphan, termOrphan]) expect(isAlive(pid), `old generation's pid ${pid}`).toBe(false)
+    expect(isAlive(newOrphan)).toBe(true)
+    expect(procStat(newOrphan).ppid).not.toBe(s.supervisorPid) // not the supervisor's: its parent, or init
+  })
+
   it('cgroup: the service user cannot move out of its generation\'s cgroup', { timeout: 60_000 }, async () => {
     const s = await startNobodyHttp('cgroup', ['escape'])
     const said = await until('the escape attempt in the log', () => lines(s.log).find((l) => l.startsWith('{"escape"')))
     const { escape, cgroup } = JSON.parse(said) as { escape: string; cgroup: string }
     expect(escape).toBe('EACCES')
-    expect(cgroup).toBe(`${mechanism(s).cgroup}/g1`)
+    expect(cgroup).toBe(`${mechanism(s.log).cgroup}/g1`)
     expect(cgroupOf(s.pid)).toBe(cgroup)
   })
 
@@ -188,7 +207,7 @@ describe.skipIf(!asRoot)('what a replaced generation leaves behind, as root with
       await until(`the drain of generation ${old}`, () => drained(s, old))
     }
     expect(fds()).toBe(before)
-    const service = mechanism(s).cgroup as string
+    const service = mechanism(s.log).cgroup as string
     expect(readdirSync(join(cgroup2Mount() as string, service)).filter((n) => /^g\d+$/.test(n))).toEqual(['g12'])
     // every generation's leftovers went with it: the live generation, its child and its orphan remain
     const members = sessionMembers(s.sid).filter((p) => p !== s.supervisorPid)
@@ -222,8 +241,7 @@ describe.skipIf(!asRoot)('a supervisor without the right to make cgroups', () =>
     pids.add(d.pid)
     const s: Service = { ...d, pidFile, log, orders: home }
     try {
-      const said = events(log).find((e) => e.event === 'no-cgroup') as { step?: string; errno?: number } | undefined
-      expect(said).toMatchObject({ step: 'mkdir', errno: 13 })
+      expect(mechanism(log)).toMatchObject({ leftovers: 'proc', cgroupStep: 'mkdir', cgroupErrno: 13 })
       const oldOrphan = await pidIn(s, 'orphan', d.pid)
       const r = await runCli(['restart', '--graceful', '--pid-file', pidFile, '--json'], process.env, [], as)
       expect(r.code, r.err).toBe(0)
