@@ -151,7 +151,7 @@ static int find_own_dir(void) {
 
 static int is_cgroup2(int fd) {
   struct statfs sf;
-  return fstatfs(fd, &sf) == 0 && (uint64_t)sf.f_type == ND_CGROUP2_SUPER_MAGIC;
+  return RETRY(fstatfs(fd, &sf)) == 0 && (uint64_t)sf.f_type == ND_CGROUP2_SUPER_MAGIC;
 }
 
 /* "nd-<label>-<hash>-": the label is the pid file's name without ".pid",
@@ -193,12 +193,12 @@ static void remove_tree(int dirfd, const char *name) {
           char name[];
         } *e = (void *)(dents + off);
         off += e->reclen;
-        if (e->type == DT_DIR && strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0) (void)unlinkat(d, e->name, AT_REMOVEDIR);
+        if (e->type == DT_DIR && strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0) (void)RETRY(unlinkat(d, e->name, AT_REMOVEDIR));
       }
     }
     close(d);
   }
-  (void)unlinkat(dirfd, name, AT_REMOVEDIR);
+  (void)RETRY(unlinkat(dirfd, name, AT_REMOVEDIR));
 }
 
 /* Service cgroups left by supervisors that are gone (one killed with
@@ -233,7 +233,7 @@ static void remove_stale(int parent, const char *prefix, const char *mine) {
       char proc[40];
       text_number_path(proc, sizeof proc, "/proc/", (int64_t)pid, "");
       int same = (size_t)(dash + 1 - e->name) == pl && strncmp(e->name, prefix, pl) == 0;
-      if (same || (faccessat(AT_FDCWD, proc, F_OK, 0) < 0 && errno == ENOENT)) strcpy(victims[nv++], e->name);
+      if (same || (RETRY(faccessat(AT_FDCWD, proc, F_OK, 0)) < 0 && errno == ENOENT)) strcpy(victims[nv++], e->name);
     }
   }
   close(d);
@@ -263,11 +263,26 @@ pid_t cgroup_clone_into(int cgdir) {
 #endif
 }
 
+/* The service's cgroup was removed under us (by root; or, between two
+ * generations while empty, by another supervisor's clean-up of what it
+ * took for a dead supervisor's, from another pid namespace): make it
+ * again, so that the next generation still gets a cgroup. */
+static int remake_service(struct cgroup_tree *t) {
+  if (RETRY(mkdirat(t->parent, t->name, 0755)) < 0 && errno != EEXIST) return -1;
+  int fd = (int)RETRY(openat(t->parent, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd < 0) return -1;
+  close(t->service);
+  t->service = fd;
+  return 0;
+}
+
 int cgroup_make(struct cgroup_tree *t, uint32_t *number) {
   char name[24];
   uint32_t n = t->made + 1;
   text_number_path(name, sizeof name, "g", n, "");
-  if (mkdirat(t->service, name, 0755) < 0) return -errno;
+  int r = RETRY(mkdirat(t->service, name, 0755));
+  if (r < 0 && errno == ENOENT && remake_service(t) == 0) r = RETRY(mkdirat(t->service, name, 0755));
+  if (r < 0) return -errno;
   int fd = (int)RETRY(openat(t->service, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (fd < 0) return -errno;
   t->made = n;
@@ -278,7 +293,7 @@ int cgroup_make(struct cgroup_tree *t, uint32_t *number) {
 int cgroup_remove(struct cgroup_tree *t, uint32_t number) {
   char name[24];
   text_number_path(name, sizeof name, "g", number, "");
-  return unlinkat(t->service, name, AT_REMOVEDIR) < 0 ? errno : 0;
+  return RETRY(unlinkat(t->service, name, AT_REMOVEDIR)) < 0 ? errno : 0;
 }
 
 int cgroup_kill(int cgdir) {
@@ -374,18 +389,18 @@ int cgroup_setup(struct cgroup_tree *t, const char *pidfile, pid_t self) {
   text_char(&path, '/');
   text_str(&path, t->name);
 
-  if (mkdirat(t->parent, t->name, 0755) < 0) return fail(t, "mkdir", errno);
+  if (RETRY(mkdirat(t->parent, t->name, 0755)) < 0) return fail(t, "mkdir", errno);
   t->service = (int)RETRY(openat(t->parent, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (t->service < 0) return fail(t, "mkdir", errno);
   /* A threaded subtree cannot take processes in a new child. */
   if (read_small(t->service, "cgroup.type") < 0 || strcmp(buf, "domain\n") != 0) return fail(t, "cgroup.type", ENOTSUP);
-  if (faccessat(t->service, "cgroup.kill", F_OK, 0) < 0) return fail(t, "cgroup.kill", errno); /* before 5.14 */
-  if (mkdirat(t->service, "probe", 0755) < 0) return fail(t, "mkdir", errno);
+  if (RETRY(faccessat(t->service, "cgroup.kill", F_OK, 0)) < 0) return fail(t, "cgroup.kill", errno); /* before 5.14 */
+  if (RETRY(mkdirat(t->service, "probe", 0755)) < 0) return fail(t, "mkdir", errno);
   int p = (int)RETRY(openat(t->service, "probe", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (p < 0) return fail(t, "mkdir", errno);
   err = probe(p);
   close(p);
-  (void)unlinkat(t->service, "probe", AT_REMOVEDIR);
+  (void)RETRY(unlinkat(t->service, "probe", AT_REMOVEDIR));
   if (err) return fail(t, "clone3", err);
   return 0;
 }

@@ -353,8 +353,14 @@ void leftovers_reaped(pid_t pid) {
 
 void leftovers_kill(pid_t pid, int64_t deadline) {
   struct leftovers_gen *g = find(pid);
-  if (g == NULL || !others_live(g)) {
+  if (!others_live(g)) {
     leftovers_kill_all(deadline);
+    return;
+  }
+  if (g == NULL) {
+    /* Not one of ours (cannot happen: every generation is forked here):
+     * its process group at most, never anything a live one may own. */
+    (void)kill_in_session(pid);
     return;
   }
   if (g->cgroup >= 0) {
