@@ -7,7 +7,7 @@ import { closeSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { DaemonizeError } from '../errors.js'
 import { escapeControls } from '../escape.js'
-import { terminalHasColour, terminalOutput, type TerminalOutput } from '../log-view.js'
+import { terminalHasColour, terminalOutput } from '../log-view.js'
 import { followLog, lastLines, LOG_WINDOW, openLogForReading } from '../logs.js'
 import { findSpec, noSuchName } from '../spec.js'
 import { EXIT_OK, parseCommandLine, parsePositiveInt, printBytes, printErr, printOut, stdoutGone, UsageError } from './args.js'
@@ -83,8 +83,12 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-/** Where the log's bytes go: a terminal's readable lines, or stdout unchanged. */
-type Output = Pick<TerminalOutput, 'write' | 'end'> & Partial<Pick<TerminalOutput, 'startsCut'>>
+/** Where the log's bytes go: a terminal's readable lines (TerminalOutput), or stdout unchanged (no startsCut). */
+interface Output {
+  write(bytes: Buffer): void
+  end(): void
+  startsCut?(): void
+}
 
 const WINDOW_TEXT = `${LOG_WINDOW / (1024 * 1024)} MiB`
 
