@@ -11,7 +11,7 @@
 import { escapeControls } from './escape.js'
 import { type Cut, LineCutter } from './log-lines.js'
 
-/** What a terminal shows of one line of the log, at most (escaped, up to 6x as many characters). */
+/** What a terminal shows of one line of the log, at most, in bytes of the log (escaped, each is at most 4 bytes of output). */
 export const TERMINAL_LINE = 64 * 1024
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' }
