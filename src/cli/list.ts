@@ -1,6 +1,6 @@
 // `node-daemonize list [--json]`: every named daemon of this user (root:
 // the system's), as a table, or JSON for scripts.
-import { escapeControls } from '../failure.js'
+import { escapeControls } from '../escape.js'
 import { type ListEntry, listDaemons } from '../list.js'
 import { formatDuration } from '../supervise-state.js'
 import { EXIT_OK, parseCommandLine, printOut, UsageError } from './args.js'
