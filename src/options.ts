@@ -291,10 +291,11 @@ function daemonReadyFd(): number {
   }
 }
 
+/** The preload is the package's own file, as the addon and the helper are: a missing one is their stage, not a bad option. */
 function checkPreload(): string {
   if (!existsSync(preloadPath)) {
     throw new DaemonizeError(`the daemon preload ${preloadPath} is missing: the package is not built (npm run build)`, {
-      stage: 'options',
+      stage: 'helper',
       code: 'ENOENT',
       path: preloadPath,
     })

@@ -141,6 +141,11 @@ function cleanParseArgsMessage(err: Error): string {
   return msg.split('\n')[0]
 }
 
+/** A word for a shell command line: single-quoted unless it is plain. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9@%+=:,./_-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`
+}
+
 /** `node-daemonize <command>`, or just `node-daemonize` without one: how every error line starts. */
 export function who(command: string | undefined): string {
   return command ? `node-daemonize ${command}` : 'node-daemonize'
