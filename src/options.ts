@@ -4,6 +4,7 @@ import { accessSync, closeSync, constants as fsc, existsSync, fchownSync, fstatS
 import { join, resolve } from 'node:path'
 import { DaemonizeError, optionError, stageError } from './errors.js'
 import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE, READY_FD } from './daemon/contract.cjs'
+import { checkDurationMs } from './duration.js'
 import { checkFileShape, statAtStage } from './filecheck.js'
 import { native, packageRoot } from './native.js'
 import { type RespawnMode, type RespawnOptions, type RespawnPolicy, resolveRespawn } from './respawn.js'
@@ -151,14 +152,6 @@ function checkArray(name: string, v: unknown): unknown[] {
   return v
 }
 
-function checkDuration(name: string, v: unknown): number {
-  if (v === undefined) return 0
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-    throw optionError(`${name} must be a whole number of milliseconds >= 0, got ${String(v)}`)
-  }
-  return v
-}
-
 function checkEntry(path: string): void {
   const st = statAtStage('entry', path, `entry ${path} cannot be used`)
   if (st.isDirectory()) {
@@ -298,10 +291,11 @@ function daemonReadyFd(): number {
   }
 }
 
+/** The preload is the package's own file, as the addon and the helper are: a missing one is their stage, not a bad option. */
 function checkPreload(): string {
   if (!existsSync(preloadPath)) {
     throw new DaemonizeError(`the daemon preload ${preloadPath} is missing: the package is not built (npm run build)`, {
-      stage: 'options',
+      stage: 'helper',
       code: 'ENOENT',
       path: preloadPath,
     })
@@ -342,8 +336,8 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) {
     throw optionError(`umask must be an integer from 0 to 0o777, got ${String(options.umask)}`)
   }
-  const waitReadyMs = checkDuration('waitReadyMs', options.waitReadyMs)
-  const startupGraceMs = checkDuration('startupGraceMs', options.startupGraceMs)
+  const waitReadyMs = checkDurationMs('waitReadyMs', options.waitReadyMs, 0)
+  const startupGraceMs = checkDurationMs('startupGraceMs', options.startupGraceMs, 0)
   const maxOpenFiles = options.maxOpenFiles
   // A safe integer (the CLI's bound too); above fs.nr_open the daemon's setrlimit says EPERM.
   if (maxOpenFiles !== undefined && (!Number.isSafeInteger(maxOpenFiles) || maxOpenFiles < MIN_OPEN_FILES)) {

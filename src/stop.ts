@@ -5,7 +5,8 @@
 import { closeSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
-import { DaemonizeError, optionError, stageError, type Stage } from './errors.js'
+import { checkDurationMs } from './duration.js'
+import { DaemonizeError, stageError, type Stage } from './errors.js'
 import { openDaemon, sendSignal } from './daemon-process.js'
 import { native } from './native.js'
 import { resolveSignal } from './signals.js'
@@ -135,10 +136,7 @@ export function waitExit(pidfd: number, ms: number): Promise<boolean> {
  */
 export async function stop(pidFile: string, options: StopOptions = {}): Promise<StopResult> {
   const sig = resolveSignal(options.signal ?? 'SIGTERM')
-  const timeoutMs = options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS
-  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
-    throw optionError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`)
-  }
+  const timeoutMs = checkDurationMs('timeoutMs', options.timeoutMs, DEFAULT_STOP_TIMEOUT_MS, { whole: false })
   const stage: Stage = 'stop'
   const s = await settledState(pidFile, stage, Math.max(timeoutMs, 1000))
   if (s.kind === 'absent') return { wasRunning: false, escalated: false, message: `not running (no pid file ${pidFile})` }

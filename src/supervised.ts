@@ -4,7 +4,7 @@
 import { lstatSync, readFileSync } from 'node:fs'
 import { native } from './native.js'
 import { signalName } from './signals.js'
-import { formatDuration, readSupervisorState, statePathOf, type SupervisorState } from './supervise-state.js'
+import { formatDuration, readSupervisorState, statePathOf, type GracefulOutcome, type GracefulState, type SupervisorState } from './supervise-state.js'
 
 /** After the supervisor's own stop timeout, `stop` waits this much longer before it kills the whole session itself. */
 export const SUPERVISOR_STOP_GRACE_MS = 5000
@@ -35,6 +35,52 @@ export interface SupervisorStatus {
   /** A graceful restart's new generation while it starts, and the generation it replaced while that one drains. */
   nextPid?: number
   drainingPid?: number
+  /**
+   * How the last graceful restart ended, once one has and none is in
+   * progress: where a `restart --graceful` whose wait ended first (exit 3)
+   * sees the outcome.
+   */
+  lastGraceful?: LastGraceful
+}
+
+export interface LastGraceful {
+  outcome: GracefulOutcome
+  /** Its new generation, and the one it was to replace. */
+  newPid?: number
+  oldPid?: number
+  /** In words: "the new generation pid N took over from pid M", "failed: ...". */
+  message: string
+}
+
+/** A new generation's wait status (`exited`), as exit code or signal, and in words. */
+export function gracefulExit(status: number): { code: number | null; signal: NodeJS.Signals | null; how: string } {
+  const code = (status & 0x7f) === 0 ? (status >> 8) & 0xff : null
+  const signal = code === null ? (signalName(status & 0x7f) ?? null) : null
+  return { code, signal, how: code !== null ? `exited with code ${code}` : `was killed by ${signal ?? `signal ${status & 0x7f}`}` }
+}
+
+/** The last decided graceful restart, when there is one and none is in progress (a stop or an ending service says so itself). */
+function lastGracefulOf(g: GracefulState): LastGraceful | undefined {
+  if (g.done === 0 || g.seq !== g.done || g.outcome === undefined) return undefined
+  const newOne = g.newPid !== undefined ? `the new generation pid ${g.newPid}` : 'the new generation'
+  let message: string
+  switch (g.outcome) {
+    case 'ready':
+      message = `last graceful restart: ${newOne} took over${g.oldPid !== undefined ? ` from pid ${g.oldPid}` : ''}`
+      break
+    case 'exited':
+      message = `last graceful restart failed: ${newOne} ${gracefulExit(g.value).how} before it called ready()`
+      break
+    case 'not-ready':
+      message = `last graceful restart failed: ${newOne} did not call ready() within ${g.value} ms`
+      break
+    case 'start-failed':
+      message = `last graceful restart failed: ${newOne} could not be started`
+      break
+    default:
+      return undefined
+  }
+  return { outcome: g.outcome, newPid: g.newPid, oldPid: g.oldPid, message }
 }
 
 /**
@@ -81,6 +127,7 @@ export function supervisorStatus(s: SupervisorState, now = Date.now()): Supervis
     stopSignal: s.stopSignal === undefined ? undefined : (signalName(s.stopSignal) ?? `signal ${s.stopSignal}`),
     nextPid: s.graceful.nextPid,
     drainingPid: s.graceful.drainingPid,
+    lastGraceful: lastGracefulOf(s.graceful),
   }
 }
 
@@ -120,6 +167,7 @@ export function describeRunning(s: SupervisorStatus): string {
   if (s.restarts > 0 || s.lastExit !== undefined) parts.push(`${plural(s.restarts, 'restart')}`, `last exit: ${describeExit(s.lastExit)}`)
   if (s.nextPid !== undefined) parts.push(`graceful restart in progress: new generation pid ${s.nextPid} starting`)
   if (s.drainingPid !== undefined) parts.push(`replaced generation pid ${s.drainingPid} draining`)
+  if (s.lastGraceful !== undefined) parts.push(s.lastGraceful.message)
   if (!s.subreaper) parts.push('no subreaper (PR_SET_CHILD_SUBREAPER unavailable): what the daemon leaves behind is found by its session only')
   const tail = parts.join(', ')
   switch (s.state) {

@@ -21,7 +21,8 @@ Options:
   --signal SIG         the first signal: a name (TERM, SIGINT) or a number
                        (default TERM)
   --timeout DURATION   how long to wait before SIGKILL (default 10s);
-                       a bare number is seconds, or 500ms, 5s, 2m. Under a
+                       a bare number is seconds, or 500ms, 5s, 2m (0 or at
+                       least 1ms). Under a
                        --respawn supervisor: SIGTERM goes to it, and stop
                        waits its --stop-timeout + 5s (or a longer --timeout)
                        before it kills the whole session
