@@ -95,15 +95,18 @@ function prepareDirs(options: DaemonizeOptions, resolved: DaemonizeOptions, dirs
 
 /**
  * A service user's own log directory (root's standard directories, with a
- * name, the log at its default place there): where it is and whose it must
- * be — the launch's --user, or the caller without one.
+ * name, the log at its default place there, given or to be filled in):
+ * where it is and whose it must be — the launch's --user, or the caller
+ * without one.
  */
 export function serviceLogDir(options: DaemonizeOptions, dirs: NameDirs = nameDirs()): (ServiceDir & { file: string }) | undefined {
-  if (!dirs.system || typeof options.name !== 'string' || typeof options.logFile !== 'string') return undefined
-  const file = `${options.name}.log`
-  if (resolve(options.logFile) !== join(dirs.logs, options.name, file)) return undefined
+  if (!dirs.system || options.name === undefined) return undefined
+  const name = checkName(options.name)
   const creds = resolveCredentials(options.user, options.group)
-  return { parent: dirs.logs, name: options.name, file, uid: creds?.uid ?? euid(), gid: creds?.gid ?? process.getegid?.() ?? 0 }
+  const logFile = options.logFile ?? namePaths(dirs, name, creds !== undefined && creds.uid !== euid()).logFile
+  const file = `${name}.log`
+  if (typeof logFile !== 'string' || resolve(logFile) !== join(dirs.logs, name, file)) return undefined
+  return { parent: dirs.logs, name, file, uid: creds?.uid ?? euid(), gid: creds?.gid ?? process.getegid?.() ?? 0 }
 }
 
 /** Save the spec of a named daemon that has started. Returns the spec's path. */

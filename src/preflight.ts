@@ -9,7 +9,7 @@
 // for real by the helper in a dry run: the same code as a launch, up to the
 // exec, which it replaces by an access check before it exits.
 import { accessSync, closeSync, constants as fsc, fstatSync, lstatSync, openSync, statSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import { DaemonizeError, stageError } from './errors.js'
 import { checkFileShape } from './filecheck.js'
 import { failure } from './failure.js'
@@ -26,8 +26,9 @@ import { readStatus, type StatusRecord } from './status.js'
  */
 export async function preflight(options: DaemonizeOptions): Promise<Launch> {
   const launch = resolveLaunch(options)
-  const own = launch.logFile === undefined ? undefined : serviceLogDir(options)
-  if (own !== undefined) checkServiceLog(own, launch.logFile as string)
+  // A name's default log (start fills it in) is checked where it will be.
+  const own = serviceLogDir(options)
+  if (own !== undefined) checkServiceLog(own, join(own.parent, own.name, own.file))
   else if (launch.logFile !== undefined) checkLogPath(launch.logFile)
   await dryRun(launch)
   return launch

@@ -119,6 +119,20 @@ describe('a service user\'s own log directory (hardening round 2, defect 4)', ()
     await startService(r)
   })
 
+  it('restart NAME --user another: the directory is the former user\'s, refused before the old daemon stops', async () => {
+    const r = names()
+    const dir = join(r.logs, 'svc')
+    const pid = await startService(r)
+    const daemonUser = native().lookupUser('daemon') as UserEntry
+    const res = await refused(r, ['restart', 'svc', '--user', 'daemon'])
+    expect(res.code).toBe(1)
+    expect(res.err).toContain(
+      `directory ${dir} is owned by nobody (uid ${nobody.uid}) with mode 0750, but a service's own directory must belong to its user, daemon (uid ${daemonUser.uid})`,
+    )
+    expect(isAlive(pid)).toBe(true)
+    expect((await cli(['status', 'svc'], r.env)).code).toBe(0)
+  })
+
   it('refuses a directory that belongs to someone other than the service\'s user', async () => {
     const r = names()
     const dir = join(r.logs, 'svc')
