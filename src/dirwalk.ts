@@ -15,7 +15,7 @@
 import { closeSync, constants as fsc, fstatSync, openSync, type Stats } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import { DaemonizeError, stageError, type Stage } from './errors.js'
-import { describeUser, euid } from './filecheck.js'
+import { describeUser, euid, untrustedOpenFailed } from './filecheck.js'
 import { native } from './native.js'
 
 const S_ISVTX = 0o1000
@@ -199,8 +199,9 @@ function checkReadDir(stage: Stage): (st: Stats, path: string) => void {
  * in a directory another user may own: the directory through walkDir (see
  * checkReadDir), then the file by openat from that fd, O_RDONLY|O_NOFOLLOW
  * (a symbolic link is refused: ELOOP)|O_NONBLOCK (a FIFO cannot hang the
- * reader)|O_NOCTTY. undefined when it or its directory does not exist; the
- * caller still checks the fd's shape (checkFileShape).
+ * reader)|O_NOCTTY, as openUntrusted does by path. undefined when it or its
+ * directory does not exist; the caller still checks the fd's shape
+ * (checkFileShape).
  */
 export function openUntrustedIn(path: string, stage: Stage, what: string): number | undefined {
   const dir = walkDir(dirname(path), { stage, allowMissing: true, checkLast: checkReadDir(stage) })
@@ -208,12 +209,7 @@ export function openUntrustedIn(path: string, stage: Stage, what: string): numbe
   try {
     return native().openAt(dir.fd, basename(path), fsc.O_RDONLY | fsc.O_NONBLOCK, 0, path)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return undefined
-    if (code === 'ELOOP') throw new DaemonizeError(`${what} ${path} is a symbolic link; refusing it`, { stage, code, path })
-    // A unix socket planted there: open(2) gives ENXIO.
-    if (code === 'ENXIO') throw new DaemonizeError(`${what} ${path} is not a regular file`, { stage, code: 'EINVAL', path })
-    throw stageError(stage, `cannot open ${what} ${path}`, err, path)
+    return untrustedOpenFailed(err, path, stage, what)
   } finally {
     closeSync(dir.fd)
   }
