@@ -7,7 +7,8 @@ import { signalName } from './signals.js'
 import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
 import { closeNamed, prepareNamed, saveNamed } from './named.js'
-import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
+import { type LogAt, openLaunchLog } from './launch-log.js'
+import { type DaemonizeOptions, type Launch, resolveLaunch } from './options.js'
 import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from './pidfile.js'
 import { encodePlan, launchPlan } from './plan.js'
 import { closeListeners, openListeners, ownedListenerFds } from './listen.js'
@@ -116,7 +117,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   const named = await prepareNamed(options)
   if (named === undefined) return launchDaemon(options)
   try {
-    const daemon = await launchDaemon(named.options)
+    const daemon = await launchDaemon(named.options, named.logAt)
     daemon.name = named.name
     try {
       daemon.specPath = saveNamed(named)
@@ -132,7 +133,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   }
 }
 
-async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
+async function launchDaemon(options: DaemonizeOptions, logAt?: LogAt): Promise<Daemon> {
   const launch = resolveLaunch(options)
   let pidFile: AcquiredPidFile | undefined
   let logFd = -1
@@ -150,7 +151,7 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
     // As the caller (root binds port 80), before the log, so that a port in
     // use creates no log file and starts nothing.
     socketFds = openListeners(launch.listeners, launch.credentials, launch.umask)
-    logFd = openLaunchLog(launch).fd
+    logFd = openLaunchLog(launch, logAt).fd
     if (pidFile?.reclaimed && launch.logFile !== undefined) {
       const lost = warnReclaimed(logFd, pidFile)
       if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))

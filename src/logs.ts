@@ -3,12 +3,15 @@
 // the old file to its end, then the new one from its start, as tail -F).
 //
 // Run as root, the log may sit in a directory the service user owns, so
-// the path is hostile: opened O_RDONLY|O_NOFOLLOW|O_NONBLOCK (no symlink
-// followed, a FIFO planted there cannot hang us), and only a regular file
-// with one link is read (a hard link could show root any file).
+// the path is hostile: its directory is reached through fds and checked
+// (dirwalk.ts), the file opened by openat from that fd,
+// O_RDONLY|O_NOFOLLOW|O_NONBLOCK (no symlink followed, a FIFO planted there
+// cannot hang us), and only a regular file with one link is read (a hard
+// link could show root any file).
 import { closeSync, fstatSync, lstatSync, readSync } from 'node:fs'
 import { DaemonizeError, stageError } from './errors.js'
-import { checkFileShape, openUntrusted } from './filecheck.js'
+import { openUntrustedIn } from './dirwalk.js'
+import { checkFileShape } from './filecheck.js'
 
 /** The reads' size. */
 const CHUNK = 64 * 1024
@@ -21,7 +24,7 @@ export interface OpenLog {
 
 /** Open a log for reading, safely (see above); undefined when it does not exist (yet). */
 export function openLogForReading(path: string): OpenLog | undefined {
-  const fd = openUntrusted(path, 'log', 'log file')
+  const fd = openUntrustedIn(path, 'log', 'log file')
   if (fd === undefined) return undefined
   try {
     const st = fstatSync(fd)

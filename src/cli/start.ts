@@ -28,7 +28,8 @@ export const startOptionsText = `  --name NAME             name the daemon: the 
                           docs/names.md)
   --log-file FILE         append stdout and stderr to FILE (created 0640);
                           default (and --log-file /dev/null): no log; with
-                          --name: the standard log directory
+                          --name: the standard log directory (root with
+                          --user: a directory there of that user's own, 0750)
   --pid-file FILE         write the daemon's pid to FILE, locked for its life;
                           refuses to start a second one; with --name:
                           default in the standard run directory
@@ -56,8 +57,10 @@ export const startOptionsText = `  --name NAME             name the daemon: the 
                           LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES); repeatable, in
                           order. SPEC: tcp:PORT (every address, IPv6 dual-stack),
                           tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH (owner
-                          --user, mode 0666 & ~umask), each with an optional
-                          ,name=NAME (see docs/sockets.md)
+                          --user, mode 0666 & ~umask; every directory on PATH
+                          owned by root or you and writable by nobody else
+                          unless sticky), each with an optional ,name=NAME
+                          (see docs/sockets.md)
   --listen-inherited      pass on the sockets this process was started with by
                           systemd (LISTEN_PID is its pid), names included,
                           before the --listen ones
