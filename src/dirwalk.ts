@@ -184,12 +184,14 @@ function reopenReadable(dirfd: number, name: string, want: Stats, path: string, 
  * (a service's log directory): every directory above it by the ancestor
  * rule; itself by that rule, or owned by one user and writable by no one
  * else (no group or other write, sticky or not: in a sticky one anybody
- * could put a file of that name there).
+ * could put a file of that name there) — and, when `owner` is given (the
+ * service user a record names), owned by that user and no other.
  */
-function checkReadDir(stage: Stage): (st: Stats, path: string) => void {
+function checkReadDir(stage: Stage, owner?: number): (st: Stats, path: string) => void {
   const me = euid()
   return (st, path) => {
     if (st.uid === 0 || st.uid === me) checkAncestor(path, st, me, stage)
+    else if (owner !== undefined && st.uid !== owner) throw unsafeDir(path, `is owned by ${describeUser(st.uid)}, not by the service's user (${describeUser(owner)})`, stage)
     else if ((st.mode & 0o022) !== 0) throw unsafeDir(path, `is owned by ${describeUser(st.uid)} and writable by group or others`, stage)
   }
 }
@@ -201,10 +203,11 @@ function checkReadDir(stage: Stage): (st: Stats, path: string) => void {
  * (a symbolic link is refused: ELOOP)|O_NONBLOCK (a FIFO cannot hang the
  * reader)|O_NOCTTY, as openUntrusted does by path. undefined when it or its
  * directory does not exist; the caller still checks the fd's shape
- * (checkFileShape).
+ * (checkFileShape). `owner`: the only user besides root and the caller
+ * the directory may belong to (see checkReadDir).
  */
-export function openUntrustedIn(path: string, stage: Stage, what: string): number | undefined {
-  const dir = walkDir(dirname(path), { stage, allowMissing: true, checkLast: checkReadDir(stage) })
+export function openUntrustedIn(path: string, stage: Stage, what: string, owner?: number): number | undefined {
+  const dir = walkDir(dirname(path), { stage, allowMissing: true, checkLast: checkReadDir(stage, owner) })
   if (dir === undefined) return undefined
   try {
     return native().openAt(dir.fd, basename(path), fsc.O_RDONLY | fsc.O_NONBLOCK, 0, path)

@@ -22,9 +22,14 @@ export interface OpenLog {
   ino: number
 }
 
-/** Open a log for reading, safely (see above); undefined when it does not exist (yet). */
-export function openLogForReading(path: string): OpenLog | undefined {
-  const fd = openUntrustedIn(path, 'log', 'log file')
+/**
+ * Open a log for reading, safely (see above); undefined when it does not
+ * exist (yet). `owner`: the service's user, the only one besides root and
+ * the caller its directory may belong to (unset: any one user that alone
+ * can write it).
+ */
+export function openLogForReading(path: string, owner?: number): OpenLog | undefined {
+  const fd = openUntrustedIn(path, 'log', 'log file', owner)
   if (fd === undefined) return undefined
   try {
     const st = fstatSync(fd)
@@ -117,6 +122,8 @@ export interface FollowOptions {
   note?: (message: string) => void
   /** Stop following when this says so (output gone). */
   stopped?: () => boolean
+  /** The service's user: see openLogForReading. */
+  owner?: number
 }
 
 /**
@@ -131,7 +138,7 @@ export async function followLog(
   start: { log: OpenLog; offset: number } | undefined,
   emit: (bytes: Buffer) => void,
   signal: AbortSignal,
-  { intervalMs = 200, note = () => {}, stopped = () => false }: FollowOptions = {},
+  { intervalMs = 200, note = () => {}, stopped = () => false, owner }: FollowOptions = {},
 ): Promise<void> {
   let log = start?.log
   let offset = start?.offset ?? 0
@@ -153,7 +160,7 @@ export async function followLog(
       }
       const now = pathIdentity(path)
       if (now !== undefined && (log === undefined || now.dev !== log.dev || now.ino !== log.ino)) {
-        const next = openLogForReading(path)
+        const next = openLogForReading(path, owner)
         if (next !== undefined) {
           if (log !== undefined) {
             // Whatever reached the old file before the daemon reopened the

@@ -143,6 +143,22 @@ describe('a service user\'s own log directory (hardening round 2, defect 4)', ()
     expect(res.err).toContain(`directory ${dir} is owned by uid 54321 with mode 0750, but a service's own directory must belong to its user, nobody`)
     expect(readdirSync(r.run).filter((f) => f.endsWith('.pid'))).toEqual([])
   })
+
+  it('logs reads the log only from a directory of the service\'s recorded user', async () => {
+    const r = names()
+    const dir = join(r.logs, 'svc')
+    const pid = await startService(r)
+    await untilLine(join(dir, 'svc.log'), `pid ${pid}: up`)
+    const ok = await cli(['logs', 'svc', '-n', '50'], r.env)
+    expect(ok.code, ok.err).toBe(0)
+    expect(ok.out).toContain(`pid ${pid}: up`)
+    // Another user, alone able to write it, is still not the service's user.
+    chownSync(dir, 54321, nobody.gid)
+    const res = await cli(['logs', 'svc', '-n', '1'], r.env)
+    expect(res.code).toBe(1)
+    expect(res.err).toContain(`directory ${dir} is owned by uid 54321, not by the service's user (nobody (uid ${nobody.uid}))`)
+    expect(res.out).toBe('')
+  })
 })
 
 describe('what the service user puts at its log\'s name (hardening round 2, defect 4)', () => {

@@ -6,10 +6,13 @@
 import { closeSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { DaemonizeError } from '../errors.js'
+import { euid } from '../filecheck.js'
 import { escapeControls } from '../escape.js'
 import { terminalHasColour, terminalOutput } from '../log-view.js'
 import { followLog, lastLines, LOG_WINDOW, openLogForReading } from '../logs.js'
+import type { DaemonizeOptions } from '../options.js'
 import { findSpec, noSuchName } from '../spec.js'
+import { resolveCredentials } from '../user.js'
 import { EXIT_OK, parseCommandLine, parsePositiveInt, printBytes, printErr, printOut, stdoutGone, UsageError } from './args.js'
 import { nameArg } from './target.js'
 
@@ -76,11 +79,20 @@ export async function run(args: string[]): Promise<number> {
     process.once('SIGTERM', end)
   }
   try {
-    return await show(path, name, lines, values.follow === true, out, ac.signal)
+    return await show(path, name, lines, values.follow === true, out, ac.signal, serviceUid(spec.options))
   } finally {
     process.off('SIGINT', end)
     process.off('SIGTERM', end)
   }
+}
+
+/**
+ * The user the daemon runs as, as its spec records it (--user, else the
+ * spec's writer, who is this caller): the only one besides root and the
+ * caller whose directory the log may be read from.
+ */
+function serviceUid(options: DaemonizeOptions): number {
+  return resolveCredentials(options.user, options.group)?.uid ?? euid()
 }
 
 /** Where the log's bytes go: a terminal's readable lines (TerminalOutput), or stdout unchanged (no startsCut). */
@@ -93,8 +105,8 @@ interface Output {
 const WINDOW_TEXT = `${LOG_WINDOW / (1024 * 1024)} MiB`
 
 /** The last lines, then (follow) what comes, until the signal aborts or stdout is gone. */
-async function show(path: string, name: string, lines: number, follow: boolean, out: Output, signal: AbortSignal): Promise<number> {
-  const log = openLogForReading(path)
+async function show(path: string, name: string, lines: number, follow: boolean, out: Output, signal: AbortSignal, owner: number): Promise<number> {
+  const log = openLogForReading(path, owner)
   if (log === undefined && !follow) {
     throw new DaemonizeError(`log file ${path} of ${name} does not exist (yet)`, { stage: 'log', code: 'ENOENT', path })
   }
@@ -120,6 +132,7 @@ async function show(path: string, name: string, lines: number, follow: boolean, 
   await followLog(path, log === undefined ? undefined : { log, offset }, out.write, signal, {
     note: (m) => printErr(`node-daemonize logs: ${escapeControls(m)}`),
     stopped: stdoutGone,
+    owner,
   })
   out.end()
   return EXIT_OK
