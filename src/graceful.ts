@@ -15,12 +15,11 @@
 import { closeSync, constants as fsc, lstatSync, openSync, readlinkSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, errnoFields, optionError, type Stage } from './errors.js'
-import { openDaemon, sendSignal } from './daemon-process.js'
+import { openDaemon, sendSignal, waitExit } from './daemon-process.js'
 import { logTail } from './failure.js'
 import { inspectPidFile } from './pidfile-inspect.js'
 import { NATIVE_STAGES } from './protocol.js'
 import { signalName } from './signals.js'
-import { waitExit } from './stop.js'
 import { openSupervisorState, readStateFd, statePathOf, type GracefulRefusal, type GracefulState, type SupervisorState } from './supervise-state.js'
 
 export interface GracefulRestartOptions {
