@@ -161,7 +161,8 @@ function heldElsewhere(pidFile: string, pid: number, lock: LockRef): DaemonStatu
   let holders: LockHolder[] = []
   let record: SupervisorState | undefined
   try {
-    holders = findHolders(lock, lstatSync(pidFile))
+    // (A daemon of an earlier version locks its pid file itself: no record to judge its holders by.)
+    if (lock.path !== pidFile) holders = findHolders(lock, lstatSync(pidFile))
     record = launchRecord(pidFile, pid)
   } catch {
     // what cannot be read names nobody

@@ -36,6 +36,8 @@ import { pidList, terminate, type Victim } from './terminate.js'
 
 /** Between the two looks at the holders. */
 const SETTLE_MS = 50
+/** How long a launch that holds the lock (it has just started the daemon) is given to finish before stop refuses. */
+const LAUNCH_WAIT_MS = 1000
 /** Holders that keep appearing (a holder forking new ones) are looked for again at most this often. */
 const MAX_ROUNDS = 10
 
@@ -130,6 +132,25 @@ function unchanged(s: Held, stage: Stage): boolean {
   return now.kind === 'held' && now.pid === s.pid && now.lock.dev === s.lock.dev && now.lock.ino === s.lock.ino
 }
 
+/**
+ * The holders in two looks SETTLE_MS apart (a stop of ours removing the
+ * files holds the lock for a moment only): all of the second look, to be
+ * judged, and those in both, to be signalled. undefined when the files
+ * changed meanwhile.
+ */
+async function settledHolders(
+  s: Held,
+  pidStat: { dev: number; ino: number },
+  stage: Stage,
+): Promise<{ all: LockHolder[]; steady: LockHolder[] } | undefined> {
+  const first = findHolders(s.lock, pidStat)
+  if (first.length === 0) return { all: [], steady: [] }
+  await delay(SETTLE_MS)
+  const all = findHolders(s.lock, pidStat)
+  if (!unchanged(s, stage)) return undefined
+  return { all, steady: all.filter((h) => first.some((f) => f.pid === h.pid && f.startTicks === h.startTicks)) }
+}
+
 function asVictim(h: ProcIdentity, lock: LockRef, uid: number): Victim {
   return { pid: h.pid, isStill: (id) => id.startTicks === h.startTicks && isLiveOf(id, uid) && holdsWriteLock(h.pid, lock) }
 }
@@ -141,6 +162,8 @@ function asVictim(h: ProcIdentity, lock: LockRef, uid: number): Victim {
  * looks at them again). Throws a DaemonizeError (stage) when it refuses.
  */
 export async function stopLockHolders(s: Held, sig: number, timeoutMs: number, stage: Stage): Promise<HoldersStopped | undefined> {
+  // A daemon of an earlier version locks its pid file itself: no launch record, nothing to go on.
+  if (s.lock.path === s.path) return undefined
   let pidStat: { dev: number; ino: number } | undefined
   try {
     pidStat = lstatSync(s.path)
@@ -153,35 +176,37 @@ export async function stopLockHolders(s: Held, sig: number, timeoutMs: number, s
   } catch (err) {
     throw stageError(stage, 'cannot read the launch record', err, s.path)
   }
-  const first = findHolders(s.lock, pidStat)
-  if (first.length === 0) return undefined
-  judge(s, first, record, stage)
-  await delay(SETTLE_MS)
-  const second = findHolders(s.lock, pidStat)
-  if (second.length === 0 || !unchanged(s, stage)) return undefined
-  judge(s, second, record, stage)
-  const uid = record?.serviceUid as number
-  let victims: Victim[] = second.filter((h) => first.some((f) => f.pid === h.pid && f.startTicks === h.startTicks)).map((h) => asVictim(h, s.lock, uid))
-  // The daemon the pid file names, when it still runs (it closed its lock fd) and is the recorded one.
-  const daemon = record?.oneShot ? procIdentity(s.pid) : undefined
-  const startTicks = record?.daemonStartTicks
-  if (daemon !== undefined && isRecordedProcess(daemon, { startTicks, uid }) && !victims.some((v) => v.pid === s.pid)) {
-    victims.push({ pid: s.pid, isStill: (id) => isRecordedProcess(id, { startTicks, uid }) })
+  // A launch that has just started the daemon still holds the lock (and the
+  // pid file) for a moment: let it finish, then look again.
+  for (const end = Date.now() + LAUNCH_WAIT_MS; findHolders(s.lock, pidStat).some((h) => h.writesPidFile) && Date.now() < end; ) {
+    await delay(20)
+    if (!unchanged(s, stage)) return undefined
   }
+  const uid = record?.serviceUid
   const signalled: number[] = []
   let escalated = false
-  for (let round = 0; victims.length > 0; round++) {
+  for (let round = 0; ; round++) {
+    const seen = await settledHolders(s, pidStat, stage)
+    if (seen === undefined || seen.all.length === 0) {
+      if (round === 0) return undefined
+      break // the lock is free (or the files were taken over meanwhile: the removal says so)
+    }
+    judge(s, seen.all, record, stage)
     if (round >= MAX_ROUNDS) {
       const tail = `${pidList(signalled)} were stopped`
-      throw refuse(s, `its lock is still held after ${MAX_ROUNDS} rounds (new holders keep appearing: ${pidList(victims.map((v) => v.pid))})`, 'EBUSY', victims[0].pid, stage, tail)
+      throw refuse(s, `its lock is still held after ${MAX_ROUNDS} rounds (new holders keep appearing: ${pidList(seen.all.map((h) => h.pid))})`, 'EBUSY', seen.all[0].pid, stage, tail)
     }
+    const victims = seen.steady.map((h) => asVictim(h, s.lock, uid as number))
+    // The daemon the pid file names, when it still runs (it closed its lock fd) and is the recorded one.
+    const startTicks = record?.daemonStartTicks
+    if (round === 0 && record?.oneShot && isRecordedProcess(procIdentity(s.pid), { startTicks, uid }) && !victims.some((v) => v.pid === s.pid)) {
+      victims.push({ pid: s.pid, isStill: (id) => isRecordedProcess(id, { startTicks, uid }) })
+    }
+    if (victims.length === 0) continue
     // Later rounds: processes that appeared while the first ones were stopped (their children).
     const r = await terminate(victims, round === 0 ? sig : osc.signals.SIGKILL, timeoutMs, stage)
     signalled.push(...r.signalled)
     escalated ||= r.escalated.length > 0
-    const next = findHolders(s.lock, pidStat)
-    if (next.length > 0) judge(s, next, record, stage)
-    victims = next.map((h) => asVictim(h, s.lock, uid))
   }
   const holders = signalled.filter((p) => p !== s.pid)
   const parts = holders.length > 0 ? [`${pidList(holders)}, which held it`] : []
