@@ -6,7 +6,9 @@
  *
  * The file is created by the caller (0644, owned by the caller, like the pid
  * file); the supervisor keeps its descriptor, and no generation ever has one,
- * so a daemon running as --user cannot alter what status reports.
+ * so a daemon running as --user cannot alter what status reports. Without
+ * --respawn the launcher writes one record of this layout there itself
+ * (ND_STATE_F_ONE_SHOT), for the same readers (src/launch-record.ts).
  *
  * A reader may race a write: seq is written at both ends of the record, and
  * a record whose two copies differ is read again. Host byte order (the

@@ -5,13 +5,15 @@
 // may be alive: they open them read-only and *test* the lock (F_OFD_GETLK,
 // a write lock only), so they cannot make a concurrent start fail. A signal
 // only ever goes through a pidfd, and only to a process that holds the
-// locked lock file itself (checked in /proc/<pid>/fd), so a recycled pid or
-// an unrelated process named by a stale file is never hit. stop, restart
-// and reload act only on files the caller owns; status also reads root's,
-// for monitoring users, and is never misled by anyone else's.
+// locked lock file itself (checked in /proc/<pid>/fd), or that the launch
+// record (launch-record.ts) identifies by pid, start time and uid, so a
+// recycled pid or an unrelated process named by a stale file is never hit.
+// stop, restart and reload act only on files the caller owns; status also
+// reads root's, for monitoring users, and is never misled by anyone else's.
 //
-// status and reload are here; stop in stop.ts; the pidfd that reaches the
-// daemon in daemon-process.ts.
+// status and reload are here; stop in stop.ts (a lock handed on:
+// stop-holders.ts; what a killed supervisor left: survivors.ts); the pidfd
+// that reaches the daemon in daemon-process.ts.
 import { closeSync, lstatSync, readFileSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError, type Stage } from './errors.js'
@@ -162,7 +164,7 @@ function heldElsewhere(pidFile: string, pid: number, lock: LockRef): DaemonStatu
   let record: SupervisorState | undefined
   try {
     // (A daemon of an earlier version locks its pid file itself: no record to judge its holders by.)
-    if (lock.path !== pidFile) holders = findHolders(lock, lstatSync(pidFile))
+    if (lock.path !== pidFile) holders = findHolders(lock, lstatSync(pidFile), () => true)
     record = launchRecord(pidFile, pid)
   } catch {
     // what cannot be read names nobody

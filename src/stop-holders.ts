@@ -119,11 +119,15 @@ export function describeHolders(holders: ProcIdentity[]): string {
   return holders.map(who).join(', ')
 }
 
-/** The holders now, this process left out; a second look through every thread's fds when the first finds none. */
-export function findHolders(lock: LockRef, pidFile: { dev: number; ino: number } | undefined): LockHolder[] {
+/**
+ * The holders now, this process left out. When none is found while the
+ * lock is still held (stillHeld), a second look through every thread's fd
+ * table (a thread made without CLONE_FILES has its own).
+ */
+export function findHolders(lock: LockRef, pidFile: { dev: number; ino: number } | undefined, stillHeld: () => boolean): LockHolder[] {
   const mine = (h: LockHolder) => h.pid !== process.pid
   const first = lockHolders(lock, pidFile).filter(mine)
-  return first.length > 0 ? first : lockHolders(lock, pidFile, true).filter(mine)
+  return first.length > 0 || !stillHeld() ? first : lockHolders(lock, pidFile, true).filter(mine)
 }
 
 /** Still the same look at the files: the pid file names pid under the same held lock file. */
@@ -142,12 +146,14 @@ async function settledHolders(
   s: Held,
   pidStat: { dev: number; ino: number },
   stage: Stage,
+  seen?: LockHolder[],
 ): Promise<{ all: LockHolder[]; steady: LockHolder[] } | undefined> {
-  const first = findHolders(s.lock, pidStat)
+  const held = () => unchanged(s, stage)
+  const first = seen ?? findHolders(s.lock, pidStat, held)
   if (first.length === 0) return { all: [], steady: [] }
   await delay(SETTLE_MS)
-  const all = findHolders(s.lock, pidStat)
-  if (!unchanged(s, stage)) return undefined
+  const all = findHolders(s.lock, pidStat, held)
+  if (!held()) return undefined
   return { all, steady: all.filter((h) => first.some((f) => f.pid === h.pid && f.startTicks === h.startTicks)) }
 }
 
@@ -178,15 +184,19 @@ export async function stopLockHolders(s: Held, sig: number, timeoutMs: number, s
   }
   // A launch that has just started the daemon still holds the lock (and the
   // pid file) for a moment: let it finish, then look again.
-  for (const end = Date.now() + LAUNCH_WAIT_MS; findHolders(s.lock, pidStat).some((h) => h.writesPidFile) && Date.now() < end; ) {
+  const held = () => unchanged(s, stage)
+  let first = findHolders(s.lock, pidStat, held)
+  for (const end = Date.now() + LAUNCH_WAIT_MS; first.some((h) => h.writesPidFile) && Date.now() < end; ) {
     await delay(20)
-    if (!unchanged(s, stage)) return undefined
+    if (!held()) return undefined
+    first = findHolders(s.lock, pidStat, held)
   }
   const uid = record?.serviceUid
   const signalled: number[] = []
   let escalated = false
   for (let round = 0; ; round++) {
-    const seen = await settledHolders(s, pidStat, stage)
+    // The first look of round 0 is the one above; each later round looks afresh.
+    const seen = await settledHolders(s, pidStat, stage, round === 0 ? first : undefined)
     if (seen === undefined || seen.all.length === 0) {
       if (round === 0) return undefined
       break // the lock is free (or the files were taken over meanwhile: the removal says so)
