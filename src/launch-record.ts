@@ -45,12 +45,13 @@ export function launchRecord(pidFile: string, pid: number | null): SupervisorSta
 }
 
 /**
- * The start time of a daemon just launched, read only while it holds the
- * launch's lock file (then pid is that daemon, not a successor), through a
- * pidfd that is still alive after the read. undefined when it cannot be told
- * (it exited, or handed its lock fd on already).
+ * The start time of a daemon just launched, read only while pid is still in
+ * the launch's session or holds its lock file (then it is that daemon, not a
+ * successor: a session id is not reused while any process is in it), through
+ * a pidfd that is still alive after the read. undefined when it cannot be
+ * told (it exited, or left both already).
  */
-function launchedStartTicks(pid: number, lock: LockRef): number | undefined {
+function launchedStartTicks(pid: number, sid: number, lock: LockRef): number | undefined {
   let pidfd: number
   try {
     pidfd = native().pidfdOpen(pid)
@@ -59,7 +60,7 @@ function launchedStartTicks(pid: number, lock: LockRef): number | undefined {
   }
   try {
     const id = procIdentity(pid)
-    if (id === undefined || !processHoldsFile(pid, lock)) return undefined
+    if (id === undefined || (id.session !== sid && !processHoldsFile(pid, lock))) return undefined
     native().pidfdSendSignal(pidfd, 0)
     return id.startTicks
   } catch {
@@ -89,7 +90,7 @@ export function writeOneShotRecord(fd: number, d: { pid: number; uid: number; si
   buf.writeBigInt64LE(now, 96) // updated_ms
   buf.writeInt32LE(d.sid, 112)
   buf.writeUInt32LE(d.uid, 116)
-  buf.writeBigUInt64LE(BigInt(launchedStartTicks(d.pid, d.lock) ?? 0), 184)
+  buf.writeBigUInt64LE(BigInt(launchedStartTicks(d.pid, d.sid, d.lock) ?? 0), 184)
   buf.writeBigUInt64LE(1n, STATE_SIZE - 8)
   writeSync(fd, buf, 0, buf.length, 0)
 }

@@ -124,6 +124,27 @@ describe.skipIf(!asRoot)('a lock handed to a detached child by a daemon running 
   })
 })
 
+describe.skipIf(!asRoot)('a daemon that handed its lock to a child and closed its own copy, running on', () => {
+  it('stop ends the holder and the daemon itself (its start time and uid match the launch record)', async () => {
+    const { dir, out } = workDir()
+    const pidFile = join(dir, 's.pid')
+    const r = await cli([
+      'start', handsOff, '--pid-file', pidFile, '--log-file', join(dir, 's.log'), '--user', 'nobody', '--startup-grace', '0', '--json', '--',
+      join(out, 'child'), 'stay',
+    ])
+    expect(r.code, r.err).toBe(0)
+    const daemon = track(json(r).pid as number)
+    const child = await pidIn(join(out, 'child'))
+    const stopped = await cli(['stop', '--pid-file', pidFile])
+    expect(stopped.code, stopped.err).toBe(0)
+    expect(stopped.out.trim()).toBe(
+      `pid ${daemon} named in ${pidFile} no longer held its lock: stopped pid ${child}, which held it and the daemon itself (pid ${daemon}), which still ran without it (SIGTERM); removed ${pidFile}`,
+    )
+    await untilGone(child)
+    await untilGone(daemon)
+  })
+})
+
 describe.skipIf(!asRoot)('a lock passed with SCM_RIGHTS to a process of another uid', () => {
   it('stop refuses, names the holder and its user, and signals nothing; status says the same', async () => {
     const { dir, out } = workDir()
