@@ -203,7 +203,7 @@ export async function stopLockHolders(s: Held, sig: number, timeoutMs: number, s
     }
     judge(s, seen.all, record, stage)
     if (round >= MAX_ROUNDS) {
-      const tail = `${pidList(signalled)} were stopped`
+      const tail = signalled.length > 0 ? `${pidList(signalled)} were stopped` : 'nothing was signalled'
       throw refuse(s, `its lock is still held after ${MAX_ROUNDS} rounds (new holders keep appearing: ${pidList(seen.all.map((h) => h.pid))})`, 'EBUSY', seen.all[0].pid, stage, tail)
     }
     const victims = seen.steady.map((h) => asVictim(h, s.lock, uid as number))

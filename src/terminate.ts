@@ -86,6 +86,7 @@ export async function terminate(victims: Victim[], sig: number, timeoutMs: numbe
 
 /** "pid 12", "pids 12 and 13", "pids 12, 13 and 14" (at most `max` named, then "and N more"). */
 export function pidList(pids: number[], max = 5): string {
+  if (pids.length === 0) return 'no pid'
   if (pids.length === 1) return `pid ${pids[0]}`
   const shown = pids.slice(0, max)
   const more = pids.length - shown.length
