@@ -1,8 +1,7 @@
 // status / stop / reload of a service started with respawn: the pid file
 // names the supervisor, and `<pidFile>.state` (written by it alone) says
 // which daemon runs now and how the service has fared.
-import { lstatSync, readFileSync } from 'node:fs'
-import { native } from './native.js'
+import { lstatSync } from 'node:fs'
 import { signalName } from './signals.js'
 import { formatDuration, readSupervisorState, statePathOf, type GracefulOutcome, type GracefulState, type SupervisorState } from './supervise-state.js'
 
@@ -181,37 +180,4 @@ export function describeRunning(s: SupervisorStatus): string {
       if (s.daemonPid === undefined) return `running (${tail}; no daemon right now)`
       return `running (daemon pid ${s.daemonPid}, up ${formatDuration(s.uptimeMs ?? 0)}${s.ready ? ', ready' : ''}, ${tail})`
   }
-}
-
-/** Alive and not a zombie, from /proc/<pid>/stat. */
-function isLiveProcess(pid: number): boolean {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'latin1')
-    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-/**
- * A supervisor that ended without writing its end (killed with SIGKILL): its
- * daemon died with it (PR_SET_PDEATHSIG), but the daemon's own children may
- * still run in the service's session. Kill them, if the session is still
- * ours: its id cannot be given to a new process (hence a new session) while
- * any process is in it, and a live process with that pid means a new
- * session, which is not touched. Returns how many were killed, or undefined
- * when this is not such a service.
- */
-export function killOrphanedSession(pidFile: string, pid: number | null): { sid: number; killed: number; left: number } | undefined {
-  let s: SupervisorState | undefined
-  try {
-    s = supervisedState(pidFile, pid)
-  } catch {
-    return undefined
-  }
-  if (s === undefined || s.sid <= 1) return undefined
-  if (s.state === 'failed' || s.state === 'stopped' || s.state === 'exited') return undefined
-  if (isLiveProcess(s.sid)) return undefined
-  const r = native().killSession(s.sid)
-  return { sid: s.sid, ...r }
 }

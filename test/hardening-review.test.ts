@@ -10,6 +10,7 @@ import { daemonize } from '../src/daemonize.js'
 import { escapeControls } from '../src/escape.js'
 import { logTail } from '../src/failure.js'
 import { status } from '../src/lifecycle.js'
+import { stop } from '../src/stop.js'
 import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { failure as expectFailure } from './helpers/expect-failure.js'
@@ -40,6 +41,12 @@ describe('a lock held by a process the daemon handed its lock fd to', () => {
     const s = status(pidFile)
     expect(s).toMatchObject({ state: 'dead', code: 1, pid: d.pid })
     expect(s.message).toContain('no longer holds its lock')
+    // Hardening round 2, defect 7: stop ends the holder (of the service's
+    // recorded uid: here the caller's own) and reclaims the files.
+    const r = await stop(pidFile)
+    expect(r.message).toContain(`stopped pid ${child}, which held it`)
+    await untilGone(child)
+    expect(existsSync(pidFile) || existsSync(`${pidFile}.lock`)).toBe(false)
   })
 })
 

@@ -25,7 +25,9 @@ export const usage = `Usage: node-daemonize restart NAME [options] [-- args...]
 
 Stop the daemon (SIGTERM, then SIGKILL after 10s; nothing happens when it
 is not running), then start it again. Every option is checked before
-anything is stopped, so a typo never leaves the service down.
+anything is stopped, so a typo never leaves the service down. The stop is
+stop's: processes that hold the lock after the daemon handed it on are
+stopped too when they run as the service's user (see stop --help).
 
 A daemon started with --name restarts from its saved spec: the same entry,
 arguments, environment and options, with only what this command line
