@@ -13,6 +13,7 @@
         "native/addon/notify.cc",
         "native/addon/log.cc",
         "native/addon/listen.cc",
+        "native/addon/dirs.cc",
         "native/addon/protocol_exports.cc",
         "native/fd_moves.c"
       ],

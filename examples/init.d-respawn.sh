@@ -33,7 +33,12 @@ case "$1" in
   start) start ;;
   stop) $ND stop --pid-file "$PIDFILE" ;;
   restart|force-reload) $ND stop --pid-file "$PIDFILE" && start ;;
-  graceful) $ND restart --graceful --pid-file "$PIDFILE" ;;  # exit 1: the new code did not start, the old keeps serving
+  graceful)
+    # 0: the new code serves; 1: it did not start, the old keeps serving;
+    # 3: no verdict yet (the hand-over goes on; status tells). LSB reads 3 from
+    # an action as "unimplemented", so it is passed on as 1 (unspecified).
+    $ND restart --graceful --pid-file "$PIDFILE"
+    rc=$?; [ "$rc" -eq 3 ] && exit 1; exit "$rc" ;;
   reload) $ND reload --pid-file "$PIDFILE" ;;  # logrotate's postrotate: the supervisor and the daemon reopen the log
   status) $ND status --pid-file "$PIDFILE"; exit $? ;;  # LSB: 0 running, 1 failed/dead, 3 stopped
   *) echo "Usage: $0 {start|stop|restart|force-reload|graceful|reload|status}" >&2; exit 2 ;;

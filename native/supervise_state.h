@@ -6,12 +6,15 @@
  *
  * The file is created by the caller (0644, owned by the caller, like the pid
  * file); the supervisor keeps its descriptor, and no generation ever has one,
- * so a daemon running as --user cannot alter what status reports.
+ * so a daemon running as --user cannot alter what status reports. Without
+ * --respawn the launcher writes one record of this layout there itself
+ * (ND_STATE_F_ONE_SHOT), for the same readers (src/launch-record.ts).
  *
  * A reader may race a write: seq is written at both ends of the record, and
  * a record whose two copies differ is read again. Host byte order (the
  * reader is on the same machine; every supported platform is
- * little-endian).
+ * little-endian). Version 2 (192 bytes, without service_uid and the start
+ * times) is what a supervisor started by an earlier release still writes.
  */
 #ifndef NODE_DAEMONIZE_SUPERVISE_STATE_H
 #define NODE_DAEMONIZE_SUPERVISE_STATE_H
@@ -19,8 +22,8 @@
 #include <stdint.h>
 
 #define ND_STATE_MAGIC 0x5653444eu /* "NDSV" */
-#define ND_STATE_VERSION 2u
-#define ND_STATE_SIZE 192
+#define ND_STATE_VERSION 3u
+#define ND_STATE_SIZE 208
 
 /* state */
 #define ND_STATE_STARTING 1   /* the first generation's start-up window */
@@ -37,6 +40,9 @@
 #define ND_STATE_F_GOOD_START (1u << 2)   /* the current generation counts as a good start */
 #define ND_STATE_F_WANT_READY (1u << 3)   /* started with --wait-ready: a graceful restart is possible */
 #define ND_STATE_F_CGROUP (1u << 4)       /* each generation runs in a cgroup of its own (else: the /proc attribution) */
+#define ND_STATE_F_ONE_SHOT (1u << 5)     /* no supervisor: the launcher wrote this record once for a daemon
+                                           * without --respawn (supervisor_pid 0; only daemon_pid,
+                                           * daemon_start_ticks, service_uid and sid are set) */
 
 /* last_exit_kind */
 #define ND_EXIT_NONE 0
@@ -93,7 +99,7 @@ struct nd_state {
   uint32_t stop_signal;
   uint32_t deaths; /* every death so far */
   int32_t sid;     /* the service's session (the helper's pid) */
-  uint32_t reserved;
+  uint32_t service_uid; /* version 3: the uid every generation runs as (--user, else the supervisor's) */
   /* Graceful restarts (version 2). A request is a SIGUSR2 to the
    * supervisor; it either begins attempt graceful_seq (requested by
    * graceful_requester, the signal's sender) or is refused (refusals,
@@ -115,13 +121,18 @@ struct nd_state {
   uint32_t graceful_ready_ms; /* the last attempt's new generation: fork to ready() */
   uint32_t graceful_took_ms;  /* the last attempt: request to hand-over (or to its failure) */
   uint32_t wait_ready_ms;     /* the readiness timeout a new generation gets (--wait-ready; 0: none) */
+  /* Version 3: start times as /proc/<pid>/stat gives them (clock ticks
+   * after boot; 0: unknown). A pid recorded here is the same process only
+   * while its start time (and uid) still match: pids are reused. */
+  uint64_t daemon_start_ticks;     /* the current generation's (daemon_pid's) */
+  uint64_t supervisor_start_ticks; /* the supervisor's own */
   uint64_t seq_end; /* = seq */
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 192 bytes");
+static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 208 bytes");
 #else
-_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 192 bytes");
+_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 208 bytes");
 #endif
 
 #endif

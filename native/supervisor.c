@@ -133,10 +133,31 @@ static void status_record(int stage, int sys, int err, int64_t value) {
   if (launching) (void)daemon_send_record(ND_HELPER_FD_STATUS, stage, sys, err, value);
 }
 
+static int proc_stat_of(long pid, char *state, int *pgrp, int *session, unsigned long long *start);
+
+/* A process's start time (clock ticks after boot), or 0. */
+static uint64_t start_ticks_of(pid_t pid) {
+  char state;
+  int pgrp, session;
+  unsigned long long start;
+  return proc_stat_of((long)pid, &state, &pgrp, &session, &start) < 0 ? 0 : (uint64_t)start;
+}
+
 static void write_state(void) {
   st.seq++;
   st.seq_end = st.seq;
   st.updated_ms = real_ms();
+  /* The current generation's start time, read once per generation: it is
+   * our unreaped child (or zombie) then, so its pid cannot have been reused.
+   * With it, status and stop after our death (SIGKILL) name or signal that
+   * pid only while it is still that process. */
+  static pid_t ticks_pid;
+  static uint32_t ticks_generation;
+  if (gen_pid != ticks_pid || st.generation != ticks_generation) {
+    ticks_pid = gen_pid;
+    ticks_generation = st.generation;
+    st.daemon_start_ticks = gen_pid > 0 ? start_ticks_of(gen_pid) : 0;
+  }
   st.daemon_pid = gen_pid;
   st.next_pid = next.pid;
   st.draining_pid = draining_pid;
@@ -1205,6 +1226,10 @@ int nd_supervise(const struct nd_supervise_config *c) {
   st.window_ms = c->policy.window_ms;
   st.stop_timeout_ms = c->stop_timeout_ms;
   st.sid = c->sid;
+  /* Who a generation runs as, and when we started: what status and stop
+   * check a pid against once we are gone (supervise_state.h, version 3). */
+  st.service_uid = c->set_ids ? (uint32_t)c->uid : (uint32_t)geteuid();
+  st.supervisor_start_ticks = start_ticks_of(self);
   if (c->want_ready) st.flags |= ND_STATE_F_WANT_READY;
   st.wait_ready_ms = c->want_ready ? c->window_ms : 0;
   next.rep_r = next.ready_r = -1;

@@ -1,5 +1,5 @@
 // daemonize(): checked options -> helper -> verified stages -> a running daemon.
-import { closeSync } from 'node:fs'
+import { closeSync, fstatSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError } from './errors.js'
 import { failure } from './failure.js'
@@ -7,13 +7,16 @@ import { signalName } from './signals.js'
 import { fdLogger } from './log.js'
 import { helperPath, native } from './native.js'
 import { closeNamed, prepareNamed, saveNamed } from './named.js'
-import { type DaemonizeOptions, type Launch, openLaunchLog, resolveLaunch } from './options.js'
+import { type LogAt, openLaunchLog } from './launch-log.js'
+import { type DaemonizeOptions, type Launch, resolveLaunch } from './options.js'
 import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from './pidfile.js'
 import { encodePlan, launchPlan } from './plan.js'
 import { closeListeners, openListeners, ownedListenerFds } from './listen.js'
 import type { RespawnPolicy } from './respawn.js'
 import { readStatus, type StatusRecord } from './status.js'
 import { openStateFile, removeStateFile, statePathOf } from './supervise-state.js'
+import { writeOneShotRecord } from './launch-record.js'
+import { euid } from './filecheck.js'
 
 export interface Daemon {
   pid: number
@@ -116,7 +119,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   const named = await prepareNamed(options)
   if (named === undefined) return launchDaemon(options)
   try {
-    const daemon = await launchDaemon(named.options)
+    const daemon = await launchDaemon(named.options, named.logAt)
     daemon.name = named.name
     try {
       daemon.specPath = saveNamed(named)
@@ -132,13 +135,17 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
   }
 }
 
-async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
+async function launchDaemon(options: DaemonizeOptions, logAt?: LogAt): Promise<Daemon> {
   const launch = resolveLaunch(options)
   let pidFile: AcquiredPidFile | undefined
   let logFd = -1
   let stateFd = -1
   let socketFds: number[] = []
-  const statePath = launch.respawn !== undefined && options.pidFile !== undefined ? statePathOf(options.pidFile) : undefined
+  // Every launch with a pid file empties the state file under the lock: the
+  // supervisor's record goes there, or (one-shot) the launcher's own, once
+  // the daemon runs (launch-record.ts).
+  const statePath = options.pidFile !== undefined ? statePathOf(options.pidFile) : undefined
+  const withSupervisor = launch.respawn !== undefined
   let helperPid: number
   let statusFd: number
   const warnings: LaunchWarning[] = []
@@ -150,7 +157,7 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
     // As the caller (root binds port 80), before the log, so that a port in
     // use creates no log file and starts nothing.
     socketFds = openListeners(launch.listeners, launch.credentials, launch.umask)
-    logFd = openLaunchLog(launch).fd
+    logFd = openLaunchLog(launch, logAt).fd
     if (pidFile?.reclaimed && launch.logFile !== undefined) {
       const lost = warnReclaimed(logFd, pidFile)
       if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))
@@ -170,8 +177,8 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
         pidFile?.pidFd ?? -1,
         pidFile?.lockPath,
         pidFile?.path,
-        stateFd,
-        statePath,
+        withSupervisor ? stateFd : -1,
+        withSupervisor ? statePath : undefined,
         socketFds,
       ))
     } catch (err) {
@@ -188,7 +195,10 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
     throw err
   }
   // The helper (and the supervisor it forks) has its own copy.
-  if (stateFd >= 0) closeSync(stateFd)
+  if (stateFd >= 0 && withSupervisor) {
+    closeSync(stateFd)
+    stateFd = -1
+  }
   closeListeners(ownedListenerFds(launch.listeners, socketFds))
 
   let records: StatusRecord[]
@@ -200,6 +210,7 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
     process.kill(helperPid, 'SIGKILL')
     native().killSession(helperPid)
     native().waitPid(helperPid)
+    if (stateFd >= 0) closeSync(stateFd)
     if (statePath !== undefined) removeStateFile(statePath)
     releasePidFile(pidFile)
     closeSync(logFd)
@@ -245,13 +256,19 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
     // The daemon is gone (the helper reaped it) unless it was kept on a
     // timeout; only then does the pid file stay, locked by the daemon.
     if (!(error.code === 'ERR_DAEMON_TIMEOUT' && launch.keepOnTimeout)) {
+      if (stateFd >= 0) closeSync(stateFd)
       if (statePath !== undefined) removeStateFile(statePath)
       releasePidFile(pidFile)
-    } else closePidFile(pidFile)
+    } else {
+      if (daemonPid !== undefined) recordOneShot(stateFd, pidFile, daemonPid, launch.credentials?.uid, helperPid)
+      closePidFile(pidFile)
+    }
     throw error
   }
   // The daemon holds the lock through its own fd 3 (3+N), and the helper wrote
-  // the pid file; ours can go.
+  // the pid file; ours can go, once the one-shot record is written (still
+  // under our lock, so a stop sees the record or an empty file).
+  recordOneShot(stateFd, pidFile, daemonPid as number, launch.credentials?.uid, records.find((r) => r.stage === 'session')?.value ?? helperPid)
   closePidFile(pidFile)
 
   const sid = records.find((r) => r.stage === 'session')?.value ?? helperPid
@@ -276,6 +293,23 @@ async function launchDaemon(options: DaemonizeOptions): Promise<Daemon> {
   if (launch.notifySystemd) notifySystemd(daemon, warnings)
   if (warnings.length > 0) daemon.warnings = warnings
   return daemon
+}
+
+/**
+ * A one-shot daemon's launch record (launch-record.ts), then the state
+ * file's fd closed. Not written: the daemon runs, and a stop without a
+ * record only refuses to signal the lock's other holders.
+ */
+function recordOneShot(stateFd: number, pidFile: AcquiredPidFile | undefined, pid: number, uid: number | undefined, sid: number): void {
+  if (stateFd < 0 || pidFile === undefined) return
+  try {
+    const st = fstatSync(pidFile.fd)
+    writeOneShotRecord(stateFd, { pid, uid: uid ?? euid(), sid, lock: { path: pidFile.lockPath, dev: st.dev, ino: st.ino } })
+  } catch {
+    // see above
+  } finally {
+    closeSync(stateFd)
+  }
 }
 
 /**

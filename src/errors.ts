@@ -82,7 +82,16 @@ export function stageError(stage: Stage, what: string, err: unknown, path?: stri
   })
 }
 
-/** A usage error in the options themselves (Node's ERR_INVALID_ARG_VALUE). */
+/**
+ * A graceful restart was asked for and goes on, but the wait for the
+ * supervisor's verdict ended first: it may still complete (the CLI exits 3).
+ */
+export const ERR_RESTART_PENDING = 'ERR_DAEMON_RESTART_PENDING'
+
+/**
+ * A usage error in the options themselves (Node's ERR_INVALID_ARG_VALUE),
+ * at stage `options`: from the CLI, exit 2 with the "Try --help" line.
+ */
 export function optionError(message: string, path?: string): DaemonizeError {
   return new DaemonizeError(message, { stage: 'options', code: 'ERR_INVALID_ARG_VALUE', path })
 }

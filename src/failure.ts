@@ -1,12 +1,14 @@
 // From the helper's failure record to a DaemonizeError a person can act on.
 import { closeSync, constants as fsc, fstatSync, openSync, readSync } from 'node:fs'
 import { DaemonizeError, errnoFields } from './errors.js'
+import { escapeControls } from './escape.js'
 import { native } from './native.js'
 import { isNativeStage, type NativeStage } from './protocol.js'
 import { signalName } from './signals.js'
 import type { Launch } from './options.js'
 import type { StatusRecord } from './status.js'
 
+export { escapeControls } from './escape.js'
 
 const TAIL_LINES = 20
 /** At most this much of the log is read, from its end: the tail costs the same at any log size. */
@@ -58,12 +60,12 @@ function lastLines(buf: Buffer, startsMidFile: boolean, count: number): string |
     // One line longer than the window: show its end rather than nothing.
     if (nl !== -1 && nl < buf.length - 1) text = buf.subarray(nl + 1)
   }
-  // Escaped: the service user wrote these bytes, and a terminal would obey
-  // its control sequences (erase the real error, print a fake line).
-  const all = escapeControls(text.toString('utf8')).split('\n')
+  const all = text.toString('utf8').split('\n')
   if (all[all.length - 1] === '') all.pop()
-  // Escaping can lengthen it (up to 4x): keep the bound on what is shown.
-  const tail = all.slice(-count).join('\n').slice(-TAIL_WINDOW)
+  // Each line escaped: the service user wrote these bytes, and a terminal
+  // would obey its control sequences (erase the real error, print a fake line).
+  // Escaping can lengthen it (up to 6x): keep the bound on what is shown.
+  const tail = all.slice(-count).map(escapeControls).join('\n').slice(-TAIL_WINDOW)
   return tail === '' ? undefined : tail
 }
 
@@ -174,9 +176,4 @@ export function failure(r: StatusRecord, launch: Launch, daemonPid: number | und
     })
   }
   return new DaemonizeError(`${describe(r)} (protocol error ${r.err})`, { stage, code: 'ERR_DAEMON_PROTOCOL' })
-}
-
-/** Control characters (C0 but newline and tab, DEL, C1) as \xNN. */
-export function escapeControls(text: string): string {
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }

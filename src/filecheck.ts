@@ -78,11 +78,16 @@ export function openUntrusted(path: string, stage: Stage, what: string): number 
   try {
     return openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return undefined
-    if (code === 'ELOOP') throw new DaemonizeError(`${what} ${path} is a symbolic link; refusing it`, { stage, code, path })
-    // A unix socket planted there: open(2) gives ENXIO.
-    if (code === 'ENXIO') throw new DaemonizeError(`${what} ${path} is not a regular file`, { stage, code: 'EINVAL', path })
-    throw stageError(stage, `cannot open ${what} ${path}`, err, path)
+    return untrustedOpenFailed(err, path, stage, what)
   }
+}
+
+/** What a failed open of an untrusted file means: undefined when it does not exist, else the refusal to throw. */
+export function untrustedOpenFailed(err: unknown, path: string, stage: Stage, what: string): undefined {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return undefined
+  if (code === 'ELOOP') throw new DaemonizeError(`${what} ${path} is a symbolic link; refusing it`, { stage, code, path })
+  // A unix socket planted there: open(2) gives ENXIO.
+  if (code === 'ENXIO') throw new DaemonizeError(`${what} ${path} is not a regular file`, { stage, code: 'EINVAL', path })
+  throw stageError(stage, `cannot open ${what} ${path}`, err, path)
 }

@@ -14,13 +14,13 @@
 // began or with the refusal, so each caller knows which answer is its own.
 import { closeSync, constants as fsc, lstatSync, openSync, readlinkSync } from 'node:fs'
 import { constants as osc } from 'node:os'
-import { DaemonizeError, errnoFields, optionError, type Stage } from './errors.js'
-import { openDaemon, sendSignal } from './daemon-process.js'
+import { checkDurationMs } from './duration.js'
+import { DaemonizeError, ERR_RESTART_PENDING, errnoFields, type Stage } from './errors.js'
+import { openDaemon, sendSignal, waitExit } from './daemon-process.js'
 import { logTail } from './failure.js'
 import { inspectPidFile } from './pidfile-inspect.js'
 import { NATIVE_STAGES } from './protocol.js'
-import { signalName } from './signals.js'
-import { waitExit } from './stop.js'
+import { gracefulExit } from './supervised.js'
 import { openSupervisorState, readStateFd, statePathOf, type GracefulRefusal, type GracefulState, type SupervisorState } from './supervise-state.js'
 
 export interface GracefulRestartOptions {
@@ -74,14 +74,22 @@ const REFUSED: Record<GracefulRefusal, string> = {
  * 'graceful') when it is refused, or when the new generation exits, fails
  * to start or misses readiness: then the new one was killed and the old one
  * keeps serving (`pid` in the error is the old one; `logTail` the log's last
- * lines).
+ * lines). When `timeoutMs` ends before the verdict, rejects with code
+ * ERR_DAEMON_RESTART_PENDING: the attempt goes on and may still complete;
+ * status() of the pid file shows its outcome (`supervisor.lastGraceful`).
  */
 export async function gracefulRestart(pidFile: string, options: GracefulRestartOptions = {}): Promise<GracefulRestartResult> {
+  return handOver(pidFile, options, `status(${JSON.stringify(pidFile)})`)
+}
+
+/**
+ * gracefulRestart(), with `seeOutcome` in the message of a restart still
+ * pending: how the caller's user sees the outcome (the CLI names its own
+ * status command).
+ */
+export async function handOver(pidFile: string, options: GracefulRestartOptions, seeOutcome: string): Promise<GracefulRestartResult> {
   const stage: Stage = 'graceful'
-  const { timeoutMs } = options
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)) {
-    throw optionError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`)
-  }
+  const timeoutMs = options.timeoutMs === undefined ? undefined : checkDurationMs('timeoutMs', options.timeoutMs, 0, { whole: false })
   const fail = (message: string, code: string, extra: Partial<ConstructorParameters<typeof DaemonizeError>[1]> = {}) =>
     new DaemonizeError(message, { stage, code, path: pidFile, ...extra })
   const s = inspectPidFile(pidFile, stage)
@@ -144,9 +152,7 @@ export async function gracefulRestart(pidFile: string, options: GracefulRestartO
         if (g.done >= g.seq) return verdict(fail, pid, g, now)
       }
       if (exited) throw supervisorGone(fail, pid)
-      if (Date.now() >= end) {
-        throw fail(`no verdict from the supervisor (pid ${pid}) within ${waitMs} ms of the request`, 'ETIMEDOUT', { pid })
-      }
+      if (Date.now() >= end) throw pending(fail, pid, waitMs, g.seq > before.seq, now, seeOutcome)
     }
   } finally {
     closeSync(pidfd)
@@ -168,6 +174,21 @@ function precheck(st: SupervisorState): GracefulRefusal | undefined {
 function refusal(fail: Fail, pid: number, why: GracefulRefusal, g: GracefulState): DaemonizeError {
   const by = why === 'in-progress' && g.requester > 0 ? ` (asked for by pid ${g.requester})` : ''
   return fail(`graceful restart refused: ${REFUSED[why]}${by}; nothing was started`, why === 'no-wait-ready' ? 'ERR_DAEMON_NO_WAIT_READY' : 'EBUSY', { pid })
+}
+
+/**
+ * The wait ended before the verdict: the attempt goes on (or the supervisor
+ * has yet to begin it: the signal is pending), so this is not a failure of
+ * the restart, and the old generation may not serve for long.
+ */
+function pending(fail: Fail, pid: number, waitMs: number, begun: boolean, st: SupervisorState, seeOutcome: string): DaemonizeError {
+  const g = st.graceful
+  const where = [
+    g.nextPid !== undefined ? `new generation pid ${g.nextPid} starting` : begun ? 'its new generation not forked yet' : 'the supervisor has yet to begin it',
+  ]
+  if (st.daemonPid !== undefined) where.push(`the old one, pid ${st.daemonPid}, serves until it is ready`)
+  const message = `no verdict from the supervisor (pid ${pid}) within ${waitMs} ms: the graceful restart goes on and may still complete (${where.join('; ')})`
+  return fail(`${message}; see its outcome with ${seeOutcome}`, ERR_RESTART_PENDING, { pid })
 }
 
 function supervisorGone(fail: Fail, pid: number): DaemonizeError {
@@ -194,9 +215,7 @@ function verdict(fail: Fail, pid: number, g: GracefulState, st: SupervisorState)
   const fields = { pid: st.daemonPid ?? pid, logTail: tail, path: path ?? undefined }
   switch (g.outcome) {
     case 'exited': {
-      const code = (g.value & 0x7f) === 0 ? (g.value >> 8) & 0xff : null
-      const signal = code === null ? (signalName(g.value & 0x7f) ?? null) : null
-      const how = code !== null ? `exited with code ${code}` : `was killed by ${signal ?? `signal ${g.value & 0x7f}`}`
+      const { code, signal, how } = gracefulExit(g.value)
       return throwing(fail(withTail(`graceful restart failed: ${newOne} ${how} before it called ready()`), 'ERR_DAEMON_EXITED', { ...fields, exitCode: code, signal }))
     }
     case 'not-ready':

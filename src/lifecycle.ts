@@ -5,20 +5,26 @@
 // may be alive: they open them read-only and *test* the lock (F_OFD_GETLK,
 // a write lock only), so they cannot make a concurrent start fail. A signal
 // only ever goes through a pidfd, and only to a process that holds the
-// locked lock file itself (checked in /proc/<pid>/fd), so a recycled pid or
-// an unrelated process named by a stale file is never hit. stop, restart
-// and reload act only on files the caller owns; status also reads root's,
-// for monitoring users, and is never misled by anyone else's.
+// locked lock file itself (checked in /proc/<pid>/fd), or that the launch
+// record (launch-record.ts) identifies by pid, start time and uid, so a
+// recycled pid or an unrelated process named by a stale file is never hit.
+// stop, restart and reload act only on files the caller owns; status also
+// reads root's, for monitoring users, and is never misled by anyone else's.
 //
-// status and reload are here; stop in stop.ts; the pidfd that reaches the
-// daemon in daemon-process.ts.
-import { closeSync, readFileSync } from 'node:fs'
+// status and reload are here; stop in stop.ts (a lock handed on:
+// stop-holders.ts; what a killed supervisor left: survivors.ts); the pidfd
+// that reaches the daemon in daemon-process.ts.
+import { closeSync, lstatSync, readFileSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError, type Stage } from './errors.js'
 import { openDaemon, processHoldsFile, sendSignal } from './daemon-process.js'
 import { inspectPidFile, type LockRef, type PidFileState } from './pidfile-inspect.js'
 import type { SupervisorState } from './supervise-state.js'
 import { describeEnd, describeRunning, supervisedState, supervisorStatus, type SupervisorStatus } from './supervised.js'
+import { launchRecord } from './launch-record.js'
+import type { LockHolder } from './lock-holders.js'
+import { describeHolders, findHolders, judgeHolders } from './stop-holders.js'
+import { describeSurvivors, findSurvivors, survivorPids, type Survivors } from './survivors.js'
 /** LSB status codes: 0 running, 1 dead but the pid file exists, 3 not running, 4 unknown. */
 export type LsbStatus = 0 | 1 | 3 | 4
 
@@ -32,6 +38,14 @@ export interface DaemonStatus {
   message: string
   /** With respawn: what the supervisor reports (the current daemon's pid, restarts, last exit, ...). */
   supervisor?: SupervisorStatus
+  /**
+   * dead: processes of the service that still run (the daemon or generation
+   * the launch recorded, with its start time and uid; what it left in its
+   * session; the lock's holders of the service's uid). stop ends them.
+   */
+  survivors?: number[]
+  /** dead: the processes that hold the lock while the pid file's pid does not (of any uid). */
+  lockHolders?: number[]
 }
 
 export interface ReloadResult {
@@ -66,12 +80,23 @@ export function status(pidFile: string): DaemonStatus {
       const message = err instanceof Error ? err.message : String(err)
       return { state: 'unknown', code: 4, pid: s.pid ?? undefined, pidFile, message: `status unknown: ${message}` }
     }
-    if (sup !== undefined) return supervisedStatus(pidFile, s.kind === 'held', sup)
+    if (sup !== undefined) return supervisedStatus(pidFile, s.kind === 'held', sup, s.pid)
   }
   switch (s.kind) {
     case 'absent':
       return { state: 'stopped', code: 3, pidFile, message: `not running (no pid file ${pidFile})` }
-    case 'free':
+    case 'free': {
+      const found = survivorsOf(pidFile, s.pid)
+      if (found !== undefined) {
+        return {
+          state: 'dead',
+          code: 1,
+          pid: s.pid ?? undefined,
+          pidFile,
+          survivors: survivorPids(found),
+          message: `dead: pid file ${pidFile} names pid ${s.pid}, but its lock is free; ${describeSurvivors(found)}`,
+        }
+      }
       return {
         state: 'dead',
         code: 1,
@@ -82,19 +107,12 @@ export function status(pidFile: string): DaemonStatus {
             ? `dead: pid file ${pidFile} is empty and not locked`
             : `dead: pid file ${pidFile} names pid ${s.pid}, but its lock is free (stale)`,
       }
+    }
     case 'held':
       if (s.pid === null) {
         return { state: 'starting', code: 0, pidFile, message: `starting (pid file ${pidFile} is locked, pid not written yet)` }
       }
-      if (!holdsItsLock(s.pid, s.lock)) {
-        return {
-          state: 'dead',
-          code: 1,
-          pid: s.pid,
-          pidFile,
-          message: `dead: pid file ${pidFile} names pid ${s.pid}, which no longer holds its lock; the lock is held by another process (one the daemon handed its lock fd to?)`,
-        }
-      }
+      if (!holdsItsLock(s.pid, s.lock)) return heldElsewhere(pidFile, s.pid, s.lock)
       return { state: 'running', code: 0, pid: s.pid, pidFile, message: `running (pid ${s.pid})` }
   }
 }
@@ -124,8 +142,48 @@ function holdsItsLock(pid: number, lock: LockRef): boolean {
   }
 }
 
+/** What still runs of a service whose lock is free (survivors.ts); undefined when nothing does, or it cannot be told. */
+function survivorsOf(pidFile: string, pid: number | null): Survivors | undefined {
+  try {
+    const found = findSurvivors(pidFile, pid)
+    return found !== undefined && (survivorPids(found).length > 0 || found.supervisorPid > 0) ? found : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A held lock whose pid file names a pid that does not hold it: the
+ * daemon handed its lock fd on. Who holds it (as far as /proc lets this
+ * caller see), and whether stop would end them (stop-holders.ts).
+ */
+function heldElsewhere(pidFile: string, pid: number, lock: LockRef): DaemonStatus {
+  const base = { state: 'dead' as const, code: 1 as const, pid, pidFile }
+  const head = `dead: pid file ${pidFile} names pid ${pid}, which no longer holds its lock`
+  let holders: LockHolder[] = []
+  let record: SupervisorState | undefined
+  try {
+    // (A daemon of an earlier version locks its pid file itself: no record to judge its holders by.)
+    if (lock.path !== pidFile) holders = findHolders(lock, lstatSync(pidFile), () => true)
+    record = launchRecord(pidFile, pid)
+  } catch {
+    // what cannot be read names nobody
+  }
+  if (holders.length === 0) return { ...base, message: `${head}; the lock is held by another process (one the daemon handed its lock fd to?)` }
+  const lockHolders = holders.map((h) => h.pid)
+  const refused = judgeHolders(holders, record)
+  if (refused !== undefined) return { ...base, lockHolders, message: `${head}; ${refused.why}` }
+  const one = holders.length === 1
+  return {
+    ...base,
+    lockHolders,
+    survivors: lockHolders,
+    message: `${head}; ${describeHolders(holders)} hold${one ? 's' : ''} it (stop ends ${one ? 'it' : 'them'})`,
+  }
+}
+
 /** status of a service under a supervisor: the lock says whether the supervisor lives, its state file the rest. */
-function supervisedStatus(pidFile: string, held: boolean, sup: SupervisorStatus): DaemonStatus {
+function supervisedStatus(pidFile: string, held: boolean, sup: SupervisorStatus, pid: number | null): DaemonStatus {
   const base = { pid: sup.pid, pidFile, supervisor: sup }
   if (held) {
     const state = sup.state === 'restarting' ? 'restarting' : sup.state === 'starting' ? 'starting' : sup.state === 'stopping' ? 'stopping' : 'running'
@@ -135,12 +193,17 @@ function supervisedStatus(pidFile: string, held: boolean, sup: SupervisorStatus)
   if (sup.state === 'stopped' || sup.state === 'exited') {
     return { ...base, state: 'stopped', code: 3, message: `not running: ${describeEnd(sup)}` }
   }
-  // Its lock is free, yet it never wrote an end: the supervisor was killed (SIGKILL).
+  // Its lock is free, yet it never wrote an end: the supervisor was killed
+  // (SIGKILL). What it started may live on: a generation that cleared its
+  // death signal, what the daemon left in the session.
+  const found = survivorsOf(pidFile, pid)
+  const pids = found === undefined ? [] : survivorPids(found)
   return {
     ...base,
     state: 'dead',
     code: 1,
-    message: `dead: the supervisor (pid ${sup.pid}) is gone without stopping the service (killed?); its daemon died with it`,
+    ...(pids.length > 0 ? { survivors: pids } : {}),
+    message: `dead: the supervisor (pid ${sup.pid}) is gone without stopping the service (killed?); ${found === undefined ? 'what it ran cannot be told' : describeSurvivors(found)}`,
   }
 }
 

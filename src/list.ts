@@ -7,7 +7,7 @@ import { nameDirs, type NameDirs } from './names.js'
 import { procInfo } from './proc-info.js'
 import { listSpecs } from './spec.js'
 
-export type ListState = 'running' | 'starting' | 'restarting' | 'stopping' | 'failed' | 'stale' | 'stopped' | 'unknown'
+export type ListState = 'running' | 'starting' | 'restarting' | 'stopping' | 'failed' | 'orphaned' | 'stale' | 'stopped' | 'unknown'
 
 export interface ListEntry {
   name: string
@@ -56,8 +56,15 @@ export function listDaemons(dirs: NameDirs = nameDirs()): ListEntry[] {
     } else if (s.pid !== undefined) {
       entry.pid = s.pid
     }
+    // Dead, yet processes of it still run (a killed supervisor's generation,
+    // the holders of a lock the daemon handed on): not stale.
+    if (s.state === 'dead' && ((s.survivors?.length ?? 0) > 0 || (s.lockHolders?.length ?? 0) > 0)) {
+      entry.state = 'orphaned'
+      entry.pid = s.survivors?.[0]
+    }
     // /proc only for a process the lock says is alive: a stale pid may be anyone's now.
-    const live = entry.state === 'running' || entry.state === 'restarting' || entry.state === 'stopping' || entry.state === 'starting'
+    // (orphaned: its pid is one status checked against the launch record, or found holding the lock.)
+    const live = ['running', 'restarting', 'stopping', 'starting', 'orphaned'].includes(entry.state)
     const info = live && entry.pid !== undefined ? procInfo(entry.pid) : undefined
     if (info !== undefined) {
       entry.uptimeMs = info.uptimeMs

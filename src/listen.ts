@@ -3,7 +3,8 @@
 // as the caller before anything is spawned, and systemd's variables that
 // describe them to the daemon (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID).
 import { closeSync, fstatSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
+import { walkDir, type WalkedDir } from './dirwalk.js'
 import { DaemonizeError, optionError, stageError } from './errors.js'
 import { type ListenSpec, parseListenSpec } from './listen-spec.js'
 import { native } from './native.js'
@@ -134,6 +135,24 @@ function listenError(l: Listener, err: unknown): DaemonizeError {
 }
 
 /**
+ * A unix socket at path (absolute). Its directory is reached from `/`
+ * through fds, every directory on the way passing the state directories'
+ * rule (dirwalk.ts: owned by root or the caller, writable by nobody else
+ * unless sticky; a symbolic link followed only when root or the caller
+ * owns it), so a link the service user planted in a directory it can
+ * write never takes the socket elsewhere; the socket is then made in that
+ * directory fd (listenUnixAt), never by a path.
+ */
+function listenUnix(path: string, credentials: Credentials | undefined, mode: number): number {
+  const dir = walkDir(dirname(path), { stage: 'listen' }) as WalkedDir
+  try {
+    return addon().listenUnixAt(dir.fd, basename(path), path, credentials?.uid ?? -1, credentials?.gid ?? -1, mode)
+  } finally {
+    closeSync(dir.fd)
+  }
+}
+
+/**
  * Open, bind and listen on every socket, as the calling user, in order.
  * A unix socket file gets the daemon's owner (credentials) and mode
  * 0666 & ~umask, as if the daemon had bound it itself. Returns the fds
@@ -154,7 +173,7 @@ export function openListeners(listeners: Listener[], credentials: Credentials | 
         fd =
           l.spec.kind === 'tcp'
             ? addon().listenTcp(l.spec.host ?? '', l.spec.port)
-            : addon().listenUnix(l.spec.path, credentials?.uid ?? -1, credentials?.gid ?? -1, 0o666 & ~umask)
+            : listenUnix(l.spec.path, credentials, 0o666 & ~umask)
       } catch (err) {
         throw listenError(l, err)
       }

@@ -3,12 +3,15 @@
 // the old file to its end, then the new one from its start, as tail -F).
 //
 // Run as root, the log may sit in a directory the service user owns, so
-// the path is hostile: opened O_RDONLY|O_NOFOLLOW|O_NONBLOCK (no symlink
-// followed, a FIFO planted there cannot hang us), and only a regular file
-// with one link is read (a hard link could show root any file).
+// the path is hostile: its directory is reached through fds and checked
+// (dirwalk.ts), the file opened by openat from that fd,
+// O_RDONLY|O_NOFOLLOW|O_NONBLOCK (no symlink followed, a FIFO planted there
+// cannot hang us), and only a regular file with one link is read (a hard
+// link could show root any file).
 import { closeSync, fstatSync, lstatSync, readSync } from 'node:fs'
 import { DaemonizeError, stageError } from './errors.js'
-import { checkFileShape, openUntrusted } from './filecheck.js'
+import { openUntrustedIn } from './dirwalk.js'
+import { checkFileShape } from './filecheck.js'
 
 /** The reads' size. */
 const CHUNK = 64 * 1024
@@ -19,9 +22,14 @@ export interface OpenLog {
   ino: number
 }
 
-/** Open a log for reading, safely (see above); undefined when it does not exist (yet). */
-export function openLogForReading(path: string): OpenLog | undefined {
-  const fd = openUntrusted(path, 'log', 'log file')
+/**
+ * Open a log for reading, safely (see above); undefined when it does not
+ * exist (yet). `owner`: the service's user, the only one besides root and
+ * the caller its directory may belong to (unset: any one user that alone
+ * can write it).
+ */
+export function openLogForReading(path: string, owner?: number): OpenLog | undefined {
+  const fd = openUntrustedIn(path, 'log', 'log file', owner)
   if (fd === undefined) return undefined
   try {
     const st = fstatSync(fd)
@@ -33,52 +41,78 @@ export function openLogForReading(path: string): OpenLog | undefined {
   }
 }
 
-/**
- * The bytes of the last `lines` lines of fd (a regular file), and the size
- * they end at. Read backwards a chunk at a time, only as far as needed.
- * A last line without its newline counts as a line.
- */
-export function lastLines(fd: number, lines: number): { bytes: Buffer; end: number } {
-  const end = fstatSync(fd).size
-  if (lines <= 0 || end === 0) return { bytes: Buffer.alloc(0), end }
-  const chunks: Buffer[] = []
-  let pos = end
-  let newlines = 0
-  // A final newline ends the last line; it does not start another.
-  let skipLast = true
-  while (pos > 0) {
-    const size = Math.min(CHUNK, pos)
-    pos -= size
-    const buf = Buffer.alloc(size)
-    let got = 0
-    while (got < size) {
-      const n = readSync(fd, buf, got, size - got, pos + got)
-      if (n === 0) break
-      got += n
-    }
-    chunks.unshift(buf.subarray(0, got))
-    for (let i = got - 1; i >= 0; i--) {
-      if (buf[i] !== 0x0a) continue
-      if (skipLast && pos + i === end - 1) continue
-      if (++newlines === lines) {
-        const all = Buffer.concat(chunks)
-        return { bytes: all.subarray(i + 1), end }
-      }
-    }
-    skipLast = false
-  }
-  return { bytes: Buffer.concat(chunks), end }
+/** What is read of a log from its end, at most, however many lines are asked for and however long they are. */
+export const LOG_WINDOW = 1024 * 1024
+/** What -f reads in one go before it lets the event loop run (a signal, a check of stdout). */
+const FOLLOW_ROUND = 1024 * 1024
+
+export interface LastLines {
+  /** The bytes to show: at most LOG_WINDOW of them. */
+  bytes: Buffer
+  /** The file's size when it was read: where following goes on from. */
+  end: number
+  /** Fewer lines than asked for: the window ends before the file's start. */
+  fewer: boolean
+  /** The first line shown starts before the window (at least one byte of it is not read): it is shown cut at its start. */
+  cut: boolean
 }
 
-/** Read what fd holds from `offset` on, a chunk at a time, to its current end; returns the new offset. */
-export function readFrom(fd: number, offset: number, emit: (bytes: Buffer) => void): number {
+/**
+ * The bytes of the last `lines` lines of fd (a regular file), and the size
+ * they end at. Read backwards a chunk at a time, only as far as needed and
+ * never further than LOG_WINDOW from the end, whatever the file holds (the
+ * service user can make it 1 GiB of one line with truncate). When the
+ * window runs out first, the lines in it are shown whole (the part of a line
+ * at its start is left out), or, when it holds one line only, that line's
+ * last LOG_WINDOW bytes (`cut`). A last line without its newline counts as a
+ * line.
+ */
+export function lastLines(fd: number, lines: number, window = LOG_WINDOW): LastLines {
+  const end = fstatSync(fd).size
+  if (lines <= 0 || end === 0) return { bytes: Buffer.alloc(0), end, fewer: false, cut: false }
+  // One byte before the window too: whether a line starts right at it.
+  const size = Math.min(end, window + 1)
+  const from = end - size
+  const buf = Buffer.alloc(size)
+  let newlines = 0
+  let first = -1
+  for (let chunkEnd = size; chunkEnd > 0; ) {
+    const chunkStart = Math.max(0, chunkEnd - CHUNK)
+    readFully(fd, buf, chunkStart, chunkEnd, from)
+    for (let i = chunkEnd - 1; i >= chunkStart; i--) {
+      if (buf[i] !== 0x0a) continue
+      // A final newline ends the last line; it does not start another.
+      if (from + i === end - 1) continue
+      first = i
+      if (++newlines === lines) return { bytes: buf.subarray(i + 1), end, fewer: false, cut: false }
+    }
+    chunkEnd = chunkStart
+  }
+  if (from === 0) return { bytes: buf, end, fewer: false, cut: false }
+  if (first !== -1) return { bytes: buf.subarray(first + 1), end, fewer: true, cut: false }
+  return { bytes: buf.subarray(1), end, fewer: true, cut: true }
+}
+
+/** pread buf[start, stop) from the file at offset base + start; a file cut short meanwhile leaves the rest as zeros. */
+function readFully(fd: number, buf: Buffer, start: number, stop: number, base: number): void {
+  for (let at = start; at < stop; ) {
+    const n = readSync(fd, buf, at, stop - at, base + at)
+    if (n === 0) return
+    at += n
+  }
+}
+
+/** Read what fd holds from `offset` on, a chunk at a time, to its current end or `max` bytes; returns the new offset. */
+export function readFrom(fd: number, offset: number, emit: (bytes: Buffer) => void, max = Infinity): number {
   const buf = Buffer.alloc(CHUNK)
-  for (;;) {
-    const n = readSync(fd, buf, 0, buf.length, offset)
-    if (n === 0) return offset
+  for (let left = max; left > 0; ) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, left), offset)
+    if (n === 0) break
     offset += n
+    left -= n
     emit(Buffer.from(buf.subarray(0, n)))
   }
+  return offset
 }
 
 export interface FollowOptions {
@@ -88,6 +122,8 @@ export interface FollowOptions {
   note?: (message: string) => void
   /** Stop following when this says so (output gone). */
   stopped?: () => boolean
+  /** The service's user: see openLogForReading. */
+  owner?: number
 }
 
 /**
@@ -102,7 +138,7 @@ export async function followLog(
   start: { log: OpenLog; offset: number } | undefined,
   emit: (bytes: Buffer) => void,
   signal: AbortSignal,
-  { intervalMs = 200, note = () => {}, stopped = () => false }: FollowOptions = {},
+  { intervalMs = 200, note = () => {}, stopped = () => false, owner }: FollowOptions = {},
 ): Promise<void> {
   let log = start?.log
   let offset = start?.offset ?? 0
@@ -113,15 +149,29 @@ export async function followLog(
           note(`${path}: file truncated`)
           offset = 0
         }
-        offset = readFrom(log.fd, offset, emit)
+        const before = offset
+        offset = readFrom(log.fd, offset, emit, FOLLOW_ROUND)
+        // A writer that keeps up: a turn of the event loop before the next
+        // round, so Ctrl-C and a gone stdout are seen (reading never blocks them).
+        if (offset - before === FOLLOW_ROUND) {
+          await new Promise((resolve) => setImmediate(resolve))
+          continue
+        }
       }
       const now = pathIdentity(path)
       if (now !== undefined && (log === undefined || now.dev !== log.dev || now.ino !== log.ino)) {
-        const next = openLogForReading(path)
+        const next = openLogForReading(path, owner)
         if (next !== undefined) {
           if (log !== undefined) {
-            // Whatever reached the old file before the daemon reopened the path.
-            readFrom(log.fd, offset, emit)
+            // Whatever reached the old file before the daemon reopened the
+            // path: up to its size now, in rounds as above.
+            const oldEnd = fstatSync(log.fd).size
+            while (offset < oldEnd && !signal.aborted && !stopped()) {
+              const before = offset
+              offset = readFrom(log.fd, offset, emit, Math.min(FOLLOW_ROUND, oldEnd - offset))
+              if (offset === before) break
+              await new Promise((resolve) => setImmediate(resolve))
+            }
             closeSync(log.fd)
             note(`${path}: has been replaced; following the new file`)
           }

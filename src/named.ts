@@ -2,14 +2,16 @@
 // that the name is not already running, and the spec saved once the start
 // has succeeded (so a refused second start never overwrites the first's).
 import { closeSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { DaemonizeError } from './errors.js'
 import { euid } from './filecheck.js'
 import { status } from './lifecycle.js'
 import { checkName, nameDirs, namePaths, type NameDirs } from './names.js'
+import type { LogAt } from './launch-log.js'
 import { type DaemonizeOptions, resolveLaunch } from './options.js'
 import { holdNameLock } from './name-lock.js'
 import { findSpec, saveSpec } from './spec.js'
-import { ensureDir } from './statedir.js'
+import { ensureDir, openServiceDir, type ServiceDir } from './statedir.js'
 import { resolveCredentials } from './user.js'
 
 export interface NamedLaunch {
@@ -19,6 +21,8 @@ export interface NamedLaunch {
   options: DaemonizeOptions
   /** The name's lock (name-lock.ts), held until the spec is saved or the start failed: closeNamed(). */
   lockFd: number
+  /** The log, when it is in a service user's own directory: opened there through this fd only (closeNamed closes it). */
+  logAt?: LogAt
 }
 
 /** A running (or starting, restarting, stopping) daemon counts as "running" for a second start. */
@@ -46,14 +50,15 @@ export async function prepareNamed(options: DaemonizeOptions): Promise<NamedLaun
 
   ensureDir(dirs.specs, { mode: dirs.modes.specs }, 'spec')
   const lockFd = await holdNameLock(dirs.specs, name)
+  let logAt: LogAt | undefined
   try {
     checkNotRunning(name, dirs)
-    prepareDirs(options, dirs, paths, creds)
+    logAt = prepareDirs(options, resolved, dirs)
   } catch (err) {
     closeSync(lockFd)
     throw err
   }
-  return { name, dirs, options: resolved, lockFd }
+  return { name, dirs, options: resolved, lockFd, logAt }
 }
 
 function checkNotRunning(name: string, dirs: NameDirs): void {
@@ -73,14 +78,35 @@ function checkNotRunning(name: string, dirs: NameDirs): void {
   }
 }
 
-function prepareDirs(options: DaemonizeOptions, dirs: NameDirs, paths: ReturnType<typeof namePaths>, creds: ReturnType<typeof resolveCredentials>): void {
+function prepareDirs(options: DaemonizeOptions, resolved: DaemonizeOptions, dirs: NameDirs): LogAt | undefined {
   if (options.pidFile === undefined) ensureDir(dirs.run, { mode: dirs.modes.run }, 'pidfile')
-  if (options.logFile === undefined) {
-    ensureDir(dirs.logs, { mode: dirs.modes.logs }, 'log')
-    // The service user owns its log directory, so that a rotation (rename +
-    // reload) lets the daemon create the new file; root reads it still.
-    if (paths.logDir !== undefined && creds !== undefined) ensureDir(paths.logDir, { mode: 0o750, uid: creds.uid, gid: creds.gid }, 'log')
+  // The service user owns its log directory, so that a rotation (rename +
+  // reload) lets the daemon create the new file; root reads it still. It is
+  // made, or checked, whether the log path came from the defaults or from a
+  // saved spec (a restart), and the log is opened in it by its fd.
+  const own = serviceLogDir(resolved, dirs)
+  if (own !== undefined) {
+    const dirfd = openServiceDir(own, 'log', { mode: dirs.modes.logs }) as number
+    return { dirfd, name: own.file }
   }
+  if (options.logFile === undefined) ensureDir(dirs.logs, { mode: dirs.modes.logs }, 'log')
+  return undefined
+}
+
+/**
+ * A service user's own log directory (root's standard directories, with a
+ * name, the log at its default place there, given or to be filled in):
+ * where it is and whose it must be — the launch's --user, or the caller
+ * without one.
+ */
+export function serviceLogDir(options: DaemonizeOptions, dirs: NameDirs = nameDirs()): (ServiceDir & { file: string }) | undefined {
+  if (!dirs.system || options.name === undefined) return undefined
+  const name = checkName(options.name)
+  const creds = resolveCredentials(options.user, options.group)
+  const logFile = options.logFile ?? namePaths(dirs, name, creds !== undefined && creds.uid !== euid()).logFile
+  const file = `${name}.log`
+  if (typeof logFile !== 'string' || resolve(logFile) !== join(dirs.logs, name, file)) return undefined
+  return { parent: dirs.logs, name, file, uid: creds?.uid ?? euid(), gid: creds?.gid ?? process.getegid?.() ?? 0 }
 }
 
 /** Save the spec of a named daemon that has started. Returns the spec's path. */
@@ -90,6 +116,8 @@ export function saveNamed(named: NamedLaunch): string {
 
 /** Release the name's lock (after the spec is saved, or the start failed). */
 export function closeNamed(named: NamedLaunch): void {
+  if (named.logAt !== undefined) closeSync(named.logAt.dirfd)
+  named.logAt = undefined
   if (named.lockFd < 0) return
   closeSync(named.lockFd)
   named.lockFd = -1

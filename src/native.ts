@@ -70,11 +70,21 @@ export interface Native {
    */
   listenTcp(host: string, port: number): number
   /**
-   * A unix socket at path (absolute), bound in a private directory, given
-   * uid/gid (-1: unchanged) and mode there, then renamed into place; a stale
-   * socket file is replaced, a live one is EADDRINUSE. Returns the fd.
+   * A unix socket `name` in the directory dirfd (opened and checked by the
+   * caller, who keeps it), bound in a private directory there, given
+   * uid/gid (-1: unchanged) and mode, then renamed into place; a stale
+   * socket file is replaced, a live one is EADDRINUSE. `path` names it in
+   * errors. Returns the fd.
    */
-  listenUnix(path: string, uid: number, gid: number, mode: number): number
+  listenUnixAt(dirfd: number, name: string, path: string, uid: number, gid: number, mode: number): number
+  /** openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode): name is one entry (no '/', not '.' or '..'); path names it in an error. */
+  openAt(dirfd: number, name: string, flags: number, mode?: number, path?: string): number
+  /** The entry `name` of dirfd itself, a symbolic link included: an O_PATH|O_NOFOLLOW fd (fstat it; readLinkAt a link). */
+  openEntryAt(dirfd: number, name: string): number
+  /** The target of the symbolic link an openEntryAt fd names. */
+  readLinkAt(fd: number): Buffer
+  /** mkdirat: true when made, false when something of that name was there (EEXIST). */
+  mkdirAt(dirfd: number, name: string, mode: number): boolean
   /** Mark fd close-on-exec. */
   setCloexec(fd: number): void
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */

@@ -1,10 +1,11 @@
 // Options -> a checked launch: every path resolved against the caller's cwd
 // and every input checked before anything is spawned.
-import { accessSync, closeSync, constants as fsc, existsSync, fchownSync, fstatSync, openSync } from 'node:fs'
+import { accessSync, constants as fsc, existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { DaemonizeError, optionError, stageError } from './errors.js'
 import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE, READY_FD } from './daemon/contract.cjs'
-import { checkFileShape, statAtStage } from './filecheck.js'
+import { checkDurationMs } from './duration.js'
+import { statAtStage } from './filecheck.js'
 import { native, packageRoot } from './native.js'
 import { type RespawnMode, type RespawnOptions, type RespawnPolicy, resolveRespawn } from './respawn.js'
 import { type Credentials, resolveCredentials } from './user.js'
@@ -129,7 +130,7 @@ function checkBoolean(name: string, v: unknown): boolean {
 
 /**
  * The null device as a log means no log file: the same /dev/null the daemon
- * gets without one (not a regular file, so openLog would refuse it).
+ * gets without one (not a regular file, so openLog in launch-log.ts would refuse it).
  */
 export const NULL_DEVICE = '/dev/null'
 
@@ -148,14 +149,6 @@ function checkStrings(name: string, v: unknown): string[] {
 
 function checkArray(name: string, v: unknown): unknown[] {
   if (!Array.isArray(v)) throw optionError(`${name} must be an array of strings`)
-  return v
-}
-
-function checkDuration(name: string, v: unknown): number {
-  if (v === undefined) return 0
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-    throw optionError(`${name} must be a whole number of milliseconds >= 0, got ${String(v)}`)
-  }
   return v
 }
 
@@ -191,59 +184,6 @@ function checkCwd(path: string): void {
       path,
     })
   }
-}
-
-/**
- * The same file, opened again without O_NONBLOCK (the daemon's stdout should
- * carry only O_APPEND). Through /proc/self/fd, so no path lookup can swap it;
- * without /proc the fd is kept: O_NONBLOCK means nothing for a regular file.
- */
-function withoutNonblock(fd: number): number {
-  let clean: number
-  try {
-    clean = openSync(`/proc/self/fd/${fd}`, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOCTTY)
-  } catch {
-    return fd
-  }
-  closeSync(fd)
-  return clean
-}
-
-/**
- * Open the log for appending: O_NOFOLLOW, a regular file with one link.
- * A file this launch creates (O_EXCL) is chowned to the daemon's user, so it
- * can reopen it after rotation; an existing one never is.
- */
-function openLog(path: string, credentials?: Credentials): { fd: number; created: boolean } {
-  // libuv adds O_CLOEXEC to every open.
-  const base = fsc.O_WRONLY | fsc.O_APPEND | fsc.O_NOFOLLOW | fsc.O_NOCTTY
-  let fd: number
-  let created = true
-  try {
-    try {
-      fd = openSync(path, base | fsc.O_CREAT | fsc.O_EXCL, 0o640)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      created = false
-      // O_NONBLOCK: a FIFO planted at the path must not block the launch
-      // (ENXIO without a reader; with one, fstat below refuses it).
-      fd = openSync(path, base | fsc.O_NONBLOCK)
-    }
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    const why =
-      code === 'ELOOP' ? 'log file is a symbolic link' : code === 'ENXIO' ? 'log file is not a regular file' : 'cannot open log file'
-    throw stageError('log', why, err, path)
-  }
-  try {
-    checkFileShape(fstatSync(fd), path, 'log', 'log file')
-    if (created && credentials) fchownSync(fd, credentials.uid, credentials.gid)
-    if (!created) fd = withoutNonblock(fd)
-  } catch (err) {
-    closeSync(fd)
-    throw err instanceof DaemonizeError ? err : stageError('log', 'cannot prepare log file', err, path)
-  }
-  return { fd, created }
 }
 
 /**
@@ -298,29 +238,16 @@ function daemonReadyFd(): number {
   }
 }
 
+/** The preload is the package's own file, as the addon and the helper are: a missing one is their stage, not a bad option. */
 function checkPreload(): string {
   if (!existsSync(preloadPath)) {
     throw new DaemonizeError(`the daemon preload ${preloadPath} is missing: the package is not built (npm run build)`, {
-      stage: 'options',
+      stage: 'helper',
       code: 'ENOENT',
       path: preloadPath,
     })
   }
   return preloadPath
-}
-
-/**
- * The daemon's stdout/stderr: the log file, or /dev/null without one. Opened
- * after the pid file is locked, so a refused start creates no log file.
- */
-export function openLaunchLog(launch: Launch): { fd: number; created: boolean } {
-  if (launch.logFile !== undefined) return openLog(launch.logFile, launch.credentials)
-  try {
-    return { fd: openSync(NULL_DEVICE, fsc.O_WRONLY), created: false }
-  } catch (err) {
-    // EMFILE/ENFILE, or a system without /dev/null.
-    throw stageError('stdio', `cannot open ${NULL_DEVICE} for the daemon's stdout and stderr`, err, NULL_DEVICE)
-  }
 }
 
 /**
@@ -342,8 +269,8 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) {
     throw optionError(`umask must be an integer from 0 to 0o777, got ${String(options.umask)}`)
   }
-  const waitReadyMs = checkDuration('waitReadyMs', options.waitReadyMs)
-  const startupGraceMs = checkDuration('startupGraceMs', options.startupGraceMs)
+  const waitReadyMs = checkDurationMs('waitReadyMs', options.waitReadyMs, 0)
+  const startupGraceMs = checkDurationMs('startupGraceMs', options.startupGraceMs, 0)
   const maxOpenFiles = options.maxOpenFiles
   // A safe integer (the CLI's bound too); above fs.nr_open the daemon's setrlimit says EPERM.
   if (maxOpenFiles !== undefined && (!Number.isSafeInteger(maxOpenFiles) || maxOpenFiles < MIN_OPEN_FILES)) {

@@ -8,14 +8,16 @@
 // and the entry read as the daemon's user, an executable exec path) is run
 // for real by the helper in a dry run: the same code as a launch, up to the
 // exec, which it replaces by an access check before it exits.
-import { accessSync, closeSync, constants as fsc, lstatSync, openSync, statSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { accessSync, closeSync, constants as fsc, fstatSync, lstatSync, openSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { DaemonizeError, stageError } from './errors.js'
 import { checkFileShape } from './filecheck.js'
 import { failure } from './failure.js'
 import { helperPath, native } from './native.js'
+import { serviceLogDir } from './named.js'
 import { type DaemonizeOptions, type Launch, resolveLaunch } from './options.js'
 import { encodePlan, launchPlan } from './plan.js'
+import { openServiceDir, type ServiceDir } from './statedir.js'
 import { readStatus, type StatusRecord } from './status.js'
 
 /**
@@ -24,14 +26,43 @@ import { readStatus, type StatusRecord } from './status.js'
  */
 export async function preflight(options: DaemonizeOptions): Promise<Launch> {
   const launch = resolveLaunch(options)
-  if (launch.logFile !== undefined) checkLogPath(launch.logFile)
+  // A name's default log (start fills it in) is checked where it will be.
+  const own = serviceLogDir(options)
+  if (own !== undefined) checkServiceLog(own, join(own.parent, own.name, own.file))
+  else if (launch.logFile !== undefined) checkLogPath(launch.logFile)
   await dryRun(launch)
   return launch
 }
 
 /**
+ * A log in a service user's own directory, as start would find it: the
+ * directory (if it is there) owned by that user with its mode, and what is
+ * at the log's name in it, looked at through the directory's fd, a regular
+ * file with one link (or nothing yet).
+ */
+function checkServiceLog(own: ServiceDir & { file: string }, path: string): void {
+  const dirfd = openServiceDir(own, 'log')
+  if (dirfd === undefined) return
+  let fd: number | undefined
+  try {
+    fd = native().openEntryAt(dirfd, own.file)
+    const st = fstatSync(fd)
+    if (st.isSymbolicLink()) {
+      throw new DaemonizeError(`log file ${path} is a symbolic link`, { stage: 'log', code: 'ELOOP', errno: -40, syscall: 'open', path })
+    }
+    checkFileShape(st, path, 'log', 'log file')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && fd === undefined) return
+    throw err instanceof DaemonizeError ? err : stageError('log', 'cannot open log file', err, path)
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+    closeSync(dirfd)
+  }
+}
+
+/**
  * What opening the log for a launch would refuse (see openLog in
- * options.ts), without opening it: an existing path must be a regular file
+ * launch-log.ts), without opening it: an existing path must be a regular file
  * with one link, not a symbolic link, that we may write; a missing one needs
  * a directory we may create it in.
  */

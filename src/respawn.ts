@@ -1,6 +1,7 @@
 // The `respawn` option: a small C supervisor restarts the daemon when it
 // dies (docs/supervision.md). Validated here, at stage 'options', before
 // anything is opened or spawned.
+import { checkDurationMs as ms } from './duration.js'
 import { optionError } from './errors.js'
 
 export type RespawnMode = 'on-failure' | 'always'
@@ -48,21 +49,11 @@ export const RESPAWN_DEFAULTS: Readonly<Omit<RespawnPolicy, 'noRespawnExit'>> = 
 
 /** The largest N of a crash-loop limit (the supervisor keeps N death times; native/supervise_policy.h). */
 export const MAX_RESPAWN_LIMIT = 1000
-/** Durations travel as 32-bit milliseconds. */
-const MAX_MS = 0xffffffff
 /** After a ready() a generation must stay up this long to count as a good start. */
 export const READY_GOOD_START_MS = 1000
 
 const MODES: readonly RespawnMode[] = ['on-failure', 'always']
 const KEYS = new Set(['mode', 'delayMs', 'maxDelayMs', 'limit', 'windowMs', 'minUptimeMs', 'noRespawnExit', 'stopTimeoutMs'])
-
-function ms(name: string, v: unknown, fallback: number, min = 0): number {
-  if (v === undefined) return fallback
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > MAX_MS) {
-    throw optionError(`${name} must be a whole number of milliseconds from ${min} to ${MAX_MS}, got ${String(v)}`)
-  }
-  return v
-}
 
 /**
  * `respawn`: true, a mode ('on-failure' | 'always'), or an object of
@@ -88,7 +79,7 @@ export function resolveRespawn(v: unknown): RespawnPolicy | undefined {
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_RESPAWN_LIMIT) {
     throw optionError(`respawn.limit must be a whole number from 1 to ${MAX_RESPAWN_LIMIT}, got ${String(limit)}`)
   }
-  const windowMs = ms('respawn.windowMs', o.windowMs, RESPAWN_DEFAULTS.windowMs, 1)
+  const windowMs = ms('respawn.windowMs', o.windowMs, RESPAWN_DEFAULTS.windowMs, { min: 1 })
   const minUptimeMs = ms('respawn.minUptimeMs', o.minUptimeMs, RESPAWN_DEFAULTS.minUptimeMs)
   const stopTimeoutMs = ms('respawn.stopTimeoutMs', o.stopTimeoutMs, RESPAWN_DEFAULTS.stopTimeoutMs)
   const codes = o.noRespawnExit ?? []

@@ -5,14 +5,18 @@
 import { closeSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
-import { DaemonizeError, optionError, stageError, type Stage } from './errors.js'
-import { openDaemon, sendSignal } from './daemon-process.js'
+import { checkDurationMs } from './duration.js'
+import { DaemonizeError, stageError, type Stage } from './errors.js'
+import { openDaemon, sendSignal, waitExit } from './daemon-process.js'
 import { native } from './native.js'
 import { resolveSignal } from './signals.js'
 import { inspectPidFile, type LockRef, type PidFileState } from './pidfile-inspect.js'
 import { removePidFile } from './pidfile-remove.js'
 import { removeStateFile, statePathOf, type SupervisorState } from './supervise-state.js'
-import { killOrphanedSession, SUPERVISOR_STOP_GRACE_MS, supervisedState } from './supervised.js'
+import { SUPERVISOR_STOP_GRACE_MS, supervisedState } from './supervised.js'
+import { stopLockHolders } from './stop-holders.js'
+import { endSurvivors, findSurvivors, survivorPids, type Survivors } from './survivors.js'
+import { pidList } from './terminate.js'
 export interface StopOptions {
   /** The first signal (default SIGTERM). */
   signal?: NodeJS.Signals | number
@@ -99,31 +103,6 @@ async function exitedMeanwhile(pidFile: string, pid: number, lock: LockRef, stag
   }
 }
 
-/** Resolves true when the process behind pidfd has exited, false after ms. Event loop only. */
-export function waitExit(pidfd: number, ms: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    let done = false
-    let watcher: { close(): void } | undefined
-    const finish = (exited: boolean) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      watcher?.close()
-      resolve(exited)
-    }
-    // setTimeout takes at most 2^31-1 ms (~24.8 days); longer waits are that long.
-    const timer = setTimeout(() => finish(false), Math.min(ms, 0x7fffffff))
-    try {
-      // A pidfd turns readable when its process exits.
-      watcher = new (native().FdWatcher)(pidfd, () => finish(true))
-    } catch (err) {
-      done = true
-      clearTimeout(timer)
-      reject(err)
-    }
-  })
-}
-
 /**
  * Stop the daemon named by a pid file: signal it (SIGTERM by default) through
  * a pidfd, wait for it to exit on the event loop, SIGKILL it after
@@ -135,23 +114,13 @@ export function waitExit(pidfd: number, ms: number): Promise<boolean> {
  */
 export async function stop(pidFile: string, options: StopOptions = {}): Promise<StopResult> {
   const sig = resolveSignal(options.signal ?? 'SIGTERM')
-  const timeoutMs = options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS
-  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
-    throw optionError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`)
-  }
+  const timeoutMs = checkDurationMs('timeoutMs', options.timeoutMs, DEFAULT_STOP_TIMEOUT_MS, { whole: false })
   const stage: Stage = 'stop'
   const s = await settledState(pidFile, stage, Math.max(timeoutMs, 1000))
   if (s.kind === 'absent') return { wasRunning: false, escalated: false, message: `not running (no pid file ${pidFile})` }
   if (s.kind === 'free') {
-    const orphans = killOrphanedSession(s.path, s.pid)
-    if (orphans !== undefined && orphans.killed > 0) {
-      return {
-        wasRunning: true,
-        pid: s.pid ?? undefined,
-        escalated: true,
-        message: `the supervisor (pid ${s.pid}) was gone without stopping the service (killed?); killed ${orphans.killed} process${orphans.killed === 1 ? '' : 'es'} left in its session ${orphans.sid}`,
-      }
-    }
+    const ended = await stopSurvivors(s.path, s.pid, s.lock, sig, options.timeoutMs, stage)
+    if (ended !== undefined) return ended
     return {
       wasRunning: false,
       pid: s.pid ?? undefined,
@@ -177,7 +146,19 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
     // The daemon may have exited since we looked (another stop, or by
     // itself), and another stop may be removing its files right now,
     // holding the lock while it does.
-    if (err instanceof DaemonizeError && err.code === 'ESRCH' && (await exitedMeanwhile(pidFile, pid, s.lock, stage))) {
+    if (!(err instanceof DaemonizeError && err.code === 'ESRCH')) throw err
+    // The lock outlived pid: the processes that hold it now, if they are the service's.
+    const held = await stopLockHolders({ path: s.path, pid, lock: s.lock }, sig.num, timeoutMs, stage)
+    if (held !== undefined) {
+      return {
+        wasRunning: true,
+        pid,
+        signal: held.signalled.length > 0 ? sig.name : undefined,
+        escalated: held.escalated,
+        message: held.message + (await removeFiles(pidFile, s.lock, stage)),
+      }
+    }
+    if (await exitedMeanwhile(pidFile, pid, s.lock, stage)) {
       return { wasRunning: false, pid, escalated: false, message: `not running (pid ${pid} exited meanwhile; nothing was signalled)` }
     }
     throw err
@@ -229,27 +210,7 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
         : `stopped pid ${pid} with ${signalLabel(sig)}`
   // The daemon is gone either way; a pid file that cannot be removed is
   // reported, not an error (the next start reclaims it).
-  let after: string
-  try {
-    let removal = removePidFile(pidFile, s.lock, stage)
-    // 'locked': most likely a concurrent stop of the same daemon, removing
-    // the files right now; give it a moment.
-    for (const end = Date.now() + REMOVAL_WAIT_MS; removal === 'locked' && Date.now() < end; ) {
-      await delay(10)
-      removal = removePidFile(pidFile, s.lock, stage)
-    }
-    if (removal === 'removed' && supervised !== undefined) removeStateFile(statePathOf(pidFile))
-    after =
-      removal === 'removed'
-        ? `; removed ${pidFile}`
-        : removal === 'locked'
-          ? `; left ${pidFile}: its lock is held again (a new start, or a child that inherited the daemon's lock)`
-          : removal === 'replaced'
-            ? `; left ${pidFile}: it was replaced meanwhile`
-            : ''
-  } catch (err) {
-    after = `; could not remove ${pidFile}: ${(err as Error).message}`
-  }
+  const after = await removeFiles(pidFile, s.lock, stage)
   return {
     wasRunning: true,
     pid,
@@ -257,5 +218,79 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
     escalated,
     message: how + after,
     ...(supervised !== undefined ? { daemonPid: supervised.daemonPid } : {}),
+  }
+}
+
+/**
+ * Remove the pid, lock and state files of a stopped service, under the
+ * lock; what happened, said as the tail of stop's message. Never throws:
+ * a file left is the next start's to reclaim.
+ */
+async function removeFiles(pidFile: string, lock: LockRef, stage: Stage): Promise<string> {
+  try {
+    let removal = removePidFile(pidFile, lock, stage)
+    // 'locked': most likely a concurrent stop of the same daemon, removing
+    // the files right now; give it a moment.
+    for (const end = Date.now() + REMOVAL_WAIT_MS; removal === 'locked' && Date.now() < end; ) {
+      await delay(10)
+      removal = removePidFile(pidFile, lock, stage)
+    }
+    // The state file is this launch's record (the supervisor's, or a one-shot daemon's).
+    if (removal === 'removed') removeStateFile(statePathOf(pidFile))
+    return removal === 'removed'
+      ? `; removed ${pidFile}`
+      : removal === 'locked'
+        ? `; left ${pidFile}: its lock is held again (a new start, or a child that inherited the daemon's lock)`
+        : removal === 'replaced'
+          ? `; left ${pidFile}: it was replaced meanwhile`
+          : ''
+  } catch (err) {
+    return `; could not remove ${pidFile}: ${(err as Error).message}`
+  }
+}
+
+/**
+ * A free lock, yet processes of the service may still run: a supervisor
+ * killed with SIGKILL (its generation cleared its death signal; its
+ * daemon's children stay in the session), or a one-shot daemon that let go
+ * of its lock. End what the launch record identifies (survivors.ts), then
+ * reclaim the files. undefined when nothing of it runs.
+ */
+async function stopSurvivors(
+  pidFile: string,
+  pid: number | null,
+  lock: LockRef | undefined,
+  sig: { num: number; name?: NodeJS.Signals },
+  timeoutMs: number | undefined,
+  stage: Stage,
+): Promise<StopResult | undefined> {
+  let found: Survivors | undefined
+  try {
+    found = findSurvivors(pidFile, pid)
+  } catch {
+    return undefined // a state file that is not ours names nothing
+  }
+  if (found === undefined || survivorPids(found).length === 0) return undefined
+  const supervised = found.supervisorPid > 0
+  // The supervisor's own stop timeout, unless one is given.
+  const wait = timeoutMs ?? (supervised ? found.record.stopTimeoutMs : DEFAULT_STOP_TIMEOUT_MS)
+  const r = await endSurvivors(pidFile, pid, found, sig.num, wait, stage)
+  const done: string[] = []
+  if (r.daemon !== undefined) {
+    const how = `${signalLabel(sig)}${r.escalated ? `, then SIGKILL after ${wait} ms` : ''}`
+    done.push(supervised ? `stopped pid ${r.daemon}, the generation it left running (${how})` : `stopped it (${how})`)
+  }
+  if (r.session.length > 0) done.push(`killed ${pidList(r.session)} left in its session (SIGKILL)`)
+  if (done.length === 0) done.push('what it left exited meanwhile; nothing was signalled')
+  const head = supervised
+    ? `the supervisor (pid ${found.supervisorPid}) was gone without stopping the service (killed?): `
+    : `pid ${pid} no longer held its lock but still ran: `
+  return {
+    wasRunning: true,
+    pid: pid ?? undefined,
+    signal: r.daemon !== undefined ? sig.name : r.session.length > 0 ? 'SIGKILL' : undefined,
+    escalated: r.escalated,
+    ...(r.daemon !== undefined ? { daemonPid: r.daemon } : {}),
+    message: head + done.join('; ') + (lock === undefined ? '' : await removeFiles(pidFile, lock, stage)),
   }
 }

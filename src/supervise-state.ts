@@ -1,15 +1,22 @@
-// The supervisor's state file, `<pidFile>.state` (layout:
-// native/supervise_state.h): one 192-byte record the supervisor rewrites in
-// place with one pwrite. Read bounded (exactly one record, never more), from
+// The service's state file, `<pidFile>.state` (layout:
+// native/supervise_state.h): under --respawn, one 208-byte record the
+// supervisor rewrites in place with one pwrite; without, one record of the
+// same layout the launcher writes once (flag one-shot: the daemon's pid,
+// start time and uid). Read bounded (exactly one record, never more), from
 // a file that must look like the caller's own: a regular file with one link,
 // not a symlink, owned by the pid file's owner, writable by nobody else.
 import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs'
 import { DaemonizeError, stageError } from './errors.js'
 import { checkFileShape, checkOwner, euid, openUntrusted } from './filecheck.js'
 
-export const STATE_SIZE = 192
-const MAGIC = 0x5653444e // "NDSV"
-const VERSION = 2
+export const STATE_SIZE = 208
+/** A version 2 record (a supervisor started by an earlier release): no uid, no start times. */
+const STATE_SIZE_V2 = 192
+/** The record's magic and version, and the flags read here (native/supervise_state.h ND_STATE_F_*). */
+export const STATE_MAGIC = 0x5653444e // "NDSV"
+export const STATE_VERSION = 3
+const F_CGROUP = 1 << 4
+export const STATE_F_ONE_SHOT = 1 << 5
 /** A record read while being rewritten (its two sequence numbers differ) is read again, this many times. */
 const TORN_RETRIES = 5
 
@@ -89,6 +96,14 @@ export interface SupervisorState {
   stopSignal?: number
   /** The service's session (the helper's pid). */
   sid: number
+  /** The uid the daemon (every generation) runs as; undefined in a version 2 record. */
+  serviceUid?: number
+  /** daemonPid's start time, in clock ticks after boot (/proc/<pid>/stat); undefined when unknown. */
+  daemonStartTicks?: number
+  /** The supervisor's start time, in clock ticks after boot; undefined when unknown. */
+  supervisorStartTicks?: number
+  /** Written by the launcher for a daemon without a supervisor (supervisorPid 0). */
+  oneShot: boolean
   updatedAt: number
   /** Started with --wait-ready: a graceful restart is possible. */
   waitReady: boolean
@@ -129,11 +144,13 @@ export function statePathOf(pidFile: string): string {
   return `${pidFile}.state`
 }
 
-/** Decode one record; undefined when it is not a whole, consistent one. */
+/** Decode one record (version 3, or 2); undefined when it is not a whole, consistent one. */
 export function decodeState(buf: Buffer): SupervisorState | undefined {
-  if (buf.length !== STATE_SIZE) return undefined
-  if (buf.readUInt32LE(0) !== MAGIC || buf.readUInt32LE(4) !== VERSION) return undefined
-  if (buf.readBigUInt64LE(8) !== buf.readBigUInt64LE(STATE_SIZE - 8)) return undefined
+  if (buf.length < 8 || buf.readUInt32LE(0) !== STATE_MAGIC) return undefined
+  const version = buf.readUInt32LE(4)
+  const size = version === STATE_VERSION ? STATE_SIZE : version === 2 ? STATE_SIZE_V2 : 0
+  if (size === 0 || buf.length !== size) return undefined
+  if (buf.readBigUInt64LE(8) !== buf.readBigUInt64LE(size - 8)) return undefined
   const state = STATES[buf.readUInt32LE(24)]
   if (state === undefined) return undefined
   const flags = buf.readUInt32LE(28)
@@ -144,6 +161,11 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
   const daemonStartedAt = time(56)
   const restartAt = time(64)
   const stopSignal = buf.readUInt32LE(104)
+  const v3 = version === STATE_VERSION
+  const ticks = (o: number) => {
+    const t = v3 ? buf.readBigUInt64LE(o) : 0n
+    return t > 0n && t <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(t) : undefined
+  }
   return {
     state,
     supervisorPid: buf.readInt32LE(16),
@@ -154,7 +176,7 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     ready: (flags & 2) !== 0,
     goodStart: (flags & 4) !== 0,
     subreaper: (flags & 1) === 0,
-    cgroups: (flags & 16) !== 0,
+    cgroups: (flags & F_CGROUP) !== 0,
     supervisorStartedAt: time(48),
     daemonStartedAt: daemonPid > 0 && daemonStartedAt > 0 ? daemonStartedAt : undefined,
     restartAt: state === 'restarting' ? restartAt : undefined,
@@ -168,6 +190,10 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     stopSignal: stopSignal > 0 ? stopSignal : undefined,
     deaths: buf.readUInt32LE(108),
     sid: buf.readInt32LE(112),
+    serviceUid: v3 ? buf.readUInt32LE(116) : undefined,
+    daemonStartTicks: daemonPid > 0 ? ticks(184) : undefined,
+    supervisorStartTicks: ticks(192),
+    oneShot: (flags & STATE_F_ONE_SHOT) !== 0,
     waitReady: (flags & 8) !== 0,
     graceful: decodeGraceful(buf),
   }
@@ -242,7 +268,10 @@ export function openSupervisorState(path: string, ownerUid: number): number | un
   }
 }
 
-/** One record through an fd from openSupervisorState: exactly STATE_SIZE bytes at offset 0, a torn one read again. */
+/**
+ * One record through an fd from openSupervisorState: at most STATE_SIZE
+ * bytes at offset 0 (a version 2 record is shorter), a torn one read again.
+ */
 export function readStateFd(fd: number, path: string): SupervisorState | undefined {
   const buf = Buffer.alloc(STATE_SIZE)
   for (let attempt = 0; ; attempt++) {
@@ -254,7 +283,9 @@ export function readStateFd(fd: number, path: string): SupervisorState | undefin
     }
     // Empty: the launcher created it and the supervisor has not written yet.
     if (got === 0) return undefined
-    const s = got === STATE_SIZE ? decodeState(buf) : undefined
+    // A version 2 record is shorter: what follows it is not read as part of it.
+    const size = got >= 8 && buf.readUInt32LE(4) === 2 ? STATE_SIZE_V2 : STATE_SIZE
+    const s = got >= size ? decodeState(buf.subarray(0, size)) : undefined
     if (s !== undefined) return s
     if (attempt >= TORN_RETRIES) throw unusable(path, 'does not hold a supervisor state record')
   }

@@ -1,10 +1,9 @@
 // status / stop / reload of a service started with respawn: the pid file
 // names the supervisor, and `<pidFile>.state` (written by it alone) says
 // which daemon runs now and how the service has fared.
-import { lstatSync, readFileSync } from 'node:fs'
-import { native } from './native.js'
+import { lstatSync } from 'node:fs'
 import { signalName } from './signals.js'
-import { formatDuration, readSupervisorState, statePathOf, type SupervisorState } from './supervise-state.js'
+import { formatDuration, readSupervisorState, statePathOf, type GracefulOutcome, type GracefulState, type SupervisorState } from './supervise-state.js'
 
 /** After the supervisor's own stop timeout, `stop` waits this much longer before it kills the whole session itself. */
 export const SUPERVISOR_STOP_GRACE_MS = 5000
@@ -37,6 +36,52 @@ export interface SupervisorStatus {
   /** A graceful restart's new generation while it starts, and the generation it replaced while that one drains. */
   nextPid?: number
   drainingPid?: number
+  /**
+   * How the last graceful restart ended, once one has and none is in
+   * progress: where a `restart --graceful` whose wait ended first (exit 3)
+   * sees the outcome.
+   */
+  lastGraceful?: LastGraceful
+}
+
+export interface LastGraceful {
+  outcome: GracefulOutcome
+  /** Its new generation, and the one it was to replace. */
+  newPid?: number
+  oldPid?: number
+  /** In words: "the new generation pid N took over from pid M", "failed: ...". */
+  message: string
+}
+
+/** A new generation's wait status (`exited`), as exit code or signal, and in words. */
+export function gracefulExit(status: number): { code: number | null; signal: NodeJS.Signals | null; how: string } {
+  const code = (status & 0x7f) === 0 ? (status >> 8) & 0xff : null
+  const signal = code === null ? (signalName(status & 0x7f) ?? null) : null
+  return { code, signal, how: code !== null ? `exited with code ${code}` : `was killed by ${signal ?? `signal ${status & 0x7f}`}` }
+}
+
+/** The last decided graceful restart, when there is one and none is in progress (a stop or an ending service says so itself). */
+function lastGracefulOf(g: GracefulState): LastGraceful | undefined {
+  if (g.done === 0 || g.seq !== g.done || g.outcome === undefined) return undefined
+  const newOne = g.newPid !== undefined ? `the new generation pid ${g.newPid}` : 'the new generation'
+  let message: string
+  switch (g.outcome) {
+    case 'ready':
+      message = `last graceful restart: ${newOne} took over${g.oldPid !== undefined ? ` from pid ${g.oldPid}` : ''}`
+      break
+    case 'exited':
+      message = `last graceful restart failed: ${newOne} ${gracefulExit(g.value).how} before it called ready()`
+      break
+    case 'not-ready':
+      message = `last graceful restart failed: ${newOne} did not call ready() within ${g.value} ms`
+      break
+    case 'start-failed':
+      message = `last graceful restart failed: ${newOne} could not be started`
+      break
+    default:
+      return undefined
+  }
+  return { outcome: g.outcome, newPid: g.newPid, oldPid: g.oldPid, message }
 }
 
 /**
@@ -84,6 +129,7 @@ export function supervisorStatus(s: SupervisorState, now = Date.now()): Supervis
     stopSignal: s.stopSignal === undefined ? undefined : (signalName(s.stopSignal) ?? `signal ${s.stopSignal}`),
     nextPid: s.graceful.nextPid,
     drainingPid: s.graceful.drainingPid,
+    lastGraceful: lastGracefulOf(s.graceful),
   }
 }
 
@@ -123,6 +169,7 @@ export function describeRunning(s: SupervisorStatus): string {
   if (s.restarts > 0 || s.lastExit !== undefined) parts.push(`${plural(s.restarts, 'restart')}`, `last exit: ${describeExit(s.lastExit)}`)
   if (s.nextPid !== undefined) parts.push(`graceful restart in progress: new generation pid ${s.nextPid} starting`)
   if (s.drainingPid !== undefined) parts.push(`replaced generation pid ${s.drainingPid} draining`)
+  if (s.lastGraceful !== undefined) parts.push(s.lastGraceful.message)
   if (!s.subreaper) parts.push('no subreaper (PR_SET_CHILD_SUBREAPER unavailable): what the daemon leaves behind is found by its session only')
   const tail = parts.join(', ')
   switch (s.state) {
@@ -136,37 +183,4 @@ export function describeRunning(s: SupervisorStatus): string {
       if (s.daemonPid === undefined) return `running (${tail}; no daemon right now)`
       return `running (daemon pid ${s.daemonPid}, up ${formatDuration(s.uptimeMs ?? 0)}${s.ready ? ', ready' : ''}, ${tail})`
   }
-}
-
-/** Alive and not a zombie, from /proc/<pid>/stat. */
-function isLiveProcess(pid: number): boolean {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'latin1')
-    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-/**
- * A supervisor that ended without writing its end (killed with SIGKILL): its
- * daemon died with it (PR_SET_PDEATHSIG), but the daemon's own children may
- * still run in the service's session. Kill them, if the session is still
- * ours: its id cannot be given to a new process (hence a new session) while
- * any process is in it, and a live process with that pid means a new
- * session, which is not touched. Returns how many were killed, or undefined
- * when this is not such a service.
- */
-export function killOrphanedSession(pidFile: string, pid: number | null): { sid: number; killed: number; left: number } | undefined {
-  let s: SupervisorState | undefined
-  try {
-    s = supervisedState(pidFile, pid)
-  } catch {
-    return undefined
-  }
-  if (s === undefined || s.sid <= 1) return undefined
-  if (s.state === 'failed' || s.state === 'stopped' || s.state === 'exited') return undefined
-  if (isLiveProcess(s.sid)) return undefined
-  const r = native().killSession(s.sid)
-  return { sid: s.sid, ...r }
 }

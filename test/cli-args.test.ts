@@ -33,9 +33,20 @@ describe('parseDuration', () => {
     expect(parseDuration('--wait-ready', text)).toBe(ms)
   })
 
-  it('rounds a fraction of a millisecond up, so a positive duration never means "do not wait"', () => {
-    expect(parseDuration('--wait-ready', '0.0001s')).toBe(1)
+  it('rounds a fraction of a millisecond above 1 ms up, computed exactly from the decimal text', () => {
     expect(parseDuration('--wait-ready', '1.2ms')).toBe(2)
+    expect(parseDuration('--wait-ready', '1ms')).toBe(1)
+    expect(parseDuration('--wait-ready', '0.001')).toBe(1)
+    // 2.007 * 1000 is 2007.0000000000002 in floating point, which rounds up to 2008.
+    expect(parseDuration('--wait-ready', '2.007')).toBe(2007)
+    expect(parseDuration('--wait-ready', '0.27m')).toBe(16_200)
+    expect(parseDuration('--wait-ready', '2.0070000001')).toBe(2008)
+  })
+
+  // Hardening round 2, defect 10: a positive duration under 1 ms was rounded up to 1 ms; the helper and the supervisor keep whole ms.
+  it.each(['0.0001s', '0.0001', '0.5ms', '.9ms', '0.000001m', '0.0009999'])('refuses %j, a positive duration under 1 ms, with a usage error', (text) => {
+    expect(() => parseDuration('--respawn-delay', text)).toThrow(UsageError)
+    expect(() => parseDuration('--respawn-delay', text)).toThrow(/^--respawn-delay must be 0 or at least 1 ms, got '/)
   })
 
   it.each(['', ' ', 'soon', '5x', '5 s', '-1', '-1s', '1e3', '0x10', 's', 'ms', '1h', '5sec', '1..5', 'NaN', 'Infinity', '5S'])(

@@ -2,7 +2,7 @@
 // stderr, and with --json one JSON shape on stdout:
 // { ok: false, command, error: { message, stage, code, errno?, syscall?, path?, pid?, ... } }.
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -16,6 +16,9 @@ const missing = join(dir, 'missing.js')
 const aDirectory = join(dir, 'a-directory')
 mkdirSync(aDirectory)
 const noPidFile = join(dir, 'none.pid')
+const longSocket = join(dir, 's'.repeat(120))
+const anEntry = join(dir, 'app.js')
+writeFileSync(anEntry, '')
 
 const OPTIONAL = ['errno', 'syscall', 'path', 'pid', 'exitCode', 'signal', 'logTail']
 
@@ -28,6 +31,9 @@ function run(args: string[]) {
 const cases: [string, string[], string | null, number, Record<string, unknown>][] = [
   ['start: a missing entry', ['start', missing], 'start', 1, { stage: 'entry', code: 'ENOENT', syscall: 'stat', path: missing }],
   ['start: a bad option', ['start', missing, '--umask', '999'], 'start', 2, { stage: 'options', code: 'ERR_USAGE' }],
+  // Hardening round 2, defect 10: what the options check refuses is a usage error too, with its own code and path.
+  ['start: a unix: path over 107 bytes', ['start', anEntry, '--listen', `unix:${longSocket}`], 'start', 2, { stage: 'options', code: 'ERR_INVALID_ARG_VALUE', path: longSocket }],
+  ['start: a duration under 1 ms', ['start', missing, '--startup-grace', '0.5ms'], 'start', 2, { stage: 'options', code: 'ERR_USAGE' }],
   ['stop: a pid file that is a directory', ['stop', '--pid-file', aDirectory], 'stop', 1, { stage: 'stop', code: 'EISDIR', path: aDirectory }],
   ['stop: a bad signal', ['stop', '--pid-file', noPidFile, '--signal', 'NOPE'], 'stop', 2, { stage: 'options', code: 'ERR_USAGE' }],
   ['status: no --pid-file', ['status'], 'status', 2, { stage: 'options', code: 'ERR_USAGE' }],

@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { daemonize } from '../src/daemonize.js'
-import { escapeControls, logTail } from '../src/failure.js'
+import { escapeControls } from '../src/escape.js'
+import { logTail } from '../src/failure.js'
 import { status } from '../src/lifecycle.js'
+import { stop } from '../src/stop.js'
 import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { failure as expectFailure } from './helpers/expect-failure.js'
@@ -39,6 +41,12 @@ describe('a lock held by a process the daemon handed its lock fd to', () => {
     const s = status(pidFile)
     expect(s).toMatchObject({ state: 'dead', code: 1, pid: d.pid })
     expect(s.message).toContain('no longer holds its lock')
+    // Hardening round 2, defect 7: stop ends the holder (of the service's
+    // recorded uid: here the caller's own) and reclaims the files.
+    const r = await stop(pidFile)
+    expect(r.message).toContain(`stopped pid ${child}, which held it`)
+    await untilGone(child)
+    expect(existsSync(pidFile) || existsSync(`${pidFile}.lock`)).toBe(false)
   })
 })
 
@@ -61,8 +69,9 @@ describe('the log tail', () => {
     const fd = openSync(log, 'a')
     try {
       const tail = logTail(fd) as string
-      expect(tail).toBe('before\n\\x1b[3A\\x0d\\x1b[Jstarted /srv/app.js as pid 4242\\x1b]0;owned\\x07\ttab')
-      expect(tail).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/)
+      // The lines stay lines; within one, every control is escaped, tab too (hardening round 2, defect 1).
+      expect(tail).toBe('before\n\\x1b[3A\\x0d\\x1b[Jstarted /srv/app.js as pid 4242\\x1b]0;owned\\x07\\x09tab')
+      expect(tail).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/)
     } finally {
       closeSync(fd)
     }

@@ -46,10 +46,10 @@ describe('start --listen: bad specs are usage errors', () => {
     expect(r.err.split('\n')[0]).toContain(`node-daemonize start: --listen ${JSON.stringify(spec)}: ${why}`)
   })
 
-  it('--listen-inherited without sockets of its own: a clear error, nothing started', async () => {
+  it('--listen-inherited without sockets of its own: a clear error (a usage error: stage options), nothing started', async () => {
     const env = { ...process.env, LISTEN_PID: '1', LISTEN_FDS: '1' }
     const r = await runCli(['start', httpDaemon, '--listen-inherited', '--json'], env)
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     const res = JSON.parse(r.out) as { ok: boolean; error: { stage: string; message: string } }
     expect(res.ok).toBe(false)
     expect(res.error.stage).toBe('options')

@@ -2,7 +2,7 @@
 // anything is spawned, and passed as systemd passes them (fds 3..,
 // LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES); checked from inside a daemon that
 // is not Node, and from /proc for a Node one (the preload's clean-up).
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -209,7 +209,10 @@ describe('unix sockets', () => {
 
   it('a stale socket file (nobody listening) is replaced', async () => {
     const path = join(dir, 'stale.sock')
-    closeSync(native().listenUnix(path, -1, -1, 0o600)) // bound and closed: the file stays, nobody listens
+    // Bound and closed: the file stays, nobody listens.
+    const dirfd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY)
+    closeSync(native().listenUnixAt(dirfd, 'stale.sock', path, -1, -1, 0o600))
+    closeSync(dirfd)
     const before = lstatSync(path).ino
     const { d } = await startHttp([`unix:${path}`])
     expect(lstatSync(path).ino).not.toBe(before)

@@ -42,12 +42,16 @@ describe('the supervisor killed with SIGKILL', () => {
     expect(isAlive(grandchild)).toBe(true)
     expect(procStat(grandchild).session).toBe(sup.helperPid)
     const s = status(pidFile)
-    expect(s).toMatchObject({ state: 'dead', code: 1, pid: sup.supervisorPid })
-    expect(s.message).toMatch(/the supervisor \(pid \d+\) is gone without stopping the service/)
-    // stop finds the session through the state file and empties it
+    expect(s).toMatchObject({ state: 'dead', code: 1, pid: sup.supervisorPid, survivors: [grandchild] })
+    expect(s.message).toBe(
+      `dead: the supervisor (pid ${sup.supervisorPid}) is gone without stopping the service (killed?); its daemon died with it, but pid ${grandchild} of the service still runs unsupervised in its session (stop ends it)`,
+    )
+    // stop finds the session through the state file and empties it (what runs as the service's uid and started after the supervisor)
     const r = await stop(pidFile)
-    expect(r).toMatchObject({ wasRunning: true, escalated: true })
-    expect(r.message).toMatch(/killed 1 process left in its session/)
+    expect(r).toMatchObject({ wasRunning: true, escalated: false })
+    expect(r.message).toBe(
+      `the supervisor (pid ${sup.supervisorPid}) was gone without stopping the service (killed?): killed pid ${grandchild} left in its session (SIGKILL); removed ${pidFile}`,
+    )
     await until('the grandchild to exit', () => !isAlive(grandchild))
     expect(sessionMembers(sup.helperPid)).toEqual([])
   })

@@ -1,5 +1,6 @@
 // Reading the supervisor's state file (src/supervise-state.ts): one
-// 192-byte record, read bounded, from a file shaped like the caller's own.
+// 208-byte record (192 for version 2, an earlier release's supervisor),
+// read bounded, from a file shaped like the caller's own.
 import { chmodSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
@@ -15,10 +16,14 @@ beforeEach(() => {
 const me = process.getuid!()
 
 /** A record laid out as native/supervise_state.h says. */
-function record(fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonPid?: number; exitKind?: number; exitValue?: number; flags?: number } = {}): Buffer {
-  const b = Buffer.alloc(STATE_SIZE)
+function record(
+  fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonPid?: number; exitKind?: number; exitValue?: number; flags?: number; version?: number } = {},
+): Buffer {
+  const v2 = fields.version === 2
+  const size = v2 ? 192 : STATE_SIZE
+  const b = Buffer.alloc(size)
   b.writeUInt32LE(0x5653444e, 0)
-  b.writeUInt32LE(2, 4)
+  b.writeUInt32LE(fields.version ?? 3, 4)
   b.writeBigUInt64LE(fields.seq ?? 7n, 8)
   b.writeInt32LE(1234, 16)
   b.writeInt32LE(fields.daemonPid ?? 1235, 20)
@@ -40,6 +45,7 @@ function record(fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonP
   b.writeBigInt64LE(4_000n, 96)
   b.writeUInt32LE(6, 108)
   b.writeInt32LE(1233, 112)
+  if (!v2) b.writeUInt32LE(65534, 116) // service_uid
   // graceful restarts: 3 begun, 2 decided (the last: not-ready), one refused
   b.writeUInt32LE(3, 120)
   b.writeUInt32LE(2, 124)
@@ -57,7 +63,11 @@ function record(fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonP
   b.writeUInt32LE(250, 172)
   b.writeUInt32LE(5100, 176)
   b.writeUInt32LE(30_000, 180)
-  b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, STATE_SIZE - 8)
+  if (!v2) {
+    b.writeBigUInt64LE(123_456n, 184) // the generation's start time, in clock ticks
+    b.writeBigUInt64LE(123_400n, 192) // the supervisor's
+  }
+  b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, size - 8)
   return b
 }
 
@@ -68,6 +78,7 @@ describe('the supervisor state record', () => {
       ready: true, goodStart: false, subreaper: true, cgroups: true, supervisorStartedAt: 1000, daemonStartedAt: 2000,
       restartAt: undefined, restartDelayMs: undefined, reason: undefined, limit: 5, windowMs: 60_000, deathsInWindow: 3,
       deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined, sid: 1233, waitReady: false,
+      serviceUid: 65534, daemonStartTicks: 123_456, supervisorStartTicks: 123_400, oneShot: false,
       graceful: {
         seq: 3, done: 2, requester: 777, outcome: 'not-ready', nextPid: 1240, drainingPid: undefined, newPid: 1240, oldPid: 1235,
         value: 5000, stage: 0, refusals: 1, refusedPid: 778, refusedWhy: 'in-progress', readyMs: 250, tookMs: 5100, waitReadyMs: 30_000,
@@ -76,7 +87,18 @@ describe('the supervisor state record', () => {
     expect(decodeState(record({ flags: 8 }))).toMatchObject({ waitReady: true, ready: false })
     expect(decodeState(record({ state: 3, daemonPid: 0, exitKind: 1, exitValue: 1, flags: 1 }))).toMatchObject({
       state: 'restarting', daemonPid: undefined, restartAt: 3000, restartDelayMs: 400, lastExit: { code: 1 }, subreaper: false,
+      daemonStartTicks: undefined,
     })
+    expect(decodeState(record({ flags: 32 }))).toMatchObject({ oneShot: true })
+  })
+
+  it('decodes a version 2 record (a supervisor started by an earlier release): no uid, no start times', () => {
+    expect(decodeState(record({ version: 2 }))).toMatchObject({
+      supervisorPid: 1234, daemonPid: 1235, sid: 1233, serviceUid: undefined, daemonStartTicks: undefined, supervisorStartTicks: undefined,
+    })
+    // a version 2 record is 192 bytes, a version 3 one 208: each only at its own size
+    expect(decodeState(Buffer.concat([record({ version: 2 }), Buffer.alloc(16)]))).toBeUndefined()
+    expect(decodeState(record().subarray(0, 192))).toBeUndefined()
   })
 
   it('refuses a torn record (its two sequence numbers differ), a short one and a foreign one', () => {
@@ -95,11 +117,15 @@ describe('readSupervisorState', () => {
     expect(readSupervisorState(p, me)).toBeUndefined()
     writeFileSync(p, record())
     expect(readSupervisorState(p, me)?.daemonPid).toBe(1235)
+    writeFileSync(p, record({ version: 2 }))
+    expect(readSupervisorState(p, me)).toMatchObject({ daemonPid: 1235, serviceUid: undefined })
   })
 
   it('reads one record only, from offset 0, of a file made longer', () => {
     const p = join(dir, 'b.pid.state')
     writeFileSync(p, Buffer.concat([record(), Buffer.alloc(1 << 20, 0x41)]))
+    expect(readSupervisorState(p, me)?.supervisorPid).toBe(1234)
+    writeFileSync(p, Buffer.concat([record({ version: 2 }), Buffer.alloc(1 << 20, 0x41)]))
     expect(readSupervisorState(p, me)?.supervisorPid).toBe(1234)
   })
 

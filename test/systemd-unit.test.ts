@@ -563,7 +563,8 @@ describe('unit: what systemd cannot carry is refused', () => {
   /** printf(1) octal escapes for bytes. */
   const octal = (b: Buffer) => [...b].map((x) => `\\${x.toString(8).padStart(3, '0')}`).join('')
 
-  it('a program argument that is not UTF-8 (exit 1, a clear error, nothing printed)', () => {
+  // A value the unit cannot carry is refused by the options check (stage options): a usage error, exit 2.
+  it('a program argument that is not UTF-8 (exit 2, a clear error, nothing printed)', () => {
     writeFileSync(join(dir, 'app.js'), '')
     const bad = Buffer.from([0x61, 0xe9, 0x62]) // Latin-1 "aéb"
     const r = spawnSync('bash', ['-c', `exec "$NODE" "$BIN" unit "$ENTRY" -- ok "$(printf '${octal(bad)}')"`], {
@@ -571,9 +572,12 @@ describe('unit: what systemd cannot carry is refused', () => {
       encoding: 'utf8',
       timeout: 30_000,
     })
-    expect(r.status).toBe(1)
+    expect(r.status).toBe(2)
     expect(r.stdout).toBe('')
-    expect(r.stderr).toBe('node-daemonize unit: argument 2 is not UTF-8 ("a\\xe9b"): systemd reads unit and environment files as UTF-8 and cannot carry it\n')
+    expect(r.stderr).toBe(
+      'node-daemonize unit: argument 2 is not UTF-8 ("a\\xe9b"): systemd reads unit and environment files as UTF-8 and cannot carry it\n' +
+        "Try 'node-daemonize unit --help' for more information.\n",
+    )
   })
 
   it('the same through the API, for an argument and an environment value; environment names', () => {
@@ -605,13 +609,14 @@ describe('unit: what systemd cannot carry is refused', () => {
     ['an environment name systemd drops', () => ['--env', 'A-B=1'], /environment variable name "A-B"/],
     ['a working directory ending in a backslash', (d: string) => ['--cwd', join(d, 'w\\')], /ends with a backslash, which systemd reads as a line continuation/],
     ['a listen name ending in a backslash', () => ['--listen', 'tcp:8080,name=a\\'], /listen name "a\\\\" ends with a backslash/],
-    ['an unknown user', () => ['--user', 'no such user'], /unknown user 'no such user'/],
-  ])('%s', async (_name, extra, message) => {
+    ['an unknown user', () => ['--user', 'no such user'], /unknown user 'no such user'/, 1],
+  ] as [string, (d: string) => string[], RegExp, number?][])('%s', async (_name, extra, message, code = 2) => {
     writeFileSync(join(dir, 'app.js'), '')
     mkdirSync(join(dir, 'a\nb'))
     mkdirSync(join(dir, 'w\\'))
     const r = await runCli(['unit', join(dir, 'app.js'), ...extra(dir)])
-    expect(r.code).toBe(1)
+    // A value systemd cannot carry is a usage error (2); an unknown user is a failed lookup (1).
+    expect(r.code).toBe(code)
     expect(r.out).toBe('')
     expect(r.err).toMatch(message)
   })

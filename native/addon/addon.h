@@ -12,7 +12,8 @@ void InitWatcher(Napi::Env env, Napi::Object exports);   // watcher.cc: FdWatche
 void InitUsers(Napi::Env env, Napi::Object exports);     // users.cc: lookupUser, lookupGroup, groupList
 void InitNotify(Napi::Env env, Napi::Object exports);    // notify.cc: sdNotify
 void InitLog(Napi::Env env, Napi::Object exports);       // log.cc: redirectOutput
-void InitListen(Napi::Env env, Napi::Object exports);    // listen.cc: listenTcp, listenUnix, setCloexec
+void InitListen(Napi::Env env, Napi::Object exports);    // listen.cc: listenTcp, listenUnixAt, setCloexec
+void InitDirs(Napi::Env env, Napi::Object exports);      // dirs.cc: openAt, openEntryAt, readLinkAt, mkdirAt
 void InitProtocol(Napi::Env env, Napi::Object exports);  // protocol_exports.cc: stages, syscalls, constants
 
 #endif

@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNotify(env, exports);
   InitLog(env, exports);
   InitListen(env, exports);
+  InitDirs(env, exports);
   InitProtocol(env, exports);
   return exports;
 }

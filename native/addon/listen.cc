@@ -6,8 +6,10 @@
 // directory made next to the target, through /proc/self/fd of that
 // directory's fd (so a rename of it changes nothing), then chowned and
 // chmodded there, by names inside a directory only we can write, and
-// renamed into place. No chown, chmod or unlink ever goes through a path
-// in the target directory, which someone else may be able to write.
+// renamed into place. The target directory arrives as an fd the caller
+// reached and checked component by component (src/dirwalk.ts); no chown,
+// chmod, unlink or connect ever goes through a path in it, which someone
+// else (the sticky /tmp) may be able to write.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -130,12 +132,16 @@ bool SetUnixAddress(sockaddr_un* sun, const std::string& path) {
   return true;
 }
 
-// Is a live server accepting on the socket file at path? Only a refused
-// connection (nobody listening: a stale file) says no; a full backlog
-// (EAGAIN) counts as alive. A probe only: connecting changes no file.
-bool SocketIsLive(const std::string& path) {
+// Is a live server accepting on the socket file `entry` (an O_PATH fd)?
+// Only a refused connection (nobody listening: a stale file) says no; a
+// full backlog (EAGAIN) counts as alive. Connected to through
+// /proc/self/fd (connect() follows that link to the very inode, as
+// systemd's connect_unix_path does), so the probe reaches the file that
+// was checked, never one a path names now. A probe only: connecting
+// changes no file.
+bool SocketIsLive(int entry) {
   sockaddr_un sun;
-  if (!SetUnixAddress(&sun, path)) return true;
+  if (!SetUnixAddress(&sun, "/proc/self/fd/" + std::to_string(entry))) return true;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return true;
   int r = Retry([&] { return connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun); });
@@ -144,31 +150,31 @@ bool SocketIsLive(const std::string& path) {
   return live;
 }
 
-// Puts the bound socket (`tmp` in tmpdir) at `name` in dirfd (path: the
-// same place, by its absolute name, for the liveness probe). An existing
+// Puts the bound socket (`tmp` in tmpdir) at `name` in dirfd. An existing
 // entry is replaced only when it is a socket file nobody listens on (a
 // stale one, left by a daemon that ended); a live one is EADDRINUSE,
 // anything else EEXIST. Replacing a name never touches the file it named.
-int PlaceSocket(int tmpdir, const char* tmp, int dirfd, const char* name, const std::string& path, Failure* f) {
+int PlaceSocket(int tmpdir, const char* tmp, int dirfd, const char* name, Failure* f) {
   if (syscall(SYS_renameat2, tmpdir, tmp, dirfd, name, RENAME_NOREPLACE) == 0) return 0;
   if (errno != EEXIST && errno != EINVAL && errno != ENOSYS) {
     *f = Fail("rename");
     return -1;
   }
+  // EEXIST: what is there, opened once without following it (O_PATH: a
+  // FIFO cannot block), is checked and probed through that one fd.
   // EINVAL/ENOSYS: a file system or kernel without RENAME_NOREPLACE; the
   // same check, then a plain rename.
-  struct stat st;
-  if (syscall(SYS_newfstatat, dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {  // compat.h: not glibc's versioned fstatat
-    if (!S_ISSOCK(st.st_mode)) {
-      *f = Failure{EEXIST, "bind"};
-      return -1;
-    }
-    if (SocketIsLive(path)) {
-      *f = Failure{EADDRINUSE, "bind"};
+  int entry = Retry([&] { return openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC); });
+  if (entry >= 0) {
+    struct stat st;
+    int err = nd_fstat(entry, &st) < 0 ? errno : !S_ISSOCK(st.st_mode) ? EEXIST : SocketIsLive(entry) ? EADDRINUSE : 0;
+    close(entry);
+    if (err != 0) {
+      *f = Failure{err, err == EEXIST || err == EADDRINUSE ? "bind" : "fstat"};
       return -1;
     }
   } else if (errno != ENOENT) {
-    *f = Fail("lstat");
+    *f = Fail("open");
     return -1;
   }
   if (Retry([&] { return renameat(tmpdir, tmp, dirfd, name); }) < 0) {
@@ -216,30 +222,16 @@ int MakePrivateDir(int dirfd, const std::string& base, std::string* name, Failur
   return -1;
 }
 
-// dir and base of an absolute path (the TS side resolved it).
-int OpenUnix(const std::string& path, int64_t uid, int64_t gid, mode_t mode, Failure* f) {
-  size_t slash = path.rfind('/');
-  if (path.empty() || path[0] != '/' || slash == std::string::npos || slash + 1 >= path.size()) {
+// The socket `base` in the directory dirfd (opened and checked by the
+// caller; kept open by it).
+int OpenUnix(int dirfd, const std::string& base, int64_t uid, int64_t gid, mode_t mode, Failure* f) {
+  if (base.empty() || base.find('/') != std::string::npos || base == "." || base == "..") {
     *f = Failure{EINVAL, "bind"};
-    return -1;
-  }
-  std::string dir = slash == 0 ? "/" : path.substr(0, slash);
-  std::string base = path.substr(slash + 1);
-  if (base == "." || base == "..") {
-    *f = Failure{EINVAL, "bind"};
-    return -1;
-  }
-  int dirfd = Retry([&] { return open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC); });
-  if (dirfd < 0) {
-    *f = Fail("open");
     return -1;
   }
   std::string tmpname;
   int tmpdir = MakePrivateDir(dirfd, base, &tmpname, f);
-  if (tmpdir < 0) {
-    close(dirfd);
-    return -1;
-  }
+  if (tmpdir < 0) return -1;
   static const char kEntry[] = "socket";
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   bool bound = false;
@@ -261,7 +253,7 @@ int OpenUnix(const std::string& path, int64_t uid, int64_t gid, mode_t mode, Fai
       *f = Fail("chmod");
     else if (listen(fd, SOMAXCONN) < 0)
       *f = Fail("listen");
-    else if (PlaceSocket(tmpdir, kEntry, dirfd, base.c_str(), path, f) == 0)
+    else if (PlaceSocket(tmpdir, kEntry, dirfd, base.c_str(), f) == 0)
       ok = true;
   }
   int saved = errno;
@@ -270,7 +262,6 @@ int OpenUnix(const std::string& path, int64_t uid, int64_t gid, mode_t mode, Fai
   // directory: at worst an empty one someone renamed into its place.
   unlinkat(dirfd, tmpname.c_str(), AT_REMOVEDIR);
   close(tmpdir);
-  close(dirfd);
   if (!ok && fd >= 0) close(fd);
   errno = saved;
   return ok ? fd : -1;
@@ -290,17 +281,20 @@ Napi::Value ListenTcp(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// listenUnix(path: string (absolute), uid: number (-1: keep), gid: number (-1: keep), mode: number)
+// listenUnixAt(dirfd: number, name: string, path: string (for errors),
+//              uid: number (-1: keep), gid: number (-1: keep), mode: number)
 //   -> fd (close-on-exec)
-Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
-  const char* usage = "listenUnix(path: string, uid: number, gid: number, mode: number)";
-  std::string path = StringArg(info, 0, usage);
-  int64_t uid = IntArg(info, 1, usage);
-  int64_t gid = IntArg(info, 2, usage);
-  uint32_t mode = UintArg(info, 3, usage);
+Napi::Value ListenUnixAt(const Napi::CallbackInfo& info) {
+  const char* usage = "listenUnixAt(dirfd: number, name: string, path: string, uid: number, gid: number, mode: number)";
+  int dirfd = IntArg(info, 0, usage);
+  std::string name = StringArg(info, 1, usage);
+  std::string path = StringArg(info, 2, usage);
+  int64_t uid = IntArg(info, 3, usage);
+  int64_t gid = IntArg(info, 4, usage);
+  uint32_t mode = UintArg(info, 5, usage);
   if (mode > 07777) throw UsageError(info.Env(), usage);
   Failure f{0, nullptr};
-  int fd = OpenUnix(path, uid, gid, static_cast<mode_t>(mode), &f);
+  int fd = OpenUnix(dirfd, name, uid, gid, static_cast<mode_t>(mode), &f);
   if (fd < 0) throw SystemError(info.Env(), f.err, f.syscall, path);
   return Napi::Number::New(info.Env(), fd);
 }
@@ -318,6 +312,6 @@ Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
 
 void InitListen(Napi::Env env, Napi::Object exports) {
   exports.Set("listenTcp", Napi::Function::New(env, ListenTcp, "listenTcp"));
-  exports.Set("listenUnix", Napi::Function::New(env, ListenUnix, "listenUnix"));
+  exports.Set("listenUnixAt", Napi::Function::New(env, ListenUnixAt, "listenUnixAt"));
   exports.Set("setCloexec", Napi::Function::New(env, SetCloexec, "setCloexec"));
 }

@@ -3,11 +3,24 @@
 // the dispatcher turns into one line on stderr and exit code 2.
 import { writeSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { durationProblem } from '../duration.js'
 
-/** Exit codes of every command except `status` (which follows LSB's status codes). */
+/**
+ * Exit codes of every command except `status` (which follows LSB's status
+ * codes, where 3 means "not running"). Which failure gets which is decided
+ * in one place: report.ts exitStatusOf().
+ */
 export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
+/**
+ * restart --graceful (and a plain restart NAME that is one): the wait ended
+ * before the supervisor's verdict. The restart goes on and may still
+ * complete; `status` shows its outcome. Not LSB's 3 for `status` ("not
+ * running"), nor LSB's 3 for other init-script actions ("unimplemented
+ * feature"), which this tool never means.
+ */
+export const EXIT_PENDING = 3
 
 /** Invalid arguments: exit 2 (LSB's "invalid or excess arguments"). */
 export class UsageError extends Error {
@@ -16,26 +29,31 @@ export class UsageError extends Error {
 }
 
 /** A duration: a bare number is seconds; or a number with a unit ms, s or m. */
-const DURATION = /^(\d+(?:\.\d*)?|\.\d+)(ms|s|m)?$/
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const
-/** The helper's window is a 32-bit count of milliseconds. */
-export const MAX_DURATION_MS = 0xffffffff
+const DURATION = /^(\d*)(?:\.(\d*))?(ms|s|m)?$/
+const UNIT_MS = { ms: 1n, s: 1000n, m: 60_000n } as const
+export { MAX_DURATION_MS } from '../duration.js'
 
 /**
  * Parse a CLI duration into whole milliseconds: `5` (seconds), `500ms`,
- * `1.5s`, `2m`. A fraction of a millisecond rounds up, so a tiny positive
- * duration never turns into 0 ("do not wait").
+ * `1.5s`, `2m`. Computed exactly from the decimal text (2.007 is 2007 ms,
+ * not the 2008 that 2.007 * 1000 in floating point rounds up to). A fraction
+ * of a millisecond above 1 ms rounds up; a positive duration under 1 ms is
+ * refused by the rule every duration follows (duration.ts), as the API
+ * refuses it.
  */
 export function parseDuration(flag: string, text: string): number {
   const m = DURATION.exec(text.trim())
-  if (!m) {
+  if (!m || (m[1] === '' && (m[2] ?? '') === '')) {
     throw new UsageError(`${flag} takes a duration like 5, 500ms, 1.5s or 2m (seconds when no unit is given), got '${text}'`)
   }
-  const ms = Math.ceil(Number(m[1]) * UNIT_MS[(m[2] ?? 's') as keyof typeof UNIT_MS])
-  if (!Number.isFinite(ms) || ms > MAX_DURATION_MS) {
-    throw new UsageError(`${flag} is too long: '${text}' (at most ${MAX_DURATION_MS} ms)`)
-  }
-  return ms
+  const frac = m[2] ?? ''
+  const scale = 10n ** BigInt(frac.length)
+  const exact = BigInt(`${m[1]}${frac}` || '0') * UNIT_MS[(m[3] ?? 's') as keyof typeof UNIT_MS]
+  const ms = (exact + scale - 1n) / scale
+  // The rule sees the exact value when it is under 1 ms, the rounded one otherwise.
+  const problem = durationProblem(exact > 0n && exact < scale ? Number(exact) / Number(scale) : Number(ms), {}, text)
+  if (problem !== undefined) throw new UsageError(`${flag} ${problem}`)
+  return Number(ms)
 }
 
 /** A umask as an octal string: `027`, `0027`, `22`, `0o027`. */
@@ -121,6 +139,11 @@ function cleanParseArgsMessage(err: Error): string {
   m = new RegExp(option.source + 'does not take an argument').exec(msg)
   if (m) return `option '${m[1]}' does not take a value`
   return msg.split('\n')[0]
+}
+
+/** A word for a shell command line: single-quoted unless it is plain. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9@%+=:,./_-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`
 }
 
 /** `node-daemonize <command>`, or just `node-daemonize` without one: how every error line starts. */

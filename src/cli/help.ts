@@ -24,8 +24,10 @@ Options:
   -h, --help       show this help; 'node-daemonize <command> --help' for a command
   -V, --version    show the version
 
-Exit status: 0 ok, 1 failure, 2 invalid arguments; status: 0 running,
-1 dead but pid file exists, 3 not running, 4 unknown.`
+Exit status: 0 ok, 1 failure, 2 invalid arguments; restart --graceful:
+3 the wait ended before the verdict (the restart goes on; status shows
+its outcome); status: 0 running, 1 dead but pid file exists, 3 not
+running, 4 unknown.`
 
 /** The package's version, from its package.json. */
 export function version(): string {

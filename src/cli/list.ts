@@ -1,6 +1,6 @@
 // `node-daemonize list [--json]`: every named daemon of this user (root:
 // the system's), as a table, or JSON for scripts.
-import { escapeControls } from '../failure.js'
+import { escapeControls } from '../escape.js'
 import { type ListEntry, listDaemons } from '../list.js'
 import { formatDuration } from '../supervise-state.js'
 import { EXIT_OK, parseCommandLine, printOut, UsageError } from './args.js'
@@ -14,8 +14,11 @@ Read from the saved specs, the pid files, their locks and /proc; nothing
 is changed.
 
 States: running, starting, restarting, stopping, failed (a --respawn
-supervisor gave up), stale (the pid file names a process that no longer
-holds its lock), stopped, unknown (the spec or pid file cannot be used).
+supervisor gave up), orphaned (dead, yet processes of it still run: what a
+supervisor killed with SIGKILL left, or the holders of a lock the daemon
+handed on; stop ends those of the service's user), stale (the pid file names
+a process that no longer holds its lock, and nothing of it runs), stopped,
+unknown (the spec or pid file cannot be used).
 
 Options:
   --json       print an array of {name, state, pid, supervisorPid,

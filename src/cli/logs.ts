@@ -1,13 +1,18 @@
 // `node-daemonize logs NAME [-n 50] [-f]`: the named daemon's last log
 // lines, and with -f the lines to come, across rotation. On a terminal the
 // JSON lines are shown readable and control characters escaped; into a
-// pipe or file the bytes pass unchanged.
+// pipe or file the bytes pass unchanged. What is read from the end is
+// bounded (LOG_WINDOW), and so is what a terminal is shown of a line.
 import { closeSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { DaemonizeError } from '../errors.js'
-import { formatLogLine, terminalHasColour } from '../log-view.js'
-import { followLog, lastLines, openLogForReading } from '../logs.js'
+import { euid } from '../filecheck.js'
+import { escapeControls } from '../escape.js'
+import { terminalHasColour, terminalOutput } from '../log-view.js'
+import { followLog, lastLines, LOG_WINDOW, openLogForReading } from '../logs.js'
+import type { DaemonizeOptions } from '../options.js'
 import { findSpec, noSuchName } from '../spec.js'
+import { resolveCredentials } from '../user.js'
 import { EXIT_OK, parseCommandLine, parsePositiveInt, printBytes, printErr, printOut, stdoutGone, UsageError } from './args.js'
 import { nameArg } from './target.js'
 
@@ -19,10 +24,19 @@ written to it, also across a rotation: when the log is renamed and the
 daemon reopens its path (reload), the rest of the old file is printed, then
 the new file from its start (as tail -F does). Ctrl-C ends it.
 
-On a terminal, the JSON lines of the launcher, the supervisor and logger()
-are shown as time, level and message (in colour when the terminal has it;
-NO_COLOR turns colour off), and control characters from the log are shown
-as \\xNN. Into a pipe or a file the bytes pass unchanged.
+Into a pipe or a file the bytes pass unchanged. On a terminal, the JSON
+lines of the launcher, the supervisor and logger() are shown as time, level
+and message (in colour when the terminal has it; NO_COLOR turns colour off),
+and every control character from the log, in any field and in any other
+line, is shown escaped: C0 (tab and newline too), DEL and C1 as \\xNN,
+bidirectional controls and U+2028/U+2029 as \\uNNNN. One line of the log is
+one line on the terminal, and at most its last 64 KiB are shown: a longer
+line starts with "[K bytes cut]" ("≥ K" when its start was not read).
+
+At most the last 1 MiB of the log is read, whatever -n says: when the lines
+asked for do not fit, fewer are shown (stderr says so); a last line longer
+than that is shown cut at its start (into a pipe: its last 1 MiB, and stderr
+says it is cut).
 
 The log is opened without following symbolic links or blocking on a FIFO,
 and only a regular file with one link is read.
@@ -56,7 +70,7 @@ export async function run(args: string[]): Promise<number> {
     throw new DaemonizeError(`${name} has no log file (it was started with --log-file /dev/null)`, { stage: 'log', code: 'ENOENT', path: spec.specPath })
   }
 
-  const out = isatty(1) ? readable(terminalHasColour()) : { write: printBytes, end: () => {} }
+  const out: Output = isatty(1) ? terminalOutput(terminalHasColour(), printOut) : { write: printBytes, end: () => {} }
   // Before anything is printed: a Ctrl-C as soon as the first lines show must end it cleanly.
   const ac = new AbortController()
   const end = () => ac.abort()
@@ -65,29 +79,48 @@ export async function run(args: string[]): Promise<number> {
     process.once('SIGTERM', end)
   }
   try {
-    return await show(path, name, lines, values.follow === true, out, ac.signal)
+    return await show(path, name, lines, values.follow === true, out, ac.signal, serviceUid(spec.options))
   } finally {
     process.off('SIGINT', end)
     process.off('SIGTERM', end)
   }
 }
 
+/**
+ * The user the daemon runs as, as its spec records it (--user, else the
+ * spec's writer, who is this caller): the only one besides root and the
+ * caller whose directory the log may be read from.
+ */
+function serviceUid(options: DaemonizeOptions): number {
+  return resolveCredentials(options.user, options.group)?.uid ?? euid()
+}
+
+/** Where the log's bytes go: a terminal's readable lines (TerminalOutput), or stdout unchanged (no startsCut). */
+interface Output {
+  write(bytes: Buffer): void
+  end(): void
+  startsCut?(): void
+}
+
+const WINDOW_TEXT = `${LOG_WINDOW / (1024 * 1024)} MiB`
+
 /** The last lines, then (follow) what comes, until the signal aborts or stdout is gone. */
-async function show(
-  path: string,
-  name: string,
-  lines: number,
-  follow: boolean,
-  out: { write(bytes: Buffer): void; end(): void },
-  signal: AbortSignal,
-): Promise<number> {
-  const log = openLogForReading(path)
+async function show(path: string, name: string, lines: number, follow: boolean, out: Output, signal: AbortSignal, owner: number): Promise<number> {
+  const log = openLogForReading(path, owner)
   if (log === undefined && !follow) {
     throw new DaemonizeError(`log file ${path} of ${name} does not exist (yet)`, { stage: 'log', code: 'ENOENT', path })
   }
   let offset = 0
   if (log !== undefined) {
     const last = lastLines(log.fd, lines)
+    if (last.cut) {
+      // On a terminal the line carries its marker; into a pipe the bytes stay as they are, so stderr says it.
+      if (out.startsCut) out.startsCut()
+      else printErr(`node-daemonize logs: the first line shown is cut at its start: it is longer than the last ${WINDOW_TEXT} of the log, which is all that is read`)
+    } else if (last.fewer) {
+      const shown = countLines(last.bytes)
+      printErr(`node-daemonize logs: only the last ${shown} line${shown === 1 ? ' is' : 's are'} shown: logs reads at most the last ${WINDOW_TEXT} of the log`)
+    }
     out.write(last.bytes)
     offset = last.end
   }
@@ -97,31 +130,17 @@ async function show(
     return EXIT_OK
   }
   await followLog(path, log === undefined ? undefined : { log, offset }, out.write, signal, {
-    note: (m) => printErr(`node-daemonize logs: ${m}`),
+    note: (m) => printErr(`node-daemonize logs: ${escapeControls(m)}`),
     stopped: stdoutGone,
+    owner,
   })
   out.end()
   return EXIT_OK
 }
 
-/** For a terminal: whole lines, each made readable; a line still being written waits for its newline. */
-function readable(colour: boolean): { write(bytes: Buffer): void; end(): void } {
-  let pending: Buffer = Buffer.alloc(0)
-  return {
-    write(bytes: Buffer) {
-      const all = pending.length > 0 ? Buffer.concat([pending, bytes]) : bytes
-      const last = all.lastIndexOf(0x0a)
-      if (last === -1) {
-        pending = all
-        return
-      }
-      pending = Buffer.from(all.subarray(last + 1))
-      const text = all.subarray(0, last).toString('utf8')
-      printOut(text.split('\n').map((l) => formatLogLine(l, colour)).join('\n'))
-    },
-    end() {
-      if (pending.length > 0) printOut(formatLogLine(pending.toString('utf8'), colour))
-      pending = Buffer.alloc(0)
-    },
-  }
+/** Lines in bytes that hold whole lines (a last one may lack its newline). */
+function countLines(bytes: Buffer): number {
+  let n = 0
+  for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) n++
+  return bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a ? n + 1 : n
 }

@@ -15,7 +15,9 @@
 //     arguments, anything else (a DaemonizeError) for a failure: main reports
 //     both the one way every command fails (report.ts: `node-daemonize
 //     <command>: <message>` on stderr, and with --json one JSON shape on
-//     stdout) and exits 2 or 1. Write results to stdout (printOut from
+//     stdout) and exits with the status report.ts decides: 2 for a usage
+//     error (a UsageError, or a DaemonizeError at stage `options`), 3 for a
+//     graceful restart still pending, else 1. Write results to stdout (printOut from
 //     ./args.js writes to the fd without loading Node's streams); never call
 //     process.exit().
 //
@@ -23,7 +25,7 @@
 // loaded only when its command runs, so `--help` or `status` never pay for
 // `start`'s imports.
 import { EXIT_OK, printErr, printOut, UsageError, wantsHelp, wantsJson } from './args.js'
-import { reportError, reportUsageError } from './report.js'
+import { reportError, reportFailure, reportUsageError } from './report.js'
 
 export interface CommandModule {
   usage: string
@@ -89,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await mod.run(rest)
   } catch (err) {
-    return isUsageError(err) ? reportUsageError(first, err, json) : reportError(first, err, json)
+    return reportFailure(first, err, json)
   }
 }
 
@@ -104,13 +106,4 @@ async function help(name: string | undefined, json: boolean): Promise<number> {
   if (load === undefined) return reportUsageError(undefined, new UsageError(`unknown command '${name}'`), json)
   printOut((await load()).usage)
   return EXIT_OK
-}
-
-/**
- * A UsageError from the command. Each command is bundled on its own (see
- * scripts/build.mjs), with its own copy of the class: check the code, not
- * the class.
- */
-function isUsageError(err: unknown): err is UsageError {
-  return err instanceof Error && (err as { code?: unknown }).code === 'ERR_USAGE'
 }

@@ -10,8 +10,15 @@
 // The error fields are a DaemonizeError's (Node's SystemError fields plus
 // the stage); a usage error is stage "options", code "ERR_USAGE"; an error
 // that is neither (a bug) has stage null.
-import type { DaemonizeErrorFields, Stage } from '../errors.js'
-import { EXIT_FAILURE, EXIT_USAGE, formatUsageError, printErr, printOut, who } from './args.js'
+//
+// The exit status of a failure is decided here, once, for every command
+// (exitStatusOf): 2 for a usage error, whether the command line's parser
+// found it (ERR_USAGE) or the API's check of the options did (stage
+// "options": a unix: path too long, the same path twice, a duration under
+// 1 ms, ...); 3 for a graceful restart whose wait ended before its verdict;
+// 1 for every other failure (a port in use, a daemon that died, ...).
+import { ERR_RESTART_PENDING, type DaemonizeErrorFields, type Stage } from '../errors.js'
+import { EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE, formatUsageError, printErr, printOut, who } from './args.js'
 
 /** The fields a failure shows a script: a DaemonizeError's, but its cause. */
 type ErrorFields = Omit<DaemonizeErrorFields, 'cause' | 'stage'>
@@ -42,12 +49,35 @@ export function errorResult(command: string | undefined, err: unknown): JsonErro
   return { ok: false, command: command ?? null, error }
 }
 
-/** A failure, said once on stderr (and as JSON on stdout with --json); exit 1. */
-export function reportError(command: string | undefined, err: unknown, json: boolean): number {
+/**
+ * Is this a usage error? Read from the fields, not the class: each command
+ * is bundled on its own (scripts/build.mjs), with its own copy of each class.
+ */
+export function isUsageError(err: unknown): boolean {
+  if (err === null || typeof err !== 'object') return false
+  const e = err as Record<string, unknown>
+  return e.code === 'ERR_USAGE' || e.stage === 'options'
+}
+
+/** The exit status of a command that threw `err` (see the top of this file). */
+export function exitStatusOf(err: unknown): number {
+  if (isUsageError(err)) return EXIT_USAGE
+  if (err !== null && typeof err === 'object' && (err as Record<string, unknown>).code === ERR_RESTART_PENDING) return EXIT_PENDING
+  return EXIT_FAILURE
+}
+
+/** How a command that threw fails: said once, the usage error's way or the failure's, with its exit status. */
+export function reportFailure(command: string | undefined, err: unknown, json: boolean): number {
+  const status = exitStatusOf(err)
+  return status === EXIT_USAGE ? reportUsageError(command, err, json) : reportError(command, err, json, status)
+}
+
+/** A failure, said once on stderr (and as JSON on stdout with --json); exit 1 (or `status`). */
+export function reportError(command: string | undefined, err: unknown, json: boolean, status = EXIT_FAILURE): number {
   const result = errorResult(command, err)
   printErr(`${who(command)}: ${result.error.message}`)
   if (json) printOut(JSON.stringify(result))
-  return EXIT_FAILURE
+  return status
 }
 
 /** A usage error: what is wrong, then where help is (and JSON with --json); exit 2. */

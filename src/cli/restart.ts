@@ -13,8 +13,8 @@ import type { DaemonizeOptions } from '../options.js'
 import { preflight } from '../preflight.js'
 import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../spec.js'
 import { stop } from '../stop.js'
-import { gracefulRestart as handOver } from '../graceful.js'
-import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printOut, printResult, UsageError } from './args.js'
+import { handOver } from '../graceful.js'
+import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printOut, printResult, shellWord, UsageError } from './args.js'
 import { parseStartArgs, startDaemon, startOptionsText, type StartRequest, USER_VARS } from './start.js'
 import { nameArg, resolveTarget } from './target.js'
 
@@ -25,7 +25,9 @@ export const usage = `Usage: node-daemonize restart NAME [options] [-- args...]
 
 Stop the daemon (SIGTERM, then SIGKILL after 10s; nothing happens when it
 is not running), then start it again. Every option is checked before
-anything is stopped, so a typo never leaves the service down.
+anything is stopped, so a typo never leaves the service down. The stop is
+stop's: processes that hold the lock after the daemon handed it on are
+stopped too when they run as the service's user (see stop --help).
 
 A daemon started with --name restarts from its saved spec: the same entry,
 arguments, environment and options, with only what this command line
@@ -51,12 +53,17 @@ SIGUSR2 to the supervisor (the pid in the pid file). Changing options
 needs a full restart.
   --timeout DURATION   how long to wait for the supervisor's verdict
                        (default: 30s + the --wait-ready timeout
-                       + the --stop-timeout + 10s)
+                       + the --stop-timeout + 10s); when it ends first,
+                       the restart goes on and restart exits 3
 
-Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
-Exit status: 0 restarted, 1 the stop or the start failed (--graceful: the
-restart was refused or failed, and the old generation still serves),
-2 invalid arguments.`
+Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m; 0 or at
+least 1ms.
+Exit status: 0 restarted (--graceful: the new generation serves),
+1 the stop or the start failed (--graceful: the restart was refused or
+failed, and the old generation still serves), 2 invalid arguments,
+3 (--graceful, or a restart NAME that is graceful) the wait ended before
+the verdict: the restart goes on and may still complete, and
+'node-daemonize status' shows its outcome (not LSB's 3 of status).`
 
 interface GracefulValues extends PidFileCommandValues {
   graceful?: boolean
@@ -76,8 +83,13 @@ async function runGraceful(args: string[]): Promise<number> {
   }
   const { pidFile } = resolveTarget(values, positionals, rest) as { pidFile: string }
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('--timeout', values.timeout)
-  printResult(await handOver(pidFile, { timeoutMs }), values)
+  printResult(await handOver(pidFile, { timeoutMs }, statusCommand(positionals[0], pidFile)), values)
   return EXIT_OK
+}
+
+/** The command that shows a pending graceful restart's outcome: `status NAME`, or `status --pid-file FILE`. */
+function statusCommand(name: string | undefined, pidFile: string): string {
+  return `node-daemonize status ${name !== undefined ? shellWord(name) : `--pid-file ${shellWord(pidFile)}`}`
 }
 
 /** The saved options with the command line's changes on top. */
@@ -163,7 +175,7 @@ async function restartGracefullyWhenItCan(spec: LoadedSpec | undefined, req: Sta
   const { given } = req
   if (given.keys.size > 0 || given.entry || given.args || given.envPairs.length > 0 || given.clearEnv) return undefined
   if (status(saved.pidFile).state !== 'running') return undefined
-  printResult(await handOver(saved.pidFile), req)
+  printResult(await handOver(saved.pidFile, {}, statusCommand(saved.name, saved.pidFile)), req)
   return EXIT_OK
 }
 

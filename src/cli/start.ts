@@ -28,7 +28,8 @@ export const startOptionsText = `  --name NAME             name the daemon: the 
                           docs/names.md)
   --log-file FILE         append stdout and stderr to FILE (created 0640);
                           default (and --log-file /dev/null): no log; with
-                          --name: the standard log directory
+                          --name: the standard log directory (root with
+                          --user: a directory there of that user's own, 0750)
   --pid-file FILE         write the daemon's pid to FILE, locked for its life;
                           refuses to start a second one; with --name:
                           default in the standard run directory
@@ -56,8 +57,10 @@ export const startOptionsText = `  --name NAME             name the daemon: the 
                           LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES); repeatable, in
                           order. SPEC: tcp:PORT (every address, IPv6 dual-stack),
                           tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH (owner
-                          --user, mode 0666 & ~umask), each with an optional
-                          ,name=NAME (see docs/sockets.md)
+                          --user, mode 0666 & ~umask; every directory on PATH
+                          owned by root or you and writable by nobody else
+                          unless sticky), each with an optional ,name=NAME
+                          (see docs/sockets.md)
   --listen-inherited      pass on the sockets this process was started with by
                           systemd (LISTEN_PID is its pid), names included,
                           before the --listen ones
@@ -81,10 +84,12 @@ ${startOptionsText}
 
 ${respawnUsage}
 
-Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m.
+Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m; 0 or at
+least 1ms.
 Exit status: 0 started (or already running with --ok-if-running),
-1 the start failed, 2 invalid arguments; output that cannot be written
-(a closed pipe) does not change it.`
+1 the start failed, 2 invalid arguments (a malformed value, or one the
+options check refuses: a unix: path too long or given twice, ...); output
+that cannot be written (a closed pipe) does not change it.`
 
 /** parseArgs options of `start` (and `restart`, which takes the same). */
 export const startOptions = {

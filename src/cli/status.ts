@@ -16,12 +16,20 @@ opened read-only and its lock only tested, so this never disturbs a start.
 Options:
   --pid-file FILE   the daemon's pid file (instead of NAME)
   --json            print {state, code, pid, pidFile, message} as JSON
+                    (dead: survivors, what still runs that stop ends;
+                    lockHolders, who holds the lock)
   -h, --help        show this help
 
+A dead service may still have processes running: the generation a
+supervisor killed with SIGKILL left behind, what it left in its session, or
+the processes holding the lock of a daemon that handed its lock fd on. The
+message names them (a recorded pid only while its start time and uid still
+match the launch record), and whether stop ends them.
+
 Exit status (LSB): 0 running (or starting), 1 dead but the pid file exists
-(stale: its lock is free), 3 not running (no pid file), 4 unknown (the pid
-file is unreadable, not a regular file, a symlink or hard link, or holds no
-pid), 2 invalid arguments.`
+(its lock is free, or held by processes other than its pid), 3 not running
+(no pid file), 4 unknown (the pid file is unreadable, not a regular file, a
+symlink or hard link, or holds no pid), 2 invalid arguments.`
 
 interface Values {
   'pid-file'?: string

@@ -14,14 +14,25 @@ Stop the daemon named NAME (started with --name; its saved spec names its
 pid file), or the one whose pid file is FILE: check that the pid in it is the
 process holding the file's lock, send it the signal, wait for it to exit,
 send SIGKILL if it is still there after the timeout, then remove the pid
-file. A stale pid file (lock free) names no daemon: nothing is signalled.
+file. A stale pid file (lock free) names no daemon: nothing is signalled,
+but what the launch record identifies (start time and uid) as still running
+is stopped: the generation a supervisor killed with SIGKILL left behind, and
+then, with SIGKILL, what runs as the service's user in its session.
+
+When the pid no longer holds the lock (the daemon handed its lock fd to
+another process and exited), the processes that hold it are stopped the
+same way and the files removed, but only if each runs as the service's
+user recorded at launch and none is a start in progress; otherwise stop
+refuses, names them, and signals nothing. A process that does not hold the
+lock is never signalled.
 
 Options:
   --pid-file FILE      the daemon's pid file (instead of NAME)
   --signal SIG         the first signal: a name (TERM, SIGINT) or a number
                        (default TERM)
   --timeout DURATION   how long to wait before SIGKILL (default 10s);
-                       a bare number is seconds, or 500ms, 5s, 2m. Under a
+                       a bare number is seconds, or 500ms, 5s, 2m (0 or at
+                       least 1ms). Under a
                        --respawn supervisor: SIGTERM goes to it, and stop
                        waits its --stop-timeout + 5s (or a longer --timeout)
                        before it kills the whole session
@@ -29,8 +40,9 @@ Options:
   -q, --quiet          print nothing on success
   -h, --help           show this help
 
-Exit status: 0 stopped, or was not running; 1 the pid file is unusable or
-the daemon could not be confirmed or stopped; 2 invalid arguments.`
+Exit status: 0 stopped, or was not running; 1 the pid file is unusable, the
+daemon could not be confirmed or stopped, or the lock's holders are not the
+service's to stop; 2 invalid arguments.`
 
 interface Values extends PidFileCommandValues {
   signal?: string

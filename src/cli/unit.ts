@@ -10,7 +10,7 @@ import { findSpec, type LoadedSpec, noSuchName } from '../spec.js'
 import { installFiles } from '../systemd/install.js'
 import { buildUnits, type UnitRequest, type Units } from '../systemd/units.js'
 import { detectSystemdVersion } from '../systemd/version.js'
-import { EXIT_OK, parsePositiveInt, printOut, UsageError } from './args.js'
+import { EXIT_OK, parsePositiveInt, printOut, shellWord, UsageError } from './args.js'
 import { respawnUsage } from './respawn-args.js'
 import { parseStartCommandLine, type StartRequest, startOptionsText } from './start.js'
 
@@ -65,8 +65,9 @@ ${startOptionsText}
 
 ${respawnUsage}
 
-Exit status: 0 printed (or installed), 1 a value systemd cannot carry or
-a file that already exists, 2 invalid arguments.`
+Exit status: 0 printed (or installed), 1 a file that already exists (or
+another failure), 2 invalid arguments, a value systemd cannot carry
+among them.`
 
 export interface UnitCommand {
   request: UnitRequest
@@ -128,11 +129,6 @@ function savedSpec(req: StartRequest): LoadedSpec | undefined {
 /** The systemctl commands that enable and start what was installed. */
 export function enableCommands(units: Units): string[] {
   return ['systemctl daemon-reload', `systemctl enable --now ${[...units.sockets, units.service].map(shellWord).join(' ')}`]
-}
-
-/** A word for a shell command line: single-quoted unless it is plain. */
-function shellWord(s: string): string {
-  return /^[A-Za-z0-9@%+=:,./_-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`
 }
 
 export async function run(args: string[]): Promise<number> {
