@@ -50,6 +50,7 @@
 #include "clock.h"
 #include "daemon_steps.h"
 #include "leftovers.h"
+#include "proc_scan.h"
 #include "ready_line.h"
 #include "protocol.h"
 #include "retry.h"
@@ -133,14 +134,10 @@ static void status_record(int stage, int sys, int err, int64_t value) {
   if (launching) (void)daemon_send_record(ND_HELPER_FD_STATUS, stage, sys, err, value);
 }
 
-static int proc_stat_of(long pid, char *state, int *pgrp, int *session, unsigned long long *start);
-
 /* A process's start time (clock ticks after boot), or 0. */
 static uint64_t start_ticks_of(pid_t pid) {
-  char state;
-  int pgrp, session;
-  unsigned long long start;
-  return proc_stat_of((long)pid, &state, &pgrp, &session, &start) < 0 ? 0 : (uint64_t)start;
+  struct proc_stat ps;
+  return proc_stat_of((long)pid, &ps) < 0 ? 0 : (uint64_t)ps.start;
 }
 
 static void write_state(void) {
