@@ -35,6 +35,9 @@
         "native/records.c",
         "native/window.c",
         "native/supervisor.c",
+        "native/leftovers.c",
+        "native/cgroup.c",
+        "native/proc_scan.c",
         "native/supervise_policy.c",
         "native/text.c"
       ],

@@ -131,6 +131,7 @@ static int run_supervised(struct plan *pl, pid_t sid) {
     c.log_path = plan_log_path(pl);
     c.sid = sid;
     c.fault_no_subreaper = (pl->h.flags & ND_PLAN_FAULT_NO_SUBREAPER) != 0;
+    c.fault_no_cgroup = (pl->h.flags & ND_PLAN_FAULT_NO_CGROUP) != 0;
     pl->die_with_parent = getpid();
     pl->own_group = 1;
     c.plan = pl;

@@ -78,6 +78,10 @@
 /* Tests only (NODE_DAEMONIZE_TEST_FAULT=no-subreaper): the supervisor acts
  * as if PR_SET_CHILD_SUBREAPER had failed (EINVAL, as under qemu-user). */
 #define ND_PLAN_FAULT_NO_SUBREAPER (1u << 10)
+/* Tests only (NODE_DAEMONIZE_TEST_FAULT=no-cgroup): the supervisor makes no
+ * cgroup per generation, as where it cannot, and finds leftovers through
+ * /proc. */
+#define ND_PLAN_FAULT_NO_CGROUP (1u << 11)
 
 /*
  * Byte order: host order on both sides (the helper runs on the caller's

@@ -31,6 +31,7 @@ struct nd_supervise_config {
   const char *log_path; /* NULL: no log file (stdout/stderr are /dev/null) */
   pid_t sid;            /* the session the helper leads */
   int fault_no_subreaper; /* tests: act as if PR_SET_CHILD_SUBREAPER failed */
+  int fault_no_cgroup;    /* tests: act as if no cgroup could be made (the /proc attribution) */
   const struct plan *plan; /* every generation runs daemon_become on it */
 };
 

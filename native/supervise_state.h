@@ -39,7 +39,8 @@
 #define ND_STATE_F_READY (1u << 1)        /* the current generation called ready() */
 #define ND_STATE_F_GOOD_START (1u << 2)   /* the current generation counts as a good start */
 #define ND_STATE_F_WANT_READY (1u << 3)   /* started with --wait-ready: a graceful restart is possible */
-#define ND_STATE_F_ONE_SHOT (1u << 4)     /* no supervisor: the launcher wrote this record once for a daemon
+#define ND_STATE_F_CGROUP (1u << 4)       /* each generation runs in a cgroup of its own (else: the /proc attribution) */
+#define ND_STATE_F_ONE_SHOT (1u << 5)     /* no supervisor: the launcher wrote this record once for a daemon
                                            * without --respawn (supervisor_pid 0; only daemon_pid,
                                            * daemon_start_ticks, service_uid and sid are set) */
 

@@ -21,15 +21,14 @@
  *
  * A graceful restart (SIGUSR2; see the section below) overlaps two
  * generations: the new one starts alongside the current one and takes over
- * only once ready; the replaced one then drains. Each generation leads its
- * own process group, which is how the leftovers of one are told from the
- * other's.
+ * only once ready; the replaced one then drains. What each generation
+ * leaves behind is told from the other's by its own cgroup, or where the
+ * supervisor cannot make one, by /proc (leftovers.h).
  */
 #define _GNU_SOURCE
 #include "supervise.h"
 #include "records.h"
 
-#include <dirent.h>
 #include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,18 +40,17 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifndef __NR_getdents64
-#define __NR_getdents64 SYS_getdents64
-#endif
 #include <sys/fsuid.h>
 
+#include "clock.h"
 #include "daemon_steps.h"
+#include "leftovers.h"
+#include "proc_scan.h"
 #include "ready_line.h"
 #include "protocol.h"
 #include "retry.h"
@@ -108,17 +106,14 @@ static int launching = 1;    /* the first generation's verdict is not given yet 
 static int stopping;
 static int stop_signal;
 static int degraded;         /* no PR_SET_CHILD_SUBREAPER */
+static struct leftovers_mechanism mechanism; /* how leftovers are found (leftovers.h) */
 
 static struct nd_tally tally;
 static struct nd_state st;
 
 /* ------------------------------------------------------------------ time */
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t mono_ms(void) { return clock_mono_ms(); }
 
 static int64_t real_ms(void) {
   struct timespec ts;
@@ -139,14 +134,10 @@ static void status_record(int stage, int sys, int err, int64_t value) {
   if (launching) (void)daemon_send_record(ND_HELPER_FD_STATUS, stage, sys, err, value);
 }
 
-static int proc_stat_of(long pid, char *state, int *pgrp, int *session, unsigned long long *start);
-
 /* A process's start time (clock ticks after boot), or 0. */
 static uint64_t start_ticks_of(pid_t pid) {
-  char state;
-  int pgrp, session;
-  unsigned long long start;
-  return proc_stat_of((long)pid, &state, &pgrp, &session, &start) < 0 ? 0 : (uint64_t)start;
+  struct proc_stat ps;
+  return proc_stat_of((long)pid, &ps) < 0 ? 0 : (uint64_t)ps.start;
 }
 
 static void write_state(void) {
@@ -266,158 +257,13 @@ static void reap_all(void) {
     int status = 0;
     pid_t p = (pid_t)RETRY(waitpid(-1, &status, WNOHANG));
     if (p <= 0) return;
+    leftovers_reaped(p);
     if (p == gen_pid) {
       gen_exited = 1;
       gen_status = status;
     }
     graceful_reaped(p, status);
   }
-}
-
-static int has_children(void) {
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  return RETRY(waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT)) == 0;
-}
-
-/* SIGKILL every other process of the service's session, the generation
- * included if alive: what a dead generation left behind (children holding
- * its port, its files) must not meet the next one. Found two ways: the
- * session (whoever did not leave it, even if reparented to init when
- * there is no subreaper) and our children (as a subreaper, every orphan of
- * a generation, even one that left the session with setsid). */
-static char dents[16384];
-static char statbuf[1024];
-
-/* Read a /proc text file into statbuf, NUL-terminated. When it does not
- * fit, the text is cut back to its last space: a list of pids must never
- * end in a pid cut short (12345 read as 123 would kill the wrong process);
- * whoever is left over is found on the next pass. Returns the length kept,
- * or -1. */
-static ssize_t read_proc_text(const char *path) {
-  int fd = (int)RETRY(open(path, O_RDONLY | O_CLOEXEC));
-  if (fd < 0) return -1;
-  size_t got = 0;
-  for (;;) {
-    ssize_t n = RETRY(read(fd, statbuf + got, sizeof statbuf - 1 - got));
-    if (n <= 0) break;
-    got += (size_t)n;
-    if (got == sizeof statbuf - 1) {
-      while (got > 0 && statbuf[got - 1] != ' ' && statbuf[got - 1] != '\n') got--;
-      break;
-    }
-  }
-  close(fd);
-  statbuf[got] = '\0';
-  return (ssize_t)got;
-}
-
-/* One numeric field of /proc/<pid>/stat that fits an int, after the
- * white space before it. */
-static int stat_int(const char **p, int *out) {
-  int64_t v;
-  *p = text_skip_space(*p);
-  if (text_parse_i64(p, &v) < 0 || v < INT_MIN || v > INT_MAX) return -1;
-  *out = (int)v;
-  return 0;
-}
-
-/* Fields of /proc/<pid>/stat: state, process group, session, start time
- * (clock ticks after boot; 0 when it cannot be read). Returns 0, or -1 for
- * a process that is gone. */
-static int proc_stat_of(long pid, char *state, int *pgrp, int *session, unsigned long long *start) {
-  char path[64];
-  text_number_path(path, sizeof path, "/proc/", pid, "/stat");
-  if (read_proc_text(path) <= 0) return -1;
-  /* The name (comm) may hold anything, ')' and spaces included: the
-   * fields start after the last ')' and the space after it. */
-  char *paren = strrchr(statbuf, ')');
-  if (paren == NULL || paren[1] == '\0') return -1;
-  const char *p = paren + 2;
-  /* state ppid pgrp session, then 15 fields read past (tty tpgid flags
-   * minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
-   * threads itrealvalue), then starttime. */
-  int ppid;
-  if (*p == '\0') return -1;
-  *state = *p++;
-  if (stat_int(&p, &ppid) < 0 || stat_int(&p, pgrp) < 0 || stat_int(&p, session) < 0) return -1;
-  uint64_t start_time = 0;
-  int have_start = 1;
-  for (int i = 0; i < 15 && have_start; i++) {
-    p = text_skip_space(p);
-    have_start = text_skip_dec(&p) == 0;
-  }
-  if (have_start) {
-    p = text_skip_space(p);
-    have_start = text_parse_u64(&p, &start_time) == 0;
-  }
-  if (start != NULL) *start = have_start ? start_time : 0;
-  return 0;
-}
-
-/* SIGKILL every process of the service's session but ourselves, or with
- * pgrp > 0 only that process group's; returns how many live ones it found. */
-static int kill_in_session(pid_t pgrp) {
-  int found = 0;
-  int dir = (int)RETRY(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir < 0) return 0;
-  for (;;) {
-    long n = syscall(__NR_getdents64, dir, dents, sizeof dents);
-    if (n <= 0) break;
-    for (long off = 0; off < n;) {
-      struct linux_dirent64 {
-        uint64_t d_ino;
-        int64_t d_off;
-        unsigned short d_reclen;
-        unsigned char d_type;
-        char d_name[];
-      } *d = (void *)(dents + off);
-      off += d->d_reclen;
-      const char *c = d->d_name;
-      uint64_t pid;
-      if (text_parse_u64(&c, &pid) < 0 || *c != '\0' || pid <= 1 || pid > INT_MAX || pid == (uint64_t)self) continue;
-      char state;
-      int group, session;
-      if (proc_stat_of((long)pid, &state, &group, &session, NULL) < 0) continue;
-      if (session != cfg->sid || (pgrp > 0 && group != pgrp) || state == 'Z' || state == 'X') continue;
-      kill((pid_t)pid, SIGKILL);
-      found++;
-    }
-  }
-  close(dir);
-  return found;
-}
-
-static void kill_session(void) { (void)kill_in_session(0); }
-
-/* Our children's pids, from /proc, into kids (as many as one read of the
- * list and the array hold: the rest is found on the next pass). */
-static long kids[512];
-
-static size_t read_children(void) {
-  char path[64];
-  text_number_path(path, sizeof path, "/proc/self/task/", self, "/children");
-  if (read_proc_text(path) <= 0) return 0;
-  size_t n = 0;
-  long pid = 0;
-  int in = 0;
-  for (char *p = statbuf; n < sizeof kids / sizeof kids[0]; p++) {
-    if (*p >= '0' && *p <= '9') {
-      pid = pid * 10 + (*p - '0');
-      in = 1;
-    } else {
-      if (in && pid > 1) kids[n++] = pid;
-      pid = 0;
-      in = 0;
-      if (*p == '\0') break;
-    }
-  }
-  return n;
-}
-
-static void kill_children(void) {
-  size_t n = read_children();
-  for (size_t k = 0; k < n; k++) kill((pid_t)kids[k], SIGKILL);
 }
 
 /* A live generation other than dead (the current, the new or the draining
@@ -427,77 +273,15 @@ static pid_t live_gen(int i, pid_t dead) {
   return p > 0 && p != dead ? p : 0;
 }
 
-/* Our children (orphans reparented to us, as a subreaper) that generation
- * `dead` left behind, while another generation lives: those still in its
- * process group, and those who left every group of ours (setsid, setpgid)
- * and started before every live generation (a live one's descendants are
- * younger than it). One that left its group and is younger is spared: it
- * may be the live generation's, and it is killed when that one dies.
- * Returns how many it found. */
-static int kill_orphans_of(pid_t dead) {
-  size_t nkids = read_children();
-  /* A live generation is its group's id; the oldest one's start time bounds
-   * what can only be the dead one's. */
-  unsigned long long oldest_live = 0;
-  pid_t groups[3];
-  for (int i = 0; i < 3; i++) {
-    pid_t g = groups[i] = live_gen(i, dead);
-    char state;
-    int pg, session;
-    unsigned long long start;
-    if (g == 0 || proc_stat_of(g, &state, &pg, &session, &start) < 0 || start == 0) continue;
-    if (oldest_live == 0 || start < oldest_live) oldest_live = start;
-  }
-  int found = 0;
-  for (size_t k = 0; k < nkids; k++) {
-    if (kids[k] == groups[0] || kids[k] == groups[1] || kids[k] == groups[2]) continue;
-    char state;
-    int pg, session;
-    unsigned long long start;
-    if (proc_stat_of(kids[k], &state, &pg, &session, &start) < 0 || state == 'Z' || state == 'X') continue;
-    int of_dead = pg == dead;
-    int of_live = pg > 0 && (pg == groups[0] || pg == groups[1] || pg == groups[2]);
-    if (of_dead || (!of_live && oldest_live != 0 && start < oldest_live)) {
-      kill((pid_t)kids[k], SIGKILL);
-      found++;
-    }
-  }
-  return found;
-}
-
-/* What generation `dead` left behind, while another one lives on: its
- * process group wherever its members went, and the orphans that are
- * certainly its own. Bounded by LEFTOVER_WAIT_MS. */
-static void kill_generation_leftovers(pid_t dead) {
-  int64_t end = mono_ms() + LEFTOVER_WAIT_MS;
-  for (;;) {
-    int found = kill_in_session(dead) + kill_orphans_of(dead);
-    reap_all();
-    if (found == 0 || mono_ms() > end) return;
-    sleep_ms(5);
-  }
-}
-
 static int others_alive(pid_t dead) { return live_gen(0, dead) || live_gen(1, dead) || live_gen(2, dead); }
 
+/* What generation `dead` left behind, never what a generation still alive
+ * started (leftovers.h: its cgroup, or the /proc attribution); everything
+ * when no other one lives. Bounded by LEFTOVER_WAIT_MS. */
+static void kill_generation_leftovers(pid_t dead) { leftovers_kill(dead, mono_ms() + LEFTOVER_WAIT_MS); }
+
 /* Kill and reap everything but ourselves; bounded by LEFTOVER_WAIT_MS. */
-static void kill_leftovers(void) {
-  int64_t end = mono_ms() + LEFTOVER_WAIT_MS;
-  for (;;) {
-    /* With a subreaper every leftover is a descendant of ours; without,
-     * the session is where the orphans of a generation are found. */
-    if (degraded) kill_session();
-    kill_children();
-    reap_all();
-    if (!has_children()) {
-      /* Without a subreaper, orphans are init's: wait until the session is
-       * empty but for us, as far as /proc shows it. */
-      return;
-    }
-    if (mono_ms() > end) return;
-    sleep_ms(5);
-  }
-}
+static void kill_leftovers(void) { leftovers_kill_all(mono_ms() + LEFTOVER_WAIT_MS); }
 
 /* ------------------------------------------------------------- the log */
 
@@ -569,6 +353,8 @@ static void set_state(uint32_t state) {
 }
 
 static void finish(int code) {
+  /* The cgroups it made go with it. */
+  leftovers_end();
   /* The state stays readable; the lock goes with us. */
   write_state();
   _exit(code);
@@ -593,6 +379,14 @@ static void launched(void) {
   log_begin(30, "launched");
   put_int("generation", st.generation);
   put_int("daemonPid", gen_pid);
+  /* Each generation in a cgroup of its own; else why not (the /proc attribution). */
+  put_str("leftovers", mechanism.cgroup ? "cgroup" : "proc");
+  if (mechanism.cgroup) {
+    put_str("cgroup", mechanism.path);
+  } else {
+    put_str("cgroupStep", mechanism.step);
+    if (mechanism.err) put_int("cgroupErrno", mechanism.err);
+  }
   log_end("supervising the daemon");
 }
 
@@ -612,7 +406,8 @@ static int fork_generation(pid_t *pid_out, int *rep_out, int *ready_out) {
     return err;
   }
   size_t nmoves = plan_daemon_fd_moves(cfg->plan, ready[1], moves);
-  pid_t pid = fork();
+  /* Into a cgroup of its own where there are cgroups (leftovers.h). */
+  pid_t pid = leftovers_fork();
   if (pid < 0) {
     err = errno;
     close(rep[0]);
@@ -865,8 +660,7 @@ static void on_death(int wstatus) {
   }
   /* Whatever it left behind goes before anything else starts (but not
    * what belongs to a generation still alive: graceful restart). */
-  if (others_alive(dead)) kill_generation_leftovers(dead);
-  else kill_leftovers();
+  kill_generation_leftovers(dead);
 
   if (launching) {
     if (exec_failed || !exec_ok) {
@@ -1160,8 +954,7 @@ static void on_next_death(int wstatus) {
     value = next.first_failure.err;
   }
   clear_next();
-  if (others_alive(dead)) kill_generation_leftovers(dead);
-  else kill_leftovers();
+  kill_generation_leftovers(dead);
   char how[64], msg_buf[256];
   struct nd_text msg;
   describe_status(how, sizeof how, wstatus);
@@ -1196,8 +989,7 @@ static void on_drained(int wstatus) {
   pid_t dead = draining_pid;
   draining_pid = 0;
   drain_deadline = 0;
-  if (others_alive(dead)) kill_generation_leftovers(dead);
-  else kill_leftovers();
+  kill_generation_leftovers(dead);
   log_begin(30, "drained");
   put_int("daemonPid", dead);
   put_status(wstatus);
@@ -1288,8 +1080,7 @@ static void on_timers(void) {
     put_int("stopTimeoutMs", cfg->stop_timeout_ms);
     log_end("the daemon outlived the stop timeout: SIGKILL to the whole service");
     if (gen_pid > 0) kill(gen_pid, SIGKILL);
-    kill_session();
-    kill_children();
+    leftovers_signal_all();
   }
   if (exec_deadline && now >= exec_deadline && gen_pid > 0) {
     exec_deadline = 0;
@@ -1338,12 +1129,14 @@ static void on_timers(void) {
     start_or_count();
   }
   graceful_timers(now);
+  /* While generations overlap (/proc attribution only): whose orphans are. */
+  leftovers_look();
 }
 
 static int64_t next_deadline(void) {
   int64_t t[] = {stop_deadline,  exec_deadline,       window_deadline,      launching ? 0 : good_at,
                  restart_at,     next.exec_deadline,  next.ready_deadline,  drain_deadline,
-                 next.kill_deadline};
+                 next.kill_deadline, leftovers_next_look()};
   int64_t best = 0;
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (t[i] && (best == 0 || t[i] < best)) best = t[i];
@@ -1391,6 +1184,28 @@ static void on_signal(const struct signalfd_siginfo *si) {
       }
       break;
   }
+}
+
+/* The pid file's path, from the state file's (`<pidFile>.state` at
+ * FD_STATE): it names the service's cgroup. NULL when unknown. */
+static const char *pid_file_path(void) {
+  static char path[PATH_MAX];
+  char fdpath[32];
+  text_number_path(fdpath, sizeof fdpath, "/proc/self/fd/", FD_STATE, "");
+  ssize_t n = readlink(fdpath, path, sizeof path - 1);
+  if (n <= 0) return NULL;
+  path[n] = '\0';
+  char *suffix = strstr(path, ".state");
+  if (suffix != NULL) *suffix = '\0';
+  return path;
+}
+
+/* How what a generation leaves behind will be found (leftovers.h): said
+ * in the state file, and in the log's "launched" line. */
+static void start_leftovers(void) {
+  struct leftovers_config lc = {self, cfg->sid, !degraded, cfg->fault_no_cgroup, pid_file_path(), reap_all};
+  leftovers_init(&lc, &mechanism);
+  if (mechanism.cgroup) st.flags |= ND_STATE_F_CGROUP;
 }
 
 int nd_supervise(const struct nd_supervise_config *c) {
@@ -1452,6 +1267,7 @@ int nd_supervise(const struct nd_supervise_config *c) {
     log_begin(40, "no-subreaper");
     log_end("PR_SET_CHILD_SUBREAPER is not available: what a generation leaves behind is found by its session only");
   }
+  start_leftovers();
 
   start_or_count();
 

@@ -16,12 +16,9 @@ import { processHoldsFile } from './daemon-process.js'
 import { native } from './native.js'
 import type { LockRef } from './pidfile-inspect.js'
 import { procIdentity } from './proc-info.js'
-import { readSupervisorState, STATE_SIZE, statePathOf, type SupervisorState } from './supervise-state.js'
+import { readSupervisorState, STATE_F_ONE_SHOT, STATE_MAGIC, STATE_SIZE, STATE_VERSION, statePathOf, type SupervisorState } from './supervise-state.js'
 
-const MAGIC = 0x5653444e // "NDSV"
-const VERSION = 3
 const STATE_RUNNING = 2
-const F_ONE_SHOT = 16
 
 /**
  * The record of the launch that the pid file's `pid` belongs to: the
@@ -78,13 +75,13 @@ function launchedStartTicks(pid: number, sid: number, lock: LockRef): number | u
 export function writeOneShotRecord(fd: number, d: { pid: number; uid: number; sid: number; lock: LockRef }): void {
   const buf = Buffer.alloc(STATE_SIZE)
   const now = BigInt(Date.now())
-  buf.writeUInt32LE(MAGIC, 0)
-  buf.writeUInt32LE(VERSION, 4)
+  buf.writeUInt32LE(STATE_MAGIC, 0)
+  buf.writeUInt32LE(STATE_VERSION, 4)
   buf.writeBigUInt64LE(1n, 8)
   buf.writeInt32LE(0, 16) // no supervisor
   buf.writeInt32LE(d.pid, 20)
   buf.writeUInt32LE(STATE_RUNNING, 24)
-  buf.writeUInt32LE(F_ONE_SHOT, 28)
+  buf.writeUInt32LE(STATE_F_ONE_SHOT, 28)
   buf.writeUInt32LE(1, 32) // generation
   buf.writeBigInt64LE(now, 56) // daemon_started_ms
   buf.writeBigInt64LE(now, 96) // updated_ms

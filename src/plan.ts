@@ -5,11 +5,13 @@ import type { RespawnPolicy } from './respawn.js'
 import { listenEnv } from './listen.js'
 
 /**
- * Tests only: NODE_DAEMONIZE_TEST_FAULT in the caller's environment arms a
- * fault-injection point in the helper (see docs/lifecycle.md). Two values:
- * helper-stop-after-fork makes the helper stop itself (SIGSTOP)
- * right after its fork, before it reports the daemon's pid; no-subreaper
- * makes a supervisor (respawn) act as if PR_SET_CHILD_SUBREAPER had failed.
+ * Tests only: NODE_DAEMONIZE_TEST_FAULT in the caller's environment arms
+ * fault-injection points in the helper (see docs/lifecycle.md), a comma-
+ * separated list of: helper-stop-after-fork makes the helper stop itself
+ * (SIGSTOP) right after its fork, before it reports the daemon's pid;
+ * no-subreaper makes a supervisor (respawn) act as if
+ * PR_SET_CHILD_SUBREAPER had failed; no-cgroup makes it act as if it could
+ * make no cgroup per generation.
  */
 export const ENV_TEST_FAULT = 'NODE_DAEMONIZE_TEST_FAULT'
 
@@ -41,12 +43,21 @@ export interface Plan {
   respawn?: RespawnPolicy
   /** Tests only: the supervisor acts as if it could not be a subreaper. */
   faultNoSubreaper?: boolean
+  /** Tests only: the supervisor acts as if it could make no cgroup per generation. */
+  faultNoCgroup?: boolean
   /** Listening sockets handed to the helper (fds 9..); env must end with the LISTEN_PID slot. */
   nsockets?: number
 }
 
 /** The plan of a checked launch: a real one, or a dry run of it. */
+/** The fault-injection points NODE_DAEMONIZE_TEST_FAULT arms (tests only). */
+function testFaults(): string[] {
+  return (process.env[ENV_TEST_FAULT] ?? '').split(',')
+}
+
 export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boolean }): Plan {
+  const faults = testFaults()
+  const supervised = !how.dryRun && launch.respawn !== undefined
   return {
     cwd: launch.cwd,
     checks: launch.checks,
@@ -67,10 +78,11 @@ export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boo
     maxOpenFiles: launch.maxOpenFiles,
     coreLimit: launch.coreDumps ? undefined : 0,
     dryRun: how.dryRun === true,
-    faultStopAfterFork: !how.dryRun && process.env[ENV_TEST_FAULT] === 'helper-stop-after-fork',
+    faultStopAfterFork: !how.dryRun && faults.includes('helper-stop-after-fork'),
     // A dry run checks the daemon's steps; no supervisor is involved.
     respawn: how.dryRun ? undefined : launch.respawn,
-    faultNoSubreaper: !how.dryRun && launch.respawn !== undefined && process.env[ENV_TEST_FAULT] === 'no-subreaper',
+    faultNoSubreaper: supervised && faults.includes('no-subreaper'),
+    faultNoCgroup: supervised && faults.includes('no-cgroup'),
   }
 }
 
@@ -98,6 +110,7 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.faultStopAfterFork) flags |= c.ND_PLAN_FAULT_STOP_AFTER_FORK
   if (plan.respawn) flags |= c.ND_PLAN_RESPAWN
   if (plan.faultNoSubreaper) flags |= c.ND_PLAN_FAULT_NO_SUBREAPER
+  if (plan.faultNoCgroup) flags |= c.ND_PLAN_FAULT_NO_CGROUP
 
   const head = Buffer.alloc(c.PLAN_HEADER_SIZE + groups.length * 8)
   let o = 0

@@ -72,6 +72,8 @@ export const NATIVE_CONSTANTS = [
   'ND_PLAN_RESPAWN',
   /** Tests only: the supervisor acts as if PR_SET_CHILD_SUBREAPER had failed. */
   'ND_PLAN_FAULT_NO_SUBREAPER',
+  /** Tests only: the supervisor makes no cgroup per generation (the /proc attribution). */
+  'ND_PLAN_FAULT_NO_CGROUP',
   'ND_EVERIFY',
   'ND_EEXITED',
   'ND_ETIMEOUT',

@@ -12,9 +12,11 @@ import { checkFileShape, checkOwner, euid, openUntrusted } from './filecheck.js'
 export const STATE_SIZE = 208
 /** A version 2 record (a supervisor started by an earlier release): no uid, no start times. */
 const STATE_SIZE_V2 = 192
-const MAGIC = 0x5653444e // "NDSV"
-const VERSION = 3
-const F_ONE_SHOT = 16
+/** The record's magic and version, and the flags read here (native/supervise_state.h ND_STATE_F_*). */
+export const STATE_MAGIC = 0x5653444e // "NDSV"
+export const STATE_VERSION = 3
+const F_CGROUP = 1 << 4
+export const STATE_F_ONE_SHOT = 1 << 5
 /** A record read while being rewritten (its two sequence numbers differ) is read again, this many times. */
 const TORN_RETRIES = 5
 
@@ -75,6 +77,8 @@ export interface SupervisorState {
   goodStart: boolean
   /** PR_SET_CHILD_SUBREAPER was refused (qemu-user): a generation's orphans go to init, not to the supervisor. */
   subreaper: boolean
+  /** Each generation runs in a cgroup of its own (else leftovers are found through /proc). */
+  cgroups: boolean
   supervisorStartedAt: number
   /** When the current generation was forked (ms since the epoch). */
   daemonStartedAt?: number
@@ -142,9 +146,9 @@ export function statePathOf(pidFile: string): string {
 
 /** Decode one record (version 3, or 2); undefined when it is not a whole, consistent one. */
 export function decodeState(buf: Buffer): SupervisorState | undefined {
-  if (buf.length < 8 || buf.readUInt32LE(0) !== MAGIC) return undefined
+  if (buf.length < 8 || buf.readUInt32LE(0) !== STATE_MAGIC) return undefined
   const version = buf.readUInt32LE(4)
-  const size = version === VERSION ? STATE_SIZE : version === 2 ? STATE_SIZE_V2 : 0
+  const size = version === STATE_VERSION ? STATE_SIZE : version === 2 ? STATE_SIZE_V2 : 0
   if (size === 0 || buf.length !== size) return undefined
   if (buf.readBigUInt64LE(8) !== buf.readBigUInt64LE(size - 8)) return undefined
   const state = STATES[buf.readUInt32LE(24)]
@@ -157,7 +161,7 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
   const daemonStartedAt = time(56)
   const restartAt = time(64)
   const stopSignal = buf.readUInt32LE(104)
-  const v3 = version === VERSION
+  const v3 = version === STATE_VERSION
   const ticks = (o: number) => {
     const t = v3 ? buf.readBigUInt64LE(o) : 0n
     return t > 0n && t <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(t) : undefined
@@ -172,6 +176,7 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     ready: (flags & 2) !== 0,
     goodStart: (flags & 4) !== 0,
     subreaper: (flags & 1) === 0,
+    cgroups: (flags & F_CGROUP) !== 0,
     supervisorStartedAt: time(48),
     daemonStartedAt: daemonPid > 0 && daemonStartedAt > 0 ? daemonStartedAt : undefined,
     restartAt: state === 'restarting' ? restartAt : undefined,
@@ -188,7 +193,7 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     serviceUid: v3 ? buf.readUInt32LE(116) : undefined,
     daemonStartTicks: daemonPid > 0 ? ticks(184) : undefined,
     supervisorStartTicks: ticks(192),
-    oneShot: (flags & F_ONE_SHOT) !== 0,
+    oneShot: (flags & STATE_F_ONE_SHOT) !== 0,
     waitReady: (flags & 8) !== 0,
     graceful: decodeGraceful(buf),
   }

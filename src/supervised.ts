@@ -26,6 +26,8 @@ export interface SupervisorStatus {
   reason?: SupervisorState['reason']
   /** False where PR_SET_CHILD_SUBREAPER is not available (qemu-user). */
   subreaper: boolean
+  /** Each generation runs in a cgroup of its own (false: what it leaves behind is found through /proc). */
+  cgroups: boolean
   limit: { count: number; windowMs: number }
   deathsInWindow: number
   stopTimeoutMs: number
@@ -120,6 +122,7 @@ export function supervisorStatus(s: SupervisorState, now = Date.now()): Supervis
     restartDelayMs: s.restartDelayMs,
     reason: s.reason,
     subreaper: s.subreaper,
+    cgroups: s.cgroups,
     limit: { count: s.limit, windowMs: s.windowMs },
     deathsInWindow: s.deathsInWindow,
     stopTimeoutMs: s.stopTimeoutMs,

@@ -318,7 +318,8 @@ describe('restart --graceful', () => {
     const pidFile = join(dir, 'app.pid')
     const started = startService([app, '--log-file', log, '--respawn', '--wait-ready', '20s', '--', dir], pidFile, {
       ...process.env,
-      NODE_DAEMONIZE_TEST_FAULT: 'no-subreaper',
+      // the /proc way, which this test is about (a cgroup would find it anyway)
+      NODE_DAEMONIZE_TEST_FAULT: 'no-subreaper,no-cgroup',
     })
     const s: Service = { ...started, pidFile, log, orders: dir }
     expect(status(pidFile).supervisor?.subreaper).toBe(false)

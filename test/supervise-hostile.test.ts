@@ -227,7 +227,8 @@ describe('without a subreaper (PR_SET_CHILD_SUBREAPER refused, as under qemu-use
     const pidFile = join(dir, 'ns.pid')
     const sup = startService([app, '--log-file', log, '--respawn', '--respawn-delay', '10ms', '--', dir], pidFile, {
       ...process.env,
-      NODE_DAEMONIZE_TEST_FAULT: 'no-subreaper',
+      // the session is what this test is about (a cgroup would find it anyway)
+      NODE_DAEMONIZE_TEST_FAULT: 'no-subreaper,no-cgroup',
     })
     expect(events(log).map((e) => e.event)).toContain('no-subreaper')
     const s = status(pidFile)

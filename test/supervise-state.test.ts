@@ -28,7 +28,7 @@ function record(
   b.writeInt32LE(1234, 16)
   b.writeInt32LE(fields.daemonPid ?? 1235, 20)
   b.writeUInt32LE(fields.state ?? 2, 24)
-  b.writeUInt32LE(fields.flags ?? 2, 28)
+  b.writeUInt32LE(fields.flags ?? 2 + 16, 28) // ready, generations in cgroups
   b.writeUInt32LE(4, 32)
   b.writeUInt32LE(3, 36)
   b.writeUInt32LE(fields.exitKind ?? 2, 40)
@@ -75,7 +75,7 @@ describe('the supervisor state record', () => {
   it('decodes every field', () => {
     expect(decodeState(record())).toEqual({
       state: 'running', supervisorPid: 1234, daemonPid: 1235, generation: 4, restarts: 3, lastExit: { signal: 9 },
-      ready: true, goodStart: false, subreaper: true, supervisorStartedAt: 1000, daemonStartedAt: 2000,
+      ready: true, goodStart: false, subreaper: true, cgroups: true, supervisorStartedAt: 1000, daemonStartedAt: 2000,
       restartAt: undefined, restartDelayMs: undefined, reason: undefined, limit: 5, windowMs: 60_000, deathsInWindow: 3,
       deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined, sid: 1233, waitReady: false,
       serviceUid: 65534, daemonStartTicks: 123_456, supervisorStartTicks: 123_400, oneShot: false,
@@ -89,7 +89,7 @@ describe('the supervisor state record', () => {
       state: 'restarting', daemonPid: undefined, restartAt: 3000, restartDelayMs: 400, lastExit: { code: 1 }, subreaper: false,
       daemonStartTicks: undefined,
     })
-    expect(decodeState(record({ flags: 16 }))).toMatchObject({ oneShot: true })
+    expect(decodeState(record({ flags: 32 }))).toMatchObject({ oneShot: true })
   })
 
   it('decodes a version 2 record (a supervisor started by an earlier release): no uid, no start times', () => {

@@ -1,0 +1,87 @@
+/*
+ * What a generation leaves behind, told apart by the generation that made
+ * it, and killed: "kill what generation G left" is leftovers_kill(G).
+ * Graceful restarts overlap two generations (instances will overlap N for
+ * good), so a generation's end must take its own processes and never a
+ * live one's (docs/supervision.md, "What a generation leaves behind").
+ *
+ * Two mechanisms, chosen once at start:
+ *   - a cgroup (v2) per generation (cgroup.h), where the supervisor can
+ *     make one: every process a generation starts is in it, whatever it
+ *     does, and the service user cannot move out of it; cgroup.kill;
+ *   - else /proc: the generation's process group, and the supervisor's
+ *     orphans (as a subreaper, every orphan of a generation becomes its
+ *     child) attributed by their group and session leaders' ancestry, by
+ *     when they arrived (looks while generations overlap) and by their start
+ *     time. Its gap is stated in the docs and in leftovers.c.
+ *
+ * The per-generation data (struct leftovers_gen) is kept here, in a small
+ * table keyed by the generation's pid. Nothing is allocated.
+ */
+#ifndef NODE_DAEMONIZE_LEFTOVERS_H
+#define NODE_DAEMONIZE_LEFTOVERS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What is known of one generation to find what it leaves behind. */
+struct leftovers_gen {
+  pid_t pid;                 /* the generation (its process group's id); 0: none */
+  int exited;                /* reaped: its orphans may already be the supervisor's */
+  uint32_t id;               /* 1, 2, ... in fork order: who owns an orphan */
+  int cgroup;                /* its cgroup's directory fd; -1: none */
+  uint32_t number;           /* its cgroup's name, g<number> */
+  unsigned long long start;  /* its start time, clock ticks after boot (/proc) */
+};
+
+struct leftovers_config {
+  pid_t self;            /* the supervisor */
+  pid_t sid;             /* the service's session */
+  int subreaper;         /* PR_SET_CHILD_SUBREAPER holds: every orphan comes to the supervisor */
+  int no_cgroup;         /* tests only: act as if no cgroup could be made */
+  const char *pidfile;   /* names the service's cgroup */
+  void (*reap)(void);    /* reaps every exited child of the supervisor, noting generations */
+};
+
+/* The mechanism chosen, for the log and the state file. */
+struct leftovers_mechanism {
+  int cgroup;        /* 1: per-generation cgroups */
+  const char *path;  /* cgroup: the service's cgroup, from the cgroup2 root */
+  const char *step;  /* /proc: the step of the cgroup set-up that failed */
+  int err;           /* /proc: its errno (0: not tried, as asked) */
+};
+
+void leftovers_init(const struct leftovers_config *c, struct leftovers_mechanism *m);
+
+/* Forks a generation (into a new cgroup of its own, where there are
+ * cgroups) and records it. Returns as fork() does. */
+pid_t leftovers_fork(void);
+
+/* The supervisor reaped pid (a generation or not). */
+void leftovers_reaped(pid_t pid);
+
+/* Generation gen is dead (reaped): SIGKILL to what it left behind, never
+ * to what another generation still alive started; returns when that is
+ * gone, or at deadline (monotonic ms). With no other generation left,
+ * everything goes (leftovers_kill_all). Forgets gen. */
+void leftovers_kill(pid_t gen, int64_t deadline);
+
+/* SIGKILL to every process of the service but the supervisor, and wait
+ * for them until deadline; forgets every generation. */
+void leftovers_kill_all(int64_t deadline);
+
+/* SIGKILL to every process of the service but the supervisor, no wait (a
+ * stop that ran out of time). */
+void leftovers_signal_all(void);
+
+/* /proc, while generations overlap: note the orphans that arrived and
+ * whose they are. Cheap; call it on every wake. */
+void leftovers_look(void);
+
+/* When the next look is due (monotonic ms), 0 for none. */
+int64_t leftovers_next_look(void);
+
+/* The supervisor exits: kill what is left and remove every cgroup made. */
+void leftovers_end(void);
+
+#endif
