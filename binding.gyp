@@ -37,7 +37,7 @@
         "native/supervisor.c",
         "native/leftovers.c",
         "native/cgroup.c",
-        "native/proc_scan.c",
+        "native/proc.c",
         "native/supervise_policy.c",
         "native/text.c"
       ],

@@ -40,7 +40,7 @@
 
 #include "cgroup.h"
 #include "clock.h"
-#include "proc_scan.h"
+#include "proc.h"
 #include "retry.h"
 
 #define LEFTOVERS_GENS_MAX 8

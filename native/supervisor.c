@@ -50,7 +50,7 @@
 #include "clock.h"
 #include "daemon_steps.h"
 #include "leftovers.h"
-#include "proc_scan.h"
+#include "proc.h"
 #include "ready_line.h"
 #include "protocol.h"
 #include "retry.h"
@@ -134,12 +134,6 @@ static void status_record(int stage, int sys, int err, int64_t value) {
   if (launching) (void)daemon_send_record(ND_HELPER_FD_STATUS, stage, sys, err, value);
 }
 
-/* A process's start time (clock ticks after boot), or 0. */
-static uint64_t start_ticks_of(pid_t pid) {
-  struct proc_stat ps;
-  return proc_stat_of((long)pid, &ps) < 0 ? 0 : (uint64_t)ps.start;
-}
-
 static void write_state(void) {
   st.seq++;
   st.seq_end = st.seq;
@@ -153,7 +147,7 @@ static void write_state(void) {
   if (gen_pid != ticks_pid || st.generation != ticks_generation) {
     ticks_pid = gen_pid;
     ticks_generation = st.generation;
-    st.daemon_start_ticks = gen_pid > 0 ? start_ticks_of(gen_pid) : 0;
+    st.daemon_start_ticks = gen_pid > 0 ? proc_start_ticks(gen_pid) : 0;
   }
   st.daemon_pid = gen_pid;
   st.next_pid = next.pid;
@@ -324,25 +318,6 @@ static void reopen_log(void) {
   }
   log_begin(30, "reopen");
   log_end("reopened the log file");
-}
-
-/* Does pid catch SIGHUP (SigCgt in /proc/<pid>/status)? */
-static int catches_hup(pid_t pid) {
-  char path[64];
-  text_number_path(path, sizeof path, "/proc/", pid, "/status");
-  int fd = (int)RETRY(open(path, O_RDONLY | O_CLOEXEC));
-  if (fd < 0) return 0;
-  static char buf[4096];
-  ssize_t n = RETRY(read(fd, buf, sizeof buf - 1));
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  char *p = strstr(buf, "\nSigCgt:");
-  if (p == NULL) return 0;
-  const char *hex = text_skip_space(p + 8);
-  uint64_t mask;
-  if (text_parse_hex64(&hex, &mask) < 0) return 0;
-  return (mask & (1ULL << (SIGHUP - 1))) != 0;
 }
 
 /* --------------------------------------------------------- generations */
@@ -1176,7 +1151,7 @@ static void on_signal(const struct signalfd_siginfo *si) {
     case SIGHUP:
       reopen_log();
       if (gen_pid > 0 && rep_r < 0) {
-        int caught = catches_hup(gen_pid);
+        int caught = proc_catches(gen_pid, SIGHUP);
         log_begin(30, "hup");
         put_int("daemonPid", gen_pid);
         if (caught) kill(gen_pid, SIGHUP);
@@ -1226,7 +1201,7 @@ int nd_supervise(const struct nd_supervise_config *c) {
   /* Who a generation runs as, and when we started: what status and stop
    * check a pid against once we are gone (supervise_state.h, version 3). */
   st.service_uid = c->set_ids ? (uint32_t)c->uid : (uint32_t)geteuid();
-  st.supervisor_start_ticks = start_ticks_of(self);
+  st.supervisor_start_ticks = proc_start_ticks(self);
   if (c->want_ready) st.flags |= ND_STATE_F_WANT_READY;
   st.wait_ready_ms = c->want_ready ? c->window_ms : 0;
   next.rep_r = next.ready_r = -1;
