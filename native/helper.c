@@ -187,7 +187,7 @@ int main(int argc, char **argv) {
   signal(SIGXFSZ, SIG_IGN);
   struct plan pl;
   memset(&pl, 0, sizeof pl);
-  int err = load_plan(&pl);
+  int err = plan_load(&pl);
   /* Drop whatever else the caller let through (fds it did not mark
    * close-on-exec): everything above the sockets, whose number the plan
    * gives. */
