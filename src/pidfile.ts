@@ -29,6 +29,7 @@ import { DaemonizeError, stageError } from './errors.js'
 import { checkFileShape, checkOwner, euid } from './filecheck.js'
 import { native } from './native.js'
 import { lockPathOf, pidFileOpenError, readPidContent, readPidFd, type PidContent } from './pidfile-read.js'
+import { SurvivorsRunning, survivorsBlockingStart } from './survivors.js'
 
 export interface AcquiredPidFile {
   /** The lock file, write-locked: it becomes the daemon's fd 3 (3+N after N listening sockets). */
@@ -154,9 +155,12 @@ function tryAcquire(path: string): AcquiredPidFile | Refusal {
           pid: pid ?? undefined,
         })
       }
+      const stale = pst.size > 0 ? readPidFd(pidFd) : undefined
+      // What the previous start's record says still runs (its supervisor was killed): refused, files untouched.
+      const survivors = stale == null ? undefined : survivorsBlockingStart(path, stale)
+      if (survivors !== undefined) throw survivors
       // Writable by its owner only: nobody else may put a pid into it.
       if ((pst.mode & 0o022) !== 0) fchmodSync(pidFd, pst.mode & 0o7755)
-      const stale = pst.size > 0 ? readPidFd(pidFd) : undefined
       ftruncateSync(pidFd, 0)
       return { fd, pidFd, path, lockPath, reclaimed: stale === undefined ? undefined : { pid: stale } }
     } catch (err) {
@@ -165,8 +169,9 @@ function tryAcquire(path: string): AcquiredPidFile | Refusal {
       // file now): leave no lock file behind, neither for a pid file that
       // cannot be used, nor beside a daemon of the earlier layout, which
       // status would then judge by this lock file instead of its pid
-      // file's own lock.
-      if (locked) {
+      // file's own lock. Refused over survivors, every file stays as it
+      // was: status and stop find them through it.
+      if (locked && !(err instanceof SurvivorsRunning)) {
         try {
           unlinkSync(lockPath)
         } catch {
