@@ -88,7 +88,7 @@ function openServiceCgroup(pidFile: string, record: SupervisorState, stage: Stag
   const cg = record.cgroup
   if (!record.cgroups || cg === undefined || record.supervisorPid <= 0) return undefined
   const name = basename(cg.dir)
-  if (name !== serviceCgroupName(pidFile, record.supervisorPid)) return { refused: `its name is not the one this pid file and supervisor give` }
+  if (name !== serviceCgroupName(pidFile, record.supervisorPid)) return { refused: `its name is not the one its supervisor gives this pid file` }
   let owner: number
   try {
     owner = lstatSync(pidFile).uid
@@ -253,9 +253,17 @@ export async function endServiceCgroup(pidFile: string, record: SupervisorState,
         return out
       }
     }
-    // Empty: the cgroups below first (rmdir takes only an empty directory with no cgroup below it), then itself.
-    eachBelow(o.fd, (parent, name) => rmdirSync(viaFd(parent, name)))
-    rmdirSync(viaFd(o.parent, o.name))
+    // Empty: the cgroups below first (rmdir takes only a cgroup with none below it), then itself.
+    const rmdir = (parent: number, name: string, shown: string) => {
+      try {
+        rmdirSync(viaFd(parent, name))
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code !== 'ENOENT') throw new Error(`cannot remove ${shown} (${code ?? (err as Error).message})`)
+      }
+    }
+    eachBelow(o.fd, (parent, name) => rmdir(parent, name, `its cgroup ${name}`))
+    rmdir(o.parent, o.name, 'it')
     out.removed = true
   } catch (err) {
     out.left = (err as Error).message

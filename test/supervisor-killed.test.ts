@@ -5,7 +5,7 @@
 // while its start time and uid still match the state record. As root, the
 // service user nobody, through the real CLI.
 import { spawn } from 'node:child_process'
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { ListEntry } from '../src/list.js'
@@ -236,5 +236,67 @@ describe.skipIf(!asRoot || cgroup2Mount() === undefined)('the supervisor killed 
     track(started.result.supervisorPid as number)
     const end = await runCli(['stop', 'cgleft'], env)
     expect(end.code, end.err).toBe(0)
+  })
+
+  it('a recorded cgroup that is not provably the service\'s (another inode, another owner, another name) is neither named nor killed', async () => {
+    const { env } = names()
+    const { supervisor, generation, pidFile, detached } = await killedSupervisor('cgcheck', env, ['detach'])
+    const serviceDir = dirname(cgroupDirOf(detached))
+    const state = `${pidFile}.state`
+    const patch = (offset: number, bytes: Buffer) => {
+      const fd = openSync(state, 'r+')
+      try {
+        writeSync(fd, bytes, 0, bytes.length, offset)
+      } finally {
+        closeSync(fd)
+      }
+    }
+    const u64 = (v: bigint) => {
+      const b = Buffer.alloc(8)
+      b.writeBigUInt64LE(v)
+      return b
+    }
+    const path = (p: string) => Buffer.concat([Buffer.from(p), Buffer.alloc(512 - Buffer.byteLength(p))])
+    const survivors = async () => json(await runCli(['status', 'cgcheck', '--json'], env)).survivors
+    expect(await survivors()).toEqual([generation, detached])
+
+    // The recorded inode is another cgroup's.
+    const id = statSync(serviceDir, { bigint: true }).ino
+    patch(200, u64(id + 1n)) // cgroup_id
+    expect(await survivors()).toEqual([generation])
+    patch(200, u64(id))
+    // The cgroup belongs to someone else than the pid file's owner.
+    chownSync(serviceDir, nobody!.uid, nobody!.gid)
+    expect(await survivors()).toEqual([generation])
+    chownSync(serviceDir, 0, 0)
+    expect(await survivors()).toEqual([generation, detached])
+
+    // The record names a cgroup of another name, with a process in it: not named, not killed, not removed.
+    const decoy = join(dirname(serviceDir), `nd-cgdecoy-${process.pid}`)
+    mkdirSync(decoy)
+    const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' })
+    const children = [sleeper]
+    try {
+      writeFileSync(join(decoy, 'cgroup.procs'), String(sleeper.pid))
+      patch(200, u64(statSync(decoy, { bigint: true }).ino))
+      patch(208, path(decoy)) // cgroup_dir
+      expect(await survivors()).toEqual([generation])
+      const stopped = await runCli(['stop', 'cgcheck'], env)
+      expect(stopped.code, stopped.err).toBe(0)
+      expect(stopped.out.trim()).toBe(
+        `the supervisor (pid ${supervisor}) was gone without stopping the service (killed?): stopped pid ${generation}, the generation it left running (SIGTERM); ` +
+          `left its cgroup ${decoy}: its name is not the one its supervisor gives this pid file; removed ${pidFile}`,
+      )
+      expect(isAlive(sleeper.pid!)).toBe(true)
+      expect(existsSync(decoy)).toBe(true)
+    } finally {
+      await killChildren(children)
+      await killDaemon(detached)
+      await until('the decoy cgroup to be empty', () => readFileSync(join(decoy, 'cgroup.events'), 'utf8').includes('populated 0'))
+      rmdirSync(decoy)
+      await until('the service cgroup to be empty', () => readFileSync(join(serviceDir, 'cgroup.events'), 'utf8').includes('populated 0'))
+      for (const g of readdirSync(serviceDir, { withFileTypes: true })) if (g.isDirectory()) rmdirSync(join(serviceDir, g.name))
+      rmdirSync(serviceDir)
+    }
   })
 })
