@@ -253,8 +253,8 @@ async function removeFiles(pidFile: string, lock: LockRef, stage: Stage): Promis
  * A free lock, yet processes of the service may still run: a supervisor
  * killed with SIGKILL (its generation cleared its death signal; its
  * daemon's children stay in the session and its cgroup), or a one-shot
- * daemon that let go of its lock. End what the launch record identifies (survivors.ts), then
- * reclaim the files. undefined when nothing of it runs.
+ * daemon that let go of its lock. End what the launch record identifies
+ * (survivors.ts), then reclaim the files. undefined when nothing of it runs.
  */
 async function stopSurvivors(
   pidFile: string,

@@ -125,8 +125,8 @@ export function survivorsBlockingStart(pidFile: string, pid: number): SurvivorsR
   }
   const pids = found === undefined ? [] : survivorPids(found)
   if (found === undefined || pids.length === 0) return undefined
-  const gone = found.supervisorPid > 0 ? `the supervisor (pid ${found.supervisorPid}) of its previous start is gone (killed?)` : `pid ${pid} of its previous start no longer holds its lock`
-  return new SurvivorsRunning(`not started: ${gone} and ${stillRuns(found, pids)}; stop ends ${pids.length === 1 ? 'it' : 'them'} (or restart)`, {
+  const gone = found.supervisorPid > 0 ? `the supervisor (pid ${found.supervisorPid}) of its previous start is gone (killed?) and ` : ''
+  return new SurvivorsRunning(`not started: ${gone}${stillRuns(found, pids)}; stop ends ${pids.length === 1 ? 'it' : 'them'} (or restart)`, {
     stage: 'pidfile',
     code: 'EBUSY',
     path: pidFile,

@@ -217,7 +217,8 @@ describe.skipIf(!asRoot || cgroup2Mount() === undefined)('the supervisor killed 
     expect(await listed(env, 'cgleft')).toMatchObject({ state: 'orphaned', pid: detached, supervisorPid: supervisor, message: said })
 
     // A new start would overwrite the record that finds it: refused, nothing changed.
-    const again = await runCli(['start', ...args], env)
+    const again = await runCli(['start', '--json', ...args], env)
+    if (again.code === 0) track(JSON.parse(again.out).supervisorPid as number) // (not to be left running if it is not refused)
     expect(again.code).toBe(1)
     expect(again.err).toContain(`the supervisor (pid ${supervisor}) of its previous start is gone (killed?) and pid ${detached} of the service still runs unsupervised in its cgroup; stop ends it (or restart)`)
     expect(isAlive(detached)).toBe(true)
