@@ -124,6 +124,8 @@ export interface FollowOptions {
   stopped?: () => boolean
   /** The service's user: see openLogForReading. */
   owner?: number
+  /** After bytes were emitted: a promise while the output cannot take more (see stdoutDrained). */
+  drained?: () => Promise<void> | undefined
 }
 
 /**
@@ -138,7 +140,7 @@ export async function followLog(
   start: { log: OpenLog; offset: number } | undefined,
   emit: (bytes: Buffer) => void,
   signal: AbortSignal,
-  { intervalMs = 200, note = () => {}, stopped = () => false, owner }: FollowOptions = {},
+  { intervalMs = 200, note = () => {}, stopped = () => false, owner, drained = () => undefined }: FollowOptions = {},
 ): Promise<void> {
   let log = start?.log
   let offset = start?.offset ?? 0
@@ -151,10 +153,13 @@ export async function followLog(
         }
         const before = offset
         offset = readFrom(log.fd, offset, emit, FOLLOW_ROUND)
+        // Nothing more is read while the output holds what it could not write.
+        const full = offset > before ? drained() : undefined
+        if (full !== undefined) await full
         // A writer that keeps up: a turn of the event loop before the next
         // round, so Ctrl-C and a gone stdout are seen (reading never blocks them).
         if (offset - before === FOLLOW_ROUND) {
-          await new Promise((resolve) => setImmediate(resolve))
+          if (full === undefined) await new Promise((resolve) => setImmediate(resolve))
           continue
         }
       }
@@ -170,7 +175,7 @@ export async function followLog(
               const before = offset
               offset = readFrom(log.fd, offset, emit, Math.min(FOLLOW_ROUND, oldEnd - offset))
               if (offset === before) break
-              await new Promise((resolve) => setImmediate(resolve))
+              await (drained() ?? new Promise((resolve) => setImmediate(resolve)))
             }
             closeSync(log.fd)
             note(`${path}: has been replaced; following the new file`)

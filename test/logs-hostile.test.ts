@@ -271,3 +271,23 @@ describe('logs -f on a terminal holds a bounded part of a line (hardening round 
     expect(screenLines(out)).toEqual(['before the follower', `[${lineBytes - SHOWN} bytes cut] ${'A'.repeat(SHOWN - 5)}B-end`, 'after'])
   })
 })
+
+describe('logs -f into a pipe that is not read (a reader that stalls)', () => {
+  it('reads no more than it can write: 200 MiB appended behind a full non-blocking pipe leave its memory bounded', async () => {
+    const r = names()
+    const { result } = await startNamed([entry, '--name', 'stall'], r.env)
+    const log = result.logFile as string
+    await untilLine(log, 'up')
+    const run = spawnSync('python3', [join(fixtures, 'stalled-reader.py'), log, '200', process.execPath, cliBin, 'logs', 'stall', '-f', '-n', '0'], {
+      env: r.env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    expect(run.status, run.stderr).toBe(0)
+    const peakKb = Number(run.stdout.trim())
+    expect(peakKb).toBeGreaterThan(0)
+    // Node alone is ~45 MB here; what was read and not written (the 200 MiB) must not be held.
+    expect(peakKb).toBeLessThan(120 * 1024)
+  })
+})
+

@@ -13,7 +13,7 @@ import { followLog, lastLines, LOG_WINDOW, openLogForReading } from '../logs.js'
 import type { DaemonizeOptions } from '../options.js'
 import { findSpec, noSuchName } from '../spec.js'
 import { resolveCredentials } from '../user.js'
-import { EXIT_OK, parseCommandLine, parsePositiveInt, printBytes, printErr, printOut, stdoutGone, UsageError } from './args.js'
+import { EXIT_OK, parseCommandLine, parsePositiveInt, exitIfStdoutStuck, printBytes, printErr, printOut, stdoutDrained, stdoutGone, UsageError } from './args.js'
 import { nameArg } from './target.js'
 
 export const usage = `Usage: node-daemonize logs NAME [-n 50] [-f]
@@ -133,7 +133,10 @@ async function show(path: string, name: string, lines: number, follow: boolean, 
     note: (m) => printErr(`node-daemonize logs: ${escapeControls(m)}`),
     stopped: stdoutGone,
     owner,
+    drained: () => stdoutDrained(signal),
   })
+  // Ended by a signal: what a stalled reader did not take is dropped.
+  if (signal.aborted) exitIfStdoutStuck(EXIT_OK)
   out.end()
   return EXIT_OK
 }
