@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { root } from './helpers/caller.js'
+import { root } from '../helpers/caller.js'
 
 const driver = join(root, 'build', 'test', 'text-driver')
 

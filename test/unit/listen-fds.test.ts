@@ -3,7 +3,7 @@
 // whatever they say, the fds are returned (and handed to setCloexec) only
 // when LISTEN_PID is this process, and the result is kept for later calls.
 import { afterEach, describe, expect, it } from 'vitest'
-import { LISTEN_KEY, takeListenFds } from '../src/daemon/listen-fds.cjs'
+import { LISTEN_KEY, takeListenFds } from '../../src/daemon/listen-fds.cjs'
 
 const KEY = Symbol.for(LISTEN_KEY)
 afterEach(() => {

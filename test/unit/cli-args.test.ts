@@ -11,9 +11,9 @@ import {
   parseUmask,
   UsageError,
   wantsHelp,
-} from '../src/cli/args.js'
-import { DEFAULT_STARTUP_GRACE_MS, parseStartArgs, startOptions } from '../src/cli/start.js'
-import { SAFE_PATH } from '../src/options.js'
+} from '../../src/cli/args.js'
+import { DEFAULT_STARTUP_GRACE_MS, parseStartArgs, startOptions } from '../../src/cli/start.js'
+import { SAFE_PATH } from '../../src/options.js'
 
 describe('parseDuration', () => {
   it.each([

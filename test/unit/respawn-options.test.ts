@@ -2,11 +2,11 @@
 // `respawn` object, their defaults, and every refusal (exit 2 on the
 // command line, stage 'options' in the API). No daemon is started here.
 import { describe, expect, it } from 'vitest'
-import { UsageError } from '../src/cli/args.js'
-import { normalizeRespawnArgs, parseRespawnLimit } from '../src/cli/respawn-args.js'
-import { parseStartArgs } from '../src/cli/start.js'
-import { DaemonizeError } from '../src/errors.js'
-import { RESPAWN_DEFAULTS, resolveRespawn } from '../src/respawn.js'
+import { UsageError } from '../../src/cli/args.js'
+import { normalizeRespawnArgs, parseRespawnLimit } from '../../src/cli/respawn-args.js'
+import { parseStartArgs } from '../../src/cli/start.js'
+import { DaemonizeError } from '../../src/errors.js'
+import { RESPAWN_DEFAULTS, resolveRespawn } from '../../src/respawn.js'
 
 const base = ['app.js', '--pid-file', '/tmp/app.pid']
 

@@ -4,8 +4,8 @@
 import { chmodSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { decodeState, readSupervisorState, STATE_SIZE } from '../src/supervise-state.js'
-import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
+import { decodeState, readSupervisorState, STATE_SIZE } from '../../src/supervise-state.js'
+import { cleanUpScratchDirs, scratchDir } from '../helpers/scratch.js'
 
 cleanUpScratchDirs()
 

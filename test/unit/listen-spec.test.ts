@@ -1,8 +1,8 @@
 // The --listen syntax: every accepted form gives the documented value, and
 // every malformed one is refused at stage `options` with the text quoted.
 import { describe, expect, it } from 'vitest'
-import { DaemonizeError } from '../src/errors.js'
-import { formatListenSpec, parseListenSpec } from '../src/listen-spec.js'
+import { DaemonizeError } from '../../src/errors.js'
+import { formatListenSpec, parseListenSpec } from '../../src/listen-spec.js'
 
 function refused(text: string): DaemonizeError {
   try {

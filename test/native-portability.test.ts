@@ -1,4 +1,4 @@
-// The binaries' floor: what they ask of the system they run on. The addon
+// What the binaries ask of the system they run on (their floor). The addon
 // needs no glibc, libstdc++ or C++ ABI newer than Node's own builds do
 // (glibc 2.28; RHEL 8's GLIBCXX_3.4.25, CXXABI_1.3.11), so a prebuild made on
 // a new system still loads on RHEL 8, Ubuntu 20.04 or Debian 11; the helper is

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { root } from './helpers/caller.js'
+import { root } from '../helpers/caller.js'
 
 const driver = join(root, 'build', 'test', 'fd-moves-driver')
 
