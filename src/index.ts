@@ -1,11 +1,11 @@
 // The package's public API: daemonize(), the lifecycle actions (status, stop,
 // reload, gracefulRestart), session inspection, and the types and error they use.
-export { daemonize, type Daemon, type LaunchWarning } from './daemonize.js'
-export type { DaemonizeOptions } from './options.js'
+export { daemonize, type Daemon, type LaunchWarning } from './launch/daemonize.js'
+export type { DaemonizeOptions } from './options/resolve.js'
 export { DaemonizeError, type Stage } from './errors.js'
 export { getsid, getpgid } from './session.js'
-export type { StatusRecord } from './status.js'
-export { status, reload, type LsbStatus, type DaemonStatus, type ReloadResult } from './lifecycle.js'
-export { stop, type StopOptions, type StopResult } from './stop.js'
-export { gracefulRestart, GRACEFUL_SIGNAL, type GracefulRestartOptions, type GracefulRestartResult } from './graceful.js'
-export { loadSpecByName, type LoadedSpec } from './spec.js'
+export type { StatusRecord } from './launch/records.js'
+export { status, reload, type LsbStatus, type DaemonStatus, type ReloadResult } from './control/status.js'
+export { stop, type StopOptions, type StopResult } from './control/stop.js'
+export { gracefulRestart, GRACEFUL_SIGNAL, type GracefulRestartOptions, type GracefulRestartResult } from './control/graceful.js'
+export { loadSpecByName, type LoadedSpec } from './names/spec.js'

@@ -24,11 +24,11 @@ import { execFileSync } from 'node:child_process'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DaemonizeError } from '../src/errors.js'
 import { native } from '../src/native.js'
-import { acquirePidFile, acquirePidFileWhenSettled } from '../src/pidfile.js'
-import { inspectPidFile } from '../src/pidfile-inspect.js'
-import { parsePid } from '../src/pidfile-read.js'
-import { removePidFile } from '../src/pidfile-remove.js'
-import { status } from '../src/lifecycle.js'
+import { acquirePidFile, acquirePidFileWhenSettled } from '../src/files/pidfile-acquire.js'
+import { inspectPidFile } from '../src/files/pidfile-inspect.js'
+import { parsePid } from '../src/files/pidfile-read.js'
+import { removePidFile } from '../src/files/pidfile-remove.js'
+import { status } from '../src/control/status.js'
 
 let dir: string
 const open: number[] = []

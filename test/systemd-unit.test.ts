@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path'
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { CONTRACT_VERSION } from '../src/daemon/contract.cjs'
-import { preloadPath, SAFE_PATH } from '../src/options.js'
+import { preloadPath, SAFE_PATH } from '../src/options/resolve.js'
 import { buildUnits } from '../src/systemd/units.js'
 import { fixtures } from './helpers/caller.js'
 import { cliBin, runCli } from './helpers/cli.js'

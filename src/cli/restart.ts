@@ -7,13 +7,13 @@
 // `node-daemonize restart --graceful NAME|--pid-file FILE`: hand over to a
 // new generation once it is ready, under the service's supervisor
 // (graceful.ts).
-import { status } from '../lifecycle.js'
-import { nameDirs, namePaths } from '../names.js'
-import type { DaemonizeOptions } from '../options.js'
-import { preflight } from '../preflight.js'
-import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../spec.js'
-import { stop } from '../stop.js'
-import { handOver } from '../graceful.js'
+import { status } from '../control/status.js'
+import { nameDirs, namePaths } from '../names/paths.js'
+import type { DaemonizeOptions } from '../options/resolve.js'
+import { preflight } from '../launch/preflight.js'
+import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../names/spec.js'
+import { stop } from '../control/stop.js'
+import { handOver } from '../control/graceful.js'
 import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printOut, printResult, shellWord, UsageError } from './args.js'
 import { parseStartArgs, startDaemon, startOptionsText, type StartRequest, USER_VARS } from './start.js'
 import { nameArg, resolveTarget } from './target.js'

@@ -1,11 +1,11 @@
 // `node-daemonize start <entry> [options] [-- args...]`: every daemonize()
 // option as a kebab-case flag. Arguments after `--` go to the program
 // verbatim; nothing here ever involves a shell.
-import { type Daemon, daemonize } from '../daemonize.js'
+import { type Daemon, daemonize } from '../launch/daemonize.js'
 import { DaemonizeError } from '../errors.js'
-import { checkName } from '../names.js'
-import { parseListenSpec } from '../listen-spec.js'
-import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options.js'
+import { checkName } from '../names/paths.js'
+import { parseListenSpec } from '../options/listen-spec.js'
+import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options/resolve.js'
 import {
   EXIT_OK,
   parseCommandLine,
