@@ -2,7 +2,7 @@
 // the system's), as a table, or JSON for scripts.
 import { escapeControls } from '../escape.js'
 import { type ListEntry, listDaemons } from '../names/list.js'
-import { formatDuration } from '../files/state-file.js'
+import { formatDuration } from '../duration.js'
 import { EXIT_OK, parseCommandLine, printOut, UsageError } from './args.js'
 
 export const usage = `Usage: node-daemonize list [--json]

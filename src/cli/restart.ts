@@ -6,7 +6,7 @@
 // source of truth.
 // `node-daemonize restart --graceful NAME|--pid-file FILE`: hand over to a
 // new generation once it is ready, under the service's supervisor
-// (graceful.ts).
+// (control/graceful.ts).
 import { status } from '../control/status.js'
 import { nameDirs, namePaths } from '../names/paths.js'
 import type { DaemonizeOptions } from '../options/resolve.js'

@@ -1,26 +1,13 @@
 // Reaching a running daemon without ever hitting the wrong process: a pidfd
 // for the pid a held pid file names, opened only after checking (in
-// /proc/<pid>/fd) that this very process holds the locked lock file, and
-// signals sent only through it. Shared by stop (stop.ts) and reload
-// (lifecycle.ts).
-import { closeSync, readdirSync, statSync } from 'node:fs'
+// /proc/<pid>/fd) that this very process holds the locked lock file;
+// signals then go only through it (proc/pidfd.ts). Shared by stop, reload
+// and graceful restart.
+import { closeSync } from 'node:fs'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
 import { native } from '../native.js'
 import type { LockRef } from '../files/pidfile-inspect.js'
-/** Does process `pid` have the file (dev, ino) open? Read from /proc/<pid>/fd (bounded by its fd count). */
-export function processHoldsFile(pid: number, file: { dev: number; ino: number }): boolean {
-  const dir = `/proc/${pid}/fd`
-  for (const name of readdirSync(dir)) {
-    let st
-    try {
-      st = statSync(`${dir}/${name}`)
-    } catch {
-      continue // closed meanwhile, or a target we cannot stat
-    }
-    if (st.dev === file.dev && st.ino === file.ino) return true
-  }
-  return false
-}
+import { processHoldsFile } from '../proc/lock-holders.js'
 
 /**
  * A pidfd for the daemon named by a held pid file, after checking that this
@@ -74,39 +61,4 @@ export function openDaemon(s: { path: string; pid: number; lock: LockRef }, stag
     closeSync(pidfd)
     throw err
   }
-}
-
-export function sendSignal(pidfd: number, sig: number, pid: number, stage: Stage): boolean {
-  try {
-    native().pidfdSendSignal(pidfd, sig)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false // already gone
-    throw stageError(stage, `cannot signal pid ${pid}`, err)
-  }
-}
-
-/** Resolves true when the process behind pidfd has exited, false after ms. Event loop only. */
-export function waitExit(pidfd: number, ms: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    let done = false
-    let watcher: { close(): void } | undefined
-    const finish = (exited: boolean) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      watcher?.close()
-      resolve(exited)
-    }
-    // setTimeout takes at most 2^31-1 ms (~24.8 days); longer waits are that long.
-    const timer = setTimeout(() => finish(false), Math.min(ms, 0x7fffffff))
-    try {
-      // A pidfd turns readable when its process exits.
-      watcher = new (native().FdWatcher)(pidfd, () => finish(true))
-    } catch (err) {
-      done = true
-      clearTimeout(timer)
-      reject(err)
-    }
-  })
 }

@@ -7,7 +7,7 @@
 // Why the state file: it is written by the supervisor alone, through a
 // descriptor no generation ever gets, and read here bounded from a file that
 // must be the pid file owner's and writable by nobody else
-// (supervise-state.ts). The service's user can write the log, its own
+// (files/state-file.ts). The service's user can write the log, its own
 // sockets and anything it is handed, so none of those could carry a verdict
 // that a root caller trusts. The request carries no data: the supervisor
 // records the sender's pid (from the kernel's siginfo) with the attempt it
@@ -16,8 +16,9 @@ import { closeSync, constants as fsc, lstatSync, openSync, readlinkSync } from '
 import { constants as osc } from 'node:os'
 import { checkDurationMs } from '../duration.js'
 import { DaemonizeError, ERR_RESTART_PENDING, errnoFields, type Stage } from '../errors.js'
-import { openDaemon, sendSignal, waitExit } from './daemon-pidfd.js'
-import { logTail } from '../launch/failure.js'
+import { openDaemon } from './daemon-pidfd.js'
+import { sendSignal, waitExit } from '../proc/pidfd.js'
+import { logTail } from '../logs/tail.js'
 import { inspectPidFile } from '../files/pidfile-inspect.js'
 import { NATIVE_STAGES } from '../protocol.js'
 import { gracefulExit } from './supervisor-status.js'
@@ -241,7 +242,7 @@ function throwing(err: DaemonizeError): never {
 /**
  * The last lines of the service's log, read through the supervisor's own
  * descriptor of it (/proc/<pid>/fd/5 re-opens that very file, read-only),
- * bounded as every log tail is (failure.ts).
+ * bounded as every log tail is (logs/tail.ts).
  */
 function supervisorLogTail(pid: number): { text?: string; path?: string } {
   let fd: number

@@ -1,30 +1,21 @@
-// status / stop / reload of a daemon found through its pid file and the
-// lock file beside it (pidfile.ts).
-//
-// None of them ever creates either file or takes the lock while the daemon
-// may be alive: they open them read-only and *test* the lock (F_OFD_GETLK,
-// a write lock only), so they cannot make a concurrent start fail. A signal
-// only ever goes through a pidfd, and only to a process that holds the
-// locked lock file itself (checked in /proc/<pid>/fd), or that the launch
-// record (launch-record.ts) identifies by pid, start time and uid, so a
-// recycled pid or an unrelated process named by a stale file is never hit.
-// stop, restart and reload act only on files the caller owns; status also
-// reads root's, for monitoring users, and is never misled by anyone else's.
-//
-// status and reload are here; stop in stop.ts (a lock handed on:
-// stop-holders.ts; what a killed supervisor left: survivors.ts); the pidfd
-// that reaches the daemon in daemon-process.ts.
-import { closeSync, lstatSync, readFileSync } from 'node:fs'
-import { constants as osc } from 'node:os'
-import { DaemonizeError, stageError, type Stage } from '../errors.js'
-import { openDaemon, processHoldsFile, sendSignal } from './daemon-pidfd.js'
+// status: the state of a daemon found through its pid file and the lock
+// file beside it, as LSB's `status` action reports it. It only looks: both
+// files are opened read-only and never created, and the lock is *tested*
+// (F_OFD_GETLK, a write lock only), never taken, so a status cannot make a
+// concurrent start fail. It reads the caller's files and root's (for
+// monitoring users), and is never misled by anyone else's. Under a
+// supervisor its record says the rest (supervisor-status.ts); a dead
+// service's processes that still run are named from the launch record
+// (survivors.ts) or found holding its lock (stop-holders.ts).
+import { lstatSync, readFileSync } from 'node:fs'
+import { processHoldsFile, type LockHolder } from '../proc/lock-holders.js'
 import { inspectPidFile, type LockRef, type PidFileState } from '../files/pidfile-inspect.js'
 import type { SupervisorState } from '../files/state-file.js'
-import { describeEnd, describeRunning, supervisedState, supervisorStatus, type SupervisorStatus } from './supervisor-status.js'
-import { launchRecord } from '../files/launch-record.js'
-import type { LockHolder } from '../proc/lock-holders.js'
+import { describeEnd, describeRunning, supervisorStatus, type SupervisorStatus } from './supervisor-status.js'
+import { launchRecord, supervisorRecord } from '../files/launch-record.js'
 import { describeHolders, findHolders, judgeHolders } from './stop-holders.js'
 import { describeSurvivors, findSurvivors, survivorPids, type Survivors } from './survivors.js'
+
 /** LSB status codes: 0 running, 1 dead but the pid file exists, 3 not running, 4 unknown. */
 export type LsbStatus = 0 | 1 | 3 | 4
 
@@ -48,17 +39,6 @@ export interface DaemonStatus {
   lockHolders?: number[]
 }
 
-export interface ReloadResult {
-  /** The pid signalled: with respawn, the supervisor's. */
-  pid: number
-  /** With respawn: the daemon the supervisor forwards SIGHUP to. */
-  daemonPid?: number
-  message: string
-}
-
-const SIGHUP = osc.signals.SIGHUP
-
-
 /**
  * The daemon's state from its pid file, as LSB's `status` action reports it.
  * Never throws for a path that cannot be a pid file: that is code 4.
@@ -74,7 +54,7 @@ export function status(pidFile: string): DaemonStatus {
   if (s.kind !== 'absent') {
     let sup: SupervisorStatus | undefined
     try {
-      const st = supervisedState(s.path, s.pid)
+      const st = supervisorRecord(s.path, s.pid)
       sup = st === undefined ? undefined : supervisorStatus(st)
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)
@@ -205,96 +185,4 @@ function supervisedStatus(pidFile: string, held: boolean, sup: SupervisorStatus,
     ...(pids.length > 0 ? { survivors: pids } : {}),
     message: `dead: the supervisor (pid ${sup.pid}) is gone without stopping the service (killed?); ${found === undefined ? 'what it ran cannot be told' : describeSurvivors(found)}`,
   }
-}
-
-/** The signal masks of /proc/<pid>/status (SigCgt, SigIgn) as bigints. */
-function signalMasks(pid: number): { caught: bigint; ignored: bigint } {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const field = (key: string) => {
-    const m = new RegExp(`^${key}:\\s*([0-9a-fA-F]+)$`, 'm').exec(text)
-    if (!m) throw new Error(`no ${key} in /proc/${pid}/status`)
-    return BigInt(`0x${m[1]}`)
-  }
-  return { caught: field('SigCgt'), ignored: field('SigIgn') }
-}
-
-/**
- * Send SIGHUP to the daemon named by a pid file, only if it catches SIGHUP
- * (SigCgt in /proc/<pid>/status): HUP's default action would kill it.
- * Throws a DaemonizeError (stage 'reload') when it refuses.
- */
-export function reload(pidFile: string): ReloadResult {
-  const stage: Stage = 'reload'
-  const s = inspectPidFile(pidFile, stage)
-  if (s.kind === 'absent') {
-    throw new DaemonizeError(`not running (no pid file ${pidFile}); nothing to reload`, { stage, code: 'ESRCH', path: pidFile })
-  }
-  if (s.kind === 'free') {
-    throw new DaemonizeError(`not running (pid file ${pidFile} is stale: its lock is free); nothing was signalled`, {
-      stage,
-      code: 'ESRCH',
-      path: pidFile,
-      pid: s.pid ?? undefined,
-    })
-  }
-  if (s.pid === null) {
-    throw new DaemonizeError(`still starting (pid file ${pidFile} holds no pid yet); try again`, { stage, code: 'EAGAIN', path: pidFile })
-  }
-  const pid = s.pid
-  const pidfd = openDaemon({ path: s.path, pid, lock: s.lock }, stage)
-  // Under a supervisor, HUP goes to it: it reopens its own log and forwards
-  // HUP to the current daemon, which is the one that must catch it.
-  let supervised: SupervisorState | undefined
-  try {
-    supervised = supervisedState(s.path, pid)
-  } catch (err) {
-    closeSync(pidfd)
-    throw stageError(stage, 'cannot read the supervisor state', err, pidFile)
-  }
-  const target = supervised?.daemonPid ?? pid
-  if (supervised !== undefined && supervised.daemonPid === undefined) {
-    closeSync(pidfd)
-    throw new DaemonizeError(`the supervisor (pid ${pid}) runs no daemon right now (${supervised.state}); try again`, {
-      stage,
-      code: 'EAGAIN',
-      path: pidFile,
-      pid,
-    })
-  }
-  try {
-    let masks: { caught: bigint; ignored: bigint }
-    try {
-      masks = signalMasks(target)
-    } catch (err) {
-      throw stageError(stage, `cannot read the signal dispositions of pid ${target}`, err, pidFile)
-    }
-    const bit = 1n << BigInt(SIGHUP - 1)
-    if ((masks.ignored & bit) !== 0n) {
-      throw new DaemonizeError(`pid ${target} ignores SIGHUP, so it cannot reload on it; nothing was sent`, {
-        stage,
-        code: 'ERR_DAEMON_NO_HUP_HANDLER',
-        path: pidFile,
-        pid,
-      })
-    }
-    if ((masks.caught & bit) === 0n) {
-      throw new DaemonizeError(
-        `pid ${target} does not catch SIGHUP: its default action would kill the daemon, so reload refuses to send it`,
-        { stage, code: 'ERR_DAEMON_NO_HUP_HANDLER', path: pidFile, pid: target },
-      )
-    }
-    if (!sendSignal(pidfd, SIGHUP, pid, stage)) {
-      throw new DaemonizeError(`pid ${pid} exited before SIGHUP could be sent`, { stage, code: 'ESRCH', path: pidFile, pid })
-    }
-  } finally {
-    closeSync(pidfd)
-  }
-  if (supervised !== undefined) {
-    return {
-      pid,
-      daemonPid: target,
-      message: `sent SIGHUP to the supervisor (pid ${pid}): it reopens its log and forwards SIGHUP to the daemon (pid ${target})`,
-    }
-  }
-  return { pid, message: `sent SIGHUP to pid ${pid}` }
 }

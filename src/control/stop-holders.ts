@@ -2,10 +2,10 @@
 // names: it handed its lock fd on (to a detached child, or with SCM_RIGHTS)
 // and exited or closed it, so `start` says "already running" and the pid
 // names nothing to signal. The processes that hold the lock are found in
-// /proc (lock-holders.ts) and stopped with stop's protocol, then the files
+// /proc (proc/lock-holders.ts) and stopped with stop's protocol, then the files
 // are reclaimed, but only holders that can be the service's own:
 //
-//  - of the service's uid as the launch recorded it (launch-record.ts: written
+//  - of the service's uid as the launch recorded it (files/launch-record.ts: written
 //    by the caller's side, which the service user never can write), every one
 //    of their uids; a holder of any other uid (root, another user: the lock
 //    fd can be passed to anyone with SCM_RIGHTS) makes stop refuse, naming

@@ -1,19 +1,24 @@
-// stop: signal the daemon named by a pid file through a pidfd, wait for it
-// to exit, SIGKILL it after the timeout, then remove the pid file and lock
-// file under the lock. The rules every lifecycle action follows are in
-// lifecycle.ts.
+// stop: signal the daemon named by a pid file through a pidfd opened after
+// checking that the pid holds the locked lock file (daemon-pidfd.ts), wait
+// for it to exit, SIGKILL it after the timeout, then remove the pid file
+// and lock file under the lock. A lock the daemon handed on: its holders
+// (stop-holders.ts); a free lock while the service's processes still run:
+// what the launch record identifies (survivors.ts). Nothing else is ever
+// signalled: a recycled pid, or an unrelated process a stale file names.
 import { closeSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { checkDurationMs } from '../duration.js'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
-import { openDaemon, sendSignal, waitExit } from './daemon-pidfd.js'
+import { openDaemon } from './daemon-pidfd.js'
+import { sendSignal, waitExit } from '../proc/pidfd.js'
 import { native } from '../native.js'
 import { resolveSignal } from '../signals.js'
 import { inspectPidFile, type LockRef, type PidFileState } from '../files/pidfile-inspect.js'
 import { removePidFile } from '../files/pidfile-remove.js'
 import { removeStateFile, statePathOf, type SupervisorState } from '../files/state-file.js'
-import { SUPERVISOR_STOP_GRACE_MS, supervisedState } from './supervisor-status.js'
+import { SUPERVISOR_STOP_GRACE_MS } from './supervisor-status.js'
+import { supervisorRecord } from '../files/launch-record.js'
 import { stopLockHolders } from './stop-holders.js'
 import { endSurvivors, findSurvivors, survivorPids, type Survivors } from './survivors.js'
 import { pidList } from './terminate.js'
@@ -169,7 +174,7 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
   let supervised: SupervisorState | undefined
   let sid = 0
   try {
-    supervised = supervisedState(s.path, pid)
+    supervised = supervisorRecord(s.path, pid)
     if (supervised !== undefined) sid = native().getsid(pid)
   } catch {
     supervised = undefined

@@ -1,9 +1,10 @@
-// status / stop / reload of a service started with respawn: the pid file
-// names the supervisor, and `<pidFile>.state` (written by it alone) says
-// which daemon runs now and how the service has fared.
-import { lstatSync } from 'node:fs'
+// What status says of a service started with respawn: the pid file names
+// the supervisor, and its record in `<pidFile>.state` (written by it alone;
+// files/launch-record.ts supervisorRecord) which daemon runs now and how the
+// service has fared, here in a status's fields and in words.
 import { signalName } from '../signals.js'
-import { formatDuration, readSupervisorState, statePathOf, type GracefulOutcome, type GracefulState, type SupervisorState } from '../files/state-file.js'
+import { formatDuration } from '../duration.js'
+import type { GracefulOutcome, GracefulState, SupervisorState } from '../files/state-file.js'
 
 /** After the supervisor's own stop timeout, `stop` waits this much longer before it kills the whole session itself. */
 export const SUPERVISOR_STOP_GRACE_MS = 5000
@@ -80,24 +81,6 @@ function lastGracefulOf(g: GracefulState): LastGraceful | undefined {
       return undefined
   }
   return { outcome: g.outcome, newPid: g.newPid, oldPid: g.oldPid, message }
-}
-
-/**
- * The supervisor's state for the pid file, when the pid file names that
- * supervisor (pid); undefined for a daemon started without respawn, or a
- * state file left by another start. Throws (DaemonizeError) for a state
- * file that is not a supervisor's own.
- */
-export function supervisedState(pidFile: string, pid: number | null): SupervisorState | undefined {
-  if (pid === null) return undefined
-  let owner: number
-  try {
-    owner = lstatSync(pidFile).uid
-  } catch {
-    return undefined
-  }
-  const s = readSupervisorState(statePathOf(pidFile), owner)
-  return s !== undefined && s.supervisorPid === pid ? s : undefined
 }
 
 function lastExitOf(s: SupervisorState): SupervisorStatus['lastExit'] {

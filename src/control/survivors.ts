@@ -1,6 +1,6 @@
 // What still runs of a service whose lock is free: the supervisor was
 // killed (SIGKILL) without writing its end, or a one-shot daemon let go of
-// its lock. Only what the launch record (launch-record.ts) identifies is
+// its lock. Only what the launch record (files/launch-record.ts) identifies is
 // named or signalled: the daemon (the current generation) while its pid
 // still has the recorded start time and uid, and, under a supervisor, the
 // processes left in the service's session that run as the service's uid and

@@ -6,7 +6,7 @@
 import { closeSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
-import { sendSignal, waitExit } from './daemon-pidfd.js'
+import { sendSignal, waitExit } from '../proc/pidfd.js'
 import { native } from '../native.js'
 import { procIdentity, type ProcIdentity } from '../proc/identity.js'
 

@@ -1,7 +1,7 @@
 // What a launch recorded about its service, in `<pidFile>.state`: who it
 // runs as (its uid), which process it is (pid and start time), and, under a
 // supervisor, which process the supervisor is. Under --respawn the
-// supervisor writes that record (supervise-state.ts); without, the launcher
+// supervisor writes that record (state-file.ts); without, the launcher
 // writes it once, in the same layout, flagged one-shot.
 //
 // Why this record is the one to trust: the file is created by the caller
@@ -12,10 +12,10 @@
 // through the daemon's own lock fd, and a spec exists only for a named
 // daemon and names a user, not a uid: neither can say whose a process is.
 import { closeSync, lstatSync, writeSync } from 'node:fs'
-import { processHoldsFile } from '../control/daemon-pidfd.js'
 import { native } from '../native.js'
 import type { LockRef } from './pidfile-inspect.js'
 import { procIdentity } from '../proc/identity.js'
+import { processHoldsFile } from '../proc/lock-holders.js'
 import { readSupervisorState, STATE_SIZE, statePathOf, type SupervisorState } from './state-file.js'
 
 const MAGIC = 0x5653444e // "NDSV"
@@ -42,6 +42,16 @@ export function launchRecord(pidFile: string, pid: number | null): SupervisorSta
   if (s === undefined) return undefined
   if (s.oneShot) return s.supervisorPid === 0 && s.daemonPid === pid ? s : undefined
   return s.supervisorPid === pid ? s : undefined
+}
+
+/**
+ * The record of the supervisor the pid file's `pid` names (a service started
+ * with respawn); undefined for a one-shot daemon, or when there is none.
+ * Throws (DaemonizeError) for a state file that is not ours.
+ */
+export function supervisorRecord(pidFile: string, pid: number | null): SupervisorState | undefined {
+  const s = launchRecord(pidFile, pid)
+  return s?.oneShot ? undefined : s
 }
 
 /**

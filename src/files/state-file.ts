@@ -286,17 +286,6 @@ export function readStateFd(fd: number, path: string): SupervisorState | undefin
   }
 }
 
-/** A duration for people: 850 ms, 1.6 s, 2 min 5 s. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`
-  if (ms < 60_000) return `${(Math.round(ms / 100) / 10).toFixed(1)} s`
-  const s = Math.round(ms / 1000)
-  if (s % 60 === 0 && s < 3600) return `${s / 60} min`
-  const h = Math.floor(s / 3600)
-  const m = Math.floor((s % 3600) / 60)
-  return h > 0 ? `${h} h ${m} min` : `${m} min ${s % 60} s`
-}
-
 /**
  * Open (creating it 0644) and empty the state file of a start that holds the
  * pid file's lock: the supervisor gets this fd and keeps it. The same rules

@@ -3,6 +3,7 @@ import { closeSync, fstatSync } from 'node:fs'
 import { constants as osc } from 'node:os'
 import { DaemonizeError, stageError } from '../errors.js'
 import { failure } from './failure.js'
+import { logTail } from '../logs/tail.js'
 import { signalName } from '../signals.js'
 import { fdLogger } from '../log.js'
 import { helperPath, native } from '../native.js'
@@ -11,7 +12,8 @@ import { type LogAt, openLaunchLog } from './log-file.js'
 import { type DaemonizeOptions, type Launch, resolveLaunch } from '../options/resolve.js'
 import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from '../files/pidfile-acquire.js'
 import { encodePlan, launchPlan } from './plan.js'
-import { closeListeners, openListeners, ownedListenerFds } from '../options/listen.js'
+import { closeListeners, openListeners, ownedListenerFds } from './sockets.js'
+import { addon } from '../addon.js'
 import type { RespawnPolicy } from '../options/respawn.js'
 import { readStatus, type StatusRecord } from './records.js'
 import { openStateFile, removeStateFile, statePathOf } from '../files/state-file.js'
@@ -143,7 +145,7 @@ async function launchDaemon(options: DaemonizeOptions, logAt?: LogAt): Promise<D
   let socketFds: number[] = []
   // Every launch with a pid file empties the state file under the lock: the
   // supervisor's record goes there, or (one-shot) the launcher's own, once
-  // the daemon runs (launch-record.ts).
+  // the daemon runs (files/launch-record.ts).
   const statePath = options.pidFile !== undefined ? statePathOf(options.pidFile) : undefined
   const withSupervisor = launch.respawn !== undefined
   let helperPid: number
@@ -162,11 +164,7 @@ async function launchDaemon(options: DaemonizeOptions, logAt?: LogAt): Promise<D
       const lost = warnReclaimed(logFd, pidFile)
       if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))
     }
-    try {
-      native() // loaded on first use: under EMFILE the dlopen fails too, and must fail at a stage
-    } catch (err) {
-      throw stageError('helper', 'cannot load the native addon', err)
-    }
+    addon() // loaded on first use: under EMFILE the dlopen fails too, and must fail at a stage
     const plan = encodePlan(launchPlan(launch, { hasLock: pidFile !== undefined }))
     try {
       ;({ pid: helperPid, statusFd } = native().spawnHelper(
@@ -233,7 +231,7 @@ async function launchDaemon(options: DaemonizeOptions, logAt?: LogAt): Promise<D
   const helperEnd = native().decodeWaitStatus(native().waitPid(helperPid))
   let error: DaemonizeError | undefined
   // The tail is read through logFd, which stays open until the error is built.
-  if (failed) error = failure(failed, launch, daemonPid, logFd)
+  if (failed) error = failure(failed, launch, daemonPid, () => logTail(logFd))
   else if (!exec || daemonPid === undefined || helperEnd.code !== 0 || (launch.windowMs > 0 && !windowEnd)) {
     // The helper died mid-launch (killed from outside): its session was
     // emptied above, unless every record had arrived and it died only after
@@ -296,7 +294,7 @@ async function launchDaemon(options: DaemonizeOptions, logAt?: LogAt): Promise<D
 }
 
 /**
- * A one-shot daemon's launch record (launch-record.ts), then the state
+ * A one-shot daemon's launch record (files/launch-record.ts), then the state
  * file's fd closed. Not written: the daemon runs, and a stop without a
  * record only refuses to signal the lock's other holders.
  */

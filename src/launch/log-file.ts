@@ -26,7 +26,7 @@ function withoutNonblock(fd: number): number {
   return clean
 }
 
-/** A log file to open by one name inside a directory fd (a service user's directory: statedir.ts openServiceDir). */
+/** A log file to open by one name inside a directory fd (a service user's directory: files/state-dirs.ts openServiceDir). */
 export interface LogAt {
   dirfd: number
   name: string

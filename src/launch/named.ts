@@ -19,7 +19,7 @@ export interface NamedLaunch {
   dirs: NameDirs
   /** The options with the default pid file and log filled in. */
   options: DaemonizeOptions
-  /** The name's lock (name-lock.ts), held until the spec is saved or the start failed: closeNamed(). */
+  /** The name's lock (names/lock.ts), held until the spec is saved or the start failed: closeNamed(). */
   lockFd: number
   /** The log, when it is in a service user's own directory: opened there through this fd only (closeNamed closes it). */
   logAt?: LogAt
@@ -31,7 +31,7 @@ const LIVE_STATES = new Set(['running', 'starting', 'restarting', 'stopping'])
 /**
  * For options with a name: check the name, refuse when the daemon of that
  * name runs (whatever pid file its spec names), fill in the default pid
- * file and log, and create their directories (checked, see statedir.ts).
+ * file and log, and create their directories (checked, see files/state-dirs.ts).
  * Holds the name's lock from the check on: the caller ends with
  * closeNamed(). undefined for options without a name.
  */

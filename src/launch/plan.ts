@@ -2,7 +2,7 @@
 import { native } from '../native.js'
 import type { Launch } from '../options/resolve.js'
 import type { RespawnPolicy } from '../options/respawn.js'
-import { listenEnv } from '../options/listen.js'
+import { listenEnv } from './sockets.js'
 
 /**
  * Tests only: NODE_DAEMONIZE_TEST_FAULT in the caller's environment arms a

@@ -62,7 +62,7 @@ function checkServiceLog(own: ServiceDir & { file: string }, path: string): void
 
 /**
  * What opening the log for a launch would refuse (see openLog in
- * launch-log.ts), without opening it: an existing path must be a regular file
+ * log-file.ts), without opening it: an existing path must be a regular file
  * with one link, not a symbolic link, that we may write; a missing one needs
  * a directory we may create it in.
  */

@@ -67,7 +67,7 @@ export interface LastLines {
  * last LOG_WINDOW bytes (`cut`). A last line without its newline counts as a
  * line.
  */
-export function lastLines(fd: number, lines: number, window = LOG_WINDOW): LastLines {
+export function readLastLines(fd: number, lines: number, window = LOG_WINDOW): LastLines {
   const end = fstatSync(fd).size
   if (lines <= 0 || end === 0) return { bytes: Buffer.alloc(0), end, fewer: false, cut: false }
   // One byte before the window too: whether a line starts right at it.

@@ -4,7 +4,7 @@
 import type { DaemonizeError } from '../errors.js'
 import { status } from '../control/status.js'
 import { nameDirs, type NameDirs } from './paths.js'
-import { procInfo } from '../proc/identity.js'
+import { procInfo } from '../proc/usage.js'
 import { listSpecs } from './spec.js'
 
 export type ListState = 'running' | 'starting' | 'restarting' | 'stopping' | 'failed' | 'orphaned' | 'stale' | 'stopped' | 'unknown'

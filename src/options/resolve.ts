@@ -6,7 +6,8 @@ import { DaemonizeError, optionError, stageError } from '../errors.js'
 import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE, READY_FD } from '../daemon/contract.cjs'
 import { checkDurationMs } from '../duration.js'
 import { statAtStage } from '../files/checks.js'
-import { native, packageRoot } from '../native.js'
+import { addon } from '../addon.js'
+import { packageRoot } from '../native.js'
 import { type RespawnMode, type RespawnOptions, type RespawnPolicy, resolveRespawn } from './respawn.js'
 import { type Credentials, resolveCredentials } from './user.js'
 import { isListenVar, type Listener, resolveListeners } from './listen.js'
@@ -130,7 +131,7 @@ function checkBoolean(name: string, v: unknown): boolean {
 
 /**
  * The null device as a log means no log file: the same /dev/null the daemon
- * gets without one (not a regular file, so openLog in launch-log.ts would refuse it).
+ * gets without one (not a regular file, so openLog in launch/log-file.ts would refuse it).
  */
 export const NULL_DEVICE = '/dev/null'
 
@@ -231,11 +232,7 @@ function buildEnv(
 
 /** The daemon's fd of the ready pipe without sockets, as the helper sets it up (each socket shifts it by one). */
 function daemonReadyFd(): number {
-  try {
-    return native().constants.ND_DAEMON_FD_READY
-  } catch (err) {
-    throw stageError('helper', 'cannot load the native addon', err)
-  }
+  return addon().constants.ND_DAEMON_FD_READY
 }
 
 /** The preload is the package's own file, as the addon and the helper are: a missing one is their stage, not a bad option. */
@@ -263,7 +260,7 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const cwd = resolve(checkPath('cwd', options.cwd ?? '/'))
   // Opened by daemonize() itself; checked here so that a bad one creates nothing.
   if (options.pidFile !== undefined) checkPath('pidFile', options.pidFile)
-  // Checked (and used) by named.ts, before this.
+  // Checked (and used) by launch/named.ts, before this.
   if (options.name !== undefined) checkString('name', options.name)
   const umask = options.umask ?? 0o022
   if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) {
@@ -283,7 +280,7 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
   const notifySystemd = checkBoolean('notifySystemd', options.notifySystemd)
   if (options.preload !== undefined) checkBoolean('preload', options.preload)
   const respawn = resolveRespawn(options.respawn)
-  // A name gets its default pid file (named.ts) before the launch.
+  // A name gets its default pid file (launch/named.ts) before the launch.
   if (respawn !== undefined && options.pidFile === undefined && options.name === undefined) {
     throw optionError('respawn needs a pidFile: stop and status find the supervisor through it')
   }

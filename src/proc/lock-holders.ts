@@ -5,7 +5,7 @@
 // for an fd of that description. So a process that merely has the file
 // open (a stop trying to take the lock, root's own open) is not a holder;
 // one the daemon handed its lock fd to (inherited, or passed with
-// SCM_RIGHTS) is.
+// SCM_RIGHTS) is. And, plainer, whether a process has a file open at all.
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { allPids, procIdentity, type ProcIdentity } from './identity.js'
 
@@ -120,4 +120,19 @@ export function lockHolders(lock: FileId, pidFile?: FileId, threads = false): Lo
     if (who !== undefined) out.push({ ...who, writesPidFile: held.pidFile })
   }
   return out
+}
+
+/** Does process `pid` have the file (dev, ino) open? Read from /proc/<pid>/fd (bounded by its fd count). */
+export function processHoldsFile(pid: number, file: { dev: number; ino: number }): boolean {
+  const dir = `/proc/${pid}/fd`
+  for (const name of readdirSync(dir)) {
+    let st
+    try {
+      st = statSync(`${dir}/${name}`)
+    } catch {
+      continue // closed meanwhile, or a target we cannot stat
+    }
+    if (st.dev === file.dev && st.ino === file.ino) return true
+  }
+  return false
 }

@@ -14,6 +14,7 @@ import { type DaemonizeOptions, resolveLaunch, SAFE_PATH } from '../options/reso
 import { resolveRespawn } from '../options/respawn.js'
 import { checkAccount } from '../options/user.js'
 import { ENV_NAME, environmentWord, envFileLine, execWord, label, shown, timeSpan, verbatim } from './quote.js'
+import type { UnitFile } from './install.js'
 import { socketUnits } from './sockets.js'
 import { respawnLines } from './restart.js'
 
@@ -33,14 +34,6 @@ export interface UnitRequest {
   okIfRunning?: boolean
   /** The saved start spec the options came from (`unit NAME`), for the comments. */
   spec?: { name: string; path: string }
-}
-
-export interface UnitFile {
-  /** The file's name in unitDir. */
-  name: string
-  text: string
-  /** 0644 for units, 0600 for the environment file (it may hold secrets). */
-  mode: number
 }
 
 export interface Units {
