@@ -11,6 +11,7 @@ import { status } from '../control/status.js'
 import { nameDirs, namePaths } from '../names/paths.js'
 import type { DaemonizeOptions } from '../options/resolve.js'
 import { preflight } from '../launch/preflight.js'
+import { resolveStart } from '../launch/start.js'
 import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../names/spec.js'
 import { stop } from '../control/stop.js'
 import { handOver } from '../control/graceful.js'
@@ -194,13 +195,14 @@ export async function run(args: string[]): Promise<number> {
   }
 
   // Everything start would refuse is refused before the old daemon is
-  // stopped: preflight runs start's checks, and the daemon's own steps up to
-  // exec in a dry run, without creating anything (daemonize() checks it all
-  // again).
-  await preflight(req.options)
+  // stopped: the options are resolved and checked as start checks them, and
+  // preflight runs the daemon's own steps up to exec in a dry run, without
+  // creating anything. The start after the stop runs that same resolved start.
+  const start = resolveStart(req.options)
+  await preflight(start)
   const graceful = await restartGracefullyWhenItCan(spec, req)
   if (graceful !== undefined) return graceful
   const stopped = pidFile === undefined ? undefined : await stop(pidFile)
   if (stopped !== undefined && !req.json && !req.quiet) printOut(stopped.message)
-  return startDaemon(req, stopped === undefined ? {} : { stop: stopped })
+  return startDaemon(req, stopped === undefined ? {} : { stop: stopped }, start)
 }

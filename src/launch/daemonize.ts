@@ -1,24 +1,24 @@
-// daemonize(): checked options -> helper -> verified stages -> a running daemon.
-import { closeSync, fstatSync } from 'node:fs'
+// daemonize(): a start resolved once (start.ts), the name taken (named.ts),
+// the pid file, log and sockets taken (launch-fds.ts), the plan handed to
+// the helper, its records read (records.ts) and judged (verdict.ts): a
+// running daemon, or an error and nothing left running.
+import { closeSync } from 'node:fs'
 import { constants as osc } from 'node:os'
-import { DaemonizeError, stageError } from '../errors.js'
-import { failure } from './failure.js'
-import { logTail } from '../logs/tail.js'
-import { signalName } from '../signals.js'
-import { fdLogger } from '../log.js'
-import { helperPath, native } from '../native.js'
-import { closeNamed, prepareNamed, saveNamed } from './named.js'
-import { type LogAt, openLaunchLog } from './log-file.js'
-import { type DaemonizeOptions, type Launch, resolveLaunch } from '../options/resolve.js'
-import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from '../files/pidfile-acquire.js'
-import { encodePlan, launchPlan } from './plan.js'
-import { closeListeners, openListeners, ownedListenerFds } from './sockets.js'
 import { addon } from '../addon.js'
+import { type DaemonizeError, stageError } from '../errors.js'
+import { fdLogger } from '../log.js'
+import { logTail } from '../logs/tail.js'
+import { helperPath, native } from '../native.js'
+import type { DaemonizeOptions, Launch } from '../options/resolve.js'
 import type { RespawnPolicy } from '../options/respawn.js'
-import { readStatus, type StatusRecord } from './records.js'
-import { openStateFile, removeStateFile, statePathOf } from '../files/state-file.js'
-import { writeOneShotRecord } from '../files/launch-record.js'
-import { euid } from '../files/checks.js'
+import type { AcquiredPidFile } from '../files/pidfile-acquire.js'
+import { LaunchFds } from './launch-fds.js'
+import type { LogAt } from './log-file.js'
+import { holdName, releaseName, saveNamed } from './named.js'
+import { encodePlan, launchPlan } from './plan.js'
+import { readHelperRecords, type StatusRecord } from './records.js'
+import { resolveStart, type Start } from './start.js'
+import { recorded, verdict } from './verdict.js'
 
 export interface Daemon {
   pid: number
@@ -99,16 +99,6 @@ function lostLogMessage(launch: Launch, err: unknown): string {
   return `cannot write the launcher's lines to the log ${launch.logFile}: ${why}`
 }
 
-/** Close, whatever close says: on Linux the fd is gone even when close(2) reports a deferred write error. */
-function closeLog(fd: number): unknown {
-  try {
-    closeSync(fd)
-    return undefined
-  } catch (err) {
-    return err
-  }
-}
-
 /**
  * Start `entry` as a daemon. Resolves once the daemon has exec'd (and, with
  * waitReadyMs, called ready(); with startupGraceMs, survived that long);
@@ -118,13 +108,18 @@ function closeLog(fd: number): unknown {
  * start spec is saved once the daemon is up (docs/names.md).
  */
 export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
-  const named = await prepareNamed(options)
-  if (named === undefined) return launchDaemon(options)
+  return launchStart(resolveStart(options))
+}
+
+/** daemonize() of a start already resolved (resolveStart): a restart resolves it before it stops the old daemon. */
+export async function launchStart({ launch, named }: Start): Promise<Daemon> {
+  if (named === undefined) return launchDaemon(launch)
+  const hold = await holdName(named)
   try {
-    const daemon = await launchDaemon(named.options, named.logAt)
+    const daemon = await launchDaemon(launch, hold.logAt)
     daemon.name = named.name
     try {
-      daemon.specPath = saveNamed(named)
+      daemon.specPath = saveNamed(hold)
     } catch (err) {
       // The daemon runs: failing now would hide it. Its pid file still finds it.
       const warnings = daemon.warnings ?? []
@@ -133,181 +128,103 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
     }
     return daemon
   } finally {
-    closeNamed(named)
+    releaseName(hold)
   }
-}
-
-async function launchDaemon(options: DaemonizeOptions, logAt?: LogAt): Promise<Daemon> {
-  const launch = resolveLaunch(options)
-  let pidFile: AcquiredPidFile | undefined
-  let logFd = -1
-  let stateFd = -1
-  let socketFds: number[] = []
-  // Every launch with a pid file empties the state file under the lock: the
-  // supervisor's record goes there, or (one-shot) the launcher's own, once
-  // the daemon runs (files/launch-record.ts).
-  const statePath = options.pidFile !== undefined ? statePathOf(options.pidFile) : undefined
-  const withSupervisor = launch.respawn !== undefined
-  let helperPid: number
-  let statusFd: number
-  const warnings: LaunchWarning[] = []
-  try {
-    if (options.pidFile !== undefined) {
-      pidFile = await acquirePidFileWhenSettled(options.pidFile)
-    }
-    if (statePath !== undefined) stateFd = openStateFile(statePath)
-    // As the caller (root binds port 80), before the log, so that a port in
-    // use creates no log file and starts nothing.
-    socketFds = openListeners(launch.listeners, launch.credentials, launch.umask)
-    logFd = openLaunchLog(launch, logAt).fd
-    if (pidFile?.reclaimed && launch.logFile !== undefined) {
-      const lost = warnReclaimed(logFd, pidFile)
-      if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))
-    }
-    addon() // loaded on first use: under EMFILE the dlopen fails too, and must fail at a stage
-    const plan = encodePlan(launchPlan(launch, { hasLock: pidFile !== undefined }))
-    try {
-      ;({ pid: helperPid, statusFd } = native().spawnHelper(
-        helperPath(),
-        plan,
-        logFd,
-        pidFile?.fd ?? -1,
-        pidFile?.pidFd ?? -1,
-        pidFile?.lockPath,
-        pidFile?.path,
-        withSupervisor ? stateFd : -1,
-        withSupervisor ? statePath : undefined,
-        socketFds,
-      ))
-    } catch (err) {
-      throw stageError('helper', 'cannot start the helper', err)
-    }
-  } catch (err) {
-    if (stateFd >= 0) {
-      closeSync(stateFd)
-      removeStateFile(statePath as string)
-    }
-    releasePidFile(pidFile)
-    if (logFd >= 0) closeSync(logFd)
-    closeListeners(ownedListenerFds(launch.listeners, socketFds))
-    throw err
-  }
-  // The helper (and the supervisor it forks) has its own copy.
-  if (stateFd >= 0 && withSupervisor) {
-    closeSync(stateFd)
-    stateFd = -1
-  }
-  closeListeners(ownedListenerFds(launch.listeners, socketFds))
-
-  let records: StatusRecord[]
-  try {
-    records = await readStatus(statusFd)
-  } catch (err) {
-    // Cannot watch the pipe: end the helper (and with it the launch), and
-    // whatever it forked, before reaping it frees its pid (the session id).
-    process.kill(helperPid, 'SIGKILL')
-    native().killSession(helperPid)
-    native().waitPid(helperPid)
-    if (stateFd >= 0) closeSync(stateFd)
-    if (statePath !== undefined) removeStateFile(statePath)
-    releasePidFile(pidFile)
-    closeSync(logFd)
-    throw stageError('helper', 'cannot read the helper\'s status', err)
-  }
-  const fork = records.find((r) => r.stage === 'fork' && r.err === 0)
-  const daemonPid = fork?.value
-  const failed = records.find((r) => r.err !== 0)
-  const exec = records.find((r) => r.stage === 'exec' && r.err === 0)
-  const windowEnd = records.find((r) => (r.stage === 'ready' || r.stage === 'running') && r.err === 0)
-
-  // EOF: the helper has exited, or was killed. Unless the launch ended well
-  // (or a timed-out daemon is kept on purpose), nothing it started may stay:
-  // kill every process in its session, the daemon whose pid it may never
-  // have reported included. Before the reap, while the helper's pid (the
-  // session id) cannot be reused.
-  const succeeded = !failed && exec !== undefined && daemonPid !== undefined && (launch.windowMs === 0 || windowEnd !== undefined)
-  const kept = failed?.err === native().constants.ND_ETIMEOUT && failed.stage === 'ready' && launch.keepOnTimeout
-  if (!succeeded && !kept) native().killSession(helperPid)
-  const helperEnd = native().decodeWaitStatus(native().waitPid(helperPid))
-  let error: DaemonizeError | undefined
-  // The tail is read through logFd, which stays open until the error is built.
-  if (failed) error = failure(failed, launch, daemonPid, () => logTail(logFd))
-  else if (!exec || daemonPid === undefined || helperEnd.code !== 0 || (launch.windowMs > 0 && !windowEnd)) {
-    // The helper died mid-launch (killed from outside): its session was
-    // emptied above, unless every record had arrived and it died only after
-    // them; then the daemon it reported may be running, unwatched.
-    if (daemonPid !== undefined) killDaemonOf(daemonPid, helperPid)
-    const how = helperEnd.signal !== null ? `was killed by ${signalName(helperEnd.signal) ?? helperEnd.signal}` : `exited with code ${helperEnd.code}`
-    error = new DaemonizeError(`the helper ${how} before the launch was complete`, {
-      stage: 'helper',
-      code: 'ERR_HELPER_DIED',
-      pid: daemonPid,
-      signal: helperEnd.signal === null ? null : (signalName(helperEnd.signal) ?? null),
-    })
-  }
-  // Neither throws: past this point the pid-file lock fd is closed on every path.
-  const unwritten = logStages(launch, logFd, records, helperPid, error)
-  const unclosed = closeLog(logFd)
-  const lost = unwritten ?? (launch.logFile === undefined ? undefined : unclosed)
-  if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))
-  if (error) {
-    // The daemon is gone (the helper reaped it) unless it was kept on a
-    // timeout; only then does the pid file stay, locked by the daemon.
-    if (!(error.code === 'ERR_DAEMON_TIMEOUT' && launch.keepOnTimeout)) {
-      if (stateFd >= 0) closeSync(stateFd)
-      if (statePath !== undefined) removeStateFile(statePath)
-      releasePidFile(pidFile)
-    } else {
-      if (daemonPid !== undefined) recordOneShot(stateFd, pidFile, daemonPid, launch.credentials?.uid, helperPid)
-      closePidFile(pidFile)
-    }
-    throw error
-  }
-  // The daemon holds the lock through its own fd 3 (3+N), and the helper wrote
-  // the pid file; ours can go, once the one-shot record is written (still
-  // under our lock, so a stop sees the record or an empty file).
-  recordOneShot(stateFd, pidFile, daemonPid as number, launch.credentials?.uid, records.find((r) => r.stage === 'session')?.value ?? helperPid)
-  closePidFile(pidFile)
-
-  const sid = records.find((r) => r.stage === 'session')?.value ?? helperPid
-  const supervised = records.some((r) => r.stage === 'supervise' && r.err === 0)
-  const daemon: Daemon = {
-    pid: daemonPid as number,
-    sid,
-    // A generation under the supervisor leads its own process group (docs/supervision.md).
-    pgid: supervised ? (daemonPid as number) : sid,
-    helperPid,
-    entry: launch.entry,
-    logFile: launch.logFile,
-    pidFile: pidFile?.path,
-    ready: windowEnd?.stage === 'ready',
-    stages: records,
-  }
-  const supervisor = records.find((r) => r.stage === 'supervise' && r.err === 0)
-  if (supervisor !== undefined) {
-    daemon.supervisorPid = supervisor.value
-    daemon.respawn = launch.respawn
-  }
-  if (launch.notifySystemd) notifySystemd(daemon, warnings)
-  if (warnings.length > 0) daemon.warnings = warnings
-  return daemon
 }
 
 /**
- * A one-shot daemon's launch record (files/launch-record.ts), then the state
- * file's fd closed. Not written: the daemon runs, and a stop without a
- * record only refuses to signal the lock's other holders.
+ * One launch. Whatever it took is let go of in one place: kept once the
+ * daemon runs (or is kept on a timeout), else abandoned on the way out.
  */
-function recordOneShot(stateFd: number, pidFile: AcquiredPidFile | undefined, pid: number, uid: number | undefined, sid: number): void {
-  if (stateFd < 0 || pidFile === undefined) return
+async function launchDaemon(launch: Launch, logAt?: LogAt): Promise<Daemon> {
+  const fds = new LaunchFds(launch)
+  const warnings: LaunchWarning[] = []
+  let kept = false
   try {
-    const st = fstatSync(pidFile.fd)
-    writeOneShotRecord(stateFd, { pid, uid: uid ?? euid(), sid, lock: { path: pidFile.lockPath, dev: st.dev, ino: st.ino } })
-  } catch {
-    // see above
+    await fds.take(logAt)
+    if (fds.pidFile?.reclaimed && launch.logFile !== undefined) {
+      const lost = warnReclaimed(fds.logFd, fds.pidFile)
+      if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))
+    }
+    const helper = spawnHelper(launch, fds)
+    const helperPid = helper.pid
+    const records = await readHelperRecords(helper)
+    // EOF: the helper has exited, or was killed. Unless the launch ended well
+    // (or a timed-out daemon is kept on purpose), nothing it started may stay:
+    // kill every process in its session, the daemon whose pid it may never
+    // have reported included. Before the reap, while the helper's pid (the
+    // session id) cannot be reused.
+    const seen = recorded(records, launch, native().constants.ND_ETIMEOUT)
+    if (!seen.keepSession) native().killSession(helperPid)
+    const end = native().decodeWaitStatus(native().waitPid(helperPid))
+    // The tail is read through the log fd, which stays open until the verdict is in.
+    const v = verdict(seen, end, launch, () => logTail(fds.logFd))
+    if (!v.ok && v.orphan) killDaemonOf(v.daemonPid as number, helperPid)
+    // Neither throws: past this point the pid-file lock fd is closed on every path.
+    const unwritten = logStages(launch, fds.logFd, records, helperPid, v.ok ? undefined : v.error)
+    const unclosed = fds.closeLog()
+    const lost = unwritten ?? (launch.logFile === undefined ? undefined : unclosed)
+    if (lost !== undefined) warn(warnings, WARN_LOG_LOST, lostLogMessage(launch, lost))
+    if (!v.ok) {
+      // The daemon is gone (the helper reaped it) unless it was kept on a
+      // timeout; only then does the pid file stay, locked by the daemon.
+      if (v.keep) {
+        fds.keep(v.daemonPid === undefined ? undefined : { pid: v.daemonPid, sid: helperPid })
+        kept = true
+      }
+      throw v.error
+    }
+    const sid = v.sid ?? helperPid
+    fds.keep({ pid: v.daemonPid, sid })
+    kept = true
+    const daemon: Daemon = {
+      pid: v.daemonPid,
+      sid,
+      // A generation under the supervisor leads its own process group (docs/supervision.md).
+      pgid: v.supervisorPid !== undefined ? v.daemonPid : sid,
+      helperPid,
+      entry: launch.entry,
+      logFile: launch.logFile,
+      pidFile: fds.pidFile?.path,
+      ready: v.ready,
+      stages: records,
+    }
+    if (v.supervisorPid !== undefined) {
+      daemon.supervisorPid = v.supervisorPid
+      daemon.respawn = launch.respawn
+    }
+    if (launch.notifySystemd) notifySystemd(daemon, warnings)
+    if (warnings.length > 0) daemon.warnings = warnings
+    return daemon
   } finally {
-    closeSync(stateFd)
+    if (!kept) fds.abandon()
   }
+}
+
+/** The plan, and the helper spawned with it and everything the launch took. */
+function spawnHelper(launch: Launch, fds: LaunchFds): { pid: number; statusFd: number } {
+  addon() // loaded on first use: under EMFILE the dlopen fails too, and must fail at a stage
+  const plan = encodePlan(launchPlan(launch, { hasLock: fds.pidFile !== undefined }))
+  const withSupervisor = launch.respawn !== undefined
+  let helper: { pid: number; statusFd: number }
+  try {
+    helper = native().spawnHelper(
+      helperPath(),
+      plan,
+      fds.logFd,
+      fds.pidFile?.fd ?? -1,
+      fds.pidFile?.pidFd ?? -1,
+      fds.pidFile?.lockPath,
+      fds.pidFile?.path,
+      withSupervisor ? fds.stateFd : -1,
+      withSupervisor ? fds.statePath : undefined,
+      fds.socketFds,
+    )
+  } catch (err) {
+    throw stageError('helper', 'cannot start the helper', err)
+  }
+  fds.handedOver()
+  return helper
 }
 
 /**

@@ -1,27 +1,44 @@
-// daemonize({ name }): default paths in the standard directories, a check
-// that the name is not already running, and the spec saved once the start
-// has succeeded (so a refused second start never overwrites the first's).
+// The name's part of a start (daemonize({ name })): its default pid file
+// and log in the standard directories, then, around the launch itself, the
+// name's lock, a check that the name is not already running, its
+// directories, and the spec saved once the start has succeeded (so a refused
+// second start never overwrites the first's).
 import { closeSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { DaemonizeError } from '../errors.js'
 import { euid } from '../files/checks.js'
-import { status } from '../control/status.js'
-import { checkName, nameDirs, namePaths, type NameDirs } from '../names/paths.js'
-import type { LogAt } from './log-file.js'
-import { type DaemonizeOptions, resolveLaunch } from '../options/resolve.js'
-import { holdNameLock } from '../names/lock.js'
-import { findSpec, saveSpec } from '../names/spec.js'
 import { ensureDir, openServiceDir, type ServiceDir } from '../files/state-dirs.js'
-import { resolveCredentials } from '../options/user.js'
+import { status } from '../control/status.js'
+import { holdNameLock } from '../names/lock.js'
+import { checkName, nameDirs, namePaths, type NameDirs } from '../names/paths.js'
+import { findSpec, saveSpec } from '../names/spec.js'
+import type { DaemonizeOptions } from '../options/resolve.js'
+import { type Credentials, resolveCredentials } from '../options/user.js'
+import type { LogAt } from './log-file.js'
 
-export interface NamedLaunch {
+/** A service user's own log directory, and the log's name in it. */
+export type ServiceLog = ServiceDir & { file: string }
+
+/** What a name adds to a start, resolved before anything is made. */
+export interface NamedStart {
   name: string
   dirs: NameDirs
-  /** The options with the default pid file and log filled in. */
+  /** The options with the default pid file and log filled in: what runs, and what is saved as the spec. */
   options: DaemonizeOptions
-  /** The name's lock (names/lock.ts), held until the spec is saved or the start failed: closeNamed(). */
+  /** `user` and `group`, resolved (the default log's place depends on them). */
+  credentials: Credentials | undefined
+  /** Which of the two were given (or saved in a spec), not defaulted. */
+  given: { pidFile: boolean; logFile: boolean }
+  /** The log is in a service user's own directory (root's standard directories): opened there through a checked fd only. */
+  serviceLog?: ServiceLog
+}
+
+/** While a named start runs: the name's lock, and the fd of a service user's log directory. */
+export interface NameHold {
+  named: NamedStart
+  /** The name's lock (names/lock.ts), held until the spec is saved or the start failed: releaseName(). */
   lockFd: number
-  /** The log, when it is in a service user's own directory: opened there through this fd only (closeNamed closes it). */
+  /** The log, when it is in a service user's own directory: opened there through this fd only. */
   logAt?: LogAt
 }
 
@@ -29,36 +46,58 @@ export interface NamedLaunch {
 const LIVE_STATES = new Set(['running', 'starting', 'restarting', 'stopping'])
 
 /**
- * For options with a name: check the name, refuse when the daemon of that
- * name runs (whatever pid file its spec names), fill in the default pid
- * file and log, and create their directories (checked, see files/state-dirs.ts).
- * Holds the name's lock from the check on: the caller ends with
- * closeNamed(). undefined for options without a name.
+ * For options with a name: the name checked, its standard directories, and
+ * the default pid file and log filled in. Makes nothing. undefined for
+ * options without a name.
  */
-export async function prepareNamed(options: DaemonizeOptions): Promise<NamedLaunch | undefined> {
+export function nameDefaults(options: DaemonizeOptions): NamedStart | undefined {
   if (options === null || typeof options !== 'object' || options.name === undefined) return undefined
   const name = checkName(options.name)
   const dirs = nameDirs()
-  const creds = resolveCredentials(options.user, options.group)
-  const serviceUser = creds !== undefined && creds.uid !== euid()
-  const paths = namePaths(dirs, name, serviceUser)
+  const credentials = resolveCredentials(options.user, options.group)
+  const paths = namePaths(dirs, name, credentials !== undefined && credentials.uid !== euid())
   const resolved: DaemonizeOptions = { ...options, name }
   resolved.pidFile ??= paths.pidFile
   resolved.logFile ??= paths.logFile
-  // Every option is checked before a directory is made.
-  resolveLaunch(resolved)
+  return {
+    name,
+    dirs,
+    options: resolved,
+    credentials,
+    given: { pidFile: options.pidFile !== undefined, logFile: options.logFile !== undefined },
+    serviceLog: serviceLogOf(name, resolved.logFile, dirs, credentials),
+  }
+}
 
+/**
+ * A service user's own log directory (root's standard directories, the log
+ * at its default place there, given or filled in): where it is and whose it
+ * must be — the launch's --user, or the caller without one.
+ */
+function serviceLogOf(name: string, logFile: unknown, dirs: NameDirs, credentials: Credentials | undefined): ServiceLog | undefined {
+  if (!dirs.system) return undefined
+  const file = `${name}.log`
+  if (typeof logFile !== 'string' || resolve(logFile) !== join(dirs.logs, name, file)) return undefined
+  return { parent: dirs.logs, name, file, uid: credentials?.uid ?? euid(), gid: credentials?.gid ?? process.getegid?.() ?? 0 }
+}
+
+/**
+ * Take the name for a start: its lock (held from the check on), a refusal
+ * when the daemon of that name runs (whatever pid file its spec names), and
+ * the directories of its default pid file and log (checked, see
+ * files/state-dirs.ts). The caller ends with releaseName().
+ */
+export async function holdName(named: NamedStart): Promise<NameHold> {
+  const { name, dirs } = named
   ensureDir(dirs.specs, { mode: dirs.modes.specs }, 'spec')
   const lockFd = await holdNameLock(dirs.specs, name)
-  let logAt: LogAt | undefined
   try {
     checkNotRunning(name, dirs)
-    logAt = prepareDirs(options, resolved, dirs)
+    return { named, lockFd, logAt: prepareDirs(named) }
   } catch (err) {
     closeSync(lockFd)
     throw err
   }
-  return { name, dirs, options: resolved, lockFd, logAt }
 }
 
 function checkNotRunning(name: string, dirs: NameDirs): void {
@@ -78,47 +117,30 @@ function checkNotRunning(name: string, dirs: NameDirs): void {
   }
 }
 
-function prepareDirs(options: DaemonizeOptions, resolved: DaemonizeOptions, dirs: NameDirs): LogAt | undefined {
-  if (options.pidFile === undefined) ensureDir(dirs.run, { mode: dirs.modes.run }, 'pidfile')
+function prepareDirs({ dirs, serviceLog, given }: NamedStart): LogAt | undefined {
+  if (!given.pidFile) ensureDir(dirs.run, { mode: dirs.modes.run }, 'pidfile')
   // The service user owns its log directory, so that a rotation (rename +
   // reload) lets the daemon create the new file; root reads it still. It is
   // made, or checked, whether the log path came from the defaults or from a
   // saved spec (a restart), and the log is opened in it by its fd.
-  const own = serviceLogDir(resolved, dirs)
-  if (own !== undefined) {
-    const dirfd = openServiceDir(own, 'log', { mode: dirs.modes.logs }) as number
-    return { dirfd, name: own.file }
+  if (serviceLog !== undefined) {
+    const dirfd = openServiceDir(serviceLog, 'log', { mode: dirs.modes.logs }) as number
+    return { dirfd, name: serviceLog.file }
   }
-  if (options.logFile === undefined) ensureDir(dirs.logs, { mode: dirs.modes.logs }, 'log')
+  if (!given.logFile) ensureDir(dirs.logs, { mode: dirs.modes.logs }, 'log')
   return undefined
 }
 
-/**
- * A service user's own log directory (root's standard directories, with a
- * name, the log at its default place there, given or to be filled in):
- * where it is and whose it must be — the launch's --user, or the caller
- * without one.
- */
-export function serviceLogDir(options: DaemonizeOptions, dirs: NameDirs = nameDirs()): (ServiceDir & { file: string }) | undefined {
-  if (!dirs.system || options.name === undefined) return undefined
-  const name = checkName(options.name)
-  const creds = resolveCredentials(options.user, options.group)
-  const logFile = options.logFile ?? namePaths(dirs, name, creds !== undefined && creds.uid !== euid()).logFile
-  const file = `${name}.log`
-  if (typeof logFile !== 'string' || resolve(logFile) !== join(dirs.logs, name, file)) return undefined
-  return { parent: dirs.logs, name, file, uid: creds?.uid ?? euid(), gid: creds?.gid ?? process.getegid?.() ?? 0 }
-}
-
 /** Save the spec of a named daemon that has started. Returns the spec's path. */
-export function saveNamed(named: NamedLaunch): string {
-  return saveSpec(named.dirs, named.name, named.options)
+export function saveNamed(hold: NameHold): string {
+  return saveSpec(hold.named.dirs, hold.named.name, hold.named.options)
 }
 
 /** Release the name's lock (after the spec is saved, or the start failed). */
-export function closeNamed(named: NamedLaunch): void {
-  if (named.logAt !== undefined) closeSync(named.logAt.dirfd)
-  named.logAt = undefined
-  if (named.lockFd < 0) return
-  closeSync(named.lockFd)
-  named.lockFd = -1
+export function releaseName(hold: NameHold): void {
+  if (hold.logAt !== undefined) closeSync(hold.logAt.dirfd)
+  hold.logAt = undefined
+  if (hold.lockFd < 0) return
+  closeSync(hold.lockFd)
+  hold.lockFd = -1
 }

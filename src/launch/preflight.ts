@@ -2,36 +2,36 @@
 // anything: `restart` runs this before it stops the old daemon, so a typo
 // never takes the service down.
 //
-// Two halves. The caller's own part of a launch (options, entry, cwd, user,
-// the log file) is checked here as start checks it, but without opening or
-// creating the log. The daemon's part (limits, setgroups/setgid/setuid, chdir
-// and the entry read as the daemon's user, an executable exec path) is run
-// for real by the helper in a dry run: the same code as a launch, up to the
-// exec, which it replaces by an access check before it exits.
+// Two halves. The caller's own part of a launch (options, entry, cwd, user)
+// was checked when the start was resolved (start.ts), as start checks it;
+// its log file is checked here, without opening or creating it. The
+// daemon's part (limits, setgroups/setgid/setuid, chdir and the entry read
+// as the daemon's user, an executable exec path) is run for real by the
+// helper in a dry run: the same code as a launch, up to the exec, which it
+// replaces by an access check before it exits.
 import { accessSync, closeSync, constants as fsc, fstatSync, lstatSync, openSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { DaemonizeError, stageError } from '../errors.js'
 import { checkFileShape } from '../files/checks.js'
-import { failure } from './failure.js'
+import { openServiceDir } from '../files/state-dirs.js'
 import { helperPath, native } from '../native.js'
-import { serviceLogDir } from './named.js'
-import { type DaemonizeOptions, type Launch, resolveLaunch } from '../options/resolve.js'
+import type { Launch } from '../options/resolve.js'
+import { failure } from './failure.js'
+import type { ServiceLog } from './named.js'
 import { encodePlan, launchPlan } from './plan.js'
-import { openServiceDir, type ServiceDir } from '../files/state-dirs.js'
-import { readStatus, type StatusRecord } from './records.js'
+import { readHelperRecords } from './records.js'
+import type { Start } from './start.js'
 
 /**
- * Check a launch as start would, with no side effect. Resolves to the
- * checked launch; rejects with the DaemonizeError start would give.
+ * Check a resolved start as start would, with no side effect: rejects with
+ * the DaemonizeError start would give.
  */
-export async function preflight(options: DaemonizeOptions): Promise<Launch> {
-  const launch = resolveLaunch(options)
+export async function preflight({ launch, named }: Start): Promise<void> {
   // A name's default log (start fills it in) is checked where it will be.
-  const own = serviceLogDir(options)
+  const own = named?.serviceLog
   if (own !== undefined) checkServiceLog(own, join(own.parent, own.name, own.file))
-  else if (launch.logFile !== undefined) checkLogPath(launch.logFile)
+  else if (launch.logFile !== undefined && (named === undefined || named.given.logFile)) checkLogPath(launch.logFile)
   await dryRun(launch)
-  return launch
 }
 
 /**
@@ -40,7 +40,7 @@ export async function preflight(options: DaemonizeOptions): Promise<Launch> {
  * at the log's name in it, looked at through the directory's fd, a regular
  * file with one link (or nothing yet).
  */
-function checkServiceLog(own: ServiceDir & { file: string }, path: string): void {
+function checkServiceLog(own: ServiceLog, path: string): void {
   const dirfd = openServiceDir(own, 'log')
   if (dirfd === undefined) return
   let fd: number | undefined
@@ -120,15 +120,7 @@ async function dryRun(launch: Launch): Promise<void> {
   } finally {
     closeSync(nullFd)
   }
-  let records: StatusRecord[]
-  try {
-    records = await readStatus(helper.statusFd)
-  } catch (err) {
-    process.kill(helper.pid, 'SIGKILL')
-    killSession(helper.pid)
-    waitPid(helper.pid)
-    throw stageError('helper', 'cannot read the helper\'s status', err)
-  }
+  const records = await readHelperRecords(helper)
   const failed = records.find((r) => r.err !== 0)
   const exec = records.find((r) => r.stage === 'exec' && r.err === 0)
   // The helper reaps its child in a dry run; if it was itself cut short,

@@ -1,6 +1,7 @@
 // Reads the helper's status records through the event loop (a uv_poll on
 // the pipe), never by blocking a thread, until the helper closes the pipe.
 import { closeSync, readSync } from 'node:fs'
+import { stageError } from '../errors.js'
 import { native } from '../native.js'
 
 export interface StatusRecord {
@@ -87,4 +88,21 @@ export function readStatus(fd: number): Promise<StatusRecord[]> {
       finish(err)
     }
   })
+}
+
+/**
+ * Every record of a helper just spawned (readStatus). When its pipe cannot
+ * be watched, the helper is ended (and with it the launch), and whatever it
+ * forked, before it is reaped (while its pid, the session id, cannot be
+ * reused); then a DaemonizeError at stage 'helper'.
+ */
+export async function readHelperRecords(helper: { pid: number; statusFd: number }): Promise<StatusRecord[]> {
+  try {
+    return await readStatus(helper.statusFd)
+  } catch (err) {
+    process.kill(helper.pid, 'SIGKILL')
+    native().killSession(helper.pid)
+    native().waitPid(helper.pid)
+    throw stageError('helper', 'cannot read the helper\'s status', err)
+  }
 }

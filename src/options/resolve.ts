@@ -109,6 +109,8 @@ export interface Launch {
   respawn?: RespawnPolicy
   /** The daemon's listening sockets (its fds 3..), in order; their variables are added by the plan. */
   listeners: Listener[]
+  /** The pid file, as given (a name's default filled in: launch/named.ts). */
+  pidFile?: string
 }
 
 function checkString(name: string, v: unknown): string {
@@ -249,9 +251,10 @@ function checkPreload(): string {
 
 /**
  * Resolve and check every option. Opens nothing: throws DaemonizeError
- * when an input is bad.
+ * when an input is bad. `known.credentials`: `user` and `group` already
+ * resolved (a named start resolves them first, for its default paths).
  */
-export function resolveLaunch(options: DaemonizeOptions): Launch {
+export function resolveLaunch(options: DaemonizeOptions, known?: { credentials: Credentials | undefined }): Launch {
   if (options === null || typeof options !== 'object') throw optionError('options must be an object')
   const entry = resolve(checkPath('entry', options.entry))
   const args = options.args === undefined ? [] : checkArray('args', options.args).map((a, i) => checkBytes(`args[${i}]`, a))
@@ -289,7 +292,7 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
 
   checkEntry(entry)
   checkCwd(cwd)
-  const credentials = resolveCredentials(options.user, options.group)
+  const credentials = known !== undefined ? known.credentials : resolveCredentials(options.user, options.group)
   const listeners = resolveListeners(options.listen, options.listenInherited)
   const waitReady = waitReadyMs > 0
   const env = buildEnv(options, { logFile, waitReady, credentials, nsockets: listeners.length })
@@ -316,5 +319,6 @@ export function resolveLaunch(options: DaemonizeOptions): Launch {
     notifySystemd,
     respawn,
     listeners,
+    pidFile: options.pidFile,
   }
 }
