@@ -1,7 +1,7 @@
 // The package's public API: daemonize(), the lifecycle actions (status, stop,
 // reload, gracefulRestart), session inspection, and the types and error they use.
 export { daemonize, type Daemon, type LaunchWarning } from './launch/daemonize.js'
-export type { DaemonizeOptions } from './options/resolve.js'
+export type { DaemonizeOptions } from './options/daemonize-options.js'
 export { DaemonizeError, type Stage } from './errors.js'
 export { getsid, getpgid } from './session.js'
 export type { StatusRecord } from './launch/records.js'

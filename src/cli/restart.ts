@@ -9,7 +9,7 @@
 // (control/graceful.ts).
 import { status } from '../control/status.js'
 import { nameDirs, namePaths } from '../names/paths.js'
-import type { DaemonizeOptions } from '../options/resolve.js'
+import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import { preflight } from '../launch/preflight.js'
 import { resolveStart } from '../launch/start.js'
 import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../names/spec.js'

@@ -6,7 +6,7 @@ import { resolveStart, type Start } from '../launch/start.js'
 import { DaemonizeError } from '../errors.js'
 import { checkName } from '../names/paths.js'
 import { parseListenSpec } from '../options/listen-spec.js'
-import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options/resolve.js'
+import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options/daemonize-options.js'
 import {
   EXIT_OK,
   parseCommandLine,

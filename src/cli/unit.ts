@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkName } from '../names/paths.js'
-import type { DaemonizeOptions } from '../options/resolve.js'
+import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import { findSpec, type LoadedSpec, noSuchName } from '../names/spec.js'
 import { installFiles } from '../systemd/install.js'
 import { buildUnits, type UnitRequest, type Units } from '../systemd/units.js'

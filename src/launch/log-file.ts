@@ -7,7 +7,8 @@ import { closeSync, constants as fsc, fchownSync, fstatSync, openSync } from 'no
 import { DaemonizeError, stageError } from '../errors.js'
 import { checkFileShape } from '../files/checks.js'
 import { native } from '../native.js'
-import { type Launch, NULL_DEVICE } from '../options/resolve.js'
+import type { Launch } from '../options/resolve.js'
+import { NULL_DEVICE } from '../options/daemonize-options.js'
 import type { Credentials } from '../options/user.js'
 
 /**

@@ -12,7 +12,7 @@ import { status } from '../control/status.js'
 import { holdNameLock } from '../names/lock.js'
 import { checkName, nameDirs, namePaths, type NameDirs } from '../names/paths.js'
 import { findSpec, saveSpec } from '../names/spec.js'
-import type { DaemonizeOptions } from '../options/resolve.js'
+import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import { type Credentials, resolveCredentials } from '../options/user.js'
 import type { LogAt } from './log-file.js'
 

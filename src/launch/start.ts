@@ -4,7 +4,8 @@
 // further when a restart must not stop the old daemon for nothing
 // (preflight.ts), planned for the helper (plan.ts) and run (daemonize.ts).
 // Each step takes the value the one before made; none resolves again.
-import { type DaemonizeOptions, type Launch, resolveLaunch } from '../options/resolve.js'
+import type { DaemonizeOptions } from '../options/daemonize-options.js'
+import { type Launch, resolveLaunch } from '../options/resolve.js'
 import { nameDefaults, type NamedStart } from './named.js'
 
 export interface Start {

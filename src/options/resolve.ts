@@ -1,90 +1,18 @@
-// Options -> a checked launch: every path resolved against the caller's cwd
-// and every input checked before anything is spawned.
+// Options -> one checked value, the Launch: every path resolved against the
+// caller's cwd and every input checked (the entry and cwd looked at, the
+// user and group looked up) before anything is made or spawned.
 import { accessSync, constants as fsc, existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { DaemonizeError, optionError, stageError } from '../errors.js'
-import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE, READY_FD } from '../daemon/contract.cjs'
 import { checkDurationMs } from '../duration.js'
 import { statAtStage } from '../files/checks.js'
-import { addon } from '../addon.js'
 import { packageRoot } from '../native.js'
-import { type RespawnMode, type RespawnOptions, type RespawnPolicy, resolveRespawn } from './respawn.js'
+import { type DaemonizeOptions, MIN_OPEN_FILES, NULL_DEVICE } from './daemonize-options.js'
+import { buildEnv } from './env.js'
+import { type Listener, resolveListeners } from './listen.js'
+import { type RespawnPolicy, resolveRespawn } from './respawn.js'
 import { type Credentials, resolveCredentials } from './user.js'
-import { isListenVar, type Listener, resolveListeners } from './listen.js'
-
-export interface DaemonizeOptions {
-  /** The script the daemon runs (must be an existing, readable regular file). */
-  entry: string
-  /** Arguments after the entry, passed verbatim (a Buffer: these exact bytes). */
-  args?: (string | Buffer)[]
-  /** Node options before the entry, e.g. ['--enable-source-maps']. */
-  execArgv?: string[]
-  /** The program to exec. Default: process.execPath. */
-  execPath?: string
-  /** The daemon's environment, replacing the caller's. Default: process.env. */
-  env?: Record<string, string | Buffer | undefined>
-  /** Start from an empty environment with a sane PATH (SAFE_PATH); `env` entries are added to it. */
-  clearEnv?: boolean
-  /** The daemon's working directory. Default '/'. */
-  cwd?: string
-  /** The daemon's umask. Default 0o022. */
-  umask?: number
-  /** stdout and stderr, appended (created 0640). Default (and '/dev/null'): no log, stdout/stderr on /dev/null. */
-  logFile?: string
-  /** A pid file, locked for the daemon's whole life. */
-  pidFile?: string
-  /** Wait until the daemon calls ready(), at most this long. 0: do not wait. */
-  waitReadyMs?: number
-  /** Without readiness: watch this long for a crash at start-up. Default 0. */
-  startupGraceMs?: number
-  /** When waitReadyMs runs out, leave the daemon running instead of killing it. */
-  keepOnTimeout?: boolean
-  /** Load the daemon-side preload (env clean-up, log reopen on SIGHUP). Default true. */
-  preload?: boolean
-  /** Run as this user (name or uid); root only. */
-  user?: string | number
-  /** Run as this group (name or gid); default: the user's primary group. */
-  group?: string | number
-  /** Allow core dumps. Default false: RLIMIT_CORE is 0. */
-  coreDumps?: boolean
-  /** RLIMIT_NOFILE, soft and hard. */
-  maxOpenFiles?: number
-  /** Under systemd, send MAINPID=<daemon> and READY=1 once the daemon is up. Default false. */
-  notifySystemd?: boolean
-  /**
-   * Restart the daemon when it dies, from a small C supervisor (the pid file
-   * then names the supervisor; needs pidFile). true, a mode, or the policy:
-   * see RespawnOptions and docs/supervision.md. Default: no supervisor.
-   */
-  respawn?: boolean | RespawnMode | RespawnOptions
-  /**
-   * A name for the daemon (letters, digits, '_', '.', '-'): the pid file and
-   * the log get default paths in the standard directories unless given, and
-   * the start spec is saved, so that stop, status, restart, list and logs
-   * find it by name (docs/names.md).
-   */
-  name?: string
-  /**
-   * Listening sockets the launcher opens as the caller before anything is
-   * spawned, passed as fds 3.. with systemd's LISTEN_* variables:
-   * 'tcp:PORT', 'tcp:HOST:PORT', 'tcp:[V6]:PORT', 'unix:PATH', each with an
-   * optional ',name=NAME' (docs/sockets.md).
-   */
-  listen?: string[]
-  /** Hand on the sockets this process was itself started with (LISTEN_PID is our pid), before `listen`'s. */
-  listenInherited?: boolean
-}
-
-/** PATH under clearEnv: system directories only, nothing relative or user-writable. */
-export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-/**
- * The lowest RLIMIT_NOFILE accepted. The limit is set before the entry check,
- * while the daemon still holds the helper's fds 0-8, so a lower one fails
- * there with EMFILE; Node itself aborts at start-up below about 20.
- */
-export const MIN_OPEN_FILES = 16
-/** Variables that describe the user; set for the target user when the ids change. */
-const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
+import { checkArray, checkBoolean, checkBytes, checkPath, checkString, checkStrings } from './values.js'
 
 export const preloadPath = join(packageRoot, 'dist', 'daemon', 'preload.cjs')
 
@@ -111,48 +39,6 @@ export interface Launch {
   listeners: Listener[]
   /** The pid file, as given (a name's default filled in: launch/named.ts). */
   pidFile?: string
-}
-
-function checkString(name: string, v: unknown): string {
-  if (typeof v !== 'string') throw optionError(`${name} must be a string, got ${typeof v}`)
-  if (v.includes('\0')) throw optionError(`${name} must not contain a NUL byte`)
-  return v
-}
-
-/** A path: a non-empty string (resolve('') would quietly mean the caller's cwd). */
-function checkPath(name: string, v: unknown): string {
-  if (checkString(name, v) === '') throw optionError(`${name} must not be empty`)
-  return v as string
-}
-
-function checkBoolean(name: string, v: unknown): boolean {
-  if (v === undefined) return false
-  if (typeof v !== 'boolean') throw optionError(`${name} must be a boolean, got ${typeof v}`)
-  return v
-}
-
-/**
- * The null device as a log means no log file: the same /dev/null the daemon
- * gets without one (not a regular file, so openLog in launch/log-file.ts would refuse it).
- */
-export const NULL_DEVICE = '/dev/null'
-
-/** A string, or a Buffer for bytes that are not UTF-8 (program arguments, environment values). */
-function checkBytes(name: string, v: unknown): string | Buffer {
-  if (!Buffer.isBuffer(v)) return checkString(name, v)
-  if (v.includes(0)) throw optionError(`${name} must not contain a NUL byte`)
-  return v
-}
-
-function checkStrings(name: string, v: unknown): string[] {
-  if (v === undefined) return []
-  if (!Array.isArray(v)) throw optionError(`${name} must be an array of strings`)
-  return v.map((s, i) => checkString(`${name}[${i}]`, s))
-}
-
-function checkArray(name: string, v: unknown): unknown[] {
-  if (!Array.isArray(v)) throw optionError(`${name} must be an array of strings`)
-  return v
 }
 
 function checkEntry(path: string): void {
@@ -187,54 +73,6 @@ function checkCwd(path: string): void {
       path,
     })
   }
-}
-
-/**
- * The daemon's environment: `env` (or the caller's), or with clearEnv only
- * SAFE_PATH plus `env`; then HOME/USER/LOGNAME for the target user; then
- * ours. NODE_DAEMONIZE_*, NOTIFY_SOCKET and systemd's LISTEN_* never come
- * from outside (LISTEN_* describe this launch's sockets; the plan adds them).
- */
-function buildEnv(
-  options: DaemonizeOptions,
-  launch: { logFile?: string; waitReady: boolean; credentials?: Credentials; nsockets: number },
-): (string | Buffer)[] {
-  const given = options.env
-  if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
-    throw optionError('env must be an object of strings')
-  }
-  if (options.clearEnv !== undefined && typeof options.clearEnv !== 'boolean') {
-    throw optionError(`clearEnv must be a boolean, got ${typeof options.clearEnv}`)
-  }
-  const source = options.clearEnv ? { PATH: SAFE_PATH, ...given } : (given ?? process.env)
-  const env: Record<string, string | Buffer> = {}
-  for (const [k, v] of Object.entries(source)) {
-    if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET' || isListenVar(k)) continue
-    if (k.includes('=') || k === '') throw optionError(`env key '${k}' is not a valid variable name`)
-    env[checkString(`env key`, k)] = checkBytes(`env.${k}`, v)
-  }
-  const creds = launch.credentials
-  if (creds) {
-    // Inherited values describe the caller, not the daemon's user: replace
-    // them with the target's, or drop them when the uid has no passwd entry.
-    // Values given in `env` win.
-    const myUid = process.getuid?.() ?? 0
-    for (const k of USER_VARS) {
-      if (given?.[k] !== undefined) continue
-      if (creds.user) env[k] = k === 'HOME' ? creds.user.home : creds.user.name
-      else if (creds.uid !== myUid) delete env[k]
-    }
-  }
-  // Our variables come with the version of the contract they follow.
-  if (launch.logFile !== undefined) env[envName(LOG_FILE)] = launch.logFile
-  if (launch.waitReady) env[envName(READY_FD)] = String(daemonReadyFd() + launch.nsockets)
-  if (launch.logFile !== undefined || launch.waitReady) env[envName(CONTRACT)] = CONTRACT_VERSION
-  return Object.entries(env).map(([k, v]) => (typeof v === 'string' ? `${k}=${v}` : Buffer.concat([Buffer.from(`${k}=`), v])))
-}
-
-/** The daemon's fd of the ready pipe without sockets, as the helper sets it up (each socket shifts it by one). */
-function daemonReadyFd(): number {
-  return addon().constants.ND_DAEMON_FD_READY
 }
 
 /** The preload is the package's own file, as the addon and the helper are: a missing one is their stage, not a bad option. */
