@@ -55,9 +55,10 @@ export type Verdict =
        */
       keep: boolean
       /**
-       * The helper died after it reported the daemon's pid, with every record
-       * in: the daemon it reported may be running, unwatched, and is to be
-       * killed if it is still in the helper's session.
+       * The helper died mid-launch after it reported the daemon's pid: if
+       * every record had arrived before it died, its session was not emptied,
+       * and the daemon may run, unwatched; it is to be killed if it is still
+       * in the helper's session.
        */
       orphan: boolean
     }
