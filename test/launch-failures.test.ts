@@ -20,7 +20,7 @@ import fs, {
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { type Daemon, daemonize, DaemonizeError, type DaemonizeOptions, status, stop } from '../src/index.js'
-import { logTail, TAIL_WINDOW } from '../src/failure.js'
+import { logTail, TAIL_WINDOW } from '../src/logs/tail.js'
 import { native, type UserEntry } from '../src/native.js'
 import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'

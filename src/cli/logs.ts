@@ -6,13 +6,13 @@
 import { closeSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { DaemonizeError } from '../errors.js'
-import { euid } from '../filecheck.js'
+import { euid } from '../files/checks.js'
 import { escapeControls } from '../escape.js'
-import { terminalHasColour, terminalOutput } from '../log-view.js'
-import { followLog, lastLines, LOG_WINDOW, openLogForReading } from '../logs.js'
-import type { DaemonizeOptions } from '../options.js'
-import { findSpec, noSuchName } from '../spec.js'
-import { resolveCredentials } from '../user.js'
+import { terminalHasColour, terminalOutput } from '../logs/terminal.js'
+import { followLog, LOG_WINDOW, openLogForReading, readLastLines } from '../logs/read.js'
+import type { DaemonizeOptions } from '../options/daemonize-options.js'
+import { findSpec, noSuchName } from '../names/spec.js'
+import { resolveCredentials } from '../options/user.js'
 import { EXIT_OK, parseCommandLine, parsePositiveInt, exitIfStdoutStuck, printBytes, printErr, printOut, stdoutDrained, stdoutGone, UsageError } from './args.js'
 import { nameArg } from './target.js'
 
@@ -112,7 +112,7 @@ async function show(path: string, name: string, lines: number, follow: boolean, 
   }
   let offset = 0
   if (log !== undefined) {
-    const last = lastLines(log.fd, lines)
+    const last = readLastLines(log.fd, lines)
     if (last.cut) {
       // On a terminal the line carries its marker; into a pipe the bytes stay as they are, so stderr says it.
       if (out.startsCut) out.startsCut()

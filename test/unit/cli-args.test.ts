@@ -13,7 +13,7 @@ import {
   wantsHelp,
 } from '../../src/cli/args.js'
 import { DEFAULT_STARTUP_GRACE_MS, parseStartArgs, startOptions } from '../../src/cli/start.js'
-import { SAFE_PATH } from '../../src/options.js'
+import { SAFE_PATH } from '../../src/options/daemonize-options.js'
 
 describe('parseDuration', () => {
   it.each([

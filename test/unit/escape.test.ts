@@ -5,7 +5,7 @@ import { closeSync, openSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { escapeControls } from '../../src/escape.js'
-import { logTail } from '../../src/failure.js'
+import { logTail } from '../../src/logs/tail.js'
 import { cleanUpScratchDirs, scratchDir } from '../helpers/scratch.js'
 
 cleanUpScratchDirs()

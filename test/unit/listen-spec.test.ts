@@ -2,7 +2,7 @@
 // every malformed one is refused at stage `options` with the text quoted.
 import { describe, expect, it } from 'vitest'
 import { DaemonizeError } from '../../src/errors.js'
-import { formatListenSpec, parseListenSpec } from '../../src/listen-spec.js'
+import { formatListenSpec, parseListenSpec } from '../../src/options/listen-spec.js'
 
 function refused(text: string): DaemonizeError {
   try {

@@ -2,7 +2,7 @@
 // `logs -f` on a terminal does with the service user's lines: a bounded part
 // of each line held, whatever its length and however its bytes arrive.
 import { describe, expect, it } from 'vitest'
-import { type Cut, LineCutter } from '../../src/log-lines.js'
+import { type Cut, LineCutter } from '../../src/logs/line-cutter.js'
 
 describe('LineCutter (hardening round 2, defect 3)', () => {
   it('gives each line\'s last `cap` bytes and what was cut, however the bytes are split', () => {

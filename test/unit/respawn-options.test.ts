@@ -6,7 +6,7 @@ import { UsageError } from '../../src/cli/args.js'
 import { normalizeRespawnArgs, parseRespawnLimit } from '../../src/cli/respawn-args.js'
 import { parseStartArgs } from '../../src/cli/start.js'
 import { DaemonizeError } from '../../src/errors.js'
-import { RESPAWN_DEFAULTS, resolveRespawn } from '../../src/respawn.js'
+import { RESPAWN_DEFAULTS, resolveRespawn } from '../../src/options/respawn.js'
 
 const base = ['app.js', '--pid-file', '/tmp/app.pid']
 

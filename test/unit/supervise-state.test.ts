@@ -4,7 +4,7 @@
 import { chmodSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { decodeState, readSupervisorState, STATE_SIZE } from '../../src/supervise-state.js'
+import { decodeState, readSupervisorState, STATE_SIZE } from '../../src/files/state-file.js'
 import { cleanUpScratchDirs, scratchDir } from '../helpers/scratch.js'
 
 cleanUpScratchDirs()
