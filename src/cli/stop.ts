@@ -2,7 +2,7 @@
 // signal the daemon through a pidfd, wait for it, SIGKILL it after the
 // timeout, remove the pid file under its lock. Exits 0 also when it was not
 // running, as LSB asks of `stop`.
-import { stop } from '../stop.js'
+import { stop } from '../control/stop.js'
 import { resolveSignal } from '../signals.js'
 import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printResult, UsageError } from './args.js'
 import { resolveTarget } from './target.js'
