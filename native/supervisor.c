@@ -158,6 +158,7 @@ static void write_state(void) {
   st.daemon_pid = gen_pid;
   st.next_pid = next.pid;
   st.draining_pid = draining_pid;
+  leftovers_identity(&st.cgroup_id, st.cgroup_dir, sizeof st.cgroup_dir); /* what finds our cgroup after our death */
   (void)RETRY(pwrite(FD_STATE, &st, sizeof st, 0));
 }
 

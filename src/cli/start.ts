@@ -88,7 +88,9 @@ ${respawnUsage}
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m; 0 or at
 least 1ms.
 Exit status: 0 started (or already running with --ok-if-running),
-1 the start failed, 2 invalid arguments (a malformed value, or one the
+1 the start failed or was refused (already running; or processes of its
+previous start still run, its supervisor killed: stop ends them),
+2 invalid arguments (a malformed value, or one the
 options check refuses: a unix: path too long or given twice, ...); output
 that cannot be written (a closed pipe) does not change it.`
 

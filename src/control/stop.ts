@@ -257,9 +257,9 @@ async function removeFiles(pidFile: string, lock: LockRef, stage: Stage): Promis
 /**
  * A free lock, yet processes of the service may still run: a supervisor
  * killed with SIGKILL (its generation cleared its death signal; its
- * daemon's children stay in the session), or a one-shot daemon that let go
- * of its lock. End what the launch record identifies (survivors.ts), then
- * reclaim the files. undefined when nothing of it runs.
+ * daemon's children stay in the session and its cgroup), or a one-shot
+ * daemon that let go of its lock. End what the launch record identifies
+ * (survivors.ts), then reclaim the files. undefined when nothing of it runs.
  */
 async function stopSurvivors(
   pidFile: string,
@@ -286,14 +286,17 @@ async function stopSurvivors(
     done.push(supervised ? `stopped pid ${r.daemon}, the generation it left running (${how})` : `stopped it (${how})`)
   }
   if (r.session.length > 0) done.push(`killed ${pidList(r.session)} left in its session (SIGKILL)`)
+  const cg = r.cgroup
+  if (cg !== undefined && cg.killed.length > 0) done.push(`killed ${pidList(cg.killed)} left in its cgroup (cgroup.kill)`)
   if (done.length === 0) done.push('what it left exited meanwhile; nothing was signalled')
+  if (cg !== undefined) done.push(cg.removed ? `removed its cgroup ${cg.dir}` : `left its cgroup ${cg.dir}: ${cg.left}`)
   const head = supervised
     ? `the supervisor (pid ${found.supervisorPid}) was gone without stopping the service (killed?): `
     : `pid ${pid} no longer held its lock but still ran: `
   return {
     wasRunning: true,
     pid: pid ?? undefined,
-    signal: r.daemon !== undefined ? sig.name : r.session.length > 0 ? 'SIGKILL' : undefined,
+    signal: r.daemon !== undefined ? sig.name : r.session.length > 0 || (r.cgroup?.killed.length ?? 0) > 0 ? 'SIGKILL' : undefined,
     escalated: r.escalated,
     ...(r.daemon !== undefined ? { daemonPid: r.daemon } : {}),
     message: head + done.join('; ') + (lock === undefined ? '' : await removeFiles(pidFile, lock, stage)),

@@ -4,10 +4,13 @@
 // named or signalled: the daemon (the current generation) while its pid
 // still has the recorded start time and uid, and, under a supervisor, the
 // processes left in the service's session that run as the service's uid and
-// started after the supervisor. Pids and session ids are reused: nothing is
-// judged by its pid alone.
+// started after the supervisor, and what runs in the service's cgroup where
+// the supervisor made one (cgroup-survivors.ts: found there even when it
+// left the session). Pids and session ids are reused: nothing is judged by
+// its pid alone.
 import { constants as osc } from 'node:os'
-import type { Stage } from '../errors.js'
+import { cgroupMembers, endServiceCgroup, type CgroupEnd } from './cgroup-survivors.js'
+import { DaemonizeError, type Stage } from '../errors.js'
 import { launchRecord } from '../files/launch-record.js'
 import { allPids, isLiveOf, isRecordedProcess, procIdentity, type ProcIdentity } from '../proc/identity.js'
 import type { SupervisorState } from '../files/state-file.js'
@@ -21,6 +24,8 @@ export interface Survivors {
   daemon?: ProcIdentity
   /** Other processes of the service left in its session (a supervised service's only). */
   session: ProcIdentity[]
+  /** The rest of what runs in the service's recorded cgroup (cgroup mode only): what left the session. */
+  cgroup: number[]
   /** The record does not say who the service's processes are (written by an earlier version): nothing is named. */
   unidentified: boolean
   /** The recorded daemon's pid is another process now (start time or uid differ): left alone. */
@@ -38,7 +43,7 @@ const ENDED = new Set(['failed', 'stopped', 'exited'])
 export function findSurvivors(pidFile: string, pid: number | null): Survivors | undefined {
   const record = launchRecord(pidFile, pid)
   if (record === undefined || ENDED.has(record.state)) return undefined
-  const out: Survivors = { record, supervisorPid: record.supervisorPid, session: [], unidentified: false, pidReused: false }
+  const out: Survivors = { record, supervisorPid: record.supervisorPid, session: [], cgroup: [], unidentified: false, pidReused: false }
   const uid = record.serviceUid
   out.unidentified = uid === undefined
   if (record.daemonPid !== undefined) {
@@ -46,7 +51,11 @@ export function findSurvivors(pidFile: string, pid: number | null): Survivors | 
     if (isRecordedProcess(id, { startTicks: record.daemonStartTicks, uid })) out.daemon = id
     else out.pidReused = id !== undefined && id.state !== 'Z' && id.state !== 'X'
   }
-  if (!record.oneShot) out.session = sessionLeftovers(record, out.daemon?.pid)
+  if (!record.oneShot) {
+    out.session = sessionLeftovers(record, out.daemon?.pid)
+    const named = new Set([out.daemon?.pid, ...out.session.map((p) => p.pid), process.pid])
+    out.cgroup = (cgroupMembers(pidFile, record, 'pidfile')?.pids ?? []).filter((p) => !named.has(p))
+  }
   return out
 }
 
@@ -72,9 +81,17 @@ function sessionLeftovers(record: SupervisorState, daemonPid: number | undefined
   return out
 }
 
-/** Every pid of the survivors: the daemon first. */
+/** Every pid of the survivors: the daemon first, then its session's, then the rest of its cgroup's. */
 export function survivorPids(s: Survivors): number[] {
-  return [...(s.daemon ? [s.daemon.pid] : []), ...s.session.map((p) => p.pid)]
+  return [...(s.daemon ? [s.daemon.pid] : []), ...s.session.map((p) => p.pid), ...s.cgroup]
+}
+
+/** "pid 1234 of the service still runs unsupervised" (in its session, its cgroup: where it was found, when the daemon is not among them). */
+function stillRuns(s: Survivors, pids: number[]): string {
+  const runs = pids.length === 1 ? 'runs' : 'run'
+  const how = s.supervisorPid > 0 ? 'unsupervised' : 'without holding its lock'
+  const where = s.daemon !== undefined ? '' : s.cgroup.length === 0 ? ' in its session' : s.session.length === 0 ? ' in its cgroup' : ' in its session and its cgroup'
+  return `${pidList(pids)} of the service still ${runs} ${how}${where}`
 }
 
 /** What still runs, in words: "pid 1234 of the service still runs unsupervised (stop ends it)". */
@@ -86,17 +103,39 @@ export function describeSurvivors(s: Survivors): string {
     const gone = d === undefined ? '' : s.pidReused ? `its daemon (pid ${d}) is gone (that pid is another process now, left alone); ` : `its daemon (pid ${d}) died with it; `
     return `${gone}nothing of the service still runs`
   }
-  const runs = pids.length === 1 ? 'runs' : 'run'
   const them = pids.length === 1 ? 'it' : 'them'
-  const how = s.supervisorPid > 0 ? 'unsupervised' : 'without holding its lock'
-  if (s.daemon === undefined) return `its daemon died with it, but ${pidList(pids)} of the service still ${runs} ${how} in its session (stop ends ${them})`
-  return `${pidList(pids)} of the service still ${runs} ${how} (stop ends ${them})`
+  return `${s.daemon === undefined ? 'its daemon died with it, but ' : ''}${stillRuns(s, pids)} (stop ends ${them})`
+}
+
+/**
+ * A start that has taken a free lock whose pid file names `pid`: refused
+ * (returned) while the survivors of that launch still run. Starting beside
+ * them would overwrite the record that finds them (the state file), and
+ * nothing could find them again; stop ends them, restart too.
+ */
+export function survivorsBlockingStart(pidFile: string, pid: number): DaemonizeError | undefined {
+  let found: Survivors | undefined
+  try {
+    found = findSurvivors(pidFile, pid)
+  } catch {
+    return undefined // a state file that is not ours names nothing
+  }
+  const pids = found === undefined ? [] : survivorPids(found)
+  if (found === undefined || pids.length === 0) return undefined
+  const gone = found.supervisorPid > 0 ? `the supervisor (pid ${found.supervisorPid}) of its previous start is gone (killed?) and ` : ''
+  return new DaemonizeError(`not started: ${gone}${stillRuns(found, pids)}; stop ends ${pids.length === 1 ? 'it' : 'them'} (or restart)`, {
+    stage: 'pidfile',
+    code: 'EBUSY',
+    path: pidFile,
+    pid: pids[0],
+  })
 }
 
 /**
  * End the survivors as the supervisor would have: the daemon gets `sig`
  * (SIGKILL after timeoutMs), then what is left in the session (looked for
- * again, with the same checks) gets SIGKILL.
+ * again, with the same checks) gets SIGKILL, then what is left in the
+ * service's cgroup (cgroup.kill), whose cgroups are then removed.
  */
 export async function endSurvivors(
   pidFile: string,
@@ -105,10 +144,10 @@ export async function endSurvivors(
   sig: number,
   timeoutMs: number,
   stage: Stage,
-): Promise<{ daemon?: number; escalated: boolean; session: number[] }> {
+): Promise<{ daemon?: number; escalated: boolean; session: number[]; cgroup?: CgroupEnd }> {
   const { record } = s
   const uid = record.serviceUid
-  const out: { daemon?: number; escalated: boolean; session: number[] } = { escalated: false, session: [] }
+  const out: { daemon?: number; escalated: boolean; session: number[]; cgroup?: CgroupEnd } = { escalated: false, session: [] }
   if (s.daemon !== undefined) {
     const startTicks = s.daemon.startTicks
     const r = await terminate([{ pid: s.daemon.pid, isStill: (id) => isRecordedProcess(id, { startTicks, uid }) }], sig, timeoutMs, stage)
@@ -128,6 +167,11 @@ export async function endSurvivors(
       )
       if (r.signalled.length === 0) break
       out.session.push(...r.signalled)
+    }
+    const cg = await endServiceCgroup(pidFile, record, stage)
+    if (cg !== undefined) {
+      const done = new Set([out.daemon, ...out.session])
+      out.cgroup = { ...cg, killed: cg.killed.filter((p) => !done.has(p)) }
     }
   }
   return out

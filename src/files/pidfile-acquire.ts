@@ -84,7 +84,14 @@ function refusal(path: string, lockPath: string): Refusal {
   }
 }
 
-function tryAcquire(path: string): AcquiredPidFile | Refusal {
+/**
+ * What may refuse a start that has taken a free lock whose pid file names
+ * `stalePid` (what that launch left still runs): an error to throw, else
+ * undefined. Given by the launch layer, which knows what a launch leaves.
+ */
+export type StaleCheck = (pidFile: string, stalePid: number) => Error | undefined
+
+function tryAcquire(path: string, blockedBy?: StaleCheck): AcquiredPidFile | Refusal {
   const { lockFile } = native()
   const lockPath = lockPathOf(path)
   const me = euid()
@@ -102,6 +109,7 @@ function tryAcquire(path: string): AcquiredPidFile | Refusal {
     }
     let pidFd = -1
     let locked = false
+    let blocked: Error | undefined
     try {
       const st = fstatSync(fd)
       checkFileShape(st, lockPath, 'pidfile', 'lock file')
@@ -154,9 +162,12 @@ function tryAcquire(path: string): AcquiredPidFile | Refusal {
           pid: pid ?? undefined,
         })
       }
+      const stale = pst.size > 0 ? readPidFd(pidFd) : undefined
+      // What the previous start's record says still runs (its supervisor was killed): refused, files untouched.
+      blocked = stale == null || blockedBy === undefined ? undefined : blockedBy(path, stale)
+      if (blocked !== undefined) throw blocked
       // Writable by its owner only: nobody else may put a pid into it.
       if ((pst.mode & 0o022) !== 0) fchmodSync(pidFd, pst.mode & 0o7755)
-      const stale = pst.size > 0 ? readPidFd(pidFd) : undefined
       ftruncateSync(pidFd, 0)
       return { fd, pidFd, path, lockPath, reclaimed: stale === undefined ? undefined : { pid: stale } }
     } catch (err) {
@@ -165,8 +176,9 @@ function tryAcquire(path: string): AcquiredPidFile | Refusal {
       // file now): leave no lock file behind, neither for a pid file that
       // cannot be used, nor beside a daemon of the earlier layout, which
       // status would then judge by this lock file instead of its pid
-      // file's own lock.
-      if (locked) {
+      // file's own lock. Refused over survivors, every file stays as it
+      // was: status and stop find them through it.
+      if (locked && blocked === undefined) {
         try {
           unlinkSync(lockPath)
         } catch {
@@ -207,10 +219,10 @@ export const STARTING_WAIT_MS = 30_000
  * fork), poll through the event loop until the pid appears, so the refusal
  * names it, or the lock comes free (that start failed: this one goes ahead).
  */
-export async function acquirePidFileWhenSettled(path: string, waitMs = STARTING_WAIT_MS): Promise<AcquiredPidFile> {
+export async function acquirePidFileWhenSettled(path: string, waitMs = STARTING_WAIT_MS, blockedBy?: StaleCheck): Promise<AcquiredPidFile> {
   const end = Date.now() + waitMs
   for (let step = 5; ; step = Math.min(step * 2, 100)) {
-    const r = tryAcquire(path)
+    const r = tryAcquire(path, blockedBy)
     if (!('error' in r)) return r
     if (!r.starting || Date.now() >= end) throw r.error
     await delay(step)

@@ -1,5 +1,5 @@
 // The service's state file, `<pidFile>.state` (layout:
-// native/supervise_state.h): under --respawn, one 208-byte record the
+// native/supervise_state.h): under --respawn, one 728-byte record the
 // supervisor rewrites in place with one pwrite; without, one record of the
 // same layout the launcher writes once (flag one-shot: the daemon's pid,
 // start time and uid). Read bounded (exactly one record, never more), from
@@ -9,12 +9,16 @@ import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, open
 import { DaemonizeError, stageError } from '../errors.js'
 import { checkFileShape, checkOwner, euid, openUntrusted } from './checks.js'
 
-export const STATE_SIZE = 208
-/** A version 2 record (a supervisor started by an earlier release): no uid, no start times. */
-const STATE_SIZE_V2 = 192
+export const STATE_SIZE = 728
+/** Earlier versions' records, as a supervisor started by an earlier release writes them: version 2 names no uid and no start times, version 3 no cgroup. */
+const SIZES: Record<number, number> = { 2: 192, 3: 208, 4: STATE_SIZE }
 /** The record's magic and version, and the flags read here (native/supervise_state.h ND_STATE_F_*). */
 export const STATE_MAGIC = 0x5653444e // "NDSV"
-export const STATE_VERSION = 3
+export const STATE_VERSION = 4
+/** Version 4: the service cgroup's inode number at 200, its absolute path (NUL-terminated) in the 512 bytes at 208. */
+const CGROUP_ID_AT = 200
+const CGROUP_DIR_AT = 208
+const CGROUP_DIR_MAX = 512
 const F_CGROUP = 1 << 4
 export const STATE_F_ONE_SHOT = 1 << 5
 /** A record read while being rewritten (its two sequence numbers differ) is read again, this many times. */
@@ -79,6 +83,8 @@ export interface SupervisorState {
   subreaper: boolean
   /** Each generation runs in a cgroup of its own (else leftovers are found through /proc). */
   cgroups: boolean
+  /** The service's cgroup (cgroups; version 4): its absolute path and inode number, as the supervisor made it. */
+  cgroup?: { dir: string; id: bigint }
   supervisorStartedAt: number
   /** When the current generation was forked (ms since the epoch). */
   daemonStartedAt?: number
@@ -144,11 +150,11 @@ export function statePathOf(pidFile: string): string {
   return `${pidFile}.state`
 }
 
-/** Decode one record (version 3, or 2); undefined when it is not a whole, consistent one. */
+/** Decode one record (version 4, 3 or 2); undefined when it is not a whole, consistent one. */
 export function decodeState(buf: Buffer): SupervisorState | undefined {
   if (buf.length < 8 || buf.readUInt32LE(0) !== STATE_MAGIC) return undefined
   const version = buf.readUInt32LE(4)
-  const size = version === STATE_VERSION ? STATE_SIZE : version === 2 ? STATE_SIZE_V2 : 0
+  const size = SIZES[version] ?? 0
   if (size === 0 || buf.length !== size) return undefined
   if (buf.readBigUInt64LE(8) !== buf.readBigUInt64LE(size - 8)) return undefined
   const state = STATES[buf.readUInt32LE(24)]
@@ -161,7 +167,7 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
   const daemonStartedAt = time(56)
   const restartAt = time(64)
   const stopSignal = buf.readUInt32LE(104)
-  const v3 = version === STATE_VERSION
+  const v3 = version >= 3
   const ticks = (o: number) => {
     const t = v3 ? buf.readBigUInt64LE(o) : 0n
     return t > 0n && t <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(t) : undefined
@@ -177,6 +183,7 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     goodStart: (flags & 4) !== 0,
     subreaper: (flags & 1) === 0,
     cgroups: (flags & F_CGROUP) !== 0,
+    cgroup: version >= 4 && (flags & F_CGROUP) !== 0 ? decodeCgroup(buf) : undefined,
     supervisorStartedAt: time(48),
     daemonStartedAt: daemonPid > 0 && daemonStartedAt > 0 ? daemonStartedAt : undefined,
     restartAt: state === 'restarting' ? restartAt : undefined,
@@ -197,6 +204,18 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     waitReady: (flags & 8) !== 0,
     graceful: decodeGraceful(buf),
   }
+}
+
+/** The service's cgroup in a version 4 record: undefined when its path is empty, not absolute or not UTF-8 (it could not be given back to the kernel as it is). */
+function decodeCgroup(buf: Buffer): { dir: string; id: bigint } | undefined {
+  const raw = buf.subarray(CGROUP_DIR_AT, CGROUP_DIR_AT + CGROUP_DIR_MAX)
+  const end = raw.indexOf(0)
+  if (end <= 0) return undefined
+  const bytes = raw.subarray(0, end)
+  const dir = bytes.toString('utf8')
+  const id = buf.readBigUInt64LE(CGROUP_ID_AT)
+  if (!dir.startsWith('/') || !Buffer.from(dir, 'utf8').equals(bytes) || id === 0n) return undefined
+  return { dir, id }
 }
 
 function decodeGraceful(buf: Buffer): GracefulState {
@@ -270,7 +289,8 @@ export function openSupervisorState(path: string, ownerUid: number): number | un
 
 /**
  * One record through an fd from openSupervisorState: at most STATE_SIZE
- * bytes at offset 0 (a version 2 record is shorter), a torn one read again.
+ * bytes at offset 0 (an earlier version's record is shorter), a torn one
+ * read again.
  */
 export function readStateFd(fd: number, path: string): SupervisorState | undefined {
   const buf = Buffer.alloc(STATE_SIZE)
@@ -283,8 +303,8 @@ export function readStateFd(fd: number, path: string): SupervisorState | undefin
     }
     // Empty: the launcher created it and the supervisor has not written yet.
     if (got === 0) return undefined
-    // A version 2 record is shorter: what follows it is not read as part of it.
-    const size = got >= 8 && buf.readUInt32LE(4) === 2 ? STATE_SIZE_V2 : STATE_SIZE
+    // An earlier version's record is shorter: what follows it is not read as part of it.
+    const size = (got >= 8 ? SIZES[buf.readUInt32LE(4)] : undefined) ?? STATE_SIZE
     const s = got >= size ? decodeState(buf.subarray(0, size)) : undefined
     if (s !== undefined) return s
     if (attempt >= TORN_RETRIES) throw unusable(path, 'does not hold a supervisor state record')

@@ -7,7 +7,8 @@
 import { closeSync, fstatSync } from 'node:fs'
 import { euid } from '../files/checks.js'
 import { writeOneShotRecord } from '../files/launch-record.js'
-import { acquirePidFileWhenSettled, closePidFile, releasePidFile, type AcquiredPidFile } from '../files/pidfile-acquire.js'
+import { acquirePidFileWhenSettled, closePidFile, releasePidFile, STARTING_WAIT_MS, type AcquiredPidFile } from '../files/pidfile-acquire.js'
+import { survivorsBlockingStart } from '../control/survivors.js'
 import { openStateFile, removeStateFile, statePathOf } from '../files/state-file.js'
 import type { Launch } from '../options/resolve.js'
 import { openLaunchLog, type LogAt } from './log-file.js'
@@ -37,7 +38,7 @@ export class LaunchFds {
   async take(logAt: LogAt | undefined): Promise<void> {
     const { launch } = this
     if (launch.pidFile !== undefined) {
-      this.pidFile = await acquirePidFileWhenSettled(launch.pidFile)
+      this.pidFile = await acquirePidFileWhenSettled(launch.pidFile, STARTING_WAIT_MS, survivorsBlockingStart)
       const statePath = statePathOf(launch.pidFile)
       this.stateFd = openStateFile(statePath)
       this.statePath = statePath

@@ -1,6 +1,6 @@
 // Reading the supervisor's state file (src/supervise-state.ts): one
-// 208-byte record (192 for version 2, an earlier release's supervisor),
-// read bounded, from a file shaped like the caller's own.
+// 728-byte record (192 for version 2, 208 for version 3: a supervisor of an
+// earlier release), read bounded, from a file shaped like the caller's own.
 import { chmodSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
@@ -17,13 +17,25 @@ const me = process.getuid!()
 
 /** A record laid out as native/supervise_state.h says. */
 function record(
-  fields: { state?: number; seq?: bigint; seqEnd?: bigint; daemonPid?: number; exitKind?: number; exitValue?: number; flags?: number; version?: number } = {},
+  fields: {
+    state?: number
+    seq?: bigint
+    seqEnd?: bigint
+    daemonPid?: number
+    exitKind?: number
+    exitValue?: number
+    flags?: number
+    version?: number
+    cgroupDir?: Buffer | string
+    cgroupId?: bigint
+  } = {},
 ): Buffer {
-  const v2 = fields.version === 2
-  const size = v2 ? 192 : STATE_SIZE
+  const version = fields.version ?? 4
+  const v2 = version === 2
+  const size = { 2: 192, 3: 208 }[version] ?? STATE_SIZE
   const b = Buffer.alloc(size)
   b.writeUInt32LE(0x5653444e, 0)
-  b.writeUInt32LE(fields.version ?? 3, 4)
+  b.writeUInt32LE(version, 4)
   b.writeBigUInt64LE(fields.seq ?? 7n, 8)
   b.writeInt32LE(1234, 16)
   b.writeInt32LE(fields.daemonPid ?? 1235, 20)
@@ -67,6 +79,10 @@ function record(
     b.writeBigUInt64LE(123_456n, 184) // the generation's start time, in clock ticks
     b.writeBigUInt64LE(123_400n, 192) // the supervisor's
   }
+  if (version === 4) {
+    b.writeBigUInt64LE(fields.cgroupId ?? 4_294_967_301n, 200) // the service cgroup's inode
+    Buffer.from(fields.cgroupDir ?? '/sys/fs/cgroup/nd-app-0badf00d-1234').copy(b, 208) // its path, NUL-terminated
+  }
   b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, size - 8)
   return b
 }
@@ -75,7 +91,8 @@ describe('the supervisor state record', () => {
   it('decodes every field', () => {
     expect(decodeState(record())).toEqual({
       state: 'running', supervisorPid: 1234, daemonPid: 1235, generation: 4, restarts: 3, lastExit: { signal: 9 },
-      ready: true, goodStart: false, subreaper: true, cgroups: true, supervisorStartedAt: 1000, daemonStartedAt: 2000,
+      ready: true, goodStart: false, subreaper: true, cgroups: true, cgroup: { dir: '/sys/fs/cgroup/nd-app-0badf00d-1234', id: 4_294_967_301n },
+      supervisorStartedAt: 1000, daemonStartedAt: 2000,
       restartAt: undefined, restartDelayMs: undefined, reason: undefined, limit: 5, windowMs: 60_000, deathsInWindow: 3,
       deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined, sid: 1233, waitReady: false,
       serviceUid: 65534, daemonStartTicks: 123_456, supervisorStartTicks: 123_400, oneShot: false,
@@ -96,9 +113,25 @@ describe('the supervisor state record', () => {
     expect(decodeState(record({ version: 2 }))).toMatchObject({
       supervisorPid: 1234, daemonPid: 1235, sid: 1233, serviceUid: undefined, daemonStartTicks: undefined, supervisorStartTicks: undefined,
     })
-    // a version 2 record is 192 bytes, a version 3 one 208: each only at its own size
+    // a version 2 record is 192 bytes, a version 4 one 728: each only at its own size
     expect(decodeState(Buffer.concat([record({ version: 2 }), Buffer.alloc(16)]))).toBeUndefined()
     expect(decodeState(record().subarray(0, 192))).toBeUndefined()
+  })
+
+  it('decodes a version 3 record (a supervisor started by an earlier release): no cgroup named', () => {
+    expect(decodeState(record({ version: 3 }))).toMatchObject({ cgroups: true, cgroup: undefined, serviceUid: 65534, daemonStartTicks: 123_456 })
+    expect(decodeState(Buffer.concat([record({ version: 3 }), Buffer.alloc(16)]))).toBeUndefined()
+    expect(decodeState(record().subarray(0, 208))).toBeUndefined()
+  })
+
+  it('names the service cgroup only with the cgroup flag, an absolute UTF-8 path and an inode', () => {
+    expect(decodeState(record({ flags: 2 }))?.cgroup).toBeUndefined()
+    expect(decodeState(record({ cgroupDir: '' }))?.cgroup).toBeUndefined()
+    expect(decodeState(record({ cgroupDir: 'sys/fs/cgroup/nd-x' }))?.cgroup).toBeUndefined()
+    expect(decodeState(record({ cgroupDir: Buffer.from([0x2f, 0xff, 0x41]) }))?.cgroup).toBeUndefined()
+    expect(decodeState(record({ cgroupId: 0n }))?.cgroup).toBeUndefined()
+    // the path ends at its NUL; a full 512 bytes without one is not a path
+    expect(decodeState(record({ cgroupDir: `/${'a'.repeat(511)}` }))?.cgroup).toBeUndefined()
   })
 
   it('refuses a torn record (its two sequence numbers differ), a short one and a foreign one', () => {
@@ -119,6 +152,8 @@ describe('readSupervisorState', () => {
     expect(readSupervisorState(p, me)?.daemonPid).toBe(1235)
     writeFileSync(p, record({ version: 2 }))
     expect(readSupervisorState(p, me)).toMatchObject({ daemonPid: 1235, serviceUid: undefined })
+    writeFileSync(p, record({ version: 3 }))
+    expect(readSupervisorState(p, me)).toMatchObject({ daemonPid: 1235, serviceUid: 65534, cgroup: undefined })
   })
 
   it('reads one record only, from offset 0, of a file made longer', () => {
@@ -126,6 +161,8 @@ describe('readSupervisorState', () => {
     writeFileSync(p, Buffer.concat([record(), Buffer.alloc(1 << 20, 0x41)]))
     expect(readSupervisorState(p, me)?.supervisorPid).toBe(1234)
     writeFileSync(p, Buffer.concat([record({ version: 2 }), Buffer.alloc(1 << 20, 0x41)]))
+    expect(readSupervisorState(p, me)?.supervisorPid).toBe(1234)
+    writeFileSync(p, Buffer.concat([record({ version: 3 }), Buffer.alloc(1 << 20, 0x41)]))
     expect(readSupervisorState(p, me)?.supervisorPid).toBe(1234)
   })
 
