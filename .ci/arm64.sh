@@ -136,7 +136,7 @@ if [ -f "$binding/package.json" ]; then
   cp -r "$binding" "$tree/node_modules/@rolldown/binding-linux-arm64-gnu"
   results=$scratch/vitest.json
   (cd "$tree" && timeout 400 node node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile="$results" \
-    test/package.test.ts test/cli-args.test.ts test/raw-bytes.test.ts test/native-loader.test.ts)
+    test/package.test.ts test/unit/cli-args.test.ts test/raw-bytes.test.ts test/native-loader.test.ts)
   vitest_rc=$?
   counts=$("$host_node" -e '
     const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"))

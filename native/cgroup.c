@@ -248,6 +248,13 @@ pid_t cgroup_clone_into(int cgdir) {
 #endif
 }
 
+/* The service cgroup's inode number (its cgroup id), for the state
+ * record: with its path, what finds it once we are gone. 0 if unknown. */
+static void note_id(struct cgroup_tree *t) {
+  struct stat sb;
+  t->id = RETRY(fstat(t->service, &sb)) == 0 ? (uint64_t)sb.st_ino : 0;
+}
+
 /* The service's cgroup was removed under us (by root; or, between two
  * generations while empty, by another supervisor's clean-up of what it
  * took for a dead supervisor's, from another pid namespace): make it
@@ -258,6 +265,7 @@ static int remake_service(struct cgroup_tree *t) {
   if (fd < 0) return -1;
   close(t->service);
   t->service = fd;
+  note_id(t);
   return 0;
 }
 
@@ -368,10 +376,20 @@ int cgroup_setup(struct cgroup_tree *t, const char *pidfile, pid_t self) {
   text_str(&path, strcmp(cg.own, "/") == 0 ? "" : cg.own);
   text_char(&path, '/');
   text_str(&path, t->name);
+  /* dir (the mount point and our own path) and the name; left empty when
+   * it does not fit: no record is better than a cut one. */
+  size_t dl = strlen(dir);
+  while (dl > 0 && dir[dl - 1] == '/') dl--;
+  if (dl + 1 + strlen(t->name) < sizeof t->dir) {
+    memcpy(t->dir, dir, dl);
+    t->dir[dl] = '/';
+    strcpy(t->dir + dl + 1, t->name);
+  }
 
   if (RETRY(mkdirat(t->parent, t->name, 0755)) < 0) return fail(t, "mkdir", errno);
   t->service = (int)RETRY(openat(t->parent, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (t->service < 0) return fail(t, "mkdir", errno);
+  note_id(t);
   /* A threaded subtree cannot take processes in a new child. */
   if (read_small(t->service, "cgroup.type") < 0 || strcmp(cg.buf, "domain\n") != 0) return fail(t, "cgroup.type", ENOTSUP);
   if (RETRY(faccessat(t->service, "cgroup.kill", F_OK, 0)) < 0) return fail(t, "cgroup.kill", errno); /* before 5.14 */

@@ -25,6 +25,8 @@ struct cgroup_tree {
   int service;       /* the service's cgroup, made in parent; -1: none */
   char name[96];     /* the service cgroup's name in parent */
   char path[512];    /* its path from the cgroup2 root (for the log), cut if longer */
+  char dir[512];     /* its absolute path, mount point and all (for the state record); "" if longer */
+  uint64_t id;       /* its inode number, the cgroup id (for the state record) */
   uint32_t made;     /* generation cgroups made so far (the last one is g<made>) */
   const char *step;  /* setup: the step that failed */
 };

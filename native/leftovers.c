@@ -386,6 +386,15 @@ void leftovers_kill_all(int64_t deadline) {
   lo.norphans = 0;
 }
 
+void leftovers_identity(uint64_t *id, char *dir, size_t cap) {
+  const char *d = lo.cgroups ? lo.tree.dir : "";
+  *id = lo.cgroups ? lo.tree.id : 0;
+  size_t n = strlen(d);
+  if (n >= cap) n = 0; /* cannot happen: both are 512 bytes */
+  memcpy(dir, d, n);
+  memset(dir + n, 0, cap - n);
+}
+
 void leftovers_end(void) {
   if (!lo.cgroups) return;
   /* Normally empty by now (leftovers_kill_all came first). */

@@ -24,6 +24,7 @@
 #ifndef NODE_DAEMONIZE_LEFTOVERS_H
 #define NODE_DAEMONIZE_LEFTOVERS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -92,6 +93,11 @@ void leftovers_look(void);
 
 /* When the next look is due (monotonic ms), 0 for none. */
 int64_t leftovers_next_look(void);
+
+/* For the state record: the service's cgroup, its inode number (*id) and
+ * its absolute path (into dir, cap bytes, NUL-terminated); 0 and "" where
+ * there are no cgroups. It changes only if the cgroup had to be made again. */
+void leftovers_identity(uint64_t *id, char *dir, size_t cap);
 
 /* The supervisor exits: kill what is left and remove every cgroup made. */
 void leftovers_end(void);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "leftovers.h"
 #include "proc.h"
 #include "protocol.h"
 #include "retry.h"
@@ -48,5 +49,6 @@ void statefile_write(struct nd_state *st, const struct generation *gens) {
   st->daemon_start_ticks = current != NULL && current->pid > 0 ? current->leftovers.start : 0;
   st->next_pid = pid_of(gens, GEN_NEXT);
   st->draining_pid = pid_of(gens, GEN_DRAINING);
+  leftovers_identity(&st->cgroup_id, st->cgroup_dir, sizeof st->cgroup_dir); /* what finds our cgroup after our death */
   (void)RETRY(pwrite(ND_HELPER_FD_STATE, st, sizeof st[0], 0));
 }

@@ -14,7 +14,8 @@
  * a record whose two copies differ is read again. Host byte order (the
  * reader is on the same machine; every supported platform is
  * little-endian). Version 2 (192 bytes, without service_uid and the start
- * times) is what a supervisor started by an earlier release still writes.
+ * times) is what a supervisor started by an earlier release still writes;
+ * version 3 (208 bytes) is version 4 without the service's cgroup.
  */
 #ifndef NODE_DAEMONIZE_SUPERVISE_STATE_H
 #define NODE_DAEMONIZE_SUPERVISE_STATE_H
@@ -22,8 +23,9 @@
 #include <stdint.h>
 
 #define ND_STATE_MAGIC 0x5653444eu /* "NDSV" */
-#define ND_STATE_VERSION 3u
-#define ND_STATE_SIZE 208
+#define ND_STATE_VERSION 4u
+#define ND_STATE_SIZE 728
+#define ND_STATE_CGROUP_DIR_MAX 512
 
 /* state */
 #define ND_STATE_STARTING 1   /* the first generation's start-up window */
@@ -126,13 +128,23 @@ struct nd_state {
    * while its start time (and uid) still match: pids are reused. */
   uint64_t daemon_start_ticks;     /* the current generation's (daemon_pid's) */
   uint64_t supervisor_start_ticks; /* the supervisor's own */
+  /* Version 4: the service's cgroup (ND_STATE_F_CGROUP), where every
+   * generation and everything it started runs: what status and stop find
+   * there after our death (SIGKILL), a process that left the session
+   * included. cgroup_dir is its absolute path as we made and opened it
+   * (mount point and all, NUL-terminated; "" when it would not fit), and
+   * cgroup_id its inode number: a cgroup2 directory's inode is its cgroup id,
+   * which a 64-bit kernel never gives to another cgroup until it reboots, so
+   * a directory at that path with another inode is not ours. */
+  uint64_t cgroup_id;
+  char cgroup_dir[ND_STATE_CGROUP_DIR_MAX];
   uint64_t seq_end; /* = seq */
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 208 bytes");
+static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 728 bytes");
 #else
-_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 208 bytes");
+_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 728 bytes");
 #endif
 
 #endif

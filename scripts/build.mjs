@@ -27,15 +27,21 @@ execFileSync(bin('tsc'), ['-p', join(root, 'tsconfig.json')], { stdio: 'inherit'
 const { build } = await import('esbuild')
 
 
-/** src/log.ts loads pino with a createRequire()'d require; in the bundle that require must find dist/cli-pino.cjs. */
+/** src/logger.ts loads pino with a createRequire()'d require; in the bundle that require must find dist/cli-pino.cjs. */
 const pinoFromBundle = {
   name: 'pino-from-bundle',
   setup(b) {
-    b.onLoad({ filter: /[\\/]src[\\/]log\.ts$/ }, (args) => {
+    let replaced = false
+    b.onLoad({ filter: /[\\/]src[\\/]logger\.ts$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8')
       const from = /require\((['"])pino\1\)/g
       if (!from.test(text)) throw new Error(`${args.path}: no require('pino') found; update scripts/build.mjs`)
+      replaced = true
       return { contents: text.replace(from, "require('./cli-pino.cjs')"), loader: 'ts' }
+    })
+    // A module moved or renamed would leave the bundle requiring pino from node_modules.
+    b.onEnd(() => {
+      if (!replaced) throw new Error('src/logger.ts was not part of the CLI bundle: update the pino-from-bundle filter in scripts/build.mjs')
     })
   },
 }
@@ -129,7 +135,7 @@ const results = await Promise.all([
     format: 'cjs',
     outExtension: { '.js': '.cjs' },
     plugins: [pinoFromBundle],
-    // src/native.ts and src/log.ts locate files from import.meta.url.
+    // src/native.ts and src/logger.ts locate files from import.meta.url.
     define: { 'import.meta.url': '__ndImportMetaUrl' },
     banner: { js: "var __ndImportMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
   }),

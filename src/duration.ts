@@ -5,7 +5,8 @@
 // milliseconds (their timers and the plan count ms), so a positive duration
 // under 1 ms cannot be kept: it is refused, never rounded to 0 ("do not
 // wait") nor quietly up to 1 ms. The CLI turns text into milliseconds
-// (cli/args.ts parseDuration) and both check the value here.
+// (cli/args.ts parseDuration) and both check the value here; a duration
+// is said for people by formatDuration.
 import { optionError } from './errors.js'
 
 /** The plan carries durations as 32-bit counts of milliseconds (about 49.7 days). */
@@ -54,4 +55,15 @@ export function checkDurationMs(name: string, v: unknown, fallback: number, rule
   const problem = durationProblem(v, rule)
   if (problem !== undefined) throw optionError(`${name} ${problem}`)
   return v
+}
+
+/** A duration for people: 850 ms, 1.6 s, 2 min 5 s. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`
+  if (ms < 60_000) return `${(Math.round(ms / 100) / 10).toFixed(1)} s`
+  const s = Math.round(ms / 1000)
+  if (s % 60 === 0 && s < 3600) return `${s / 60} min`
+  const h = Math.floor(s / 3600)
+  const m = Math.floor((s % 3600) / 60)
+  return h > 0 ? `${h} h ${m} min` : `${m} min ${s % 60} s`
 }

@@ -39,7 +39,7 @@ export type NativeStage = (typeof NATIVE_STAGES)[number]
  * helper), or the lifecycle commands. `entry` and `pidfile` are also native
  * stages: the caller checks them first, the daemon and the helper again.
  * `name` and `spec`: a daemon's name, its standard directories and its
- * saved start spec (names.ts, spec.ts).
+ * saved start spec (names/paths.ts, names/spec.ts).
  */
 export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'listen', 'helper', 'stop', 'reload', 'name', 'spec', 'unit', 'graceful'] as const
 

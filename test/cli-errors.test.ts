@@ -2,15 +2,14 @@
 // stderr, and with --json one JSON shape on stdout:
 // { ok: false, command, error: { message, stage, code, errno?, syscall?, path?, pid?, ... } }.
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { root } from './helpers/caller.js'
+import { scratchDirForFile } from './helpers/scratch.js'
 
 const bin = join(root, 'bin', 'node-daemonize.js')
-const dir = mkdtempSync(join(tmpdir(), 'nd-cli-errors-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const dir = scratchDirForFile('nd-cli-errors-')
 
 const missing = join(dir, 'missing.js')
 const aDirectory = join(dir, 'a-directory')

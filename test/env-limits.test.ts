@@ -1,18 +1,19 @@
 // The daemon's environment and resource limits, read from /proc/<pid>/environ
 // (the environment exactly as exec received it) and /proc/<pid>/limits.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize } from '../src/index.js'
 import { native, type UserEntry } from '../src/native.js'
-import { SAFE_PATH } from '../src/options.js'
+import { SAFE_PATH } from '../src/options/daemonize-options.js'
 import { execShim, fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { untilLine } from './helpers/files.js'
 import { isAlive } from './helpers/proc.js'
 import { failure } from './helpers/expect-failure.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const nobody = native().lookupUser('nobody') as UserEntry
@@ -21,11 +22,7 @@ const shimEntry = privDaemon
 
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-envlim-'))
-  chmodSync(dir, 0o755)
-})
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true })
+  dir = scratchDir('nd-envlim-', 0o755)
 })
 
 /** Wait until the daemon's log has a line containing `text`. */

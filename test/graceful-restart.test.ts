@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { status } from '../src/lifecycle.js'
+import { status } from '../src/control/status.js'
 import { fixtures } from './helpers/caller.js'
 import { runCli } from './helpers/cli.js'
 import { untilGone } from './helpers/daemons.js'

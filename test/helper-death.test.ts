@@ -5,15 +5,16 @@
 // waits until the helper has stopped itself and the daemon has exec'd, then
 // kills the helper.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { fixtures, runCaller } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { until } from './helpers/wait.js'
 import { childrenOf, isAlive, procStat } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const entry = join(fixtures, 'daemon-idle.js')
@@ -57,7 +58,7 @@ describe('a helper killed between its fork and its report', () => {
     ['without a start-up window', { startupGraceMs: 0 }],
     ['during a start-up window', { startupGraceMs: 5000 }],
   ])('%s: ERR_HELPER_DIED, nothing left in its session, and the next start makes one daemon', async (_name, window) => {
-    const dir = mkdtempSync(join(tmpdir(), 'nd-helper-death-'))
+    const dir = scratchDir('nd-helper-death-')
     const marker = `marker-${process.pid}-${Date.now()}-${window.startupGraceMs}`
     const options = { entry, pidFile: join(dir, 'app.pid'), logFile: join(dir, 'app.log'), args: [marker], ...window }
 

@@ -7,31 +7,29 @@
 // says what the launch did even when nobody reads its output.
 import { spawnSync } from 'node:child_process'
 import fs, {
-  chmodSync,
   chownSync,
   closeSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readlinkSync,
-  rmSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { type Daemon, daemonize, DaemonizeError, type DaemonizeOptions, status, stop } from '../src/index.js'
-import { logTail, TAIL_WINDOW } from '../src/failure.js'
+import { logTail, TAIL_WINDOW } from '../src/logs/tail.js'
 import { native, type UserEntry } from '../src/native.js'
 import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { isAlive, procFds } from './helpers/proc.js'
 import { runCli as cli } from './helpers/cli.js'
 import { freePort } from './helpers/net.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const bin = join(root, 'bin', 'node-daemonize.js')
@@ -43,11 +41,7 @@ const nobody = native().lookupUser('nobody') as UserEntry
 
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-launchfail-'))
-  chmodSync(dir, 0o755)
-})
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true })
+  dir = scratchDir('nd-launchfail-', 0o755)
 })
 
 

@@ -7,7 +7,7 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { status } from '../src/lifecycle.js'
+import { status } from '../src/control/status.js'
 import { native } from '../src/native.js'
 import { fixtures } from './helpers/caller.js'
 import { runCli } from './helpers/cli.js'

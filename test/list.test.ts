@@ -2,11 +2,11 @@
 // specs, pid files, locks and /proc. Running, stale (killed: its pid file
 // stays, its lock is free), failed (a supervisor that gave up), starting
 // and stopped entries, as a table and as JSON.
-import { closeSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { listDaemons, type ListEntry } from '../src/list.js'
-import { nameDirs } from '../src/names.js'
+import { listDaemons, type ListEntry } from '../src/names/list.js'
+import { nameDirs } from '../src/names/paths.js'
 import { native } from '../src/native.js'
 import { fixtures } from './helpers/caller.js'
 import { runCli as cli } from './helpers/cli.js'
@@ -14,7 +14,9 @@ import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { startNamed, useNamesRoot } from './helpers/names.js'
 import { procStatus } from './helpers/proc.js'
 import { until } from './helpers/wait.js'
+import { cleanUpScratchDirs } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 const names = useNamesRoot()
 
@@ -55,7 +57,8 @@ describe('list', () => {
     expect((await cli(['stop', 'd-stopped'], r.env)).code).toBe(0)
 
     // A supervised service whose daemon dies for good: one death is the limit.
-    const orders = mkdtempSync(join(r.top, 'orders-'))
+    const orders = join(r.top, 'orders')
+    mkdirSync(orders, { mode: 0o700 })
     const sup = (await startNamed([app, '--name', 'c-failed', '--respawn', '--respawn-limit', '1/60s', '--', orders], r.env)).result
     const supervisorPid = sup.supervisorPid as number
     const firstGen = sup.pid as number
@@ -105,7 +108,8 @@ describe('list', () => {
 
   it('shows a supervised daemon with its supervisor and restarts', async () => {
     const r = names()
-    const orders = mkdtempSync(join(r.top, 'orders-'))
+    const orders = join(r.top, 'orders')
+    mkdirSync(orders, { mode: 0o700 })
     const sup = (await startNamed([app, '--name', 'svc', '--respawn', '--respawn-delay', '10ms', '--', orders], r.env)).result
     kill(sup.pid as number)
     await untilGone(sup.pid as number)

@@ -3,33 +3,33 @@
 // socket-activated (systemd-socket-activate, the same ABI) hands its socket
 // on, name included, and the connection that woke it is served by the daemon.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { fixtures } from './helpers/caller.js'
 import { cliBin, runCli } from './helpers/cli.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { startNamed, useNamesRoot } from './helpers/names.js'
-import { resolvedSpecOptions } from '../src/spec.js'
+import { resolvedSpecOptions } from '../src/names/spec.js'
 import { untilLine } from './helpers/files.js'
 import { ask, freePort, get } from './helpers/net.js'
 import { until } from './helpers/wait.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 const namesRoot = useNamesRoot()
 
 const httpDaemon = join(fixtures, 'daemon-listen-http.mjs')
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-listen-cli-'))
+  dir = scratchDir('nd-listen-cli-')
 })
 let activator: ChildProcess | undefined
 afterEach(() => {
   // A launcher still waiting for its connection (the test failed first) is ours to end.
   if (activator !== undefined && activator.exitCode === null && activator.signalCode === null) activator.kill('SIGKILL')
   activator = undefined
-  rmSync(dir, { recursive: true, force: true })
 })
 
 describe('start --listen: bad specs are usage errors', () => {

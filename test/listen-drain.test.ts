@@ -1,26 +1,25 @@
 // drain() on TERM, as docs/sockets.md shows it: the daemon stops accepting,
 // closes an idle keep-alive connection at once, answers the request in
 // flight with `Connection: close`, and exits once every connection ended.
-import { mkdtempSync, rmSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize } from '../src/index.js'
 import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { untilLine } from './helpers/files.js'
 import { freePort } from './helpers/net.js'
 import { until } from './helpers/wait.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const httpDaemon = join(fixtures, 'daemon-listen-http.mjs')
 let dir: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-listen-drain-'))
+  dir = scratchDir('nd-listen-drain-')
 })
-afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
 /** A raw HTTP/1.1 connection: what it received, and whether the server ended it. */
 function open(port: number): Promise<{ socket: Socket; text: () => string; ended: () => boolean }> {

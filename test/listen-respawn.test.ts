@@ -2,9 +2,7 @@
 // generation gets the same ones, so a daemon killed under load refuses no
 // connection: those opened while no generation runs wait in the kernel's
 // backlog and are served by the next one.
-import { mkdtempSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, stop } from '../src/index.js'
@@ -14,7 +12,9 @@ import { untilLine } from './helpers/files.js'
 import { freePort } from './helpers/net.js'
 import { procFds } from './helpers/proc.js'
 import { until } from './helpers/wait.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const httpDaemon = join(fixtures, 'daemon-listen-http.mjs')
@@ -24,12 +24,11 @@ const DELAY_MS = 700
 let dir: string
 let pidFile: string
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-listen-respawn-'))
+  dir = scratchDir('nd-listen-respawn-')
   pidFile = join(dir, 'app.pid')
 })
 afterEach(async () => {
   await stop(pidFile, { timeoutMs: 5000 }).catch(() => undefined)
-  rmSync(dir, { recursive: true, force: true })
 })
 
 interface Outcome {

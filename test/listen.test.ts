@@ -2,9 +2,8 @@
 // anything is spawned, and passed as systemd passes them (fds 3..,
 // LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES); checked from inside a daemon that
 // is not Node, and from /proc for a Node one (the preload's clean-up).
-import { chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, stop } from '../src/index.js'
@@ -15,7 +14,9 @@ import { failure } from './helpers/expect-failure.js'
 import { untilLine } from './helpers/files.js'
 import { ask, freePort, get, holdPort } from './helpers/net.js'
 import { childrenOf, fdFlags, procFds, procStatus } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const O_CLOEXEC = 0o2000000
@@ -26,12 +27,10 @@ let dir: string
 const held: Server[] = []
 beforeEach(() => {
   // Root-owned, traversable by the daemon's user, writable only by root.
-  dir = mkdtempSync(join(tmpdir(), 'nd-listen-'))
-  chmodSync(dir, 0o755)
+  dir = scratchDir('nd-listen-', 0o755)
 })
 afterEach(async () => {
   await Promise.all(held.splice(0).map((s) => new Promise((r) => s.close(r))))
-  rmSync(dir, { recursive: true, force: true })
 })
 
 interface AbiAnswer {

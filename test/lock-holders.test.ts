@@ -143,6 +143,47 @@ describe.skipIf(!asRoot)('a daemon that handed its lock to a child and closed it
     await untilGone(child)
     await untilGone(daemon)
   })
+
+  // Hardening round 2 (what a new start does with the survivors of the
+  // previous one): once the child lets go of the lock too, the lock is free
+  // while the recorded daemon runs on. A start would overwrite the launch
+  // record that names it, and run a second copy beside it: refused.
+  it('once nothing holds the lock, start refuses while the daemon runs on; stop ends it, then start works', async () => {
+    const { dir, out } = workDir()
+    const pidFile = join(dir, 'f.pid')
+    const start = (n: number) =>
+      cli(['start', handsOff, '--pid-file', pidFile, '--log-file', join(dir, 'f.log'), '--user', 'nobody', '--startup-grace', '0', '--json', '--', join(out, `child.${n}`), 'stay'])
+    const first = await start(1)
+    expect(first.code, first.err).toBe(0)
+    const daemon = track(json(first).pid as number)
+    const child = track(await pidIn(join(out, 'child.1')))
+    process.kill(child, 'SIGKILL')
+    await untilGone(child)
+
+    const st = await cli(['status', '--pid-file', pidFile, '--json'])
+    expect(st.code).toBe(1)
+    expect(json(st)).toMatchObject({ state: 'dead', pid: daemon, survivors: [daemon] })
+    const again = await start(2)
+    if (again.code === 0) {
+      // (not to be left running if it is not refused)
+      track(json(again).pid as number)
+      track(await pidIn(join(out, 'child.2')))
+    }
+    expect(again.code).toBe(1)
+    expect(again.err).toContain(`not started: pid ${daemon} of the service still runs without holding its lock; stop ends it (or restart)`)
+    expect(JSON.parse(again.out)).toMatchObject({ ok: false, error: { code: 'EBUSY', stage: 'pidfile', pid: daemon } })
+    expect(isAlive(daemon)).toBe(true)
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(daemon))
+
+    const stopped = await cli(['stop', '--pid-file', pidFile])
+    expect(stopped.code, stopped.err).toBe(0)
+    await untilGone(daemon)
+    const third = await start(3)
+    expect(third.code, third.err).toBe(0)
+    track(json(third).pid as number)
+    track(await pidIn(join(out, 'child.3')))
+    expect((await cli(['stop', '--pid-file', pidFile])).code).toBe(0)
+  })
 })
 
 describe.skipIf(!asRoot)('a lock passed with SCM_RIGHTS to a process of another uid', () => {

@@ -7,7 +7,7 @@ import { linkSync, lstatSync, renameSync, statSync, symlinkSync, writeFileSync }
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError, type Daemon } from '../src/index.js'
-import { reload } from '../src/lifecycle.js'
+import { reload } from '../src/control/reload.js'
 import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { completeLines, completeText, readAll, tail } from './helpers/files.js'

@@ -12,7 +12,9 @@ import { cleanUpDaemons } from './helpers/daemons.js'
 import { untilLine } from './helpers/files.js'
 import { startNamed, useNamesRoot } from './helpers/names.js'
 import { until } from './helpers/wait.js'
+import { cleanUpScratchDirs } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 const names = useNamesRoot()
 

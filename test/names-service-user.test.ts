@@ -16,7 +16,9 @@ import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { untilLine } from './helpers/files.js'
 import { type NamesRoot, startNamed, useNamesRoot } from './helpers/names.js'
 import { isAlive, procStatus } from './helpers/proc.js'
+import { cleanUpScratchDirs } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 const names = useNamesRoot()
 

@@ -4,10 +4,9 @@
 // daemon by name through its spec. Real daemons, judged by their pid-file
 // lock and /proc.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { daemonize, loadSpecByName } from '../src/index.js'
 import { native, type UserEntry } from '../src/native.js'
 import { fixtures, root as repo } from './helpers/caller.js'
@@ -15,7 +14,9 @@ import { runCli as cli } from './helpers/cli.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { startNamed, useNamesRoot } from './helpers/names.js'
 import { isAlive } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 const names = useNamesRoot()
 
@@ -375,7 +376,6 @@ describe('a spec is trusted only as far as its owner', () => {
 
 describe('a user other than root', () => {
   let home: string
-  afterEach(() => rmSync(home, { recursive: true, force: true }))
 
   function asNobody(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, ...extra }
@@ -383,7 +383,7 @@ describe('a user other than root', () => {
   }
 
   it('keeps pid file, spec and log under ~/.local/state/node-daemonize, private to it', async () => {
-    home = mkdtempSync(join(tmpdir(), 'nd-home-'))
+    home = scratchDir('nd-home-')
     chownSync(home, nobody.uid, nobody.gid)
     const as = { uid: nobody.uid, gid: nobody.gid }
     const res = await cli(['start', entry, '--name', 'mine', '--json', '--', 'q'], asNobody(), [], as)
@@ -405,7 +405,7 @@ describe('a user other than root', () => {
   })
 
   it('never runs a spec someone else wrote into its directory, not even root', async () => {
-    home = mkdtempSync(join(tmpdir(), 'nd-home-'))
+    home = scratchDir('nd-home-')
     chownSync(home, nobody.uid, nobody.gid)
     const as = { uid: nobody.uid, gid: nobody.gid }
     const res = await cli(['start', entry, '--name', 'own', '--json'], asNobody(), [], as)
@@ -423,7 +423,7 @@ describe('a user other than root', () => {
   })
 
   it('uses $XDG_STATE_HOME when it is set (and absolute)', async () => {
-    home = mkdtempSync(join(tmpdir(), 'nd-home-'))
+    home = scratchDir('nd-home-')
     chownSync(home, nobody.uid, nobody.gid)
     const state = join(home, 'state')
     mkdirSync(state, { mode: 0o700 })
@@ -440,9 +440,8 @@ describe('a user other than root', () => {
   })
 
   it('refuses a state directory that others can write to', async () => {
-    home = mkdtempSync(join(tmpdir(), 'nd-home-'))
+    home = scratchDir('nd-home-', 0o777)
     chownSync(home, nobody.uid, nobody.gid)
-    chmodSync(home, 0o777)
     const as = { uid: nobody.uid, gid: nobody.gid }
     const res = await cli(['start', entry, '--name', 'x'], asNobody(), [], as)
     expect(res.code).toBe(1)

@@ -3,18 +3,17 @@
 // error names every candidate, why it failed and how to build from source. The
 // helper comes from the directory whose addon loaded.
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { BUILD_FROM_SOURCE, candidates, loadFrom } from '../src/native.js'
 import { root } from './helpers/caller.js'
+import { scratchDirForFile } from './helpers/scratch.js'
 
 // The directory whose addon loads here: build/Release, or under arm64
 // emulation in CI (where build/ is the host's x64 build) the arm64 prebuild.
 const built = loadFrom(candidates(root)).dir
-const scratch = mkdtempSync(join(tmpdir(), 'nd-loader-'))
-afterAll(() => rmSync(scratch, { recursive: true, force: true }))
+const scratch = scratchDirForFile('nd-loader-')
 
 /** A directory with a damaged addon (and a helper beside it). */
 function corrupt(name: string): string {

@@ -5,11 +5,9 @@
 // caller's alone to write.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import {
-  chmodSync,
   closeSync,
   existsSync,
   fstatSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   readdirSync,
@@ -18,22 +16,24 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { daemonize, type Daemon } from '../src/daemonize.js'
+import { daemonize, type Daemon } from '../src/launch/daemonize.js'
 import { DaemonizeError } from '../src/errors.js'
-import { reload, status } from '../src/lifecycle.js'
-import { stop } from '../src/stop.js'
+import { reload } from '../src/control/reload.js'
+import { status } from '../src/control/status.js'
+import { stop } from '../src/control/stop.js'
 import { native } from '../src/native.js'
-import { acquirePidFile, acquirePidFileWhenSettled } from '../src/pidfile.js'
-import { writeLockedInProcLocks } from '../src/pidfile-inspect.js'
+import { acquirePidFile, acquirePidFileWhenSettled } from '../src/files/pidfile-acquire.js'
+import { writeLockedInProcLocks } from '../src/files/pidfile-inspect.js'
 import { execShim, fixtures, root, runCaller } from './helpers/caller.js'
 import { cleanUpDaemons, killChildren, killDaemon, track, untilGone } from './helpers/daemons.js'
 import { procStatus } from './helpers/proc.js'
 import { runCli as cliAsync } from './helpers/cli.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const NOBODY = native().lookupUser('nobody')!
@@ -47,8 +47,7 @@ const children: ChildProcess[] = []
 const heldFds: number[] = []
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-hostile-'))
-  chmodSync(dir, 0o755)
+  dir = scratchDir('nd-hostile-', 0o755)
   pidFile = join(dir, 'd.pid')
   logFile = join(dir, 'd.log')
 })
@@ -56,7 +55,6 @@ beforeEach(() => {
 afterEach(async () => {
   for (const fd of heldFds.splice(0)) closeSync(fd)
   await killChildren(children)
-  rmSync(dir, { recursive: true, force: true })
 })
 
 /** The system's python (a per-user shim in root's home is not nobody's to run). */
@@ -181,40 +179,35 @@ describe('a foreign read lock (defect 1)', () => {
 
 describe('the pid file is not the daemon\'s to write (defect 7)', () => {
   it('a daemon run as nobody holds no descriptor of its pid file, only the lock file at fd 3', async () => {
-    const logs = mkdtempSync(join(tmpdir(), 'nd-hostile-logs-'))
-    chmodSync(logs, 0o777)
-    try {
-      const d = await daemonize({
-        entry: plain,
-        execPath: execShim,
-        preload: false,
-        pidFile,
-        logFile: join(logs, 'd.log'),
-        user: 'nobody',
-      })
-      track(d.pid)
-      expect(procStatus(d.pid).Uid.split(/\s+/)[0]).toBe(String(NOBODY.uid))
-      const pidSt = statSync(pidFile)
-      expect({ uid: pidSt.uid, mode: pidSt.mode & 0o777 }).toEqual({ uid: 0, mode: 0o644 })
-      // Every fd of the daemon, by inode: none is the pid file.
-      const fds = readdirSync(`/proc/${d.pid}/fd`).map(Number).sort((a, b) => a - b)
-      const seen = new Map<number, { dev: number; ino: number }>()
-      for (const fd of fds) {
-        try {
-          const st = statSync(`/proc/${d.pid}/fd/${fd}`)
-          seen.set(fd, { dev: st.dev, ino: st.ino })
-        } catch {
-          // closed meanwhile
-        }
+    const logs = scratchDir('nd-hostile-logs-', 0o777)
+    const d = await daemonize({
+      entry: plain,
+      execPath: execShim,
+      preload: false,
+      pidFile,
+      logFile: join(logs, 'd.log'),
+      user: 'nobody',
+    })
+    track(d.pid)
+    expect(procStatus(d.pid).Uid.split(/\s+/)[0]).toBe(String(NOBODY.uid))
+    const pidSt = statSync(pidFile)
+    expect({ uid: pidSt.uid, mode: pidSt.mode & 0o777 }).toEqual({ uid: 0, mode: 0o644 })
+    // Every fd of the daemon, by inode: none is the pid file.
+    const fds = readdirSync(`/proc/${d.pid}/fd`).map(Number).sort((a, b) => a - b)
+    const seen = new Map<number, { dev: number; ino: number }>()
+    for (const fd of fds) {
+      try {
+        const st = statSync(`/proc/${d.pid}/fd/${fd}`)
+        seen.set(fd, { dev: st.dev, ino: st.ino })
+      } catch {
+        // closed meanwhile
       }
-      for (const [fd, st] of seen) expect(st.dev === pidSt.dev && st.ino === pidSt.ino, `fd ${fd} is the pid file`).toBe(false)
-      const lockSt = statSync(`${pidFile}.lock`)
-      expect(seen.get(3)).toEqual({ dev: lockSt.dev, ino: lockSt.ino })
-      // stop still finds and stops it
-      expect(await stop(pidFile)).toMatchObject({ wasRunning: true, pid: d.pid })
-    } finally {
-      rmSync(logs, { recursive: true, force: true })
     }
+    for (const [fd, st] of seen) expect(st.dev === pidSt.dev && st.ino === pidSt.ino, `fd ${fd} is the pid file`).toBe(false)
+    const lockSt = statSync(`${pidFile}.lock`)
+    expect(seen.get(3)).toEqual({ dev: lockSt.dev, ino: lockSt.ino })
+    // stop still finds and stops it
+    expect(await stop(pidFile)).toMatchObject({ wasRunning: true, pid: d.pid })
   })
 
   it('a 2 GB (sparse) pid file: status answers at once, "does not hold a pid", and stop and start refuse it', async () => {
@@ -250,7 +243,7 @@ describe('the helper writes the pid', () => {
   const isRoot = process.getuid?.() === 0
 
   it.skipIf(!isRoot)('a pid file that cannot be written fails the launch at stage pidfile, with nothing left running', async () => {
-    const mnt = mkdtempSync(join(tmpdir(), 'nd-hostile-full-'))
+    const mnt = scratchDir('nd-hostile-full-')
     const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4k,mode=0755', 'tmpfs', mnt], { encoding: 'utf8' })
     try {
       expect(m.status, `mount a 4 KiB tmpfs: ${m.stderr}`).toBe(0)
@@ -272,8 +265,8 @@ describe('the helper writes the pid', () => {
       // nothing of the launch is left holding anything on the filesystem
       expect(spawnSync('umount', [mnt]).status).toBe(0)
     } finally {
+      // Before the directory goes (after the test).
       spawnSync('umount', [mnt])
-      rmSync(mnt, { recursive: true, force: true })
     }
   })
 })
@@ -282,11 +275,9 @@ describe('a pid file or lock file planted by another user (defect 8)', () => {
   let shared: string
   beforeEach(() => {
     // A sticky, world-writable directory (like /tmp, /run/lock).
-    shared = mkdtempSync(join(tmpdir(), 'nd-hostile-sticky-'))
-    chmodSync(shared, 0o1777)
+    shared = scratchDir('nd-hostile-sticky-', 0o1777)
     pidFile = join(shared, 'd.pid')
   })
-  afterEach(() => rmSync(shared, { recursive: true, force: true }))
 
   /** Create `path` as nobody, mode 0666, holding `content`. */
   function plantAsNobody(path: string, content: string): void {

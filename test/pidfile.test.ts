@@ -9,7 +9,6 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   readlinkSync,
@@ -18,27 +17,27 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DaemonizeError } from '../src/errors.js'
 import { native } from '../src/native.js'
-import { acquirePidFile, acquirePidFileWhenSettled } from '../src/pidfile.js'
-import { inspectPidFile } from '../src/pidfile-inspect.js'
-import { parsePid } from '../src/pidfile-read.js'
-import { removePidFile } from '../src/pidfile-remove.js'
-import { status } from '../src/lifecycle.js'
+import { acquirePidFile, acquirePidFileWhenSettled } from '../src/files/pidfile-acquire.js'
+import { inspectPidFile } from '../src/files/pidfile-inspect.js'
+import { parsePid } from '../src/files/pidfile-read.js'
+import { removePidFile } from '../src/files/pidfile-remove.js'
+import { status } from '../src/control/status.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
+
+cleanUpScratchDirs()
 
 let dir: string
 const open: number[] = []
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-pidfile-'))
-  chmodSync(dir, 0o755)
+  dir = scratchDir('nd-pidfile-', 0o755)
 })
 afterEach(() => {
   for (const fd of open.splice(0)) closeSync(fd)
-  rmSync(dir, { recursive: true, force: true })
 })
 
 function expectError(fn: () => unknown): DaemonizeError {

@@ -14,18 +14,15 @@ import {
   existsSync,
   linkSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   renameSync,
-  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { daemonize, DaemonizeError } from '../src/index.js'
 import { native, type UserEntry } from '../src/native.js'
 import { execShim, fixtures } from './helpers/caller.js'
@@ -33,7 +30,9 @@ import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { completeText, untilLine } from './helpers/files.js'
 import { childrenOf, isAlive, procStatus } from './helpers/proc.js'
 import { failure } from './helpers/expect-failure.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const nobody = native().lookupUser('nobody') as UserEntry
@@ -47,11 +46,7 @@ const require = createRequire(import.meta.url)
 let dir: string
 beforeEach(() => {
   // Root-owned, traversable by everyone, writable only by root.
-  dir = mkdtempSync(join(tmpdir(), 'nd-priv-'))
-  chmodSync(dir, 0o755)
-})
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true })
+  dir = scratchDir('nd-priv-', 0o755)
 })
 
 /** A directory the target user owns (so it may create files in it). */

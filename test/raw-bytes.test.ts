@@ -4,15 +4,16 @@
 // A shell makes the bytes (Node cannot spawn with them); the daemon reports
 // its own /proc/self/cmdline and environ in hex.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { daemonize } from '../src/index.js'
 import { fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { until } from './helpers/wait.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const bin = join(root, 'bin', 'node-daemonize.js')
@@ -52,7 +53,7 @@ describe('non-UTF-8 bytes pass through the CLI verbatim', () => {
     ['with --env NAME=VALUE', false, false],
     ['with --env=NAME=VALUE and --clear-env', true, true],
   ])('%s', async (_name, inline, clearEnv) => {
-    const dir = mkdtempSync(join(tmpdir(), 'nd-raw-'))
+    const dir = scratchDir('nd-raw-')
     const out = join(dir, 'report.json')
     const args = [latin1, invalid, truncated, surrogate, valid, Buffer.alloc(0)]
     const script = [
@@ -81,7 +82,7 @@ describe('non-UTF-8 bytes pass through the CLI verbatim', () => {
   })
 
   it('the API takes Buffers for args and env values', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nd-raw-api-'))
+    const dir = scratchDir('nd-raw-api-')
     const out = join(dir, 'report.json')
     const d = await daemonize({ entry, args: [out, latin1, invalid], env: { ND_RAW_GIVEN: envValue }, clearEnv: true })
     track(d.pid)

@@ -3,14 +3,14 @@
 // stopped. Through the CLI, against a running daemon, checked in /proc and by
 // `status`.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { isAlive, procStat } from './helpers/proc.js'
 import { runCli as cli } from './helpers/cli.js'
+import { scratchDirForFile } from './helpers/scratch.js'
 
 cleanUpDaemons()
 
@@ -19,13 +19,10 @@ const isRoot = process.getuid?.() === 0
 
 
 
-let dir: string
+const dir = scratchDirForFile('nd-restart-checks-', 0o755)
 /** A 0700 directory nobody cannot enter, holding a readable copy of the entry. */
-let privateDir: string
+const privateDir = join(dir, 'private')
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nd-restart-checks-'))
-  chmodSync(dir, 0o755)
-  privateDir = join(dir, 'private')
   mkdirSync(privateDir, { mode: 0o700 })
   copyFileSync(entry, join(privateDir, 'app.js'))
   chmodSync(join(privateDir, 'app.js'), 0o644)
@@ -33,7 +30,6 @@ beforeAll(() => {
   spawnSync('mkfifo', [join(dir, 'fifo.log')])
   symlinkSync('/etc/passwd', join(dir, 'link.log'))
 })
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const nrOpen = () => Number(readFileSync('/proc/sys/fs/nr_open', 'utf8'))
 

@@ -1,17 +1,18 @@
 // Fifty starts of one pid file from fifty separate processes, released at
 // once: exactly one daemon, and forty-nine refusals that name its pid.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, expect, it } from 'vitest'
-import { status } from '../src/lifecycle.js'
-import { stop } from '../src/stop.js'
+import { status } from '../src/control/status.js'
+import { stop } from '../src/control/stop.js'
 import { execShim, fixtures, root } from './helpers/caller.js'
 import { cleanUpDaemons, killChildren, track } from './helpers/daemons.js'
 import { isAlive } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 const CONTENDERS = 50
@@ -59,8 +60,7 @@ function contender(pidFile: string, logFile: string, entry: string): { child: Ch
 }
 
 it(`${CONTENDERS} concurrent starts of one pid file: one daemon, ${CONTENDERS - 1} refusals naming it`, { timeout: 180_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nd-race-'))
-  chmodSync(dir, 0o755)
+  const dir = scratchDir('nd-race-', 0o755)
   const pidFile = join(dir, 'race.pid')
   const logFile = join(dir, 'race.log')
   const entry = join(dir, 'entry.js')

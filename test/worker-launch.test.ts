@@ -3,14 +3,14 @@
 // cleanup hook must. The caller (test/fixtures/worker-launch.mjs) reports
 // what was left in its own process; this file judges it.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { isAlive } from './helpers/proc.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
+cleanUpScratchDirs()
 cleanUpDaemons()
 
 interface Left {
@@ -28,7 +28,7 @@ interface Left {
 
 describe('a Worker terminated while its daemonize() waits for ready()', () => {
   it('leaves no helper (running or zombie), no daemon, no fd and no locked pid file in the caller', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nd-worker-'))
+    const dir = scratchDir('nd-worker-')
     const r = spawnSync(
       process.execPath,
       [

@@ -237,7 +237,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < socket_fds.size(); i++)  // at most ND_PLAN_SOCKETS_MAX (checked above)
     layout[nlayout++] = {socket_fds[i], ND_HELPER_FD_SOCKETS + static_cast<int>(i)};
   // Built at once, not grown: a growing vector of these would need a
-  // libstdc++ newer than the prebuilds' floor (binary-floor.test.ts).
+  // libstdc++ newer than the prebuilds' floor (native-portability.test.ts).
   std::vector<nd_fd_move> moves(layout, layout + nlayout);
   posix_spawn_file_actions_t fa;
   int err = posix_spawn_file_actions_init(&fa);

@@ -48,18 +48,38 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   ~FdWatcher() override { Stop(); }
 
  private:
+  // Raw N-API here, not node-addon-api's wrappers: in an environment that is
+  // ending (a Worker terminated), JS cannot run, every call fails, and the
+  // wrappers would turn that failure into a Napi::Error, whose construction
+  // fails too and aborts the process (FATAL ERROR: Error::Error). A call
+  // that cannot run is dropped; an exception the callback threw is handed
+  // to Node, which reports it as an uncaught exception like any callback's.
   static void OnReady(uv_poll_t* handle, int status, int events) {
     FdWatcher* self = static_cast<FdWatcher*>(handle->data);
     if (self == nullptr) return;
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    try {
-      self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, status), Napi::Number::New(env, events)});
-    } catch (const Napi::Error& e) {
-      // A C++ exception must not unwind through libuv: hand the JS error to
-      // Node, which reports it as an uncaught exception like any callback's.
-      napi_fatal_exception(env, e.Value());
+    napi_env env = self->Env();
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value recv = nullptr, fn = nullptr;
+    napi_value argv[2];
+    napi_value result;
+    napi_ref self_ref = *self;
+    napi_ref fn_ref = self->callback_;
+    if (self_ref != nullptr && fn_ref != nullptr && napi_get_reference_value(env, self_ref, &recv) == napi_ok &&
+        napi_get_reference_value(env, fn_ref, &fn) == napi_ok && recv != nullptr && fn != nullptr &&
+        napi_create_int32(env, status, &argv[0]) == napi_ok &&
+        napi_create_int32(env, events, &argv[1]) == napi_ok &&
+        napi_make_callback(env, nullptr, recv, fn, 2, argv, &result) == napi_pending_exception) {
+      napi_value error;
+      bool pending = false;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+          napi_get_and_clear_last_exception(env, &error) == napi_ok) {
+        napi_valuetype type;
+        // Termination shows as an exception that is no value of JS: nothing to report.
+        if (napi_typeof(env, error, &type) == napi_ok && type != napi_undefined) napi_fatal_exception(env, error);
+      }
     }
+    napi_close_handle_scope(env, scope);
   }
 
   static void OnClosed(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); }

@@ -189,6 +189,8 @@ function writeAll(fd: 1 | 2, text: string): void {
 }
 
 function writeBytes(fd: 1 | 2, buf: Buffer): void {
+  // Behind bytes the stream still holds: after them, in order.
+  if (streamed[fd] && streamOf(fd).writableLength > 0) return writeThroughStream(fd, buf)
   while (buf.length > 0) {
     try {
       buf = buf.subarray(writeSync(fd, buf))
@@ -209,13 +211,54 @@ function writeBytes(fd: 1 | 2, buf: Buffer): void {
 
 let stdoutFailed = false
 let stdoutClosed = false
+/** Whether fd's stream was ever used (touching process.stdout loads Node's streams). */
+const streamed = { 1: false, 2: false }
+
+function streamOf(fd: 1 | 2): NodeJS.WriteStream {
+  return fd === 1 ? process.stdout : process.stderr
+}
 
 function writeThroughStream(fd: 1 | 2, buf: Buffer): void {
-  const stream = fd === 1 ? process.stdout : process.stderr
+  streamed[fd] = true
+  const stream = streamOf(fd)
   // The stream reports a later EPIPE as an 'error' event: without a
   // listener that is an uncaught exception, with a stack trace.
   if (stream.listenerCount('error') === 0) stream.on('error', () => {})
   stream.write(buf)
+}
+
+/** What stdout may hold unwritten (a full non-blocking pipe) before a long writer waits for it. */
+const STDOUT_BACKLOG = 1024 * 1024
+
+/**
+ * For a command that writes for long (logs -f): undefined while stdout
+ * takes what it is given; else a promise that resolves once the bytes it
+ * holds have gone out (or stdout is gone, or `signal` aborts), so that what
+ * cannot be written is not read meanwhile: memory stays bounded however
+ * much the log grows behind a reader that does not read.
+ */
+export function stdoutDrained(signal: AbortSignal): Promise<void> | undefined {
+  if (!streamed[1] || process.stdout.writableLength < STDOUT_BACKLOG) return undefined
+  const stream = process.stdout
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done).off('error', done).off('close', done)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    stream.once('drain', done).once('error', done).once('close', done)
+    signal.addEventListener('abort', done)
+  })
+}
+
+/**
+ * A command that was told to end (SIGINT, SIGTERM) and still has bytes
+ * that stdout cannot take (a reader that stopped reading): exit now with
+ * `code` rather than wait for ever to write them, which would keep the
+ * process alive past the signal.
+ */
+export function exitIfStdoutStuck(code: number): void {
+  if (streamed[1] && process.stdout.writableLength > 0) process.exit(code)
 }
 
 /** A command's result: as JSON with --json, else its message unless --quiet. */

@@ -1,8 +1,8 @@
 // `node-daemonize list [--json]`: every named daemon of this user (root:
 // the system's), as a table, or JSON for scripts.
 import { escapeControls } from '../escape.js'
-import { type ListEntry, listDaemons } from '../list.js'
-import { formatDuration } from '../supervise-state.js'
+import { type ListEntry, listDaemons } from '../names/list.js'
+import { formatDuration } from '../duration.js'
 import { EXIT_OK, parseCommandLine, printOut, UsageError } from './args.js'
 
 export const usage = `Usage: node-daemonize list [--json]

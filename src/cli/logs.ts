@@ -6,14 +6,14 @@
 import { closeSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { DaemonizeError } from '../errors.js'
-import { euid } from '../filecheck.js'
+import { euid } from '../files/checks.js'
 import { escapeControls } from '../escape.js'
-import { terminalHasColour, terminalOutput } from '../log-view.js'
-import { followLog, lastLines, LOG_WINDOW, openLogForReading } from '../logs.js'
-import type { DaemonizeOptions } from '../options.js'
-import { findSpec, noSuchName } from '../spec.js'
-import { resolveCredentials } from '../user.js'
-import { EXIT_OK, parseCommandLine, parsePositiveInt, printBytes, printErr, printOut, stdoutGone, UsageError } from './args.js'
+import { terminalHasColour, terminalOutput } from '../logs/terminal.js'
+import { followLog, LOG_WINDOW, openLogForReading, readLastLines } from '../logs/read.js'
+import type { DaemonizeOptions } from '../options/daemonize-options.js'
+import { findSpec, noSuchName } from '../names/spec.js'
+import { resolveCredentials } from '../options/user.js'
+import { EXIT_OK, parseCommandLine, parsePositiveInt, exitIfStdoutStuck, printBytes, printErr, printOut, stdoutDrained, stdoutGone, UsageError } from './args.js'
 import { nameArg } from './target.js'
 
 export const usage = `Usage: node-daemonize logs NAME [-n 50] [-f]
@@ -112,7 +112,7 @@ async function show(path: string, name: string, lines: number, follow: boolean, 
   }
   let offset = 0
   if (log !== undefined) {
-    const last = lastLines(log.fd, lines)
+    const last = readLastLines(log.fd, lines)
     if (last.cut) {
       // On a terminal the line carries its marker; into a pipe the bytes stay as they are, so stderr says it.
       if (out.startsCut) out.startsCut()
@@ -133,7 +133,10 @@ async function show(path: string, name: string, lines: number, follow: boolean, 
     note: (m) => printErr(`node-daemonize logs: ${escapeControls(m)}`),
     stopped: stdoutGone,
     owner,
+    drained: () => stdoutDrained(signal),
   })
+  // Ended by a signal: what a stalled reader did not take is dropped.
+  if (signal.aborted) exitIfStdoutStuck(EXIT_OK)
   out.end()
   return EXIT_OK
 }

@@ -1,6 +1,6 @@
 // `node-daemonize reload NAME|--pid-file P`: SIGHUP to the daemon, only when it
 // catches SIGHUP (HUP's default action would kill it).
-import { reload } from '../lifecycle.js'
+import { reload } from '../control/reload.js'
 import { EXIT_OK, parseCommandLine, pidFileCommandOptions, type PidFileCommandValues, printResult } from './args.js'
 import { resolveTarget } from './target.js'
 

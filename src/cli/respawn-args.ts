@@ -4,8 +4,8 @@
 //   --min-uptime D      --stop-timeout D
 // --respawn takes an optional mode: only the next word `on-failure` or
 // `always` is taken as one (a script of that name is `./always`).
-import type { RespawnMode, RespawnOptions } from '../respawn.js'
-import { MAX_RESPAWN_LIMIT } from '../respawn.js'
+import type { RespawnMode, RespawnOptions } from '../options/respawn.js'
+import { MAX_RESPAWN_LIMIT } from '../options/respawn.js'
 import { parseDuration, UsageError } from './args.js'
 
 export const respawnOptions = {

@@ -6,14 +6,15 @@
 // source of truth.
 // `node-daemonize restart --graceful NAME|--pid-file FILE`: hand over to a
 // new generation once it is ready, under the service's supervisor
-// (graceful.ts).
-import { status } from '../lifecycle.js'
-import { nameDirs, namePaths } from '../names.js'
-import type { DaemonizeOptions } from '../options.js'
-import { preflight } from '../preflight.js'
-import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../spec.js'
-import { stop } from '../stop.js'
-import { handOver } from '../graceful.js'
+// (control/graceful.ts).
+import { status } from '../control/status.js'
+import { nameDirs, namePaths } from '../names/paths.js'
+import type { DaemonizeOptions } from '../options/daemonize-options.js'
+import { preflight } from '../launch/preflight.js'
+import { resolveStart } from '../launch/start.js'
+import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../names/spec.js'
+import { stop } from '../control/stop.js'
+import { handOver } from '../control/graceful.js'
 import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printOut, printResult, shellWord, UsageError } from './args.js'
 import { parseStartArgs, startDaemon, startOptionsText, type StartRequest, USER_VARS } from './start.js'
 import { nameArg, resolveTarget } from './target.js'
@@ -194,13 +195,14 @@ export async function run(args: string[]): Promise<number> {
   }
 
   // Everything start would refuse is refused before the old daemon is
-  // stopped: preflight runs start's checks, and the daemon's own steps up to
-  // exec in a dry run, without creating anything (daemonize() checks it all
-  // again).
-  await preflight(req.options)
+  // stopped: the options are resolved and checked as start checks them, and
+  // preflight runs the daemon's own steps up to exec in a dry run, without
+  // creating anything. The start after the stop runs that same resolved start.
+  const start = resolveStart(req.options)
+  await preflight(start)
   const graceful = await restartGracefullyWhenItCan(spec, req)
   if (graceful !== undefined) return graceful
   const stopped = pidFile === undefined ? undefined : await stop(pidFile)
   if (stopped !== undefined && !req.json && !req.quiet) printOut(stopped.message)
-  return startDaemon(req, stopped === undefined ? {} : { stop: stopped })
+  return startDaemon(req, stopped === undefined ? {} : { stop: stopped }, start)
 }

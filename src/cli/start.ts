@@ -1,11 +1,12 @@
 // `node-daemonize start <entry> [options] [-- args...]`: every daemonize()
 // option as a kebab-case flag. Arguments after `--` go to the program
 // verbatim; nothing here ever involves a shell.
-import { type Daemon, daemonize } from '../daemonize.js'
+import { type Daemon, launchStart } from '../launch/daemonize.js'
+import { resolveStart, type Start } from '../launch/start.js'
 import { DaemonizeError } from '../errors.js'
-import { checkName } from '../names.js'
-import { parseListenSpec } from '../listen-spec.js'
-import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options.js'
+import { checkName } from '../names/paths.js'
+import { parseListenSpec } from '../options/listen-spec.js'
+import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options/daemonize-options.js'
 import {
   EXIT_OK,
   parseCommandLine,
@@ -87,7 +88,9 @@ ${respawnUsage}
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m; 0 or at
 least 1ms.
 Exit status: 0 started (or already running with --ok-if-running),
-1 the start failed, 2 invalid arguments (a malformed value, or one the
+1 the start failed or was refused (already running; or processes of its
+previous start still run, its supervisor killed: stop ends them),
+2 invalid arguments (a malformed value, or one the
 options check refuses: a unix: path too long or given twice, ...); output
 that cannot be written (a closed pipe) does not change it.`
 
@@ -315,12 +318,14 @@ export function describeStart(entryArg: string, d: Daemon): string {
 
 /**
  * daemonize() with the CLI's output: the exit code, or the DaemonizeError
- * (main reports it). `jsonExtra` is merged into the --json result.
+ * (main reports it). `jsonExtra` is merged into the --json result. `start`:
+ * the request's options already resolved (a restart resolves them before
+ * it stops the old daemon).
  */
-export async function startDaemon(req: StartRequest, jsonExtra: Record<string, unknown> = {}): Promise<number> {
+export async function startDaemon(req: StartRequest, jsonExtra: Record<string, unknown> = {}, start?: Start): Promise<number> {
   let daemon: Daemon
   try {
-    daemon = await daemonize(req.options)
+    daemon = await launchStart(start ?? resolveStart(req.options))
   } catch (err) {
     if (req.okIfRunning && err instanceof DaemonizeError && err.code === 'EALREADY') {
       if (req.json) printOut(JSON.stringify({ alreadyRunning: true, pid: err.pid ?? null, pidFile: err.path, ...jsonExtra }))

@@ -2,7 +2,7 @@
 // pid file, with LSB's status exit codes. Reads only: never creates the pid
 // file, never takes its lock.
 import { DaemonizeError } from '../errors.js'
-import { status } from '../lifecycle.js'
+import { status } from '../control/status.js'
 import { parseCommandLine, printOut } from './args.js'
 import { resolveTarget } from './target.js'
 

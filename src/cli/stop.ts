@@ -2,7 +2,7 @@
 // signal the daemon through a pidfd, wait for it, SIGKILL it after the
 // timeout, remove the pid file under its lock. Exits 0 also when it was not
 // running, as LSB asks of `stop`.
-import { stop } from '../stop.js'
+import { stop } from '../control/stop.js'
 import { resolveSignal } from '../signals.js'
 import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printResult, UsageError } from './args.js'
 import { resolveTarget } from './target.js'
@@ -16,8 +16,10 @@ process holding the file's lock, send it the signal, wait for it to exit,
 send SIGKILL if it is still there after the timeout, then remove the pid
 file. A stale pid file (lock free) names no daemon: nothing is signalled,
 but what the launch record identifies (start time and uid) as still running
-is stopped: the generation a supervisor killed with SIGKILL left behind, and
-then, with SIGKILL, what runs as the service's user in its session.
+is stopped: the generation a supervisor killed with SIGKILL left behind,
+then, with SIGKILL, what runs as the service's user in its session, then
+what is left in the service's cgroup (cgroup.kill), whose cgroups are then
+removed. Until then, start refuses.
 
 When the pid no longer holds the lock (the daemon handed its lock fd to
 another process and exited), the processes that hold it are stopped the

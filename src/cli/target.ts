@@ -1,8 +1,8 @@
 // Which daemon a stop, status or reload is about: `NAME` (its saved spec
 // names the pid file) or `--pid-file FILE`, exactly one of them.
 import { DaemonizeError } from '../errors.js'
-import { checkName, nameDirs } from '../names.js'
-import { findSpec, noSuchName, type LoadedSpec } from '../spec.js'
+import { checkName, nameDirs } from '../names/paths.js'
+import { findSpec, noSuchName, type LoadedSpec } from '../names/spec.js'
 import { UsageError } from './args.js'
 
 export interface Target {

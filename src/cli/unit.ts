@@ -4,9 +4,9 @@
 // (start.ts), plus the few of this command.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { checkName } from '../names.js'
-import type { DaemonizeOptions } from '../options.js'
-import { findSpec, type LoadedSpec, noSuchName } from '../spec.js'
+import { checkName } from '../names/paths.js'
+import type { DaemonizeOptions } from '../options/daemonize-options.js'
+import { findSpec, type LoadedSpec, noSuchName } from '../names/spec.js'
 import { installFiles } from '../systemd/install.js'
 import { buildUnits, type UnitRequest, type Units } from '../systemd/units.js'
 import { detectSystemdVersion } from '../systemd/version.js'

@@ -8,7 +8,7 @@
 // node:fs alone builds a facade that runs its lazy getters, several ms), and
 // the package's own modules through require() when first used.
 import type { Logger, LoggerOptions } from 'pino'
-import type * as LogModule from '../log.js'
+import type * as LogModule from '../logger.js'
 import type * as NativeModule from '../native.js'
 import { forget, take } from './state.js'
 import { keptListenFds, type ListenFd, takeListenFds } from './listen-fds.cjs'
@@ -20,7 +20,7 @@ const fs = () => process.getBuiltinModule('node:fs')
 const os = () => process.getBuiltinModule('node:os')
 const load = (id: string): unknown => process.getBuiltinModule('node:module').createRequire(import.meta.url)(id)
 const native = () => (load('../native.js') as typeof NativeModule).native()
-const loadPino = () => (load('../log.js') as typeof LogModule).loadPino()
+const loadPino = () => (load('../logger.js') as typeof LogModule).loadPino()
 
 let notified = false
 

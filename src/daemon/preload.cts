@@ -49,7 +49,7 @@ if (logPath !== undefined) {
     } catch (err) {
       // Keep writing to the old file rather than die; say why there.
       const e = err as NodeJS.ErrnoException
-      const log = (require('../log.js') as LogModule).fdLogger(2, { path: logPath })
+      const log = (require('../logger.js') as LogModule).fdLogger(2, { path: logPath })
       log.error({ code: e.code, errno: e.errno, syscall: e.syscall }, `cannot reopen the log: ${e.message}`)
     }
   })

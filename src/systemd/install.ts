@@ -5,7 +5,15 @@
 import { closeSync, constants as fsc, fchmodSync, openSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { DaemonizeError, stageError } from '../errors.js'
-import type { UnitFile } from './units.js'
+
+/** One file of a unit set: a unit, or its environment file. */
+export interface UnitFile {
+  /** The file's name in unitDir. */
+  name: string
+  text: string
+  /** 0644 for units, 0600 for the environment file (it may hold secrets). */
+  mode: number
+}
 
 /** Write `files` into `dir`; returns their paths. Throws at stage 'unit'. */
 export function installFiles(dir: string, files: UnitFile[]): string[] {

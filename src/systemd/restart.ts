@@ -1,6 +1,6 @@
 // The --respawn policy as systemd's restart settings. The supervisor and
 // systemd count differently in places; each difference is said in a comment.
-import type { RespawnPolicy } from '../respawn.js'
+import type { RespawnPolicy } from '../options/respawn.js'
 import { timeSpan } from './quote.js'
 
 /** RestartSteps= and RestartMaxDelaySec= came with systemd 254. */

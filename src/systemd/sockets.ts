@@ -6,10 +6,10 @@
 import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { optionError } from '../errors.js'
-import type { ListenSpec } from '../listen-spec.js'
-import { UNNAMED } from '../listen.js'
+import type { ListenSpec } from '../options/listen-spec.js'
+import { UNNAMED } from '../options/listen.js'
 import { shown, verbatim } from './quote.js'
-import type { UnitFile } from './units.js'
+import type { UnitFile } from './install.js'
 
 export interface SocketUnits {
   files: UnitFile[]

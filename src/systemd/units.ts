@@ -7,13 +7,15 @@ import { existsSync } from 'node:fs'
 import { basename, extname, join } from 'node:path'
 import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE } from '../daemon/contract.cjs'
 import { optionError } from '../errors.js'
-import { euid } from '../filecheck.js'
-import { parseListenSpec } from '../listen-spec.js'
-import { checkName, nameDirs, namePaths } from '../names.js'
-import { type DaemonizeOptions, resolveLaunch, SAFE_PATH } from '../options.js'
-import { resolveRespawn } from '../respawn.js'
-import { checkAccount } from '../user.js'
+import { euid } from '../files/checks.js'
+import { parseListenSpec } from '../options/listen-spec.js'
+import { checkName, nameDirs, namePaths } from '../names/paths.js'
+import { type DaemonizeOptions, SAFE_PATH } from '../options/daemonize-options.js'
+import { resolveLaunch } from '../options/resolve.js'
+import { resolveRespawn } from '../options/respawn.js'
+import { checkAccount } from '../options/user.js'
 import { ENV_NAME, environmentWord, envFileLine, execWord, label, shown, timeSpan, verbatim } from './quote.js'
+import type { UnitFile } from './install.js'
 import { socketUnits } from './sockets.js'
 import { respawnLines } from './restart.js'
 
@@ -33,14 +35,6 @@ export interface UnitRequest {
   okIfRunning?: boolean
   /** The saved start spec the options came from (`unit NAME`), for the comments. */
   spec?: { name: string; path: string }
-}
-
-export interface UnitFile {
-  /** The file's name in unitDir. */
-  name: string
-  text: string
-  /** 0644 for units, 0600 for the environment file (it may hold secrets). */
-  mode: number
 }
 
 export interface Units {

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { DaemonizeOptions } from '../../src/options.js'
+import type { DaemonizeOptions } from '../../src/options/daemonize-options.js'
 
 export const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures')
 export const root = join(fixtures, '..', '..')

@@ -1,13 +1,12 @@
 // Named daemons in tests: root's standard directories under a temp dir
 // (NODE_DAEMONIZE_TEST_ROOT, honoured for tests only), a fresh one per
-// test, removed afterwards; the daemons started there are tracked and
-// stopped by pid (daemons.ts).
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+// test, removed afterwards (scratch.ts); the daemons started there are
+// tracked and stopped by pid (daemons.ts).
 import { join } from 'node:path'
 import { afterEach, beforeEach } from 'vitest'
 import { type CliRun, runCli } from './cli.js'
 import { track } from './daemons.js'
+import { scratchDir } from './scratch.js'
 
 export interface NamesRoot {
   /** The temp dir standing for `/`. */
@@ -18,13 +17,15 @@ export interface NamesRoot {
   logs: string
 }
 
-/** Call at the top of a test file: `current()` is this test's root. */
+/**
+ * Call at the top of a test file, after cleanUpScratchDirs() (which removes
+ * each test's root once its daemons are gone): `current()` is this test's root.
+ */
 export function useNamesRoot(): () => NamesRoot {
   let root: NamesRoot | undefined
   beforeEach(() => {
-    const top = mkdtempSync(join(tmpdir(), 'nd-names-'))
-    // As / is: a service user must be able to reach its own log directory below it.
-    chmodSync(top, 0o755)
+    // 0755 as / is: a service user must be able to reach its own log directory below it.
+    const top = scratchDir('nd-names-', 0o755)
     root = {
       top,
       env: { ...process.env, NODE_DAEMONIZE_TEST_ROOT: top },
@@ -33,10 +34,7 @@ export function useNamesRoot(): () => NamesRoot {
       logs: join(top, 'var', 'log', 'node-daemonize'),
     }
   })
-  // Registered after cleanUpDaemons' afterEach, so it runs first (vitest
-  // runs afterEach hooks in reverse): daemons are gone before their files.
   afterEach(() => {
-    if (root !== undefined) rmSync(root.top, { recursive: true, force: true })
     root = undefined
   })
   return () => {

@@ -2,15 +2,15 @@
 // read the supervisor's events and the exec shim's lines from the log, and
 // stop every service (and kill whatever is left of its session) after each test.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, expect } from 'vitest'
-import { stop } from '../../src/stop.js'
+import { stop } from '../../src/control/stop.js'
 import { fixtures, root } from './caller.js'
 import { killDaemon } from './daemons.js'
 import { completeLines } from './files.js'
 import { procStat } from './proc.js'
+import { cleanUpScratchDirs, scratchDir } from './scratch.js'
 
 export const cliPath = join(root, 'bin', 'node-daemonize.js')
 export const app = join(fixtures, 'supervised-app.mjs')
@@ -19,23 +19,22 @@ export let dir: string
 export const pidFiles: string[] = []
 export const pids = new Set<number>()
 
-
 // Stop every service a test started (through its pid file), then kill by
 // pid whatever is still there: supervisors, generations, sessions.
-/** Call at the top of a test file: a fresh directory per test, and every service stopped after it. */
+/** Call at the top of a test file: a fresh directory per test, and every service stopped after it (then the directory removed). */
 export function setUpServices(): void {
+  cleanUpScratchDirs()
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'nd-supervise-'))
+    dir = scratchDir('nd-supervise-')
   })
   afterEach(async () => {
-  for (const p of pidFiles.splice(0)) await stop(p).catch(() => {})
-  const all = [...pids]
-  pids.clear()
-  for (const sid of new Set(all.map(sessionOf).filter((s): s is number => s !== undefined))) {
-    for (const pid of sessionMembers(sid)) all.push(pid)
-  }
-  await Promise.all(all.map(killDaemon))
-  rmSync(dir, { recursive: true, force: true })
+    for (const p of pidFiles.splice(0)) await stop(p).catch(() => {})
+    const all = [...pids]
+    pids.clear()
+    for (const sid of new Set(all.map(sessionOf).filter((s): s is number => s !== undefined))) {
+      for (const pid of sessionMembers(sid)) all.push(pid)
+    }
+    await Promise.all(all.map(killDaemon))
   })
 }
 

@@ -1,0 +1,93 @@
+// The one check every file that names or feeds a daemon goes through
+// (pid file, lock file, log file): a regular file, with one link, owned by
+// the right user. A symbolic link is refused by the caller's O_NOFOLLOW; a
+// hard link would let whoever made it decide what the file is; the owner of
+// a pid file decides which process a stop signals.
+import { constants as fsc, openSync, statSync, type Stats } from 'node:fs'
+import { DaemonizeError, stageError, type Stage } from '../errors.js'
+import { native } from '../native.js'
+
+/** A regular file with one link, or a DaemonizeError saying what it is instead. */
+export function checkFileShape(
+  st: { isFile(): boolean; isDirectory?(): boolean; nlink: number },
+  path: string,
+  stage: Stage,
+  what: string,
+): void {
+  if (st.isDirectory?.()) {
+    throw new DaemonizeError(`${what} ${path} is a directory`, { stage, code: 'EISDIR', path })
+  }
+  if (!st.isFile()) {
+    throw new DaemonizeError(`${what} ${path} is not a regular file`, { stage, code: 'EINVAL', path })
+  }
+  if (st.nlink !== 1) {
+    throw new DaemonizeError(`${what} ${path} has ${st.nlink} links; refusing a hard-linked ${what}`, {
+      stage,
+      code: 'EMLINK',
+      path,
+    })
+  }
+}
+
+/** stat(path), or a DaemonizeError at `stage` that says `message` and why. */
+export function statAtStage(stage: Stage, path: string, message: string): Stats {
+  try {
+    return statSync(path)
+  } catch (err) {
+    throw stageError(stage, message, err, path)
+  }
+}
+
+/** "alice (uid 1000)", or "uid 1000" for a uid without a name. */
+export function describeUser(uid: number): string {
+  let name: string | undefined
+  try {
+    name = native().lookupUser(uid)?.name
+  } catch {
+    name = undefined
+  }
+  return name ? `${name} (uid ${uid})` : `uid ${uid}`
+}
+
+/**
+ * Refuse a pid file or lock file that someone other than `allowed` owns:
+ * whoever owns the file that names a daemon decides which process a stop
+ * signals. Another user's file in a shared directory is theirs to fill.
+ */
+export function checkOwner(st: { uid: number }, path: string, stage: Stage, what: string, allowed: number[]): void {
+  if (allowed.includes(st.uid)) return
+  const wanted = allowed.map(describeUser).join(' or ')
+  throw new DaemonizeError(
+    `${what} ${path} is owned by ${describeUser(st.uid)}, not by ${wanted}; refusing it (its owner could name any process in it)`,
+    { stage, code: 'EPERM', path },
+  )
+}
+
+/** This process's effective uid (-1 where there is none). */
+export function euid(): number {
+  return process.geteuid?.() ?? -1
+}
+
+/**
+ * Open for reading a file that someone else may have planted or replaced:
+ * O_NOFOLLOW (a symbolic link is refused: ELOOP), O_NONBLOCK (a FIFO cannot
+ * hang the reader), O_NOCTTY. undefined when it does not exist; the caller
+ * still checks the fd's shape and owner (checkFileShape, checkOwner).
+ */
+export function openUntrusted(path: string, stage: Stage, what: string): number | undefined {
+  try {
+    return openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY)
+  } catch (err) {
+    return untrustedOpenFailed(err, path, stage, what)
+  }
+}
+
+/** What a failed open of an untrusted file means: undefined when it does not exist, else the refusal to throw. */
+export function untrustedOpenFailed(err: unknown, path: string, stage: Stage, what: string): undefined {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return undefined
+  if (code === 'ELOOP') throw new DaemonizeError(`${what} ${path} is a symbolic link; refusing it`, { stage, code, path })
+  // A unix socket planted there: open(2) gives ENXIO.
+  if (code === 'ENXIO') throw new DaemonizeError(`${what} ${path} is not a regular file`, { stage, code: 'EINVAL', path })
+  throw stageError(stage, `cannot open ${what} ${path}`, err, path)
+}

@@ -1,0 +1,103 @@
+// What a launch recorded about its service, in `<pidFile>.state`: who it
+// runs as (its uid), which process it is (pid and start time), and, under a
+// supervisor, which process the supervisor is. Under --respawn the
+// supervisor writes that record (state-file.ts); without, the launcher
+// writes it once, in the same layout, flagged one-shot.
+//
+// Why this record is the one to trust: the file is created by the caller
+// (root) while holding the pid file's lock, 0644, a regular file with one
+// link, and no process of the service ever has a descriptor of it (the
+// supervisor closes its copy in every generation; a one-shot daemon never
+// gets one). The pid file says only a pid, the lock file is writable
+// through the daemon's own lock fd, and a spec exists only for a named
+// daemon and names a user, not a uid: neither can say whose a process is.
+import { closeSync, lstatSync, writeSync } from 'node:fs'
+import { native } from '../native.js'
+import type { LockRef } from './pidfile-inspect.js'
+import { procIdentity } from '../proc/identity.js'
+import { processHoldsFile } from '../proc/lock-holders.js'
+import { readSupervisorState, STATE_F_ONE_SHOT, STATE_MAGIC, STATE_SIZE, STATE_VERSION, statePathOf, type SupervisorState } from './state-file.js'
+
+const STATE_RUNNING = 2
+
+/**
+ * The record of the launch that the pid file's `pid` belongs to: the
+ * supervisor's (its supervisorPid is pid) or a one-shot daemon's (its
+ * daemonPid is pid); undefined when there is none (a daemon started by an
+ * earlier version, or a record left by another launch). Throws
+ * (DaemonizeError) for a state file that is not ours.
+ */
+export function launchRecord(pidFile: string, pid: number | null): SupervisorState | undefined {
+  if (pid === null) return undefined
+  let owner: number
+  try {
+    owner = lstatSync(pidFile).uid
+  } catch {
+    return undefined
+  }
+  const s = readSupervisorState(statePathOf(pidFile), owner)
+  if (s === undefined) return undefined
+  if (s.oneShot) return s.supervisorPid === 0 && s.daemonPid === pid ? s : undefined
+  return s.supervisorPid === pid ? s : undefined
+}
+
+/**
+ * The record of the supervisor the pid file's `pid` names (a service started
+ * with respawn); undefined for a one-shot daemon, or when there is none.
+ * Throws (DaemonizeError) for a state file that is not ours.
+ */
+export function supervisorRecord(pidFile: string, pid: number | null): SupervisorState | undefined {
+  const s = launchRecord(pidFile, pid)
+  return s?.oneShot ? undefined : s
+}
+
+/**
+ * The start time of a daemon just launched, read only while pid is still in
+ * the launch's session or holds its lock file (then it is that daemon, not a
+ * successor: a session id is not reused while any process is in it), through
+ * a pidfd that is still alive after the read. undefined when it cannot be
+ * told (it exited, or left both already).
+ */
+function launchedStartTicks(pid: number, sid: number, lock: LockRef): number | undefined {
+  let pidfd: number
+  try {
+    pidfd = native().pidfdOpen(pid)
+  } catch {
+    return undefined
+  }
+  try {
+    const id = procIdentity(pid)
+    if (id === undefined || (id.session !== sid && !processHoldsFile(pid, lock))) return undefined
+    native().pidfdSendSignal(pidfd, 0)
+    return id.startTicks
+  } catch {
+    return undefined
+  } finally {
+    closeSync(pidfd)
+  }
+}
+
+/**
+ * Write the one-shot record of a daemon launched without a supervisor into
+ * the state file the launch emptied (fd): its pid, its start time (0 when
+ * unknown), the uid it runs as, its session. One write of a whole record.
+ */
+export function writeOneShotRecord(fd: number, d: { pid: number; uid: number; sid: number; lock: LockRef }): void {
+  const buf = Buffer.alloc(STATE_SIZE)
+  const now = BigInt(Date.now())
+  buf.writeUInt32LE(STATE_MAGIC, 0)
+  buf.writeUInt32LE(STATE_VERSION, 4)
+  buf.writeBigUInt64LE(1n, 8)
+  buf.writeInt32LE(0, 16) // no supervisor
+  buf.writeInt32LE(d.pid, 20)
+  buf.writeUInt32LE(STATE_RUNNING, 24)
+  buf.writeUInt32LE(STATE_F_ONE_SHOT, 28)
+  buf.writeUInt32LE(1, 32) // generation
+  buf.writeBigInt64LE(now, 56) // daemon_started_ms
+  buf.writeBigInt64LE(now, 96) // updated_ms
+  buf.writeInt32LE(d.sid, 112)
+  buf.writeUInt32LE(d.uid, 116)
+  buf.writeBigUInt64LE(BigInt(launchedStartTicks(d.pid, d.sid, d.lock) ?? 0), 184)
+  buf.writeBigUInt64LE(1n, STATE_SIZE - 8)
+  writeSync(fd, buf, 0, buf.length, 0)
+}

@@ -1,0 +1,146 @@
+// The name's part of a start (daemonize({ name })): its default pid file
+// and log in the standard directories, then, around the launch itself, the
+// name's lock, a check that the name is not already running, its
+// directories, and the spec saved once the start has succeeded (so a refused
+// second start never overwrites the first's).
+import { closeSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { DaemonizeError } from '../errors.js'
+import { euid } from '../files/checks.js'
+import { ensureDir, openServiceDir, type ServiceDir } from '../files/state-dirs.js'
+import { status } from '../control/status.js'
+import { holdNameLock } from '../names/lock.js'
+import { checkName, nameDirs, namePaths, type NameDirs } from '../names/paths.js'
+import { findSpec, saveSpec } from '../names/spec.js'
+import type { DaemonizeOptions } from '../options/daemonize-options.js'
+import { type Credentials, resolveCredentials } from '../options/user.js'
+import type { LogAt } from './log-file.js'
+
+/** A service user's own log directory, and the log's name in it. */
+export type ServiceLog = ServiceDir & { file: string }
+
+/** What a name adds to a start, resolved before anything is made. */
+export interface NamedStart {
+  name: string
+  dirs: NameDirs
+  /** The options with the default pid file and log filled in: what runs, and what is saved as the spec. */
+  options: DaemonizeOptions
+  /** `user` and `group`, resolved (the default log's place depends on them). */
+  credentials: Credentials | undefined
+  /** Which of the two were given (or saved in a spec), not defaulted. */
+  given: { pidFile: boolean; logFile: boolean }
+  /** The log is in a service user's own directory (root's standard directories): opened there through a checked fd only. */
+  serviceLog?: ServiceLog
+}
+
+/** While a named start runs: the name's lock, and the fd of a service user's log directory. */
+export interface NameHold {
+  named: NamedStart
+  /** The name's lock (names/lock.ts), held until the spec is saved or the start failed: releaseName(). */
+  lockFd: number
+  /** The log, when it is in a service user's own directory: opened there through this fd only. */
+  logAt?: LogAt
+}
+
+/** A running (or starting, restarting, stopping) daemon counts as "running" for a second start. */
+const LIVE_STATES = new Set(['running', 'starting', 'restarting', 'stopping'])
+
+/**
+ * For options with a name: the name checked, its standard directories, and
+ * the default pid file and log filled in. Makes nothing. undefined for
+ * options without a name.
+ */
+export function nameDefaults(options: DaemonizeOptions): NamedStart | undefined {
+  if (options === null || typeof options !== 'object' || options.name === undefined) return undefined
+  const name = checkName(options.name)
+  const dirs = nameDirs()
+  const credentials = resolveCredentials(options.user, options.group)
+  const paths = namePaths(dirs, name, credentials !== undefined && credentials.uid !== euid())
+  const resolved: DaemonizeOptions = { ...options, name }
+  resolved.pidFile ??= paths.pidFile
+  resolved.logFile ??= paths.logFile
+  return {
+    name,
+    dirs,
+    options: resolved,
+    credentials,
+    given: { pidFile: options.pidFile !== undefined, logFile: options.logFile !== undefined },
+    serviceLog: serviceLogOf(name, resolved.logFile, dirs, credentials),
+  }
+}
+
+/**
+ * A service user's own log directory (root's standard directories, the log
+ * at its default place there, given or filled in): where it is and whose it
+ * must be — the launch's --user, or the caller without one.
+ */
+function serviceLogOf(name: string, logFile: unknown, dirs: NameDirs, credentials: Credentials | undefined): ServiceLog | undefined {
+  if (!dirs.system) return undefined
+  const file = `${name}.log`
+  if (typeof logFile !== 'string' || resolve(logFile) !== join(dirs.logs, name, file)) return undefined
+  return { parent: dirs.logs, name, file, uid: credentials?.uid ?? euid(), gid: credentials?.gid ?? process.getegid?.() ?? 0 }
+}
+
+/**
+ * Take the name for a start: its lock (held from the check on), a refusal
+ * when the daemon of that name runs (whatever pid file its spec names), and
+ * the directories of its default pid file and log (checked, see
+ * files/state-dirs.ts). The caller ends with releaseName().
+ */
+export async function holdName(named: NamedStart): Promise<NameHold> {
+  const { name, dirs } = named
+  ensureDir(dirs.specs, { mode: dirs.modes.specs }, 'spec')
+  const lockFd = await holdNameLock(dirs.specs, name)
+  try {
+    checkNotRunning(name, dirs)
+    return { named, lockFd, logAt: prepareDirs(named) }
+  } catch (err) {
+    closeSync(lockFd)
+    throw err
+  }
+}
+
+function checkNotRunning(name: string, dirs: NameDirs): void {
+  const old = findSpec(name, dirs)
+  const oldPidFile = old?.options.pidFile
+  if (oldPidFile !== undefined) {
+    const s = status(oldPidFile)
+    if (LIVE_STATES.has(s.state)) {
+      const pid = s.supervisor?.pid ?? s.pid
+      throw new DaemonizeError(`${name} is already running (${pid === undefined ? s.state : `pid ${pid}`}, pid file ${oldPidFile})`, {
+        stage: 'pidfile',
+        code: 'EALREADY',
+        path: oldPidFile,
+        pid,
+      })
+    }
+  }
+}
+
+function prepareDirs({ dirs, serviceLog, given }: NamedStart): LogAt | undefined {
+  if (!given.pidFile) ensureDir(dirs.run, { mode: dirs.modes.run }, 'pidfile')
+  // The service user owns its log directory, so that a rotation (rename +
+  // reload) lets the daemon create the new file; root reads it still. It is
+  // made, or checked, whether the log path came from the defaults or from a
+  // saved spec (a restart), and the log is opened in it by its fd.
+  if (serviceLog !== undefined) {
+    const dirfd = openServiceDir(serviceLog, 'log', { mode: dirs.modes.logs }) as number
+    return { dirfd, name: serviceLog.file }
+  }
+  if (!given.logFile) ensureDir(dirs.logs, { mode: dirs.modes.logs }, 'log')
+  return undefined
+}
+
+/** Save the spec of a named daemon that has started. Returns the spec's path. */
+export function saveNamed(hold: NameHold): string {
+  return saveSpec(hold.named.dirs, hold.named.name, hold.named.options)
+}
+
+/** Release the name's lock (after the spec is saved, or the start failed). */
+export function releaseName(hold: NameHold): void {
+  if (hold.logAt !== undefined) closeSync(hold.logAt.dirfd)
+  hold.logAt = undefined
+  if (hold.lockFd < 0) return
+  closeSync(hold.lockFd)
+  hold.lockFd = -1
+}

@@ -1,0 +1,151 @@
+// Encodes the plan the helper reads from fd 3 (layout: native/protocol.h).
+import { native } from '../native.js'
+import type { Launch } from '../options/resolve.js'
+import type { RespawnPolicy } from '../options/respawn.js'
+import { listenEnv } from './sockets.js'
+
+/**
+ * Tests only: NODE_DAEMONIZE_TEST_FAULT in the caller's environment arms
+ * fault-injection points in the helper (see docs/lifecycle.md), a comma-
+ * separated list of: helper-stop-after-fork makes the helper stop itself
+ * (SIGSTOP) right after its fork, before it reports the daemon's pid;
+ * no-subreaper makes a supervisor (respawn) act as if
+ * PR_SET_CHILD_SUBREAPER had failed; no-cgroup makes it act as if it could
+ * make no cgroup per generation.
+ */
+export const ENV_TEST_FAULT = 'NODE_DAEMONIZE_TEST_FAULT'
+
+export interface Plan {
+  cwd: string
+  /** Files the daemon opens for reading, as its own user, before exec. */
+  checks: string[]
+  execPath: string
+  /** Bytes pass through as given; strings are encoded as UTF-8. */
+  argv: (string | Buffer)[]
+  env: (string | Buffer)[]
+  umask: number
+  /** Start-up window in ms; 0: the helper leaves once the daemon exec'd. */
+  windowMs: number
+  waitReady: boolean
+  keepOnTimeout: boolean
+  /** The caller hands the helper a locked lock file (the daemon's fd 3, 3+N after N sockets). */
+  hasLock: boolean
+  /** The caller hands the helper the pid file to write the daemon's pid into. */
+  hasPidFile?: boolean
+  ids?: { uid: number; gid: number; groups: number[] }
+  maxOpenFiles?: number
+  coreLimit?: number
+  /** Check every step up to exec, then stop instead of exec'ing (a preflight). */
+  dryRun?: boolean
+  /** Tests only: stop the helper right after its fork. */
+  faultStopAfterFork?: boolean
+  /** Supervise: the helper forks a supervisor that forks every generation. */
+  respawn?: RespawnPolicy
+  /** Tests only: the supervisor acts as if it could not be a subreaper. */
+  faultNoSubreaper?: boolean
+  /** Tests only: the supervisor acts as if it could make no cgroup per generation. */
+  faultNoCgroup?: boolean
+  /** Listening sockets handed to the helper (fds 9..); env must end with the LISTEN_PID slot. */
+  nsockets?: number
+}
+
+/** The plan of a checked launch: a real one, or a dry run of it. */
+/** The fault-injection points NODE_DAEMONIZE_TEST_FAULT arms (tests only). */
+function testFaults(): string[] {
+  return (process.env[ENV_TEST_FAULT] ?? '').split(',')
+}
+
+export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boolean }): Plan {
+  const faults = testFaults()
+  const supervised = !how.dryRun && launch.respawn !== undefined
+  return {
+    cwd: launch.cwd,
+    checks: launch.checks,
+    execPath: launch.execPath,
+    argv: launch.argv,
+    // A dry run gets no sockets: it checks the steps, it serves nothing.
+    env: how.dryRun ? launch.env : [...launch.env, ...listenEnv(launch.listeners)],
+    nsockets: how.dryRun ? 0 : launch.listeners.length,
+    umask: launch.umask,
+    // A dry run ends at exec: no window, nothing to wait for.
+    windowMs: how.dryRun ? 0 : launch.windowMs,
+    waitReady: how.dryRun ? false : launch.waitReady,
+    keepOnTimeout: launch.keepOnTimeout,
+    hasLock: how.hasLock,
+    // The lock file and the pid file come together: the helper writes the pid.
+    hasPidFile: how.hasLock,
+    ids: launch.credentials,
+    maxOpenFiles: launch.maxOpenFiles,
+    coreLimit: launch.coreDumps ? undefined : 0,
+    dryRun: how.dryRun === true,
+    faultStopAfterFork: !how.dryRun && faults.includes('helper-stop-after-fork'),
+    // A dry run checks the daemon's steps; no supervisor is involved.
+    respawn: how.dryRun ? undefined : launch.respawn,
+    faultNoSubreaper: supervised && faults.includes('no-subreaper'),
+    faultNoCgroup: supervised && faults.includes('no-cgroup'),
+  }
+}
+
+/** One plan string, NUL-terminated; a Buffer goes through byte for byte. */
+function encodeString(s: string | Buffer): Buffer {
+  return typeof s === 'string' ? Buffer.from(`${s}\0`, 'utf8') : Buffer.concat([s, Buffer.alloc(1)])
+}
+
+export function encodePlan(plan: Plan): Buffer {
+  const c = native().constants
+  const strings = [plan.cwd, plan.execPath, ...plan.checks, ...plan.argv, ...plan.env]
+  const encoded = strings.map(encodeString)
+  const stringsLen = encoded.reduce((n, b) => n + b.length, 0)
+  const groups = plan.ids?.groups ?? []
+
+  let flags = 0
+  if (plan.hasLock) flags |= c.ND_PLAN_HAS_LOCK
+  if (plan.hasPidFile) flags |= c.ND_PLAN_HAS_PIDFILE
+  if (plan.waitReady) flags |= c.ND_PLAN_WANT_READY
+  if (plan.keepOnTimeout) flags |= c.ND_PLAN_KEEP_ON_TIMEOUT
+  if (plan.ids) flags |= c.ND_PLAN_SET_IDS
+  if (plan.maxOpenFiles !== undefined) flags |= c.ND_PLAN_SET_NOFILE
+  if (plan.coreLimit !== undefined) flags |= c.ND_PLAN_SET_CORE
+  if (plan.dryRun) flags |= c.ND_PLAN_DRY_RUN
+  if (plan.faultStopAfterFork) flags |= c.ND_PLAN_FAULT_STOP_AFTER_FORK
+  if (plan.respawn) flags |= c.ND_PLAN_RESPAWN
+  if (plan.faultNoSubreaper) flags |= c.ND_PLAN_FAULT_NO_SUBREAPER
+  if (plan.faultNoCgroup) flags |= c.ND_PLAN_FAULT_NO_CGROUP
+
+  const head = Buffer.alloc(c.PLAN_HEADER_SIZE + groups.length * 8)
+  let o = 0
+  o = head.writeUInt32LE(c.ND_PLAN_MAGIC, o)
+  o = head.writeUInt32LE(c.ND_PLAN_VERSION, o)
+  o = head.writeUInt32LE(flags, o)
+  o = head.writeUInt32LE(plan.umask, o)
+  o = head.writeUInt32LE(plan.windowMs, o)
+  o = head.writeUInt32LE(groups.length, o)
+  o = head.writeBigInt64LE(BigInt(plan.ids?.uid ?? -1), o)
+  o = head.writeBigInt64LE(BigInt(plan.ids?.gid ?? -1), o)
+  o = head.writeBigUInt64LE(BigInt(plan.maxOpenFiles ?? 0), o)
+  o = head.writeBigUInt64LE(BigInt(plan.coreLimit ?? 0), o)
+  o = head.writeUInt32LE(plan.argv.length, o)
+  o = head.writeUInt32LE(plan.env.length, o)
+  o = head.writeBigUInt64LE(BigInt(stringsLen), o)
+  o = head.writeUInt32LE(plan.checks.length, o)
+  o = head.writeUInt32LE(plan.nsockets ?? 0, o)
+  if (o !== c.PLAN_HEADER_SIZE) throw new Error(`plan header is ${o} bytes, the helper expects ${c.PLAN_HEADER_SIZE}`)
+  for (const g of groups) o = head.writeBigInt64LE(BigInt(g), o)
+  return Buffer.concat([head, ...(plan.respawn ? [encodeRespawn(plan.respawn, c.RESPAWN_PLAN_SIZE)] : []), ...encoded])
+}
+
+/** struct nd_respawn_plan (native/protocol.h). */
+function encodeRespawn(r: RespawnPolicy, size: number): Buffer {
+  const b = Buffer.alloc(size)
+  let o = 0
+  o = b.writeUInt32LE(r.mode === 'always' ? 2 : 1, o)
+  o = b.writeUInt32LE(r.delayMs, o)
+  o = b.writeUInt32LE(r.maxDelayMs, o)
+  o = b.writeUInt32LE(r.limit, o)
+  o = b.writeUInt32LE(r.windowMs, o)
+  o = b.writeUInt32LE(r.minUptimeMs, o)
+  o = b.writeUInt32LE(r.stopTimeoutMs, o)
+  o = b.writeUInt32LE(0, o)
+  for (const code of r.noRespawnExit) b[o + (code >> 3)] |= 1 << (code & 7)
+  return b
+}

@@ -1,0 +1,108 @@
+// Reads the helper's status records through the event loop (a uv_poll on
+// the pipe), never by blocking a thread, until the helper closes the pipe.
+import { closeSync, readSync } from 'node:fs'
+import { stageError } from '../errors.js'
+import { native } from '../native.js'
+
+export interface StatusRecord {
+  /** Stage name, from the table in native/protocol.h. */
+  stage: string
+  /** What would have failed, as a syscall name. */
+  syscall: string
+  /** 0 ok; > 0 an errno; < 0 one of the protocol's own failures. */
+  err: number
+  value: number
+}
+
+let stageNames: Map<number, { name: string; syscall: string }> | undefined
+let syscallNames: Map<number, string> | undefined
+
+function stageById(id: number): { name: string; syscall: string } {
+  if (stageNames === undefined) stageNames = new Map(native().stages.map((s) => [s.id, s]))
+  return stageNames.get(id) ?? { name: `stage-${id}`, syscall: 'unknown' }
+}
+
+/** The record's own syscall id, else the stage's usual one. */
+function syscallName(id: number, stage: { syscall: string }): string {
+  if (id === 0) return stage.syscall
+  if (syscallNames === undefined) syscallNames = new Map(native().syscalls.map((s) => [s.id, s.name]))
+  return syscallNames.get(id) ?? 'unknown'
+}
+
+export function decodeRecords(buf: Buffer): StatusRecord[] {
+  const size = native().constants.RECORD_SIZE
+  const out: StatusRecord[] = []
+  for (let o = 0; o + size <= buf.length; o += size) {
+    const s = stageById(buf.readUInt16LE(o))
+    out.push({
+      stage: s.name,
+      syscall: syscallName(buf.readUInt16LE(o + 2), s),
+      err: buf.readInt32LE(o + 4),
+      value: Number(buf.readBigInt64LE(o + 8)),
+    })
+  }
+  return out
+}
+
+/**
+ * Collect every record from fd until EOF, then close fd. Records are 16 bytes and written whole, but reads may still
+ * end between two of them, so partial bytes carry over.
+ */
+export function readStatus(fd: number): Promise<StatusRecord[]> {
+  const { FdWatcher, constants } = native()
+  const size = constants.RECORD_SIZE
+  return new Promise((resolve, reject) => {
+    const records: StatusRecord[] = []
+    const chunk = Buffer.allocUnsafe(size * 64)
+    let pending = Buffer.alloc(0)
+    let watcher: { close(): void } | undefined
+    const finish = (err?: unknown) => {
+      watcher?.close()
+      closeSync(fd)
+      if (err) reject(err)
+      else resolve(records)
+    }
+    const drain = () => {
+      let n: number
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return
+        finish(err)
+        return
+      }
+      if (n === 0) {
+        // Records are written whole; a fragment at EOF is a broken helper.
+        if (pending.length > 0) finish(new Error(`the helper's status ended inside a record (${pending.length} stray bytes)`))
+        else finish()
+        return
+      }
+      pending = pending.length ? Buffer.concat([pending, chunk.subarray(0, n)]) : Buffer.from(chunk.subarray(0, n))
+      const whole = pending.length - (pending.length % size)
+      records.push(...decodeRecords(pending.subarray(0, whole)))
+      pending = pending.subarray(whole)
+    }
+    try {
+      watcher = new FdWatcher(fd, drain)
+    } catch (err) {
+      finish(err)
+    }
+  })
+}
+
+/**
+ * Every record of a helper just spawned (readStatus). When its pipe cannot
+ * be watched, the helper is ended (and with it the launch), and whatever it
+ * forked, before it is reaped (while its pid, the session id, cannot be
+ * reused); then a DaemonizeError at stage 'helper'.
+ */
+export async function readHelperRecords(helper: { pid: number; statusFd: number }): Promise<StatusRecord[]> {
+  try {
+    return await readStatus(helper.statusFd)
+  } catch (err) {
+    process.kill(helper.pid, 'SIGKILL')
+    native().killSession(helper.pid)
+    native().waitPid(helper.pid)
+    throw stageError('helper', 'cannot read the helper\'s status', err)
+  }
+}
