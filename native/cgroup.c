@@ -378,10 +378,10 @@ int cgroup_setup(struct cgroup_tree *t, const char *pidfile, pid_t self) {
   text_str(&path, t->name);
   /* dir (the mount point and our own path) and the name; left empty when
    * it does not fit: no record is better than a cut one. */
-  size_t dl = strlen(dir);
-  while (dl > 0 && dir[dl - 1] == '/') dl--;
+  size_t dl = strlen(cg.dir);
+  while (dl > 0 && cg.dir[dl - 1] == '/') dl--;
   if (dl + 1 + strlen(t->name) < sizeof t->dir) {
-    memcpy(t->dir, dir, dl);
+    memcpy(t->dir, cg.dir, dl);
     t->dir[dl] = '/';
     strcpy(t->dir + dl + 1, t->name);
   }
