@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "dirents.h"
 #include "retry.h"
 #include "text.h"
 
@@ -36,11 +37,15 @@ struct nd_clone_args {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
-/* One buffer for the /proc files read at setup and for cgroup.events. */
-static char buf[4096];
-static char line[4096];
-static char own[2048];   /* our cgroup's path, from /proc/self/cgroup */
-static char dir[4096];   /* the directory of our cgroup */
+/* Everything this file keeps: buffers, nothing allocated. */
+static struct {
+  char buf[4096];             /* the /proc files read at setup, cgroup.type, cgroup.events */
+  char line[4096];            /* /proc/self/mountinfo, a line at a time */
+  char own[2048];             /* our cgroup's path, from /proc/self/cgroup */
+  char dir[4096];             /* the directory of our cgroup */
+  char root[2048], mnt[2048]; /* a cgroup2 mount's root and mount point */
+  char dents[4096];           /* directory entries */
+} cg;
 
 /* A whole small file at dirfd/name into buf, NUL-terminated; -1 if it does
  * not fit or cannot be read. */
@@ -49,25 +54,25 @@ static ssize_t read_small(int dirfd, const char *name) {
   if (fd < 0) return -1;
   size_t got = 0;
   for (;;) {
-    ssize_t n = RETRY(read(fd, buf + got, sizeof buf - 1 - got));
+    ssize_t n = RETRY(read(fd, cg.buf + got, sizeof cg.buf - 1 - got));
     if (n <= 0) break;
     got += (size_t)n;
-    if (got == sizeof buf - 1) break;
+    if (got == sizeof cg.buf - 1) break;
   }
   close(fd);
-  if (got == sizeof buf - 1) return -1;
-  buf[got] = '\0';
+  if (got == sizeof cg.buf - 1) return -1;
+  cg.buf[got] = '\0';
   return (ssize_t)got;
 }
 
 /* Our cgroup2 path: the "0::" line of /proc/self/cgroup. */
 static int find_own_path(void) {
   if (read_small(AT_FDCWD, "/proc/self/cgroup") < 0) return ENOENT;
-  for (char *p = buf; *p;) {
+  for (char *p = cg.buf; *p;) {
     char *end = strchr(p, '\n');
     if (end) *end = '\0';
-    if (strncmp(p, "0::", 3) == 0 && p[3] == '/' && strlen(p + 3) < sizeof own) {
-      strcpy(own, p + 3);
+    if (strncmp(p, "0::", 3) == 0 && p[3] == '/' && strlen(p + 3) < sizeof cg.own) {
+      strcpy(cg.own, p + 3);
       return 0;
     }
     if (!end) break;
@@ -107,14 +112,13 @@ static int try_mount_line(char *l) {
     if (p == NULL || p > sep) return -1;
     p++;
   }
-  static char root[2048], mnt[2048];
-  if (unescape(f[3], (size_t)(f[4] - f[3] - 1), root, sizeof root) < 0) return -1;
-  if (unescape(f[4], (size_t)(p - f[4] - 1), mnt, sizeof mnt) < 0) return -1;
-  size_t rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
-  if (rl > 0 && (strncmp(own, root, rl) != 0 || (own[rl] != '\0' && own[rl] != '/'))) return -1;
-  if (strlen(mnt) + strlen(own + rl) + 1 > sizeof dir) return -1;
-  strcpy(dir, mnt);
-  strcat(dir, own + rl);
+  if (unescape(f[3], (size_t)(f[4] - f[3] - 1), cg.root, sizeof cg.root) < 0) return -1;
+  if (unescape(f[4], (size_t)(p - f[4] - 1), cg.mnt, sizeof cg.mnt) < 0) return -1;
+  size_t rl = strcmp(cg.root, "/") == 0 ? 0 : strlen(cg.root);
+  if (rl > 0 && (strncmp(cg.own, cg.root, rl) != 0 || (cg.own[rl] != '\0' && cg.own[rl] != '/'))) return -1;
+  if (strlen(cg.mnt) + strlen(cg.own + rl) + 1 > sizeof cg.dir) return -1;
+  strcpy(cg.dir, cg.mnt);
+  strcat(cg.dir, cg.own + rl);
   return 0;
 }
 
@@ -127,20 +131,20 @@ static int find_own_dir(void) {
   size_t have = 0;
   int skipping = 0, found = 0;
   while (!found) {
-    ssize_t n = RETRY(read(fd, line + have, sizeof line - 1 - have));
+    ssize_t n = RETRY(read(fd, cg.line + have, sizeof cg.line - 1 - have));
     if (n <= 0) break;
     have += (size_t)n;
-    line[have] = '\0';
-    char *start = line, *nl;
+    cg.line[have] = '\0';
+    char *start = cg.line, *nl;
     while (!found && (nl = strchr(start, '\n')) != NULL) {
       *nl = '\0';
       if (!skipping && try_mount_line(start) == 0) found = 1;
       skipping = 0;
       start = nl + 1;
     }
-    have -= (size_t)(start - line);
-    memmove(line, start, have);
-    if (have == sizeof line - 1) { /* a line longer than the buffer */
+    have -= (size_t)(start - cg.line);
+    memmove(cg.line, start, have);
+    if (have == sizeof cg.line - 1) { /* a line longer than the buffer */
       have = 0;
       skipping = 1;
     }
@@ -176,26 +180,15 @@ static void name_prefix(struct nd_text *t, const char *pidfile) {
   text_char(t, '-');
 }
 
-static char dents[4096];
-
 /* Every subdirectory of dirfd/name that is empty, then itself. */
 static void remove_tree(int dirfd, const char *name) {
   int d = (int)RETRY(openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (d >= 0) {
-    long n;
-    while ((n = syscall(SYS_getdents64, d, dents, sizeof dents)) > 0) {
-      for (long off = 0; off < n;) {
-        struct {
-          uint64_t ino;
-          int64_t off;
-          unsigned short reclen;
-          unsigned char type;
-          char name[];
-        } *e = (void *)(dents + off);
-        off += e->reclen;
-        if (e->type == DT_DIR && strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0) (void)RETRY(unlinkat(d, e->name, AT_REMOVEDIR));
-      }
-    }
+    struct dirents ds = {d, cg.dents, sizeof cg.dents, 0, 0};
+    const char *e;
+    unsigned char type;
+    while ((e = dirents_next(&ds, &type)) != NULL)
+      if (type == DT_DIR && strcmp(e, ".") != 0 && strcmp(e, "..") != 0) (void)RETRY(unlinkat(d, e, AT_REMOVEDIR));
     close(d);
   }
   (void)RETRY(unlinkat(dirfd, name, AT_REMOVEDIR));
@@ -213,28 +206,20 @@ static void remove_stale(int parent, const char *prefix, const char *mine) {
   size_t pl = strlen(prefix);
   char victims[8][96];
   size_t nv = 0;
-  long n;
-  while (nv < 8 && (n = syscall(SYS_getdents64, d, dents, sizeof dents)) > 0) {
-    for (long off = 0; off < n && nv < 8;) {
-      struct {
-        uint64_t ino;
-        int64_t off;
-        unsigned short reclen;
-        unsigned char type;
-        char name[];
-      } *e = (void *)(dents + off);
-      off += e->reclen;
-      size_t len = strlen(e->name);
-      if (e->type != DT_DIR || strncmp(e->name, "nd-", 3) != 0 || len >= sizeof victims[0] || strcmp(e->name, mine) == 0) continue;
-      const char *dash = strrchr(e->name, '-');
-      const char *p = dash + 1;
-      uint64_t pid;
-      if (text_parse_u64(&p, &pid) < 0 || *p != '\0') continue;
-      char proc[40];
-      text_number_path(proc, sizeof proc, "/proc/", (int64_t)pid, "");
-      int same = (size_t)(dash + 1 - e->name) == pl && strncmp(e->name, prefix, pl) == 0;
-      if (same || (RETRY(faccessat(AT_FDCWD, proc, F_OK, 0)) < 0 && errno == ENOENT)) strcpy(victims[nv++], e->name);
-    }
+  struct dirents ds = {d, cg.dents, sizeof cg.dents, 0, 0};
+  const char *e;
+  unsigned char type;
+  while (nv < 8 && (e = dirents_next(&ds, &type)) != NULL) {
+    size_t len = strlen(e);
+    if (type != DT_DIR || strncmp(e, "nd-", 3) != 0 || len >= sizeof victims[0] || strcmp(e, mine) == 0) continue;
+    const char *dash = strrchr(e, '-');
+    const char *p = dash + 1;
+    uint64_t pid;
+    if (text_parse_u64(&p, &pid) < 0 || *p != '\0') continue;
+    char proc[40];
+    text_number_path(proc, sizeof proc, "/proc/", (int64_t)pid, "");
+    int same = (size_t)(dash + 1 - e) == pl && strncmp(e, prefix, pl) == 0;
+    if (same || (RETRY(faccessat(AT_FDCWD, proc, F_OK, 0)) < 0 && errno == ENOENT)) strcpy(victims[nv++], e);
   }
   close(d);
   /* Removed after the listing: remove_tree reads dents too. A few at each
@@ -314,10 +299,10 @@ int cgroup_kill(int cgdir) {
 
 /* "populated 0|1" in cgroup.events, read through fd from its start. */
 static int events_populated(int fd) {
-  ssize_t n = RETRY(pread(fd, buf, sizeof buf - 1, 0));
+  ssize_t n = RETRY(pread(fd, cg.buf, sizeof cg.buf - 1, 0));
   if (n <= 0) return -1;
-  buf[n] = '\0';
-  char *p = strstr(buf, "populated ");
+  cg.buf[n] = '\0';
+  char *p = strstr(cg.buf, "populated ");
   return p == NULL ? -1 : p[10] == '1';
 }
 
@@ -362,15 +347,10 @@ static int probe(int cgdir) {
   return 0;
 }
 
+/* Setup failed at step: nothing made stays. */
 static int fail(struct cgroup_tree *t, const char *step, int err) {
   t->step = step;
-  if (t->service >= 0) {
-    close(t->service);
-    t->service = -1;
-    remove_tree(t->parent, t->name);
-  }
-  if (t->parent >= 0) close(t->parent);
-  t->parent = -1;
+  cgroup_teardown(t);
   return err != 0 ? err : EIO;
 }
 
@@ -380,7 +360,7 @@ int cgroup_setup(struct cgroup_tree *t, const char *pidfile, pid_t self) {
   int err = find_own_path();
   if (err) return fail(t, "cgroup2", err);
   if ((err = find_own_dir()) != 0) return fail(t, "cgroup2", err);
-  t->parent = (int)RETRY(open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  t->parent = (int)RETRY(open(cg.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (t->parent < 0) return fail(t, "cgroup2", errno);
   if (!is_cgroup2(t->parent)) return fail(t, "cgroup2", ENOTSUP);
 
@@ -393,15 +373,15 @@ int cgroup_setup(struct cgroup_tree *t, const char *pidfile, pid_t self) {
   remove_stale(t->parent, prefix, t->name);
   struct nd_text path;
   text_init(&path, t->path, sizeof t->path);
-  text_str(&path, strcmp(own, "/") == 0 ? "" : own);
+  text_str(&path, strcmp(cg.own, "/") == 0 ? "" : cg.own);
   text_char(&path, '/');
   text_str(&path, t->name);
   /* dir (the mount point and our own path) and the name; left empty when
    * it does not fit: no record is better than a cut one. */
-  size_t dl = strlen(dir);
-  while (dl > 0 && dir[dl - 1] == '/') dl--;
+  size_t dl = strlen(cg.dir);
+  while (dl > 0 && cg.dir[dl - 1] == '/') dl--;
   if (dl + 1 + strlen(t->name) < sizeof t->dir) {
-    memcpy(t->dir, dir, dl);
+    memcpy(t->dir, cg.dir, dl);
     t->dir[dl] = '/';
     strcpy(t->dir + dl + 1, t->name);
   }
@@ -411,7 +391,7 @@ int cgroup_setup(struct cgroup_tree *t, const char *pidfile, pid_t self) {
   if (t->service < 0) return fail(t, "mkdir", errno);
   note_id(t);
   /* A threaded subtree cannot take processes in a new child. */
-  if (read_small(t->service, "cgroup.type") < 0 || strcmp(buf, "domain\n") != 0) return fail(t, "cgroup.type", ENOTSUP);
+  if (read_small(t->service, "cgroup.type") < 0 || strcmp(cg.buf, "domain\n") != 0) return fail(t, "cgroup.type", ENOTSUP);
   if (RETRY(faccessat(t->service, "cgroup.kill", F_OK, 0)) < 0) return fail(t, "cgroup.kill", errno); /* before 5.14 */
   if (RETRY(mkdirat(t->service, "probe", 0755)) < 0) return fail(t, "mkdir", errno);
   int p = (int)RETRY(openat(t->service, "probe", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

@@ -30,15 +30,20 @@
 /* The protocol's signal range is the kernel's: every signal is reset. */
 _Static_assert(ND_SIGNAL_LAST == _NSIG - 1, "ND_SIGNAL_LAST is the highest signal");
 
-/* The daemon's record pipe (daemon_become sets it). */
-static int daemon_rep = -1;
-/* A supervised generation leads its own process group (plan.h own_group). */
-static int daemon_own_group;
+/* What the steps share in the child, set by daemon_become before any step
+ * runs. Zero-initialized (bss): an initializer would put the 256 KiB of
+ * gids into the file. */
+static struct {
+  int rep;       /* the daemon's record pipe */
+  int own_group; /* a supervised generation leads its own process group (plan.h own_group) */
+  /* Static: NGROUPS_MAX + 1 gids would be 256 KiB of stack. */
+  gid_t groups_now[NGROUPS_MAX + 1];
+} daemon_child;
 
 /* A failed record means the helper is gone, and a daemon whose launch
  * nobody watches must not go on to exec; a failure ends the daemon. */
 static void daemon_report(int stage, int sys, int err, int64_t value) {
-  if (daemon_send_record(daemon_rep, stage, sys, err, value) < 0 || err != 0) _exit(127);
+  if (daemon_send_record(daemon_child.rep, stage, sys, err, value) < 0 || err != 0) _exit(127);
 }
 
 /* A failure always carries an errno (EIO if the call somehow gave none). */
@@ -48,8 +53,8 @@ static void daemon_fail(int stage, int sys, int err, int64_t value) {
 
 void daemon_become(const struct plan *pl, pid_t helper, int rep_w, struct nd_fd_move *moves, size_t nmoves) {
   pid_t self = getpid();
-  daemon_rep = rep_w;
-  daemon_own_group = pl->own_group;
+  daemon_child.rep = rep_w;
+  daemon_child.own_group = pl->own_group;
   if (pl->listen_pid != NULL) daemon_set_listen_pid(pl->listen_pid, self);
   daemon_close_helper_fds(pl);
   daemon_verify_session(helper, self);
@@ -106,7 +111,7 @@ void daemon_verify_session(pid_t helper, pid_t self) {
   if (sid < 0) daemon_fail(ND_STAGE_session, 0, errno, -1);
   if (sid != helper || sid == self) daemon_report(ND_STAGE_session, 0, ND_EVERIFY, sid);
   pid_t pgid = getpgid(0);
-  if (pgid != (daemon_own_group ? self : sid)) daemon_report(ND_STAGE_session, ND_SYS_getpgid, ND_EVERIFY, pgid);
+  if (pgid != (daemon_child.own_group ? self : sid)) daemon_report(ND_STAGE_session, ND_SYS_getpgid, ND_EVERIFY, pgid);
   daemon_report(ND_STAGE_session, 0, 0, sid);
 }
 
@@ -132,19 +137,16 @@ void daemon_apply_limits(const struct plan *pl) {
   if (pl->h.flags & (ND_PLAN_SET_CORE | ND_PLAN_SET_NOFILE)) daemon_report(ND_STAGE_rlimit, 0, 0, 0);
 }
 
-/* Static: NGROUPS_MAX + 1 gids would be 256 KiB of stack. */
-static gid_t daemon_groups_now[NGROUPS_MAX + 1];
-
 static int daemon_groups_match(const struct plan *pl) {
   /* Sized by asking first: a size above NGROUPS_MAX is EINVAL under
    * qemu-user, and none is needed (the kernel allows NGROUPS_MAX at most). */
   int n = getgroups(0, NULL);
-  if (n >= 0 && n <= NGROUPS_MAX) n = getgroups(n, daemon_groups_now);
+  if (n >= 0 && n <= NGROUPS_MAX) n = getgroups(n, daemon_child.groups_now);
   if (n < 0 || (uint32_t)n != pl->h.ngroups) return 0;
   for (int i = 0; i < n; i++) {
     int found = 0;
     for (uint32_t j = 0; j < pl->h.ngroups; j++)
-      if (daemon_groups_now[i] == pl->groups[j]) found = 1;
+      if (daemon_child.groups_now[i] == pl->groups[j]) found = 1;
     if (!found) return 0;
   }
   return 1;

@@ -16,6 +16,11 @@
 #include "fd_moves.h"
 #include "plan.h"
 
+/* The longest the daemon may take from fork to exec (a hung NFS chdir, a
+ * FIFO planted as the entry): then it is killed (the helper's launch
+ * fails; a supervised generation's end is a death). */
+#define ND_EXEC_DEADLINE_MS 30000
+
 /* Runs every step in order and execs; never returns. helper: the session
  * leader the daemon must be under; rep_w: the record pipe's write end (a
  * failed record means nobody watches this launch: the daemon exits);

@@ -147,7 +147,7 @@ static int run_supervised(struct plan *pl, pid_t sid) {
   if (pl->h.flags & ND_PLAN_HAS_PIDFILE) {
     if (pid_err != 0) {
       helper_report(ND_STAGE_pidfile, 0, pid_err, sup);
-      kill_and_reap(sup);
+      window_kill_and_reap(sup);
       return 1;
     }
     helper_report(ND_STAGE_pidfile, 0, 0, sup);
@@ -187,7 +187,7 @@ int main(int argc, char **argv) {
   signal(SIGXFSZ, SIG_IGN);
   struct plan pl;
   memset(&pl, 0, sizeof pl);
-  int err = load_plan(&pl);
+  int err = plan_load(&pl);
   /* Drop whatever else the caller let through (fds it did not mark
    * close-on-exec): everything above the sockets, whose number the plan
    * gives. */
@@ -272,16 +272,16 @@ int main(int argc, char **argv) {
   if (pl.h.flags & ND_PLAN_HAS_PIDFILE) {
     if (pid_err != 0) {
       helper_report(ND_STAGE_pidfile, 0, pid_err, daemon);
-      kill_and_reap(daemon);
-      kill_descendants(); /* with a window, a subreaper: anything it forked */
+      window_kill_and_reap(daemon);
+      window_kill_descendants(); /* with a window, a subreaper: anything it forked */
       return 1;
     }
     helper_report(ND_STAGE_pidfile, 0, 0, daemon);
   }
 
-  if (forward_until_exec(rep[0], daemon) < 0) return 1;
+  if (window_forward_until_exec(rep[0], daemon) < 0) return 1;
   if (pl.h.flags & ND_PLAN_DRY_RUN) { /* the checks passed; the child has exited */
-    reap(daemon);
+    window_reap(daemon);
     return 0;
   }
   if (pl.h.window_ms == 0) return 0;
@@ -295,5 +295,5 @@ int main(int argc, char **argv) {
   if (pl.h.flags & ND_PLAN_HAS_LOCK) close(ND_HELPER_FD_LOCK);
   for (uint32_t i = 0; i < pl.h.nsockets; i++) close(ND_HELPER_FD_SOCKETS + (int)i);
   (void)!chdir("/");
-  return watch_window(&pl, daemon, ready[0]) < 0 ? 1 : 0;
+  return window_watch(&pl, daemon, ready[0]) < 0 ? 1 : 0;
 }

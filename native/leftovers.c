@@ -40,10 +40,10 @@
 
 #include "cgroup.h"
 #include "clock.h"
-#include "proc_scan.h"
+#include "generation.h"
+#include "proc.h"
 #include "retry.h"
 
-#define LEFTOVERS_GENS_MAX 8
 #define ORPHANS_MAX 128
 /* While generations overlap (/proc only), a look at least this often. */
 #define LOOK_MS 100
@@ -64,36 +64,27 @@ static struct {
   int cgroups; /* per-generation cgroups in use */
   struct cgroup_tree tree;
   uint32_t forked; /* generations forked: the last one's id */
-  struct leftovers_gen gens[LEFTOVERS_GENS_MAX];
+  struct generation *table; /* the supervisor's, GEN_TABLE slots: their leftovers fields are ours */
   struct orphan orphans[ORPHANS_MAX];
   size_t norphans;
   int64_t next_look;
+  long kids[1024]; /* the supervisor's children (read_children) */
+  unsigned char seen[ORPHANS_MAX]; /* a look: the orphans still there */
 } lo;
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
-}
+static struct leftovers_gen *at(int i) { return &lo.table[i].leftovers; }
 
-/* The supervisor's children, read into kids (read_children). */
-static long kids[1024];
-
-static size_t read_children(int *whole) { return proc_children(lo.cfg.self, kids, sizeof kids / sizeof kids[0], whole); }
+static size_t read_children(int *whole) { return proc_children(lo.cfg.self, lo.kids, sizeof lo.kids / sizeof lo.kids[0], whole); }
 
 static int kill_in_session(pid_t pgrp) { return proc_kill_in_session(lo.cfg.self, lo.cfg.sid, pgrp); }
 
-static void kill_children(void) {
-  int whole;
-  size_t n = read_children(&whole);
-  for (size_t k = 0; k < n; k++) kill((pid_t)kids[k], SIGKILL);
-}
+static void reap(void) { lo.cfg.reap(lo.cfg.reap_arg); }
 
 /* ------------------------------------------------------- generations */
 
 static struct leftovers_gen *find(pid_t pid) {
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++)
-    if (pid > 0 && lo.gens[i].pid == pid) return &lo.gens[i];
+  for (int i = 0; i < GEN_TABLE; i++)
+    if (pid > 0 && at(i)->pid == pid) return at(i);
   return NULL;
 }
 
@@ -102,8 +93,8 @@ static int is_live(const struct leftovers_gen *g, const struct leftovers_gen *ex
 }
 
 static int others_live(const struct leftovers_gen *except) {
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++)
-    if (is_live(&lo.gens[i], except)) return 1;
+  for (int i = 0; i < GEN_TABLE; i++)
+    if (is_live(at(i), except)) return 1;
   return 0;
 }
 
@@ -114,8 +105,8 @@ static int others_live(const struct leftovers_gen *except) {
  * released, while the main thread is a zombie from its own exit on (or
  * from the same step, when it is the last). */
 static int any_exited(void) {
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++) {
-    struct leftovers_gen *g = &lo.gens[i];
+  for (int i = 0; i < GEN_TABLE; i++) {
+    struct leftovers_gen *g = at(i);
     if (g->pid <= 0) continue;
     if (g->exited) return 1;
     struct proc_stat ps;
@@ -176,8 +167,8 @@ static uint32_t by_leaders(pid_t pid, const struct proc_stat *ps) {
  * that started before it, OWNER_STRAY for none, OWNER_AMBIGUOUS for more. */
 static uint32_t by_start(unsigned long long start, const struct leftovers_gen *except) {
   uint32_t owner = OWNER_STRAY;
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++) {
-    const struct leftovers_gen *g = &lo.gens[i];
+  for (int i = 0; i < GEN_TABLE; i++) {
+    const struct leftovers_gen *g = at(i);
     if (!is_live(g, except) || (start != 0 && g->start > start)) continue;
     if (owner != OWNER_STRAY) return OWNER_AMBIGUOUS;
     owner = g->id;
@@ -187,7 +178,7 @@ static uint32_t by_start(unsigned long long start, const struct leftovers_gen *e
 
 static int overlapping(void) {
   int live = 0;
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++) live += is_live(&lo.gens[i], NULL);
+  for (int i = 0; i < GEN_TABLE; i++) live += is_live(at(i), NULL);
   return !lo.cgroups && lo.cfg.subreaper && live >= 2;
 }
 
@@ -200,27 +191,26 @@ void leftovers_look(void) {
   int whole;
   size_t n = read_children(&whole);
   if (any_exited()) return;
-  static unsigned char seen[ORPHANS_MAX];
-  memset(seen, 0, sizeof seen);
+  memset(lo.seen, 0, sizeof lo.seen);
   for (size_t k = 0; k < n; k++) {
-    pid_t pid = (pid_t)kids[k];
+    pid_t pid = (pid_t)lo.kids[k];
     struct proc_stat ps;
     if (find(pid) != NULL || proc_stat_of(pid, &ps) < 0 || proc_dead(ps.state)) continue;
     struct orphan *o = orphan_find(pid, ps.start);
     if (o != NULL) {
-      seen[o - lo.orphans] = 1;
+      lo.seen[o - lo.orphans] = 1;
       continue;
     }
     uint32_t owner = by_leaders(pid, &ps);
     if (owner == OWNER_UNKNOWN) owner = by_start(ps.start, NULL);
-    if (lo.norphans < ORPHANS_MAX) seen[lo.norphans] = 1;
+    if (lo.norphans < ORPHANS_MAX) lo.seen[lo.norphans] = 1;
     orphan_add(pid, ps.start, owner);
   }
   /* Who is no longer our child is dead (an orphan stays ours until then). */
   if (whole) {
     size_t j = 0;
     for (size_t i = 0; i < lo.norphans; i++)
-      if (seen[i]) lo.orphans[j++] = lo.orphans[i];
+      if (lo.seen[i]) lo.orphans[j++] = lo.orphans[i];
     lo.norphans = j;
   }
 }
@@ -234,7 +224,7 @@ static int kill_orphans_of(const struct leftovers_gen *dead) {
   int whole, found = 0;
   size_t n = read_children(&whole);
   for (size_t k = 0; k < n; k++) {
-    pid_t pid = (pid_t)kids[k];
+    pid_t pid = (pid_t)lo.kids[k];
     struct proc_stat ps;
     if (find(pid) != NULL || proc_stat_of(pid, &ps) < 0) continue;
     if (proc_dead(ps.state)) {
@@ -274,30 +264,34 @@ static void forget(struct leftovers_gen *g) {
 }
 
 static void retry_removals(void) {
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++)
-    if (lo.gens[i].pid == 0 && lo.gens[i].cgroup >= 0) forget(&lo.gens[i]);
+  for (int i = 0; i < GEN_TABLE; i++)
+    if (at(i)->pid == 0 && at(i)->cgroup >= 0) forget(at(i));
 }
 
-static struct leftovers_gen *free_slot(void) {
+/* A slot without a role (its generation's death is handled), whose
+ * generation's leftovers are gone. */
+static int unused(int i) { return lo.table[i].role == GEN_NONE && at(i)->pid == 0; }
+
+struct generation *leftovers_free_slot(void) {
   retry_removals();
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++)
-    if (lo.gens[i].pid == 0 && lo.gens[i].cgroup < 0) return &lo.gens[i];
+  for (int i = 0; i < GEN_TABLE; i++)
+    if (unused(i) && at(i)->cgroup < 0) return &lo.table[i];
   /* Every free slot waits for a removal: drop the oldest one's fd (its
    * directory is removed at the end, if it is empty by then). */
-  struct leftovers_gen *oldest = NULL;
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++)
-    if (lo.gens[i].pid == 0 && (oldest == NULL || lo.gens[i].id < oldest->id)) oldest = &lo.gens[i];
-  if (oldest != NULL) {
-    close(oldest->cgroup);
-    oldest->cgroup = -1;
-  }
-  return oldest;
+  int oldest = -1;
+  for (int i = 0; i < GEN_TABLE; i++)
+    if (unused(i) && (oldest < 0 || at(i)->id < at(oldest)->id)) oldest = i;
+  if (oldest < 0) return NULL;
+  close(at(oldest)->cgroup);
+  at(oldest)->cgroup = -1;
+  return &lo.table[oldest];
 }
 
-void leftovers_init(const struct leftovers_config *c, struct leftovers_mechanism *m) {
+void leftovers_init(const struct leftovers_config *c, struct generation *gens, struct leftovers_mechanism *m) {
   memset(&lo, 0, sizeof lo);
   lo.cfg = *c;
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++) lo.gens[i].cgroup = -1;
+  lo.table = gens;
+  for (int i = 0; i < GEN_TABLE; i++) *at(i) = (struct leftovers_gen){0, 0, 0, -1, 0, 0};
   lo.tree.parent = lo.tree.service = -1;
   memset(m, 0, sizeof *m);
   if (c->no_cgroup) {
@@ -315,12 +309,7 @@ void leftovers_init(const struct leftovers_config *c, struct leftovers_mechanism
   m->path = lo.tree.path;
 }
 
-pid_t leftovers_fork(void) {
-  struct leftovers_gen *g = free_slot();
-  if (g == NULL) {
-    errno = EAGAIN;
-    return -1;
-  }
+pid_t leftovers_fork(struct leftovers_gen *g) {
   int cg = -1;
   uint32_t number = 0;
   if (lo.cgroups) {
@@ -351,28 +340,25 @@ void leftovers_reaped(pid_t pid) {
   if (g != NULL) g->exited = 1;
 }
 
-void leftovers_kill(pid_t pid, int64_t deadline) {
-  struct leftovers_gen *g = find(pid);
+void leftovers_kill(struct leftovers_gen *g, int64_t deadline) {
   if (!others_live(g)) {
     leftovers_kill_all(deadline);
     return;
   }
-  if (g == NULL) {
-    /* Not one of ours (cannot happen: every generation is forked here):
-     * its process group at most, never anything a live one may own. */
-    (void)kill_in_session(pid);
-    return;
-  }
+  /* Never forked (the fork failed), or already forgotten by a
+   * leftovers_kill_all, which killed everything there was: nothing of its
+   * own, and nothing a live generation owns may go. */
+  if (g->pid == 0) return;
   if (g->cgroup >= 0) {
     (void)cgroup_kill(g->cgroup);
-    (void)cgroup_wait_empty(g->cgroup, deadline, lo.cfg.reap);
+    (void)cgroup_wait_empty(g->cgroup, deadline, reap);
   } else {
     for (;;) {
       int found = kill_in_session(g->pid); /* its process group, wherever its members went */
       if (lo.cfg.subreaper) found += kill_orphans_of(g);
-      lo.cfg.reap();
+      reap();
       if (found == 0 || clock_mono_ms() > deadline) break;
-      sleep_ms(5);
+      clock_sleep_ms(5);
     }
   }
   forget(g);
@@ -381,7 +367,7 @@ void leftovers_kill(pid_t pid, int64_t deadline) {
 void leftovers_signal_all(void) {
   if (lo.cgroups) (void)cgroup_kill(lo.tree.service);
   else kill_in_session(0);
-  kill_children();
+  (void)proc_kill_children(lo.cfg.self);
 }
 
 void leftovers_kill_all(int64_t deadline) {
@@ -390,13 +376,13 @@ void leftovers_kill_all(int64_t deadline) {
      * the session is where the orphans of a generation are. */
     if (lo.cgroups) (void)cgroup_kill(lo.tree.service);
     else if (!lo.cfg.subreaper) kill_in_session(0);
-    kill_children();
-    lo.cfg.reap();
+    (void)proc_kill_children(lo.cfg.self);
+    reap();
     int busy = proc_has_children() || (lo.cgroups && cgroup_populated(lo.tree.service) == 1);
     if (!busy || clock_mono_ms() > deadline) break;
-    sleep_ms(5);
+    clock_sleep_ms(5);
   }
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++) forget(&lo.gens[i]);
+  for (int i = 0; i < GEN_TABLE; i++) forget(at(i));
   lo.norphans = 0;
 }
 
@@ -416,7 +402,7 @@ void leftovers_end(void) {
     (void)cgroup_kill(lo.tree.service);
     (void)cgroup_wait_empty(lo.tree.service, clock_mono_ms() + 1000, NULL);
   }
-  for (int i = 0; i < LEFTOVERS_GENS_MAX; i++)
-    if (lo.gens[i].cgroup >= 0) close(lo.gens[i].cgroup);
+  for (int i = 0; i < GEN_TABLE; i++)
+    if (at(i)->cgroup >= 0) close(at(i)->cgroup);
   cgroup_teardown(&lo.tree);
 }

@@ -1,6 +1,7 @@
 /*
  * What a generation leaves behind, told apart by the generation that made
- * it, and killed: "kill what generation G left" is leftovers_kill(G).
+ * it, and killed: "kill what generation G left" is
+ * leftovers_kill(&G->leftovers).
  * Graceful restarts overlap two generations (instances will overlap N for
  * good), so a generation's end must take its own processes and never a
  * live one's (docs/supervision.md, "What a generation leaves behind").
@@ -15,8 +16,10 @@
  *     when they arrived (looks while generations overlap) and by their start
  *     time. Its gap is stated in the docs and in leftovers.c.
  *
- * The per-generation data (struct leftovers_gen) is kept here, in a small
- * table keyed by the generation's pid. Nothing is allocated.
+ * The per-generation data (struct leftovers_gen) is a field of each
+ * generation in the supervisor's table (generation.h), which leftovers_init
+ * is given: it lives on past the generation's role, until what it left is
+ * gone (and its cgroup removed). Nothing is allocated.
  */
 #ifndef NODE_DAEMONIZE_LEFTOVERS_H
 #define NODE_DAEMONIZE_LEFTOVERS_H
@@ -41,7 +44,8 @@ struct leftovers_config {
   int subreaper;         /* PR_SET_CHILD_SUBREAPER holds: every orphan comes to the supervisor */
   int no_cgroup;         /* tests only: act as if no cgroup could be made */
   const char *pidfile;   /* names the service's cgroup */
-  void (*reap)(void);    /* reaps every exited child of the supervisor, noting generations */
+  void (*reap)(void *);  /* reaps every exited child of the supervisor, noting generations */
+  void *reap_arg;
 };
 
 /* The mechanism chosen, for the log and the state file. */
@@ -52,20 +56,28 @@ struct leftovers_mechanism {
   int err;           /* /proc: its errno (0: not tried, as asked) */
 };
 
-void leftovers_init(const struct leftovers_config *c, struct leftovers_mechanism *m);
+struct generation;
+
+/* gens: the supervisor's table, GEN_TABLE slots (generation.h), whose
+ * leftovers fields this file keeps from now on. */
+void leftovers_init(const struct leftovers_config *c, struct generation *gens, struct leftovers_mechanism *m);
+
+/* A slot of the table for a new generation: no role, no process, no
+ * cgroup still to be removed; NULL when there is none. */
+struct generation *leftovers_free_slot(void);
 
 /* Forks a generation (into a new cgroup of its own, where there are
- * cgroups) and records it. Returns as fork() does. */
-pid_t leftovers_fork(void);
+ * cgroups) and records it in lg (a free slot's). Returns as fork() does. */
+pid_t leftovers_fork(struct leftovers_gen *lg);
 
 /* The supervisor reaped pid (a generation or not). */
 void leftovers_reaped(pid_t pid);
 
-/* Generation gen is dead (reaped): SIGKILL to what it left behind, never
+/* Generation lg is dead (reaped): SIGKILL to what it left behind, never
  * to what another generation still alive started; returns when that is
  * gone, or at deadline (monotonic ms). With no other generation left,
- * everything goes (leftovers_kill_all). Forgets gen. */
-void leftovers_kill(pid_t gen, int64_t deadline);
+ * everything goes (leftovers_kill_all). Forgets lg. */
+void leftovers_kill(struct leftovers_gen *lg, int64_t deadline);
 
 /* SIGKILL to every process of the service but the supervisor, and wait
  * for them until deadline; forgets every generation. */

@@ -54,7 +54,7 @@ static int plan_find_listen_pid(struct plan *pl) {
   return 0;
 }
 
-int load_plan(struct plan *pl) {
+int plan_load(struct plan *pl) {
   struct stat st;
   if (RETRY(fstat(ND_HELPER_FD_PLAN, &st)) < 0) return errno;
   if (st.st_size < (off_t)sizeof pl->h) return ND_EPLAN;
@@ -123,7 +123,7 @@ int plan_check_sockets(const struct plan *pl) {
 }
 
 size_t plan_daemon_fd_moves(const struct plan *pl, int ready_w, struct nd_fd_move *out) {
-  const int nsockets = (int)pl->h.nsockets; /* at most ND_PLAN_SOCKETS_MAX (load_plan) */
+  const int nsockets = (int)pl->h.nsockets; /* at most ND_PLAN_SOCKETS_MAX (plan_load) */
   size_t n = 0;
   out[n++] = (struct nd_fd_move){ND_HELPER_FD_NULL, 0};
   out[n++] = (struct nd_fd_move){ND_HELPER_FD_LOG, 1};

@@ -39,7 +39,7 @@ struct plan {
 
 /* Reads the plan from ND_HELPER_FD_PLAN. Returns 0, an errno, or ND_EPLAN
  * for a malformed plan. */
-int load_plan(struct plan *pl);
+int plan_load(struct plan *pl);
 
 /* Every socket slot (ND_HELPER_FD_SOCKETS..) holds a socket; each is
  * marked close-on-exec. Returns 0 or an errno (ENOTSOCK). */

@@ -9,29 +9,26 @@
 
 #include <sys/types.h>
 
+#include "daemon_steps.h"
 #include "plan.h"
-
-/* The longest the daemon may take from fork to exec (a hung NFS chdir, a
- * FIFO planted as the entry): then it is killed and the launch fails. */
-#define ND_EXEC_DEADLINE_MS 30000
 
 /* Forwards the daemon's records until EOF (exec succeeded, or it died),
  * for at most ND_EXEC_DEADLINE_MS. Returns 0 when the last record was a
  * successful "exec". */
-int forward_until_exec(int rep_r, pid_t daemon);
+int window_forward_until_exec(int rep_r, pid_t daemon);
 
 /* Watches the start-up window: READY on ready_r (or -1: a grace period),
  * the daemon's exit, or the timeout. Returns 0 on success. */
-int watch_window(const struct plan *pl, pid_t daemon, int ready_r);
+int window_watch(const struct plan *pl, pid_t daemon, int ready_r);
 
 /* Returns the wait status, or -1 (with errno) when waitpid fails. */
-int reap(pid_t pid);
+int window_reap(pid_t pid);
 
 /* SIGKILL and reap the daemon (still our unreaped child: its pid cannot
  * have been reused). */
-void kill_and_reap(pid_t daemon);
+void window_kill_and_reap(pid_t daemon);
 
-/* How long kill_descendants() waits for what it killed to be reaped. */
+/* How long window_kill_descendants() waits for what it killed to be reaped. */
 #define ND_KILL_DESCENDANTS_MS 5000
 
 /* Kill and reap every process left under the helper: as a subreaper it
@@ -39,6 +36,6 @@ void kill_and_reap(pid_t daemon);
  * Never blocks past ND_KILL_DESCENDANTS_MS: without /proc (no list of
  * children) the helper's process group gets SIGTERM instead. Returns 0
  * once none is left, -1 when some outlived the deadline. */
-int kill_descendants(void);
+int window_kill_descendants(void);
 
 #endif

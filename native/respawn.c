@@ -1,0 +1,229 @@
+/*
+ * The current generation and the restart policy (see respawn.h).
+ */
+#define _GNU_SOURCE
+#include "respawn.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "clock.h"
+#include "daemon_steps.h"
+#include "evlog.h"
+#include "graceful.h"
+#include "launch.h"
+#include "text.h"
+
+void respawn_start(struct service *s, int arg) {
+  (void)arg;
+  int launching = s->phase == PHASE_STARTING;
+  s->st.generation++;
+  if (s->st.generation > 1) s->st.restarts++;
+  struct generation *g = gen_claim(launching ? GEN_LAUNCH : GEN_CURRENT);
+  int err = g != NULL ? gen_fork(g, s->cfg, s->sigfd) : EAGAIN;
+  if (err == 0) {
+    s->respawn.at = 0;
+    s->st.flags &= ~(uint32_t)(ND_STATE_F_READY | ND_STATE_F_GOOD_START);
+    s->st.daemon_started_ms = g->started_real;
+    s->st.restart_at_ms = 0;
+    s->st.restart_delay_ms = 0;
+    launch_record(s, ND_STAGE_fork, 0, 0, g->pid);
+    service_enter(s, launching ? PHASE_STARTING : PHASE_RUNNING);
+    return;
+  }
+  if (launching) {
+    launch_record(s, ND_STAGE_fork, 0, err, 0);
+    launch_fail(s);
+  }
+  evlog_begin(50, "start-failed");
+  evlog_int("errno", err);
+  evlog_end("cannot fork a new generation");
+  /* A death at once, of a generation with no process. */
+  struct generation none;
+  if (g == NULL) {
+    gen_init(&none);
+    g = &none;
+  }
+  g->role = GEN_CURRENT;
+  g->started = clock_mono_ms();
+  g->exited = 1;
+  g->status = 127 << 8;
+  respawn_death(s, g);
+}
+
+void respawn_schedule(struct service *s, uint32_t delay_ms, uint32_t in_window) {
+  char msg_buf[128];
+  struct nd_text msg;
+  /* +1: clock_mono_ms() truncates, so "now" may already be up to 1 ms
+   * old; the delay is a lower bound and must never come out shorter. */
+  int64_t now = clock_mono_ms();
+  s->respawn.at = delay_ms > 0 ? now + delay_ms + 1 : now;
+  s->st.restart_at_ms = clock_real_ms() + delay_ms;
+  s->st.restart_delay_ms = delay_ms;
+  evlog_begin(40, "restart");
+  evlog_int("delayMs", delay_ms);
+  evlog_int("restart", s->st.restarts + 1);
+  evlog_int("deathsInWindow", in_window);
+  text_init(&msg, msg_buf, sizeof msg_buf);
+  text_str(&msg, "restarting in ");
+  text_u64(&msg, delay_ms);
+  text_str(&msg, " ms (restart ");
+  text_u64(&msg, s->st.restarts + 1);
+  text_str(&msg, ")");
+  evlog_end(msg.buf);
+  service_enter(s, PHASE_RESTARTING);
+}
+
+void respawn_ended(struct service *s, struct generation *g) {
+  int wstatus = g->status;
+  gen_release(g);
+  s->st.flags &= ~(uint32_t)(ND_STATE_F_READY | ND_STATE_F_GOOD_START);
+  if (WIFEXITED(wstatus)) {
+    s->st.last_exit_kind = ND_EXIT_CODE;
+    s->st.last_exit_value = WEXITSTATUS(wstatus);
+  } else if (WIFSIGNALED(wstatus)) {
+    s->st.last_exit_kind = ND_EXIT_SIGNAL;
+    s->st.last_exit_value = WTERMSIG(wstatus);
+  }
+  /* Whatever it left behind goes before anything else starts (but not
+   * what belongs to a generation still alive: graceful restart). */
+  service_kill_leftovers(s, g);
+}
+
+/* The daemon ended in a way the policy does not restart: say why, exit. */
+__attribute__((noreturn)) static void end_for_good(struct service *s, uint32_t reason, const char *msg) {
+  graceful_end_all(s);
+  evlog_begin(30, "done");
+  evlog_end(msg);
+  service_finish(s, ND_STATE_EXITED, reason, 0);
+}
+
+__attribute__((noreturn)) static void give_up(struct service *s, const struct nd_decision *d, int wstatus, const char *how) {
+  char msg_buf[256];
+  struct nd_text msg;
+  const struct nd_policy *p = &s->cfg->policy;
+  graceful_end_all(s);
+  evlog_begin(50, "gave-up");
+  evlog_int("deaths", d->in_window);
+  evlog_int("windowMs", p->window_ms);
+  evlog_status(wstatus);
+  text_init(&msg, msg_buf, sizeof msg_buf);
+  text_str(&msg, "gave up: ");
+  text_u64(&msg, d->in_window);
+  text_str(&msg, " deaths within ");
+  text_u64(&msg, p->window_ms);
+  text_str(&msg, " ms (limit ");
+  text_u64(&msg, p->limit);
+  text_str(&msg, "/");
+  text_u64(&msg, p->window_ms);
+  text_str(&msg, " ms); last: ");
+  text_str(&msg, how);
+  evlog_end(msg.buf);
+  service_finish(s, ND_STATE_FAILED, ND_REASON_CRASH_LOOP, 1);
+}
+
+void respawn_death(struct service *s, struct generation *g) {
+  int wstatus = g->status;
+  pid_t dead = g->pid;
+  int64_t uptime = clock_mono_ms() - g->started;
+  respawn_ended(s, g);
+  if (s->phase == PHASE_STOPPING) {
+    service_stop_if_done(s);
+    service_write(s);
+    return;
+  }
+  char how[64], msg_buf[256];
+  struct nd_text msg;
+  evlog_describe(how, sizeof how, wstatus);
+  struct nd_decision d = nd_policy_on_death(&s->cfg->policy, &s->respawn.tally, clock_mono_ms(), wstatus);
+  s->st.deaths = s->respawn.tally.deaths;
+  s->st.deaths_in_window = d.in_window;
+  evlog_begin(d.verdict == ND_VERDICT_RESPAWN ? 40 : 50, "exit");
+  evlog_int("generation", s->st.generation);
+  evlog_int("daemonPid", dead);
+  evlog_status(wstatus);
+  evlog_int("uptimeMs", uptime);
+  text_init(&msg, msg_buf, sizeof msg_buf);
+  text_str(&msg, "the daemon (pid ");
+  text_i64(&msg, dead);
+  text_str(&msg, ") exited with ");
+  text_str(&msg, how);
+  evlog_end(msg.buf);
+
+  switch (d.verdict) {
+    case ND_VERDICT_RESPAWN:
+      if (!graceful_takes_over(s, d.delay_ms)) respawn_schedule(s, d.delay_ms, d.in_window);
+      return;
+    case ND_VERDICT_CLEAN_EXIT:
+      end_for_good(s, ND_REASON_CLEAN_EXIT, "the daemon exited with code 0; --respawn on-failure does not restart a clean exit");
+    case ND_VERDICT_NO_RESPAWN_EXIT:
+      text_init(&msg, msg_buf, sizeof msg_buf);
+      text_str(&msg, "the daemon exited with ");
+      text_str(&msg, how);
+      text_str(&msg, ", listed in --no-respawn-exit: not restarted");
+      end_for_good(s, ND_REASON_NO_RESPAWN_EXIT, msg.buf);
+    case ND_VERDICT_GIVE_UP:
+      give_up(s, &d, wstatus, how);
+  }
+}
+
+/* It exec'd: its readiness wait (if any) starts, or its uptime counts. */
+void respawn_exec(struct service *s, struct generation *g) {
+  int64_t now = clock_mono_ms();
+  g->due[GEN_T_EXEC] = 0;
+  evlog_begin(30, "start");
+  evlog_int("generation", s->st.generation);
+  evlog_int("daemonPid", g->pid);
+  evlog_int("restarts", s->st.restarts);
+  evlog_end("started a new generation of the daemon");
+  if (s->cfg->want_ready && s->cfg->window_ms > 0) g->due[GEN_T_READY] = now + s->cfg->window_ms;
+  if (!s->cfg->want_ready) g->due[GEN_T_UP] = g->started + s->cfg->min_uptime_ms;
+  service_write(s); /* RUNNING since its fork (or a stop began meanwhile) */
+}
+
+void respawn_exec_failed(struct service *s, struct generation *g) {
+  evlog_begin(50, "start-failed");
+  evlog_int("generation", s->st.generation);
+  evlog_int("stage", g->first_failure.stage);
+  evlog_int("errno", g->first_failure.err);
+  evlog_end("a new generation failed the daemon checklist before exec");
+}
+
+void respawn_ready(struct service *s, struct generation *g) {
+  s->st.flags |= ND_STATE_F_READY;
+  g->due[GEN_T_UP] = clock_mono_ms() + RESPAWN_READY_GOOD_MS;
+  g->due[GEN_T_READY] = 0;
+  evlog_begin(30, "ready");
+  evlog_int("generation", s->st.generation);
+  evlog_int("daemonPid", g->pid);
+  evlog_end("the daemon is ready");
+  service_write(s);
+}
+
+/* From fork to exec took too long (a hung chdir on NFS, a FIFO as the
+ * entry): killed, and that is a death. */
+void respawn_exec_late(struct service *s, struct generation *g) {
+  kill(g->pid, SIGKILL);
+  launch_record(s, ND_STAGE_exec, 0, ND_ETIMEOUT, ND_EXEC_DEADLINE_MS);
+}
+
+/* No ready() in time: killed (its death restarts it), unless
+ * --keep-on-timeout. */
+void respawn_not_ready(struct service *s, struct generation *g) {
+  if (s->cfg->keep_on_timeout) return;
+  evlog_begin(40, "not-ready");
+  evlog_int("generation", s->st.generation);
+  evlog_int("daemonPid", g->pid);
+  evlog_int("waitReadyMs", s->cfg->window_ms);
+  evlog_end("the daemon did not call ready() in time: killed");
+  kill(g->pid, SIGKILL);
+}
+
+/* Up long enough: a good start, the backoff starts over. */
+void respawn_up(struct service *s, struct generation *g) {
+  (void)g;
+  nd_policy_on_good_start(&s->respawn.tally);
+  s->st.flags |= ND_STATE_F_GOOD_START;
+  service_write(s);
+}
