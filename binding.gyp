@@ -21,7 +21,9 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
+      "cflags": ["-Os", "-ffunction-sections", "-fdata-sections"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-ffunction-sections", "-fdata-sections"],
+      "conditions": [["OS=='linux'", { "ldflags": ["-Wl,--gc-sections"] }]],
       "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LIBRARY": "libc++" }
     },
     {
@@ -48,8 +50,8 @@
         "native/supervise_policy.c",
         "native/text.c"
       ],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
-      "conditions": [["OS=='linux'", { "ldflags": ["-static-pie"] }]]
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Os", "-ffunction-sections", "-fdata-sections"],
+      "conditions": [["OS=='linux'", { "ldflags": ["-static-pie", "-Wl,--gc-sections"] }]]
     }
   ]
 }

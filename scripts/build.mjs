@@ -24,7 +24,48 @@ const cliDir = join(root, 'src', 'cli')
 const bin = (name) => join(root, 'node_modules', '.bin', name)
 execFileSync(bin('tsc'), ['-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root })
 
-const { build } = await import('esbuild')
+const { build, transformSync } = await import('esbuild')
+
+/**
+ * The library as published: every module tsc emitted, its comments and
+ * white space taken out (as the CLI bundle's are; names kept, so a stack
+ * trace still names its functions), and only the declarations a user's
+ * TypeScript reaches from the package's entry points (dist/index.d.ts,
+ * dist/daemon/index.d.ts) kept, with their doc comments. The modules'
+ * comments are in src/; the package stays under the 1 MB that
+ * .ci/packaging.sh holds it to.
+ */
+function walkDist(dir, out = []) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) walkDist(p, out)
+    else out.push(p)
+  }
+  return out
+}
+const emitted = walkDist(dist)
+for (const file of emitted.filter((f) => /\.c?js$/.test(f) && !/[\\/]cli(-pino)?\.cjs$/.test(f))) {
+  const { code } = transformSync(readFileSync(file, 'utf8'), {
+    loader: 'js',
+    format: file.endsWith('.cjs') ? 'cjs' : 'esm',
+    target: 'node20',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+  })
+  writeFileSync(file, code)
+}
+const declared = new Set()
+const todo = [join(dist, 'index.d.ts'), join(dist, 'daemon', 'index.d.ts')]
+while (todo.length > 0) {
+  const file = todo.pop()
+  if (declared.has(file)) continue
+  declared.add(file)
+  for (const m of readFileSync(file, 'utf8').matchAll(/(?:from|import\()\s*['"](\.[^'"]+)['"]/g)) {
+    todo.push(join(dirname(file), m[1].replace(/\.js$/, '.d.ts').replace(/\.cjs$/, '.d.cts')))
+  }
+}
+for (const file of emitted.filter((f) => /\.d\.c?ts$/.test(f) && !declared.has(f))) rmSync(file)
 
 
 /** src/logger.ts loads pino with a createRequire()'d require; in the bundle that require must find dist/cli-pino.cjs. */
@@ -133,6 +174,8 @@ const results = await Promise.all([
     ...common,
     entryPoints: { cli: join(cliDir, 'main.ts') },
     format: 'cjs',
+    // Its local names too: the CLI prints one line for an error, never a stack.
+    minifyIdentifiers: true,
     outExtension: { '.js': '.cjs' },
     plugins: [pinoFromBundle],
     // src/native.ts and src/logger.ts locate files from import.meta.url.
