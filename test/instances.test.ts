@@ -163,10 +163,12 @@ describe('--instances N', () => {
     90_000,
   )
 
-  it('without --listen (the API): N identical workers, each with its index', async () => {
+  it('without --listen (the API): N identical workers, each with its index and its own crash-loop tally', async () => {
     const dir = scratchDir('nd-instances-')
     const pidFile = join(dir, 'w.pid')
-    const d = await daemonize({ entry: join(fixtures, 'daemon-idle.js'), pidFile, respawn: true, instances: 2 })
+    // Two deaths within the window give up: one death of each instance must not (a tally each).
+    const respawn = { delayMs: 100, limit: 2, windowMs: 600_000 }
+    const d = await daemonize({ entry: join(fixtures, 'daemon-idle.js'), pidFile, respawn, instances: 2 })
     track(d.supervisorPid as number)
     let st = readSupervisorState(statePathOf(pidFile), 0)
     await until('both instances to run', () => {
@@ -177,6 +179,18 @@ describe('--instances N', () => {
     for (const p of pids) track(p)
     expect(pids.map((p) => environ(p).get('NODE_DAEMONIZE_INSTANCE'))).toEqual(['0', '1'])
     expect(st?.daemonPid).toBe(pids[0])
+    for (const i of [0, 1]) {
+      process.kill(pids[i], 'SIGKILL')
+      await untilGone(pids[i])
+      await until(`instance ${i} to be back`, () => {
+        const p = readSupervisorState(statePathOf(pidFile), 0)?.instances?.[i]?.pid
+        return p !== undefined && p !== pids[i] ? p : undefined
+      })
+      pids[i] = track(readSupervisorState(statePathOf(pidFile), 0)?.instances?.[i]?.pid as number)
+      expect(environ(pids[i]).get('NODE_DAEMONIZE_INSTANCE')).toBe(String(i))
+    }
+    st = readSupervisorState(statePathOf(pidFile), 0)
+    expect(st).toMatchObject({ state: 'running', deaths: 2, restarts: 2 })
     // The rolling restart is not built: a graceful restart of several instances is refused, nothing started.
     const refused = await runCli(['restart', '--graceful', '--pid-file', pidFile])
     expect(refused.code).toBe(1)
@@ -214,9 +228,34 @@ describe('--instances N', () => {
     expect(existsSync(base.pidFile)).toBe(false)
   })
 
+  it('unit refuses --instances N > 1 with one line saying why (exit 2): no NAME@.service template is exported yet', async () => {
+    const r = await runCli(['unit', join(fixtures, 'daemon-idle.js'), '--respawn', '--instances', '2', '--unit-dir', scratchDir('nd-units-'), '--systemd-version', '252'])
+    expect(r.code).toBe(2)
+    expect(r.err).toMatch(/a unit for several instances \(a NAME@\.service template\) is not exported yet/)
+  })
+
   it('restart --graceful refuses --instances as a start option (exit 2): the rolling restart is not built yet', async () => {
     const r = await runCli(['restart', '--graceful', '--pid-file', '/nonexistent/x.pid', '--instances', '2'])
     expect(r.code).toBe(2)
+    expect(r.err).toMatch(/--graceful takes no --instances: .*rolling one, which is not built yet/)
+  })
+
+  it('a plain restart NAME of a --listen --wait-ready service with instances is a stop + start, not a graceful one (refused)', async () => {
+    const root = current()
+    const port = await freePort()
+    const { result } = await startNamed([app, '--name', 'two', '--respawn', '--instances', '2', '--listen', `tcp:127.0.0.1:${port}`, '--wait-ready', '15s'], root.env)
+    const pidFile = result.pidFile as string
+    const before = [...(await everyInstance(port, 2, 'both instances to answer')).values()].map((a) => track(a.pid))
+    const r = await runCli(['restart', 'two'], root.env)
+    expect(r.code).toBe(0)
+    for (const p of [result.supervisorPid as number, ...before]) await untilGone(p)
+    const st = readSupervisorState(statePathOf(pidFile), 0)
+    expect(st?.supervisorPid).not.toBe(result.supervisorPid)
+    track(st?.supervisorPid as number)
+    const after = [...(await everyInstance(port, 2, 'both new instances to answer')).values()].map((a) => track(a.pid))
+    expect(after.some((p) => before.includes(p))).toBe(false)
+    expect((await runCli(['stop', 'two'], root.env)).code).toBe(0)
+    for (const p of [st?.supervisorPid as number, ...after]) await untilGone(p)
   })
 
   it('--instances max is the CPUs this process may run on, and is saved as given in the spec', async () => {

@@ -75,6 +75,10 @@ interface GracefulValues extends PidFileCommandValues {
 }
 
 async function runGraceful(args: string[]): Promise<number> {
+  const dashDash = args.indexOf('--')
+  if ((dashDash === -1 ? args : args.slice(0, dashDash)).some((a) => a === '--instances' || a.startsWith('--instances='))) {
+    throw new UsageError('--graceful takes no --instances: a graceful restart of several instances is a rolling one, which is not built yet')
+  }
   const { values, positionals, rest } = parseCommandLine<GracefulValues>(args, {
     ...pidFileCommandOptions,
     graceful: { type: 'boolean' },
