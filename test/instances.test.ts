@@ -127,6 +127,10 @@ describe('--instances N', () => {
       expect(shown.code).toBe(0)
       expect(shown.out).toContain(`supervisor pid ${supervisor}`)
       expect(shown.out).toContain(`3 instances: pids ${[0, 1, 2].map((i) => first.get(i)?.pid).join(', ')}`)
+      const json = await runCli(['status', 'web', '--json'], root.env)
+      expect((JSON.parse(json.out) as { supervisor: { instances: unknown } }).supervisor.instances).toEqual(
+        [0, 1, 2].map((i) => ({ index: i, pid: first.get(i)?.pid })),
+      )
 
       // kill -9 of instance 1: it comes back with index 1, the others keep their pids.
       const victim = first.get(1)?.pid as number
