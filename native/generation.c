@@ -83,6 +83,14 @@ int gen_fork(struct generation *g, const struct nd_supervise_config *cfg, int si
     /* Its own process group (plan.h own_group), set on both sides of the
      * fork so that it holds before either goes on. */
     (void)setpgid(0, 0);
+    /* Its instance's index, into the slot the plan reserved (our private
+     * copy since the fork): two digits, NUL-terminated when one is enough. */
+    if (cfg->plan->instance_slot != NULL) {
+      char *d = cfg->plan->instance_slot;
+      if (g->instance >= 10) *d++ = (char)('0' + g->instance / 10);
+      *d++ = (char)('0' + g->instance % 10);
+      *d = '\0';
+    }
     daemon_become(cfg->plan, cfg->sid, rep[1], moves, nmoves);
   }
   (void)setpgid(pid, pid);
@@ -147,9 +155,18 @@ struct generation *gen_find(const struct generation *gens, enum gen_role role) {
   return NULL;
 }
 
+struct generation *gen_instance(const struct generation *gens, uint32_t i) {
+  for (size_t k = 0; k < GEN_TABLE; k++)
+    if ((gens[k].role == GEN_CURRENT || gens[k].role == GEN_LAUNCH) && gens[k].instance == i) return (struct generation *)&gens[k];
+  return NULL;
+}
+
 struct generation *gen_current(const struct generation *gens) {
-  struct generation *g = gen_find(gens, GEN_CURRENT);
-  return g != NULL ? g : gen_find(gens, GEN_LAUNCH);
+  struct generation *best = NULL;
+  for (size_t k = 0; k < GEN_TABLE; k++)
+    if ((gens[k].role == GEN_CURRENT || gens[k].role == GEN_LAUNCH) && (best == NULL || gens[k].instance < best->instance))
+      best = (struct generation *)&gens[k];
+  return best;
 }
 
 int gen_any(const struct generation *gens) {

@@ -31,10 +31,11 @@
 #include "ready_line.h"
 #include "supervise.h"
 
-/* The table's size: the roles alive at once (three at most today), and
- * dead generations whose cgroup could not be removed yet (a process in
+/* The table's size: the generations alive at once (one current one per
+ * instance, a graceful restart's two more with one instance), and dead
+ * generations whose cgroup could not be removed yet (a process in
  * uninterruptible sleep keeps it; leftovers.c). */
-#define GEN_TABLE 8
+#define GEN_TABLE (ND_INSTANCES_MAX + 8)
 
 enum gen_role { GEN_NONE, GEN_LAUNCH, GEN_CURRENT, GEN_NEXT, GEN_DRAINING, GEN_ROLES };
 
@@ -69,6 +70,7 @@ enum gen_event {
 
 struct generation {
   enum gen_role role;           /* GEN_NONE: a free slot */
+  uint32_t instance;            /* its instance (--instances), 0..instances-1; 0 without */
   pid_t pid;                    /* its process, which leads its own process group; 0: not forked */
   int rep_r;                    /* its checklist's records, until EOF; -1: closed */
   int ready_r;                  /* its ready pipe, until READY or EOF; -1: closed (or none) */
@@ -123,8 +125,12 @@ void gen_release(struct generation *g);
  * way). */
 struct generation *gen_find(const struct generation *gens, enum gen_role role);
 
-/* The current generation: launching or serving; NULL for none. */
+/* The current generation: launching or serving (with instances, the lowest
+ * instance's); NULL for none. */
 struct generation *gen_current(const struct generation *gens);
+
+/* Instance i's current generation (launching or serving), or NULL. */
+struct generation *gen_instance(const struct generation *gens, uint32_t i);
 
 /* A generation has a role (is alive, or its death is not handled yet). */
 int gen_any(const struct generation *gens);

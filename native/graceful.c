@@ -38,6 +38,12 @@ static void refuse(struct service *s, pid_t from, uint32_t why, const char *msg)
 
 void graceful_request(struct service *s, int arg) {
   pid_t from = (pid_t)arg;
+  /* With instances, a graceful restart would be a rolling one, one instance
+   * at a time: not built yet (docs/supervision.md#instances). */
+  if (s->cfg->instances > 1) {
+    refuse(s, from, ND_REFUSED_INSTANCES, "graceful restart refused: the service runs several instances, and a rolling restart is not built yet");
+    return;
+  }
   if (!s->cfg->want_ready) {
     refuse(s, from, ND_REFUSED_NO_WAIT_READY,
            "graceful restart refused: the service was started without --wait-ready, so no readiness can gate the hand-over");
@@ -114,8 +120,8 @@ void graceful_ready(struct service *s, struct generation *g) {
   g->killed_why = 0;
   memset(g->due, 0, sizeof g->due);
   g->due[GEN_T_UP] = now + RESPAWN_READY_GOOD_MS;
-  s->respawn.at = 0;
-  s->respawn.deferred = 0;
+  s->respawn[0].at = 0;
+  s->respawn[0].deferred = 0;
   s->st.generation++;
   s->st.restarts++;
   s->st.flags |= ND_STATE_F_READY;
@@ -178,9 +184,9 @@ void graceful_failed(struct service *s, struct generation *g) {
   resolve(s, outcome, value, stage);
   if (s->phase == PHASE_STOPPING) {
     service_stop_if_done(s);
-  } else if (s->respawn.deferred && cur == NULL) {
-    s->respawn.deferred = 0;
-    respawn_schedule(s, s->respawn.deferred_delay, s->st.deaths_in_window);
+  } else if (s->respawn[0].deferred && cur == NULL) {
+    s->respawn[0].deferred = 0;
+    respawn_schedule(s, 0, s->respawn[0].deferred_delay, s->st.deaths_in_window);
   }
   service_write(s);
 }
@@ -235,7 +241,7 @@ void graceful_drain_late(struct service *s, struct generation *g) {
 
 void graceful_on_stop(struct service *s) {
   resolve(s, ND_GRACEFUL_STOPPED, 0, 0);
-  s->respawn.deferred = 0;
+  s->respawn[0].deferred = 0;
   struct generation *g = gen_find(s->gens, GEN_NEXT);
   if (g == NULL) return;
   /* Its READY must not hand over any more: its pipes close here. */
@@ -258,8 +264,8 @@ void graceful_end_all(struct service *s) {
 int graceful_takes_over(struct service *s, uint32_t delay_ms) {
   struct generation *next = gen_find(s->gens, GEN_NEXT);
   if (next == NULL) return 0;
-  s->respawn.deferred = 1;
-  s->respawn.deferred_delay = delay_ms;
+  s->respawn[0].deferred = 1;
+  s->respawn[0].deferred_delay = delay_ms;
   evlog_begin(40, "graceful-takes-over");
   evlog_int("daemonPid", next->pid);
   evlog_end("the new generation of the graceful restart in progress takes over when ready");

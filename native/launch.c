@@ -43,6 +43,10 @@ static void launched(struct service *s, struct generation *g) {
     if (s->mechanism.err) evlog_int("cgroupErrno", s->mechanism.err);
   }
   evlog_end("supervising the daemon");
+  /* Instance 0 decided the launch; the others start now, each on its own
+   * (a stop meanwhile starts none). */
+  if (s->phase == PHASE_RUNNING)
+    for (uint32_t i = 1; i < s->cfg->instances; i++) respawn_start(s, (int)i);
 }
 
 void launch_fail(struct service *s) {

@@ -54,6 +54,22 @@ static int plan_find_listen_pid(struct plan *pl) {
   return 0;
 }
 
+/* With instances, one envp string is the instance slot (protocol.h). */
+static int plan_find_instance(struct plan *pl) {
+  pl->instance_slot = NULL;
+  if (!(pl->h.flags & ND_PLAN_RESPAWN) || pl->respawn.instances == 0) return 0;
+  if (pl->respawn.instances > ND_INSTANCES_MAX) return ND_EPLAN;
+  size_t prefix = sizeof ND_INSTANCE_PREFIX - 1;
+  for (uint32_t i = 0; i < pl->h.envc; i++) {
+    char *slot = pl->envp[i];
+    if (strncmp(slot, ND_INSTANCE_PREFIX, prefix) == 0 && strlen(slot) == prefix + ND_INSTANCE_DIGITS) {
+      pl->instance_slot = slot + prefix;
+      return 0;
+    }
+  }
+  return ND_EPLAN;
+}
+
 int plan_load(struct plan *pl) {
   struct stat st;
   if (RETRY(fstat(ND_HELPER_FD_PLAN, &st)) < 0) return errno;
@@ -106,7 +122,8 @@ int plan_load(struct plan *pl) {
   pl->cwd = fixed[0];
   pl->exec_path = fixed[1];
   if (pl->cwd[0] == '\0' || pl->exec_path[0] == '\0') return ND_EPLAN;
-  return plan_find_listen_pid(pl);
+  err = plan_find_listen_pid(pl);
+  return err ? err : plan_find_instance(pl);
 }
 
 int plan_check_sockets(const struct plan *pl) {

@@ -32,6 +32,10 @@ struct plan {
   /* With sockets: the digits of the LISTEN_PID slot (the last envp
    * string), filled in by each daemon after its fork; NULL without. */
   char *listen_pid;
+  /* With instances: the digits of the NODE_DAEMONIZE_INSTANCE slot
+   * (protocol.h), filled in by each generation after its fork; NULL
+   * without. */
+  char *instance_slot;
 };
 
 /* At most: stdin, stdout, stderr, the sockets, the lock file, the ready pipe. */

@@ -102,6 +102,13 @@
  * fork and exec: nothing is allocated there, and the pid is known only
  * after the last fork.
  */
+/* With instances > 0 (struct nd_respawn_plan), one envp string is the
+ * instance slot: ND_INSTANCE_PREFIX and ND_INSTANCE_DIGITS placeholder
+ * bytes, which each generation overwrites with its instance's index
+ * between fork and exec (the index is known only at the fork). */
+#define ND_INSTANCE_PREFIX "NODE_DAEMONIZE_INSTANCE="
+#define ND_INSTANCE_DIGITS 2
+#define ND_INSTANCES_MAX 64 /* = ND_STATE_INSTANCES_MAX (supervise_state.h) */
 #define ND_LISTEN_PID_PREFIX "LISTEN_PID="
 #define ND_LISTEN_PID_DIGITS 20
 struct nd_plan_header {
@@ -131,7 +138,7 @@ struct nd_respawn_plan {
   uint32_t window_ms;
   uint32_t min_uptime_ms;
   uint32_t stop_timeout_ms;
-  uint32_t reserved;
+  uint32_t instances; /* --instances: 0 none (one generation, no NODE_DAEMONIZE_INSTANCE), else 1..ND_INSTANCES_MAX */
   uint8_t no_respawn[32]; /* bit c of byte c/8: exit code c stops for good */
 };
 

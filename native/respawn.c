@@ -15,15 +15,26 @@
 #include "launch.h"
 #include "text.h"
 
+/* Does any instance but i run (launching or serving)? */
+static int others_run(const struct service *s, uint32_t i) {
+  for (uint32_t k = 0; k < s->cfg->instances; k++)
+    if (k != i && gen_instance(s->gens, k) != NULL) return 1;
+  return 0;
+}
+
 void respawn_start(struct service *s, int arg) {
-  (void)arg;
+  uint32_t instance = (uint32_t)arg;
+  struct respawn *r = &s->respawn[instance];
   int launching = s->phase == PHASE_STARTING;
   s->st.generation++;
-  if (s->st.generation > 1) s->st.restarts++;
+  /* A restart is an instance's second generation or later (the first
+   * generation of instances 1..N-1 is not one). */
+  if (r->starts++ > 0) s->st.restarts++;
   struct generation *g = gen_claim(launching ? GEN_LAUNCH : GEN_CURRENT);
+  if (g != NULL) g->instance = instance;
   int err = g != NULL ? gen_fork(g, s->cfg, s->sigfd) : EAGAIN;
   if (err == 0) {
-    s->respawn.at = 0;
+    r->at = 0;
     s->st.flags &= ~(uint32_t)(ND_STATE_F_READY | ND_STATE_F_GOOD_START);
     s->st.daemon_started_ms = g->started_real;
     s->st.restart_at_ms = 0;
@@ -37,6 +48,7 @@ void respawn_start(struct service *s, int arg) {
     launch_fail(s);
   }
   evlog_begin(50, "start-failed");
+  evlog_int("instance", instance);
   evlog_int("errno", err);
   evlog_end("cannot fork a new generation");
   /* A death at once, of a generation with no process. */
@@ -46,25 +58,27 @@ void respawn_start(struct service *s, int arg) {
     g = &none;
   }
   g->role = GEN_CURRENT;
+  g->instance = instance;
   g->started = clock_mono_ms();
   g->exited = 1;
   g->status = 127 << 8;
   respawn_death(s, g);
 }
 
-void respawn_schedule(struct service *s, uint32_t delay_ms, uint32_t in_window) {
+void respawn_schedule(struct service *s, uint32_t instance, uint32_t delay_ms, uint32_t in_window) {
   char msg_buf[128];
   struct nd_text msg;
   /* +1: clock_mono_ms() truncates, so "now" may already be up to 1 ms
    * old; the delay is a lower bound and must never come out shorter. */
   int64_t now = clock_mono_ms();
-  s->respawn.at = delay_ms > 0 ? now + delay_ms + 1 : now;
+  s->respawn[instance].at = delay_ms > 0 ? now + delay_ms + 1 : now;
   s->st.restart_at_ms = clock_real_ms() + delay_ms;
   s->st.restart_delay_ms = delay_ms;
   evlog_begin(40, "restart");
   evlog_int("delayMs", delay_ms);
   evlog_int("restart", s->st.restarts + 1);
   evlog_int("deathsInWindow", in_window);
+  if (s->cfg->instances > 1) evlog_int("instance", instance);
   text_init(&msg, msg_buf, sizeof msg_buf);
   text_str(&msg, "restarting in ");
   text_u64(&msg, delay_ms);
@@ -72,7 +86,8 @@ void respawn_schedule(struct service *s, uint32_t delay_ms, uint32_t in_window) 
   text_u64(&msg, s->st.restarts + 1);
   text_str(&msg, ")");
   evlog_end(msg.buf);
-  service_enter(s, PHASE_RESTARTING);
+  /* RESTARTING only when no instance runs: the others serve meanwhile. */
+  service_enter(s, others_run(s, instance) ? s->phase : PHASE_RESTARTING);
 }
 
 void respawn_ended(struct service *s, struct generation *g) {
@@ -94,6 +109,7 @@ void respawn_ended(struct service *s, struct generation *g) {
 /* The daemon ended in a way the policy does not restart: say why, exit. */
 __attribute__((noreturn)) static void end_for_good(struct service *s, uint32_t reason, const char *msg) {
   graceful_end_all(s);
+  if (gen_any(s->gens)) service_kill_all(s); /* the other instances: the service ends with this one */
   evlog_begin(30, "done");
   evlog_end(msg);
   service_finish(s, ND_STATE_EXITED, reason, 0);
@@ -104,6 +120,7 @@ __attribute__((noreturn)) static void give_up(struct service *s, const struct nd
   struct nd_text msg;
   const struct nd_policy *p = &s->cfg->policy;
   graceful_end_all(s);
+  if (gen_any(s->gens)) service_kill_all(s); /* the other instances: the service fails with this one */
   evlog_begin(50, "gave-up");
   evlog_int("deaths", d->in_window);
   evlog_int("windowMs", p->window_ms);
@@ -126,6 +143,7 @@ __attribute__((noreturn)) static void give_up(struct service *s, const struct nd
 void respawn_death(struct service *s, struct generation *g) {
   int wstatus = g->status;
   pid_t dead = g->pid;
+  uint32_t instance = g->instance;
   int64_t uptime = clock_mono_ms() - g->started;
   respawn_ended(s, g);
   if (s->phase == PHASE_STOPPING) {
@@ -136,12 +154,13 @@ void respawn_death(struct service *s, struct generation *g) {
   char how[64], msg_buf[256];
   struct nd_text msg;
   evlog_describe(how, sizeof how, wstatus);
-  struct nd_decision d = nd_policy_on_death(&s->cfg->policy, &s->respawn.tally, clock_mono_ms(), wstatus);
-  s->st.deaths = s->respawn.tally.deaths;
+  struct nd_decision d = nd_policy_on_death(&s->cfg->policy, &s->respawn[instance].tally, clock_mono_ms(), wstatus);
+  s->st.deaths++;
   s->st.deaths_in_window = d.in_window;
   evlog_begin(d.verdict == ND_VERDICT_RESPAWN ? 40 : 50, "exit");
   evlog_int("generation", s->st.generation);
   evlog_int("daemonPid", dead);
+  if (s->cfg->instances > 1) evlog_int("instance", instance);
   evlog_status(wstatus);
   evlog_int("uptimeMs", uptime);
   text_init(&msg, msg_buf, sizeof msg_buf);
@@ -153,7 +172,7 @@ void respawn_death(struct service *s, struct generation *g) {
 
   switch (d.verdict) {
     case ND_VERDICT_RESPAWN:
-      if (!graceful_takes_over(s, d.delay_ms)) respawn_schedule(s, d.delay_ms, d.in_window);
+      if (!graceful_takes_over(s, d.delay_ms)) respawn_schedule(s, instance, d.delay_ms, d.in_window);
       return;
     case ND_VERDICT_CLEAN_EXIT:
       end_for_good(s, ND_REASON_CLEAN_EXIT, "the daemon exited with code 0; --respawn on-failure does not restart a clean exit");
@@ -175,6 +194,7 @@ void respawn_exec(struct service *s, struct generation *g) {
   evlog_begin(30, "start");
   evlog_int("generation", s->st.generation);
   evlog_int("daemonPid", g->pid);
+  if (s->cfg->instances > 1) evlog_int("instance", g->instance);
   evlog_int("restarts", s->st.restarts);
   evlog_end("started a new generation of the daemon");
   if (s->cfg->want_ready && s->cfg->window_ms > 0) g->due[GEN_T_READY] = now + s->cfg->window_ms;
@@ -222,8 +242,7 @@ void respawn_not_ready(struct service *s, struct generation *g) {
 
 /* Up long enough: a good start, the backoff starts over. */
 void respawn_up(struct service *s, struct generation *g) {
-  (void)g;
-  nd_policy_on_good_start(&s->respawn.tally);
+  nd_policy_on_good_start(&s->respawn[g->instance].tally);
   s->st.flags |= ND_STATE_F_GOOD_START;
   service_write(s);
 }

@@ -17,12 +17,12 @@
 /* After ready(), a generation up this long is a good start. */
 #define RESPAWN_READY_GOOD_MS 1000
 
-/* A new current generation (the launch's, in PHASE_STARTING). One that
- * cannot even be forked counts as a death. */
+/* A new current generation of instance arg (the launch's, in
+ * PHASE_STARTING). One that cannot even be forked counts as a death. */
 service_action respawn_start;
 
-/* The next generation starts after delay_ms (the policy's backoff). */
-void respawn_schedule(struct service *s, uint32_t delay_ms, uint32_t in_window);
+/* Instance's next generation starts after delay_ms (the policy's backoff). */
+void respawn_schedule(struct service *s, uint32_t instance, uint32_t delay_ms, uint32_t in_window);
 
 /* The current generation g is dead: its role ends, the state notes how,
  * and what it left behind is killed. */

@@ -42,7 +42,7 @@ _Static_assert(SERVICE_EVENTS == 5, "one column per service event");
 static service_action *const service_actions[PHASES][SERVICE_EVENTS] = {
     /*                    STOP        STOP_LATE  RESTART        GRACEFUL          HUP */
     [PHASE_STARTING] =   {stop_begin, NULL,      NULL,          graceful_request, hup},
-    [PHASE_RUNNING] =    {stop_begin, NULL,      NULL,          graceful_request, hup},
+    [PHASE_RUNNING] =    {stop_begin, NULL,      respawn_start, graceful_request, hup}, /* an instance's, while others run */
     [PHASE_RESTARTING] = {stop_begin, NULL,      respawn_start, graceful_request, hup},
     [PHASE_STOPPING] =   {NULL,       stop_late, NULL,          graceful_request, hup},
 };
@@ -104,10 +104,11 @@ void service_timers(struct service *s) {
           service_gen_event(s, g, (enum gen_event)(GEN_EV_EXEC_LATE + t));
         }
     }
-  if (s->respawn.at && now >= s->respawn.at && service_actions[s->phase][SERVICE_EV_RESTART]) {
-    s->respawn.at = 0;
-    service_event(s, SERVICE_EV_RESTART, 0);
-  }
+  for (uint32_t i = 0; i < s->cfg->instances; i++)
+    if (s->respawn[i].at && now >= s->respawn[i].at && service_actions[s->phase][SERVICE_EV_RESTART]) {
+      s->respawn[i].at = 0;
+      service_event(s, SERVICE_EV_RESTART, (int)i);
+    }
   /* While generations overlap (/proc attribution only): whose orphans are. */
   leftovers_look();
 }
@@ -118,7 +119,8 @@ static int64_t earlier(int64_t a, int64_t b) { return a == 0 || (b != 0 && b < a
 int64_t service_deadline(struct service *s) {
   int64_t best = leftovers_next_look();
   if (service_actions[s->phase][SERVICE_EV_STOP_LATE]) best = earlier(best, s->stop.due);
-  if (service_actions[s->phase][SERVICE_EV_RESTART]) best = earlier(best, s->respawn.at);
+  if (service_actions[s->phase][SERVICE_EV_RESTART])
+    for (uint32_t i = 0; i < s->cfg->instances; i++) best = earlier(best, s->respawn[i].at);
   for (size_t i = 0; i < GEN_TABLE; i++)
     for (int t = 0; t < GEN_TIMERS; t++)
       if (gen_timer_on(&s->gens[i], t)) best = earlier(best, s->gens[i].due[t]);
@@ -174,12 +176,22 @@ void service_stop_if_done(struct service *s) {
   if (!gen_any(s->gens)) stop_finish(s);
 }
 
-/* A stop (TERM, INT or QUIT to the supervisor): TERM to every generation,
- * KILL to everything after the stop timeout, nothing new started. */
+/* Every instance's current generation gets sig (our unreaped children: the
+ * pids are their own). */
+static void signal_instances(struct service *s, int sig) {
+  for (uint32_t i = 0; i < s->cfg->instances; i++) {
+    struct generation *g = gen_instance(s->gens, i);
+    if (g != NULL && g->pid > 0) kill(g->pid, sig);
+  }
+}
+
+/* A stop (TERM, INT or QUIT to the supervisor): TERM to every generation
+ * (every instance's), KILL to everything after the stop timeout, nothing
+ * new started. */
 static void stop_begin(struct service *s, int sig) {
   struct generation *cur = gen_current(s->gens);
   s->stop.signal = sig;
-  s->respawn.at = 0;
+  for (uint32_t i = 0; i < s->cfg->instances; i++) s->respawn[i].at = 0;
   evlog_begin(30, "stop");
   evlog_str("signal", evlog_signal_name(sig));
   if (cur != NULL && cur->pid > 0) evlog_int("daemonPid", cur->pid);
@@ -187,7 +199,7 @@ static void stop_begin(struct service *s, int sig) {
   evlog_end("stopping the service");
   graceful_on_stop(s);
   service_stop_if_done(s);
-  if (cur != NULL && cur->pid > 0) kill(cur->pid, SIGTERM); /* our unreaped child: the pid is its own */
+  signal_instances(s, SIGTERM);
   s->stop.due = clock_mono_ms() + s->cfg->stop_timeout_ms;
   service_enter(s, PHASE_STOPPING);
 }
@@ -200,7 +212,7 @@ static void stop_late(struct service *s, int arg) {
   evlog_int("daemonPid", pid);
   evlog_int("stopTimeoutMs", s->cfg->stop_timeout_ms);
   evlog_end("the daemon outlived the stop timeout: SIGKILL to the whole service");
-  if (pid > 0) kill(pid, SIGKILL);
+  signal_instances(s, SIGKILL);
   leftovers_signal_all();
 }
 
@@ -211,11 +223,13 @@ static void stop_late(struct service *s, int arg) {
 static void hup(struct service *s, int arg) {
   (void)arg;
   evlog_reopen(s->cfg);
-  struct generation *cur = gen_current(s->gens);
-  if (cur == NULL || cur->pid <= 0 || cur->rep_r >= 0) return;
-  int caught = proc_catches(cur->pid, SIGHUP);
-  evlog_begin(30, "hup");
-  evlog_int("daemonPid", cur->pid);
-  if (caught) kill(cur->pid, SIGHUP);
-  evlog_end(caught ? "forwarded SIGHUP to the daemon" : "the daemon does not catch SIGHUP: not forwarded");
+  for (uint32_t i = 0; i < s->cfg->instances; i++) {
+    struct generation *cur = gen_instance(s->gens, i);
+    if (cur == NULL || cur->pid <= 0 || cur->rep_r >= 0) continue;
+    int caught = proc_catches(cur->pid, SIGHUP);
+    evlog_begin(30, "hup");
+    evlog_int("daemonPid", cur->pid);
+    if (caught) kill(cur->pid, SIGHUP);
+    evlog_end(caught ? "forwarded SIGHUP to the daemon" : "the daemon does not catch SIGHUP: not forwarded");
+  }
 }

@@ -23,8 +23,10 @@
  * and it ends in FAILED, STOPPED or EXITED, as the supervisor exits
  * (service_finish). Only service_enter and service_finish change it.
  *
- * Adding a role is a row of the generations' table; N instances are a
- * table of N `struct respawn` and a larger GEN_TABLE.
+ * Adding a role is a row of the generations' table. With --instances N
+ * there are N current generations, one per instance (generation.h
+ * instance), each with its own `struct respawn`; the phase is RUNNING
+ * while any instance runs, RESTARTING when none does.
  */
 #ifndef NODE_DAEMONIZE_SERVICE_H
 #define NODE_DAEMONIZE_SERVICE_H
@@ -43,7 +45,7 @@ enum service_phase { PHASE_STARTING, PHASE_RUNNING, PHASE_RESTARTING, PHASE_STOP
 enum service_event {
   SERVICE_EV_STOP,      /* SIGTERM, SIGINT or SIGQUIT (arg: the signal) */
   SERVICE_EV_STOP_LATE, /* the stop timeout ran out */
-  SERVICE_EV_RESTART,   /* the restart delay is over */
+  SERVICE_EV_RESTART,   /* an instance's restart delay is over (arg: the instance) */
   SERVICE_EV_GRACEFUL,  /* SIGUSR2: a graceful restart is asked for (arg: the sender's pid) */
   SERVICE_EV_HUP,       /* SIGHUP: reopen the log, forward it */
   SERVICE_EVENTS
@@ -52,7 +54,8 @@ enum service_event {
 /* The policy's memory (respawn.c): one per instance. */
 struct respawn {
   struct nd_tally tally;
-  int64_t at;              /* RESTARTING: the next generation starts then (monotonic ms) */
+  int64_t at;              /* the instance's next generation starts then (monotonic ms; 0: none due) */
+  uint32_t starts;         /* generations of this instance started so far */
   int deferred;            /* the current one died during a graceful restart: its respawn */
   uint32_t deferred_delay; /* waits for the new one's outcome (graceful.c) */
 };
@@ -64,7 +67,10 @@ struct service {
   int status_fd;        /* the caller's status pipe until the launch's verdict; -1 after */
   enum service_phase phase;
   struct generation gens[GEN_TABLE];
-  struct respawn respawn;
+  /* One per instance (cfg->instances of them): supervisor.c's static
+   * table, so that an instance that never runs costs no resident page
+   * (each tally's ring is 8 kB). */
+  struct respawn *respawn;
   struct {              /* the graceful restart being decided (graceful.c) */
     int open;           /* st.graceful_seq is not decided yet */
     int64_t asked;      /* when it was asked for (monotonic ms) */

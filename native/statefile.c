@@ -13,6 +13,8 @@
 #include "protocol.h"
 #include "retry.h"
 
+_Static_assert(ND_INSTANCES_MAX == ND_STATE_INSTANCES_MAX, "the state record has a slot for every instance");
+
 void statefile_init(struct nd_state *st, const struct nd_supervise_config *cfg, pid_t self) {
   memset(st, 0, sizeof *st);
   st->magic = ND_STATE_MAGIC;
@@ -29,6 +31,7 @@ void statefile_init(struct nd_state *st, const struct nd_supervise_config *cfg, 
   st->supervisor_start_ticks = proc_start_ticks(self);
   if (cfg->want_ready) st->flags |= ND_STATE_F_WANT_READY;
   st->wait_ready_ms = cfg->want_ready ? cfg->window_ms : 0;
+  st->instances = cfg->instances;
 }
 
 static pid_t pid_of(const struct generation *gens, enum gen_role role) {
@@ -49,6 +52,12 @@ void statefile_write(struct nd_state *st, const struct generation *gens) {
   st->daemon_start_ticks = current != NULL && current->pid > 0 ? current->leftovers.start : 0;
   st->next_pid = pid_of(gens, GEN_NEXT);
   st->draining_pid = pid_of(gens, GEN_DRAINING);
+  /* Every instance's current generation (version 5). */
+  for (uint32_t i = 0; i < ND_STATE_INSTANCES_MAX; i++) {
+    const struct generation *g = i < st->instances ? gen_instance(gens, i) : NULL;
+    st->instance_pids[i] = g != NULL ? g->pid : 0;
+    st->instance_start_ticks[i] = g != NULL && g->pid > 0 ? g->leftovers.start : 0;
+  }
   leftovers_identity(&st->cgroup_id, st->cgroup_dir, sizeof st->cgroup_dir); /* what finds our cgroup after our death */
   (void)RETRY(pwrite(ND_HELPER_FD_STATE, st, sizeof st[0], 0));
 }

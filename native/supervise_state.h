@@ -15,7 +15,8 @@
  * reader is on the same machine; every supported platform is
  * little-endian). Version 2 (192 bytes, without service_uid and the start
  * times) is what a supervisor started by an earlier release still writes;
- * version 3 (208 bytes) is version 4 without the service's cgroup.
+ * version 3 (208 bytes) is version 4 without the service's cgroup;
+ * version 4 (728 bytes) is version 5 without the instances.
  */
 #ifndef NODE_DAEMONIZE_SUPERVISE_STATE_H
 #define NODE_DAEMONIZE_SUPERVISE_STATE_H
@@ -23,9 +24,10 @@
 #include <stdint.h>
 
 #define ND_STATE_MAGIC 0x5653444eu /* "NDSV" */
-#define ND_STATE_VERSION 4u
-#define ND_STATE_SIZE 728
+#define ND_STATE_VERSION 5u
+#define ND_STATE_SIZE 1504
 #define ND_STATE_CGROUP_DIR_MAX 512
+#define ND_STATE_INSTANCES_MAX 64 /* = ND_INSTANCES_MAX (protocol.h) */
 
 /* state */
 #define ND_STATE_STARTING 1   /* the first generation's start-up window */
@@ -75,6 +77,7 @@
 #define ND_REFUSED_NOT_READY 3     /* no generation is up and ready (starting, restarting) */
 #define ND_REFUSED_STOPPING 4      /* the service is being stopped */
 #define ND_REFUSED_NO_WAIT_READY 5 /* started without --wait-ready: readiness cannot gate a hand-over */
+#define ND_REFUSED_INSTANCES 6     /* several instances (--instances): a rolling restart is not built yet */
 
 struct nd_state {
   uint32_t magic;
@@ -138,13 +141,22 @@ struct nd_state {
    * a directory at that path with another inode is not ours. */
   uint64_t cgroup_id;
   char cgroup_dir[ND_STATE_CGROUP_DIR_MAX];
+  /* Version 5: the instances (--instances; 1 without). instance_pids[i]:
+   * instance i's current generation (0: none right now), with its start
+   * time as /proc/<pid>/stat gives it (instance_start_ticks[i]), for the
+   * same check as daemon_start_ticks. daemon_pid is the lowest instance's
+   * that runs. */
+  uint32_t instances;
+  uint32_t reserved5;
+  int32_t instance_pids[ND_STATE_INSTANCES_MAX];
+  uint64_t instance_start_ticks[ND_STATE_INSTANCES_MAX];
   uint64_t seq_end; /* = seq */
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 728 bytes");
+static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 1504 bytes");
 #else
-_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 728 bytes");
+_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 1504 bytes");
 #endif
 
 #endif

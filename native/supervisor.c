@@ -132,6 +132,9 @@ static void pass(struct service *s) {
   service_timers(s);
 }
 
+/* Each instance's policy memory (service.h): zero pages until used. */
+static struct respawn respawns[ND_INSTANCES_MAX];
+
 int nd_supervise(const struct nd_supervise_config *c) {
   struct service s;
   memset(&s, 0, sizeof s);
@@ -141,7 +144,8 @@ int nd_supervise(const struct nd_supervise_config *c) {
   s.status_fd = ND_HELPER_FD_STATUS;
   s.phase = PHASE_STARTING;
   gen_table_init(s.gens);
-  nd_tally_init(&s.respawn.tally);
+  s.respawn = respawns;
+  for (uint32_t i = 0; i < c->instances; i++) nd_tally_init(&s.respawn[i].tally);
   statefile_init(&s.st, c, s.self);
   evlog_init(s.self);
   /* Its own name in ps and /proc/<pid>/comm (argv stays the helper's). */

@@ -6,6 +6,7 @@
 // `always` is taken as one (a script of that name is `./always`).
 import type { RespawnMode, RespawnOptions } from '../options/respawn.js'
 import { MAX_RESPAWN_LIMIT } from '../options/respawn.js'
+import { MAX_INSTANCES } from '../options/instances.js'
 import { parseDuration, UsageError } from './args.js'
 
 export const respawnOptions = {
@@ -16,6 +17,7 @@ export const respawnOptions = {
   'respawn-delay': { type: 'string' },
   'respawn-max-delay': { type: 'string' },
   'respawn-limit': { type: 'string' },
+  instances: { type: 'string' },
   'min-uptime': { type: 'string' },
   'stop-timeout': { type: 'string' },
 } as const
@@ -27,6 +29,7 @@ export interface RespawnValues {
   'respawn-delay'?: string
   'respawn-max-delay'?: string
   'respawn-limit'?: string
+  instances?: string
   'min-uptime'?: string
   'stop-timeout'?: string
 }
@@ -47,7 +50,13 @@ export const respawnUsage = `Supervision (a small C supervisor restarts the daem
                           good start and the delay starts over (default 10s;
                           with --wait-ready: ready() and up 1s)
   --stop-timeout D        on stop, the supervisor's wait after SIGTERM before
-                          SIGKILL (default 10s)`
+                          SIGKILL (default 10s)
+  --instances N           run N generations side by side (1 to ${MAX_INSTANCES}, or max:
+                          the CPUs this process may run on), on the same
+                          --listen sockets, each restarted on its own, each
+                          with its index 0..N-1 in NODE_DAEMONIZE_INSTANCE;
+                          needs --respawn; restart --graceful (rolling) is
+                          not built yet for N > 1`
 
 /**
  * `--respawn MODE` and `--respawn=MODE` (before any `--`) rewritten as
@@ -69,6 +78,16 @@ export function normalizeRespawnArgs(args: string[]): string[] {
     }
   }
   return out
+}
+
+/** --instances N: a whole number (the range is checked with the option, options/instances.ts), or max. */
+export function parseInstances(text: string | undefined): number | 'max' | undefined {
+  if (text === undefined) return undefined
+  if (text === 'max') return 'max'
+  if (!/^\d{1,3}$/.test(text) || Number(text) < 1 || Number(text) > MAX_INSTANCES) {
+    throw new UsageError(`--instances takes a whole number from 1 to ${MAX_INSTANCES} or max, got '${text}'`)
+  }
+  return Number(text)
 }
 
 /** An exit code, 0 to 255. */

@@ -35,7 +35,9 @@ arguments, environment and options, with only what this command line
 gives changed (an <entry>, arguments after '--', --env added to the saved
 environment, any other option); the spec is then updated. A plain
 restart NAME of a running service saved with --respawn, --listen and
---wait-ready (nothing changed) is the graceful restart described below. A --pid-file
+--wait-ready (nothing changed) is the graceful restart described below
+(with --instances N > 1 it is a stop + start: the rolling restart is not
+built yet). A --pid-file
 that a saved spec names finds that spec too. Without a spec, <entry> is
 required and the options are those of start:
 ${startOptionsText}
@@ -51,7 +53,8 @@ and restart exits 1 with the reason and the log's last lines. A second
 graceful restart while one is in progress is refused; one asked while the
 replaced generation still drains waits for it first. The same as sending
 SIGUSR2 to the supervisor (the pid in the pid file). Changing options
-needs a full restart.
+needs a full restart. A service with --instances N > 1 refuses it (EBUSY,
+exit 1): the rolling restart of its instances is not built yet.
   --timeout DURATION   how long to wait for the supervisor's verdict
                        (default: 30s + the --wait-ready timeout
                        + the --stop-timeout + 10s); when it ends first,
@@ -72,6 +75,10 @@ interface GracefulValues extends PidFileCommandValues {
 }
 
 async function runGraceful(args: string[]): Promise<number> {
+  const dashDash = args.indexOf('--')
+  if ((dashDash === -1 ? args : args.slice(0, dashDash)).some((a) => a === '--instances' || a.startsWith('--instances='))) {
+    throw new UsageError('--graceful takes no --instances: a graceful restart of several instances is a rolling one, which is not built yet')
+  }
   const { values, positionals, rest } = parseCommandLine<GracefulValues>(args, {
     ...pidFileCommandOptions,
     graceful: { type: 'boolean' },
@@ -173,6 +180,8 @@ async function restartGracefullyWhenItCan(spec: LoadedSpec | undefined, req: Sta
   const saved = spec?.options
   if (saved === undefined || saved.pidFile === undefined) return undefined
   if (saved.respawn === undefined || saved.respawn === false || !saved.listen?.length || saved.waitReadyMs === undefined) return undefined
+  // Several instances: a graceful restart would be a rolling one, not built yet; stop + start.
+  if (saved.instances !== undefined && saved.instances !== 1) return undefined
   const { given } = req
   if (given.keys.size > 0 || given.entry || given.args || given.envPairs.length > 0 || given.clearEnv) return undefined
   if (status(saved.pidFile).state !== 'running') return undefined

@@ -64,6 +64,7 @@ const REFUSED: Record<GracefulRefusal, string> = {
   'not-ready': 'no generation is up and ready to hand over from (starting or restarting)',
   stopping: 'the service is being stopped',
   'no-wait-ready': 'the service was started without --wait-ready, so no readiness can gate the hand-over',
+  instances: 'the service runs several instances (--instances), and a rolling restart of them is not built yet',
 }
 
 /**
@@ -124,6 +125,7 @@ export async function handOver(pidFile: string, options: GracefulRestartOptions,
         { pid },
       )
     }
+    if ((st.instances?.length ?? 1) > 1) throw fail(`graceful restart refused: ${REFUSED.instances}; nothing was started`, 'EBUSY', { pid })
     if (!st.waitReady) throw fail(`graceful restart refused: ${REFUSED['no-wait-ready']}`, 'ERR_DAEMON_NO_WAIT_READY', { pid })
     // The generation the last graceful restart replaced may still be
     // draining: wait for it (the supervisor kills it at its stop timeout).

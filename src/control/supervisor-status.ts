@@ -43,6 +43,8 @@ export interface SupervisorStatus {
    * sees the outcome.
    */
   lastGraceful?: LastGraceful
+  /** With --instances: each instance's index and its current generation's pid (undefined: none right now). */
+  instances?: { index: number; pid?: number }[]
 }
 
 export interface LastGraceful {
@@ -113,6 +115,7 @@ export function supervisorStatus(s: SupervisorState, now = Date.now()): Supervis
     nextPid: s.graceful.nextPid,
     drainingPid: s.graceful.drainingPid,
     lastGraceful: lastGracefulOf(s.graceful),
+    instances: s.instances?.map((i) => ({ index: i.index, pid: i.pid })),
   }
 }
 
@@ -163,6 +166,10 @@ export function describeRunning(s: SupervisorStatus): string {
     case 'stopping':
       return `stopping (${tail})`
     default:
+      if (s.instances !== undefined && s.instances.length > 1) {
+        const pids = s.instances.map((i) => (i.pid !== undefined ? String(i.pid) : `(instance ${i.index} restarting)`)).join(', ')
+        return `running (${tail}, ${s.instances.length} instances: pids ${pids})`
+      }
       if (s.daemonPid === undefined) return `running (${tail}; no daemon right now)`
       return `running (daemon pid ${s.daemonPid}, up ${formatDuration(s.uptimeMs ?? 0)}${s.ready ? ', ready' : ''}, ${tail})`
   }

@@ -22,6 +22,9 @@ export const LOG_FILE = 'LOG_FILE'
 /** The fd of the ready pipe, when the launcher waits for ready(). */
 export const READY_FD = 'READY_FD'
 
+/** The index of this instance, 0..N-1, when the service runs --instances N (kept across its respawns). */
+export const INSTANCE = 'INSTANCE'
+
 /** Symbol.for(STATE_KEY) on globalThis: where the preload keeps the variables it took out of process.env. */
 export const STATE_KEY = 'node-daemonize.daemon'
 

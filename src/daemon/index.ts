@@ -100,6 +100,15 @@ export function listenFds(): ListenFd[] {
   return takeListenFds(process.env, process.pid, (fd) => native().setCloexec(fd)).map((l) => ({ ...l }))
 }
 
+/**
+ * This instance's index, 0..N-1, when the service was started with
+ * `--instances N` (the same index across its respawns); undefined otherwise.
+ */
+export function instance(): number | undefined {
+  const v = take('INSTANCE')
+  return v !== undefined && /^\d{1,2}$/.test(v) ? Number(v) : undefined
+}
+
 /** The log file this daemon writes to, when it was started with one. */
 export function logFile(): string | undefined {
   return take('LOG_FILE')

@@ -1,5 +1,5 @@
 // The service's state file, `<pidFile>.state` (layout:
-// native/supervise_state.h): under --respawn, one 728-byte record the
+// native/supervise_state.h): under --respawn, one 1504-byte record the
 // supervisor rewrites in place with one pwrite; without, one record of the
 // same layout the launcher writes once (flag one-shot: the daemon's pid,
 // start time and uid). Read bounded (exactly one record, never more), from
@@ -9,12 +9,17 @@ import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, open
 import { DaemonizeError, stageError } from '../errors.js'
 import { checkFileShape, checkOwner, euid, openUntrusted } from './checks.js'
 
-export const STATE_SIZE = 728
-/** Earlier versions' records, as a supervisor started by an earlier release writes them: version 2 names no uid and no start times, version 3 no cgroup. */
-const SIZES: Record<number, number> = { 2: 192, 3: 208, 4: STATE_SIZE }
+export const STATE_SIZE = 1504
+/** Earlier versions' records, as a supervisor started by an earlier release writes them: version 2 names no uid and no start times, version 3 no cgroup, version 4 no instances. */
+const SIZES: Record<number, number> = { 2: 192, 3: 208, 4: 728, 5: STATE_SIZE }
 /** The record's magic and version, and the flags read here (native/supervise_state.h ND_STATE_F_*). */
 export const STATE_MAGIC = 0x5653444e // "NDSV"
-export const STATE_VERSION = 4
+export const STATE_VERSION = 5
+/** Version 5: the instance count at 720, then each instance's pid (64 int32 at 728) and start ticks (64 uint64 at 984). */
+const INSTANCES_AT = 720
+const INSTANCE_PIDS_AT = 728
+const INSTANCE_TICKS_AT = 984
+export const STATE_INSTANCES_MAX = 64
 /** Version 4: the service cgroup's inode number at 200, its absolute path (NUL-terminated) in the 512 bytes at 208. */
 const CGROUP_ID_AT = 200
 const CGROUP_DIR_AT = 208
@@ -29,7 +34,7 @@ export type SupervisorReason = 'crash-loop' | 'no-respawn-exit' | 'clean-exit' |
 /** How a graceful restart ended (native/supervise_state.h ND_GRACEFUL_*). */
 export type GracefulOutcome = 'ready' | 'exited' | 'not-ready' | 'start-failed' | 'stopped' | 'ended'
 /** Why the supervisor refused a graceful restart (ND_REFUSED_*). */
-export type GracefulRefusal = 'in-progress' | 'draining' | 'not-ready' | 'stopping' | 'no-wait-ready'
+export type GracefulRefusal = 'in-progress' | 'draining' | 'not-ready' | 'stopping' | 'no-wait-ready' | 'instances'
 
 const STATES: Record<number, SupervisorStateName> = {
   1: 'starting',
@@ -54,6 +59,7 @@ const REFUSALS: Record<number, GracefulRefusal> = {
   3: 'not-ready',
   4: 'stopping',
   5: 'no-wait-ready',
+  6: 'instances',
 }
 const REASONS: Record<number, SupervisorReason> = {
   1: 'crash-loop',
@@ -114,6 +120,8 @@ export interface SupervisorState {
   /** Started with --wait-ready: a graceful restart is possible. */
   waitReady: boolean
   graceful: GracefulState
+  /** Version 5, with --instances: every instance and its current generation (0..N-1). */
+  instances?: InstanceState[]
 }
 
 /** Graceful restarts, as the supervisor records them (SIGUSR2 requests). */
@@ -144,6 +152,13 @@ export interface GracefulState {
   tookMs: number
   /** The readiness timeout a new generation gets (0: none). */
   waitReadyMs: number
+}
+
+/** One instance of a version 5 record: its index, and its current generation (pid, start ticks) when one runs. */
+export interface InstanceState {
+  index: number
+  pid?: number
+  startTicks?: number
 }
 
 export function statePathOf(pidFile: string): string {
@@ -203,7 +218,20 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     oneShot: (flags & STATE_F_ONE_SHOT) !== 0,
     waitReady: (flags & 8) !== 0,
     graceful: decodeGraceful(buf),
+    instances: version >= 5 ? decodeInstances(buf, ticks) : undefined,
   }
+}
+
+/** The instances of a version 5 record (undefined when it names none: a one-shot record). */
+function decodeInstances(buf: Buffer, ticks: (o: number) => number | undefined): InstanceState[] | undefined {
+  const n = buf.readUInt32LE(INSTANCES_AT)
+  if (n < 1 || n > STATE_INSTANCES_MAX) return undefined
+  const out: InstanceState[] = []
+  for (let i = 0; i < n; i++) {
+    const pid = buf.readInt32LE(INSTANCE_PIDS_AT + 4 * i)
+    out.push(pid > 0 ? { index: i, pid, startTicks: ticks(INSTANCE_TICKS_AT + 8 * i) } : { index: i })
+  }
+  return out
 }
 
 /** The service's cgroup in a version 4 record: undefined when its path is empty, not absolute or not UTF-8 (it could not be given back to the kernel as it is). */

@@ -41,6 +41,8 @@ export interface Plan {
   faultStopAfterFork?: boolean
   /** Supervise: the helper forks a supervisor that forks every generation. */
   respawn?: RespawnPolicy
+  /** With respawn: the instances (0: none asked for; the env holds the instance slot otherwise). */
+  instances?: number
   /** Tests only: the supervisor acts as if it could not be a subreaper. */
   faultNoSubreaper?: boolean
   /** Tests only: the supervisor acts as if it could make no cgroup per generation. */
@@ -81,6 +83,7 @@ export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boo
     faultStopAfterFork: !how.dryRun && faults.includes('helper-stop-after-fork'),
     // A dry run checks the daemon's steps; no supervisor is involved.
     respawn: how.dryRun ? undefined : launch.respawn,
+    instances: how.dryRun ? undefined : launch.instances,
     faultNoSubreaper: supervised && faults.includes('no-subreaper'),
     faultNoCgroup: supervised && faults.includes('no-cgroup'),
   }
@@ -131,11 +134,11 @@ export function encodePlan(plan: Plan): Buffer {
   o = head.writeUInt32LE(plan.nsockets ?? 0, o)
   if (o !== c.PLAN_HEADER_SIZE) throw new Error(`plan header is ${o} bytes, the helper expects ${c.PLAN_HEADER_SIZE}`)
   for (const g of groups) o = head.writeBigInt64LE(BigInt(g), o)
-  return Buffer.concat([head, ...(plan.respawn ? [encodeRespawn(plan.respawn, c.RESPAWN_PLAN_SIZE)] : []), ...encoded])
+  return Buffer.concat([head, ...(plan.respawn ? [encodeRespawn(plan.respawn, plan.instances ?? 0, c.RESPAWN_PLAN_SIZE)] : []), ...encoded])
 }
 
 /** struct nd_respawn_plan (native/protocol.h). */
-function encodeRespawn(r: RespawnPolicy, size: number): Buffer {
+function encodeRespawn(r: RespawnPolicy, instances: number, size: number): Buffer {
   const b = Buffer.alloc(size)
   let o = 0
   o = b.writeUInt32LE(r.mode === 'always' ? 2 : 1, o)
@@ -145,7 +148,7 @@ function encodeRespawn(r: RespawnPolicy, size: number): Buffer {
   o = b.writeUInt32LE(r.windowMs, o)
   o = b.writeUInt32LE(r.minUptimeMs, o)
   o = b.writeUInt32LE(r.stopTimeoutMs, o)
-  o = b.writeUInt32LE(0, o)
+  o = b.writeUInt32LE(instances, o)
   for (const code of r.noRespawnExit) b[o + (code >> 3)] |= 1 << (code & 7)
   return b
 }

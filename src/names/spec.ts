@@ -145,6 +145,7 @@ const OPTION_KEYS = [
   'coreDumps',
   'maxOpenFiles',
   'respawn',
+  'instances',
   'listen',
   'listenInherited',
 ] as const satisfies readonly (keyof DaemonizeOptions)[]

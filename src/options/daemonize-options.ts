@@ -49,6 +49,13 @@ export interface DaemonizeOptions {
    */
   respawn?: boolean | RespawnMode | RespawnOptions
   /**
+   * With respawn: run this many generations side by side (1..64, or 'max':
+   * the CPUs this process may run on), all on the same `listen` sockets, each
+   * restarted on its own; each gets its index 0..N-1 in
+   * NODE_DAEMONIZE_INSTANCE (instance() of node-daemonize/daemon).
+   */
+  instances?: number | 'max'
+  /**
    * A name for the daemon (letters, digits, '_', '.', '-'): the pid file and
    * the log get default paths in the standard directories unless given, and
    * the start spec is saved, so that stop, status, restart, list and logs

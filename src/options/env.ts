@@ -2,7 +2,7 @@
 // daemon's user, without what only this launch may set, and with the
 // contract's variables for the daemon side (daemon/contract.cts).
 import { addon } from '../addon.js'
-import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, LOG_FILE, READY_FD } from '../daemon/contract.cjs'
+import { CONTRACT, CONTRACT_VERSION, ENV_PREFIX, envName, INSTANCE, LOG_FILE, READY_FD } from '../daemon/contract.cjs'
 import { optionError } from '../errors.js'
 import { type DaemonizeOptions, SAFE_PATH } from './daemonize-options.js'
 import { isListenVar } from './listen.js'
@@ -20,7 +20,7 @@ const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
  */
 export function buildEnv(
   options: DaemonizeOptions,
-  launch: { logFile?: string; waitReady: boolean; credentials?: Credentials; nsockets: number },
+  launch: { logFile?: string; waitReady: boolean; credentials?: Credentials; nsockets: number; instances?: number },
 ): (string | Buffer)[] {
   const given = options.env
   if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
@@ -51,7 +51,10 @@ export function buildEnv(
   // Our variables come with the version of the contract they follow.
   if (launch.logFile !== undefined) env[envName(LOG_FILE)] = launch.logFile
   if (launch.waitReady) env[envName(READY_FD)] = String(daemonReadyFd() + launch.nsockets)
-  if (launch.logFile !== undefined || launch.waitReady) env[envName(CONTRACT)] = CONTRACT_VERSION
+  // The instance slot: placeholder digits each generation overwrites with
+  // its index between fork and exec (native/protocol.h ND_INSTANCE_PREFIX).
+  if (launch.instances !== undefined) env[envName(INSTANCE)] = '00'
+  if (launch.logFile !== undefined || launch.waitReady || launch.instances !== undefined) env[envName(CONTRACT)] = CONTRACT_VERSION
   return Object.entries(env).map(([k, v]) => (typeof v === 'string' ? `${k}=${v}` : Buffer.concat([Buffer.from(`${k}=`), v])))
 }
 

@@ -10,6 +10,7 @@ import { packageRoot } from '../native.js'
 import { type DaemonizeOptions, MIN_OPEN_FILES, NULL_DEVICE } from './daemonize-options.js'
 import { buildEnv } from './env.js'
 import { type Listener, resolveListeners } from './listen.js'
+import { resolveInstances } from './instances.js'
 import { type RespawnPolicy, resolveRespawn } from './respawn.js'
 import { type Credentials, resolveCredentials } from './user.js'
 import { checkArray, checkBoolean, checkBytes, checkPath, checkString, checkStrings } from './values.js'
@@ -35,6 +36,8 @@ export interface Launch {
   notifySystemd: boolean
   /** The supervisor's policy; undefined: a one-shot daemon. */
   respawn?: RespawnPolicy
+  /** With respawn: the instances side by side (undefined: one, without NODE_DAEMONIZE_INSTANCE). */
+  instances?: number
   /** The daemon's listening sockets (its fds 3..), in order; their variables are added by the plan. */
   listeners: Listener[]
   /** The pid file, as given (a name's default filled in: launch/named.ts). */
@@ -125,6 +128,7 @@ export function resolveLaunch(options: DaemonizeOptions, known?: { credentials: 
   if (respawn !== undefined && options.pidFile === undefined && options.name === undefined) {
     throw optionError('respawn needs a pidFile: stop and status find the supervisor through it')
   }
+  const instances = resolveInstances(options.instances, respawn !== undefined)
   const logPath = options.logFile === undefined ? undefined : resolve(checkPath('logFile', options.logFile))
   const logFile = logPath === NULL_DEVICE ? undefined : logPath
 
@@ -133,7 +137,7 @@ export function resolveLaunch(options: DaemonizeOptions, known?: { credentials: 
   const credentials = known !== undefined ? known.credentials : resolveCredentials(options.user, options.group)
   const listeners = resolveListeners(options.listen, options.listenInherited)
   const waitReady = waitReadyMs > 0
-  const env = buildEnv(options, { logFile, waitReady, credentials, nsockets: listeners.length })
+  const env = buildEnv(options, { logFile, waitReady, credentials, nsockets: listeners.length, instances })
 
   const preload = options.preload === false ? undefined : checkPreload()
   const argv = [execPath, ...(preload ? ['--require', preload] : []), ...execArgv, entry, ...args]
@@ -156,6 +160,7 @@ export function resolveLaunch(options: DaemonizeOptions, known?: { credentials: 
     coreDumps,
     notifySystemd,
     respawn,
+    instances,
     listeners,
     pidFile: options.pidFile,
   }

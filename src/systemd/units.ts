@@ -121,7 +121,11 @@ export function buildUnits(req: UnitRequest): Units {
   // its argv with every path resolved; the environment and the accounts are
   // checked here, for systemd, not as this caller would run them, and the
   // respawn policy on its own (systemd supervises: no pid file is needed).
-  const launch = resolveLaunch({ ...o, env: {}, clearEnv: true, user: undefined, group: undefined, respawn: undefined })
+  // systemd would run the instances as a NAME@.service template: not exported yet (docs/supervision.md#instances).
+  if (o.instances !== undefined && o.instances !== 1) {
+    throw optionError('instances: a unit for several instances (a NAME@.service template) is not exported yet; run the service with node-daemonize start --instances')
+  }
+  const launch = resolveLaunch({ ...o, env: {}, clearEnv: true, user: undefined, group: undefined, respawn: undefined, instances: undefined })
   const respawn = resolveRespawn(o.respawn)
   const uid = checkAccount(o.user, o.group)
   const notes: string[] = []

@@ -1,6 +1,7 @@
 // Reading the supervisor's state file (src/supervise-state.ts): one
-// 728-byte record (192 for version 2, 208 for version 3: a supervisor of an
-// earlier release), read bounded, from a file shaped like the caller's own.
+// 1504-byte record (192 for version 2, 208 for version 3, 728 for version 4:
+// a supervisor of an earlier release), read bounded, from a file shaped like
+// the caller's own.
 import { chmodSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
@@ -28,11 +29,13 @@ function record(
     version?: number
     cgroupDir?: Buffer | string
     cgroupId?: bigint
+    /** Version 5: each instance's pid (0: none right now); its start ticks are 200000 + its index. */
+    instances?: number[]
   } = {},
 ): Buffer {
-  const version = fields.version ?? 4
+  const version = fields.version ?? 5
   const v2 = version === 2
-  const size = { 2: 192, 3: 208 }[version] ?? STATE_SIZE
+  const size = { 2: 192, 3: 208, 4: 728 }[version] ?? STATE_SIZE
   const b = Buffer.alloc(size)
   b.writeUInt32LE(0x5653444e, 0)
   b.writeUInt32LE(version, 4)
@@ -79,9 +82,17 @@ function record(
     b.writeBigUInt64LE(123_456n, 184) // the generation's start time, in clock ticks
     b.writeBigUInt64LE(123_400n, 192) // the supervisor's
   }
-  if (version === 4) {
+  if (version >= 4) {
     b.writeBigUInt64LE(fields.cgroupId ?? 4_294_967_301n, 200) // the service cgroup's inode
     Buffer.from(fields.cgroupDir ?? '/sys/fs/cgroup/nd-app-0badf00d-1234').copy(b, 208) // its path, NUL-terminated
+  }
+  if (version >= 5) {
+    const pids = fields.instances ?? [fields.daemonPid ?? 1235]
+    b.writeUInt32LE(pids.length, 720)
+    pids.forEach((pid, i) => {
+      b.writeInt32LE(pid, 728 + 4 * i)
+      if (pid > 0) b.writeBigUInt64LE(BigInt(200_000 + i), 984 + 8 * i)
+    })
   }
   b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, size - 8)
   return b
@@ -96,6 +107,7 @@ describe('the supervisor state record', () => {
       restartAt: undefined, restartDelayMs: undefined, reason: undefined, limit: 5, windowMs: 60_000, deathsInWindow: 3,
       deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined, sid: 1233, waitReady: false,
       serviceUid: 65534, daemonStartTicks: 123_456, supervisorStartTicks: 123_400, oneShot: false,
+      instances: [{ index: 0, pid: 1235, startTicks: 200_000 }],
       graceful: {
         seq: 3, done: 2, requester: 777, outcome: 'not-ready', nextPid: 1240, drainingPid: undefined, newPid: 1240, oldPid: 1235,
         value: 5000, stage: 0, refusals: 1, refusedPid: 778, refusedWhy: 'in-progress', readyMs: 250, tookMs: 5100, waitReadyMs: 30_000,
@@ -116,6 +128,25 @@ describe('the supervisor state record', () => {
     // a version 2 record is 192 bytes, a version 4 one 728: each only at its own size
     expect(decodeState(Buffer.concat([record({ version: 2 }), Buffer.alloc(16)]))).toBeUndefined()
     expect(decodeState(record().subarray(0, 192))).toBeUndefined()
+  })
+
+  it('decodes a version 5 record\'s instances (--instances): each index, its pid and start ticks, or none right now', () => {
+    expect(decodeState(record({ instances: [1235, 0, 1240] }))?.instances).toEqual([
+      { index: 0, pid: 1235, startTicks: 200_000 },
+      { index: 1 },
+      { index: 2, pid: 1240, startTicks: 200_002 },
+    ])
+    // a one-shot record (count 0) or a count past 64 names none
+    expect(decodeState(record({ instances: [] }))?.instances).toBeUndefined()
+    const over = record()
+    over.writeUInt32LE(65, 720)
+    expect(decodeState(over)?.instances).toBeUndefined()
+  })
+
+  it('decodes a version 4 record (a supervisor started by an earlier release): its cgroup, no instances', () => {
+    expect(decodeState(record({ version: 4 }))).toMatchObject({ cgroup: { dir: '/sys/fs/cgroup/nd-app-0badf00d-1234' }, instances: undefined })
+    expect(decodeState(Buffer.concat([record({ version: 4 }), Buffer.alloc(16)]))).toBeUndefined()
+    expect(decodeState(record().subarray(0, 728))).toBeUndefined()
   })
 
   it('decodes a version 3 record (a supervisor started by an earlier release): no cgroup named', () => {
