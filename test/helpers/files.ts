@@ -2,7 +2,7 @@
 // count. Whatever follows the last newline is a line in the middle of being
 // written (a write(2) can land in pieces, and a reader can come between
 // them); it is left for a later read, never parsed.
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { until, type UntilOptions } from './wait.js'
 
 /** The whole file as it is now ('' if it does not exist yet). For "nothing was written" checks. */
@@ -43,4 +43,9 @@ export async function untilLine(
   const what =
     options.what ?? (typeof match === 'function' ? 'a matching line' : `a line with ${typeof match === 'string' ? JSON.stringify(match) : String(match)}`)
   return until(`${what} in ${path}`, () => completeLines(path).find(test), { seen: () => tail(path), ...options })
+}
+
+/** The permission bits of a file (with setuid, setgid, sticky). */
+export function mode(path: string): number {
+  return statSync(path).mode & 0o7777
 }

@@ -104,3 +104,30 @@ export function inode(path: string): { dev: number; ino: number } {
   const st = statSync(path)
   return { dev: st.dev, ino: st.ino }
 }
+
+/** The command line of a process, one string per argument (latin1). */
+export function cmdline(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').slice(0, -1)
+}
+
+export function rawCmdline(pid: number): Buffer[] {
+  return nulSeparated(readFileSync(`/proc/${pid}/cmdline`))
+}
+
+export function environ(pid: number): Buffer[] {
+  return nulSeparated(readFileSync(`/proc/${pid}/environ`))
+}
+
+function nulSeparated(buf: Buffer): Buffer[] {
+  const out: Buffer[] = []
+  let start = 0
+  for (let i = buf.indexOf(0); i !== -1; i = buf.indexOf(0, start)) {
+    out.push(buf.subarray(start, i))
+    start = i + 1
+  }
+  return out
+}
+
+export function envOf(pid: number): Map<string, string> {
+  return new Map(environ(pid).map((e) => [e.subarray(0, e.indexOf(0x3d)).toString(), e.subarray(e.indexOf(0x3d) + 1).toString('latin1')]))
+}

@@ -258,3 +258,33 @@ export function dumpedArgv(line: string): string[] {
   }
   return out
 }
+
+/** A systemd time span in ms (the units this generator writes). */
+export function spanMs(text: string): number {
+  const m = /^(\d+)(ms|s|min)?$/.exec(text)
+  if (!m) throw new Error(`not a time span: ${text}`)
+  return Number(m[1]) * { ms: 1, s: 1000, min: 60_000 }[m[2] ?? 's']!
+}
+
+/** systemd's dump writes spans like "1min 30s", "250ms", "7s". */
+export function dumpSpanMs(text: string): number {
+  let ms = 0
+  for (const part of text.split(' ')) {
+    const m = /^(\d+)(ms|s|min|h)$/.exec(part)
+    if (!m) throw new Error(`not a dumped span: ${text}`)
+    ms += Number(m[1]) * { ms: 1, s: 1000, min: 60_000, h: 3_600_000 }[m[2]]!
+  }
+  return ms
+}
+
+/** Environment= assignments of a unit, unquoted. */
+export function unitEnvironment(unit: Unit): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const raw of values(unit, 'Service', 'Environment')) {
+    for (const w of words(specifiers(raw))) {
+      const eq = w.indexOf('=')
+      env[w.slice(0, eq)] = w.slice(eq + 1)
+    }
+  }
+  return env
+}
