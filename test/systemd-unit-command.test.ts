@@ -4,33 +4,18 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { CONTRACT_VERSION } from '../src/daemon/contract.cjs'
 import { preloadPath } from '../src/options/resolve.js'
 import { SAFE_PATH } from '../src/options/daemonize-options.js'
 import { buildUnits } from '../src/systemd/units.js'
 import { fixtures } from './helpers/caller.js'
 import { cliBin, runCli } from './helpers/cli.js'
-import { cleanUpDaemons } from './helpers/daemons.js'
 import { startNamed, useNamesRoot } from './helpers/names.js'
-import { cleanUpReceivers } from './helpers/notify.js'
-import { dumped, dumpedArgv, dumpedCommand, execArgv, parseEnvFile, parseUnit, specifiers, unitEnvironment, value, verify } from './helpers/systemd-unit.js'
-import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
+import { dumped, dumpedArgv, dumpedCommand, execArgv, parseEnvFile, parseUnit, specifiers, unitEnvironment, value, verify, useUnitTests } from './helpers/systemd-unit.js'
 
-cleanUpScratchDirs()
-cleanUpDaemons()
-cleanUpReceivers()
-
-let dir: string
-beforeEach(() => {
-  dir = scratchDir('nd-unit-')
-})
-
-beforeAll(() => {
-  // Debian's systemd package brings it (.ci/run installs it when missing).
-  const r = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error('systemd-analyze is missing: apt-get install systemd')
-})
+// Scratch dirs, daemons and receivers cleaned up after each test; systemd-analyze checked once.
+const dir = useUnitTests()
 
 describe('unit: the command', () => {
   it('--help prints its usage, exit 0', async () => {
@@ -42,8 +27,8 @@ describe('unit: the command', () => {
   })
 
   it('--respawn needs no --pid-file: systemd supervises', async () => {
-    writeFileSync(join(dir, 'app.js'), '')
-    const r = await runCli(['unit', join(dir, 'app.js'), '--respawn', 'always', '--json'])
+    writeFileSync(join(dir(), 'app.js'), '')
+    const r = await runCli(['unit', join(dir(), 'app.js'), '--respawn', 'always', '--json'])
     expect(r.code).toBe(0)
     const files = (JSON.parse(r.out) as { files: { text: string }[] }).files
     expect(value(parseUnit(files[0].text), 'Service', 'Restart')).toBe('always')
@@ -56,10 +41,10 @@ describe('unit: what systemd cannot carry is refused', () => {
 
   // A value the unit cannot carry is refused by the options check (stage options): a usage error, exit 2.
   it('a program argument that is not UTF-8 (exit 2, a clear error, nothing printed)', () => {
-    writeFileSync(join(dir, 'app.js'), '')
+    writeFileSync(join(dir(), 'app.js'), '')
     const bad = Buffer.from([0x61, 0xe9, 0x62]) // Latin-1 "aéb"
     const r = spawnSync('bash', ['-c', `exec "$NODE" "$BIN" unit "$ENTRY" -- ok "$(printf '${octal(bad)}')"`], {
-      env: { ...process.env, NODE: process.execPath, BIN: cliBin, ENTRY: join(dir, 'app.js') },
+      env: { ...process.env, NODE: process.execPath, BIN: cliBin, ENTRY: join(dir(), 'app.js') },
       encoding: 'utf8',
       timeout: 30_000,
     })
@@ -72,9 +57,9 @@ describe('unit: what systemd cannot carry is refused', () => {
   })
 
   it('the same through the API, for an argument and an environment value; environment names', () => {
-    const entry = join(dir, 'app.js')
+    const entry = join(dir(), 'app.js')
     writeFileSync(entry, '')
-    const base = { options: { entry }, unitDir: dir }
+    const base = { options: { entry }, unitDir: dir() }
     expect(() => buildUnits({ ...base, options: { entry, args: [Buffer.from([0xff])] } })).toThrow(/argument 1 is not UTF-8 \("\\xff"\)/)
     expect(() => buildUnits({ ...base, options: { entry, env: { V: Buffer.from([0xc3]) } } })).toThrow(/the value of V is not UTF-8/)
     expect(() => buildUnits({ ...base, options: { entry, args: ['\ud800'] } })).toThrow(/lone surrogate/)
@@ -86,9 +71,9 @@ describe('unit: what systemd cannot carry is refused', () => {
     expect(comments).toContain(`the saved spec's "BASH_FUNC_f%%": left out: systemd passes on only names of letters, digits and '_' (not starting with a digit)`)
     expect(comments).toContain('variable "NODE_DAEMONIZE_\\nX": left out, as start leaves it out (set by node-daemonize or by systemd)')
     // An entry whose name ends in a backslash: Description= must not continue onto the next line.
-    const tail = join(dir, 'tail\\')
+    const tail = join(dir(), 'tail\\')
     writeFileSync(tail, '')
-    const described = parseUnit(buildUnits({ options: { entry: tail }, unitDir: dir }).files[0].text)
+    const described = parseUnit(buildUnits({ options: { entry: tail }, unitDir: dir() }).files[0].text)
     expect(value(described, 'Unit', 'Description')).toBe(`node-daemonize ${JSON.stringify(tail)}`)
     // One line of a unit file is less than 1 MiB for systemd.
     expect(() => buildUnits({ ...base, options: { entry, args: ['x'.repeat(1024 * 1024)] } })).toThrow(/ExecStart= would be \d+ bytes long/)
@@ -102,10 +87,10 @@ describe('unit: what systemd cannot carry is refused', () => {
     ['a listen name ending in a backslash', () => ['--listen', 'tcp:8080,name=a\\'], /listen name "a\\\\" ends with a backslash/],
     ['an unknown user', () => ['--user', 'no such user'], /unknown user 'no such user'/, 1],
   ] as [string, (d: string) => string[], RegExp, number?][])('%s', async (_name, extra, message, code = 2) => {
-    writeFileSync(join(dir, 'app.js'), '')
-    mkdirSync(join(dir, 'a\nb'))
-    mkdirSync(join(dir, 'w\\'))
-    const r = await runCli(['unit', join(dir, 'app.js'), ...extra(dir)])
+    writeFileSync(join(dir(), 'app.js'), '')
+    mkdirSync(join(dir(), 'a\nb'))
+    mkdirSync(join(dir(), 'w\\'))
+    const r = await runCli(['unit', join(dir(), 'app.js'), ...extra(dir())])
     // A value systemd cannot carry is a usage error (2); an unknown user is a failed lookup (1).
     expect(r.code).toBe(code)
     expect(r.out).toBe('')
@@ -114,14 +99,14 @@ describe('unit: what systemd cannot carry is refused', () => {
 })
 
 describe('unit --install never overwrites', () => {
-  const install = (units: string) => runCli(['unit', join(dir, 'app.js'), '--env', 'S=secret', '--install', '--unit-dir', units])
+  const install = (units: string) => runCli(['unit', join(dir(), 'app.js'), '--env', 'S=secret', '--install', '--unit-dir', units])
 
   it('an existing unit: refused (exit 1, EEXIST), the file unchanged, nothing else written', async () => {
-    writeFileSync(join(dir, 'app.js'), '')
-    const units = join(dir, 'units')
+    writeFileSync(join(dir(), 'app.js'), '')
+    const units = join(dir(), 'units')
     mkdirSync(units)
     writeFileSync(join(units, 'app.service'), 'mine\n')
-    const r = await runCli(['unit', join(dir, 'app.js'), '--env', 'S=secret', '--install', '--unit-dir', units, '--json'])
+    const r = await runCli(['unit', join(dir(), 'app.js'), '--env', 'S=secret', '--install', '--unit-dir', units, '--json'])
     expect(r.code).toBe(1)
     expect(JSON.parse(r.out)).toMatchObject({ ok: false, command: 'unit', error: { stage: 'unit', code: 'EEXIST', path: join(units, 'app.service') } })
     expect(readFileSync(join(units, 'app.service'), 'utf8')).toBe('mine\n')
@@ -129,8 +114,8 @@ describe('unit --install never overwrites', () => {
   })
 
   it('an existing environment file: the unit written before it is taken back', async () => {
-    writeFileSync(join(dir, 'app.js'), '')
-    const units = join(dir, 'units')
+    writeFileSync(join(dir(), 'app.js'), '')
+    const units = join(dir(), 'units')
     mkdirSync(units)
     writeFileSync(join(units, 'app.env'), 'KEEP=1\n')
     const r = await install(units)
@@ -141,13 +126,13 @@ describe('unit --install never overwrites', () => {
   })
 
   it('a symbolic link planted at the unit path is not followed', async () => {
-    writeFileSync(join(dir, 'app.js'), '')
-    const units = join(dir, 'units')
+    writeFileSync(join(dir(), 'app.js'), '')
+    const units = join(dir(), 'units')
     mkdirSync(units)
-    symlinkSync(join(dir, 'target'), join(units, 'app.service'))
+    symlinkSync(join(dir(), 'target'), join(units, 'app.service'))
     const r = await install(units)
     expect(r.code).toBe(1)
-    expect(existsSync(join(dir, 'target'))).toBe(false)
+    expect(existsSync(join(dir(), 'target'))).toBe(false)
     expect(readdirSync(units)).toEqual(['app.service'])
   })
 })
@@ -160,10 +145,10 @@ describe('unit NAME: the saved start spec of a named daemon', () => {
     const entry = join(fixtures, 'daemon-idle.js')
     await startNamed(
       ['--name', 'svc', entry, '--clear-env', '--env', 'TOKEN=s3cr%t $x "q"', '--startup-grace', '0', '--umask', '007',
-        '--listen', `unix:${join(dir, 'svc.sock')},name=http`, '--', 'a b', '50%'],
+        '--listen', `unix:${join(dir(), 'svc.sock')},name=http`, '--', 'a b', '50%'],
       root.env,
     )
-    const units = join(dir, 'units')
+    const units = join(dir(), 'units')
     mkdirSync(units)
     const r = await runCli(['unit', 'svc', '--install', '--unit-dir', units], root.env)
     expect(r.err).toBe('')
@@ -184,7 +169,7 @@ describe('unit NAME: the saved start spec of a named daemon', () => {
     expect(unitEnvironment(unit)).toEqual({ PATH: SAFE_PATH, NODE_DAEMONIZE_LOG_FILE: log, NODE_DAEMONIZE_CONTRACT: CONTRACT_VERSION })
     expect(parseEnvFile(readFileSync(join(units, 'svc.env'), 'utf8'))).toEqual({ TOKEN: 's3cr%t $x "q"' })
     // The spec's --listen: a socket unit with the same name and the unix socket's mode.
-    expect(dumped(v, 'svc.socket', 'ListenStream')).toEqual([join(dir, 'svc.sock')])
+    expect(dumped(v, 'svc.socket', 'ListenStream')).toEqual([join(dir(), 'svc.sock')])
     expect(dumped(v, 'svc.socket', 'FileDescriptorName')).toEqual(['http'])
     expect(dumped(v, 'svc.socket', 'SocketMode')).toEqual(['0660'])
     expect(unit.comments[0]).toBe(`svc.service: made by node-daemonize unit from the saved spec ${JSON.stringify(join(root.specs, 'svc.json'))}.`)
@@ -193,8 +178,8 @@ describe('unit NAME: the saved start spec of a named daemon', () => {
 
   it('start options with --name: the unit is named after it, with start\'s default log', async () => {
     const root = names()
-    writeFileSync(join(dir, 'app.js'), '')
-    const r = await runCli(['unit', '--name', 'api', join(dir, 'app.js'), '--json'], root.env)
+    writeFileSync(join(dir(), 'app.js'), '')
+    const r = await runCli(['unit', '--name', 'api', join(dir(), 'app.js'), '--json'], root.env)
     expect(r.code).toBe(0)
     const out = JSON.parse(r.out) as { service: string; files: { text: string }[] }
     expect(out.service).toBe('api.service')

@@ -4,40 +4,26 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { closeSync, openSync, readFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { fixtures } from './helpers/caller.js'
 import { runCli } from './helpers/cli.js'
 import { untilLine } from './helpers/files.js'
-import { cleanUpDaemons } from './helpers/daemons.js'
-import { cleanUpReceivers, receivedBefore, receiver } from './helpers/notify.js'
-import { execArgv, parseEnvFile, parseUnit, specifiers, unitEnvironment, value, words } from './helpers/systemd-unit.js'
-import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
+import { receivedBefore, receiver } from './helpers/notify.js'
+import { execArgv, parseEnvFile, parseUnit, specifiers, unitEnvironment, value, words, useUnitTests } from './helpers/systemd-unit.js'
 
-cleanUpScratchDirs()
-cleanUpDaemons()
-cleanUpReceivers()
-
-let dir: string
-beforeEach(() => {
-  dir = scratchDir('nd-unit-')
-})
-
-beforeAll(() => {
-  // Debian's systemd package brings it (.ci/run installs it when missing).
-  const r = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error('systemd-analyze is missing: apt-get install systemd')
-})
+// Scratch dirs, daemons and receivers cleaned up after each test; systemd-analyze checked once.
+const dir = useUnitTests()
 
 describe('unit: ready() under the unit notifies systemd', () => {
   it("the unit's ExecStart= and environment, run with NOTIFY_SOCKET, send READY=1 from the main process", async () => {
     const entry = join(fixtures, 'daemon-direct-ready.js')
-    const r = await runCli(['unit', entry, '--wait-ready', '5s', '--log-file', join(dir, 'd.log'), '--env', 'X=1', '--json'])
+    const r = await runCli(['unit', entry, '--wait-ready', '5s', '--log-file', join(dir(), 'd.log'), '--env', 'X=1', '--json'])
     expect(r.code).toBe(0)
     const out = JSON.parse(r.out) as { files: { path: string; text: string }[] }
     const unit = parseUnit(out.files[0].text)
     expect(value(unit, 'Service', 'Type')).toBe('notify')
     const argv = execArgv(value(unit, 'Service', 'ExecStart')!)
-    const sock = await receiver(join(dir, 'notify.sock'))
+    const sock = await receiver(join(dir(), 'notify.sock'))
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...unitEnvironment(unit), ...parseEnvFile(out.files[1].text), NOTIFY_SOCKET: sock.name }
     const run = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
       const c = spawn(argv[0], argv.slice(1), { env, cwd: value(unit, 'Service', 'WorkingDirectory'), stdio: ['ignore', 'pipe', 'inherit'] })
@@ -54,7 +40,7 @@ describe('unit: ready() under the unit notifies systemd', () => {
 
 describe('unit: ExecReload= reopens the log', () => {
   it("the unit's program, its output appended as systemd does, reopens a renamed log when ExecReload= runs", async () => {
-    const log = join(dir, 'app log %.log')
+    const log = join(dir(), 'app log %.log')
     const r = await runCli(['unit', join(fixtures, 'lifecycle-hup.js'), '--log-file', log, '--json'])
     expect(r.code).toBe(0)
     const unit = parseUnit((JSON.parse(r.out) as { files: { text: string }[] }).files[0].text)

@@ -8,42 +8,27 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { preloadPath } from '../src/options/resolve.js'
 import { runCli } from './helpers/cli.js'
-import { cleanUpDaemons } from './helpers/daemons.js'
-import { cleanUpReceivers } from './helpers/notify.js'
-import { dumped, dumpedArgv, dumpedCommand, dumpSpanMs, execArgv, parseEnvFile, parseUnit, spanMs, specifiers, unitEnvironment, value, values, verify } from './helpers/systemd-unit.js'
+import { dumped, dumpedArgv, dumpedCommand, dumpSpanMs, execArgv, parseEnvFile, parseUnit, spanMs, specifiers, unitEnvironment, value, values, verify, useUnitTests } from './helpers/systemd-unit.js'
 import { CASES } from './helpers/systemd-unit-cases.js'
-import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
-cleanUpScratchDirs()
-cleanUpDaemons()
-cleanUpReceivers()
-
-let dir: string
-beforeEach(() => {
-  dir = scratchDir('nd-unit-')
-})
-
-beforeAll(() => {
-  // Debian's systemd package brings it (.ci/run installs it when missing).
-  const r = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error('systemd-analyze is missing: apt-get install systemd')
-})
+// Scratch dirs, daemons and receivers cleaned up after each test; systemd-analyze checked once.
+const dir = useUnitTests()
 
 describe('unit: verified by systemd-analyze, read back value by value', () => {
   for (const c of CASES) {
     it(c.name, async () => {
-      const args = c.args(dir)
+      const args = c.args(dir())
       for (const a of args.slice(0, 1)) if (!existsSync(a)) writeFileSync(a, 'setInterval(() => {}, 1000)\n')
       // EnvironmentFile= names a path in it: a hostile one too.
-      const units = join(dir, 'unit dir %i $x')
+      const units = join(dir(), 'unit dir() %i $x')
       mkdirSync(units)
       const r = await runCli(['unit', '--install', '--unit-dir', units, ...args])
       expect(r.err).toBe('')
       expect(r.code).toBe(0)
-      const want = c.expect(dir)
+      const want = c.expect(dir())
       const service = `${want.unitName}.service`
       const socketNames = (want.sockets ?? []).map((s) => s.name)
       const envFile = Object.keys(want.env).length > 0 ? `${want.unitName}.env` : undefined
@@ -56,7 +41,7 @@ describe('unit: verified by systemd-analyze, read back value by value', () => {
 
       // systemd's verdict: no warning at all about these units.
       const v = verify([service, ...socketNames].map((f) => join(units, f)))
-      const ours = v.stderr.split('\n').filter((l) => l.includes(dir) || [service, ...socketNames].some((n) => l.includes(n)))
+      const ours = v.stderr.split('\n').filter((l) => l.includes(dir()) || [service, ...socketNames].some((n) => l.includes(n)))
       expect(ours).toEqual([])
       expect(v.status).toBe(0)
 
@@ -155,8 +140,8 @@ describe('unit: the restart delay and the systemd version', () => {
   const respawn = (d: string) => [join(d, 'app.js'), '--pid-file', join(d, 'a.pid'), '--respawn', '--respawn-delay', '100ms', '--respawn-max-delay', '30s']
 
   it('254 or later: RestartSteps= and RestartMaxDelaySec= reach the cap by doubling', async () => {
-    writeFileSync(join(dir, 'app.js'), '')
-    const r = await runCli(['unit', ...respawn(dir), '--systemd-version', '254'])
+    writeFileSync(join(dir(), 'app.js'), '')
+    const r = await runCli(['unit', ...respawn(dir()), '--systemd-version', '254'])
     expect(r.code).toBe(0)
     const unit = parseUnit(r.out)
     const steps = Number(value(unit, 'Service', 'RestartSteps'))
@@ -167,8 +152,8 @@ describe('unit: the restart delay and the systemd version', () => {
   })
 
   it('252 (Debian 12): both in a comment, said why', async () => {
-    writeFileSync(join(dir, 'app.js'), '')
-    const r = await runCli(['unit', ...respawn(dir), '--systemd-version', '252'])
+    writeFileSync(join(dir(), 'app.js'), '')
+    const r = await runCli(['unit', ...respawn(dir()), '--systemd-version', '252'])
     expect(r.code).toBe(0)
     const unit = parseUnit(r.out)
     expect(value(unit, 'Service', 'RestartSteps')).toBeUndefined()
@@ -177,9 +162,9 @@ describe('unit: the restart delay and the systemd version', () => {
   })
 
   it("without --systemd-version: this machine's version, from systemctl --version", async () => {
-    writeFileSync(join(dir, 'app.js'), '')
+    writeFileSync(join(dir(), 'app.js'), '')
     const version = Number(/^systemd (\d+)/.exec(spawnSync('systemctl', ['--version'], { encoding: 'utf8' }).stdout)![1])
-    const r = await runCli(['unit', ...respawn(dir)])
+    const r = await runCli(['unit', ...respawn(dir())])
     expect(r.code).toBe(0)
     const unit = parseUnit(r.out)
     if (version >= 254) expect(value(unit, 'Service', 'RestartSteps')).toBe('9')

@@ -4,6 +4,36 @@
 // quoting code, so a quoting bug cannot cancel itself out; and running
 // systemd-analyze verify on them.
 import { spawnSync } from 'node:child_process'
+import { beforeAll, beforeEach } from 'vitest'
+import { cleanUpDaemons } from './daemons.js'
+import { cleanUpReceivers } from './notify.js'
+import { cleanUpScratchDirs, scratchDir } from './scratch.js'
+
+/**
+ * Call at the top of a `unit` test file: a scratch directory for each test
+ * (the getter), the daemons and notify receivers a test started cleaned up
+ * after it (registered in this order: vitest runs afterEach hooks
+ * last-registered first, so receivers and daemons go before the
+ * directories), and systemd-analyze checked once.
+ */
+export function useUnitTests(): () => string {
+  cleanUpScratchDirs()
+  cleanUpDaemons()
+  cleanUpReceivers()
+  let dir: string | undefined
+  beforeEach(() => {
+    dir = scratchDir('nd-unit-')
+  })
+  beforeAll(() => {
+    // Debian's systemd package brings it (.ci/run installs it when missing).
+    const r = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error('systemd-analyze is missing: apt-get install systemd')
+  })
+  return () => {
+    if (dir === undefined) throw new Error('useUnitTests: no test is running')
+    return dir
+  }
+}
 
 export interface Unit {
   /** section -> [key, raw value] in file order */
