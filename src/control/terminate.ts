@@ -5,10 +5,9 @@
 // the timeout.
 import { closeSync } from 'node:fs'
 import { constants as osc } from 'node:os'
-import { DaemonizeError, stageError, type Stage } from '../errors.js'
-import { sendSignal, waitExit } from '../proc/pidfd.js'
-import { native } from '../native.js'
-import { procIdentity, type ProcIdentity } from '../proc/identity.js'
+import { DaemonizeError, type Stage } from '../errors.js'
+import { openIfStill, sendSignal, waitExit } from '../proc/pidfd.js'
+import type { ProcIdentity } from '../proc/identity.js'
 
 /** After SIGKILL only an uninterruptible sleep keeps a process; give it this long. */
 export const KILL_WAIT_MS = 10_000
@@ -33,21 +32,6 @@ export interface Terminated {
   skipped: number[]
 }
 
-/** A pidfd for v.pid, only while it is still the process meant; undefined otherwise. */
-function openChecked(v: Victim, stage: Stage): number | undefined {
-  let pidfd: number
-  try {
-    pidfd = native().pidfdOpen(v.pid)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return undefined
-    throw stageError(stage, `cannot open pid ${v.pid}`, err)
-  }
-  const id = procIdentity(v.pid)
-  if (id !== undefined && v.isStill(id) && sendSignal(pidfd, 0, v.pid, stage)) return pidfd
-  closeSync(pidfd)
-  return undefined
-}
-
 /**
  * Send `sig` to every victim that is still the process meant, wait up to
  * timeoutMs for all of them to exit, SIGKILL the rest. Throws ETIMEDOUT
@@ -58,7 +42,7 @@ export async function terminate(victims: Victim[], sig: number, timeoutMs: numbe
   const open: { pid: number; pidfd: number }[] = []
   try {
     for (const v of victims) {
-      const pidfd = openChecked(v, stage)
+      const pidfd = openIfStill(v.pid, (id) => v.isStill(id), stage)?.pidfd
       if (pidfd === undefined) {
         out.skipped.push(v.pid)
         continue

@@ -12,10 +12,9 @@
 // through the daemon's own lock fd, and a spec exists only for a named
 // daemon and names a user, not a uid: neither can say whose a process is.
 import { closeSync, lstatSync, writeSync } from 'node:fs'
-import { native } from '../native.js'
 import type { LockRef } from './pidfile-inspect.js'
-import { procIdentity } from '../proc/identity.js'
 import { processHoldsFile } from '../proc/lock-holders.js'
+import { openIfStill } from '../proc/pidfd.js'
 import { readSupervisorState, STATE_F_ONE_SHOT, STATE_MAGIC, STATE_SIZE, STATE_VERSION, statePathOf, type SupervisorState } from './state-file.js'
 
 const STATE_RUNNING = 2
@@ -59,21 +58,13 @@ export function supervisorRecord(pidFile: string, pid: number | null): Superviso
  * told (it exited, or left both already).
  */
 function launchedStartTicks(pid: number, sid: number, lock: LockRef): number | undefined {
-  let pidfd: number
   try {
-    pidfd = native().pidfdOpen(pid)
+    const opened = openIfStill(pid, (id) => id.session === sid || processHoldsFile(pid, lock), 'pidfile')
+    if (opened === undefined) return undefined
+    closeSync(opened.pidfd)
+    return opened.id.startTicks
   } catch {
     return undefined
-  }
-  try {
-    const id = procIdentity(pid)
-    if (id === undefined || (id.session !== sid && !processHoldsFile(pid, lock))) return undefined
-    native().pidfdSendSignal(pidfd, 0)
-    return id.startTicks
-  } catch {
-    return undefined
-  } finally {
-    closeSync(pidfd)
   }
 }
 

@@ -1,7 +1,36 @@
 // Signals and waits through a pidfd: the process it was opened for, or
 // nothing (a pidfd never reaches a successor that got the same pid).
+import { closeSync } from 'node:fs'
 import { stageError, type Stage } from '../errors.js'
 import { native } from '../native.js'
+import { procIdentity, type ProcIdentity } from './identity.js'
+
+/**
+ * A pidfd for pid, and what /proc shows of it, only while `isStill` holds:
+ * /proc is read once the pidfd is open, and a signal 0 through the pidfd
+ * afterwards proves that what was read is the process opened, not a
+ * successor with a recycled pid. undefined when it is gone or not the
+ * process meant. The caller closes the pidfd. Throws a DaemonizeError
+ * (stage) when the pidfd cannot be opened for another reason than ESRCH.
+ */
+export function openIfStill(pid: number, isStill: (id: ProcIdentity) => boolean, stage: Stage): { pidfd: number; id: ProcIdentity } | undefined {
+  let pidfd: number
+  try {
+    pidfd = native().pidfdOpen(pid)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return undefined
+    throw stageError(stage, `cannot open pid ${pid}`, err)
+  }
+  try {
+    const id = procIdentity(pid)
+    if (id !== undefined && isStill(id) && sendSignal(pidfd, 0, pid, stage)) return { pidfd, id }
+  } catch (err) {
+    closeSync(pidfd)
+    throw err
+  }
+  closeSync(pidfd)
+  return undefined
+}
 
 /** Send sig through pidfd; false when the process is already gone. Throws a DaemonizeError (stage) for anything else. */
 export function sendSignal(pidfd: number, sig: number, pid: number, stage: Stage): boolean {
