@@ -3,7 +3,7 @@
 // index in NODE_DAEMONIZE_INSTANCE, each restarted on its own; stop ends
 // every one and what it left. Real CLI, real nobody, real daemons, state
 // read from /proc.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -78,6 +78,23 @@ async function everyInstance(port: number, n: number, what: string): Promise<Map
     () => [...seen.entries()],
   )
   return seen
+}
+
+/**
+ * The exec-time environment of an instance the state record names, once it
+ * has exec'd Node: the record has its pid from the fork on, and until the
+ * exec /proc/<pid>/environ is still the supervisor's.
+ */
+async function execEnviron(pid: number): Promise<Map<string, string>> {
+  const node = realpathSync(process.execPath)
+  await until(`pid ${pid} to exec ${node}`, () => {
+    try {
+      return readlinkSync(`/proc/${pid}/exe`) === node
+    } catch {
+      return false
+    }
+  })
+  return environ(pid)
 }
 
 /** The exec-time environment of pid (/proc/<pid>/environ keeps it whatever the process did to process.env). */
@@ -181,7 +198,7 @@ describe('--instances N', () => {
     })
     const pids = st?.instances?.map((i) => i.pid as number) ?? []
     for (const p of pids) track(p)
-    expect(pids.map((p) => environ(p).get('NODE_DAEMONIZE_INSTANCE'))).toEqual(['0', '1'])
+    expect(await Promise.all(pids.map(async (p) => (await execEnviron(p)).get('NODE_DAEMONIZE_INSTANCE')))).toEqual(['0', '1'])
     expect(st?.daemonPid).toBe(pids[0])
     for (const i of [0, 1]) {
       process.kill(pids[i], 'SIGKILL')
@@ -191,7 +208,7 @@ describe('--instances N', () => {
         return p !== undefined && p !== pids[i] ? p : undefined
       })
       pids[i] = track(readSupervisorState(statePathOf(pidFile), 0)?.instances?.[i]?.pid as number)
-      expect(environ(pids[i]).get('NODE_DAEMONIZE_INSTANCE')).toBe(String(i))
+      expect((await execEnviron(pids[i])).get('NODE_DAEMONIZE_INSTANCE')).toBe(String(i))
     }
     st = readSupervisorState(statePathOf(pidFile), 0)
     expect(st).toMatchObject({ state: 'running', deaths: 2, restarts: 2 })
