@@ -76,6 +76,8 @@ struct generation {
   int ready_r;                  /* its ready pipe, until READY or EOF; -1: closed (or none) */
   struct ready_line ready_line; /* READY=1 as a whole line */
   int exec_ok, exec_failed;     /* from its records: "exec" came; a failure came */
+  int ready;                    /* it called ready() (without --wait-ready: it exec'd) */
+  uint32_t release;             /* the release it runs: 0 the launch's, k graceful restart k's (supervise_state.h) */
   struct nd_record first_failure;
   uint32_t killed_why;          /* ND_GRACEFUL_*: why the supervisor killed a new generation */
   int64_t started;              /* its fork, monotonic ms */

@@ -74,6 +74,7 @@ void graceful_request(struct service *s, int arg) {
   s->st.graceful_new_pid = 0;
   s->st.graceful_ready_ms = 0;
   struct generation *g = gen_claim(GEN_NEXT);
+  if (g != NULL) g->release = s->st.graceful_seq;
   int err = g != NULL ? gen_fork(g, s->cfg, s->sigfd) : EAGAIN;
   if (err) {
     if (g != NULL) gen_release(g);
@@ -115,6 +116,7 @@ void graceful_ready(struct service *s, struct generation *g) {
     old->due[GEN_T_KILL] = now + s->cfg->stop_timeout_ms;
   }
   g->role = GEN_CURRENT;
+  g->ready = 1;
   g->exec_ok = 1;
   g->exec_failed = 0;
   g->killed_why = 0;

@@ -60,12 +60,14 @@ void launch_fail(struct service *s) {
 void launch_exec(struct service *s, struct generation *g) {
   int64_t now = clock_mono_ms();
   g->due[GEN_T_EXEC] = 0;
+  if (!s->cfg->want_ready) g->ready = 1; /* nothing to wait for: it serves once it runs */
   if (s->cfg->window_ms == 0) launched(s, g);
   else g->due[GEN_T_READY] = now + s->cfg->window_ms;
   if (!s->cfg->want_ready) g->due[GEN_T_UP] = g->started + s->cfg->min_uptime_ms;
 }
 
 void launch_ready(struct service *s, struct generation *g) {
+  g->ready = 1;
   s->st.flags |= ND_STATE_F_READY;
   g->due[GEN_T_UP] = clock_mono_ms() + RESPAWN_READY_GOOD_MS;
   g->due[GEN_T_READY] = 0;

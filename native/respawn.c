@@ -31,7 +31,12 @@ void respawn_start(struct service *s, int arg) {
    * generation of instances 1..N-1 is not one). */
   if (r->starts++ > 0) s->st.restarts++;
   struct generation *g = gen_claim(launching ? GEN_LAUNCH : GEN_CURRENT);
-  if (g != NULL) g->instance = instance;
+  if (g != NULL) {
+    g->instance = instance;
+    /* It runs what is on disk now: the newest release begun (a respawn
+     * during a roll, or after one stopped half-way, runs the new code). */
+    g->release = s->st.graceful_seq;
+  }
   int err = g != NULL ? gen_fork(g, s->cfg, s->sigfd) : EAGAIN;
   if (err == 0) {
     r->at = 0;
@@ -191,6 +196,7 @@ void respawn_death(struct service *s, struct generation *g) {
 void respawn_exec(struct service *s, struct generation *g) {
   int64_t now = clock_mono_ms();
   g->due[GEN_T_EXEC] = 0;
+  if (!s->cfg->want_ready) g->ready = 1; /* nothing to wait for: it serves once it runs */
   evlog_begin(30, "start");
   evlog_int("generation", s->st.generation);
   evlog_int("daemonPid", g->pid);
@@ -211,6 +217,7 @@ void respawn_exec_failed(struct service *s, struct generation *g) {
 }
 
 void respawn_ready(struct service *s, struct generation *g) {
+  g->ready = 1;
   s->st.flags |= ND_STATE_F_READY;
   g->due[GEN_T_UP] = clock_mono_ms() + RESPAWN_READY_GOOD_MS;
   g->due[GEN_T_READY] = 0;

@@ -129,7 +129,7 @@ int64_t service_deadline(struct service *s) {
 
 /* ---------------------------------------------------------- the phase */
 
-void service_write(struct service *s) { statefile_write(&s->st, s->gens); }
+void service_write(struct service *s) { statefile_write(&s->st, s->gens, s->respawn); }
 
 void service_enter(struct service *s, enum service_phase phase) {
   s->phase = phase;

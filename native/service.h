@@ -58,6 +58,8 @@ struct respawn {
   uint32_t starts;         /* generations of this instance started so far */
   int deferred;            /* the current one died during a graceful restart: its respawn */
   uint32_t deferred_delay; /* waits for the new one's outcome (graceful.c) */
+  int gave_up;             /* its policy gave up: no generation of it runs or will (the others serve on) */
+  uint32_t memory_restarts; /* its replacements for --max-memory */
 };
 
 struct service {

@@ -12,6 +12,7 @@
 #include "proc.h"
 #include "protocol.h"
 #include "retry.h"
+#include "service.h"
 
 _Static_assert(ND_INSTANCES_MAX == ND_STATE_INSTANCES_MAX, "the state record has a slot for every instance");
 
@@ -32,6 +33,8 @@ void statefile_init(struct nd_state *st, const struct nd_supervise_config *cfg, 
   if (cfg->want_ready) st->flags |= ND_STATE_F_WANT_READY;
   st->wait_ready_ms = cfg->want_ready ? cfg->window_ms : 0;
   st->instances = cfg->instances;
+  st->roll_instance = ND_STATE_INSTANCES_MAX;
+  st->roll_stopped_at = ND_STATE_INSTANCES_MAX;
 }
 
 static pid_t pid_of(const struct generation *gens, enum gen_role role) {
@@ -39,7 +42,44 @@ static pid_t pid_of(const struct generation *gens, enum gen_role role) {
   return g != NULL ? g->pid : 0;
 }
 
-void statefile_write(struct nd_state *st, const struct generation *gens) {
+/* Instance i's generation in that role (a graceful replacement's new one,
+ * or the one it replaced), or NULL. */
+static const struct generation *instance_in(const struct generation *gens, enum gen_role role, uint32_t i) {
+  for (size_t k = 0; k < GEN_TABLE; k++)
+    if (gens[k].role == role && gens[k].instance == i) return &gens[k];
+  return NULL;
+}
+
+/* Each instance's own life (version 6): from its generations and its
+ * policy's memory. */
+static void write_instances(struct nd_state *st, const struct generation *gens, const struct respawn *respawn) {
+  int64_t mono = clock_mono_ms(), real = clock_real_ms();
+  st->instances_up = st->instances_ready = 0;
+  for (uint32_t i = 0; i < ND_STATE_INSTANCES_MAX; i++) {
+    const struct generation *g = i < st->instances ? gen_instance(gens, i) : NULL;
+    const struct generation *next = i < st->instances ? instance_in(gens, GEN_NEXT, i) : NULL;
+    const struct generation *draining = i < st->instances ? instance_in(gens, GEN_DRAINING, i) : NULL;
+    const struct respawn *r = i < st->instances ? &respawn[i] : NULL;
+    uint32_t flags = 0;
+    int up = g != NULL && g->pid > 0;
+    if (up) flags |= ND_INSTANCE_F_UP, st->instances_up++;
+    if (up && g->ready) flags |= ND_INSTANCE_F_READY, st->instances_ready++;
+    if (!up && r != NULL && r->at > 0) flags |= ND_INSTANCE_F_RESTARTING;
+    if (!up && r != NULL && r->gave_up) flags |= ND_INSTANCE_F_GAVE_UP;
+    if (next != NULL && next->pid > 0) flags |= ND_INSTANCE_F_REPLACING;
+    st->instance_flags[i] = flags;
+    st->instance_restarts[i] = r != NULL && r->starts > 1 ? r->starts - 1 : 0;
+    st->instance_release[i] = up ? g->release : 0;
+    st->instance_memory_restarts[i] = r != NULL ? r->memory_restarts : 0;
+    st->instance_next_pids[i] = next != NULL ? next->pid : 0;
+    st->instance_draining_pids[i] = draining != NULL ? draining->pid : 0;
+    st->instance_started_ms[i] = up ? g->started_real : 0;
+    /* Its restart delay's end, in the wall clock readers have. */
+    st->instance_restart_at_ms[i] = !up && r != NULL && r->at > 0 ? real + (r->at > mono ? r->at - mono : 0) : 0;
+  }
+}
+
+void statefile_write(struct nd_state *st, const struct generation *gens, const struct respawn *respawn) {
   st->seq++;
   st->seq_end = st->seq;
   st->updated_ms = clock_real_ms();
@@ -58,6 +98,7 @@ void statefile_write(struct nd_state *st, const struct generation *gens) {
     st->instance_pids[i] = g != NULL ? g->pid : 0;
     st->instance_start_ticks[i] = g != NULL && g->pid > 0 ? g->leftovers.start : 0;
   }
+  write_instances(st, gens, respawn);
   leftovers_identity(&st->cgroup_id, st->cgroup_dir, sizeof st->cgroup_dir); /* what finds our cgroup after our death */
   (void)RETRY(pwrite(ND_HELPER_FD_STATE, st, sizeof st[0], 0));
 }

@@ -16,7 +16,9 @@
 void statefile_init(struct nd_state *st, const struct nd_supervise_config *cfg, pid_t self);
 
 /* Writes st, with the pids (and the current generation's start time) of
- * the generations in the table by their roles. */
-void statefile_write(struct nd_state *st, const struct generation *gens);
+ * the generations in the table by their roles, and each instance's life
+ * from its generations and its policy's memory (respawn[i], service.h). */
+struct respawn;
+void statefile_write(struct nd_state *st, const struct generation *gens, const struct respawn *respawn);
 
 #endif

@@ -16,7 +16,8 @@
  * little-endian). Version 2 (192 bytes, without service_uid and the start
  * times) is what a supervisor started by an earlier release still writes;
  * version 3 (208 bytes) is version 4 without the service's cgroup;
- * version 4 (728 bytes) is version 5 without the instances.
+ * version 4 (728 bytes) is version 5 without the instances; version 5
+ * (1504 bytes) is version 6 without each instance's own life.
  */
 #ifndef NODE_DAEMONIZE_SUPERVISE_STATE_H
 #define NODE_DAEMONIZE_SUPERVISE_STATE_H
@@ -24,8 +25,8 @@
 #include <stdint.h>
 
 #define ND_STATE_MAGIC 0x5653444eu /* "NDSV" */
-#define ND_STATE_VERSION 5u
-#define ND_STATE_SIZE 1504
+#define ND_STATE_VERSION 6u
+#define ND_STATE_SIZE 4088
 #define ND_STATE_CGROUP_DIR_MAX 512
 #define ND_STATE_INSTANCES_MAX 64 /* = ND_INSTANCES_MAX (protocol.h) */
 
@@ -77,7 +78,15 @@
 #define ND_REFUSED_NOT_READY 3     /* no generation is up and ready (starting, restarting) */
 #define ND_REFUSED_STOPPING 4      /* the service is being stopped */
 #define ND_REFUSED_NO_WAIT_READY 5 /* started without --wait-ready: readiness cannot gate a hand-over */
-#define ND_REFUSED_INSTANCES 6     /* several instances (--instances): a rolling restart is not built yet */
+#define ND_REFUSED_INSTANCES 6     /* several instances (--instances): a rolling restart is not built yet (version 5 only) */
+
+/* instance_flags[i] (version 6) */
+#define ND_INSTANCE_F_UP (1u << 0)         /* a generation of instance i runs (instance_pids[i]) */
+#define ND_INSTANCE_F_READY (1u << 1)      /* it called ready() (or no readiness is asked for and it exec'd) */
+#define ND_INSTANCE_F_RESTARTING (1u << 2) /* none runs: the next starts at instance_restart_at_ms[i] */
+#define ND_INSTANCE_F_GAVE_UP (1u << 3)    /* none runs and none will: its policy gave up (crash loop, an exit it
+                                            * must not be restarted after); the others serve on */
+#define ND_INSTANCE_F_REPLACING (1u << 4)  /* a graceful replacement's new generation starts (instance_next_pids[i]) */
 
 struct nd_state {
   uint32_t magic;
@@ -150,13 +159,32 @@ struct nd_state {
   uint32_t reserved5;
   int32_t instance_pids[ND_STATE_INSTANCES_MAX];
   uint64_t instance_start_ticks[ND_STATE_INSTANCES_MAX];
+  /* Version 6: each instance's own life, by index as above; daemon-wide
+   * fields above still describe instance 0 (or the lowest that runs).
+   * A release is the code a generation was started from: 0 the launch's,
+   * k the k-th graceful restart's (graceful_seq k), so that a rolling
+   * restart that stopped half-way says which instances run which. */
+  uint32_t instance_flags[ND_STATE_INSTANCES_MAX];    /* ND_INSTANCE_F_* */
+  uint32_t instance_restarts[ND_STATE_INSTANCES_MAX]; /* its generations started after its first */
+  uint32_t instance_release[ND_STATE_INSTANCES_MAX];  /* the release its current generation runs */
+  uint32_t instance_memory_restarts[ND_STATE_INSTANCES_MAX]; /* its replacements for --max-memory */
+  int32_t instance_next_pids[ND_STATE_INSTANCES_MAX];     /* a graceful replacement's new generation while it starts */
+  int32_t instance_draining_pids[ND_STATE_INSTANCES_MAX]; /* the generation it replaced while it drains */
+  int64_t instance_started_ms[ND_STATE_INSTANCES_MAX];    /* its current generation's fork (CLOCK_REALTIME ms) */
+  int64_t instance_restart_at_ms[ND_STATE_INSTANCES_MAX]; /* RESTARTING: when its next generation starts */
+  uint64_t memory_limit_bytes; /* --max-memory (0: none) */
+  uint32_t instances_up;       /* instances with a generation that runs */
+  uint32_t instances_ready;    /* of them, ready */
+  uint32_t roll_instance;      /* a rolling restart: the instance being replaced now (ND_STATE_INSTANCES_MAX: none) */
+  uint32_t roll_stopped_at;    /* the last roll stopped at this instance: its new generation failed
+                                * (ND_STATE_INSTANCES_MAX: it did not stop) */
   uint64_t seq_end; /* = seq */
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 1504 bytes");
+static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 4088 bytes");
 #else
-_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 1504 bytes");
+_Static_assert(sizeof(struct nd_state) == ND_STATE_SIZE, "the state record is 4088 bytes");
 #endif
 
 #endif

@@ -1,5 +1,5 @@
 // The service's state file, `<pidFile>.state` (layout:
-// native/supervise_state.h): under --respawn, one 1504-byte record the
+// native/supervise_state.h): under --respawn, one 4088-byte record the
 // supervisor rewrites in place with one pwrite; without, one record of the
 // same layout the launcher writes once (flag one-shot: the daemon's pid,
 // start time and uid). Read bounded (exactly one record, never more), from
@@ -8,18 +8,16 @@
 import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs'
 import { DaemonizeError, stageError } from '../errors.js'
 import { checkFileShape, checkOwner, euid, openUntrusted } from './checks.js'
+import { decodeInstances, decodeInstancesSummary, type InstanceState, type InstancesSummary } from './state-instances.js'
 
-export const STATE_SIZE = 1504
-/** Earlier versions' records, as a supervisor started by an earlier release writes them: version 2 names no uid and no start times, version 3 no cgroup, version 4 no instances. */
-const SIZES: Record<number, number> = { 2: 192, 3: 208, 4: 728, 5: STATE_SIZE }
+export { STATE_INSTANCES_MAX, type InstancePhase, type InstanceState, type InstancesSummary } from './state-instances.js'
+
+export const STATE_SIZE = 4088
+/** Earlier versions' records, as a supervisor started by an earlier release writes them: version 2 names no uid and no start times, version 3 no cgroup, version 4 no instances, version 5 no instance's own life. */
+const SIZES: Record<number, number> = { 2: 192, 3: 208, 4: 728, 5: 1504, 6: STATE_SIZE }
 /** The record's magic and version, and the flags read here (native/supervise_state.h ND_STATE_F_*). */
 export const STATE_MAGIC = 0x5653444e // "NDSV"
-export const STATE_VERSION = 5
-/** Version 5: the instance count at 720, then each instance's pid (64 int32 at 728) and start ticks (64 uint64 at 984). */
-const INSTANCES_AT = 720
-const INSTANCE_PIDS_AT = 728
-const INSTANCE_TICKS_AT = 984
-export const STATE_INSTANCES_MAX = 64
+export const STATE_VERSION = 6
 /** Version 4: the service cgroup's inode number at 200, its absolute path (NUL-terminated) in the 512 bytes at 208. */
 const CGROUP_ID_AT = 200
 const CGROUP_DIR_AT = 208
@@ -122,6 +120,8 @@ export interface SupervisorState {
   graceful: GracefulState
   /** Version 5, with --instances: every instance and its current generation (0..N-1). */
   instances?: InstanceState[]
+  /** Version 6, with --instances: how many are up and ready, --max-memory, a rolling restart's marks. */
+  instancesSummary?: InstancesSummary
 }
 
 /** Graceful restarts, as the supervisor records them (SIGUSR2 requests). */
@@ -152,13 +152,6 @@ export interface GracefulState {
   tookMs: number
   /** The readiness timeout a new generation gets (0: none). */
   waitReadyMs: number
-}
-
-/** One instance of a version 5 record: its index, and its current generation (pid, start ticks) when one runs. */
-export interface InstanceState {
-  index: number
-  pid?: number
-  startTicks?: number
 }
 
 export function statePathOf(pidFile: string): string {
@@ -218,20 +211,9 @@ export function decodeState(buf: Buffer): SupervisorState | undefined {
     oneShot: (flags & STATE_F_ONE_SHOT) !== 0,
     waitReady: (flags & 8) !== 0,
     graceful: decodeGraceful(buf),
-    instances: version >= 5 ? decodeInstances(buf, ticks) : undefined,
+    instances: decodeInstances(buf, version, ticks),
+    instancesSummary: decodeInstancesSummary(buf, version),
   }
-}
-
-/** The instances of a version 5 record (undefined when it names none: a one-shot record). */
-function decodeInstances(buf: Buffer, ticks: (o: number) => number | undefined): InstanceState[] | undefined {
-  const n = buf.readUInt32LE(INSTANCES_AT)
-  if (n < 1 || n > STATE_INSTANCES_MAX) return undefined
-  const out: InstanceState[] = []
-  for (let i = 0; i < n; i++) {
-    const pid = buf.readInt32LE(INSTANCE_PIDS_AT + 4 * i)
-    out.push(pid > 0 ? { index: i, pid, startTicks: ticks(INSTANCE_TICKS_AT + 8 * i) } : { index: i })
-  }
-  return out
 }
 
 /** The service's cgroup in a version 4 record: undefined when its path is empty, not absolute or not UTF-8 (it could not be given back to the kernel as it is). */

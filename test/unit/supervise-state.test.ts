@@ -1,5 +1,6 @@
 // Reading the supervisor's state file (src/supervise-state.ts): one
-// 1504-byte record (192 for version 2, 208 for version 3, 728 for version 4:
+// 4088-byte record (192 for version 2, 208 for version 3, 728 for version 4,
+// 1504 for version 5:
 // a supervisor of an earlier release), read bounded, from a file shaped like
 // the caller's own.
 import { chmodSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
@@ -31,11 +32,13 @@ function record(
     cgroupId?: bigint
     /** Version 5: each instance's pid (0: none right now); its start ticks are 200000 + its index. */
     instances?: number[]
+    /** Version 6: each instance's flags (ND_INSTANCE_F_*; default: up and ready while its pid is set). */
+    instanceFlags?: number[]
   } = {},
 ): Buffer {
-  const version = fields.version ?? 5
+  const version = fields.version ?? 6
   const v2 = version === 2
-  const size = { 2: 192, 3: 208, 4: 728 }[version] ?? STATE_SIZE
+  const size = { 2: 192, 3: 208, 4: 728, 5: 1504 }[version] ?? STATE_SIZE
   const b = Buffer.alloc(size)
   b.writeUInt32LE(0x5653444e, 0)
   b.writeUInt32LE(version, 4)
@@ -93,6 +96,21 @@ function record(
       b.writeInt32LE(pid, 728 + 4 * i)
       if (pid > 0) b.writeBigUInt64LE(BigInt(200_000 + i), 984 + 8 * i)
     })
+    if (version >= 6) {
+      pids.forEach((pid, i) => {
+        b.writeUInt32LE(fields.instanceFlags?.[i] ?? (pid > 0 ? 3 : 0), 1496 + 4 * i)
+        b.writeUInt32LE(i, 1752 + 4 * i) // restarts
+        b.writeUInt32LE(1, 2008 + 4 * i) // release
+        b.writeUInt32LE(0, 2264 + 4 * i) // memory restarts
+        b.writeBigInt64LE(BigInt(5_000 + i), 3032 + 8 * i) // started
+        b.writeBigInt64LE(BigInt(9_000 + i), 3544 + 8 * i) // restart at
+      })
+      b.writeBigUInt64LE(512n * 1024n * 1024n, 4056)
+      b.writeUInt32LE(pids.filter((p) => p > 0).length, 4064)
+      b.writeUInt32LE(pids.filter((p) => p > 0).length, 4068)
+      b.writeUInt32LE(64, 4072) // no roll
+      b.writeUInt32LE(1, 4076) // the last roll stopped at instance 1
+    }
   }
   b.writeBigUInt64LE(fields.seqEnd ?? fields.seq ?? 7n, size - 8)
   return b
@@ -107,7 +125,11 @@ describe('the supervisor state record', () => {
       restartAt: undefined, restartDelayMs: undefined, reason: undefined, limit: 5, windowMs: 60_000, deathsInWindow: 3,
       deaths: 6, stopTimeoutMs: 10_000, updatedAt: 4000, stopSignal: undefined, sid: 1233, waitReady: false,
       serviceUid: 65534, daemonStartTicks: 123_456, supervisorStartTicks: 123_400, oneShot: false,
-      instances: [{ index: 0, pid: 1235, startTicks: 200_000 }],
+      instances: [{
+        index: 0, pid: 1235, startTicks: 200_000, phase: 'up', ready: true, restarts: 0, release: 1, memoryRestarts: 0, startedAt: 5_000,
+        restartAt: undefined, nextPid: undefined, drainingPid: undefined,
+      }],
+      instancesSummary: { up: 1, ready: 1, memoryLimitBytes: 512 * 1024 * 1024, rollingAt: undefined, rollStoppedAt: 1 },
       graceful: {
         seq: 3, done: 2, requester: 777, outcome: 'not-ready', nextPid: 1240, drainingPid: undefined, newPid: 1240, oldPid: 1235,
         value: 5000, stage: 0, refusals: 1, refusedPid: 778, refusedWhy: 'in-progress', readyMs: 250, tookMs: 5100, waitReadyMs: 30_000,
@@ -130,14 +152,29 @@ describe('the supervisor state record', () => {
     expect(decodeState(record().subarray(0, 192))).toBeUndefined()
   })
 
+  it('decodes a version 6 record\'s instances: each one\'s phase, readiness, restarts, release, times; the counts and the roll', () => {
+    const st = decodeState(record({ instances: [1235, 0, 0, 1241], instanceFlags: [3 | 16, 4, 8, 1] }))
+    expect(st?.instances).toEqual([
+      { index: 0, pid: 1235, startTicks: 200_000, phase: 'up', ready: true, restarts: 0, release: 1, memoryRestarts: 0, startedAt: 5_000, restartAt: undefined, nextPid: undefined, drainingPid: undefined },
+      { index: 1, phase: 'restarting', ready: false, restarts: 1, release: 1, memoryRestarts: 0, startedAt: undefined, restartAt: 9_001, nextPid: undefined, drainingPid: undefined },
+      { index: 2, phase: 'gave-up', ready: false, restarts: 2, release: 1, memoryRestarts: 0, startedAt: undefined, restartAt: undefined, nextPid: undefined, drainingPid: undefined },
+      { index: 3, pid: 1241, startTicks: 200_003, phase: 'up', ready: false, restarts: 3, release: 1, memoryRestarts: 0, startedAt: 5_003, restartAt: undefined, nextPid: undefined, drainingPid: undefined },
+    ])
+    expect(st?.instancesSummary).toEqual({ up: 2, ready: 2, memoryLimitBytes: 512 * 1024 * 1024, rollingAt: undefined, rollStoppedAt: 1 })
+    // a pid without the up flag is not up
+    expect(decodeState(record({ instances: [1235], instanceFlags: [0] }))?.instances?.[0]).toMatchObject({ phase: 'down', ready: false })
+  })
+
   it('decodes a version 5 record\'s instances (--instances): each index, its pid and start ticks, or none right now', () => {
-    expect(decodeState(record({ instances: [1235, 0, 1240] }))?.instances).toEqual([
+    expect(decodeState(record({ version: 5, instances: [1235, 0, 1240] }))?.instances).toEqual([
       { index: 0, pid: 1235, startTicks: 200_000 },
       { index: 1 },
       { index: 2, pid: 1240, startTicks: 200_002 },
     ])
     // a one-shot record (count 0) or a count past 64 names none
     expect(decodeState(record({ instances: [] }))?.instances).toBeUndefined()
+    expect(decodeState(record({ version: 5 }))?.instancesSummary).toBeUndefined()
+    expect(decodeState(Buffer.concat([record({ version: 5 }), Buffer.alloc(16)]))).toBeUndefined()
     const over = record()
     over.writeUInt32LE(65, 720)
     expect(decodeState(over)?.instances).toBeUndefined()
