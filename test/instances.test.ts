@@ -249,12 +249,6 @@ describe('--instances N', () => {
     expect(existsSync(base.pidFile)).toBe(false)
   })
 
-  it('unit refuses --instances N > 1 with one line saying why (exit 2): no NAME@.service template is exported yet', async () => {
-    const r = await runCli(['unit', join(fixtures, 'daemon-idle.js'), '--respawn', '--instances', '2', '--unit-dir', scratchDir('nd-units-'), '--systemd-version', '252'])
-    expect(r.code).toBe(2)
-    expect(r.err).toMatch(/a unit for several instances \(a NAME@\.service template\) is not exported yet/)
-  })
-
   it('restart --graceful refuses --instances as a start option (exit 2): the rolling restart is not built yet', async () => {
     const r = await runCli(['restart', '--graceful', '--pid-file', '/nonexistent/x.pid', '--instances', '2'])
     expect(r.code).toBe(2)
