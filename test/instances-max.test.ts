@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { cgroupCpuLimit, readKernelFile, type ReadFile, usableCpus } from '../src/proc/cpu-limit.js'
 import { readSupervisorState, statePathOf } from '../src/files/state-file.js'
 import { fixtures } from './helpers/caller.js'
-import { cliBin, type CliRun } from './helpers/cli.js'
+import { cliBin, type CliRun, runCli } from './helpers/cli.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { useNamesRoot } from './helpers/names.js'
 import { cleanUpScratchDirs } from './helpers/scratch.js'
@@ -141,6 +141,11 @@ describe('--instances max in a real cgroup with a CPU quota (v1 cpu controller)'
   })
   cleanUpDaemons()
   const current = useNamesRoot()
+  // A test that failed half-way: its service stopped by name first (registered last: runs first).
+  afterEach(async () => {
+    const root = current()
+    if (existsSync(join(root.run, 'maxed.pid'))) await runCli(['stop', 'maxed'], root.env)
+  })
 
   function cgroup(path: string, quotaUs: number, periodUs = 100_000): string {
     mkdirSync(path)

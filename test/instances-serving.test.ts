@@ -4,10 +4,10 @@
 // instance comes back with its index; 20 concurrent starts give one
 // supervisor; stop leaves nothing of any instance. Real CLI, real nobody,
 // real daemons, state read from /proc.
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { lockPathOf } from '../src/files/pidfile-read.js'
 import { readSupervisorState, statePathOf } from '../src/files/state-file.js'
 import { native } from '../src/native.js'
@@ -26,6 +26,12 @@ import { until } from './helpers/wait.js'
 cleanUpScratchDirs()
 cleanUpDaemons()
 const current = useNamesRoot()
+// A test that failed half-way: stop its services by name first (registered last, so it runs
+// before the kills by pid above), so that what their instances started goes with them.
+afterEach(async () => {
+  const root = current()
+  for (const name of ['web', 'race']) if (existsSync(join(root.run, `${name}.pid`))) await runCli(['stop', name], root.env)
+})
 
 const app = join(fixtures, 'instances-serve.mjs')
 const nobody = native().lookupUser('nobody')
