@@ -32,6 +32,8 @@ const CGROUP_MAX = 64 * 1024
 const MOUNTINFO_MAX = 4 * 1024 * 1024
 /** cpu.max, cpu.cfs_*_us: a line of two numbers. */
 const VALUE_MAX = 256
+/** The reads' size. */
+const CHUNK = 16 * 1024
 /** How many levels up a cgroup path is walked (the kernel allows far fewer in practice). */
 const MAX_LEVELS = 64
 
@@ -48,11 +50,16 @@ export const readKernelFile: ReadFile = (path, max) => {
     const type = statfsSync(`/proc/self/fd/${fd}`).type
     const wanted = path.startsWith('/proc/') ? type === PROC_SUPER_MAGIC : type === CGROUP_SUPER_MAGIC || type === CGROUP2_SUPER_MAGIC
     if (!wanted) return undefined
-    // One byte more than allowed tells a file that is too long.
-    const buf = Buffer.alloc(max + 1)
+    // In chunks (mountinfo's bound is large, the file small); one byte more than allowed tells a file that is too long.
+    const chunks: Buffer[] = []
     let got = 0
-    for (let n; got < buf.length && (n = readSync(fd, buf, got, buf.length - got, null)) > 0; ) got += n
-    return got > max ? undefined : buf.toString('utf8', 0, got)
+    for (let n = 1; n > 0 && got <= max; ) {
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK, max + 1 - got))
+      n = readSync(fd, chunk, 0, chunk.length, null)
+      chunks.push(chunk.subarray(0, n))
+      got += n
+    }
+    return got > max ? undefined : Buffer.concat(chunks, got).toString('utf8')
   } catch {
     return undefined
   } finally {
