@@ -272,10 +272,13 @@ describe('--instances N serving on one shared --listen socket', () => {
       const result = JSON.parse(won[0].out) as { pid: number; supervisorPid: number; pidFile: string }
       track(result.pid)
       track(result.supervisorPid)
+      console.log(`20 concurrent starts: ${won.length} started; the others said: ${[...new Set(lost.map((r) => r.err.trim().replace(/\d+/g, 'N')))].join(' | ')}`)
       for (const r of lost) {
         expect(r.code).toBe(1)
         expect(r.err.trim().split('\n')).toHaveLength(1)
         expect(r.err).toMatch(/already running|EBUSY/)
+        // A pid it names is the one supervisor's.
+        for (const m of r.err.matchAll(/\(pid (\d+)/g)) expect(Number(m[1])).toBe(result.supervisorPid)
       }
 
       const state = statePathOf(result.pidFile)

@@ -129,3 +129,18 @@ describe('unit --instances N: a NAME@.service template on one shared socket', ()
     expect(r.err).toContain('Try')
   })
 })
+
+describe('unit --instances N: the template\'s name', () => {
+  it.each([['api'], ['api.service'], ['api@'], ['api@.service']])('--unit-name %s names the template api@.service', async (name) => {
+    const r = await runCli(['unit', app, '--respawn', '--instances', '2', '--unit-name', name, '--unit-dir', dir(), '--json'])
+    expect(r.code, r.err).toBe(0)
+    const out = JSON.parse(r.out) as { service: string; instances: string[] }
+    expect(out).toMatchObject({ service: 'api@.service', instances: ['api@0.service', 'api@1.service'] })
+  })
+
+  it('without --instances a unit name with @ is refused, as before (exit 2)', async () => {
+    const r = await runCli(['unit', app, '--unit-name', 'api@', '--unit-dir', dir()])
+    expect(r.code).toBe(2)
+    expect(r.err).toMatch(/unit name "api@": systemd takes letters/)
+  })
+})

@@ -57,8 +57,12 @@ const UNIT_NAME_MAX = 255
 /** The default unit name: the service's name, or the entry's file name without its extension. */
 function unitBaseName(req: UnitRequest): string {
   if (req.unitName !== undefined) {
-    const n = req.unitName.endsWith('.service') ? req.unitName.slice(0, -'.service'.length) : req.unitName
-    if (!UNIT_NAME.test(n) || n.startsWith('-') || n.length + '.service'.length > UNIT_NAME_MAX) {
+    let n = req.unitName.endsWith('.service') ? req.unitName.slice(0, -'.service'.length) : req.unitName
+    // With --instances the unit is a template: NAME@ (NAME@.service) names it as well as NAME.
+    const template = req.options.instances !== undefined
+    if (template && n.endsWith('@')) n = n.slice(0, -1)
+    // An instance's name is the longest: NAME@63.service.
+    if (!UNIT_NAME.test(n) || n.startsWith('-') || n.length + (template ? '@63' : '').length + '.service'.length > UNIT_NAME_MAX) {
       throw optionError(`unit name ${shown(req.unitName)}: systemd takes letters, digits and : _ . \\ - (not starting with -), at most 255 with .service`)
     }
     return n
