@@ -4,7 +4,8 @@
 // reader is injected for a fake /proc and /sys (v2 here: this machine's
 // cgroup2 mount has no cpu controller, it is bound to the v1 hierarchy);
 // then for real on the v1 cpu controller: a cgroup made for the test with a
-// quota of one CPU, and `start --instances max` run inside it.
+// quota of one CPU, and `start --instances max` run inside it (v2 where the
+// machine's cgroup2 mount offers the cpu controller).
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -120,10 +121,27 @@ describe('the CPU quota of --instances max (injected reader)', () => {
   })
 })
 
-// The v1 cpu controller's mount on this machine (hybrid: cgroup2 at /sys/fs/cgroup/unified has no controllers).
-const CPU_V1 = '/sys/fs/cgroup/cpu'
+/**
+ * Where this machine's cpu controller is: a cgroup v1 hierarchy with it (here: hybrid, its cgroup2
+ * mount at /sys/fs/cgroup/unified has no controllers), or else the cgroup2 mount when it offers cpu.
+ */
+function cpuController(): { version: 1 | 2; mount: string } {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(' - '))
+    .map((l) => {
+      const [pre, post] = l.split(' - ')
+      const [fstype, , opts] = post.split(' ')
+      return { fstype, opts: (opts ?? '').split(','), mount: pre.split(' ')[4] }
+    })
+  const v1 = mounts.find((m) => m.fstype === 'cgroup' && m.opts.includes('cpu'))
+  if (v1) return { version: 1, mount: v1.mount }
+  const v2 = mounts.find((m) => m.fstype === 'cgroup2' && readFileSync(join(m.mount, 'cgroup.controllers'), 'utf8').trim().split(' ').includes('cpu'))
+  if (v2) return { version: 2, mount: v2.mount }
+  throw new Error('no cpu controller on this machine (no cgroup v1 cpu hierarchy, no cpu in the cgroup2 mount): no quota can be set')
+}
 
-describe('--instances max in a real cgroup with a CPU quota (v1 cpu controller)', () => {
+describe('--instances max in a real cgroup with a CPU quota', () => {
   cleanUpScratchDirs()
   const made: string[] = []
   // Registered before cleanUpDaemons: runs after it (the daemons are gone, the cgroups empty).
@@ -147,11 +165,20 @@ describe('--instances max in a real cgroup with a CPU quota (v1 cpu controller)'
     if (existsSync(join(root.run, 'maxed.pid'))) await runCli(['stop', 'maxed'], root.env)
   })
 
+  const ctl = cpuController()
+
+  /** A cgroup made at path with a CPU quota (-1: none), v1 or v2 as the machine has the controller. */
   function cgroup(path: string, quotaUs: number, periodUs = 100_000): string {
+    // cgroup v2: the parent hands the cpu controller down to its children first.
+    if (ctl.version === 2) writeFileSync(join(path, '..', 'cgroup.subtree_control'), '+cpu')
     mkdirSync(path)
     made.push(path)
-    writeFileSync(join(path, 'cpu.cfs_period_us'), String(periodUs))
-    writeFileSync(join(path, 'cpu.cfs_quota_us'), String(quotaUs))
+    if (ctl.version === 2) {
+      writeFileSync(join(path, 'cpu.max'), `${quotaUs < 0 ? 'max' : quotaUs} ${periodUs}`)
+    } else {
+      writeFileSync(join(path, 'cpu.cfs_period_us'), String(periodUs))
+      writeFileSync(join(path, 'cpu.cfs_quota_us'), String(quotaUs))
+    }
     return path
   }
 
@@ -173,10 +200,9 @@ describe('--instances max in a real cgroup with a CPU quota (v1 cpu controller)'
     ['a quota of half a CPU (rounded up to 1)', [50_000]],
     ['a quota of one CPU on the parent, none on its own cgroup', [100_000, -1]],
   ])('%s: start --instances max runs 1 instance', async (_what, quotas) => {
-    expect(existsSync(join(CPU_V1, 'cpu.cfs_quota_us'))).toBe(true)
     // Without the quota this machine would run more than one: else the test could not fail.
     expect(availableParallelism()).toBeGreaterThan(1)
-    let dir = join(CPU_V1, `nd-test-${process.pid}-${Date.now()}`)
+    let dir = join(ctl.mount, `nd-test-${process.pid}-${Date.now()}`)
     for (const [i, q] of quotas.entries()) dir = cgroup(i === 0 ? dir : join(dir, `c${i}`), q)
     const root = current()
     const r = await cliIn(dir, ['start', '--json', join(fixtures, 'daemon-idle.js'), '--name', 'maxed', '--respawn', '--instances', 'max'], root.env)
@@ -185,7 +211,8 @@ describe('--instances max in a real cgroup with a CPU quota (v1 cpu controller)'
     track(result.pid)
     track(result.supervisorPid)
     // The supervisor runs in the quota's cgroup: it was started from there.
-    expect(readFileSync(`/proc/${result.supervisorPid}/cgroup`, 'utf8')).toMatch(new RegExp(`:cpu(,cpuacct)?:${dir.slice(CPU_V1.length)}\\n`))
+    const line = ctl.version === 2 ? `0::${dir.slice(ctl.mount.length)}` : `:${dir.slice(ctl.mount.length)}`
+    expect(readFileSync(`/proc/${result.supervisorPid}/cgroup`, 'utf8').split('\n').some((l) => l.endsWith(line) && (ctl.version === 2 || /:(\w+,)*cpu(,\w+)*:/.test(l)))).toBe(true)
     const st = readSupervisorState(statePathOf(result.pidFile), 0)
     expect(st?.instances?.length ?? 1).toBe(1)
     await until('the instance to run', () => readSupervisorState(statePathOf(result.pidFile), 0)?.daemonPid !== undefined)
