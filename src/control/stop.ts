@@ -20,7 +20,7 @@ import { removeStateFile, statePathOf, type SupervisorState } from '../files/sta
 import { SUPERVISOR_STOP_GRACE_MS } from './supervisor-status.js'
 import { supervisorRecord } from '../files/launch-record.js'
 import { stopLockHolders } from './stop-holders.js'
-import { endSurvivors, findSurvivors, survivorPids, type Survivors } from './survivors.js'
+import { endSurvivors, findSurvivors, instancesNamed, survivorPids, type Survivors } from './survivors.js'
 import { pidList } from './terminate.js'
 export interface StopOptions {
   /** The first signal (default SIGTERM). */
@@ -302,8 +302,10 @@ async function stopSurvivors(
   const wait = timeoutMs ?? (supervised ? found.record.stopTimeoutMs : DEFAULT_STOP_TIMEOUT_MS)
   const r = await endSurvivors(pidFile, pid, found, sig.num, wait, stage)
   const done: string[] = []
-  if (r.daemon !== undefined) {
-    const how = `${signalLabel(sig)}${r.escalated ? `, then SIGKILL after ${wait} ms` : ''}`
+  const how = `${signalLabel(sig)}${r.escalated ? `, then SIGKILL after ${wait} ms` : ''}`
+  if (r.instances.length > 0) {
+    done.push(`stopped ${instancesNamed(r.instances)}, the generations it left running (${how})`)
+  } else if (r.daemon !== undefined) {
     done.push(supervised ? `stopped pid ${r.daemon}, the generation it left running (${how})` : `stopped it (${how})`)
   }
   if (r.session.length > 0) done.push(`killed ${pidList(r.session)} left in its session (SIGKILL)`)
@@ -320,6 +322,7 @@ async function stopSurvivors(
     signal: r.daemon !== undefined ? sig.name : r.session.length > 0 || (r.cgroup?.killed.length ?? 0) > 0 ? 'SIGKILL' : undefined,
     escalated: r.escalated,
     ...(r.daemon !== undefined ? { daemonPid: r.daemon } : {}),
+    ...(r.instances.length > 0 ? { instances: r.instances } : {}),
     message: head + done.join('; ') + (lock === undefined ? '' : await removeFiles(pidFile, lock, stage)),
   }
 }
