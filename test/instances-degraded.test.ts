@@ -122,6 +122,39 @@ describe('--instances N: one instance gives up, the others serve on', () => {
     90_000,
   )
 
+  it.each([
+    ['an exit listed in --no-respawn-exit', ['--no-respawn-exit', '7'], '1:7', 'no-respawn-exit', 'exited with exit code 7, listed in --no-respawn-exit: not restarted'],
+    ['a clean exit under --respawn on-failure', [], '1:0', 'clean-exit', 'exited with code 0; --respawn on-failure does not restart a clean exit'],
+  ])(
+    'instance 1 of 3 ends with %s: it alone stops for good at once, the others serve on (degraded 2/3)',
+    async (_what, flags, crash, reason, why) => {
+      const root = current()
+      const port = await freePort()
+      const { result } = await startNamed(
+        [app, '--name', 'ends', '--respawn', '--respawn-delay', '50ms', ...flags, '--instances', '3', '--listen', `tcp:127.0.0.1:${port}`, '--wait-ready', '15s', '--user', 'nobody', '--', crash],
+        root.env,
+      )
+      const supervisor = result.supervisorPid as number
+      const pidFile = result.pidFile as string
+      await until('instance 1 to give up', () => readSupervisorState(statePathOf(pidFile), 0)?.instances?.[1]?.phase === 'gave-up')
+      const serving = await everyInstance(port, 2, 'instances 0 and 2 to answer')
+      expect([...serving.keys()].sort()).toEqual([0, 2])
+      for (const a of serving.values()) track(a.pid)
+      const gaveUp = events(result.logFile as string).filter((e) => e.event === 'instance-gave-up')
+      expect(gaveUp).toEqual([expect.objectContaining({ instance: 1, reason, msg: `instance 1 stopped for good (${why}); the other instances serve on` })])
+      const st = readSupervisorState(statePathOf(pidFile), 0)
+      expect(st?.instances?.[1]).toMatchObject({ phase: 'gave-up', restarts: 0 })
+      const shown = await runCli(['status', 'ends', '--json'], root.env)
+      expect(shown.code).toBe(0)
+      expect(JSON.parse(shown.out)).toMatchObject({ state: 'degraded', code: 0 })
+      expect(isAlive(supervisor)).toBe(true)
+      const stopped = await runCli(['stop', 'ends'], root.env)
+      expect(stopped.code, stopped.err).toBe(0)
+      for (const p of [supervisor, ...[...serving.values()].map((a) => a.pid)]) await untilGone(p)
+    },
+    60_000,
+  )
+
   it(
     'every instance crash-loops after the launch: each gives up on its own, and when the last one has the service fails (LSB 1)',
     async () => {
