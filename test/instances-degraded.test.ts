@@ -5,7 +5,7 @@
 // and a line per instance, --json and list carry every instance, stop names
 // every pid it stopped; when every instance has given up the service fails
 // (LSB 1). Real CLI, real nobody, real daemons, state read from /proc.
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { ListEntry } from '../src/names/list.js'
@@ -154,6 +154,42 @@ describe('--instances N: one instance gives up, the others serve on', () => {
     },
     60_000,
   )
+
+  it('an instance\'s RSS is read only while its pid is the recorded process (start time and uid): a record whose start time differs gets none', async () => {
+    const root = current()
+    const { result } = await startNamed([app, '--name', 'rss', '--respawn', '--instances', '3', '--wait-ready', '15s', '--user', 'nobody', '--', ''], root.env)
+    const supervisor = result.supervisorPid as number
+    const pidFile = result.pidFile as string
+    const pids = await until('every instance to be up', () => {
+      const got = readSupervisorState(statePathOf(pidFile), 0)?.instances?.map((i) => (i.phase === 'up' && i.ready ? i.pid : undefined))
+      return got?.every((p) => p !== undefined) ? (got as number[]) : undefined
+    })
+    for (const p of pids) track(p)
+    const rss = async () =>
+      ((JSON.parse((await runCli(['status', 'rss', '--json'], root.env)).out) as { supervisor: { instances: Instance[] } }).supervisor.instances).map((i) => i.rssBytes)
+    expect((await rss()).every((b) => b !== undefined && b > 1024 * 1024)).toBe(true)
+    // The supervisor stopped (it would write the record again), instance 1's recorded start time one tick off.
+    const ticksAt = 984 + 8 * 1 // version 5: instance_start_ticks[1]
+    const fd = openSync(statePathOf(pidFile), 'r+')
+    process.kill(supervisor, 'SIGSTOP')
+    try {
+      const b = Buffer.alloc(8)
+      readSync(fd, b, 0, 8, ticksAt)
+      const patched = Buffer.alloc(8)
+      patched.writeBigUInt64LE(b.readBigUInt64LE() + 1n)
+      writeSync(fd, patched, 0, 8, ticksAt)
+      const got = await rss()
+      expect(got[1]).toBeUndefined()
+      expect(got[0]).toBeGreaterThan(1024 * 1024)
+      expect(got[2]).toBeGreaterThan(1024 * 1024)
+      writeSync(fd, b, 0, 8, ticksAt)
+    } finally {
+      process.kill(supervisor, 'SIGCONT')
+      closeSync(fd)
+    }
+    expect((await runCli(['stop', 'rss'], root.env)).code).toBe(0)
+    for (const p of [supervisor, ...pids]) await untilGone(p)
+  })
 
   it(
     'every instance crash-loops after the launch: each gives up on its own, and when the last one has the service fails (LSB 1)',
