@@ -239,10 +239,7 @@ static int kill_orphans_of(const struct leftovers_gen *dead) {
     uint32_t owner = by_leaders(pid, &ps);
     if (owner == OWNER_UNKNOWN && o != NULL) owner = o->owner;
     /* Arrived since the last look: dead's exit brought it, unless it is
-     * older than dead (a process is younger than every ancestor): then
-     * another live generation's process lost its parent meanwhile (with
-     * --instances, generations overlap for good), and its start time is
-     * all that is left to tell whose. */
+     * older than dead (so not its descendant): another instance's. */
     if (owner == OWNER_UNKNOWN) owner = ps.start != 0 && dead->start != 0 && ps.start < dead->start ? by_start(ps.start, dead) : dead->id;
     /* Ambiguous: dead's, unless a live generation but dead started before it. */
     if (owner == OWNER_AMBIGUOUS) owner = by_start(ps.start, dead);
