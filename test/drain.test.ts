@@ -17,7 +17,7 @@ import { drain, drainable } from '../src/daemon/drain.js'
 import { fixtures } from './helpers/caller.js'
 import { runCli } from './helpers/cli.js'
 import { startLoad } from './helpers/load.js'
-import { freePort } from './helpers/net.js'
+import { freePort, refusedProbe } from './helpers/net.js'
 import { dir, pids, setUpServices, startService } from './helpers/services.js'
 import { until } from './helpers/wait.js'
 
@@ -131,12 +131,7 @@ describe('drain()', () => {
       return [clean, serverSide!.destroyed]
     })
     // The listening socket closes at once (a new connection is refused); the idle connection does not.
-    const refused = await new Promise<string>((resolve) => {
-      const probe = connect({ port, host: '127.0.0.1' })
-      probe.once('connect', () => (probe.destroy(), resolve('connected')))
-      probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message))
-    })
-    expect(refused).toBe('ECONNREFUSED')
+    await until('the port to refuse connections', refusedProbe(port))
     expect([socket.destroyed, serverSide!.destroyed, settled]).toEqual([false, false, false])
     // Resolved true: the connection ended before the drain's own timeout destroyed it.
     expect(await drained).toEqual([true, true])
