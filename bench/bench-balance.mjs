@@ -16,27 +16,15 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync } from 'node:fs'
 import { Agent, request } from 'node:http'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { arg, emit, fixtures, log, root, sleep, tmpDir } from './bench-lib.mjs'
+import { arg, emit, fixtures, freePort, log, root, sleep, tmpDir } from './bench-lib.mjs'
 
 const seconds = Number(arg('seconds', '3'))
 const sizes = arg('instances', '2,4').split(',').map(Number)
 const trials = Number(arg('trials', '3'))
 const perInstance = 10
 const cli = join(root, 'bin', 'node-daemonize.js')
-const app = join(fixtures, 'bench-balance-app.mjs')
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
+const app = join(fixtures, 'bench-http-app.cjs')
 
 function get(port, agent) {
   return new Promise((resolve) => {

@@ -8,23 +8,11 @@
 //
 //   node bench/bench-graceful.mjs [--runs 10]
 import { mkdirSync, mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { startLoad } from './load-clients.mjs'
-import { arg, emit, loadPackage, log, root, sleep, tmpDir } from './bench-lib.mjs'
+import { arg, emit, freePort, loadPackage, log, root, sleep, tmpDir } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '10'))
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 async function main() {
   const { daemonize, gracefulRestart, stop } = await loadPackage()
