@@ -12,7 +12,12 @@
 // stderr and one JSON line: for each case, the shares and the largest
 // deviation from the mean (requests; and connections for keep-alive).
 //
+// --max-requests-per-socket N: the app's servers end a keep-alive connection
+// after N requests (maxRequestsPerSocket), so that its client reconnects:
+// connections then re-spread over the instances while the load lasts.
+//
 //   node bench/bench-balance.mjs [--seconds 3] [--instances 2,4] [--trials 3]
+//                                [--designs shared,reuseport,shared-single] [--max-requests-per-socket N]
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync } from 'node:fs'
 import { Agent, request } from 'node:http'
@@ -23,6 +28,8 @@ const seconds = Number(arg('seconds', '3'))
 const sizes = arg('instances', '2,4').split(',').map(Number)
 const trials = Number(arg('trials', '3'))
 const perInstance = 10
+const maxRequestsPerSocket = arg('max-requests-per-socket', '0')
+process.env.BENCH_MAX_REQUESTS_PER_SOCKET = maxRequestsPerSocket
 const cli = join(root, 'bin', 'node-daemonize.js')
 const app = join(fixtures, 'bench-http-app.cjs')
 
@@ -99,7 +106,7 @@ async function startShared(n, port, env = []) {
   const dir = mkdtempSync(join(tmpDir, 'balance-'))
   const pidFile = join(dir, 'app.pid')
   execFileSync(process.execPath, [cli, 'start', app, '--respawn', '--instances', String(n), '--wait-ready', '20s', '--listen', `tcp:127.0.0.1:${port}`,
-    '--pid-file', pidFile, '--log-file', join(dir, 'app.log'), ...env.flatMap((e) => ['--env', e]), '--', 'daemon'], { stdio: ['ignore', 'ignore', 'inherit'] })
+    '--pid-file', pidFile, '--log-file', join(dir, 'app.log'), ...[`BENCH_MAX_REQUESTS_PER_SOCKET=${maxRequestsPerSocket}`, ...env].flatMap((e) => ['--env', e]), '--', 'daemon'], { stdio: ['ignore', 'ignore', 'inherit'] })
   return async () => {
     execFileSync(process.execPath, [cli, 'stop', '--pid-file', pidFile], { stdio: ['ignore', 'ignore', 'inherit'] })
   }
