@@ -42,7 +42,7 @@ describe('addon robustness', () => {
 
   it('wrong arguments are a TypeError, not a crash', () => {
     const n = native() as unknown as Record<string, (...a: unknown[]) => unknown>
-    for (const fn of ['waitPid', 'lockFile', 'isLocked', 'pidfdOpen', 'pidfdSendSignal', 'lookupUser', 'lookupGroup', 'groupList', 'sdNotify', 'redirectOutput', 'getsid', 'getpgid', 'killSession', 'spawnHelper', 'listenUnixAt', 'openAt', 'openEntryAt', 'readLinkAt', 'mkdirAt']) {
+    for (const fn of ['waitPid', 'lockFile', 'isLocked', 'pidfdOpen', 'pidfdSendSignal', 'lookupUser', 'lookupGroup', 'groupList', 'sdNotify', 'redirectOutput', 'getsid', 'getpgid', 'killSession', 'spawnHelper', 'listenUnixAt', 'openAt', 'openEntryAt', 'readLinkAt', 'mkdirAt', 'unlinkAt', 'rmdirAt']) {
       expect(() => n[fn]({}, {}), fn).toThrow(TypeError)
     }
     expect(() => new (native().FdWatcher)('x' as unknown as number, () => {})).toThrow(TypeError)

@@ -74,7 +74,7 @@ export function nameDefaults(options: DaemonizeOptions): NamedStart | undefined 
  * at its default place there, given or filled in): where it is and whose it
  * must be — the launch's --user, or the caller without one.
  */
-function serviceLogOf(name: string, logFile: unknown, dirs: NameDirs, credentials: Credentials | undefined): ServiceLog | undefined {
+export function serviceLogOf(name: string, logFile: unknown, dirs: NameDirs, credentials: Credentials | undefined): ServiceLog | undefined {
   if (!dirs.system) return undefined
   const file = `${name}.log`
   if (typeof logFile !== 'string' || resolve(logFile) !== join(dirs.logs, name, file)) return undefined
