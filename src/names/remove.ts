@@ -20,12 +20,11 @@ import { lockPathOf } from '../files/pidfile-read.js'
 import { removeDirIfEmpty, unlinkKnownFile, type Removals } from '../files/remove-at.js'
 import { openServiceDirAt } from '../files/state-dirs.js'
 import { statePathOf } from '../files/state-file.js'
-import { serviceLogOf } from '../launch/named.js'
 import { stop } from '../control/stop.js'
 import { native } from '../native.js'
 import { resolveCredentials } from '../options/user.js'
 import { holdNameLock, nameLockPath } from './lock.js'
-import { checkName, nameDirs, type NameDirs } from './paths.js'
+import { checkName, nameDirs, type NameDirs, serviceLogOf } from './paths.js'
 import { findSpec, noSuchName, type LoadedSpec } from './spec.js'
 
 export interface RemoveOptions {
