@@ -6,10 +6,11 @@
 // `nobody`; root's standard directories under a per-test root.
 import { spawnSync } from 'node:child_process'
 import { setTimeout as delay } from 'node:timers/promises'
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { native, type UserEntry } from '../src/native.js'
+import { holdNameLock, nameLockPath } from '../src/names/lock.js'
 import { fixtures } from './helpers/caller.js'
 import { runCli as cli } from './helpers/cli.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
@@ -148,6 +149,30 @@ describe('remove NAME and a concurrent start NAME (issue 23)', () => {
       expect((await cli(['stop', 'race'], r.env)).code).toBe(0)
       await untilGone(result.pid as number)
       await round(r, offset)
+    }
+  })
+})
+
+describe('the name lock a remove unlinks while it holds it (issue 23)', () => {
+  it('a start that opened the old file locks the one at the path, not the unlinked one', async () => {
+    const dir = scratchDir('nd-namelock-')
+    const path = nameLockPath(dir, 'x')
+    const first = await holdNameLock(dir, 'x')
+    // Opens the same file, and waits for its lock.
+    const waiting = holdNameLock(dir, 'x')
+    await delay(50)
+    // What remove does last: unlink the lock file while holding it, then release it.
+    unlinkSync(path)
+    closeSync(first)
+    const second = await waiting
+    try {
+      // Was: the lock on the unlinked file (no file at the path, so a third start would lock a new one beside it).
+      const held = fstatSync(second)
+      const at = statSync(path)
+      expect({ dev: held.dev, ino: held.ino }).toEqual({ dev: at.dev, ino: at.ino })
+      expect(held.nlink).toBe(1)
+    } finally {
+      closeSync(second)
     }
   })
 })
