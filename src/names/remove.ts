@@ -112,7 +112,7 @@ function openLogDirs(spec: LoadedSpec, dirs: NameDirs, opened: number[]): LogDir
  * --pid-file, or a child that inherited the daemon's lock) is an EBUSY
  * refusal: the name is kept.
  */
-function holdPidLock(dir: OpenDir, pidFile: string): number {
+function holdPidLock(dir: OpenDir, pidFile: string, name: string): number {
   const lockPath = lockPathOf(pidFile)
   let fd: number
   try {
@@ -125,7 +125,7 @@ function holdPidLock(dir: OpenDir, pidFile: string): number {
     checkFileShape(st, lockPath, STAGE, 'lock file')
     checkOwner(st, lockPath, STAGE, 'lock file', [euid()])
     if (!native().lockFile(fd)) {
-      throw new DaemonizeError(`lock file ${lockPath} is locked again since the stop (a start with --pid-file ${pidFile}, or a process that inherited the daemon's lock); ${basename(pidFile)}'s name was kept`, {
+      throw new DaemonizeError(`lock file ${lockPath} is locked again since the stop (a start with --pid-file ${pidFile}, or a process that inherited the daemon's lock); ${name} was not removed`, {
         stage: STAGE,
         code: 'EBUSY',
         path: lockPath,
@@ -166,7 +166,7 @@ export async function removeName(name: string, options: RemoveOptions = {}): Pro
     const logs = options.logs ? openLogDirs(spec, dirs, opened) : undefined
 
     const stopped = await stop(pidFile)
-    const pidLock = pidDir === undefined ? undefined : holdPidLock(pidDir, pidFile)
+    const pidLock = pidDir === undefined ? undefined : holdPidLock(pidDir, pidFile, name)
     const out: Removals = { removed: [], left: [] }
     try {
       // The pid file first (a lock file without one reads as nothing at all), then the spec: list forgets it.
