@@ -6,7 +6,7 @@
 // `nobody`; root's standard directories under a per-test root.
 import { spawnSync } from 'node:child_process'
 import { setTimeout as delay } from 'node:timers/promises'
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { native, type UserEntry } from '../src/native.js'
@@ -97,6 +97,27 @@ describe('remove NAME (issue 23)', () => {
     const none = await cli(['remove'], r.env)
     expect(none.code).toBe(2)
     expect(none.err).toMatch(/^node-daemonize remove: which daemon\? give its NAME\nTry 'node-daemonize remove --help'/)
+  })
+})
+
+describe('remove NAME --logs leaves what is not its log (issue 23)', () => {
+  it('a hard link put in place of the log is left, and what it links to untouched', async () => {
+    const r = names()
+    const { result } = await startNamed([entry, '--name', 'linked'], r.env)
+    expect((await cli(['stop', 'linked'], r.env)).code).toBe(0)
+    await untilGone(result.pid as number)
+    const log = join(r.logs, 'linked.log')
+    const outside = join(r.top, 'precious')
+    writeFileSync(outside, 'keep me\n')
+    unlinkSync(log)
+    linkSync(outside, log)
+    const res = await remove(r.env, ['linked', '--logs'])
+    expect(res.code, res.err).toBe(0)
+    expect(res.json?.left).toEqual([{ path: log, why: 'it has 2 links' }])
+    expect(res.out).toMatch(/left .*linked\.log: it has 2 links/)
+    expect(readFileSync(outside, 'utf8')).toBe('keep me\n')
+    expect(statSync(outside).nlink).toBe(2)
+    for (const f of nameFiles(r, 'linked')) expect(existsSync(f), f).toBe(false)
   })
 })
 
