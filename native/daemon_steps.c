@@ -290,11 +290,15 @@ void daemon_close_other_fds(int first) {
  * An all-zero kernel sigaction is SIG_DFL, no flags, empty mask, whatever
  * the architecture's layout. Safe here: this process is single-threaded
  * and about to exec. Returns 0 or the signal that failed. */
-static int daemon_reset_reserved_signals(void) {
+static int daemon_reset_raw(int sig) {
   unsigned long k[8];
   memset(k, 0, sizeof k);
+  return syscall(SYS_rt_sigaction, sig, k, NULL, (size_t)(_NSIG / 8)) < 0 ? -1 : 0;
+}
+
+static int daemon_reset_reserved_signals(void) {
   for (int sig = ND_SIGNAL_GLIBC_RESERVED_FIRST; sig <= ND_SIGNAL_GLIBC_RESERVED_LAST; sig++)
-    if (syscall(SYS_rt_sigaction, sig, k, NULL, (size_t)(_NSIG / 8)) < 0) return sig;
+    if (daemon_reset_raw(sig) < 0) return sig;
   return 0;
 }
 
@@ -309,7 +313,10 @@ void daemon_reset_signals(void) {
   for (int sig = 1; sig <= ND_SIGNAL_LAST; sig++) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     if (sig >= ND_SIGNAL_GLIBC_RESERVED_FIRST && sig <= ND_SIGNAL_GLIBC_RESERVED_LAST) continue;
-    if (sigaction(sig, &sa, NULL) < 0 && errno != EINVAL) daemon_fail(ND_STAGE_signals, 0, errno, sig);
+    if (sigaction(sig, &sa, NULL) == 0) continue;
+    /* musl refuses its own reserved signals (32 to 34) as glibc does 32
+     * and 33: the raw syscall resets them too. */
+    if (errno != EINVAL || daemon_reset_raw(sig) < 0) daemon_fail(ND_STAGE_signals, errno == EINVAL ? ND_SYS_rt_sigaction : 0, errno, sig);
   }
   int bad = daemon_reset_reserved_signals();
   if (bad) daemon_fail(ND_STAGE_signals, ND_SYS_rt_sigaction, errno, bad);

@@ -6,7 +6,7 @@
 // are needed then). Skipping this script (--ignore-scripts) is fine wherever
 // the prebuild serves: the loader finds it by itself.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,17 +14,11 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const target = `${process.platform}-${process.arch}`
 
-function isMusl() {
-  try {
-    return readdirSync('/lib').some((f) => f.startsWith('ld-musl-'))
-  } catch {
-    return false
-  }
-}
-
 /** Why the prebuild does not serve here, or undefined when it does. */
-function prebuildProblem() {
-  if (isMusl()) return 'this system uses musl; the prebuilds are glibc builds'
+async function prebuildProblem() {
+  // The package's loader decides as the install does (dist/ ships in it).
+  const { isMusl } = await import('../dist/native.js')
+  if (isMusl()) return 'this Node runs on musl; the prebuilt addon is a glibc build'
   const dir = join(root, 'prebuilds', target)
   if (!existsSync(join(dir, 'node_daemonize.node'))) return `no prebuild for ${target}`
   try {
@@ -44,7 +38,7 @@ function prebuildProblem() {
 // from the sources as they are.
 const checkout = existsSync(join(root, '.git'))
 const forced = process.env.NODE_DAEMONIZE_BUILD_FROM_SOURCE === '1'
-const problem = forced ? 'NODE_DAEMONIZE_BUILD_FROM_SOURCE=1' : checkout ? 'a development checkout' : prebuildProblem()
+const problem = forced ? 'NODE_DAEMONIZE_BUILD_FROM_SOURCE=1' : checkout ? 'a development checkout' : await prebuildProblem()
 if (problem === undefined) {
   console.log(`node-daemonize: using the prebuilt binaries for ${target}`)
   process.exit(0)

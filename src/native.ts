@@ -1,7 +1,7 @@
 // The native surface, typed once. Everything that crosses into C goes
 // through this module; the rest of the package never touches the addon.
 import { createRequire } from 'node:module'
-import { existsSync, readdirSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { NativeConstants } from './protocol.js'
@@ -138,12 +138,38 @@ export interface Candidate {
   skip?: string
 }
 
-/** musl rather than glibc: its loader is /lib/ld-musl-<arch>.so.1. Cheap: one readdir. */
-function isMusl(): boolean {
+/**
+ * This Node runs on musl rather than glibc: the program interpreter its
+ * executable names (PT_INTERP) is musl's loader, /lib/ld-musl-<arch>.so.1.
+ * What Node itself links against decides, not what is installed: a glibc
+ * system may carry musl's loader too. Cheap: one read of the ELF headers.
+ */
+export function isMusl(exe = '/proc/self/exe'): boolean {
+  let fd = -1
   try {
-    return readdirSync('/lib').some((f) => f.startsWith('ld-musl-'))
+    fd = openSync(exe, 'r')
+    const head = Buffer.alloc(4096)
+    const n = readSync(fd, head, 0, head.length, 0)
+    // A 64-bit little-endian ELF (every Linux the package supports).
+    if (n < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return false
+    const phoff = Number(head.readBigUInt64LE(0x20))
+    const phentsize = head.readUInt16LE(0x36)
+    const phnum = head.readUInt16LE(0x38)
+    for (let i = 0; i < phnum; i++) {
+      const at = phoff + i * phentsize
+      if (at + 56 > n) return false
+      if (head.readUInt32LE(at) !== 3) continue // PT_INTERP
+      const offset = Number(head.readBigUInt64LE(at + 8))
+      const size = Math.min(Number(head.readBigUInt64LE(at + 32)), 256)
+      const interp = Buffer.alloc(size)
+      readSync(fd, interp, 0, size, offset)
+      return interp.toString('latin1').includes('/ld-musl-')
+    }
+    return false // static: no loader to tell by
   } catch {
     return false
+  } finally {
+    if (fd >= 0) closeSync(fd)
   }
 }
 
