@@ -50,6 +50,8 @@ static int can_hand_over(struct service *s) {
     struct generation *cur = gen_find(s->gens, GEN_CURRENT);
     return cur != NULL && cur->pid > 0 && cur->rep_r < 0 && (s->st.flags & ND_STATE_F_READY);
   }
+  /* Instance 0 still decides the launch: the roll would pass it over. */
+  if (s->phase == PHASE_STARTING) return 0;
   for (uint32_t i = 0; i < s->cfg->instances; i++) {
     struct generation *cur = gen_instance(s->gens, i);
     if (cur != NULL && cur->role == GEN_CURRENT && cur->pid > 0 && cur->rep_r < 0 && cur->ready) return 1;

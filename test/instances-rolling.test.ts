@@ -169,6 +169,23 @@ describe('rolling restart (--instances N)', () => {
     expect(after.graceful.seq).toBe(1)
   }, 90_000)
 
+  it('a wait that ends before the verdict exits 3 (ERR_DAEMON_RESTART_PENDING) and says where the roll is; the roll goes on and completes', async () => {
+    const d = await startRolling('pending', 2)
+    writeFileSync(d.releaseFile, 'slow\n') // each new instance takes 1.5 s to be ready
+    const r = await runCli(['restart', '--graceful', 'pending', '--timeout', '500ms', '--json'], d.root.env)
+    expect(r.code).toBe(3)
+    const err = (JSON.parse(r.out) as { error: { code: string; message: string } }).error
+    expect(err.code).toBe('ERR_DAEMON_RESTART_PENDING')
+    expect(err.message).toMatch(/the rolling restart replaces instance 0 of 0-1/)
+    const after = await until('the roll to complete', () => {
+      const st = d.state()
+      return st.graceful.done === 1 ? st : undefined
+    })
+    for (const p of after.instances?.map((i) => i.pid as number) ?? []) track(p)
+    expect(after.graceful.outcome).toBe('ready')
+    expect(after.instances?.map((i) => i.release)).toEqual([1, 1])
+  }, 90_000)
+
   it('SIGUSR2 to the supervisor rolls too: every instance replaced, release 1, in order', async () => {
     const d = await startRolling('usr2', 3)
     process.kill(d.supervisor, 'SIGUSR2')
