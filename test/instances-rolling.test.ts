@@ -186,6 +186,26 @@ describe('rolling restart (--instances N)', () => {
     expect(after.instances?.map((i) => i.release)).toEqual([1, 1])
   }, 90_000)
 
+  it('an old instance that dies while its new one starts: the new one takes over when ready (no second generation), and the roll completes', async () => {
+    const d = await startRolling('dies', 2)
+    writeFileSync(d.releaseFile, 'slow\n') // each new instance takes 1.5 s to be ready
+    const roll = runCli(['restart', '--graceful', 'dies'], d.root.env)
+    const next = await until("instance 1's new generation to start", () => d.state().instances?.[1]?.nextPid)
+    track(next)
+    process.kill(d.pids[1], 'SIGKILL')
+    const r = await roll
+    expect(r.code).toBe(0)
+    const after = d.state()
+    for (const p of after.instances?.map((i) => i.pid as number) ?? []) track(p)
+    expect(after.instances?.[1]?.pid).toBe(next)
+    expect(after.instances?.map((i) => i.release)).toEqual([1, 1])
+    const log = events(d.logFile)
+    expect(log.find((e) => e.event === 'graceful-takes-over')).toMatchObject({ instance: 1, daemonPid: next })
+    // Its death was handled by the new generation: no respawn of instance 1 was scheduled or started.
+    expect(log.filter((e) => (e.event === 'restart' || e.event === 'start') && e.instance === 1 && e.daemonPid !== d.pids[1])).toEqual([])
+    expect(log.find((e) => e.event === 'graceful-ready' && e.instance === 1)).toMatchObject({ daemonPid: next })
+  }, 90_000)
+
   it('SIGUSR2 to the supervisor rolls too: every instance replaced, release 1, in order', async () => {
     const d = await startRolling('usr2', 3)
     process.kill(d.supervisor, 'SIGUSR2')

@@ -182,7 +182,9 @@ function precheck(st: SupervisorState): GracefulRefusal | undefined {
   if (st.graceful.seq !== st.graceful.done) return 'in-progress'
   if (st.graceful.drainingPid !== undefined) return 'draining'
   if (st.state === 'stopping') return 'stopping'
-  if (st.state !== 'running' || st.daemonPid === undefined || !st.ready) return 'not-ready'
+  // With instances, any one up and ready can be handed over from (the others may be restarting).
+  const several = (st.instances?.length ?? 1) > 1 && st.instancesSummary !== undefined
+  if (st.state !== 'running' || st.daemonPid === undefined || (several ? st.instancesSummary?.ready === 0 : !st.ready)) return 'not-ready'
   return undefined
 }
 
