@@ -151,6 +151,12 @@ describe('--max-memory', () => {
     expect(existsSync(join(root.run, 'bad.pid'))).toBe(false)
   })
 
+  it('unit refuses --max-memory with one line saying why (exit 2)', async () => {
+    const r = await runCli(['unit', join(fixtures, 'daemon-idle.js'), '--respawn', '--max-memory', '512M', '--unit-dir', scratchDir('nd-units-'), '--systemd-version', '252'])
+    expect(r.code).toBe(2)
+    expect(r.err).toMatch(/a unit does not carry --max-memory \(systemd's MemoryMax= kills at the limit, it does not replace gracefully\)/)
+  })
+
   it('the API refuses a bad maxMemoryBytes, and one without respawn, at stage options', async () => {
     const dir = scratchDir('nd-maxmem-')
     const base = { entry: join(fixtures, 'daemon-idle.js'), pidFile: join(dir, 'x.pid') }

@@ -125,6 +125,10 @@ export function buildUnits(req: UnitRequest): Units {
   if (o.instances !== undefined && o.instances !== 1) {
     throw optionError('instances: a unit for several instances (a NAME@.service template) is not exported yet; run the service with node-daemonize start --instances')
   }
+  // systemd's MemoryMax= kills at the limit; the graceful replacement is the supervisor's.
+  if (o.maxMemoryBytes !== undefined) {
+    throw optionError('maxMemoryBytes: a unit does not carry --max-memory (systemd\'s MemoryMax= kills at the limit, it does not replace gracefully); run the service with node-daemonize start --max-memory')
+  }
   const launch = resolveLaunch({ ...o, env: {}, clearEnv: true, user: undefined, group: undefined, respawn: undefined, instances: undefined })
   const respawn = resolveRespawn(o.respawn)
   const uid = checkAccount(o.user, o.group)
