@@ -219,6 +219,8 @@ describe('rolling restart (--instances N)', () => {
     for (const p of newPids) expect(d.pids).not.toContain(p)
     expect(after.instances?.map((i) => i.release)).toEqual([1, 1, 1])
     for (const p of d.pids) await untilGone(p)
+    // The supervisor logs each drain once it reaped the old one.
+    await until('every old instance drained in the log', () => events(d.logFile).filter((e) => e.event === 'drained').length >= 3)
     expectRollOrder(events(d.logFile), d.pids, newPids)
   }, 90_000)
 
