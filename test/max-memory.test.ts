@@ -58,7 +58,7 @@ describe('--max-memory', () => {
     const flag = join(scratchDir('nd-leak-', 0o777), 'leak')
     writeFileSync(flag, '')
     const { result } = await startNamed(
-      [app, '--name', 'leaky', '--respawn', '--instances', '2', '--listen', `tcp:127.0.0.1:${port}`, '--wait-ready', '10s', '--max-memory', '160M', '--env', `LEAK_FLAG=${flag}`],
+      [app, '--name', 'leaky', '--respawn', '--instances', '2', '--listen', `tcp:127.0.0.1:${port}`, '--wait-ready', '10s', '--max-memory', '160M', '--env', `LEAK_FLAG=${flag}`, '--env', 'LEAK_AFTER_MS=1500'],
       root.env,
     )
     const pidFile = result.pidFile as string
