@@ -14,8 +14,10 @@
 #include "retry.h"
 #include "text.h"
 
-/* Readings over the limit in a row, per instance; the next reading. */
+/* Readings over the limit in a row, per instance, and of which generation
+ * (a count never carries over to the next one); the next reading. */
 static uint8_t over[ND_INSTANCES_MAX];
+static pid_t of_pid[ND_INSTANCES_MAX];
 static int64_t due;
 static uint64_t page_bytes;
 
@@ -90,6 +92,10 @@ void memory_check(struct service *s) {
     if (g == NULL || g->role != GEN_CURRENT || g->pid <= 0 || g->exited || g->rep_r >= 0 || g->memory_kill) {
       over[i] = 0;
       continue;
+    }
+    if (of_pid[i] != g->pid) {
+      of_pid[i] = g->pid;
+      over[i] = 0;
     }
     uint64_t rss = rss_of(g->pid);
     if (rss <= s->cfg->max_memory_bytes) {
