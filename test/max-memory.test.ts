@@ -102,6 +102,39 @@ describe('--max-memory', () => {
     expect(shown.out).toContain('max memory 160M (1 replacement for it)')
   }, 90_000)
 
+  it('a replacement due during a rolling restart waits for the roll to end', async () => {
+    const root = current()
+    const port = await freePort()
+    const dir = scratchDir('nd-leak-', 0o777)
+    const flag = join(dir, 'leak')
+    const release = join(dir, 'release')
+    writeFileSync(release, 'v1\n', { mode: 0o644 })
+    const { result } = await startNamed(
+      [app, '--name', 'rollmem', '--respawn', '--instances', '2', '--listen', `tcp:127.0.0.1:${port}`, '--wait-ready', '15s', '--max-memory', '160M', '--env', `LEAK_FLAG=${flag}`, '--env', `RELEASE_FILE=${release}`],
+      root.env,
+    )
+    const pidFile = result.pidFile as string
+    const logFile = result.logFile as string
+    const state = () => readSupervisorState(statePathOf(pidFile), 0) as SupervisorState
+    await everyInstance(port, 2)
+    for (const i of state().instances ?? []) track(i.pid as number)
+    // The new release takes 4 s to be ready; the first new generation (instance 0's) then leaks at once,
+    // over the limit for two readings while the roll still waits for instance 1.
+    writeFileSync(release, 'slow-4000\n')
+    writeFileSync(flag, '')
+    const r = await runCli(['restart', '--graceful', 'rollmem'], root.env)
+    expect(r.code).toBe(0)
+    const rolled = state().instances?.map((i) => track(i.pid as number)) ?? []
+    const leak = await until('the leak', () => leaker(logFile))
+    expect(leak).toMatchObject({ pid: rolled[0], instance: 0 })
+    await until('the max-memory replacement to be ready', () => events(logFile).find((e) => e.event === 'max-memory-ready'), { timeoutMs: 30_000 })
+    const log = events(logFile)
+    const over = log.findIndex((e) => e.event === 'max-memory')
+    expect(log[over]).toMatchObject({ instance: 0, daemonPid: rolled[0] })
+    expect(over).toBeGreaterThan(log.findIndex((e) => e.event === 'graceful-done'))
+    for (const i of state().instances ?? []) track(i.pid as number)
+  }, 90_000)
+
   it('without --listen: TERM, then a restart without backoff; the limit is saved in the spec and honoured on restart', async () => {
     const root = current()
     const flag = join(scratchDir('nd-leak-', 0o777), 'leak')
