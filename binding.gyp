@@ -42,6 +42,7 @@
         "native/launch.c",
         "native/respawn.c",
         "native/graceful.c",
+        "native/memory.c",
         "native/generation.c",
         "native/leftovers.c",
         "native/cgroup.c",

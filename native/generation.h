@@ -80,6 +80,8 @@ struct generation {
   uint32_t release;             /* the release it runs: 0 the launch's, k graceful restart k's (supervise_state.h) */
   struct nd_record first_failure;
   uint32_t killed_why;          /* ND_GRACEFUL_*: why the supervisor killed a new generation */
+  int for_memory;               /* GEN_NEXT: it replaces its instance for --max-memory, not for a graceful restart */
+  int memory_kill;              /* GEN_CURRENT: got SIGTERM for --max-memory (its exit is no crash) */
   int64_t started;              /* its fork, monotonic ms */
   int64_t started_real;         /* its fork, CLOCK_REALTIME ms */
   int64_t due[GEN_TIMERS];

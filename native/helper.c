@@ -121,6 +121,7 @@ static int run_supervised(struct plan *pl, pid_t sid) {
       _exit(1);
     }
     c.instances = pl->respawn.instances > 0 ? pl->respawn.instances : 1; /* <= ND_INSTANCES_MAX: plan.c */
+    c.max_memory_bytes = pl->respawn.max_memory_bytes;
     c.min_uptime_ms = pl->respawn.min_uptime_ms;
     c.stop_timeout_ms = pl->respawn.stop_timeout_ms;
     c.window_ms = pl->h.window_ms;

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define ND_PLAN_MAGIC 0x4e44504cu /* "NDPL" */
-#define ND_PLAN_VERSION 5u
+#define ND_PLAN_VERSION 6u
 
 /* The helper's fd layout: the addon builds it as a list of moves
  * (fd_moves.h) and turns them into posix_spawn file actions. */
@@ -140,6 +140,7 @@ struct nd_respawn_plan {
   uint32_t stop_timeout_ms;
   uint32_t instances; /* --instances: 0 none (one generation, no NODE_DAEMONIZE_INSTANCE), else 1..ND_INSTANCES_MAX */
   uint8_t no_respawn[32]; /* bit c of byte c/8: exit code c stops for good */
+  uint64_t max_memory_bytes; /* --max-memory: an instance's RSS above this for two readings is replaced (0: none) */
 };
 
 /* A status record. err: 0 ok, > 0 an errno, < 0 one of ND_E* below.
@@ -213,11 +214,11 @@ enum nd_stage {
 #ifdef __cplusplus
 static_assert(sizeof(struct nd_record) == 16, "records are 16 bytes");
 static_assert(sizeof(struct nd_plan_header) == 80, "the plan header is 80 bytes");
-static_assert(sizeof(struct nd_respawn_plan) == 64, "the respawn plan is 64 bytes");
+static_assert(sizeof(struct nd_respawn_plan) == 72, "the respawn plan is 72 bytes");
 #else
 _Static_assert(sizeof(struct nd_record) == 16, "records are 16 bytes");
 _Static_assert(sizeof(struct nd_plan_header) == 80, "the plan header is 80 bytes");
-_Static_assert(sizeof(struct nd_respawn_plan) == 64, "the respawn plan is 64 bytes");
+_Static_assert(sizeof(struct nd_respawn_plan) == 72, "the respawn plan is 72 bytes");
 #endif
 
 #endif

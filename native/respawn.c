@@ -183,11 +183,24 @@ void respawn_death(struct service *s, struct generation *g) {
   int wstatus = g->status;
   pid_t dead = g->pid;
   uint32_t instance = g->instance;
+  int memory_kill = g->memory_kill;
   int64_t uptime = clock_mono_ms() - g->started;
   respawn_ended(s, g);
   if (s->phase == PHASE_STOPPING) {
     service_stop_if_done(s);
     service_write(s);
+    return;
+  }
+  if (memory_kill) {
+    /* Stopped for --max-memory (memory.c): no crash, no backoff. */
+    evlog_begin(30, "exit");
+    evlog_int("generation", s->st.generation);
+    evlog_int("daemonPid", dead);
+    if (s->cfg->instances > 1) evlog_int("instance", instance);
+    evlog_status(wstatus);
+    evlog_int("uptimeMs", uptime);
+    evlog_end("the daemon stopped for --max-memory: restarted at once");
+    if (!graceful_takes_over(s, instance, 0)) respawn_schedule(s, instance, 0, s->st.deaths_in_window);
     return;
   }
   char how[64], msg_buf[256];
@@ -211,7 +224,7 @@ void respawn_death(struct service *s, struct generation *g) {
 
   switch (d.verdict) {
     case ND_VERDICT_RESPAWN:
-      if (!graceful_takes_over(s, d.delay_ms)) respawn_schedule(s, instance, d.delay_ms, d.in_window);
+      if (!graceful_takes_over(s, instance, d.delay_ms)) respawn_schedule(s, instance, d.delay_ms, d.in_window);
       return;
     case ND_VERDICT_CLEAN_EXIT:
       if (instance_ends(s, instance, "clean-exit", "exited with code 0; --respawn on-failure does not restart a clean exit")) return;
@@ -300,4 +313,14 @@ void respawn_up(struct service *s, struct generation *g) {
   nd_policy_on_good_start(&s->respawn[g->instance].tally);
   s->st.flags |= ND_STATE_F_GOOD_START;
   service_write(s);
+}
+
+/* Stopped for --max-memory and still there after the stop timeout. */
+void respawn_kill_late(struct service *s, struct generation *g) {
+  evlog_begin(40, "stop-timeout");
+  if (s->cfg->instances > 1) evlog_int("instance", g->instance);
+  evlog_int("daemonPid", g->pid);
+  evlog_int("stopTimeoutMs", s->cfg->stop_timeout_ms);
+  evlog_end("the daemon stopped for --max-memory outlived the stop timeout: SIGKILL");
+  kill(g->pid, SIGKILL);
 }

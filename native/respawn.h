@@ -30,6 +30,6 @@ void respawn_ended(struct service *s, struct generation *g);
 
 /* The GEN_CURRENT row of the actions (respawn_exec_late is the launch's
  * too). */
-gen_action respawn_exec, respawn_exec_failed, respawn_ready, respawn_death, respawn_exec_late, respawn_not_ready, respawn_up;
+gen_action respawn_exec, respawn_exec_failed, respawn_ready, respawn_death, respawn_exec_late, respawn_not_ready, respawn_up, respawn_kill_late;
 
 #endif

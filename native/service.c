@@ -13,6 +13,7 @@
 #include "evlog.h"
 #include "graceful.h"
 #include "launch.h"
+#include "memory.h"
 #include "proc.h"
 #include "respawn.h"
 #include "statefile.h"
@@ -31,7 +32,7 @@ static gen_action *const gen_actions[GEN_ROLES][GEN_EVENTS] = {
     /*                EXEC           EXEC_FAILED          READY           DEATH             EXEC_LATE           READY_LATE          UP          KILL_LATE */
     [GEN_NONE] =     {NULL,          NULL,                NULL,           NULL,             NULL,               NULL,               NULL,       NULL},
     [GEN_LAUNCH] =   {launch_exec,   NULL,                launch_ready,   launch_death,     respawn_exec_late,  launch_window_end,  NULL,       NULL},
-    [GEN_CURRENT] =  {respawn_exec,  respawn_exec_failed, respawn_ready,  respawn_death,    respawn_exec_late,  respawn_not_ready,  respawn_up, NULL},
+    [GEN_CURRENT] =  {respawn_exec,  respawn_exec_failed, respawn_ready,  respawn_death,    respawn_exec_late,  respawn_not_ready,  respawn_up, respawn_kill_late},
     [GEN_NEXT] =     {graceful_exec, NULL,                graceful_ready, graceful_failed,  graceful_exec_late, graceful_not_ready, NULL,       graceful_kill},
     [GEN_DRAINING] = {NULL,          NULL,                NULL,           graceful_drained, NULL,               NULL,               NULL,       graceful_drain_late},
 };
@@ -109,6 +110,8 @@ void service_timers(struct service *s) {
       s->respawn[i].at = 0;
       service_event(s, SERVICE_EV_RESTART, (int)i);
     }
+  /* --max-memory: the instances' readings, once a second. */
+  memory_check(s);
   /* While generations overlap (/proc attribution only): whose orphans are. */
   leftovers_look();
 }
@@ -117,7 +120,7 @@ void service_timers(struct service *s) {
 static int64_t earlier(int64_t a, int64_t b) { return a == 0 || (b != 0 && b < a) ? b : a; }
 
 int64_t service_deadline(struct service *s) {
-  int64_t best = leftovers_next_look();
+  int64_t best = earlier(leftovers_next_look(), memory_deadline(s));
   if (service_actions[s->phase][SERVICE_EV_STOP_LATE]) best = earlier(best, s->stop.due);
   if (service_actions[s->phase][SERVICE_EV_RESTART])
     for (uint32_t i = 0; i < s->cfg->instances; i++) best = earlier(best, s->respawn[i].at);

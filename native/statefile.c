@@ -33,6 +33,7 @@ void statefile_init(struct nd_state *st, const struct nd_supervise_config *cfg, 
   if (cfg->want_ready) st->flags |= ND_STATE_F_WANT_READY;
   st->wait_ready_ms = cfg->want_ready ? cfg->window_ms : 0;
   st->instances = cfg->instances;
+  st->memory_limit_bytes = cfg->max_memory_bytes;
   st->roll_instance = ND_STATE_INSTANCES_MAX;
   st->roll_stopped_at = ND_STATE_INSTANCES_MAX;
 }

@@ -24,8 +24,9 @@ struct nd_supervise_config {
   uint32_t stop_timeout_ms; /* TERM to KILL, on stop */
   uint32_t window_ms;       /* the start-up window (the first generation's; later ones' readiness wait) */
   int want_ready;           /* generations get a ready pipe on fd 4 */
-  int keep_on_timeout;
-  uint32_t instances;       /* generations serving side by side (--instances), 1..ND_INSTANCES_MAX */      /* a generation not ready in time is left running */
+  int keep_on_timeout;      /* a generation not ready in time is left running */
+  uint32_t instances;       /* generations serving side by side (--instances), 1..ND_INSTANCES_MAX */
+  uint64_t max_memory_bytes; /* --max-memory: an instance's RSS limit (0: none; memory.h) */
   int set_ids;              /* generations run as uid/gid: the log is reopened as them */
   uid_t uid;
   gid_t gid;

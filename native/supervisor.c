@@ -13,7 +13,8 @@
  *   launch.c      the first generation's window, which decides the launch
  *   respawn.c     the current generation and the restart policy
  *                 (supervise_policy.c: the pure policy)
- *   graceful.c    a graceful restart's hand-over
+ *   graceful.c    a graceful restart's hand-over (one instance at a time: a roll)
+ *   memory.c      --max-memory: the instances' RSS readings, their replacement
  *   generation.c  a generation: fork, pipes, the table
  *   leftovers.c   what a generation leaves behind (cgroup.c, proc.c)
  *   evlog.c       the event lines in the log; the log's reopen
@@ -36,6 +37,7 @@
 #include "clock.h"
 #include "evlog.h"
 #include "launch.h"
+#include "memory.h"
 #include "protocol.h"
 #include "respawn.h"
 #include "retry.h"
@@ -194,6 +196,7 @@ int nd_supervise(const struct nd_supervise_config *c) {
   leftovers_init(&lc, s.gens, &s.mechanism);
   if (s.mechanism.cgroup) s.st.flags |= ND_STATE_F_CGROUP;
 
+  memory_init(&s);
   respawn_start(&s, 0);
   for (;;) pass(&s);
 }

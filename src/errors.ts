@@ -15,6 +15,8 @@ export interface DaemonizeErrorFields {
   exitCode?: number | null
   signal?: NodeJS.Signals | null
   logTail?: string
+  /** A rolling restart that stopped (--instances): every instance, its pid and the release it runs. */
+  instances?: { index: number; pid?: number; release?: number }[]
   cause?: unknown
 }
 
@@ -31,6 +33,8 @@ export class DaemonizeError extends Error {
   readonly signal?: NodeJS.Signals | null
   /** The last lines of the daemon's log, when it died during start-up. */
   readonly logTail?: string
+  /** A rolling restart that stopped: which instances run which release. */
+  readonly instances?: { index: number; pid?: number; release?: number }[]
 
   constructor(message: string, fields: DaemonizeErrorFields) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause })
@@ -44,6 +48,7 @@ export class DaemonizeError extends Error {
     if (fields.exitCode !== undefined) this.exitCode = fields.exitCode
     if (fields.signal !== undefined) this.signal = fields.signal
     if (fields.logTail !== undefined) this.logTail = fields.logTail
+    if (fields.instances !== undefined) this.instances = fields.instances
   }
 }
 

@@ -159,10 +159,10 @@ describe('--instances N', () => {
     }
     st = readSupervisorState(statePathOf(pidFile), 0)
     expect(st).toMatchObject({ state: 'running', deaths: 2, restarts: 2 })
-    // The rolling restart is not built: a graceful restart of several instances is refused, nothing started.
+    // Workers started without --wait-ready: no readiness can gate a rolling restart, which is refused, nothing started.
     const refused = await runCli(['restart', '--graceful', '--pid-file', pidFile])
     expect(refused.code).toBe(1)
-    expect(refused.err).toMatch(/rolling restart of them is not built yet/)
+    expect(refused.err).toMatch(/started without --wait-ready/)
     const stopped = await runCli(['stop', '--pid-file', pidFile])
     expect(stopped.code).toBe(0)
     for (const p of [d.supervisorPid as number, ...pids]) await untilGone(p)
@@ -196,19 +196,19 @@ describe('--instances N', () => {
     expect(existsSync(base.pidFile)).toBe(false)
   })
 
-  it('restart --graceful refuses --instances as a start option (exit 2): the rolling restart is not built yet', async () => {
+  it('restart --graceful refuses --instances as a start option (exit 2): the service keeps the instances it was started with', async () => {
     const r = await runCli(['restart', '--graceful', '--pid-file', '/nonexistent/x.pid', '--instances', '2'])
     expect(r.code).toBe(2)
-    expect(r.err).toMatch(/--graceful takes no --instances: .*rolling one, which is not built yet/)
+    expect(r.err).toMatch(/--graceful takes no --instances: the service keeps the instances it was started with/)
   })
 
-  it('a plain restart NAME of a --listen --wait-ready service with instances is a stop + start, not a graceful one (refused)', async () => {
+  it('a restart NAME that changes something of a --listen --wait-ready service with instances is a stop + start (the rolling restart runs the saved command line)', async () => {
     const root = current()
     const port = await freePort()
     const { result } = await startNamed([app, '--name', 'two', '--respawn', '--instances', '2', '--listen', `tcp:127.0.0.1:${port}`, '--wait-ready', '15s'], root.env)
     const pidFile = result.pidFile as string
     const before = [...(await everyInstance(port, 2, 'both instances to answer')).values()].map((a) => track(a.pid))
-    const r = await runCli(['restart', 'two'], root.env)
+    const r = await runCli(['restart', 'two', '--env', 'CHANGED=1'], root.env)
     expect(r.code).toBe(0)
     for (const p of [result.supervisorPid as number, ...before]) await untilGone(p)
     const st = readSupervisorState(statePathOf(pidFile), 0)

@@ -5,7 +5,8 @@
 //   stderr:          node-daemonize <command>: <message>
 //                    (a usage error adds: Try 'node-daemonize <command> --help' ...)
 //   stdout, --json:  {"ok":false,"command":"<command>","error":{"message","stage","code",
-//                     "errno"?,"syscall"?,"path"?,"pid"?,"exitCode"?,"signal"?,"logTail"?}}
+//                     "errno"?,"syscall"?,"path"?,"pid"?,"exitCode"?,"signal"?,"logTail"?,
+//                     "instances"? (a rolling restart that stopped: index, pid, release)}}
 //
 // The error fields are a DaemonizeError's (Node's SystemError fields plus
 // the stage); a usage error is stage "options", code "ERR_USAGE"; an error
@@ -30,7 +31,7 @@ export interface JsonErrorResult {
   error: ErrorFields & { message: string; stage: Stage | null }
 }
 
-const OPTIONAL = ['errno', 'syscall', 'path', 'pid', 'exitCode', 'signal', 'logTail'] as const satisfies (keyof ErrorFields)[]
+const OPTIONAL = ['errno', 'syscall', 'path', 'pid', 'exitCode', 'signal', 'logTail', 'instances'] as const satisfies (keyof ErrorFields)[]
 
 /**
  * The JSON result of a failure. Reads the fields rather than testing the

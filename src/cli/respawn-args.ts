@@ -18,6 +18,7 @@ export const respawnOptions = {
   'respawn-max-delay': { type: 'string' },
   'respawn-limit': { type: 'string' },
   instances: { type: 'string' },
+  'max-memory': { type: 'string' },
   'min-uptime': { type: 'string' },
   'stop-timeout': { type: 'string' },
 } as const
@@ -30,6 +31,7 @@ export interface RespawnValues {
   'respawn-max-delay'?: string
   'respawn-limit'?: string
   instances?: string
+  'max-memory'?: string
   'min-uptime'?: string
   'stop-timeout'?: string
 }
@@ -56,8 +58,15 @@ export const respawnUsage = `Supervision (a small C supervisor restarts the daem
                           lowered to a cgroup CPU quota), on the same
                           --listen sockets, each restarted on its own, each
                           with its index 0..N-1 in NODE_DAEMONIZE_INSTANCE;
-                          needs --respawn; restart --graceful (rolling) is
-                          not built yet for N > 1`
+                          needs --respawn; restart --graceful replaces them
+                          one at a time (a rolling restart)
+  --max-memory SIZE       replace an instance whose resident memory (RSS)
+                          stays above SIZE for two readings, one a second:
+                          512M, 2G, 1048576 (bytes; K, M, G are 1024-based;
+                          at least 1M); with --listen and --wait-ready a new
+                          one starts and the old one drains once it is
+                          ready, else SIGTERM and a restart without backoff;
+                          not counted as a crash; needs --respawn`
 
 /**
  * `--respawn MODE` and `--respawn=MODE` (before any `--`) rewritten as
@@ -89,6 +98,20 @@ export function parseInstances(text: string | undefined): number | 'max' | undef
     throw new UsageError(`--instances takes a whole number from 1 to ${MAX_INSTANCES} or max, got '${text}'`)
   }
   return Number(text)
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }
+
+/** --max-memory SIZE: bytes, or a whole number with K, M or G (1024-based); the range is checked with the option (options/max-memory.ts). */
+export function parseMaxMemory(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  const m = /^(\d{1,16})([KMG]?)$/i.exec(text)
+  const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2].toUpperCase()] : NaN
+  if (!m || !Number.isSafeInteger(bytes)) {
+    throw new UsageError(`--max-memory takes a size in bytes, or with K, M or G (1024-based), like 512M or 2G; got '${text}'`)
+  }
+  if (bytes < 1024 * 1024) throw new UsageError(`--max-memory must be at least 1M (1048576 bytes), got '${text}'`)
+  return bytes
 }
 
 /** An exit code, 0 to 255. */

@@ -15,7 +15,7 @@ import { resolveStart } from '../launch/start.js'
 import { findSpec, findSpecByPidFile, noSuchName, type LoadedSpec } from '../names/spec.js'
 import { stop } from '../control/stop.js'
 import { handOver } from '../control/graceful.js'
-import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printOut, printResult, shellWord, UsageError } from './args.js'
+import { EXIT_OK, parseCommandLine, parseDuration, pidFileCommandOptions, type PidFileCommandValues, printErr, printOut, printResult, shellWord, UsageError } from './args.js'
 import { parseStartArgs, startDaemon, startOptionsText, type StartRequest, USER_VARS } from './start.js'
 import { nameArg, resolveTarget } from './target.js'
 
@@ -36,8 +36,7 @@ gives changed (an <entry>, arguments after '--', --env added to the saved
 environment, any other option); the spec is then updated. A plain
 restart NAME of a running service saved with --respawn, --listen and
 --wait-ready (nothing changed) is the graceful restart described below
-(with --instances N > 1 it is a stop + start: the rolling restart is not
-built yet). A --pid-file
+(with --instances N > 1, the rolling one). A --pid-file
 that a saved spec names finds that spec too. Without a spec, <entry> is
 required and the options are those of start:
 ${startOptionsText}
@@ -53,12 +52,18 @@ and restart exits 1 with the reason and the log's last lines. A second
 graceful restart while one is in progress is refused; one asked while the
 replaced generation still drains waits for it first. The same as sending
 SIGUSR2 to the supervisor (the pid in the pid file). Changing options
-needs a full restart. A service with --instances N > 1 refuses it (EBUSY,
-exit 1): the rolling restart of its instances is not built yet.
+needs a full restart.
+
+With --instances N > 1 it is a rolling restart: one instance at a time, in
+index order, the new one ready before the old one gets SIGTERM and drains,
+then the next (drains may overlap). A new one that fails stops the roll
+there: the instances after it keep their generation, restart exits 1 and
+says which instances run which release (--json: error.instances). The wait
+is printed on stderr first.
   --timeout DURATION   how long to wait for the supervisor's verdict
-                       (default: 30s + the --wait-ready timeout
-                       + the --stop-timeout + 10s); when it ends first,
-                       the restart goes on and restart exits 3
+                       (default: 30s + N x (the --wait-ready timeout + 10s)
+                       + the --stop-timeout, N the instances); when it ends
+                       first, the restart goes on and restart exits 3
 
 Durations: a bare number is seconds; or 500ms, 5s, 1.5s, 2m; 0 or at
 least 1ms.
@@ -77,7 +82,7 @@ interface GracefulValues extends PidFileCommandValues {
 async function runGraceful(args: string[]): Promise<number> {
   const dashDash = args.indexOf('--')
   if ((dashDash === -1 ? args : args.slice(0, dashDash)).some((a) => a === '--instances' || a.startsWith('--instances='))) {
-    throw new UsageError('--graceful takes no --instances: a graceful restart of several instances is a rolling one, which is not built yet')
+    throw new UsageError('--graceful takes no --instances: the service keeps the instances it was started with (a rolling restart replaces each); changing them needs a full restart')
   }
   const { values, positionals, rest } = parseCommandLine<GracefulValues>(args, {
     ...pidFileCommandOptions,
@@ -91,8 +96,15 @@ async function runGraceful(args: string[]): Promise<number> {
   }
   const { pidFile } = resolveTarget(values, positionals, rest) as { pidFile: string }
   const timeoutMs = values.timeout === undefined ? undefined : parseDuration('--timeout', values.timeout)
-  printResult(await handOver(pidFile, { timeoutMs }, statusCommand(positionals[0], pidFile)), values)
+  printResult(await handOver(pidFile, { timeoutMs }, statusCommand(positionals[0], pidFile), sayWait(values)), values)
   return EXIT_OK
+}
+
+/** A rolling restart's wait for its verdict, said on stderr before it starts (stdout stays the result's, --json too). */
+function sayWait(o: { quiet?: boolean }): (waitMs: number, instances: number) => void {
+  return (waitMs, instances) => {
+    if (!o.quiet) printErr(`rolling restart of ${instances} instances, one at a time: waiting up to ${Math.ceil(waitMs / 1000)} s for the verdict`)
+  }
 }
 
 /** The command that shows a pending graceful restart's outcome: `status NAME`, or `status --pid-file FILE`. */
@@ -180,12 +192,10 @@ async function restartGracefullyWhenItCan(spec: LoadedSpec | undefined, req: Sta
   const saved = spec?.options
   if (saved === undefined || saved.pidFile === undefined) return undefined
   if (saved.respawn === undefined || saved.respawn === false || !saved.listen?.length || saved.waitReadyMs === undefined) return undefined
-  // Several instances: a graceful restart would be a rolling one, not built yet; stop + start.
-  if (saved.instances !== undefined && saved.instances !== 1) return undefined
   const { given } = req
   if (given.keys.size > 0 || given.entry || given.args || given.envPairs.length > 0 || given.clearEnv) return undefined
   if (status(saved.pidFile).state !== 'running') return undefined
-  printResult(await handOver(saved.pidFile, {}, statusCommand(saved.name, saved.pidFile)), req)
+  printResult(await handOver(saved.pidFile, {}, statusCommand(saved.name, saved.pidFile), sayWait(req)), req)
   return EXIT_OK
 }
 

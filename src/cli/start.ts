@@ -19,7 +19,7 @@ import {
   UsageError,
 } from './args.js'
 import { rawArgs, rawEnvironment, rawEnvValue } from './raw.js'
-import { normalizeRespawnArgs, parseInstances, parseRespawnValues, respawnOptions, respawnUsage, type RespawnValues } from './respawn-args.js'
+import { normalizeRespawnArgs, parseInstances, parseMaxMemory, parseRespawnValues, respawnOptions, respawnUsage, type RespawnValues } from './respawn-args.js'
 
 /** start's options, one block: `restart --help` shows the same. */
 export const startOptionsText = `  --name NAME             name the daemon: the pid file and log default to
@@ -275,6 +275,8 @@ export function parseStartCommandLine<E extends object = object>(
   // Its need for respawn is checked with the options (a restart's may come from the spec).
   const instances = parseInstances(v.instances)
   if (instances !== undefined) options.instances = instances
+  const maxMemory = parseMaxMemory(v['max-memory'])
+  if (maxMemory !== undefined) options.maxMemoryBytes = maxMemory
   const keys = new Set(Object.keys(options) as (keyof DaemonizeOptions)[])
   for (const k of ['entry', 'args', 'env', 'clearEnv'] as const) keys.delete(k)
   options.startupGraceMs ??= DEFAULT_STARTUP_GRACE_MS

@@ -22,6 +22,7 @@ import { logTail } from '../logs/tail.js'
 import { inspectPidFile } from '../files/pidfile-inspect.js'
 import { NATIVE_STAGES } from '../protocol.js'
 import { gracefulExit } from './supervisor-status.js'
+import { releaseSummary, rolledInstances, verdictWaitMs, type RolledInstance } from './rolling.js'
 import { openSupervisorState, readStateFd, statePathOf, type GracefulRefusal, type GracefulState, type SupervisorState } from '../files/state-file.js'
 
 export interface GracefulRestartOptions {
@@ -45,14 +46,17 @@ export interface GracefulRestartResult {
   readyMs: number
   /** From the supervisor's receipt of the request to the hand-over, in ms. */
   tookMs: number
+  /**
+   * With --instances N > 1 (a rolling restart): every instance, its pid and
+   * the release it runs (all the new one). daemonPid and oldPid are then
+   * the last instance's.
+   */
+  instances?: RolledInstance[]
   message: string
 }
 
 /** The supervisor's signal for a graceful restart (documented for init scripts). */
 export const GRACEFUL_SIGNAL = osc.signals.SIGUSR2
-/** The supervisor kills a generation that has not exec'd after this long (native/supervisor.c EXEC_DEADLINE_MS). */
-const EXEC_DEADLINE_MS = 30_000
-const VERDICT_SLACK_MS = 10_000
 const DRAIN_SLACK_MS = 5000
 const POLL_MS = 10
 /** The supervisor's log descriptor (native/protocol.h ND_HELPER_FD_LOG). */
@@ -64,7 +68,8 @@ const REFUSED: Record<GracefulRefusal, string> = {
   'not-ready': 'no generation is up and ready to hand over from (starting or restarting)',
   stopping: 'the service is being stopped',
   'no-wait-ready': 'the service was started without --wait-ready, so no readiness can gate the hand-over',
-  instances: 'the service runs several instances (--instances), and a rolling restart of them is not built yet',
+  // Only a supervisor of an earlier release says so (state version 5).
+  instances: 'the service runs several instances (--instances), and its supervisor predates the rolling restart',
 }
 
 /**
@@ -89,7 +94,12 @@ export async function gracefulRestart(pidFile: string, options: GracefulRestartO
  * pending: how the caller's user sees the outcome (the CLI names its own
  * status command).
  */
-export async function handOver(pidFile: string, options: GracefulRestartOptions, seeOutcome: string): Promise<GracefulRestartResult> {
+export async function handOver(
+  pidFile: string,
+  options: GracefulRestartOptions,
+  seeOutcome: string,
+  onWait?: (waitMs: number, instances: number) => void,
+): Promise<GracefulRestartResult> {
   const stage: Stage = 'graceful'
   const timeoutMs = options.timeoutMs === undefined ? undefined : checkDurationMs('timeoutMs', options.timeoutMs, 0, { whole: false })
   const fail = (message: string, code: string, extra: Partial<ConstructorParameters<typeof DaemonizeError>[1]> = {}) =>
@@ -125,7 +135,6 @@ export async function handOver(pidFile: string, options: GracefulRestartOptions,
         { pid },
       )
     }
-    if ((st.instances?.length ?? 1) > 1) throw fail(`graceful restart refused: ${REFUSED.instances}; nothing was started`, 'EBUSY', { pid })
     if (!st.waitReady) throw fail(`graceful restart refused: ${REFUSED['no-wait-ready']}`, 'ERR_DAEMON_NO_WAIT_READY', { pid })
     // The generation the last graceful restart replaced may still be
     // draining: wait for it (the supervisor kills it at its stop timeout).
@@ -139,8 +148,11 @@ export async function handOver(pidFile: string, options: GracefulRestartOptions,
     const before = st.graceful
     if (!sendSignal(pidfd, GRACEFUL_SIGNAL, pid, stage)) throw supervisorGone(fail, pid)
     const me = process.pid
-    // The longest an attempt can take: its exec, its readiness wait, then a stop of a new one that missed it.
-    const waitMs = timeoutMs ?? EXEC_DEADLINE_MS + before.waitReadyMs + st.stopTimeoutMs + VERDICT_SLACK_MS
+    // The longest an attempt can take: an exec, each instance's readiness
+    // wait (one at a time), then a stop of a new one that missed it.
+    const n = st.instances?.length ?? 1
+    const waitMs = timeoutMs ?? verdictWaitMs(n, before.waitReadyMs, st.stopTimeoutMs)
+    if (n > 1) onWait?.(waitMs, n)
     const end = Date.now() + waitMs
     for (;;) {
       const exited = await waitExit(pidfd, POLL_MS)
@@ -170,7 +182,9 @@ function precheck(st: SupervisorState): GracefulRefusal | undefined {
   if (st.graceful.seq !== st.graceful.done) return 'in-progress'
   if (st.graceful.drainingPid !== undefined) return 'draining'
   if (st.state === 'stopping') return 'stopping'
-  if (st.state !== 'running' || st.daemonPid === undefined || !st.ready) return 'not-ready'
+  // With instances, any one up and ready can be handed over from (the others may be restarting).
+  const several = (st.instances?.length ?? 1) > 1 && st.instancesSummary !== undefined
+  if (st.state !== 'running' || st.daemonPid === undefined || (several ? st.instancesSummary?.ready === 0 : !st.ready)) return 'not-ready'
   return undefined
 }
 
@@ -189,7 +203,10 @@ function pending(fail: Fail, pid: number, waitMs: number, begun: boolean, st: Su
   const where = [
     g.nextPid !== undefined ? `new generation pid ${g.nextPid} starting` : begun ? 'its new generation not forked yet' : 'the supervisor has yet to begin it',
   ]
-  if (st.daemonPid !== undefined) where.push(`the old one, pid ${st.daemonPid}, serves until it is ready`)
+  const n = st.instances?.length ?? 1
+  const rollingAt = st.instancesSummary?.rollingAt
+  if (n > 1 && rollingAt !== undefined) where.push(`the rolling restart replaces instance ${rollingAt} of 0-${n - 1}; ${releaseSummary(st)}`)
+  else if (st.daemonPid !== undefined) where.push(`the old one, pid ${st.daemonPid}, serves until it is ready`)
   const message = `no verdict from the supervisor (pid ${pid}) within ${waitMs} ms: the graceful restart goes on and may still complete (${where.join('; ')})`
   return fail(`${message}; see its outcome with ${seeOutcome}`, ERR_RESTART_PENDING, { pid })
 }
@@ -200,6 +217,19 @@ function supervisorGone(fail: Fail, pid: number): DaemonizeError {
 
 /** The decided attempt as a result, or as the error that says why the old generation still serves. */
 function verdict(fail: Fail, pid: number, g: GracefulState, st: SupervisorState): GracefulRestartResult {
+  const n = st.instances?.length ?? 1
+  if (g.outcome === 'ready' && n > 1) {
+    const instances = rolledInstances(st)
+    return {
+      pid,
+      daemonPid: g.newPid ?? st.daemonPid ?? 0,
+      oldPid: g.oldPid,
+      readyMs: g.readyMs,
+      tookMs: g.tookMs,
+      instances,
+      message: `rolling restart: ${n} instances replaced one at a time in ${g.tookMs} ms, each new one ready before the old one got SIGTERM and drained (SIGKILL after ${st.stopTimeoutMs} ms); ${releaseSummary(st)}; pids ${instances.map((i) => i.pid ?? '-').join(', ')}`,
+    }
+  }
   if (g.outcome === 'ready' && g.newPid !== undefined) {
     const old = g.oldPid !== undefined ? `; the old one (pid ${g.oldPid}) got SIGTERM and drains (SIGKILL after ${st.stopTimeoutMs} ms)` : ''
     return {
@@ -211,11 +241,15 @@ function verdict(fail: Fail, pid: number, g: GracefulState, st: SupervisorState)
       message: `graceful restart: the new generation (pid ${g.newPid}) was ready after ${g.readyMs} ms and serves${old}`,
     }
   }
-  const newOne = g.newPid !== undefined ? `the new generation (pid ${g.newPid})` : 'the new generation'
-  const serving = st.daemonPid !== undefined ? `; the old one (pid ${st.daemonPid}) keeps serving` : ''
+  const stoppedAt = st.instancesSummary?.rollStoppedAt
+  const at = n > 1 && stoppedAt !== undefined ? ` of instance ${stoppedAt}` : ''
+  const newOne = g.newPid !== undefined ? `the new generation${at} (pid ${g.newPid})` : `the new generation${at}`
+  // With instances: the roll stopped there; which instances run which release.
+  const serving =
+    n > 1 ? `; the rolling restart stopped there: ${releaseSummary(st)}` : st.daemonPid !== undefined ? `; the old one (pid ${st.daemonPid}) keeps serving` : ''
   const { text: tail, path } = supervisorLogTail(pid)
   const withTail = (msg: string) => msg + serving + (tail !== undefined ? `; last lines of ${path}:\n${tail}` : '')
-  const fields = { pid: st.daemonPid ?? pid, logTail: tail, path: path ?? undefined }
+  const fields = { pid: st.daemonPid ?? pid, logTail: tail, path: path ?? undefined, ...(n > 1 ? { instances: rolledInstances(st) } : {}) }
   switch (g.outcome) {
     case 'exited': {
       const { code, signal, how } = gracefulExit(g.value)

@@ -46,6 +46,8 @@ export interface SupervisorStatus {
   lastGraceful?: LastGraceful
   /** With --instances: each instance (index, phase, pid, uptime, restarts, RSS, ready, release; instances-status.ts). */
   instances?: InstanceStatus[]
+  /** --max-memory: each instance's RSS limit in bytes, and its replacements for it (by index). */
+  maxMemory?: { bytes: number; restarts: number[] }
 }
 
 export interface LastGraceful {
@@ -118,7 +120,19 @@ export function supervisorStatus(s: SupervisorState, now = Date.now(), withRss =
     drainingPid: s.graceful.drainingPid,
     lastGraceful: lastGracefulOf(s.graceful),
     instances: instancesStatus(s, now, withRss),
+    maxMemory: maxMemoryOf(s),
   }
+}
+
+function maxMemoryOf(s: SupervisorState): SupervisorStatus['maxMemory'] {
+  const bytes = s.instancesSummary?.memoryLimitBytes
+  return bytes === undefined ? undefined : { bytes, restarts: (s.instances ?? []).map((i) => i.memoryRestarts ?? 0) }
+}
+
+/** 512M, 2G, 1536K or bytes: as --max-memory takes it. */
+function formatBytes(n: number): string {
+  for (const [unit, size] of [['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) if (n % size === 0) return `${n / size}${unit}`
+  return `${n} bytes`
 }
 
 function describeExit(e: SupervisorStatus['lastExit']): string {
@@ -158,6 +172,10 @@ export function describeRunning(s: SupervisorStatus): string {
   if (s.nextPid !== undefined) parts.push(`graceful restart in progress: new generation pid ${s.nextPid} starting`)
   if (s.drainingPid !== undefined) parts.push(`replaced generation pid ${s.drainingPid} draining`)
   if (s.lastGraceful !== undefined) parts.push(s.lastGraceful.message)
+  if (s.maxMemory !== undefined) {
+    const replaced = s.maxMemory.restarts.reduce((a, b) => a + b, 0)
+    parts.push(`max memory ${formatBytes(s.maxMemory.bytes)}${replaced > 0 ? ` (${plural(replaced, 'replacement')} for it)` : ''}`)
+  }
   if (!s.subreaper) parts.push('no subreaper (PR_SET_CHILD_SUBREAPER unavailable): what the daemon leaves behind is found by its session only')
   const tail = parts.join(', ')
   switch (s.state) {

@@ -43,6 +43,8 @@ export interface Plan {
   respawn?: RespawnPolicy
   /** With respawn: the instances (0: none asked for; the env holds the instance slot otherwise). */
   instances?: number
+  /** With respawn: --max-memory in bytes (0 or undefined: none). */
+  maxMemoryBytes?: number
   /** Tests only: the supervisor acts as if it could not be a subreaper. */
   faultNoSubreaper?: boolean
   /** Tests only: the supervisor acts as if it could make no cgroup per generation. */
@@ -84,6 +86,7 @@ export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boo
     // A dry run checks the daemon's steps; no supervisor is involved.
     respawn: how.dryRun ? undefined : launch.respawn,
     instances: how.dryRun ? undefined : launch.instances,
+    maxMemoryBytes: how.dryRun ? undefined : launch.maxMemoryBytes,
     faultNoSubreaper: supervised && faults.includes('no-subreaper'),
     faultNoCgroup: supervised && faults.includes('no-cgroup'),
   }
@@ -134,11 +137,11 @@ export function encodePlan(plan: Plan): Buffer {
   o = head.writeUInt32LE(plan.nsockets ?? 0, o)
   if (o !== c.PLAN_HEADER_SIZE) throw new Error(`plan header is ${o} bytes, the helper expects ${c.PLAN_HEADER_SIZE}`)
   for (const g of groups) o = head.writeBigInt64LE(BigInt(g), o)
-  return Buffer.concat([head, ...(plan.respawn ? [encodeRespawn(plan.respawn, plan.instances ?? 0, c.RESPAWN_PLAN_SIZE)] : []), ...encoded])
+  return Buffer.concat([head, ...(plan.respawn ? [encodeRespawn(plan.respawn, plan.instances ?? 0, plan.maxMemoryBytes ?? 0, c.RESPAWN_PLAN_SIZE)] : []), ...encoded])
 }
 
 /** struct nd_respawn_plan (native/protocol.h). */
-function encodeRespawn(r: RespawnPolicy, instances: number, size: number): Buffer {
+function encodeRespawn(r: RespawnPolicy, instances: number, maxMemoryBytes: number, size: number): Buffer {
   const b = Buffer.alloc(size)
   let o = 0
   o = b.writeUInt32LE(r.mode === 'always' ? 2 : 1, o)
@@ -150,5 +153,8 @@ function encodeRespawn(r: RespawnPolicy, instances: number, size: number): Buffe
   o = b.writeUInt32LE(r.stopTimeoutMs, o)
   o = b.writeUInt32LE(instances, o)
   for (const code of r.noRespawnExit) b[o + (code >> 3)] |= 1 << (code & 7)
+  o += 32
+  o = b.writeBigUInt64LE(BigInt(maxMemoryBytes), o)
+  if (o !== size) throw new Error(`respawn plan is ${o} bytes, the helper expects ${size}`)
   return b
 }

@@ -146,6 +146,7 @@ const OPTION_KEYS = [
   'maxOpenFiles',
   'respawn',
   'instances',
+  'maxMemoryBytes',
   'listen',
   'listenInherited',
 ] as const satisfies readonly (keyof DaemonizeOptions)[]

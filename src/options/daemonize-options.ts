@@ -57,6 +57,13 @@ export interface DaemonizeOptions {
    */
   instances?: number | 'max'
   /**
+   * With respawn: an instance whose resident set (RSS) stays above this many
+   * bytes for two readings (one a second) is replaced: with `listen` and
+   * `waitReadyMs` gracefully (a new one ready, then the old one drained),
+   * else by SIGTERM and a restart without backoff. Not counted as a crash.
+   */
+  maxMemoryBytes?: number
+  /**
    * A name for the daemon (letters, digits, '_', '.', '-'): the pid file and
    * the log get default paths in the standard directories unless given, and
    * the start spec is saved, so that stop, status, restart, list and logs

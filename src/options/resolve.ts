@@ -11,6 +11,7 @@ import { type DaemonizeOptions, MIN_OPEN_FILES, NULL_DEVICE } from './daemonize-
 import { buildEnv } from './env.js'
 import { type Listener, resolveListeners } from './listen.js'
 import { resolveInstances } from './instances.js'
+import { resolveMaxMemory } from './max-memory.js'
 import { type RespawnPolicy, resolveRespawn } from './respawn.js'
 import { type Credentials, resolveCredentials } from './user.js'
 import { checkArray, checkBoolean, checkBytes, checkPath, checkString, checkStrings } from './values.js'
@@ -38,6 +39,8 @@ export interface Launch {
   respawn?: RespawnPolicy
   /** With respawn: the instances side by side (undefined: one, without NODE_DAEMONIZE_INSTANCE). */
   instances?: number
+  /** With respawn: --max-memory in bytes (undefined: none). */
+  maxMemoryBytes?: number
   /** The daemon's listening sockets (its fds 3..), in order; their variables are added by the plan. */
   listeners: Listener[]
   /** The pid file, as given (a name's default filled in: launch/named.ts). */
@@ -129,6 +132,7 @@ export function resolveLaunch(options: DaemonizeOptions, known?: { credentials: 
     throw optionError('respawn needs a pidFile: stop and status find the supervisor through it')
   }
   const instances = resolveInstances(options.instances, respawn !== undefined)
+  const maxMemoryBytes = resolveMaxMemory(options.maxMemoryBytes, respawn !== undefined)
   const logPath = options.logFile === undefined ? undefined : resolve(checkPath('logFile', options.logFile))
   const logFile = logPath === NULL_DEVICE ? undefined : logPath
 
@@ -161,6 +165,7 @@ export function resolveLaunch(options: DaemonizeOptions, known?: { credentials: 
     notifySystemd,
     respawn,
     instances,
+    maxMemoryBytes,
     listeners,
     pidFile: options.pidFile,
   }

@@ -128,6 +128,10 @@ export function buildUnits(req: UnitRequest): Units {
   // its argv with every path resolved; the environment and the accounts are
   // checked here, for systemd, not as this caller would run them, and the
   // respawn policy on its own (systemd supervises: no pid file is needed).
+  // systemd's MemoryMax= kills at the limit; the graceful replacement is the supervisor's.
+  if (o.maxMemoryBytes !== undefined) {
+    throw optionError('maxMemoryBytes: a unit does not carry --max-memory (systemd\'s MemoryMax= kills at the limit, it does not replace gracefully); run the service with node-daemonize start --max-memory')
+  }
   const launch = resolveLaunch({ ...o, env: {}, clearEnv: true, user: undefined, group: undefined, respawn: undefined, instances: undefined })
   const respawn = resolveRespawn(o.respawn)
   // --instances: a template run as NAME@0..N-1 (instances.ts), with start's own checks (it needs --respawn).
