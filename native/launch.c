@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "launch.h"
+#include "pid1.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -43,6 +44,7 @@ static void launched(struct service *s, struct generation *g) {
     if (s->mechanism.err) evlog_int("cgroupErrno", s->mechanism.err);
   }
   evlog_end("supervising the daemon");
+  pid1_ready(s); /* `run`: the ready file, READY=1 to systemd */
   /* Instance 0 decided the launch; the others start now, each on its own
    * (a stop meanwhile starts none). */
   if (s->phase == PHASE_RUNNING)
@@ -79,6 +81,7 @@ void launch_ready(struct service *s, struct generation *g) {
 /* It died in its window: the launch failed, with its last words. */
 void launch_death(struct service *s, struct generation *g) {
   int wstatus = g->status, failed = g->exec_failed, exec_ok = g->exec_ok;
+  pid1_launch_failed(s, g);
   respawn_ended(s, g);
   if (failed || !exec_ok) {
     /* Died without a failure record: killed before exec. */

@@ -34,6 +34,17 @@ struct nd_supervise_config {
   int fault_no_subreaper; /* tests: act as if PR_SET_CHILD_SUBREAPER failed */
   int fault_no_cgroup;    /* tests: act as if no cgroup could be made (the /proc attribution) */
   const struct plan *plan; /* every generation runs daemon_become on it */
+  /* `run` (pid1.h): the supervisor was exec'd in place of its caller and
+   * shares its session; never a kill by session. */
+  struct {
+    int on;
+    int once;          /* no --respawn: the app's end is the run's end */
+    int forward_usr1;  /* --forward-signal USR1 */
+    int graceful;      /* USR2 is a graceful restart (--respawn --listen --wait-ready), else passed on */
+    int tty;           /* stdin is our terminal and we were its foreground: the app's group gets it */
+    int log_file;      /* --log-file: HUP reopens it */
+    const char *cgroup_label; /* names its cgroup (there is no pid file) */
+  } run;
 };
 
 /* Runs the supervisor; returns its exit status (it never returns while a
