@@ -18,7 +18,7 @@ import { resolveRespawn, type RespawnMode, type RespawnOptions } from '../option
 import { checkDurationMs } from '../duration.js'
 import { checkPath } from '../options/values.js'
 import { openLaunchLog } from './log-file.js'
-import { encodePlan, type Plan } from './plan.js'
+import { encodePlan, ENV_TEST_FAULT, type Plan } from './plan.js'
 import { closeListeners, listenEnv, openListeners, ownedListenerFds } from './sockets.js'
 
 /** The signals `run` holds back unless asked: USR1 opens Node's inspector (127.0.0.1:9229). */
@@ -93,6 +93,7 @@ export function runForeground(options: RunOptions): never {
   if (process.platform !== 'linux') throw new DaemonizeError('run needs Linux', { stage: 'run', code: 'ENOTSUP' })
   checkOwnProc()
   const { launch, readyFile, forwardUsr1, once } = resolveRun(options)
+  const faults = (process.env[ENV_TEST_FAULT] ?? '').split(',')
   addon()
   const socketFds = openListeners(launch.listeners, launch.credentials, launch.umask)
   let logFd = -1
@@ -124,6 +125,9 @@ export function runForeground(options: RunOptions): never {
       coreLimit: launch.coreDumps ? undefined : 0,
       respawn: launch.respawn,
       instances: launch.instances,
+      // Tests only (NODE_DAEMONIZE_TEST_FAULT, plan.ts): as if PR_SET_CHILD_SUBREAPER failed; as if no cgroup could be made.
+      faultNoSubreaper: faults.includes('no-subreaper'),
+      faultNoCgroup: faults.includes('no-cgroup'),
       run: {
         once,
         forwardUsr1,
