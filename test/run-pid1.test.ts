@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { cleanUpDaemons } from './helpers/daemons.js'
 import { procStat, procStatus } from './helpers/proc.js'
 import { cleanUpRuns, runApp, startRun, SUPERVISOR_COMM, tokens } from './helpers/run.js'
+import { freePort } from './helpers/net.js'
 import { until } from './helpers/wait.js'
 
 cleanUpDaemons()
@@ -85,6 +86,27 @@ describe('run as PID 1 of a PID namespace', () => {
     await until('the app to get SIGUSR1', () => usr1.out().includes('got SIGUSR1\n'), { seen: () => usr1.out() })
     process.kill(usr1.pid, 'SIGTERM')
     expect(await usr1.exit).toBe(0)
+  })
+
+  it('passes USR2 on, but with --respawn --listen --wait-ready it is a graceful restart', async () => {
+    const plain = await startRun([runApp], { ns: true })
+    process.kill(plain.pid, 'SIGUSR2')
+    await until('the app to get SIGUSR2', () => plain.out().includes('got SIGUSR2\n'), { seen: () => plain.out() })
+    process.kill(plain.pid, 'SIGTERM')
+    expect(await plain.exit).toBe(0)
+
+    const port = await freePort()
+    const r = await startRun(['--respawn', '--listen', `tcp:127.0.0.1:${port}`, '--wait-ready', '10s', runApp, '--', 'ready'], { ns: true })
+    await until('the app to be ready', () => r.out().includes('called ready'))
+    process.kill(r.pid, 'SIGUSR2')
+    await until('the old app drained', () => r.events().some((e) => e.event === 'drained'), { seen: () => r.err() })
+    const [first, second] = tokens(r.out())
+    expect(second).toBeDefined()
+    expect(second).not.toBe(first)
+    expect(r.out()).not.toContain('got SIGUSR2')
+    expect(r.out()).toContain('got SIGTERM\ndrained\n')
+    process.kill(r.pid, 'SIGTERM')
+    expect(await r.exit).toBe(0)
   })
 
   it('reaps an orphan reparented to it within 1 s', async () => {
