@@ -104,6 +104,7 @@ void launch_window_end(struct service *s, struct generation *g) {
     launched(s, g);
   } else {
     kill(g->pid, SIGKILL);
+    pid1_not_ready(s, g);
     launch_record(s, ND_STAGE_ready, 0, ND_ETIMEOUT, s->cfg->window_ms);
     /* Its death ends the launch; no other record may follow. */
     close_status(s);

@@ -179,6 +179,14 @@ void pid1_launch_failed(struct service *s, const struct generation *g) {
                            : g->exec_ok ? "the app ended before it was ready" : "the app died before exec");
 }
 
+void pid1_not_ready(struct service *s, const struct generation *g) {
+  if (!s->cfg->run.on) return;
+  evlog_begin(50, "not-ready");
+  evlog_int("daemonPid", g->pid);
+  evlog_int("waitReadyMs", s->cfg->window_ms);
+  evlog_end("the app did not call ready() within --wait-ready: killed");
+}
+
 int pid1_exit_code(struct service *s, int code) {
   pid1_unready(s);
   if (s->cfg->run.tty) (void)tcsetpgrp(0, p1.own_pgrp); /* SIGTTOU is ignored */

@@ -36,6 +36,10 @@ void pid1_unready(struct service *s);
  * ready): said in a line. */
 void pid1_launch_failed(struct service *s, const struct generation *g);
 
+/* The first app did not call ready() within --wait-ready: killed (said in
+ * a line); run exits 1. */
+void pid1_not_ready(struct service *s, const struct generation *g);
+
 /* The supervisor exits: the ready file goes, the terminal goes back to our
  * group; the exit status is the app's, 128 + the signal that ended it
  * (code when no app ever ended). */

@@ -4,18 +4,10 @@
 // daemon's own, and run's.
 import { type HeldSignal, HELD_SIGNALS, runForeground, type RunOptions } from '../launch/run.js'
 import { parseDuration, UsageError } from './args.js'
-import { respawnUsage } from './respawn-args.js'
-import { parseStartCommandLine, startOptionsText } from './start.js'
+import { parseStartCommandLine } from './start.js'
 
 /** start's flags that only a daemon has. */
 const DAEMON_ONLY = ['name', 'pid-file', 'startup-grace', 'ok-if-running', 'json', 'quiet'] as const
-
-/** start's help, without the daemon's own flags. */
-function runOptionsText(): string {
-  const blocks = startOptionsText.split(/\n(?= {2}-)/)
-  const dropped = new Set(DAEMON_ONLY.map((f) => `--${f}`))
-  return blocks.filter((b) => !dropped.has(/--[a-z-]+/.exec(b)?.[0] ?? '') && !b.includes('-q, --quiet')).join('\n')
-}
 
 export const usage = `Usage: node-daemonize run <entry> [options] [-- args...]
 
@@ -30,8 +22,16 @@ process's; the supervisor's own events are JSON lines on stderr. On a
 terminal the app gets the foreground: Ctrl-C reaches it once. Refused in a
 PID namespace whose /proc is not its own. See docs/containers.md.
 
-Options:
-${runOptionsText()}
+Options (as start's, see start --help, but for a daemon's own):
+  --cwd DIR               the app's working directory (default: this one)
+  --log-file FILE         the app's stdout and stderr and the supervisor's
+                          events go to FILE (created 0640); default: this
+                          process's stdout and stderr
+  --umask MODE, --env NAME=VALUE, --clear-env, --exec-arg ARG, --exec-path FILE,
+  --no-preload, --user NAME|UID, --group NAME|GID, --listen SPEC,
+  --listen-inherited, --core-dumps, --max-open-files N: as for start
+  --wait-ready DURATION   the app calls ready() within this, or it is killed
+                          and run exits (1); --keep-on-timeout: it stays
   --stop-timeout D        on TERM or INT, the wait after the app's SIGTERM
                           before SIGKILL (default 10s)
   --forward-signal USR1   pass SIGUSR1 on too; held back by default: it opens
@@ -43,14 +43,17 @@ ${runOptionsText()}
                           removed at start (for a probe: test -f PATH); its
                           directory must be owned by root or you and writable
                           by nobody else unless sticky
-  Under systemd (NOTIFY_SOCKET), run sends READY=1 itself once the app is
-  ready (or has started, without --wait-ready); the app does not get
-  NOTIFY_SOCKET.
+  --respawn [MODE]        restart the app when it dies (default: no, the
+                          app's end is the run's end: an orchestrator restarts
+                          containers); --no-respawn-exit, --respawn-delay,
+                          --respawn-max-delay, --respawn-limit, --min-uptime
+                          and --instances N as for start (docs/supervision.md)
+  -h, --help              show this help
 
-${respawnUsage.replace(/\n {2}--stop-timeout D[^\n]*\n[^\n]*\n[^\n]*/, '')}
-  Without --respawn the app's end is the run's end (an orchestrator
-  restarts containers); USR2 is a graceful restart only with --respawn
-  --listen --wait-ready, else it is passed on.
+USR2 is a graceful restart only with --respawn --listen --wait-ready, else
+it is passed on. Under systemd (NOTIFY_SOCKET), run sends READY=1 itself
+once the app is ready (or has started, without --wait-ready); the app does
+not get NOTIFY_SOCKET.
 
 Exit status: the app's: its exit code, 128 + the signal that ended it (143:
 a TERM it did not handle, 137: the KILL after --stop-timeout), 0 when it
