@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #endif
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -88,9 +87,11 @@ Napi::Value ExecSupervisor(const Napi::CallbackInfo& info) {
   // the supervisor sets its own mask as its first step (supervisor.c).
   // Another thread of Node's could still take one in the instant between
   // the reset and the exec; that instant is all there is.
+  // (sigprocmask: this thread's mask in glibc, as pthread_sigmask, whose
+  // libc symbol is 2.32, above the prebuilds' floor of 2.28.)
   sigset_t all;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, nullptr);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
   // Every disposition back to the default: Node ignores SIGPIPE and
   // SIGXFSZ, and an ignored signal stays ignored across execve. glibc's
   // reserved pair (32, 33) only through the raw syscall; they are
