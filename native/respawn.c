@@ -164,7 +164,9 @@ void respawn_death(struct service *s, struct generation *g) {
   struct nd_decision d = nd_policy_on_death(&s->cfg->policy, &s->respawn[instance].tally, clock_mono_ms(), wstatus);
   s->st.deaths++;
   s->st.deaths_in_window = d.in_window;
-  evlog_begin(d.verdict == ND_VERDICT_RESPAWN ? 40 : 50, "exit");
+  /* `run` without --respawn: an app's end is no failure of ours. */
+  int level = s->cfg->run.once ? (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 ? 30 : 40) : d.verdict == ND_VERDICT_RESPAWN ? 40 : 50;
+  evlog_begin(level, "exit");
   evlog_int("generation", s->st.generation);
   evlog_int("daemonPid", dead);
   if (s->cfg->instances > 1) evlog_int("instance", instance);

@@ -8,6 +8,9 @@
  * writes it), 8 the state file. Slots 0..8 stay occupied for its whole life
  * (a slot it is done with is pointed at /dev/null), so that no pipe it
  * makes later can land on a number the daemon checklist moves fds onto.
+ *
+ * `run` (pid1.h) enters it in the process the CLI exec'd, with the layout of
+ * ND_PLAN_RUN (protocol.h): the caller's stdio, and its session.
  */
 #ifndef NODE_DAEMONIZE_SUPERVISE_H
 #define NODE_DAEMONIZE_SUPERVISE_H

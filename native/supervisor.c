@@ -18,6 +18,8 @@
  *   leftovers.c   what a generation leaves behind (cgroup.c, proc.c)
  *   evlog.c       the event lines in the log; the log's reopen
  *   statefile.c   the state file
+ *   pid1.c        `run`: the supervisor in the foreground, exec'd in place
+ *                 of the CLI (forward.c: its signals)
  */
 #define _GNU_SOURCE
 #include "supervise.h"

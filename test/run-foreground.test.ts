@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { helperPath } from '../src/native.js'
 import { fixtures } from './helpers/caller.js'
 import { cliBin, runCli } from './helpers/cli.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
@@ -13,6 +14,8 @@ import { isAlive, procStat } from './helpers/proc.js'
 import { cleanUpRuns, jsonLines, runApp, startRun } from './helpers/run.js'
 import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 import { until } from './helpers/wait.js'
+
+const helper = helperPath()
 
 cleanUpScratchDirs()
 cleanUpDaemons()
@@ -147,6 +150,21 @@ describe('run outside a PID namespace', () => {
 describe('run refuses', () => {
   it('a PID namespace whose /proc is not its own, saying what to mount', () => {
     const r = spawnSync('unshare', ['--pid', '--fork', process.execPath, cliBin, 'run', runApp], { encoding: 'utf8', timeout: 20_000 })
+    expect(r.status).toBe(1)
+    expect(r.stderr).toBe(
+      "node-daemonize run: /proc is not this PID namespace's own: mount one (unshare --pid --fork --mount-proc, or mount -t proc proc /proc in the namespace)\n",
+    )
+  })
+
+  it('a namespace /proc that is not its own in the supervisor too, without the CLI in front of it', () => {
+    const direct = (mountProc: boolean) =>
+      spawnSync('unshare', ['--pid', '--fork', ...(mountProc ? ['--mount-proc'] : []), 'python3', join(fixtures, 'run-helper-direct.py'), helper], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+    // with its own /proc the plan runs (/bin/true: exit 0)
+    expect(direct(true).status).toBe(0)
+    const r = direct(false)
     expect(r.status).toBe(1)
     expect(r.stderr).toBe(
       "node-daemonize run: /proc is not this PID namespace's own: mount one (unshare --pid --fork --mount-proc, or mount -t proc proc /proc in the namespace)\n",
