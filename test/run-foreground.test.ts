@@ -47,10 +47,10 @@ describe('run --ready-file', () => {
     const r = await startRun(['--wait-ready', '10s', '--ready-file', file, runApp, '--', 'ready'], { ns: true })
     await until('the app to call ready()', () => r.out().includes('called ready'), { seen: () => r.out() })
     await until('the ready file', () => existsSync(file) && readFileSync(file, 'utf8') === '', { seen: () => r.err() })
-    expect(r.events().map((e) => e.event)).toEqual(expect.arrayContaining(['ready-file-stale', 'ready-file']))
     process.kill(r.pid, 'SIGTERM')
     expect(await r.exit).toBe(0)
     expect(existsSync(file)).toBe(false)
+    expect(r.events().map((e) => e.event)).toEqual(expect.arrayContaining(['ready-file-stale', 'ready-file', 'ready-file-removed']))
   })
 
   it('removes it when the app dies', async () => {

@@ -100,6 +100,8 @@ describe('run as PID 1 of a PID namespace', () => {
     await until('the app to be ready', () => r.out().includes('called ready'))
     process.kill(r.pid, 'SIGUSR2')
     await until('the old app drained', () => r.events().some((e) => e.event === 'drained'), { seen: () => r.err() })
+    // stdout is another pipe: its lines may come after the events'
+    await until('the new app and the old one\'s drain on stdout', () => tokens(r.out()).length === 2 && r.out().includes('drained\n'), { seen: () => r.out() })
     const [first, second] = tokens(r.out())
     expect(second).toBeDefined()
     expect(second).not.toBe(first)
