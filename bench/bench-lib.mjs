@@ -2,6 +2,7 @@
 // killing daemons by pidfd. Scenario scripts (bench-*.mjs) run in their own
 // child processes and print one JSON line; bench.mjs puts them together.
 import { execFileSync } from 'node:child_process'
+import { createServer } from 'node:net'
 import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -40,6 +41,18 @@ export async function loadPackage() {
   const pkg = await import(pathToFileURL(index).href)
   const { native } = await import(pathToFileURL(join(dist, 'native.js')).href)
   return { ...pkg, native }
+}
+
+/** A loopback port free right now (the kernel's pick). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen({ port: 0, host: '127.0.0.1' }, () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))

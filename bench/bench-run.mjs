@@ -1,5 +1,5 @@
 // `node-daemonize run` as a container's PID 1, beside tini, dumb-init and
-// pm2-runtime (pm2 installed into bench/tmp/ for this only; tini and
+// pm2-runtime (pm2 from `npm run bench:peers`, run when missing; tini and
 // dumb-init from Debian when missing): PID 1's VmRSS and PSS with one
 // idle app, and SIGTERM to PID 1 → its exit, for an app whose drain is
 // empty (it exits at once on TERM). Each init runs as PID 1 of a new PID

@@ -1,6 +1,6 @@
 // npm run bench: every benchmark side by side in one run.
 //
-//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready,supervise,graceful,run]
+//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready,supervise,graceful,instances,balance,run]
 //
 // Each scenario runs in its own child process (bench/bench-*.mjs) so that
 // a caller is exactly what the scenario says (fresh, or holding a 2 GB
@@ -14,7 +14,7 @@ import { chartSvg } from './bench-chart.mjs'
 import { arg, buildFixtures, dist, log, root, stats, tmpDir } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '30'))
-const only = new Set(arg('only', 'launch,cli,burst,ready,supervise,graceful,run').split(','))
+const only = new Set(arg('only', 'launch,cli,burst,ready,supervise,graceful,instances,balance,run').split(','))
 const burstRounds = Number(arg('burst-rounds', '10'))
 const burstNodeRounds = Number(arg('burst-node-rounds', '2'))
 
@@ -188,11 +188,52 @@ async function superviseSection(results) {
   check('serving again minus the delay ÷ foreground start', q.toFixed(3), '≤ 1.1', q <= 1.1)
 }
 
+// --instances: throughput against 1 instance and pm2's cluster (autocannon,
+// same run; skipped without npm run bench:peers), the supervisor's memory
+// with 8, respawn latency with 4; and the balance between instances.
+async function instancesSection(results) {
+  const r = await scenario('bench-instances.mjs', ['--runs', String(Math.max(20, Math.round(runs * 0.7)))])
+  results.instances = r
+  if (r.throughput) {
+    const { rps } = r.throughput
+    const one = row('instances.rps-1', 'instances', '1 instance: requests/s (autocannon, 20 connections, 1 ms CPU per request)', 'req/s', rps.one, true)
+    const two = row('instances.rps-2', 'instances', '2 instances, one shared socket: requests/s', 'req/s', rps.two, true)
+    const pm2 = row('instances.rps-pm2', 'instances', `pm2 ${r.throughput.pm2} cluster -i 2: requests/s`, 'req/s', rps.pm2, false)
+    check('2 instances ÷ 1 instance, requests/s', ratio(two.median, one.median).toFixed(2), '≥ 1.3', two.median / one.median >= 1.3)
+    check('2 instances ÷ pm2 cluster -i 2, requests/s', ratio(two.median, pm2.median).toFixed(2), '≥ 1.0', two.median >= pm2.median)
+  } else {
+    check('instances throughput', 'not measured', 'npm run bench:peers first', false)
+  }
+  row('instances.rss-8', 'instances', 'supervisor VmRSS, 8 instances', 'kB', [r.memory.rssKb], true)
+  check('supervisor VmRSS with 8 instances', `${r.memory.rssKb} kB`, '≤ 1 MB', r.memory.rssKb <= 1024)
+  const l = row('instances.respawn', 'instances', 'respawn with 4 instances: SIGKILL of one → its next generation runs (delay 0)', 'ms', r.respawn.latency, true)
+  check('respawn latency with 4 instances minus the delay', `${l.median.toFixed(2)} ms`, '≤ 5 ms', l.median <= 5)
+}
+
+async function balanceSection(results) {
+  const r = await scenario('bench-balance.mjs', ['--seconds', '2', '--trials', '3'])
+  results.balance = r
+  const cells = new Map()
+  for (const x of r.results) {
+    const key = `${x.design} ${x.instances} ${x.kind}`
+    const c = cells.get(key) ?? { ...x, devs: [] }
+    // Keep-alive: balance by connection.
+    c.devs.push(x.kind === 'keep-alive' ? x.connections.maxDevPct : x.requests.maxDevPct)
+    cells.set(key, c)
+  }
+  for (const c of cells.values()) {
+    const by = c.kind === 'keep-alive' ? 'connections' : 'requests'
+    const label = `${c.instances} instances, ${c.design === 'shared' ? 'one shared socket' : 'SO_REUSEPORT socket each'}, ${c.kind}: largest deviation from the mean share of ${by}`
+    const st = row(`balance.${c.design}-${c.instances}-${c.kind}`, 'balance', label, '%', c.devs, c.design === 'shared')
+    if (c.design === 'shared') check(`balance, ${c.instances} instances, ${c.kind} (worst of ${c.devs.length})`, `±${st.max}%`, '±20%', st.max <= 20)
+  }
+}
+
 async function gracefulSection(results) {
   const r = await scenario('bench-graceful.mjs', ['--runs', String(Math.max(10, Math.round(runs / 3)))])
   results.graceful = r
   const f = row('graceful.failed', 'graceful', 'graceful restart under load: failed requests per restart', 'requests', r.failedPerRestart, true)
-  check('failed requests per graceful restart (6 clients busy)', `${f.max}`, '0', f.max === 0)
+  check('failed requests per graceful restart (9 clients busy, 3 keep-alive never retrying)', `${f.max}`, '0', f.max === 0)
   const d = row('graceful.duration', 'graceful', 'graceful restart: request → new generation serving', 'ms', r.duration, true)
   const rd = row('graceful.ready', 'graceful', "the new generation's own fork → ready()", 'ms', r.ready, false)
   const q = ratio(d.median, rd.median)
@@ -308,7 +349,17 @@ async function main() {
   const cpuBefore = cpuTimes()
   log(`bench: ${meta.machine.nproc} × ${meta.machine.cpu}, Node ${meta.machine.node}, ${meta.loadBefore}`)
   const results = {}
-  const sections = { launch: launchSection, cli: cliSection, ready: readySection, burst: burstSection, supervise: superviseSection, graceful: gracefulSection, run: runSection }
+  const sections = {
+    launch: launchSection,
+    cli: cliSection,
+    ready: readySection,
+    burst: burstSection,
+    supervise: superviseSection,
+    graceful: gracefulSection,
+    instances: instancesSection,
+    balance: balanceSection,
+    run: runSection,
+  }
   for (const [name, run] of Object.entries(sections)) {
     if (!only.has(name)) continue
     // One section failing (say, the CLI changed its output) must not cost

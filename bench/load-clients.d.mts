@@ -17,4 +17,5 @@ export interface Load {
   stop(): Promise<LoadStats>
 }
 
-export function startLoad(port: number, options: { plain: number; keepAlive: number; path?: string }): Load
+/** retry (default true): a keep-alive client retries a GET once when its reused connection was closed under it. */
+export function startLoad(port: number, options: { plain: number; keepAlive: number; path?: string; retry?: boolean }): Load

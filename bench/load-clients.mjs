@@ -7,7 +7,9 @@
 //  - keepAlive: a pooled keep-alive agent that retries an idempotent request
 //    once when a reused connection is reset or closed before any answer
 //    (req.reusedSocket), as browsers and Node's own guidance do: a server may
-//    close an idle keep-alive connection at any moment.
+//    close an idle keep-alive connection at any moment. With retry: false,
+//    they never retry (autocannon, and many clients, do not): every request
+//    the server drops counts as failed.
 import { Agent, request } from 'node:http'
 
 function once(agent, port, path) {
@@ -27,6 +29,7 @@ function once(agent, port, path) {
 /** Run `plain` + `keepAlive` clients in a loop against 127.0.0.1:port until stop(). */
 export function startLoad(port, options) {
   const path = options.path ?? '/work/5'
+  const retry = options.retry ?? true
   const stats = { ok: 0, failed: 0, retried: 0, errors: [], byPid: new Map(), byVersion: new Map() }
   let running = true
   const record = (body) => {
@@ -52,7 +55,7 @@ export function startLoad(port, options) {
     agents.push(agent)
     while (running) {
       let r = await once(agent, port, path)
-      if ('error' in r && r.reused) {
+      if ('error' in r && r.reused && retry) {
         // A reused connection the server closed or reset: retry the idempotent GET once, on a fresh one.
         stats.retried++
         r = await once(agent, port, path)

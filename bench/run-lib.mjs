@@ -9,7 +9,8 @@ import { root, sleep, tmpDir } from './bench-lib.mjs'
 export const cli = join(root, 'bin', 'node-daemonize.js')
 export const runApp = join(root, 'test', 'fixtures', 'run-app.mjs')
 export const ptyCtrlC = join(root, 'test', 'fixtures', 'pty-ctrl-c.py')
-export const pm2Runtime = join(tmpDir, 'pm2', 'node_modules', '.bin', 'pm2-runtime')
+/** pm2 as `npm run bench:peers` (install-peers.mjs) puts it in bench/tmp/peers. */
+export const pm2Runtime = join(tmpDir, 'peers', 'node_modules', '.bin', 'pm2-runtime')
 
 /** The inits compared, as the command that runs `node app ...args` under each. */
 export const inits = {
@@ -34,11 +35,11 @@ export function ensureDebianInits() {
   return `apt-get ${update.status === 0 ? 'install -y tini dumb-init' : 'update'} failed (status ${install.status}): tini and dumb-init cannot be installed here`
 }
 
-/** pm2 into bench/tmp/pm2 (not a dependency of the package): the reason it cannot be had, or undefined. */
+/** pm2 (not a dependency of the package) through `npm run bench:peers` when missing: the reason it cannot be had, or undefined. */
 export function ensurePm2() {
   if (existsSync(pm2Runtime)) return undefined
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', join(tmpDir, 'pm2'), 'pm2'], { stdio: 'ignore' })
-  return existsSync(pm2Runtime) ? undefined : `npm install pm2 into bench/tmp failed (status ${r.status})`
+  const r = spawnSync(process.execPath, [join(root, 'bench', 'install-peers.mjs')], { stdio: 'ignore' })
+  return existsSync(pm2Runtime) ? undefined : `npm run bench:peers failed (status ${r.status}): pm2 cannot be installed here`
 }
 
 /** pid's children (from its task's children list). */
@@ -85,7 +86,8 @@ export async function until(what, probe, timeoutMs = 10_000) {
  */
 export async function start(argv, { ns = true, mountProc = true, waitApp = true } = {}) {
   const full = ns ? ['unshare', '--pid', '--fork', ...(mountProc ? ['--mount-proc'] : []), '--kill-child', ...argv] : argv
-  const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+  // pm2 keeps its state under PM2_HOME: ours, not ~/.pm2
+  const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PM2_HOME: join(tmpDir, 'pm2-home-run') } })
   let out = ''
   let err = ''
   child.stdout.setEncoding('utf8').on('data', (s) => (out += s))

@@ -11,8 +11,9 @@ const servers = listenFds().map(({ fd }) => drainable(createServer(handler)).lis
 await Promise.all(servers.map((s) => new Promise((ok, fail) => s.once('listening', ok).once('error', fail))))
 ready() // only once every server listens
 process.on('SIGTERM', async () => {
-  // stop accepting, close idle keep-alive connections, answer in-flight
-  // requests with Connection: close, then exit
+  // stop accepting, answer every request from now on (and those in flight)
+  // with Connection: close, let idle keep-alive connections end on their
+  // next request or keepAliveTimeout, then exit
   await Promise.all(servers.map((s) => drain(s)))
   process.exit(0)
 })

@@ -18,14 +18,18 @@
  *      dead one's (a stray); when several did, it is ambiguous;
  *   3. at a generation's end, an orphan that arrived since the last look
  *      is the ending one's: its exit is what brought it (its direct
- *      children, a setsid'd process its SIGTERM handler spawned).
+ *      children, a setsid'd process its SIGTERM handler spawned) — unless
+ *      it started before the ending generation, which then cannot have
+ *      made it: it is attributed by its start time among the others.
  * Ambiguous ones are spared until no live generation can have made them.
- * The gap: a live generation's process that left its group and session
- * and whose parent died within LOOK_MS before another generation's end is
- * taken for the ending one's; and a process the ending generation started
- * while the other lived, whose parent died before the end (a double fork
- * during a drain), is ambiguous and lives on until the other generation
- * ends too. Without a subreaper only the process group is found.
+ * The gap: a live generation's process that left its group and session,
+ * started after the ending generation, and whose parent died within
+ * LOOK_MS before that generation's end is taken for the ending one's; and
+ * a process the ending generation started while another lived, whose
+ * parent died before the end (a double fork during a drain; with
+ * --instances, at any time), is ambiguous and lives on until no other
+ * generation that started before it is left (with --instances: until the
+ * stop). Without a subreaper only the process group is found.
  */
 #define _GNU_SOURCE
 #include "leftovers.h"
@@ -234,7 +238,9 @@ static int kill_orphans_of(const struct leftovers_gen *dead) {
     struct orphan *o = orphan_find(pid, ps.start);
     uint32_t owner = by_leaders(pid, &ps);
     if (owner == OWNER_UNKNOWN && o != NULL) owner = o->owner;
-    if (owner == OWNER_UNKNOWN) owner = dead->id; /* arrived since the last look: dead's exit brought it */
+    /* Arrived since the last look: dead's exit brought it, unless it is
+     * older than dead (so not its descendant): another instance's. */
+    if (owner == OWNER_UNKNOWN) owner = ps.start != 0 && dead->start != 0 && ps.start < dead->start ? by_start(ps.start, dead) : dead->id;
     /* Ambiguous: dead's, unless a live generation but dead started before it. */
     if (owner == OWNER_AMBIGUOUS) owner = by_start(ps.start, dead);
     if (owner == dead->id || owner == OWNER_STRAY) {

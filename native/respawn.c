@@ -122,6 +122,40 @@ __attribute__((noreturn)) static void end_for_good(struct service *s, uint32_t r
   service_finish(s, ND_STATE_EXITED, reason, 0);
 }
 
+/* Does any instance but i run, or is one due to start (its restart delay,
+ * or a graceful restart's new generation that is its respawn)? */
+static int others_alive(const struct service *s, uint32_t i) {
+  for (uint32_t k = 0; k < s->cfg->instances; k++)
+    if (k != i && (gen_instance(s->gens, k) != NULL || s->respawn[k].at > 0 || s->respawn[k].deferred)) return 1;
+  return 0;
+}
+
+/* Instance i's policy will not restart it (reason: the state's
+ * ND_REASON_*; why: in words). With --instances N and another instance
+ * running or due, i alone stops for good and the others serve on (status:
+ * degraded); returns 1 then. Returns 0 when i was the last one: the
+ * service ends as with one instance. */
+static int instance_ends(struct service *s, uint32_t i, const char *reason, const char *why) {
+  char msg_buf[320];
+  struct nd_text msg;
+  if (s->cfg->instances <= 1 || !others_alive(s, i)) return 0;
+  s->respawn[i].gave_up = 1;
+  s->respawn[i].at = 0;
+  evlog_begin(50, "instance-gave-up");
+  evlog_int("instance", i);
+  evlog_str("reason", reason);
+  text_init(&msg, msg_buf, sizeof msg_buf);
+  text_str(&msg, "instance ");
+  text_u64(&msg, i);
+  text_str(&msg, " stopped for good (");
+  text_str(&msg, why);
+  text_str(&msg, "); the other instances serve on");
+  evlog_end(msg.buf);
+  /* RUNNING while another runs; RESTARTING while the others are only due. */
+  service_enter(s, others_run(s, i) ? s->phase : PHASE_RESTARTING);
+  return 1;
+}
+
 __attribute__((noreturn)) static void give_up(struct service *s, const struct nd_decision *d, int wstatus, const char *how) {
   char msg_buf[256];
   struct nd_text msg;
@@ -186,14 +220,28 @@ void respawn_death(struct service *s, struct generation *g) {
       if (!graceful_takes_over(s, d.delay_ms)) respawn_schedule(s, instance, d.delay_ms, d.in_window);
       return;
     case ND_VERDICT_CLEAN_EXIT:
+      if (instance_ends(s, instance, "clean-exit", "exited with code 0; --respawn on-failure does not restart a clean exit")) return;
       end_for_good(s, ND_REASON_CLEAN_EXIT, "the daemon exited with code 0; --respawn on-failure does not restart a clean exit");
     case ND_VERDICT_NO_RESPAWN_EXIT:
+      text_init(&msg, msg_buf, sizeof msg_buf);
+      text_str(&msg, "exited with ");
+      text_str(&msg, how);
+      text_str(&msg, ", listed in --no-respawn-exit: not restarted");
+      if (instance_ends(s, instance, "no-respawn-exit", msg.buf)) return;
       text_init(&msg, msg_buf, sizeof msg_buf);
       text_str(&msg, "the daemon exited with ");
       text_str(&msg, how);
       text_str(&msg, ", listed in --no-respawn-exit: not restarted");
       end_for_good(s, ND_REASON_NO_RESPAWN_EXIT, msg.buf);
     case ND_VERDICT_GIVE_UP:
+      text_init(&msg, msg_buf, sizeof msg_buf);
+      text_str(&msg, "crash loop: ");
+      text_u64(&msg, d.in_window);
+      text_str(&msg, " deaths within ");
+      text_u64(&msg, s->cfg->policy.window_ms);
+      text_str(&msg, " ms; last: ");
+      text_str(&msg, how);
+      if (instance_ends(s, instance, "crash-loop", msg.buf)) return;
       give_up(s, &d, wstatus, how);
   }
 }

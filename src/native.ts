@@ -91,6 +91,10 @@ export interface Native {
   readLinkAt(fd: number): Buffer
   /** mkdirat: true when made, false when something of that name was there (EEXIST). */
   mkdirAt(dirfd: number, name: string, mode: number): boolean
+  /** unlinkat(dirfd, name, 0): the entry itself (a symbolic link is removed, never followed); path names it in an error. */
+  unlinkAt(dirfd: number, name: string, path?: string): void
+  /** unlinkat(dirfd, name, AT_REMOVEDIR): only an empty directory (else ENOTEMPTY); path names it in an error. */
+  rmdirAt(dirfd: number, name: string, path?: string): void
   /** Mark fd close-on-exec. */
   setCloexec(fd: number): void
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */

@@ -41,7 +41,7 @@ export type NativeStage = (typeof NATIVE_STAGES)[number]
  * `name` and `spec`: a daemon's name, its standard directories and its
  * saved start spec (names/paths.ts, names/spec.ts).
  */
-export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'listen', 'helper', 'stop', 'reload', 'name', 'spec', 'unit', 'graceful', 'run'] as const
+export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'listen', 'helper', 'stop', 'reload', 'name', 'spec', 'unit', 'graceful', 'remove', 'run'] as const
 
 export type CallerStage = (typeof CALLER_STAGES)[number]
 

@@ -14,7 +14,7 @@ function prose(text: string): string {
   return text.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '').replace(/`[^`\n]*`/g, '')
 }
 
-/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens; repeats get -1, -2… */
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens; repeats get -1, -2…; and explicit <a id> anchors. */
 function anchors(markdown: string): Set<string> {
   const seen = new Map<string, number>()
   const out = new Set<string>()
@@ -26,6 +26,8 @@ function anchors(markdown: string): Set<string> {
     seen.set(slug, n + 1)
     out.add(n === 0 ? slug : `${slug}-${n}`)
   }
+  // An explicit anchor (`<a id="x"></a>`), which GitHub keeps as it is.
+  for (const [, id] of text.matchAll(/<a id="([^"]+)"><\/a>/g)) out.add(id)
   return out
 }
 

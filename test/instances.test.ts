@@ -4,7 +4,6 @@
 // every one and what it left. Real CLI, real nobody, real daemons, state
 // read from /proc.
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
-import { request } from 'node:http'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { daemonize } from '../src/index.js'
@@ -13,6 +12,7 @@ import { readSupervisorState, statePathOf } from '../src/files/state-file.js'
 import { fixtures } from './helpers/caller.js'
 import { runCli } from './helpers/cli.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
+import { type Answer, everyInstance, untilAsync } from './helpers/instances.js'
 import { startNamed, useNamesRoot } from './helpers/names.js'
 import { freePort } from './helpers/net.js'
 import { isAlive, procStat } from './helpers/proc.js'
@@ -26,59 +26,6 @@ const current = useNamesRoot()
 
 const app = join(fixtures, 'instances-http.mjs')
 const nobody = native().lookupUser('nobody')
-
-interface Answer {
-  instance: number | null
-  pid: number
-  env: string | null
-}
-
-/** One GET / on a fresh connection: who answered (undefined: the request failed). */
-function ask(port: number): Promise<Answer | undefined> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (s: string) => (body += s))
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(body) as Answer)
-        } catch {
-          resolve(undefined)
-        }
-      })
-      res.on('error', () => resolve(undefined))
-    })
-    req.on('error', () => resolve(undefined))
-    req.end()
-  })
-}
-
-/** until() for a probe that must await (until's probes are synchronous): the same deadline and failure message. */
-async function untilAsync(what: string, probe: () => Promise<boolean>, seen: () => unknown, timeoutMs = 30_000): Promise<void> {
-  const start = Date.now()
-  while (!(await probe())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${JSON.stringify(seen())}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-/** Requests until every instance 0..n-1 has answered: index -> its answer (the last one seen). */
-async function everyInstance(port: number, n: number, what: string): Promise<Map<number, Answer>> {
-  const seen = new Map<number, Answer>()
-  await untilAsync(
-    what,
-    async () => {
-      // A few at once: the kernel hands each new connection to one of the listeners waiting.
-      for (const a of await Promise.all(Array.from({ length: 8 }, () => ask(port)))) {
-        if (a?.instance !== undefined && a.instance !== null) seen.set(a.instance, a)
-      }
-      return seen.size === n
-    },
-    () => [...seen.entries()],
-  )
-  return seen
-}
 
 /**
  * The exec-time environment of an instance the state record names, once it
@@ -145,8 +92,8 @@ describe('--instances N', () => {
       expect(shown.out).toContain(`supervisor pid ${supervisor}`)
       expect(shown.out).toContain(`3 instances: pids ${[0, 1, 2].map((i) => first.get(i)?.pid).join(', ')}`)
       const json = await runCli(['status', 'web', '--json'], root.env)
-      expect((JSON.parse(json.out) as { supervisor: { instances: unknown } }).supervisor.instances).toEqual(
-        [0, 1, 2].map((i) => ({ index: i, pid: first.get(i)?.pid })),
+      expect((JSON.parse(json.out) as { supervisor: { instances: unknown } }).supervisor.instances).toMatchObject(
+        [0, 1, 2].map((i) => ({ index: i, pid: first.get(i)?.pid, phase: 'up', ready: true, restarts: 0, release: 0 })),
       )
 
       // kill -9 of instance 1: it comes back with index 1, the others keep their pids.
@@ -249,12 +196,6 @@ describe('--instances N', () => {
     expect(existsSync(base.pidFile)).toBe(false)
   })
 
-  it('unit refuses --instances N > 1 with one line saying why (exit 2): no NAME@.service template is exported yet', async () => {
-    const r = await runCli(['unit', join(fixtures, 'daemon-idle.js'), '--respawn', '--instances', '2', '--unit-dir', scratchDir('nd-units-'), '--systemd-version', '252'])
-    expect(r.code).toBe(2)
-    expect(r.err).toMatch(/a unit for several instances \(a NAME@\.service template\) is not exported yet/)
-  })
-
   it('restart --graceful refuses --instances as a start option (exit 2): the rolling restart is not built yet', async () => {
     const r = await runCli(['restart', '--graceful', '--pid-file', '/nonexistent/x.pid', '--instances', '2'])
     expect(r.code).toBe(2)
@@ -279,13 +220,14 @@ describe('--instances N', () => {
     for (const p of [st?.supervisorPid as number, ...after]) await untilGone(p)
   })
 
-  it('--instances max is the CPUs this process may run on, and is saved as given in the spec', async () => {
+  it('--instances max is the CPUs this process may use, and is saved as given in the spec', async () => {
     const root = current()
-    const { availableParallelism } = await import('node:os')
+    // The affinity mask under a cgroup CPU quota, if any (test/instances-max.test.ts tests the quota).
+    const { usableCpus } = await import('../src/proc/cpu-limit.js')
     const { result } = await startNamed([join(fixtures, 'daemon-idle.js'), '--name', 'many', '--respawn', '--instances', 'max'], root.env)
     const pidFile = result.pidFile as string
     const st = readSupervisorState(statePathOf(pidFile), 0)
-    expect(st?.instances?.length).toBe(Math.min(64, availableParallelism()))
+    expect(st?.instances?.length).toBe(usableCpus(64))
     const spec = JSON.parse(readFileSync(join(root.specs, 'many.json'), 'utf8')) as { options: { instances?: unknown } }
     expect(spec.options.instances).toBe('max')
     await until('every instance to run', () => readSupervisorState(statePathOf(pidFile), 0)?.instances?.every((i) => i.pid !== undefined) === true)

@@ -1,6 +1,8 @@
 // drain() on TERM, as docs/sockets.md shows it: the daemon stops accepting,
-// closes an idle keep-alive connection at once, answers the request in
-// flight with `Connection: close`, and exits once every connection ended.
+// leaves an idle keep-alive connection open and answers its next request
+// with `Connection: close` (closing it at once would reset a request already
+// on its way: issue 21), answers the request in flight with `Connection:
+// close`, and exits once every connection ended.
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
@@ -8,7 +10,7 @@ import { daemonize } from '../src/index.js'
 import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { untilLine } from './helpers/files.js'
-import { freePort } from './helpers/net.js'
+import { freePort, refusedProbe } from './helpers/net.js'
 import { until } from './helpers/wait.js'
 import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
 
@@ -38,7 +40,7 @@ function open(port: number): Promise<{ socket: Socket; text: () => string; ended
 const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n`
 
 describe('drain() on SIGTERM', () => {
-  it('closes the idle keep-alive connection, answers the one in flight with Connection: close, then exits', async () => {
+  it('keeps the idle keep-alive connection open and answers its next request with Connection: close, answers the one in flight with Connection: close, then exits', async () => {
     const port = await freePort()
     const log = join(dir, 'app.log')
     const d = await daemonize({ entry: httpDaemon, logFile: log, waitReadyMs: 15_000, listen: [`tcp:127.0.0.1:${port}`] })
@@ -54,10 +56,19 @@ describe('drain() on SIGTERM', () => {
     await untilLine(log, '{"slow":1500')
 
     process.kill(d.pid, 'SIGTERM')
-    // The idle connection ends long before the slow answer is due.
-    await until('the idle connection to be closed', () => idle.ended())
+    // The drain has begun once the port (a one-shot daemon's own) refuses connections.
+    await until('the port to refuse connections', refusedProbe(port))
+    expect(idle.ended()).toBe(false)
     expect(busy.ended()).toBe(false)
     expect(busy.text()).toBe('')
+
+    const first = idle.text()
+    idle.socket.write(request('/'))
+    await until('the idle connection\'s next request to be answered and its connection closed', () => idle.ended())
+    const second = idle.text().slice(first.length)
+    expect(second).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(second).toMatch(/\r\nConnection: close\r\n/i)
+    expect(second).toContain(`hello from ${d.pid}`)
 
     await until('the request in flight to be answered and its connection closed', () => busy.ended())
     expect(busy.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n/)

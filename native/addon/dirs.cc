@@ -90,6 +90,38 @@ Napi::Value MkdirAt(const Napi::CallbackInfo& info) {
   throw SystemError(info.Env(), errno, "mkdirat", name);
 }
 
+// unlinkAt(dirfd: number, name: string, path?: string) -> undefined
+// Removes the entry `name` of dirfd itself (never what a symbolic link
+// there points to: unlinkat does not follow). The caller has opened the
+// entry with openEntryAt and checked what it is; in a directory nobody else
+// may write (or a sticky one), the name cannot have changed since.
+// `path` only names it in an error.
+Napi::Value UnlinkAt(const Napi::CallbackInfo& info) {
+  const char* usage = "unlinkAt(dirfd: number, name: string, path?: string)";
+  int dirfd = IntArg(info, 0, usage);
+  std::string name = OneNameArg(info, 1, usage);
+  std::string path = OptionalStringArg(info, 2, usage);
+  if (Retry([&] { return unlinkat(dirfd, name.c_str(), 0); }) != 0) {
+    throw SystemError(info.Env(), errno, "unlinkat", path.empty() ? name : path);
+  }
+  return info.Env().Undefined();
+}
+
+// rmdirAt(dirfd: number, name: string, path?: string) -> undefined
+// Removes the directory `name` of dirfd only when it is empty (the kernel
+// refuses otherwise: ENOTEMPTY), never recursively; a symbolic link there
+// is ENOTDIR, not followed.
+Napi::Value RmdirAt(const Napi::CallbackInfo& info) {
+  const char* usage = "rmdirAt(dirfd: number, name: string, path?: string)";
+  int dirfd = IntArg(info, 0, usage);
+  std::string name = OneNameArg(info, 1, usage);
+  std::string path = OptionalStringArg(info, 2, usage);
+  if (Retry([&] { return unlinkat(dirfd, name.c_str(), AT_REMOVEDIR); }) != 0) {
+    throw SystemError(info.Env(), errno, "unlinkat", path.empty() ? name : path);
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitDirs(Napi::Env env, Napi::Object exports) {
@@ -97,4 +129,6 @@ void InitDirs(Napi::Env env, Napi::Object exports) {
   exports.Set("openEntryAt", Napi::Function::New(env, OpenEntryAt, "openEntryAt"));
   exports.Set("readLinkAt", Napi::Function::New(env, ReadLinkAt, "readLinkAt"));
   exports.Set("mkdirAt", Napi::Function::New(env, MkdirAt, "mkdirAt"));
+  exports.Set("unlinkAt", Napi::Function::New(env, UnlinkAt, "unlinkAt"));
+  exports.Set("rmdirAt", Napi::Function::New(env, RmdirAt, "rmdirAt"));
 }

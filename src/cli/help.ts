@@ -21,6 +21,8 @@ Commands:
   logs NAME [-n 50] [-f]                 the last lines of its log; -f follows
   unit NAME | <entry> [start options]    print (or --install) systemd units that run
                                          the same service under systemd itself
+  remove NAME [--logs]                   stop it if it runs, then forget the name
+                                         (spec, pid file; --logs: its log too)
 
 Options:
   -h, --help       show this help; 'node-daemonize <command> --help' for a command

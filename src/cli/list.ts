@@ -3,6 +3,7 @@
 import { escapeControls } from '../escape.js'
 import { type ListEntry, listDaemons } from '../names/list.js'
 import { formatDuration } from '../duration.js'
+import { formatBytes } from '../proc/usage.js'
 import { EXIT_OK, parseCommandLine, printOut, UsageError } from './args.js'
 
 export const usage = `Usage: node-daemonize list [--json]
@@ -13,7 +14,8 @@ uptime, restarts, resident memory, CPU use over its life and its log.
 Read from the saved specs, the pid files, their locks and /proc; nothing
 is changed.
 
-States: running, starting, restarting, stopping, failed (a --respawn
+States: running, degraded N/M (with --instances: N of its M instances are
+up, the others restarting or given up), starting, restarting, stopping, failed (a --respawn
 supervisor gave up), orphaned (dead, yet processes of it still run: what a
 supervisor killed with SIGKILL left, or the holders of a lock the daemon
 handed on; stop ends those of the service's user), stale (the pid file names
@@ -23,30 +25,25 @@ unknown (the spec or pid file cannot be used).
 Options:
   --json       print an array of {name, state, pid, supervisorPid,
                uptimeMs, restarts, rssBytes, cpuPercent, logFile, pidFile,
-               specPath, message}
+               specPath, message}; with --instances also instancesUp
+               {up, of} and instances [{index, phase, pid, uptimeMs,
+               restarts, rssBytes, ready, release, restartInMs}]
   -h, --help   show this help
 
 Exit status: 0 listed (also when there is none), 1 the directories cannot
 be used, 2 invalid arguments.`
-
-function bytes(n: number | undefined): string {
-  if (n === undefined) return '-'
-  if (n < 1024 * 1024) return `${Math.round(n / 1024)}K`
-  if (n < 1024 * 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)}M`
-  return `${(n / (1024 * 1024 * 1024)).toFixed(1)}G`
-}
 
 /** The rows as a table with aligned columns; the log path last, whole. */
 export function formatTable(entries: ListEntry[]): string {
   const head = ['NAME', 'STATE', 'PID', 'SUPERVISOR', 'UPTIME', 'RESTARTS', 'RSS', 'CPU%', 'LOG']
   const rows = entries.map((e) => [
     e.name,
-    e.state,
+    e.instancesUp !== undefined && e.state === 'degraded' ? `degraded ${e.instancesUp.up}/${e.instancesUp.of}` : e.state,
     e.pid === undefined ? '-' : String(e.pid),
     e.supervisorPid === undefined ? '-' : String(e.supervisorPid),
     e.uptimeMs === undefined ? '-' : formatDuration(e.uptimeMs),
     e.restarts === undefined ? '-' : String(e.restarts),
-    bytes(e.rssBytes),
+    formatBytes(e.rssBytes),
     e.cpuPercent === undefined ? '-' : e.cpuPercent.toFixed(1),
     // A path is whatever bytes were given: shown, not obeyed.
     escapeControls(e.logFile ?? '-'),

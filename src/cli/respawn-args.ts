@@ -52,7 +52,8 @@ export const respawnUsage = `Supervision (a small C supervisor restarts the daem
   --stop-timeout D        on stop, the supervisor's wait after SIGTERM before
                           SIGKILL (default 10s)
   --instances N           run N generations side by side (1 to ${MAX_INSTANCES}, or max:
-                          the CPUs this process may run on), on the same
+                          the CPUs this process may use: its affinity mask,
+                          lowered to a cgroup CPU quota), on the same
                           --listen sockets, each restarted on its own, each
                           with its index 0..N-1 in NODE_DAEMONIZE_INSTANCE;
                           needs --respawn; restart --graceful (rolling) is

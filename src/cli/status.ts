@@ -3,6 +3,7 @@
 // file, never takes its lock.
 import { DaemonizeError } from '../errors.js'
 import { status } from '../control/status.js'
+import { instanceLines } from '../control/instances-status.js'
 import { parseCommandLine, printOut } from './args.js'
 import { resolveTarget } from './target.js'
 
@@ -17,7 +18,10 @@ Options:
   --pid-file FILE   the daemon's pid file (instead of NAME)
   --json            print {state, code, pid, pidFile, message} as JSON
                     (dead: survivors, what still runs that stop ends;
-                    lockHolders, who holds the lock)
+                    lockHolders, who holds the lock; with --respawn,
+                    supervisor: its record, with --instances each one's
+                    index, phase, pid, uptimeMs, restarts, rssBytes,
+                    ready, release, restartInMs in supervisor.instances)
   -h, --help        show this help
 
 A dead service may still have processes running: the generation a
@@ -26,7 +30,14 @@ the processes holding the lock of a daemon that handed its lock fd on. The
 message names them (a recorded pid only while its start time and uid still
 match the launch record), and whether stop ends them.
 
-Exit status (LSB): 0 running (or starting), 1 dead but the pid file exists
+With --instances N the state is "running" while every instance is up and
+"degraded (3/4 instances up)" while some are restarting or have given up
+(a crash loop, an exit the policy does not restart: the others serve on);
+a line per instance follows (index, pid, uptime, restarts, resident memory,
+ready, release, phase: up, restarting in Ns, gave up). The service fails
+when no instance is left to run.
+
+Exit status (LSB): 0 running, degraded (or starting), 1 dead but the pid file exists
 (its lock is free, or held by processes other than its pid), 3 not running
 (no pid file), 4 unknown (the pid file is unreadable, not a regular file, a
 symlink or hard link, or holds no pid), 2 invalid arguments.`
@@ -62,6 +73,11 @@ export async function run(args: string[]): Promise<number> {
   const s = status(target.pidFile)
   const name = target.spec?.name
   if (values.json) printOut(JSON.stringify(name === undefined ? s : { name, ...s }))
-  else printOut(name === undefined ? s.message : `${name}: ${s.message}`)
+  else {
+    printOut(name === undefined ? s.message : `${name}: ${s.message}`)
+    // With --instances, while the supervisor runs: a line per instance.
+    const list = s.supervisor?.instances
+    if (s.code === 0 && list !== undefined && list.length > 1) printOut(instanceLines(list).join('\n'))
+  }
   return s.code
 }

@@ -16,8 +16,8 @@ process holding the file's lock, send it the signal, wait for it to exit,
 send SIGKILL if it is still there after the timeout, then remove the pid
 file. A stale pid file (lock free) names no daemon: nothing is signalled,
 but what the launch record identifies (start time and uid) as still running
-is stopped: the generation a supervisor killed with SIGKILL left behind,
-then, with SIGKILL, what runs as the service's user in its session, then
+is stopped: the generation a supervisor killed with SIGKILL left behind
+(with --instances, every instance's, each named), then, with SIGKILL, what runs as the service's user in its session, then
 what is left in the service's cgroup (cgroup.kill), whose cgroups are then
 removed. Until then, start refuses.
 

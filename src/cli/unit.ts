@@ -40,7 +40,9 @@ Print a systemd service unit that runs the daemon NAME (from the spec that
 Type=notify with --wait-ready (ready() then notifies systemd), else
 Type=exec; User=, Group=, WorkingDirectory=, UMask=, LimitNOFILE=,
 LimitCORE=; Restart=, RestartSec=, StartLimitBurst= from --respawn;
-ExecReload= to reopen the log; a .socket unit for --listen. The
+ExecReload= to reopen the log; a .socket unit for --listen; with
+--instances N a template, NAME@.service, each instance NAME@i.service
+with NODE_DAEMONIZE_INSTANCE=i and the same sockets. The
 environment goes to an EnvironmentFile= (mode 0600), never into the
 unit: the --env values, or a saved spec's whole environment. What systemd
 does differently is said in the unit's comments. Values are quoted for
@@ -50,7 +52,8 @@ refused. --respawn needs no --pid-file here: systemd supervises.
 Options of unit:
   --install               write the files into the unit directory (never
                           over an existing file) and print the systemctl
-                          commands that enable and start the service
+                          commands that enable and start the service (with
+                          --instances N: the socket and NAME@0..N-1.service)
   --unit-dir DIR          where --install writes and the unit looks for its
                           environment file (default ${SYSTEM_UNIT_DIR}; for
                           tests and staging)
@@ -128,7 +131,12 @@ function savedSpec(req: StartRequest): LoadedSpec | undefined {
 
 /** The systemctl commands that enable and start what was installed. */
 export function enableCommands(units: Units): string[] {
-  return ['systemctl daemon-reload', `systemctl enable --now ${[...units.sockets, units.service].map(shellWord).join(' ')}`]
+  return ['systemctl daemon-reload', `systemctl enable --now ${[...units.sockets, ...(units.instances ?? [units.service])].map(shellWord).join(' ')}`]
+}
+
+/** --json's `instances`: the instance units of a template (absent without --instances). */
+function instancesOf(units: Units): { instances?: string[] } {
+  return units.instances ? { instances: units.instances } : {}
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -139,12 +147,12 @@ export async function run(args: string[]): Promise<number> {
   if (cmd.install) {
     installFiles(dir, units.files)
     const commands = enableCommands(units)
-    if (cmd.json) printOut(JSON.stringify({ installed: true, service: units.service, sockets: units.sockets, files, commands }))
+    if (cmd.json) printOut(JSON.stringify({ installed: true, service: units.service, ...instancesOf(units), sockets: units.sockets, files, commands }))
     else if (!cmd.quiet) printOut([`installed ${files.map((f) => f.path).join(', ')}`, ...commands].join('\n'))
     return EXIT_OK
   }
   if (cmd.json) {
-    printOut(JSON.stringify({ installed: false, service: units.service, sockets: units.sockets, files }))
+    printOut(JSON.stringify({ installed: false, service: units.service, ...instancesOf(units), sockets: units.sockets, files }))
   } else if (files.length === 1) {
     printOut(files[0].text)
   } else {

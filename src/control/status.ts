@@ -12,6 +12,7 @@ import { processHoldsFile, type LockHolder } from '../proc/lock-holders.js'
 import { inspectPidFile, type LockRef, type PidFileState } from '../files/pidfile-inspect.js'
 import type { SupervisorState } from '../files/state-file.js'
 import { describeEnd, describeRunning, supervisorStatus, type SupervisorStatus } from './supervisor-status.js'
+import { instancesUp } from './instances-status.js'
 import { launchRecord, supervisorRecord } from '../files/launch-record.js'
 import { describeHolders, findHolders, judgeHolders } from './stop-holders.js'
 import { describeSurvivors, findSurvivors, survivorPids, type Survivors } from './survivors.js'
@@ -21,7 +22,8 @@ export type LsbStatus = 0 | 1 | 3 | 4
 
 export interface DaemonStatus {
   /** restarting, stopping and failed: a service started with respawn (see `supervisor`). */
-  state: 'running' | 'starting' | 'restarting' | 'stopping' | 'dead' | 'failed' | 'stopped' | 'unknown'
+  /** degraded: with --instances, some (not all) instances are up; LSB 0 while one serves. */
+  state: 'running' | 'degraded' | 'starting' | 'restarting' | 'stopping' | 'dead' | 'failed' | 'stopped' | 'unknown'
   code: LsbStatus
   /** The pid the pid file names: with respawn, the supervisor's. */
   pid?: number
@@ -55,7 +57,7 @@ export function status(pidFile: string): DaemonStatus {
     let sup: SupervisorStatus | undefined
     try {
       const st = supervisorRecord(s.path, s.pid)
-      sup = st === undefined ? undefined : supervisorStatus(st)
+      sup = st === undefined ? undefined : supervisorStatus(st, Date.now(), true)
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)
       return { state: 'unknown', code: 4, pid: s.pid ?? undefined, pidFile, message: `status unknown: ${message}` }
@@ -166,7 +168,9 @@ function heldElsewhere(pidFile: string, pid: number, lock: LockRef): DaemonStatu
 function supervisedStatus(pidFile: string, held: boolean, sup: SupervisorStatus, pid: number | null): DaemonStatus {
   const base = { pid: sup.pid, pidFile, supervisor: sup }
   if (held) {
-    const state = sup.state === 'restarting' ? 'restarting' : sup.state === 'starting' ? 'starting' : sup.state === 'stopping' ? 'stopping' : 'running'
+    const n = instancesUp(sup.instances)
+    const running = n !== undefined && n.up < n.of ? 'degraded' : 'running'
+    const state = sup.state === 'restarting' ? 'restarting' : sup.state === 'starting' ? 'starting' : sup.state === 'stopping' ? 'stopping' : running
     return { ...base, state, code: 0, message: describeRunning(sup) }
   }
   if (sup.state === 'failed') return { ...base, state: 'failed', code: 1, message: `failed: ${describeEnd(sup)}` }

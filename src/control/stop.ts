@@ -20,7 +20,7 @@ import { removeStateFile, statePathOf, type SupervisorState } from '../files/sta
 import { SUPERVISOR_STOP_GRACE_MS } from './supervisor-status.js'
 import { supervisorRecord } from '../files/launch-record.js'
 import { stopLockHolders } from './stop-holders.js'
-import { endSurvivors, findSurvivors, survivorPids, type Survivors } from './survivors.js'
+import { endSurvivors, findSurvivors, instancesNamed, survivorPids, type Survivors } from './survivors.js'
 import { pidList } from './terminate.js'
 export interface StopOptions {
   /** The first signal (default SIGTERM). */
@@ -38,6 +38,8 @@ export interface StopResult {
   escalated: boolean
   /** With respawn: the daemon the supervisor was running when it was stopped (pid is the supervisor's). */
   daemonPid?: number
+  /** With --instances: every instance that ran when it was stopped (index and pid). */
+  instances?: { index: number; pid: number }[]
   message: string
 }
 
@@ -211,11 +213,12 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
         ? `stopped the service: ${who} outlived ${signalLabel(first)} by ${waitMs} ms; it and every process of session ${sid} were killed with SIGKILL`
         : `stopped pid ${pid}: it outlived ${signalLabel(sig)} by ${timeoutMs} ms and was killed with SIGKILL`
       : supervised !== undefined
-        ? `stopped the service: ${who} stopped ${supervised.daemonPid !== undefined ? `the daemon (pid ${supervised.daemonPid})` : 'it'} and exited`
+        ? `stopped the service: ${who} stopped ${whatRan(supervised)} and exited`
         : `stopped pid ${pid} with ${signalLabel(sig)}`
   // The daemon is gone either way; a pid file that cannot be removed is
   // reported, not an error (the next start reclaims it).
   const after = await removeFiles(pidFile, s.lock, stage)
+  const ran = instancesRunning(supervised)
   return {
     wasRunning: true,
     pid,
@@ -223,7 +226,25 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
     escalated,
     message: how + after,
     ...(supervised !== undefined ? { daemonPid: supervised.daemonPid } : {}),
+    ...(ran !== undefined ? { instances: ran } : {}),
   }
+}
+
+/** With --instances: each instance that ran when the stop began (its index and pid), from the record read before it. */
+function instancesRunning(st: SupervisorState | undefined): { index: number; pid: number }[] | undefined {
+  if (st?.instances === undefined || st.instances.length < 2) return undefined
+  return st.instances.filter((i) => i.pid !== undefined).map((i) => ({ index: i.index, pid: i.pid as number }))
+}
+
+/** What the supervisor stopped, as its record named it before the stop: the daemon, or every instance that ran. */
+function whatRan(st: SupervisorState): string {
+  const ran = instancesRunning(st)
+  if (ran !== undefined && ran.length > 0) {
+    const n = st.instances?.length ?? ran.length
+    const which = ran.length === n ? `its ${n} instances` : `the ${ran.length} of its ${n} instances that ran`
+    return `${which} (${pidList(ran.map((i) => i.pid), ran.length)})`
+  }
+  return st.daemonPid !== undefined ? `the daemon (pid ${st.daemonPid})` : 'it'
 }
 
 /**
@@ -281,8 +302,10 @@ async function stopSurvivors(
   const wait = timeoutMs ?? (supervised ? found.record.stopTimeoutMs : DEFAULT_STOP_TIMEOUT_MS)
   const r = await endSurvivors(pidFile, pid, found, sig.num, wait, stage)
   const done: string[] = []
-  if (r.daemon !== undefined) {
-    const how = `${signalLabel(sig)}${r.escalated ? `, then SIGKILL after ${wait} ms` : ''}`
+  const how = `${signalLabel(sig)}${r.escalated ? `, then SIGKILL after ${wait} ms` : ''}`
+  if (r.instances.length > 0) {
+    done.push(`stopped ${instancesNamed(r.instances)}, the generations it left running (${how})`)
+  } else if (r.daemon !== undefined) {
     done.push(supervised ? `stopped pid ${r.daemon}, the generation it left running (${how})` : `stopped it (${how})`)
   }
   if (r.session.length > 0) done.push(`killed ${pidList(r.session)} left in its session (SIGKILL)`)
@@ -299,6 +322,7 @@ async function stopSurvivors(
     signal: r.daemon !== undefined ? sig.name : r.session.length > 0 || (r.cgroup?.killed.length ?? 0) > 0 ? 'SIGKILL' : undefined,
     escalated: r.escalated,
     ...(r.daemon !== undefined ? { daemonPid: r.daemon } : {}),
+    ...(r.instances.length > 0 ? { instances: r.instances } : {}),
     message: head + done.join('; ') + (lock === undefined ? '' : await removeFiles(pidFile, lock, stage)),
   }
 }

@@ -5,6 +5,7 @@
 import { signalName } from '../signals.js'
 import { formatDuration } from '../duration.js'
 import type { GracefulOutcome, GracefulState, SupervisorState } from '../files/state-file.js'
+import { describePhase, type InstanceStatus, instancesStatus, instancesUp } from './instances-status.js'
 
 /** After the supervisor's own stop timeout, `stop` waits this much longer before it kills the whole session itself. */
 export const SUPERVISOR_STOP_GRACE_MS = 5000
@@ -43,8 +44,8 @@ export interface SupervisorStatus {
    * sees the outcome.
    */
   lastGraceful?: LastGraceful
-  /** With --instances: each instance's index and its current generation's pid (undefined: none right now). */
-  instances?: { index: number; pid?: number }[]
+  /** With --instances: each instance (index, phase, pid, uptime, restarts, RSS, ready, release; instances-status.ts). */
+  instances?: InstanceStatus[]
 }
 
 export interface LastGraceful {
@@ -93,7 +94,8 @@ function lastExitOf(s: SupervisorState): SupervisorStatus['lastExit'] {
   return { code: s.lastExit.code as number }
 }
 
-export function supervisorStatus(s: SupervisorState, now = Date.now()): SupervisorStatus {
+/** withRss: read each running instance's resident memory from /proc (status does; a pure decode does not). */
+export function supervisorStatus(s: SupervisorState, now = Date.now(), withRss = false): SupervisorStatus {
   return {
     pid: s.supervisorPid,
     state: s.state,
@@ -115,7 +117,7 @@ export function supervisorStatus(s: SupervisorState, now = Date.now()): Supervis
     nextPid: s.graceful.nextPid,
     drainingPid: s.graceful.drainingPid,
     lastGraceful: lastGracefulOf(s.graceful),
-    instances: s.instances?.map((i) => ({ index: i.index, pid: i.pid })),
+    instances: instancesStatus(s, now, withRss),
   }
 }
 
@@ -167,8 +169,10 @@ export function describeRunning(s: SupervisorStatus): string {
       return `stopping (${tail})`
     default:
       if (s.instances !== undefined && s.instances.length > 1) {
-        const pids = s.instances.map((i) => (i.pid !== undefined ? String(i.pid) : `(instance ${i.index} restarting)`)).join(', ')
-        return `running (${tail}, ${s.instances.length} instances: pids ${pids})`
+        const pids = s.instances.map((i) => (i.pid !== undefined ? String(i.pid) : `(instance ${i.index} ${describePhase(i)})`)).join(', ')
+        const n = instancesUp(s.instances)
+        const head = n !== undefined && n.up < n.of ? `degraded (${n.up}/${n.of} instances up)` : 'running'
+        return `${head} (${tail}, ${s.instances.length} instances: pids ${pids})`
       }
       if (s.daemonPid === undefined) return `running (${tail}; no daemon right now)`
       return `running (daemon pid ${s.daemonPid}, up ${formatDuration(s.uptimeMs ?? 0)}${s.ready ? ', ready' : ''}, ${tail})`

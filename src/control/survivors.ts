@@ -20,8 +20,10 @@ export interface Survivors {
   record: SupervisorState
   /** The supervisor's pid (0: a one-shot daemon). */
   supervisorPid: number
-  /** The daemon (the current generation), still the recorded process. */
+  /** The daemon (the current generation; with --instances the lowest instance's that ran), still the recorded process. */
   daemon?: ProcIdentity
+  /** With --instances: every instance's generation still the recorded process (the daemon's among them), by index. */
+  instances: { index: number; id: ProcIdentity }[]
   /** Other processes of the service left in its session (a supervised service's only). */
   session: ProcIdentity[]
   /** The rest of what runs in the service's recorded cgroup (cgroup mode only): what left the session. */
@@ -43,7 +45,7 @@ const ENDED = new Set(['failed', 'stopped', 'exited'])
 export function findSurvivors(pidFile: string, pid: number | null): Survivors | undefined {
   const record = launchRecord(pidFile, pid)
   if (record === undefined || ENDED.has(record.state)) return undefined
-  const out: Survivors = { record, supervisorPid: record.supervisorPid, session: [], cgroup: [], unidentified: false, pidReused: false }
+  const out: Survivors = { record, supervisorPid: record.supervisorPid, instances: [], session: [], cgroup: [], unidentified: false, pidReused: false }
   const uid = record.serviceUid
   out.unidentified = uid === undefined
   if (record.daemonPid !== undefined) {
@@ -51,10 +53,24 @@ export function findSurvivors(pidFile: string, pid: number | null): Survivors | 
     if (isRecordedProcess(id, { startTicks: record.daemonStartTicks, uid })) out.daemon = id
     else out.pidReused = id !== undefined && id.state !== 'Z' && id.state !== 'X'
   }
+  out.instances = recordedInstances(record, out.daemon)
   if (!record.oneShot) {
-    out.session = sessionLeftovers(record, out.daemon?.pid)
-    const named = new Set([out.daemon?.pid, ...out.session.map((p) => p.pid), process.pid])
+    const generations = new Set([out.daemon?.pid, ...out.instances.map((i) => i.id.pid)])
+    out.session = sessionLeftovers(record, generations)
+    const named = new Set([...generations, ...out.session.map((p) => p.pid), process.pid])
     out.cgroup = (cgroupMembers(pidFile, record, 'pidfile')?.pids ?? []).filter((p) => !named.has(p))
+  }
+  return out
+}
+
+/** With --instances: each instance's generation the record names that is still that process (start time and uid); the daemon's as found. */
+function recordedInstances(record: SupervisorState, daemon: ProcIdentity | undefined): { index: number; id: ProcIdentity }[] {
+  const out: { index: number; id: ProcIdentity }[] = []
+  if (record.instances === undefined || record.instances.length < 2) return out
+  for (const i of record.instances) {
+    if (i.pid === undefined) continue
+    const id = i.pid === daemon?.pid ? daemon : procIdentity(i.pid)
+    if (isRecordedProcess(id, { startTicks: i.startTicks, uid: record.serviceUid })) out.push({ index: i.index, id: id as ProcIdentity })
   }
   return out
 }
@@ -67,23 +83,36 @@ export function findSurvivors(pidFile: string, pid: number | null): Survivors | 
  * a new session, which is not ours (an id is not reused while any process
  * is still in its session).
  */
-function sessionLeftovers(record: SupervisorState, daemonPid: number | undefined): ProcIdentity[] {
+function sessionLeftovers(record: SupervisorState, generations: Set<number | undefined>): ProcIdentity[] {
   const { sid, serviceUid: uid, supervisorStartTicks: since } = record
   if (sid <= 1 || uid === undefined || since === undefined) return []
   const leader = procIdentity(sid)
   if (leader !== undefined && leader.state !== 'Z' && leader.state !== 'X') return []
   const out: ProcIdentity[] = []
   for (const pid of allPids()) {
-    if (pid === daemonPid || pid === record.supervisorPid || pid === process.pid) continue
+    if (generations.has(pid) || pid === record.supervisorPid || pid === process.pid) continue
     const id = procIdentity(pid)
     if (id !== undefined && id.session === sid && id.startTicks >= since && isLiveOf(id, uid)) out.push(id)
   }
   return out
 }
 
-/** Every pid of the survivors: the daemon first, then its session's, then the rest of its cgroup's. */
+/** The generations that survive: every instance's (by index), else the daemon. */
+function generationPids(s: Survivors): number[] {
+  if (s.instances.length > 0) return s.instances.map((i) => i.id.pid)
+  return s.daemon ? [s.daemon.pid] : []
+}
+
+/** Every pid of the survivors: the daemon (every instance's generation) first, then its session's, then the rest of its cgroup's. */
 export function survivorPids(s: Survivors): number[] {
-  return [...(s.daemon ? [s.daemon.pid] : []), ...s.session.map((p) => p.pid), ...s.cgroup]
+  return [...generationPids(s), ...s.session.map((p) => p.pid), ...s.cgroup]
+}
+
+/** "instances 0, 1 and 2 (pids a, b and c)", "instance 2 (pid c)": every one named. */
+export function instancesNamed(list: { index: number; pid: number }[]): string {
+  const idx = list.map((i) => String(i.index))
+  const words = idx.length === 1 ? `instance ${idx[0]}` : `instances ${idx.slice(0, -1).join(', ')} and ${idx.at(-1)}`
+  return `${words} (${pidList(list.map((i) => i.pid), list.length)})`
 }
 
 /** "pid 1234 of the service still runs unsupervised" (in its session, its cgroup: where it was found, when the daemon is not among them). */
@@ -91,6 +120,12 @@ function stillRuns(s: Survivors, pids: number[]): string {
   const runs = pids.length === 1 ? 'runs' : 'run'
   const how = s.supervisorPid > 0 ? 'unsupervised' : 'without holding its lock'
   const where = s.daemon !== undefined ? '' : s.cgroup.length === 0 ? ' in its session' : s.session.length === 0 ? ' in its cgroup' : ' in its session and its cgroup'
+  if (s.instances.length > 0) {
+    // Every instance named; then what else runs of it.
+    const rest = pids.slice(s.instances.length)
+    const others = rest.length === 0 ? '' : ` and ${pidList(rest)}`
+    return `${instancesNamed(s.instances.map((i) => ({ index: i.index, pid: i.id.pid })))}${others} of the service still run ${how}`
+  }
   return `${pidList(pids)} of the service still ${runs} ${how}${where}`
 }
 
@@ -104,7 +139,7 @@ export function describeSurvivors(s: Survivors): string {
     return `${gone}nothing of the service still runs`
   }
   const them = pids.length === 1 ? 'it' : 'them'
-  return `${s.daemon === undefined ? 'its daemon died with it, but ' : ''}${stillRuns(s, pids)} (stop ends ${them})`
+  return `${s.daemon === undefined && s.instances.length === 0 ? 'its daemon died with it, but ' : ''}${stillRuns(s, pids)} (stop ends ${them})`
 }
 
 /**
@@ -144,14 +179,22 @@ export async function endSurvivors(
   sig: number,
   timeoutMs: number,
   stage: Stage,
-): Promise<{ daemon?: number; escalated: boolean; session: number[]; cgroup?: CgroupEnd }> {
+): Promise<{ daemon?: number; instances: { index: number; pid: number }[]; escalated: boolean; session: number[]; cgroup?: CgroupEnd }> {
   const { record } = s
   const uid = record.serviceUid
-  const out: { daemon?: number; escalated: boolean; session: number[]; cgroup?: CgroupEnd } = { escalated: false, session: [] }
-  if (s.daemon !== undefined) {
-    const startTicks = s.daemon.startTicks
-    const r = await terminate([{ pid: s.daemon.pid, isStill: (id) => isRecordedProcess(id, { startTicks, uid }) }], sig, timeoutMs, stage)
-    out.daemon = r.signalled[0]
+  const out: { daemon?: number; instances: { index: number; pid: number }[]; escalated: boolean; session: number[]; cgroup?: CgroupEnd } = {
+    instances: [],
+    escalated: false,
+    session: [],
+  }
+  // The daemon, or with --instances every instance's generation: the first signal to all at once.
+  const generations = s.instances.length > 0 ? s.instances : s.daemon !== undefined ? [{ index: -1, id: s.daemon }] : []
+  if (generations.length > 0) {
+    const victims = generations.map(({ id: { pid, startTicks } }) => ({ pid, isStill: (id: ProcIdentity) => isRecordedProcess(id, { startTicks, uid }) }))
+    const r = await terminate(victims, sig, timeoutMs, stage)
+    const signalled = new Set(r.signalled)
+    out.daemon = s.daemon !== undefined && signalled.has(s.daemon.pid) ? s.daemon.pid : s.instances.length > 0 ? r.signalled[0] : undefined
+    out.instances = s.instances.filter((i) => signalled.has(i.id.pid)).map((i) => ({ index: i.index, pid: i.id.pid }))
     out.escalated = r.escalated.length > 0
   }
   if (!record.oneShot) {
@@ -170,7 +213,7 @@ export async function endSurvivors(
     }
     const cg = await endServiceCgroup(pidFile, record, stage)
     if (cg !== undefined) {
-      const done = new Set([out.daemon, ...out.session])
+      const done = new Set([out.daemon, ...out.instances.map((i) => i.pid), ...out.session])
       out.cgroup = { ...cg, killed: cg.killed.filter((p) => !done.has(p)) }
     }
   }

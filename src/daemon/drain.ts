@@ -1,17 +1,22 @@
-// Graceful shutdown of a server (docs/sockets.md): stop accepting, close
-// idle keep-alive connections, let requests in flight finish and answer
-// them with `Connection: close`, then resolve. Public APIs only: responses
-// in flight are known through a 'request' listener that drainable()
-// installs (call it when the server is made); without it they still
-// finish, and their connections are closed as soon as they are idle.
+// Graceful shutdown of a server (docs/sockets.md#drain): stop accepting,
+// let every keep-alive connection end on a response that says `Connection:
+// close` (or on the server's keepAliveTimeout when it stays idle), then
+// resolve. An idle keep-alive connection is never closed at once: the
+// client's next request may already be on its way, and a client that does
+// not retry would lose it. Public APIs only: responses in flight are known
+// through a 'request' listener that drainable() installs (call it when the
+// server is made); without it, drain() still marks every request that
+// arrives once it has begun.
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
-import type { Server as NetServer } from 'node:net'
+import { Server as NetServer } from 'node:net'
 
 type AnyServer = NetServer | HttpServer
 
 interface Tracked {
   inFlight: Set<ServerResponse>
   draining: boolean
+  /** drainable() was called: its listener marks the requests of a drain. */
+  listening: boolean
 }
 
 const tracked = new WeakMap<AnyServer, Tracked>()
@@ -23,13 +28,13 @@ function isHttp(server: AnyServer): server is HttpServer {
 function trackingOf(server: AnyServer): Tracked {
   let t = tracked.get(server)
   if (t === undefined) {
-    t = { inFlight: new Set(), draining: false }
+    t = { inFlight: new Set(), draining: false, listening: false }
     tracked.set(server, t)
   }
   return t
 }
 
-/** During a drain, a response's connection ends with it. */
+/** During a drain, a response's connection ends with it (Node ends the socket after a `close` response). */
 function closeAfter(res: ServerResponse): void {
   if (!res.headersSent) res.setHeader('Connection', 'close')
 }
@@ -42,6 +47,8 @@ function closeAfter(res: ServerResponse): void {
 export function drainable<S extends AnyServer>(server: S): S {
   if (!isHttp(server)) return server
   const t = trackingOf(server)
+  if (t.listening) return server
+  t.listening = true
   server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
     if (t.draining) {
       closeAfter(res)
@@ -61,11 +68,13 @@ export interface DrainOptions {
 /**
  * Stop accepting connections on `server` (its listening socket is closed:
  * under node-daemonize the socket itself stays open in the supervisor, so
- * new connections wait in its backlog for the next process), close idle
- * keep-alive connections, answer the requests in flight with `Connection:
- * close`, and resolve once every connection has ended: true, or false when
- * timeoutMs ran out and the rest were destroyed. For a net.Server (not
- * HTTP), connections are left to end on their own until the timeout.
+ * new connections wait in its backlog for the next process), answer every
+ * request from now on, and those in flight, with `Connection: close`, leave
+ * idle keep-alive connections open until their next request (answered with
+ * `close`) or the server's keepAliveTimeout, and resolve once every
+ * connection has ended: true, or false when timeoutMs ran out and the rest
+ * were destroyed. For a net.Server (not HTTP), connections are left to end
+ * on their own until the timeout.
  */
 export function drain(server: AnyServer, options: DrainOptions = {}): Promise<boolean> {
   const timeoutMs = options.timeoutMs ?? 10_000
@@ -79,23 +88,20 @@ export function drain(server: AnyServer, options: DrainOptions = {}): Promise<bo
       done(true)
       return
     }
-    server.close(() => done(true))
     if (isHttp(server)) {
       const t = trackingOf(server)
       t.draining = true
-      for (const res of t.inFlight) {
-        closeAfter(res)
-        // Headers already sent: the connection is idle once this ends.
-        res.once('finish', () => setImmediate(() => server.closeIdleConnections()))
-      }
+      for (const res of t.inFlight) closeAfter(res)
       t.inFlight.clear()
-      server.closeIdleConnections()
-      // Requests without drainable(): their connections close when idle.
-      server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-        closeAfter(res)
-        res.once('finish', () => setImmediate(() => server.closeIdleConnections()))
-      })
+      // Without drainable(): mark the requests of the drain before the application's handler answers them.
+      if (!t.listening) server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => closeAfter(res))
     }
+    // net.Server's close, not http.Server's: since Node 19 the latter also
+    // closes every idle keep-alive connection (closeIdleConnections()), and
+    // a request already on its way on one of them would be reset. This
+    // closes the listening handle only, and calls back once the last
+    // connection has ended.
+    NetServer.prototype.close.call(server, () => done(true))
     timer = setTimeout(() => {
       if (isHttp(server)) server.closeAllConnections()
       done(false)

@@ -116,7 +116,6 @@ function checkServiceDir(st: Stats, path: string, uid: number, stage: Stage): vo
  * (openat, never a path): the user controls what is in it.
  */
 export function openServiceDir(dir: ServiceDir, stage: Stage, create?: DirRule): number | undefined {
-  const path = join(dir.parent, dir.name)
   let parentFd: number
   if (create !== undefined) {
     parentFd = openEnsuredDir(dir.parent, create, stage)
@@ -126,37 +125,47 @@ export function openServiceDir(dir: ServiceDir, stage: Stage, create?: DirRule):
     parentFd = walked.fd
   }
   try {
-    const n = native()
-    let made = false
-    try {
-      if (create !== undefined) made = n.mkdirAt(parentFd, dir.name, SERVICE_DIR_MODE)
-    } catch (err) {
-      throw stageError(stage, `cannot create directory ${path}`, err, path)
-    }
-    let fd: number
-    try {
-      fd = n.openAt(parentFd, dir.name, fsc.O_RDONLY | fsc.O_DIRECTORY, 0, path)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT' && create === undefined) return undefined
-      if (code === 'ELOOP') throw unsafeDir(path, `is a symbolic link, but ${serviceRule(dir.uid)}`, stage, 'ELOOP')
-      if (code === 'ENOTDIR') throw unsafeDir(path, 'is not a directory', stage, 'ENOTDIR')
-      throw stageError(stage, `cannot open directory ${path}`, err, path)
-    }
-    try {
-      if (made) {
-        // Root's until now, 0750 (with the umask's bits off): the user's from here.
-        fchownSync(fd, dir.uid, dir.gid)
-        fchmodSync(fd, SERVICE_DIR_MODE)
-      } else {
-        checkServiceDir(fstatSync(fd), path, dir.uid, stage)
-      }
-    } catch (err) {
-      closeSync(fd)
-      throw err instanceof DaemonizeError ? err : stageError(stage, `cannot prepare directory ${path}`, err, path)
-    }
-    return fd
+    return openServiceDirAt(parentFd, dir, stage, create)
   } finally {
     closeSync(parentFd)
   }
+}
+
+/**
+ * openServiceDir, in a parent the caller has opened and checked already
+ * (`parentFd`, which it keeps): for a caller that acts on the directory's
+ * entry in the parent too (remove's rmdir of an emptied one).
+ */
+export function openServiceDirAt(parentFd: number, dir: ServiceDir, stage: Stage, create?: DirRule): number | undefined {
+  const path = join(dir.parent, dir.name)
+  const n = native()
+  let made = false
+  try {
+    if (create !== undefined) made = n.mkdirAt(parentFd, dir.name, SERVICE_DIR_MODE)
+  } catch (err) {
+    throw stageError(stage, `cannot create directory ${path}`, err, path)
+  }
+  let fd: number
+  try {
+    fd = n.openAt(parentFd, dir.name, fsc.O_RDONLY | fsc.O_DIRECTORY, 0, path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' && create === undefined) return undefined
+    if (code === 'ELOOP') throw unsafeDir(path, `is a symbolic link, but ${serviceRule(dir.uid)}`, stage, 'ELOOP')
+    if (code === 'ENOTDIR') throw unsafeDir(path, 'is not a directory', stage, 'ENOTDIR')
+    throw stageError(stage, `cannot open directory ${path}`, err, path)
+  }
+  try {
+    if (made) {
+      // Root's until now, 0750 (with the umask's bits off): the user's from here.
+      fchownSync(fd, dir.uid, dir.gid)
+      fchmodSync(fd, SERVICE_DIR_MODE)
+    } else {
+      checkServiceDir(fstatSync(fd), path, dir.uid, stage)
+    }
+  } catch (err) {
+    closeSync(fd)
+    throw err instanceof DaemonizeError ? err : stageError(stage, `cannot prepare directory ${path}`, err, path)
+  }
+  return fd
 }

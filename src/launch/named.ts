@@ -4,20 +4,16 @@
 // directories, and the spec saved once the start has succeeded (so a refused
 // second start never overwrites the first's).
 import { closeSync } from 'node:fs'
-import { join, resolve } from 'node:path'
 import { DaemonizeError } from '../errors.js'
 import { euid } from '../files/checks.js'
-import { ensureDir, openServiceDir, type ServiceDir } from '../files/state-dirs.js'
+import { ensureDir, openServiceDir } from '../files/state-dirs.js'
 import { status } from '../control/status.js'
 import { holdNameLock } from '../names/lock.js'
-import { checkName, nameDirs, namePaths, type NameDirs } from '../names/paths.js'
+import { checkName, nameDirs, namePaths, type NameDirs, type ServiceLog, serviceLogOf } from '../names/paths.js'
 import { findSpec, saveSpec } from '../names/spec.js'
 import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import { type Credentials, resolveCredentials } from '../options/user.js'
 import type { LogAt } from './log-file.js'
-
-/** A service user's own log directory, and the log's name in it. */
-export type ServiceLog = ServiceDir & { file: string }
 
 /** What a name adds to a start, resolved before anything is made. */
 export interface NamedStart {
@@ -67,18 +63,6 @@ export function nameDefaults(options: DaemonizeOptions): NamedStart | undefined 
     given: { pidFile: options.pidFile !== undefined, logFile: options.logFile !== undefined },
     serviceLog: serviceLogOf(name, resolved.logFile, dirs, credentials),
   }
-}
-
-/**
- * A service user's own log directory (root's standard directories, the log
- * at its default place there, given or filled in): where it is and whose it
- * must be — the launch's --user, or the caller without one.
- */
-function serviceLogOf(name: string, logFile: unknown, dirs: NameDirs, credentials: Credentials | undefined): ServiceLog | undefined {
-  if (!dirs.system) return undefined
-  const file = `${name}.log`
-  if (typeof logFile !== 'string' || resolve(logFile) !== join(dirs.logs, name, file)) return undefined
-  return { parent: dirs.logs, name, file, uid: credentials?.uid ?? euid(), gid: credentials?.gid ?? process.getegid?.() ?? 0 }
 }
 
 /**

@@ -3,11 +3,12 @@
 // to run for it: it reads files, tests locks, and never takes one.
 import type { DaemonizeError } from '../errors.js'
 import { status } from '../control/status.js'
+import { type InstanceStatus, instancesUp } from '../control/instances-status.js'
 import { nameDirs, type NameDirs } from './paths.js'
 import { procInfo } from '../proc/usage.js'
 import { listSpecs } from './spec.js'
 
-export type ListState = 'running' | 'starting' | 'restarting' | 'stopping' | 'failed' | 'orphaned' | 'stale' | 'stopped' | 'unknown'
+export type ListState = 'running' | 'degraded' | 'starting' | 'restarting' | 'stopping' | 'failed' | 'orphaned' | 'stale' | 'stopped' | 'unknown'
 
 export interface ListEntry {
   name: string
@@ -25,12 +26,16 @@ export interface ListEntry {
   logFile?: string
   pidFile?: string
   specPath?: string
+  /** With --instances: how many are up, of how many (the state column says `degraded 3/4` while some are not), and each one (status's fields). */
+  instancesUp?: { up: number; of: number }
+  instances?: InstanceStatus[]
   /** What status says, or why the spec cannot be used. */
   message: string
 }
 
 const STATES: Record<string, ListState> = {
   running: 'running',
+  degraded: 'degraded',
   starting: 'starting',
   restarting: 'restarting',
   stopping: 'stopping',
@@ -53,6 +58,11 @@ export function listDaemons(dirs: NameDirs = nameDirs()): ListEntry[] {
       entry.supervisorPid = s.supervisor.pid
       entry.pid = s.supervisor.daemonPid
       entry.restarts = s.supervisor.restarts
+      // Instances are named only while the supervisor lives (its record is current).
+      if (s.code === 0 && s.supervisor.instances !== undefined && s.supervisor.instances.length > 1) {
+        entry.instances = s.supervisor.instances
+        entry.instancesUp = instancesUp(s.supervisor.instances)
+      }
     } else if (s.pid !== undefined) {
       entry.pid = s.pid
     }
@@ -64,7 +74,7 @@ export function listDaemons(dirs: NameDirs = nameDirs()): ListEntry[] {
     }
     // /proc only for a process the lock says is alive: a stale pid may be anyone's now.
     // (orphaned: its pid is one status checked against the launch record, or found holding the lock.)
-    const live = ['running', 'restarting', 'stopping', 'starting', 'orphaned'].includes(entry.state)
+    const live = ['running', 'degraded', 'restarting', 'stopping', 'starting', 'orphaned'].includes(entry.state)
     const info = live && entry.pid !== undefined ? procInfo(entry.pid) : undefined
     if (info !== undefined) {
       entry.uptimeMs = info.uptimeMs

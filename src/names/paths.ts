@@ -1,10 +1,12 @@
 // Daemon names and where a named daemon's files live by default
 // (docs/names.md). A name becomes a file name in directories root trusts,
 // so it is checked against a small alphabet before any path is built.
-import { isAbsolute, join } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { DaemonizeError } from '../errors.js'
 import { euid } from '../files/checks.js'
 import { native } from '../native.js'
+import type { ServiceDir } from '../files/state-dirs.js'
+import type { Credentials } from '../options/user.js'
 
 /** Letters, digits, '_', '.', '-'; not starting with '.' or '-'; at most 64; never '..'. No '/' and no '@' (systemd's template separator). */
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/
@@ -124,4 +126,19 @@ export function nameOfSpecFile(file: string): string | undefined {
   if (!file.endsWith('.json')) return undefined
   const name = file.slice(0, -'.json'.length)
   return NAME.test(name) && !name.includes('..') ? name : undefined
+}
+
+/** A service user's own log directory, and the log's name in it. */
+export type ServiceLog = ServiceDir & { file: string }
+
+/**
+ * A service user's own log directory (root's standard directories, the log
+ * at its default place there, given or filled in): where it is and whose it
+ * must be — the launch's --user, or the caller without one.
+ */
+export function serviceLogOf(name: string, logFile: unknown, dirs: NameDirs, credentials: Credentials | undefined): ServiceLog | undefined {
+  if (!dirs.system) return undefined
+  const file = `${name}.log`
+  if (typeof logFile !== 'string' || resolve(logFile) !== join(dirs.logs, name, file)) return undefined
+  return { parent: dirs.logs, name, file, uid: credentials?.uid ?? euid(), gid: credentials?.gid ?? process.getegid?.() ?? 0 }
 }

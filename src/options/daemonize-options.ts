@@ -50,7 +50,8 @@ export interface DaemonizeOptions {
   respawn?: boolean | RespawnMode | RespawnOptions
   /**
    * With respawn: run this many generations side by side (1..64, or 'max':
-   * the CPUs this process may run on), all on the same `listen` sockets, each
+   * the CPUs this process may use, its affinity mask lowered to a cgroup CPU
+   * quota), all on the same `listen` sockets, each
    * restarted on its own; each gets its index 0..N-1 in
    * NODE_DAEMONIZE_INSTANCE (instance() of node-daemonize/daemon).
    */

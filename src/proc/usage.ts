@@ -2,7 +2,9 @@
 // up, its resident memory, and its CPU use averaged over its life (as ps
 // reports %CPU). Kernel-written files; a process gone meanwhile gives
 // undefined.
-import { readFileSync } from 'node:fs'
+import { closeSync, readFileSync } from 'node:fs'
+import { isRecordedProcess } from './identity.js'
+import { openIfStill, sendSignal } from './pidfd.js'
 
 /** /proc reports times in USER_HZ, which Linux fixes at 100 for user space. */
 const USER_HZ = 100
@@ -42,4 +44,38 @@ function rssOf(pid: number): number | undefined {
   } catch {
     return undefined
   }
+}
+
+/**
+ * The resident memory of a recorded process (a state record's pid, start
+ * ticks and uid), or undefined: read from /proc/<pid>/status only through a
+ * pidfd opened while pid was still that process, and kept only if the
+ * process is still there after the read (so the pid was not reused
+ * meanwhile). A process this caller may not signal (a monitoring user
+ * looking at another user's service) gives undefined.
+ */
+export function rssIfStill(pid: number, record: { startTicks?: number; uid?: number }): number | undefined {
+  let opened: ReturnType<typeof openIfStill>
+  try {
+    opened = openIfStill(pid, (id) => isRecordedProcess(id, record), 'pidfile')
+  } catch {
+    return undefined
+  }
+  if (opened === undefined) return undefined
+  try {
+    const rss = rssOf(pid)
+    return sendSignal(opened.pidfd, 0, pid, 'pidfile') ? rss : undefined
+  } catch {
+    return undefined
+  } finally {
+    closeSync(opened.pidfd)
+  }
+}
+
+/** A size as list and status show it: 512K, 41.3M, 1.2G ('-' unknown). */
+export function formatBytes(n: number | undefined): string {
+  if (n === undefined) return '-'
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)}K`
+  if (n < 1024 * 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)}M`
+  return `${(n / (1024 * 1024 * 1024)).toFixed(1)}G`
 }

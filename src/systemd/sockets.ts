@@ -59,8 +59,12 @@ export interface SocketOwner {
   umask: number
 }
 
-/** The socket units of `base` for `listen`, in the order given. */
-export function socketUnits(base: string, service: string, listen: ListenSpec[], owner: SocketOwner): SocketUnits {
+/**
+ * The socket units of `base` for `listen`, in the order given: `service` is
+ * the one they activate (Service=), `of` the one they are for (with
+ * --instances, the template whose instances all get them).
+ */
+export function socketUnits(base: string, service: string, listen: ListenSpec[], owner: SocketOwner, of = service): SocketUnits {
   if (listen.length === 0) return { files: [], notes: [] }
   const groups = new Map<string, ListenSpec[]>()
   for (const spec of listen) {
@@ -76,7 +80,7 @@ export function socketUnits(base: string, service: string, listen: ListenSpec[],
     const unitName = groups.size === 1 || name === UNNAMED ? `${base}.socket` : `${base}-${unitNamePart(name)}.socket`
     const unix = specs.some((s) => s.kind === 'unix')
     const lines = [
-      `# ${unitName}: the --listen sockets of ${service}; made by node-daemonize unit.`,
+      `# ${unitName}: the --listen sockets of ${of}; made by node-daemonize unit.`,
       '',
       '[Socket]',
       ...specs.map((s) => `ListenStream=${listenStream(s)}`),

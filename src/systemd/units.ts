@@ -11,11 +11,13 @@ import { euid } from '../files/checks.js'
 import { parseListenSpec } from '../options/listen-spec.js'
 import { checkName, nameDirs, namePaths } from '../names/paths.js'
 import { type DaemonizeOptions, SAFE_PATH } from '../options/daemonize-options.js'
+import { resolveInstances } from '../options/instances.js'
 import { resolveLaunch } from '../options/resolve.js'
 import { resolveRespawn } from '../options/respawn.js'
 import { checkAccount } from '../options/user.js'
 import { ENV_NAME, environmentWord, envFileLine, execWord, label, shown, timeSpan, verbatim } from './quote.js'
 import type { UnitFile } from './install.js'
+import { instanceLines, instanceUnits } from './instances.js'
 import { socketUnits } from './sockets.js'
 import { respawnLines } from './restart.js'
 
@@ -38,8 +40,10 @@ export interface UnitRequest {
 }
 
 export interface Units {
-  /** The service's unit name, with `.service`. */
+  /** The service's unit name, with `.service` (with --instances: the template, NAME@.service). */
   service: string
+  /** With --instances N: the units to enable, NAME@0.service .. NAME@N-1.service. */
+  instances?: string[]
   /** The .socket units, when listening. */
   sockets: string[]
   files: UnitFile[]
@@ -53,8 +57,12 @@ const UNIT_NAME_MAX = 255
 /** The default unit name: the service's name, or the entry's file name without its extension. */
 function unitBaseName(req: UnitRequest): string {
   if (req.unitName !== undefined) {
-    const n = req.unitName.endsWith('.service') ? req.unitName.slice(0, -'.service'.length) : req.unitName
-    if (!UNIT_NAME.test(n) || n.startsWith('-') || n.length + '.service'.length > UNIT_NAME_MAX) {
+    let n = req.unitName.endsWith('.service') ? req.unitName.slice(0, -'.service'.length) : req.unitName
+    // With --instances the unit is a template: NAME@ (NAME@.service) names it as well as NAME.
+    const template = req.options.instances !== undefined
+    if (template && n.endsWith('@')) n = n.slice(0, -1)
+    // An instance's name is the longest: NAME@63.service.
+    if (!UNIT_NAME.test(n) || n.startsWith('-') || n.length + (template ? '@63' : '').length + '.service'.length > UNIT_NAME_MAX) {
       throw optionError(`unit name ${shown(req.unitName)}: systemd takes letters, digits and : _ . \\ - (not starting with -), at most 255 with .service`)
     }
     return n
@@ -116,28 +124,27 @@ function killBinary(): string | undefined {
 export function buildUnits(req: UnitRequest): Units {
   const o = req.options
   const base = unitBaseName(req)
-  const service = `${base}.service`
   // The launch's own checks (entry, cwd, durations, preload) and
   // its argv with every path resolved; the environment and the accounts are
   // checked here, for systemd, not as this caller would run them, and the
   // respawn policy on its own (systemd supervises: no pid file is needed).
-  // systemd would run the instances as a NAME@.service template: not exported yet (docs/supervision.md#instances).
-  if (o.instances !== undefined && o.instances !== 1) {
-    throw optionError('instances: a unit for several instances (a NAME@.service template) is not exported yet; run the service with node-daemonize start --instances')
-  }
   const launch = resolveLaunch({ ...o, env: {}, clearEnv: true, user: undefined, group: undefined, respawn: undefined, instances: undefined })
   const respawn = resolveRespawn(o.respawn)
+  // --instances: a template run as NAME@0..N-1 (instances.ts), with start's own checks (it needs --respawn).
+  const count = resolveInstances(o.instances, respawn !== undefined)
+  const inst = count === undefined ? undefined : instanceUnits(base, count)
+  const service = inst?.template ?? `${base}.service`
   const uid = checkAccount(o.user, o.group)
   const notes: string[] = []
   const note = (text: string) => notes.push(`# ${text}`)
   const logFile = launch.logFile ?? namedLog(o, uid, note)
   const listen = (o.listen ?? []).map((text) => parseListenSpec(text))
-  const sockets = socketUnits(base, service, listen, { user: o.user, group: o.group, umask: launch.umask })
+  const sockets = socketUnits(base, inst?.activated ?? service, listen, { user: o.user, group: o.group, umask: launch.umask }, service)
 
   const unit: string[] = []
   const svc: string[] = []
 
-  unit.push(`Description=node-daemonize ${label(o.name ?? launch.entry)}`)
+  unit.push(`Description=node-daemonize ${label(o.name ?? launch.entry)}${inst ? ' instance %i' : ''}`)
   if (sockets.files.length > 0) {
     const names = sockets.files.map((f) => f.name).join(' ')
     unit.push(`Requires=${names}`, `After=${names}`)
@@ -192,6 +199,10 @@ export function buildUnits(req: UnitRequest): Units {
     note('no --log-file: stdout and stderr go to /dev/null as with start; delete both lines to keep them in the journal')
   }
 
+  if (inst && o.instances !== undefined) {
+    instanceLines(inst, { instances: o.instances, sockets: sockets.files.map((f) => f.name), contractSet: logFile !== undefined }, svc, note)
+  }
+
   const timeout = respawn?.stopTimeoutMs ?? 10_000
   svc.push(`TimeoutStopSec=${timeSpan(timeout)}`)
   note(
@@ -235,7 +246,7 @@ export function buildUnits(req: UnitRequest): Units {
   checkLineLength(text)
   const files: UnitFile[] = [{ name: service, text, mode: 0o644 }, ...sockets.files]
   if (envFile) files.push(envFile)
-  return { service, sockets: sockets.files.map((f) => f.name), files }
+  return { service, ...(inst ? { instances: inst.names } : {}), sockets: sockets.files.map((f) => f.name), files }
 }
 
 /**

@@ -34,6 +34,31 @@ export function holdPort(port: number, host: string): Promise<Server> {
   })
 }
 
+/**
+ * A probe for until() (which does not await): each call that finds no
+ * attempt under way starts a connection to 127.0.0.1:port; true once one
+ * was refused.
+ */
+export function refusedProbe(port: number): () => boolean {
+  let refused = false
+  let trying = false
+  return () => {
+    if (!trying && !refused) {
+      trying = true
+      const c = connect(port, '127.0.0.1')
+      c.once('connect', () => {
+        trying = false
+        c.destroy()
+      })
+      c.once('error', (e: NodeJS.ErrnoException) => {
+        trying = false
+        refused = e.code === 'ECONNREFUSED'
+      })
+    }
+    return refused
+  }
+}
+
 export type Target = { port: number; host?: string } | { path: string }
 
 /** Connect, send `send` (if any), and read until the server closes: the whole answer. */

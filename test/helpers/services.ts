@@ -103,6 +103,9 @@ export interface Event {
   exitCode?: number
   signal?: string
   requester?: number
+  /** With --instances: whose event it is. */
+  instance?: number
+  reason?: string
 }
 
 /** The log's complete lines (a line still being written is not one yet). */
