@@ -3,7 +3,6 @@
  */
 #define _GNU_SOURCE
 #include "launch.h"
-#include "pid1.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +10,7 @@
 
 #include "clock.h"
 #include "evlog.h"
+#include "pid1.h"
 #include "protocol.h"
 #include "records.h"
 #include "respawn.h"
@@ -44,7 +44,9 @@ static void launched(struct service *s, struct generation *g) {
     if (s->mechanism.err) evlog_int("cgroupErrno", s->mechanism.err);
   }
   evlog_end("supervising the daemon");
-  pid1_ready(s); /* `run`: the ready file, READY=1 to systemd */
+  /* `run`: the ready file, READY=1 to systemd; not for one kept on a
+   * timeout (--keep-on-timeout) that never said ready(). */
+  if (g->ready) pid1_ready(s);
   /* Instance 0 decided the launch; the others start now, each on its own
    * (a stop meanwhile starts none). */
   if (s->phase == PHASE_RUNNING)

@@ -64,6 +64,17 @@ describe('run --ready-file', () => {
     expect(existsSync(file)).toBe(false)
   })
 
+  it('is not made for an app kept on a timeout (--keep-on-timeout) that never called ready()', async () => {
+    const dir = scratchDir('nd-run-ready-')
+    const file = join(dir, 'ready')
+    const r = await startRun(['--wait-ready', '200ms', '--keep-on-timeout', '--ready-file', file, runApp])
+    await until('the launch to end on the timeout', () => r.events().some((e) => e.event === 'launched'), { seen: () => r.err() })
+    expect(existsSync(file)).toBe(false)
+    process.kill(r.pid, 'SIGTERM')
+    expect(await r.exit).toBe(0)
+    expect(r.events().map((e) => e.event)).not.toContain('ready-file')
+  })
+
   it('is refused without --wait-ready, and in a directory others can write', async () => {
     const a = await runCli(['run', '--ready-file', '/tmp/x', runApp])
     expect(a.code).toBe(2)
