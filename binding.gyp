@@ -15,6 +15,7 @@
         "native/addon/listen.cc",
         "native/addon/dirs.cc",
         "native/addon/protocol_exports.cc",
+        "native/addon/exec.cc",
         "native/fd_moves.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -49,7 +50,9 @@
         "native/evlog.c",
         "native/statefile.c",
         "native/supervise_policy.c",
-        "native/text.c"
+        "native/text.c",
+        "native/pid1.c",
+        "native/forward.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Os", "-ffunction-sections", "-fdata-sections"],
       "conditions": [["OS=='linux'", { "ldflags": ["-static-pie", "-Wl,--gc-sections"] }]]

@@ -1,6 +1,6 @@
 // npm run bench: every benchmark side by side in one run.
 //
-//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready,supervise,graceful,instances,balance]
+//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready,supervise,graceful,instances,balance,run]
 //
 // Each scenario runs in its own child process (bench/bench-*.mjs) so that
 // a caller is exactly what the scenario says (fresh, or holding a 2 GB
@@ -14,7 +14,7 @@ import { chartSvg } from './bench-chart.mjs'
 import { arg, buildFixtures, dist, log, root, stats, tmpDir } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '30'))
-const only = new Set(arg('only', 'launch,cli,burst,ready,supervise,graceful,instances,balance').split(','))
+const only = new Set(arg('only', 'launch,cli,burst,ready,supervise,graceful,instances,balance,run').split(','))
 const burstRounds = Number(arg('burst-rounds', '10'))
 const burstNodeRounds = Number(arg('burst-node-rounds', '2'))
 
@@ -240,6 +240,20 @@ async function gracefulSection(results) {
   check("graceful restart ÷ the new generation's time to ready", q.toFixed(3), '≤ 1.1', q <= 1.1)
 }
 
+async function runSection(results) {
+  const r = await scenario('bench-run.mjs', ['--runs', String(Math.max(10, Math.round(runs * 0.7)))])
+  results.run = r
+  for (const [name, why] of Object.entries(r.skipped)) checks.push({ name: `run: ${name}`, value: 'skipped', target: why, pass: null })
+  const ours = 'node-daemonize run'
+  for (const [name, m] of Object.entries(r.memory)) {
+    row(`run.rss.${name}`, 'run', `PID 1 VmRSS: ${name}`, 'kB', [m.rssKb], name === ours)
+    row(`run.pss.${name}`, 'run', `PID 1 PSS: ${name}`, 'kB', [m.pssKb], name === ours)
+  }
+  for (const [name, samples] of Object.entries(r.term)) row(`run.term.${name}`, 'run', `SIGTERM → PID 1 exits, empty drain: ${name}`, 'ms', samples, name === ours)
+  const m = r.memory[ours]
+  check('run: PID 1 VmRSS', `${m.rssKb} kB`, '≤ 1 MB', m.rssKb <= 1024)
+}
+
 // ---------------------------------------------------------------- output
 
 /** Rows grouped by section (in order of first appearance), then by their order. */
@@ -344,6 +358,7 @@ async function main() {
     graceful: gracefulSection,
     instances: instancesSection,
     balance: balanceSection,
+    run: runSection,
   }
   for (const [name, run] of Object.entries(sections)) {
     if (!only.has(name)) continue

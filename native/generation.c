@@ -83,6 +83,9 @@ int gen_fork(struct generation *g, const struct nd_supervise_config *cfg, int si
     /* Its own process group (plan.h own_group), set on both sides of the
      * fork so that it holds before either goes on. */
     (void)setpgid(0, 0);
+    /* `run` on a terminal: the app's group is its foreground (pid1.c);
+     * on both sides too, so that it holds before the app can read. */
+    if (cfg->run.tty) (void)tcsetpgrp(0, getpid());
     /* Its instance's index, into the slot the plan reserved (our private
      * copy since the fork): two digits, NUL-terminated when one is enough. */
     if (cfg->plan->instance_slot != NULL) {
@@ -94,6 +97,7 @@ int gen_fork(struct generation *g, const struct nd_supervise_config *cfg, int si
     daemon_become(cfg->plan, cfg->sid, rep[1], moves, nmoves);
   }
   (void)setpgid(pid, pid);
+  if (cfg->run.tty) (void)tcsetpgrp(0, pid);
   close(rep[1]);
   if (ready[1] >= 0) close(ready[1]);
   g->pid = pid;

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "daemon_steps.h"
+#include "pid1.h"
 #include "plan.h"
 #include "protocol.h"
 #include "records.h"
@@ -80,31 +81,36 @@ static const char *plan_log_path(const struct plan *pl) {
  * (EOF on a pipe only the helper holds) before it forks the first
  * generation, so the records reach the caller in order. */
 static int run_supervised(struct plan *pl, pid_t sid) {
+  /* `run` (pid1.h): this process, exec'd in place of the caller, is the
+   * supervisor: no fork, nobody to report to. */
+  const int run = (pl->h.flags & ND_PLAN_RUN) != 0;
   /* Generations never get the lock: the supervisor holds it. */
   pl->h.flags &= ~ND_PLAN_HAS_LOCK;
-  int go[2];
-  if (pipe2(go, O_CLOEXEC) < 0) {
+  int go[2] = {-1, -1};
+  if (!run && pipe2(go, O_CLOEXEC) < 0) {
     helper_report(ND_STAGE_supervise, ND_SYS_pipe2, errno, 0);
     return 1;
   }
-  pid_t sup = fork();
+  pid_t sup = run ? 0 : fork();
   if (sup < 0) {
     helper_report(ND_STAGE_supervise, 0, errno, 0);
     return 1;
   }
-  if (sup == 0) {
+  if (sup == 0 && !run) {
     close(go[1]);
     char byte;
     while (RETRY(read(go[0], &byte, 1)) > 0) {
     }
     close(go[0]);
+  }
+  if (sup == 0) {
     /* The daemon's umask: a log the supervisor re-creates on rotation gets
      * the mode the daemon's own reopen would give it. */
     umask((mode_t)pl->h.umask);
     /* Every helper slot stays occupied (supervise.h); the pid file's is
      * the helper's, never the supervisor's. */
     for (int fd = ND_HELPER_FD_PLAN; fd < ND_HELPER_FD_FIRST_FREE; fd++)
-      if (fd == ND_HELPER_FD_PIDFILE || fcntl(fd, F_GETFD) < 0) (void)dup3(0, fd, O_CLOEXEC);
+      if ((!run && fd == ND_HELPER_FD_PIDFILE) || fcntl(fd, F_GETFD) < 0) (void)dup3(0, fd, O_CLOEXEC);
     (void)fcntl(ND_HELPER_FD_LOCK, F_SETFD, FD_CLOEXEC);
     (void)fcntl(ND_HELPER_FD_LOG, F_SETFD, FD_CLOEXEC);
     (void)fcntl(ND_HELPER_FD_STATE, F_SETFD, FD_CLOEXEC);
@@ -137,6 +143,7 @@ static int run_supervised(struct plan *pl, pid_t sid) {
     pl->die_with_parent = getpid();
     pl->own_group = 1;
     c.plan = pl;
+    if (run) pid1_prepare(&c, pl);
     _exit(nd_supervise(&c));
   }
   close(go[0]);
@@ -203,6 +210,9 @@ int main(int argc, char **argv) {
     helper_report(ND_STAGE_plan, 0, err, 0);
     return 1;
   }
+
+  /* `run`: no new session; the caller's is kept (never killed by). */
+  if (pl.h.flags & ND_PLAN_RUN) return run_supervised(&pl, getsid(0));
 
   pid_t self = getpid();
   pid_t sid = setsid();

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "evlog.h"
+#include "pid1.h"
 #include "protocol.h"
 #include "records.h"
 #include "respawn.h"
@@ -43,6 +44,9 @@ static void launched(struct service *s, struct generation *g) {
     if (s->mechanism.err) evlog_int("cgroupErrno", s->mechanism.err);
   }
   evlog_end("supervising the daemon");
+  /* `run`: the ready file, READY=1 to systemd; not for one kept on a
+   * timeout (--keep-on-timeout) that never said ready(). */
+  if (g->ready) pid1_ready(s);
   /* Instance 0 decided the launch; the others start now, each on its own
    * (a stop meanwhile starts none). */
   if (s->phase == PHASE_RUNNING)
@@ -79,6 +83,7 @@ void launch_ready(struct service *s, struct generation *g) {
 /* It died in its window: the launch failed, with its last words. */
 void launch_death(struct service *s, struct generation *g) {
   int wstatus = g->status, failed = g->exec_failed, exec_ok = g->exec_ok;
+  pid1_launch_failed(s, g);
   respawn_ended(s, g);
   if (failed || !exec_ok) {
     /* Died without a failure record: killed before exec. */
@@ -101,6 +106,7 @@ void launch_window_end(struct service *s, struct generation *g) {
     launched(s, g);
   } else {
     kill(g->pid, SIGKILL);
+    pid1_not_ready(s, g);
     launch_record(s, ND_STAGE_ready, 0, ND_ETIMEOUT, s->cfg->window_ms);
     /* Its death ends the launch; no other record may follow. */
     close_status(s);

@@ -370,9 +370,21 @@ void leftovers_kill(struct leftovers_gen *g, int64_t deadline) {
   forget(g);
 }
 
+/* Without cgroups, every generation's process group; the whole session
+ * only where the session is the service's own (not `run`'s: its caller's
+ * shell and jobs are in it). */
+static void kill_groups(void) {
+  if (!lo.cfg.not_our_session) {
+    kill_in_session(0);
+    return;
+  }
+  for (int i = 0; i < GEN_TABLE; i++)
+    if (at(i)->pid > 0) kill_in_session(at(i)->pid);
+}
+
 void leftovers_signal_all(void) {
   if (lo.cgroups) (void)cgroup_kill(lo.tree.service);
-  else kill_in_session(0);
+  else kill_groups();
   (void)proc_kill_children(lo.cfg.self);
 }
 
@@ -381,7 +393,7 @@ void leftovers_kill_all(int64_t deadline) {
     /* With a subreaper (or a cgroup) every leftover is found; without,
      * the session is where the orphans of a generation are. */
     if (lo.cgroups) (void)cgroup_kill(lo.tree.service);
-    else if (!lo.cfg.subreaper) kill_in_session(0);
+    else if (!lo.cfg.subreaper) kill_groups();
     (void)proc_kill_children(lo.cfg.self);
     reap();
     int busy = proc_has_children() || (lo.cgroups && cgroup_populated(lo.tree.service) == 1);

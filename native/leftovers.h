@@ -46,6 +46,7 @@ struct leftovers_config {
   const char *pidfile;   /* names the service's cgroup */
   void (*reap)(void *);  /* reaps every exited child of the supervisor, noting generations */
   void *reap_arg;
+  int not_our_session;   /* `run`: the session is the caller's (a shell's): never kill by session */
 };
 
 /* The mechanism chosen, for the log and the state file. */

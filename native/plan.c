@@ -118,6 +118,11 @@ int plan_load(struct plan *pl) {
   if (take_strings(&p, end, pl->checks, h->nchecks) < 0) return ND_EPLAN;
   if (take_strings(&p, end, pl->argv, h->argc) < 0) return ND_EPLAN;
   if (take_strings(&p, end, pl->envp, h->envc) < 0) return ND_EPLAN;
+  char *run[2] = {"", ""};
+  if ((h->flags & ND_PLAN_RUN) && take_strings(&p, end, run, 2) < 0) return ND_EPLAN;
+  if ((h->flags & ND_PLAN_RUN) && !(h->flags & ND_PLAN_RESPAWN)) return ND_EPLAN;
+  pl->ready_name = run[0];
+  pl->notify_socket = run[1];
   if (p != end) return ND_EPLAN;
   pl->cwd = fixed[0];
   pl->exec_path = fixed[1];
@@ -142,9 +147,13 @@ int plan_check_sockets(const struct plan *pl) {
 size_t plan_daemon_fd_moves(const struct plan *pl, int ready_w, struct nd_fd_move *out) {
   const int nsockets = (int)pl->h.nsockets; /* at most ND_PLAN_SOCKETS_MAX (plan_load) */
   size_t n = 0;
-  out[n++] = (struct nd_fd_move){ND_HELPER_FD_NULL, 0};
-  out[n++] = (struct nd_fd_move){ND_HELPER_FD_LOG, 1};
-  out[n++] = (struct nd_fd_move){ND_HELPER_FD_LOG, 2};
+  /* `run`: stdin is the caller's, and so are stdout and stderr unless
+   * there is a --log-file (the container's log driver reads them). */
+  int run = (pl->h.flags & ND_PLAN_RUN) != 0;
+  int log = !run || (pl->h.flags & ND_PLAN_RUN_LOG_FILE);
+  out[n++] = (struct nd_fd_move){run ? 0 : ND_HELPER_FD_NULL, 0};
+  out[n++] = (struct nd_fd_move){log ? ND_HELPER_FD_LOG : 1, 1};
+  out[n++] = (struct nd_fd_move){log ? ND_HELPER_FD_LOG : 2, 2};
   for (int i = 0; i < nsockets; i++)
     out[n++] = (struct nd_fd_move){ND_HELPER_FD_SOCKETS + i, ND_DAEMON_FD_BASE + i};
   /* Empty slots are closed: the lock's slot may hold the plan memfd, the

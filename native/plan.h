@@ -20,6 +20,8 @@ struct plan {
   char **argv;
   char **envp;
   struct nd_respawn_plan respawn; /* with ND_PLAN_RESPAWN */
+  const char *ready_name;    /* with ND_PLAN_RUN: the ready file's name in slot 6's directory ("" none) */
+  const char *notify_socket; /* with ND_PLAN_RUN: NOTIFY_SOCKET ("" none) */
   /* Set by the supervisor in its own copy: each generation sets
    * PR_SET_PDEATHSIG after its privilege drop and checks that its parent is
    * still this pid (0: a one-shot daemon, no death signal). */

@@ -82,6 +82,24 @@
  * cgroup per generation, as where it cannot, and finds leftovers through
  * /proc. */
 #define ND_PLAN_FAULT_NO_CGROUP (1u << 11)
+/* `run` (foreground): the helper is exec'd in place of the caller (no
+ * setsid, no fork) and is the supervisor itself, the parent of the app in
+ * its caller's session: stdin and, without ND_PLAN_RUN_LOG_FILE, stdout
+ * and stderr are the caller's, passed to the app untouched; slot 4 holds
+ * /dev/null (no caller reads records), slot 6 the ready file's directory
+ * (ND_PLAN_RUN_READY_FILE), 7 and 8 /dev/null. A struct nd_respawn_plan
+ * follows the groups (ND_PLAN_RESPAWN is set too), and two more strings
+ * follow envp: the ready file's name in that directory and NOTIFY_SOCKET
+ * (each empty for none). docs/containers.md. */
+#define ND_PLAN_RUN (1u << 12)
+/* With ND_PLAN_RUN, no --respawn: the app's end is the run's end. */
+#define ND_PLAN_RUN_ONCE (1u << 13)
+/* With ND_PLAN_RUN: SIGUSR1 is passed on too (it opens Node's inspector). */
+#define ND_PLAN_RUN_FORWARD_USR1 (1u << 14)
+/* With ND_PLAN_RUN: slot 5 is a --log-file, the app's stdout and stderr. */
+#define ND_PLAN_RUN_LOG_FILE (1u << 15)
+/* With ND_PLAN_RUN: slot 6 is the ready file's directory. */
+#define ND_PLAN_RUN_READY_FILE (1u << 16)
 
 /*
  * Byte order: host order on both sides (the helper runs on the caller's
@@ -94,6 +112,7 @@
  *   struct nd_respawn_plan (only with ND_PLAN_RESPAWN)
  *   strings, each NUL-terminated, in this order:
  *     cwd, exec path, checks[0..nchecks), argv[0..argc), envp[0..envc)
+ *     (with ND_PLAN_RUN) the ready file's name, NOTIFY_SOCKET
  * checks: files the daemon must be able to read, as its own user, before
  * exec (the entry, the preload); a failure record's value is the index.
  * With nsockets > 0 the last envp string is the LISTEN_PID slot:

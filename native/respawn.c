@@ -13,6 +13,7 @@
 #include "evlog.h"
 #include "graceful.h"
 #include "launch.h"
+#include "pid1.h"
 #include "text.h"
 
 /* Does any instance but i run (launching or serving)? */
@@ -97,6 +98,7 @@ void respawn_schedule(struct service *s, uint32_t instance, uint32_t delay_ms, u
 
 void respawn_ended(struct service *s, struct generation *g) {
   int wstatus = g->status;
+  if (g->role == GEN_CURRENT || g->role == GEN_LAUNCH) pid1_unready(s); /* `run`: the app is gone */
   gen_release(g);
   s->st.flags &= ~(uint32_t)(ND_STATE_F_READY | ND_STATE_F_GOOD_START);
   if (WIFEXITED(wstatus)) {
@@ -209,7 +211,9 @@ void respawn_death(struct service *s, struct generation *g) {
   struct nd_decision d = nd_policy_on_death(&s->cfg->policy, &s->respawn[instance].tally, clock_mono_ms(), wstatus);
   s->st.deaths++;
   s->st.deaths_in_window = d.in_window;
-  evlog_begin(d.verdict == ND_VERDICT_RESPAWN ? 40 : 50, "exit");
+  /* `run` without --respawn: an app's end is no failure of ours. */
+  int level = s->cfg->run.once ? (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 ? 30 : 40) : d.verdict == ND_VERDICT_RESPAWN ? 40 : 50;
+  evlog_begin(level, "exit");
   evlog_int("generation", s->st.generation);
   evlog_int("daemonPid", dead);
   if (s->cfg->instances > 1) evlog_int("instance", instance);
@@ -222,6 +226,8 @@ void respawn_death(struct service *s, struct generation *g) {
   text_str(&msg, how);
   evlog_end(msg.buf);
 
+  /* `run` without --respawn: the app's end is the run's (its status). */
+  if (s->cfg->run.once) end_for_good(s, ND_REASON_CLEAN_EXIT, "the app ended: run without --respawn ends with it");
   switch (d.verdict) {
     case ND_VERDICT_RESPAWN:
       if (!graceful_takes_over(s, instance, d.delay_ms)) respawn_schedule(s, instance, d.delay_ms, d.in_window);
@@ -286,6 +292,7 @@ void respawn_ready(struct service *s, struct generation *g) {
   evlog_int("generation", s->st.generation);
   evlog_int("daemonPid", g->pid);
   evlog_end("the daemon is ready");
+  pid1_ready(s);
   service_write(s);
 }
 

@@ -14,6 +14,7 @@
 #include "graceful.h"
 #include "launch.h"
 #include "memory.h"
+#include "pid1.h"
 #include "proc.h"
 #include "respawn.h"
 #include "statefile.h"
@@ -151,6 +152,7 @@ void service_finish(struct service *s, uint32_t state, uint32_t reason, int code
   leftovers_end();
   /* The state stays readable; the lock goes with us. */
   service_write(s);
+  if (s->cfg->run.on) code = pid1_exit_code(s, code); /* `run`: the app's status */
   _exit(code);
 }
 
@@ -200,6 +202,7 @@ static void stop_begin(struct service *s, int sig) {
   if (cur != NULL && cur->pid > 0) evlog_int("daemonPid", cur->pid);
   evlog_int("stopTimeoutMs", s->cfg->stop_timeout_ms);
   evlog_end("stopping the service");
+  pid1_unready(s); /* `run`: draining, not ready any more */
   graceful_on_stop(s);
   service_stop_if_done(s);
   signal_instances(s, SIGTERM);

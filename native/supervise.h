@@ -8,6 +8,9 @@
  * writes it), 8 the state file. Slots 0..8 stay occupied for its whole life
  * (a slot it is done with is pointed at /dev/null), so that no pipe it
  * makes later can land on a number the daemon checklist moves fds onto.
+ *
+ * `run` (pid1.h) enters it in the process the CLI exec'd, with the layout of
+ * ND_PLAN_RUN (protocol.h): the caller's stdio, and its session.
  */
 #ifndef NODE_DAEMONIZE_SUPERVISE_H
 #define NODE_DAEMONIZE_SUPERVISE_H
@@ -35,6 +38,17 @@ struct nd_supervise_config {
   int fault_no_subreaper; /* tests: act as if PR_SET_CHILD_SUBREAPER failed */
   int fault_no_cgroup;    /* tests: act as if no cgroup could be made (the /proc attribution) */
   const struct plan *plan; /* every generation runs daemon_become on it */
+  /* `run` (pid1.h): the supervisor was exec'd in place of its caller and
+   * shares its session; never a kill by session. */
+  struct {
+    int on;
+    int once;          /* no --respawn: the app's end is the run's end */
+    int forward_usr1;  /* --forward-signal USR1 */
+    int graceful;      /* USR2 is a graceful restart (--respawn --listen --wait-ready), else passed on */
+    int tty;           /* stdin is our terminal and we were its foreground: the app's group gets it */
+    int log_file;      /* --log-file: HUP reopens it */
+    const char *cgroup_label; /* names its cgroup (there is no pid file) */
+  } run;
 };
 
 /* Runs the supervisor; returns its exit status (it never returns while a

@@ -19,6 +19,8 @@
  *   leftovers.c   what a generation leaves behind (cgroup.c, proc.c)
  *   evlog.c       the event lines in the log; the log's reopen
  *   statefile.c   the state file
+ *   pid1.c        `run`: the supervisor in the foreground, exec'd in place
+ *                 of the CLI (forward.c: its signals)
  */
 #define _GNU_SOURCE
 #include "supervise.h"
@@ -36,6 +38,7 @@
 
 #include "clock.h"
 #include "evlog.h"
+#include "forward.h"
 #include "launch.h"
 #include "memory.h"
 #include "protocol.h"
@@ -59,6 +62,15 @@ static void reap_all(void *arg) {
 }
 
 static void on_signal(struct service *s, const struct signalfd_siginfo *si) {
+  if (s->cfg->run.on) { /* `run`: its own table (forward.c) */
+    if (si->ssi_signo == SIGCHLD) {
+      reap_all(s);
+      service_deaths(s);
+    } else {
+      forward_signal(s, si);
+    }
+    return;
+  }
   switch (si->ssi_signo) {
     case SIGCHLD:
       reap_all(s);
@@ -162,15 +174,22 @@ int nd_supervise(const struct nd_supervise_config *c) {
   (void)!chdir("/");
 
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGQUIT);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGUSR2);
-  sigprocmask(SIG_BLOCK, &set, NULL);
-  signal(SIGUSR1, SIG_IGN);
+  if (c->run.on) {
+    /* Exec'd with every signal blocked (nothing sent during the hand-over
+     * is lost): from now on exactly the ones it takes are. */
+    forward_set(&set);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+  } else {
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGUSR1, SIG_IGN);
+  }
   s.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (s.sigfd < 0) {
     launch_record(&s, ND_STAGE_fork, ND_SYS_default, errno, 0);
@@ -192,7 +211,8 @@ int nd_supervise(const struct nd_supervise_config *c) {
   /* How what a generation leaves behind will be found (leftovers.h): said
    * in the state file, and in the log's "launched" line. */
   char pidfile[PATH_MAX];
-  struct leftovers_config lc = {s.self, c->sid, !s.degraded, c->fault_no_cgroup, pid_file_path(pidfile, sizeof pidfile), reap_all, &s};
+  const char *label = c->run.on ? c->run.cgroup_label : pid_file_path(pidfile, sizeof pidfile);
+  struct leftovers_config lc = {s.self, c->sid, !s.degraded, c->fault_no_cgroup, label, reap_all, &s, c->run.on};
   leftovers_init(&lc, s.gens, &s.mechanism);
   if (s.mechanism.cgroup) s.st.flags |= ND_STATE_F_CGROUP;
 

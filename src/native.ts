@@ -41,6 +41,12 @@ export type { NativeConstants } from './protocol.js'
 
 export interface Native {
   /**
+   * `run`: replace this process with the helper as the supervisor in the foreground (native/pid1.h), the plan in a
+   * sealed memfd at fd 3, stdio untouched, logFd (or a copy of stderr: -1) at 5, readyDirFd (-1: none) at 6, the
+   * sockets from 9. Never returns; throws only before anything was changed.
+   */
+  execSupervisor(helperPath: string, plan: Buffer, logFd: number, readyDirFd: number, socketFds: number[]): never
+  /**
    * posix_spawn the helper with the plan on fd 3; returns its pid and the read end of the status pipe.
    * lockFd (the locked lock file) becomes the daemon's fd 3 (3+N after N sockets); pidFd (the pid file) is the helper's
    * alone: it writes the daemon's pid into it and closes it. -1: none.

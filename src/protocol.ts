@@ -41,7 +41,7 @@ export type NativeStage = (typeof NATIVE_STAGES)[number]
  * `name` and `spec`: a daemon's name, its standard directories and its
  * saved start spec (names/paths.ts, names/spec.ts).
  */
-export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'listen', 'helper', 'stop', 'reload', 'name', 'spec', 'unit', 'graceful', 'remove'] as const
+export const CALLER_STAGES = ['options', 'entry', 'cwd', 'log', 'pidfile', 'user', 'listen', 'helper', 'stop', 'reload', 'name', 'spec', 'unit', 'graceful', 'remove', 'run'] as const
 
 export type CallerStage = (typeof CALLER_STAGES)[number]
 
@@ -74,6 +74,11 @@ export const NATIVE_CONSTANTS = [
   'ND_PLAN_FAULT_NO_SUBREAPER',
   /** Tests only: the supervisor makes no cgroup per generation (the /proc attribution). */
   'ND_PLAN_FAULT_NO_CGROUP',
+  'ND_PLAN_RUN',
+  'ND_PLAN_RUN_ONCE',
+  'ND_PLAN_RUN_FORWARD_USR1',
+  'ND_PLAN_RUN_LOG_FILE',
+  'ND_PLAN_RUN_READY_FILE',
   'ND_EVERIFY',
   'ND_EEXITED',
   'ND_ETIMEOUT',

@@ -14,6 +14,7 @@ void InitNotify(Napi::Env env, Napi::Object exports);    // notify.cc: sdNotify
 void InitLog(Napi::Env env, Napi::Object exports);       // log.cc: redirectOutput
 void InitListen(Napi::Env env, Napi::Object exports);    // listen.cc: listenTcp, listenUnixAt, setCloexec
 void InitDirs(Napi::Env env, Napi::Object exports);      // dirs.cc: openAt, openEntryAt, readLinkAt, mkdirAt, unlinkAt, rmdirAt
+void InitExec(Napi::Env env, Napi::Object exports);      // exec.cc: execSupervisor (`run`)
 void InitProtocol(Napi::Env env, Napi::Object exports);  // protocol_exports.cc: stages, syscalls, constants
 
 #endif

@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLog(env, exports);
   InitListen(env, exports);
   InitDirs(env, exports);
+  InitExec(env, exports);
   InitProtocol(env, exports);
   return exports;
 }

@@ -22,6 +22,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "plan_memfd.h"
 #include "session.h"
 
 extern "C" {
@@ -135,7 +136,10 @@ int AddFdMoves(posix_spawn_file_actions_t* fa, std::vector<nd_fd_move> moves, st
   return 0;
 }
 
-// A memfd holding the plan. NOEXEC_SEAL: kernels with vm.memfd_noexec=2
+}  // namespace
+
+// A memfd holding the plan, sealed once written (nothing can change or
+// grow it after our checks). NOEXEC_SEAL: kernels with vm.memfd_noexec=2
 // refuse an executable memfd; older kernels do not know the flag (EINVAL):
 // then without it. Returns the fd, or -1 with errno and *syscall set.
 int PlanMemfd(const Napi::Buffer<char>& plan, const char** syscall) {
@@ -143,8 +147,8 @@ int PlanMemfd(const Napi::Buffer<char>& plan, const char** syscall) {
 #define MFD_NOEXEC_SEAL 0x0008U
 #endif
   *syscall = "memfd_create";
-  int fd = memfd_create("node-daemonize-plan", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
-  if (fd < 0 && errno == EINVAL) fd = memfd_create("node-daemonize-plan", MFD_CLOEXEC);
+  int fd = memfd_create("node-daemonize-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+  if (fd < 0 && errno == EINVAL) fd = memfd_create("node-daemonize-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return -1;
   *syscall = "write";
   for (size_t off = 0; off < plan.Length();) {
@@ -157,8 +161,17 @@ int PlanMemfd(const Napi::Buffer<char>& plan, const char** syscall) {
     }
     off += static_cast<size_t>(n);
   }
+  *syscall = "fcntl";
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
   return fd;
 }
+
+namespace {
 
 // ---------------------------------------------------------------------- spawn
 

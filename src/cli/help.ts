@@ -10,6 +10,8 @@ Run a Node.js program as a real Unix daemon, and manage it by name or by its pid
 Commands:
   start <entry> [options] [-- args...]   start <entry> as a daemon (--name NAME
                                          to manage it by name)
+  run <entry> [options] [-- args...]     run <entry> in the foreground under a small
+                                         C supervisor (a container's PID 1)
   stop NAME | --pid-file FILE            stop the daemon
   status NAME | --pid-file FILE          is it running? (LSB exit codes 0/1/3/4)
   restart NAME [options]                 stop, then start from its saved spec

@@ -42,6 +42,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   logs: () => import('./logs.js'),
   unit: () => import('./unit.js'),
   remove: () => import('./remove.js'),
+  run: () => import('./run.js'),
 }
 
 /**
@@ -63,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv
   const json = wantsJson(argv)
   const usageError = (message: string) => reportUsageError(undefined, new UsageError(message), json)
-  if (first === undefined) return usageError('missing command (start, stop, status, restart, reload, list, logs, unit or remove)')
+  if (first === undefined) return usageError('missing command (start, run, stop, status, restart, reload, list, logs, unit or remove)')
   if (first === '--help' || first === '-h') {
     const { mainUsage } = await import('./help.js')
     printOut(mainUsage)

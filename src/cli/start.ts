@@ -197,13 +197,15 @@ export function parseStartArgs(args: string[], how: { entryOptional?: boolean } 
 export function parseStartCommandLine<E extends object = object>(
   args: string[],
   extraOptions: ParseOptions = {},
-  { entryOptional = false }: { entryOptional?: boolean } = {},
+  { entryOptional = false, foreground = false }: { entryOptional?: boolean; foreground?: boolean } = {},
 ): StartCommandLine<E> {
   const {
-    values: v,
+    values: parsed,
     positionals,
     options: found,
   } = parseCommandLine<StartValues & E>(normalizeRespawnArgs(args), { ...startOptions, ...extraOptions })
+  // `run` (cli/run.ts) takes --stop-timeout without --respawn, and has no pid file: its own.
+  const v = foreground ? { ...parsed, 'stop-timeout': undefined } : parsed
   // The program's arguments and --env values go through as the bytes given,
   // UTF-8 or not (see raw.ts).
   const raw = rawArgs(args)
@@ -267,7 +269,7 @@ export function parseStartCommandLine<E extends object = object>(
   }
   const respawn = parseRespawnValues(v)
   if (respawn !== undefined) {
-    if (options.pidFile === undefined && options.name === undefined && !entryOptional) {
+    if (options.pidFile === undefined && options.name === undefined && !entryOptional && !foreground) {
       throw new UsageError('--respawn needs --pid-file or --name: stop and status find the supervisor through it')
     }
     options.respawn = respawn
@@ -279,13 +281,15 @@ export function parseStartCommandLine<E extends object = object>(
   if (maxMemory !== undefined) options.maxMemoryBytes = maxMemory
   const keys = new Set(Object.keys(options) as (keyof DaemonizeOptions)[])
   for (const k of ['entry', 'args', 'env', 'clearEnv'] as const) keys.delete(k)
-  options.startupGraceMs ??= DEFAULT_STARTUP_GRACE_MS
-  // Under systemd the launcher tells it which process the service is.
-  if (process.env.NOTIFY_SOCKET) options.notifySystemd = true
+  if (!foreground) {
+    options.startupGraceMs ??= DEFAULT_STARTUP_GRACE_MS
+    // Under systemd the launcher tells it which process the service is.
+    if (process.env.NOTIFY_SOCKET) options.notifySystemd = true
+  }
 
   const given: GivenStart = { keys, entry: positionals.length > 0, args: dashes !== -1, envPairs: pairs, clearEnv: v['clear-env'] === true }
   const request = { options, entryArg, okIfRunning: v['ok-if-running'] === true, json: v.json === true, quiet: v.quiet === true, given }
-  return { request, values: v }
+  return { request, values: parsed }
 }
 
 /** A bad --listen is a usage error (exit 2), with the parser's message. */

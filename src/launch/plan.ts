@@ -51,6 +51,21 @@ export interface Plan {
   faultNoCgroup?: boolean
   /** Listening sockets handed to the helper (fds 9..); env must end with the LISTEN_PID slot. */
   nsockets?: number
+  /** `run`: the helper is exec'd in place of the caller as the supervisor (launch/run.ts); respawn must be set. */
+  run?: RunPlan
+}
+
+/** `run`'s part of the plan (native/protocol.h ND_PLAN_RUN). */
+export interface RunPlan {
+  /** No --respawn: the app's end is the run's end. */
+  once: boolean
+  forwardUsr1: boolean
+  /** The helper's fd 5 is a --log-file: the app's stdout and stderr. */
+  logFile: boolean
+  /** The ready file's name in the directory at the helper's fd 6. */
+  readyName?: string
+  /** NOTIFY_SOCKET: the supervisor sends READY=1 there. */
+  notifySocket?: string
 }
 
 /** The plan of a checked launch: a real one, or a dry run of it. */
@@ -99,7 +114,8 @@ function encodeString(s: string | Buffer): Buffer {
 
 export function encodePlan(plan: Plan): Buffer {
   const c = native().constants
-  const strings = [plan.cwd, plan.execPath, ...plan.checks, ...plan.argv, ...plan.env]
+  const run = plan.run === undefined ? [] : [plan.run.readyName ?? '', plan.run.notifySocket ?? '']
+  const strings = [plan.cwd, plan.execPath, ...plan.checks, ...plan.argv, ...plan.env, ...run]
   const encoded = strings.map(encodeString)
   const stringsLen = encoded.reduce((n, b) => n + b.length, 0)
   const groups = plan.ids?.groups ?? []
@@ -117,6 +133,13 @@ export function encodePlan(plan: Plan): Buffer {
   if (plan.respawn) flags |= c.ND_PLAN_RESPAWN
   if (plan.faultNoSubreaper) flags |= c.ND_PLAN_FAULT_NO_SUBREAPER
   if (plan.faultNoCgroup) flags |= c.ND_PLAN_FAULT_NO_CGROUP
+  if (plan.run) {
+    flags |= c.ND_PLAN_RUN
+    if (plan.run.once) flags |= c.ND_PLAN_RUN_ONCE
+    if (plan.run.forwardUsr1) flags |= c.ND_PLAN_RUN_FORWARD_USR1
+    if (plan.run.logFile) flags |= c.ND_PLAN_RUN_LOG_FILE
+    if (plan.run.readyName !== undefined) flags |= c.ND_PLAN_RUN_READY_FILE
+  }
 
   const head = Buffer.alloc(c.PLAN_HEADER_SIZE + groups.length * 8)
   let o = 0
