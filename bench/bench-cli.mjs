@@ -6,10 +6,18 @@
 // (posix_spawn to wait4) and reports wait4's ru_maxrss (the VmHWM of the
 // process). The sides are interleaved. Every daemon a `start` leaves is
 // killed (through a pidfd) as soon as its launcher has exited.
+//
+// The command rows (`cmd*`, without NODE_EXTRA_CA_CERTS, as most users run
+// it) run every command against a names root in bench/tmp that holds 100
+// saved names, 10 of them running; each row also gives the number of
+// modules the command loaded (one untimed run with the recorder the tests
+// use, test/fixtures/module-recorder.cjs).
+//
+//   node bench/bench-cli.mjs --runs 20 [--sides nodeE0NoCa,cmdStatus,...]
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { arg, emit, idleEntry, killDaemon, loadPackage, log, readyEntry, root, runProgram, sleep, trueProgram } from './bench-lib.mjs'
+import { arg, emit, idleEntry, killDaemon, loadPackage, log, readyEntry, root, runProgram, sleep, tmpDir, trueProgram } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '20'))
 const warm = Number(arg('warm', '2'))
@@ -41,6 +49,8 @@ async function main() {
     return
   }
   const node = process.execPath
+  const names = await namesRoot(pkg)
+  const cmd = (...args) => [node, cli, ...args]
   const sides = {
     nodeE0: [node, '-e', '0'],
     start: [node, cli, 'start', idleEntry, '--startup-grace', '0'],
@@ -50,18 +60,37 @@ async function main() {
     // Node start-up then parses the CA bundle, which dilutes the ratio).
     nodeE0NoCa: [node, '-e', '0'],
     startNoCa: [node, cli, 'start', idleEntry, '--startup-grace', '0'],
+    // Every command, without the CA bundle, against the names root.
+    cmdHelp: cmd('--help'),
+    cmdStatus: cmd('status', names.running),
+    cmdStop: cmd('stop', names.stopped),
+    cmdList: cmd('list'),
+    cmdLogs: cmd('logs', names.running, '-n', '20'),
+    cmdStart: cmd('start', idleEntry, '--startup-grace', '0'),
   }
+  const only = arg('sides', '')
+  if (only !== '') for (const k of Object.keys(sides)) if (!only.split(',').includes(k)) delete sides[k]
   const { NODE_EXTRA_CA_CERTS: _ca, ...envNoCa } = process.env
-  const envOf = (name) => (name.endsWith('NoCa') ? envNoCa : process.env)
+  const envNames = { ...envNoCa, NODE_DAEMONIZE_TEST_ROOT: names.top }
+  const envOf = (name) => (name.startsWith('cmd') ? envNames : name.endsWith('NoCa') ? envNoCa : process.env)
+  // What a command exits with: status of a running daemon 0, stop of a stopped one 0.
   const out = Object.fromEntries(Object.keys(sides).map((k) => [k, { ms: [], cpuMs: [], maxRssKb: [] }]))
-  const names = Object.keys(sides)
-  for (let i = 0; i < warm + runs; i++) {
+  const sideNames = Object.keys(sides)
+  try {
+    for (const name of sideNames) if (name.startsWith('cmd') || name === 'nodeE0NoCa') out[name].modules = await moduleCount(pkg, sides[name], envOf(name))
+    for (let i = 0; i < warm + runs; i++) await round(i)
+  } finally {
+    await names.cleanUp()
+  }
+  emit({ runs, warm, argv: sides, load: names.load, ...out })
+
+  async function round(i) {
     // Rotate the order so that no side always runs first.
-    const order = names.map((_, k) => names[(k + i) % names.length])
+    const order = sideNames.map((_, k) => sideNames[(k + i) % sideNames.length])
     for (const name of order) {
       const r = measure(sides[name], envOf(name))
       if (r.code !== 0) throw new Error(`${sides[name].join(' ')} failed (${r.code ?? r.signal}): ${r.stderr || r.stdout}`)
-      if (name.startsWith('start') && name !== 'startTrivial') {
+      if ((name.startsWith('start') && name !== 'startTrivial') || name === 'cmdStart') {
         const pid = startedPid(r.stdout)
         if (pid === undefined) throw new Error(`no pid in the output of start: ${r.stdout}`)
         await killDaemon(pkg.native, pid)
@@ -74,7 +103,60 @@ async function main() {
       await sleep(gapMs)
     }
   }
-  emit({ runs, warm, argv: sides, ...out })
+}
+
+/**
+ * A names root (NODE_DAEMONIZE_TEST_ROOT) with 100 saved names, the first 10
+ * running; the first one's log holds 1000 lines for `logs -n 20`.
+ */
+async function namesRoot(pkg) {
+  const top = mkdtempSync(join(tmpDir, 'cli-names-'))
+  chmodSync(top, 0o755)
+  const env = { ...process.env, NODE_DAEMONIZE_TEST_ROOT: top }
+  const pids = []
+  const run = (...args) => {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env })
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}`)
+    return r.stdout
+  }
+  for (let n = 0; n < 100; n++) {
+    const pid = startedPid(run('start', idleEntry, '--name', `bench-${n}`, '--startup-grace', '0'))
+    if (n < 10) pids.push(pid)
+    else run('stop', `bench-${n}`)
+  }
+  const lines = Array.from({ length: 1000 }, (_, k) => `line ${k} of the bench log, long enough to look like one\n`).join('')
+  appendFileSync(join(top, 'var', 'log', 'node-daemonize', 'bench-0.log'), lines)
+  const [l1] = readFileSync('/proc/loadavg', 'utf8').split(' ')
+  return {
+    top,
+    running: 'bench-0',
+    stopped: 'bench-50',
+    load: Number(l1),
+    async cleanUp() {
+      for (const pid of pids) await killDaemon(pkg.native, pid)
+      rmSync(top, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * How many modules a command loads: Node's builtins (process.moduleLoadList's
+ * NativeModule entries, `node -e 0`'s included) and the files it requires
+ * (require.cache), recorded at exit by test/fixtures/module-recorder.cjs.
+ */
+async function moduleCount(pkg, argv, env) {
+  const file = join(tmpDir, `module-count-${process.pid}.json`)
+  rmSync(file, { force: true })
+  const [node, ...rest] = argv
+  const r = spawnSync(node, ['--require', join(root, 'test', 'fixtures', 'module-recorder.cjs'), ...rest], {
+    encoding: 'utf8',
+    env: { ...env, MODULE_RECORDER_FILE: file },
+  })
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}`)
+  if (argv.includes('start')) await killDaemon(pkg.native, startedPid(r.stdout))
+  const { files, builtins } = JSON.parse(readFileSync(file, 'utf8'))
+  rmSync(file, { force: true })
+  return { builtins: builtins.length, files: files.length, fileList: files, builtinList: builtins }
 }
 
 main().catch((err) => {

@@ -87,6 +87,8 @@ export interface Native {
   mkdirAt(dirfd: number, name: string, mode: number): boolean
   /** Mark fd close-on-exec. */
   setCloexec(fd: number): void
+  /** Whether fd is a terminal (false for a closed fd), as node:tty's isatty without loading node:tty. */
+  isatty(fd: number): boolean
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */
   waitPid(pid: number): number
   /**
