@@ -21,9 +21,11 @@
 //     ./args.js writes to the fd without loading Node's streams); never call
 //     process.exit().
 //
-// Each module is a separate file of the bundle (dist/cli-<command>.js),
-// loaded only when its command runs, so `--help` or `status` never pay for
-// `start`'s imports.
+// Each module is a separate file of the bundle (dist/cli-<command>-<hash>.cjs,
+// with the chunks it shares with other commands: scripts/build.mjs), loaded
+// only when its command runs, so `--help` or `status` never pay for
+// `start`'s imports. A new command is one more entry in `commands`.
+import * as nodeModule from 'node:module'
 import { EXIT_OK, printErr, printOut, UsageError, wantsHelp, wantsJson } from './args.js'
 import { reportError, reportFailure, reportUsageError } from './report.js'
 
@@ -59,6 +61,8 @@ function warningsOnOneLine(): void {
 /** Run the command line (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   warningsOnOneLine()
+  // The CLI's own compile cache setting: never passed on to a daemon (compile-cache.ts).
+  delete process.env.NODE_COMPILE_CACHE
   const [first, ...rest] = argv
   const json = wantsJson(argv)
   const usageError = (message: string) => reportUsageError(undefined, new UsageError(message), json)
@@ -80,6 +84,9 @@ export async function main(argv: string[]): Promise<number> {
 
   let mod: CommandModule
   try {
+    if (typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function') {
+      ;(await import('./compile-cache.js')).useCompileCache()
+    }
     mod = await load()
   } catch (err) {
     return reportError(first, err, json)
