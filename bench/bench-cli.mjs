@@ -13,7 +13,12 @@
 // modules the command loaded (one untimed run with the recorder the tests
 // use, test/fixtures/module-recorder.cjs).
 //
-//   node bench/bench-cli.mjs --runs 20 [--sides nodeE0NoCa,cmdStatus,...]
+//   node bench/bench-cli.mjs --runs 20 [--sides nodeE0NoCa,cmdStatus,...] [--node PATH]
+//
+// --node runs every side with that Node (e.g. a Node 22 to measure the
+// compile cache: where the Node has module.enableCompileCache, each command
+// row gets a twin `...NoCache` with NODE_DISABLE_COMPILE_CACHE=1, and one
+// untimed run of each command fills the cache first).
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -48,7 +53,7 @@ async function main() {
     emit({ skipped: 'bin/node-daemonize.js or its bundle in dist/ missing' })
     return
   }
-  const node = process.execPath
+  const node = arg('node', process.execPath)
   const names = await namesRoot(pkg)
   const cmd = (...args) => [node, cli, ...args]
   const sides = {
@@ -68,21 +73,25 @@ async function main() {
     cmdLogs: cmd('logs', names.running, '-n', '20'),
     cmdStart: cmd('start', idleEntry, '--startup-grace', '0'),
   }
+  const offersCache = spawnSync(node, ['-p', "typeof require('node:module').enableCompileCache"], { encoding: 'utf8' }).stdout.trim() === 'function'
+  if (offersCache) for (const k of Object.keys(sides)) if (k.startsWith('cmd')) sides[`${k}NoCache`] = sides[k]
   const only = arg('sides', '')
   if (only !== '') for (const k of Object.keys(sides)) if (!only.split(',').includes(k)) delete sides[k]
   const { NODE_EXTRA_CA_CERTS: _ca, ...envNoCa } = process.env
   const envNames = { ...envNoCa, NODE_DAEMONIZE_TEST_ROOT: names.top }
-  const envOf = (name) => (name.startsWith('cmd') ? envNames : name.endsWith('NoCa') ? envNoCa : process.env)
+  const envNoCache = { ...envNames, NODE_DISABLE_COMPILE_CACHE: '1' }
+  const envOf = (name) => (name.endsWith('NoCache') ? envNoCache : name.startsWith('cmd') ? envNames : name.endsWith('NoCa') ? envNoCa : process.env)
   // What a command exits with: status of a running daemon 0, stop of a stopped one 0.
   const out = Object.fromEntries(Object.keys(sides).map((k) => [k, { ms: [], cpuMs: [], maxRssKb: [] }]))
   const sideNames = Object.keys(sides)
   try {
+    // (also the run that fills the compile cache, where there is one)
     for (const name of sideNames) if (name.startsWith('cmd') || name === 'nodeE0NoCa') out[name].modules = await moduleCount(pkg, sides[name], envOf(name))
     for (let i = 0; i < warm + runs; i++) await round(i)
   } finally {
     await names.cleanUp()
   }
-  emit({ runs, warm, argv: sides, load: names.load, ...out })
+  emit({ runs, warm, node: spawnSync(node, ['-v'], { encoding: 'utf8' }).stdout.trim(), compileCache: offersCache, argv: sides, load: names.load, ...out })
 
   async function round(i) {
     // Rotate the order so that no side always runs first.
@@ -90,7 +99,7 @@ async function main() {
     for (const name of order) {
       const r = measure(sides[name], envOf(name))
       if (r.code !== 0) throw new Error(`${sides[name].join(' ')} failed (${r.code ?? r.signal}): ${r.stderr || r.stdout}`)
-      if ((name.startsWith('start') && name !== 'startTrivial') || name === 'cmdStart') {
+      if ((name.startsWith('start') && name !== 'startTrivial') || name.startsWith('cmdStart')) {
         const pid = startedPid(r.stdout)
         if (pid === undefined) throw new Error(`no pid in the output of start: ${r.stdout}`)
         await killDaemon(pkg.native, pid)
