@@ -21,6 +21,7 @@
 // untimed run of each command fills the cache first).
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { arg, emit, idleEntry, killDaemon, loadPackage, log, readyEntry, root, runProgram, sleep, tmpDir, trueProgram } from './bench-lib.mjs'
 
@@ -119,7 +120,10 @@ async function main() {
  * running; the first one's log holds 1000 lines for `logs -n 20`.
  */
 async function namesRoot(pkg) {
-  const top = mkdtempSync(join(tmpDir, 'cli-names-'))
+  // In /tmp, not bench/tmp: every command walks its directories from / (the
+  // directory rule), and /tmp/X/var/lib/node-daemonize is nearer the real
+  // /var/lib/node-daemonize's depth.
+  const top = mkdtempSync(join(tmpdir(), 'nd-bench-names-'))
   chmodSync(top, 0o755)
   const env = { ...process.env, NODE_DAEMONIZE_TEST_ROOT: top }
   const pids = []
