@@ -22,8 +22,9 @@ interface CompileCacheApi {
 
 /**
  * Turn the cache on for the files loaded from now on; without one (Node
- * 20, a directory refused), nothing changes. main() loads this module only
- * where Node has module.enableCompileCache.
+ * 20, a directory refused), nothing changes. Part of the dispatcher's own
+ * file (its imports are what every command but help loads anyway: a file
+ * of its own would be one more file for every command to load).
  */
 export function useCompileCache(env: NodeJS.ProcessEnv = process.env): void {
   const api = nodeModule as CompileCacheApi
