@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { chartSvg } from './bench-chart.mjs'
+import { commandRows } from './bench-cli-rows.mjs'
 import { arg, buildFixtures, dist, log, root, stats, tmpDir } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '30'))
@@ -106,37 +107,6 @@ async function launchSection(results) {
   }
 }
 
-/**
- * Each command against `node -e 0`, both without NODE_EXTRA_CA_CERTS
- * (issue 23): the median of the per-round differences (the sides run
- * interleaved), with the number of modules each loads (Node's builtins, and
- * files: the bin, the CLI's files, the addon).
- */
-const COMMAND_ROWS = [
-  ['cmdHelp', '--help', 8],
-  ['cmdStatus', 'status NAME (running)', 8],
-  ['cmdStop', 'stop NAME (not running)', 8],
-  ['cmdList', 'list (100 saved names, 10 running)', 40],
-  ['cmdLogs', 'logs NAME -n 20', 8],
-  ['cmdStart', 'start --startup-grace 0 (idle entry)', 12],
-]
-
-function commandRows(r) {
-  const base = r.nodeE0NoCa
-  if (base === undefined) return
-  const median = (a) => stats(a).median
-  for (const [key, label, target] of COMMAND_ROWS) {
-    const side = r[key]
-    if (side === undefined) continue
-    const added = side.ms.map((v, i) => v - base.ms[i])
-    row(`cli.cmd.${key.slice(3).toLowerCase()}`, 'cli', `CLI ${label}, without NODE_EXTRA_CA_CERTS`, 'ms', side.ms, true)
-    const m = side.modules
-    const loaded = m === undefined ? '' : `; loads ${m.builtins} builtins (node -e 0: ${base.modules?.builtins ?? '?'}), ${m.files} files`
-    const v = median(added)
-    check(`CLI ${label}: added to node -e 0 (ms)${loaded}`, v.toFixed(1), `≤ ${target}`, v <= target)
-  }
-}
-
 async function cliSection(results) {
   const r = await scenario('bench-cli.mjs', ['--runs', String(Math.max(20, Math.round(runs * 0.7)))])
   results.cli = r
@@ -162,7 +132,7 @@ async function cliSection(results) {
     const q = ratio(s1.median, n1.median)
     check('CLI start ÷ node -e 0, without NODE_EXTRA_CA_CERTS (wall)', q.toFixed(3), '≤ 1.25', q <= 1.25)
   }
-  commandRows(r)
+  commandRows(r, { row, check })
   const toMb = (kb) => kb.map((k) => k / 1024)
   const m0 = row('mem.node-e0', 'memory', 'node -e 0: peak RSS (VmHWM)', 'MB', toMb(r.nodeE0.maxRssKb), false)
   const m1 = row('mem.cli.start', 'memory', 'CLI start: peak RSS (VmHWM)', 'MB', toMb(r.start.maxRssKb), true)
