@@ -6,10 +6,24 @@
 // (posix_spawn to wait4) and reports wait4's ru_maxrss (the VmHWM of the
 // process). The sides are interleaved. Every daemon a `start` leaves is
 // killed (through a pidfd) as soon as its launcher has exited.
+//
+// The command rows (`cmd*`, without NODE_EXTRA_CA_CERTS, as most users run
+// it) run every command against a names root in bench/tmp that holds 100
+// saved names, 10 of them running; each row also gives the number of
+// modules the command loaded (one untimed run with the recorder the tests
+// use, test/fixtures/module-recorder.cjs).
+//
+//   node bench/bench-cli.mjs --runs 20 [--sides nodeE0NoCa,cmdStatus,...] [--node PATH]
+//
+// --node runs every side with that Node (e.g. a Node 22 to measure the
+// compile cache: where the Node has module.enableCompileCache, each command
+// row gets a twin `...NoCache` with NODE_DISABLE_COMPILE_CACHE=1, and one
+// untimed run of each command fills the cache first).
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { arg, emit, idleEntry, killDaemon, loadPackage, log, readyEntry, root, runProgram, sleep, trueProgram } from './bench-lib.mjs'
+import { arg, emit, idleEntry, killDaemon, loadPackage, log, readyEntry, root, runProgram, sleep, tmpDir, trueProgram } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '20'))
 const warm = Number(arg('warm', '2'))
@@ -40,7 +54,9 @@ async function main() {
     emit({ skipped: 'bin/node-daemonize.js or its bundle in dist/ missing' })
     return
   }
-  const node = process.execPath
+  const node = arg('node', process.execPath)
+  const names = await namesRoot(pkg)
+  const cmd = (...args) => [node, cli, ...args]
   const sides = {
     nodeE0: [node, '-e', '0'],
     start: [node, cli, 'start', idleEntry, '--startup-grace', '0'],
@@ -50,18 +66,41 @@ async function main() {
     // Node start-up then parses the CA bundle, which dilutes the ratio).
     nodeE0NoCa: [node, '-e', '0'],
     startNoCa: [node, cli, 'start', idleEntry, '--startup-grace', '0'],
+    // Every command, without the CA bundle, against the names root.
+    cmdHelp: cmd('--help'),
+    cmdStatus: cmd('status', names.running),
+    cmdStop: cmd('stop', names.stopped),
+    cmdList: cmd('list'),
+    cmdLogs: cmd('logs', names.running, '-n', '20'),
+    cmdStart: cmd('start', idleEntry, '--startup-grace', '0'),
   }
+  const offersCache = spawnSync(node, ['-p', "typeof require('node:module').enableCompileCache"], { encoding: 'utf8' }).stdout.trim() === 'function'
+  if (offersCache) for (const k of Object.keys(sides)) if (k.startsWith('cmd')) sides[`${k}NoCache`] = sides[k]
+  const only = arg('sides', '')
+  if (only !== '') for (const k of Object.keys(sides)) if (!only.split(',').includes(k)) delete sides[k]
   const { NODE_EXTRA_CA_CERTS: _ca, ...envNoCa } = process.env
-  const envOf = (name) => (name.endsWith('NoCa') ? envNoCa : process.env)
+  const envNames = { ...envNoCa, NODE_DAEMONIZE_TEST_ROOT: names.top }
+  const envNoCache = { ...envNames, NODE_DISABLE_COMPILE_CACHE: '1' }
+  const envOf = (name) => (name.endsWith('NoCache') ? envNoCache : name.startsWith('cmd') ? envNames : name.endsWith('NoCa') ? envNoCa : process.env)
+  // What a command exits with: status of a running daemon 0, stop of a stopped one 0.
   const out = Object.fromEntries(Object.keys(sides).map((k) => [k, { ms: [], cpuMs: [], maxRssKb: [] }]))
-  const names = Object.keys(sides)
-  for (let i = 0; i < warm + runs; i++) {
+  const sideNames = Object.keys(sides)
+  try {
+    // (also the run that fills the compile cache, where there is one)
+    for (const name of sideNames) if (name.startsWith('cmd') || name === 'nodeE0NoCa') out[name].modules = await moduleCount(pkg, sides[name], envOf(name))
+    for (let i = 0; i < warm + runs; i++) await round(i)
+  } finally {
+    await names.cleanUp()
+  }
+  emit({ runs, warm, node: spawnSync(node, ['-v'], { encoding: 'utf8' }).stdout.trim(), compileCache: offersCache, argv: sides, load: names.load, ...out })
+
+  async function round(i) {
     // Rotate the order so that no side always runs first.
-    const order = names.map((_, k) => names[(k + i) % names.length])
+    const order = sideNames.map((_, k) => sideNames[(k + i) % sideNames.length])
     for (const name of order) {
       const r = measure(sides[name], envOf(name))
       if (r.code !== 0) throw new Error(`${sides[name].join(' ')} failed (${r.code ?? r.signal}): ${r.stderr || r.stdout}`)
-      if (name.startsWith('start') && name !== 'startTrivial') {
+      if ((name.startsWith('start') && name !== 'startTrivial') || name.startsWith('cmdStart')) {
         const pid = startedPid(r.stdout)
         if (pid === undefined) throw new Error(`no pid in the output of start: ${r.stdout}`)
         await killDaemon(pkg.native, pid)
@@ -74,7 +113,63 @@ async function main() {
       await sleep(gapMs)
     }
   }
-  emit({ runs, warm, argv: sides, ...out })
+}
+
+/**
+ * A names root (NODE_DAEMONIZE_TEST_ROOT) with 100 saved names, the first 10
+ * running; the first one's log holds 1000 lines for `logs -n 20`.
+ */
+async function namesRoot(pkg) {
+  // In /tmp, not bench/tmp: every command walks its directories from / (the
+  // directory rule), and /tmp/X/var/lib/node-daemonize is nearer the real
+  // /var/lib/node-daemonize's depth.
+  const top = mkdtempSync(join(tmpdir(), 'nd-bench-names-'))
+  chmodSync(top, 0o755)
+  const env = { ...process.env, NODE_DAEMONIZE_TEST_ROOT: top }
+  const pids = []
+  const run = (...args) => {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env })
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}`)
+    return r.stdout
+  }
+  for (let n = 0; n < 100; n++) {
+    const pid = startedPid(run('start', idleEntry, '--name', `bench-${n}`, '--startup-grace', '0'))
+    if (n < 10) pids.push(pid)
+    else run('stop', `bench-${n}`)
+  }
+  const lines = Array.from({ length: 1000 }, (_, k) => `line ${k} of the bench log, long enough to look like one\n`).join('')
+  appendFileSync(join(top, 'var', 'log', 'node-daemonize', 'bench-0.log'), lines)
+  const [l1] = readFileSync('/proc/loadavg', 'utf8').split(' ')
+  return {
+    top,
+    running: 'bench-0',
+    stopped: 'bench-50',
+    load: Number(l1),
+    async cleanUp() {
+      for (const pid of pids) await killDaemon(pkg.native, pid)
+      rmSync(top, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * How many modules a command loads: Node's builtins (process.moduleLoadList's
+ * NativeModule entries, `node -e 0`'s included) and the files it requires
+ * (require.cache), recorded at exit by test/fixtures/module-recorder.cjs.
+ */
+async function moduleCount(pkg, argv, env) {
+  const file = join(tmpDir, `module-count-${process.pid}.json`)
+  rmSync(file, { force: true })
+  const [node, ...rest] = argv
+  const r = spawnSync(node, ['--require', join(root, 'test', 'fixtures', 'module-recorder.cjs'), ...rest], {
+    encoding: 'utf8',
+    env: { ...env, MODULE_RECORDER_FILE: file },
+  })
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}`)
+  if (argv.includes('start')) await killDaemon(pkg.native, startedPid(r.stdout))
+  const { files, builtins } = JSON.parse(readFileSync(file, 'utf8'))
+  rmSync(file, { force: true })
+  return { builtins: builtins.length, files: files.length, fileList: files, builtinList: builtins }
 }
 
 main().catch((err) => {

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { chartSvg } from './bench-chart.mjs'
+import { commandRows } from './bench-cli-rows.mjs'
 import { arg, buildFixtures, dist, log, root, stats, tmpDir } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '30'))
@@ -131,6 +132,7 @@ async function cliSection(results) {
     const q = ratio(s1.median, n1.median)
     check('CLI start ÷ node -e 0, without NODE_EXTRA_CA_CERTS (wall)', q.toFixed(3), '≤ 1.25', q <= 1.25)
   }
+  commandRows(r, { row, check })
   const toMb = (kb) => kb.map((k) => k / 1024)
   const m0 = row('mem.node-e0', 'memory', 'node -e 0: peak RSS (VmHWM)', 'MB', toMb(r.nodeE0.maxRssKb), false)
   const m1 = row('mem.cli.start', 'memory', 'CLI start: peak RSS (VmHWM)', 'MB', toMb(r.start.maxRssKb), true)

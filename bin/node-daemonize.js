@@ -3,18 +3,31 @@
 // CommonJS (bin/package.json), so that Node never sets up its ES module
 // loader for a command whose start-up is part of its speed.
 'use strict'
-require('../dist/cli.cjs')
-  .main(process.argv.slice(2))
-  .then(
-    (code) => {
-      process.exitCode = code
-    },
-    (err) => {
-      // A bug got past main(): one line, never a stack trace; and never an
-      // exception of its own (stderr may be a closed pipe too).
-      try {
-        require('node:fs').writeSync(2, `node-daemonize: ${err instanceof Error ? err.message : String(err)}\n`)
-      } catch {}
-      process.exitCode = 1
-    },
-  )
+// Node >= 22.1 turns on the V8 compile cache NODE_COMPILE_CACHE names before
+// any code of ours runs, and runs what that cache holds as trusted code. As
+// root the CLI never runs under a cache it did not check: it starts itself
+// again without the variable (its own cache is in a directory it checks:
+// src/cli/compile-cache.ts). Node 20 ignores the variable.
+if (process.env.NODE_COMPILE_CACHE !== undefined && process.geteuid() === 0 && require('node:module').getCompileCacheDir?.() !== undefined) {
+  delete process.env.NODE_COMPILE_CACHE
+  const argv = [...process.execArgv, __filename, ...process.argv.slice(2)]
+  if (typeof process.execve === 'function') process.execve(process.execPath, [process.execPath, ...argv], process.env)
+  const r = require('node:child_process').spawnSync(process.execPath, argv, { stdio: 'inherit' })
+  process.exitCode = r.status ?? 1
+} else {
+  require('../dist/cli.cjs')
+    .main(process.argv.slice(2))
+    .then(
+      (code) => {
+        process.exitCode = code
+      },
+      (err) => {
+        // A bug got past main(): one line, never a stack trace; and never an
+        // exception of its own (stderr may be a closed pipe too).
+        try {
+          require('node:fs').writeSync(2, `node-daemonize: ${err instanceof Error ? err.message : String(err)}\n`)
+        } catch {}
+        process.exitCode = 1
+      },
+    )
+}

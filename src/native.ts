@@ -97,6 +97,8 @@ export interface Native {
   rmdirAt(dirfd: number, name: string, path?: string): void
   /** Mark fd close-on-exec. */
   setCloexec(fd: number): void
+  /** Whether fd is a terminal (false for a closed fd), as node:tty's isatty without loading node:tty. */
+  isatty(fd: number): boolean
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */
   waitPid(pid: number): number
   /**

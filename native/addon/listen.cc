@@ -308,10 +308,20 @@ Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// isatty(fd: number): whether fd is a terminal; false for anything else,
+// a closed fd included (as node:tty's isatty, which the CLI does not load:
+// it brings Node's net and stream modules along). TCGETS does not sleep, so
+// there is no EINTR to retry.
+Napi::Value IsATty(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "isatty(fd: number)");
+  return Napi::Boolean::New(info.Env(), fd >= 0 && isatty(fd) == 1);
+}
+
 }  // namespace
 
 void InitListen(Napi::Env env, Napi::Object exports) {
   exports.Set("listenTcp", Napi::Function::New(env, ListenTcp, "listenTcp"));
   exports.Set("listenUnixAt", Napi::Function::New(env, ListenUnixAt, "listenUnixAt"));
   exports.Set("setCloexec", Napi::Function::New(env, SetCloexec, "setCloexec"));
+  exports.Set("isatty", Napi::Function::New(env, IsATty, "isatty"));
 }

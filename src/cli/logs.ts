@@ -4,10 +4,10 @@
 // pipe or file the bytes pass unchanged. What is read from the end is
 // bounded (LOG_WINDOW), and so is what a terminal is shown of a line.
 import { closeSync } from 'node:fs'
-import { isatty } from 'node:tty'
 import { DaemonizeError } from '../errors.js'
 import { euid } from '../files/checks.js'
 import { escapeControls } from '../escape.js'
+import { native } from '../native.js'
 import { terminalHasColour, terminalOutput } from '../logs/terminal.js'
 import { followLog, LOG_WINDOW, openLogForReading, readLastLines } from '../logs/read.js'
 import type { DaemonizeOptions } from '../options/daemonize-options.js'
@@ -70,7 +70,7 @@ export async function run(args: string[]): Promise<number> {
     throw new DaemonizeError(`${name} has no log file (it was started with --log-file /dev/null)`, { stage: 'log', code: 'ENOENT', path: spec.specPath })
   }
 
-  const out: Output = isatty(1) ? terminalOutput(terminalHasColour(), printOut) : { write: printBytes, end: () => {} }
+  const out: Output = native().isatty(1) ? terminalOutput(terminalHasColour(), printOut) : { write: printBytes, end: () => {} }
   // Before anything is printed: a Ctrl-C as soon as the first lines show must end it cleanly.
   const ac = new AbortController()
   const end = () => ac.abort()

@@ -78,6 +78,21 @@ export function nameDirs(env: NodeJS.ProcessEnv = process.env): NameDirs {
   }
 }
 
+/**
+ * The CLI's V8 compile cache directory (src/cli/compile-cache.ts). Root:
+ * /var/cache/node-daemonize (under the test root, as nameDirs). Anyone
+ * else: $XDG_CACHE_HOME/node-daemonize (default ~/.cache). Mode 0700.
+ */
+export function compileCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (euid() === 0) {
+    const given = env[TEST_ROOT_ENV]
+    const top = given !== undefined && given !== '' && isAbsolute(given) ? given : '/'
+    return join(top, 'var', 'cache', 'node-daemonize')
+  }
+  const xdg = env.XDG_CACHE_HOME
+  return join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(homeOf(env), '.cache'), 'node-daemonize')
+}
+
 /** $XDG_STATE_HOME when absolute (the XDG spec ignores a relative one), else ~/.local/state. */
 function stateHome(env: NodeJS.ProcessEnv): string {
   const xdg = env.XDG_STATE_HOME

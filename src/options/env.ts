@@ -16,7 +16,8 @@ const USER_VARS = ['HOME', 'USER', 'LOGNAME'] as const
  * The daemon's environment: `env` (or the caller's), or with clearEnv only
  * SAFE_PATH plus `env`; then HOME/USER/LOGNAME for the target user; then
  * ours. NODE_DAEMONIZE_*, NOTIFY_SOCKET and systemd's LISTEN_* never come
- * from outside (LISTEN_* describe this launch's sockets; the plan adds them).
+ * from outside (LISTEN_* describe this launch's sockets; the plan adds them);
+ * nor does an inherited NODE_COMPILE_CACHE.
  */
 export function buildEnv(
   options: DaemonizeOptions,
@@ -33,6 +34,9 @@ export function buildEnv(
   const env: Record<string, string | Buffer> = {}
   for (const [k, v] of Object.entries(source)) {
     if (v === undefined || k.startsWith(ENV_PREFIX) || k === 'NOTIFY_SOCKET' || isListenVar(k)) continue
+    // The caller's V8 compile cache is its own: a daemon (maybe another
+    // user's) must not run code from it, nor write there. Given in `env`, it stays.
+    if (k === 'NODE_COMPILE_CACHE' && source === process.env) continue
     if (k.includes('=') || k === '') throw optionError(`env key '${k}' is not a valid variable name`)
     env[checkString(`env key`, k)] = checkBytes(`env.${k}`, v)
   }

@@ -1,0 +1,84 @@
+// What each CLI command loads: only its own code (issue 23: every command
+// as quick as `node -e 0`). V8 reads and pre-parses all of a file it
+// compiles, so a command that reads a pid file must not load a file that
+// also holds the unit writer, the list table, the launcher or pino; and
+// none loads Node's stream machinery (net, tty, stream) it does not use.
+// Recorded by preloading test/fixtures/module-recorder.cjs into the real CLI.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { fixtures, root } from './helpers/caller.js'
+import { runCli } from './helpers/cli.js'
+import { cleanUpDaemons, track } from './helpers/daemons.js'
+import { startNamed, useNamesRoot } from './helpers/names.js'
+import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
+
+cleanUpScratchDirs()
+cleanUpDaemons()
+const names = useNamesRoot()
+
+const COMMANDS = ['start', 'stop', 'status', 'restart', 'reload', 'list', 'logs', 'unit']
+
+interface Loaded {
+  /** The package's files the command required (paths relative to the package root). */
+  files: string[]
+  /** Every command whose usage text is in one of those files. */
+  commandsParsed: string[]
+  builtins: string[]
+}
+
+/** Run the CLI with the recorder; what it loaded, and how it exited. */
+async function loaded(args: string[], env: NodeJS.ProcessEnv): Promise<Loaded & { code: number | null; out: string; err: string }> {
+  const record = join(scratchDir('nd-loading-'), 'loaded.json')
+  const run = await runCli(args, { ...env, MODULE_RECORDER_FILE: record }, ['--require', join(fixtures, 'module-recorder.cjs')])
+  const { files, builtins } = JSON.parse(readFileSync(record, 'utf8')) as { files: string[]; builtins: string[] }
+  const ours = files.filter((f) => f.startsWith(`${root}/`)).map((f) => f.slice(root.length + 1))
+  const text = ours.filter((f) => /\.c?js$/.test(f)).map((f) => readFileSync(join(root, f), 'latin1')).join('\n')
+  const commandsParsed = COMMANDS.filter((c) => text.includes(`Usage: node-daemonize ${c} `))
+  return { ...run, files: ours, commandsParsed, builtins }
+}
+
+const STREAMS = ['net', 'tty', 'stream', 'child_process', 'worker_threads']
+
+describe('hardening round 2 / issue 23: a command loads only what it uses', () => {
+  it('status and stop of a saved name that is not running parse only their own command, no pino, no streams', async () => {
+    const env = names().env
+    await startNamed([join(fixtures, 'lifecycle-hup.js'), '--name', 'stopped'], env)
+    const stopped = await runCli(['stop', 'stopped'], env)
+    expect(stopped.code, stopped.err).toBe(0)
+    for (const command of ['status', 'stop']) {
+      const r = await loaded([command, 'stopped'], env)
+      expect(r.code, r.err).toBe(command === 'status' ? 3 : 0)
+      expect(r.commandsParsed, command).toEqual([command])
+      expect(r.files.filter((f) => f.includes('pino')), command).toEqual([])
+      expect(r.builtins.filter((b) => STREAMS.includes(b)), command).toEqual([])
+    }
+  })
+
+  it('--help parses no command at all', async () => {
+    const r = await loaded(['--help'], process.env)
+    expect(r.code, r.err).toBe(0)
+    expect(r.commandsParsed).toEqual([])
+    expect(r.files.filter((f) => f.endsWith('.node'))).toEqual([])
+  })
+
+  it('status, list and logs of a running daemon: their own command only, and logs loads no tty/net/stream', async () => {
+    const env = names().env
+    await startNamed([join(fixtures, 'lifecycle-hup.js'), '--name', 'loading'], env)
+    for (const args of [['status', 'loading'], ['list'], ['logs', 'loading', '-n', '5']]) {
+      const r = await loaded(args, env)
+      expect(r.code, r.err).toBe(0)
+      expect(r.commandsParsed, args[0]).toEqual([args[0]])
+      expect(r.files.filter((f) => f.includes('pino')), args[0]).toEqual([])
+      expect(r.builtins.filter((b) => STREAMS.includes(b)), args[0]).toEqual([])
+    }
+  })
+
+  it('start parses no other command (the launcher, not the unit writer or the list table)', async () => {
+    const env = names().env
+    const record = await loaded(['start', join(fixtures, 'lifecycle-hup.js'), '--name', 'started', '--json'], env)
+    expect(record.code, record.err).toBe(0)
+    track((JSON.parse(record.out) as { pid: number }).pid)
+    expect(record.commandsParsed).toEqual(['start'])
+  })
+})
