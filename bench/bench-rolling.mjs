@@ -22,6 +22,9 @@
 //
 //   node bench/bench-rolling.mjs [--rolls 3] [--replacements 3] [--leak-mb-per-s 20]
 //                                [--plain 4] [--keep-alive 12]
+//                                [--memory-instances 2] [--memory-keep-alive 0]
+// (--memory-*: the --max-memory service's instances, and keep-alive clients
+// that never retry beside its per-request ones.)
 import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
 import { loadavg, availableParallelism } from 'node:os'
@@ -34,6 +37,8 @@ const replacements = Number(arg('replacements', '3'))
 const leakRate = Number(arg('leak-mb-per-s', '20'))
 const plainClients = Number(arg('plain', '4'))
 const keepAliveClients = Number(arg('keep-alive', '12'))
+const memoryInstances = Number(arg('memory-instances', '2'))
+const memoryKeepAlive = Number(arg('memory-keep-alive', '0'))
 const instances = 4
 const limitBytes = 150 * 1024 * 1024
 const cli = join(root, 'bin', 'node-daemonize.js')
@@ -193,9 +198,9 @@ async function oneReplacement(native, svc, pid) {
 
 async function maxMemory(native, dir) {
   const port = await freePort()
-  const svc = await startService(dir, 'leak', port, 2, ['--max-memory', '150M', '--env', `BENCH_LEAK_MB_PER_S=${leakRate}`, '--env', 'BENCH_LEAK_INSTANCE=0'])
-  const plain = startLoad(port, { plain: plainClients, keepAlive: 0, retry: false })
-  const out = { instances: 2, limitBytes, leakMbPerS: leakRate, clients: { plain: plainClients }, replacements: [], loadBefore: load1() }
+  const svc = await startService(dir, 'leak', port, memoryInstances, ['--max-memory', '150M', '--env', `BENCH_LEAK_MB_PER_S=${leakRate}`, '--env', 'BENCH_LEAK_INSTANCE=0'])
+  const plain = startLoad(port, { plain: plainClients, keepAlive: memoryKeepAlive, retry: false })
+  const out = { instances: memoryInstances, limitBytes, leakMbPerS: leakRate, clients: { plain: plainClients, keepAlive: memoryKeepAlive }, replacements: [], loadBefore: load1() }
   try {
     let pid = svc.pids[0]
     for (let k = 0; k < replacements; k++) {
@@ -207,8 +212,9 @@ async function maxMemory(native, dir) {
         `→ new ready ${one.crossToReadyMs} ms, → old exited ${one.crossToExitMs} ms; failed ${one.failed}; load ${one.load.toFixed(2)}`)
       pid = one.newPid
     }
-    // The other instance was never replaced.
-    out.otherUntouched = (await pidsOf(svc.pidFile))[1] === svc.pids[1]
+    // The other instances were never replaced.
+    const now = await pidsOf(svc.pidFile)
+    out.othersUntouched = svc.pids.slice(1).every((p, k) => now[k + 1] === p)
   } finally {
     const p = await plain.stop()
     out.total = { served: p.ok, failed: p.failed, errors: p.errors }
