@@ -1,6 +1,6 @@
 // npm run bench: every benchmark side by side in one run.
 //
-//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready,supervise,graceful,instances,balance,run]
+//   node bench/bench.mjs [--runs 30] [--only launch,cli,burst,ready,supervise,graceful,instances,rolling,balance,run]
 //
 // Each scenario runs in its own child process (bench/bench-*.mjs) so that
 // a caller is exactly what the scenario says (fresh, or holding a 2 GB
@@ -13,9 +13,10 @@ import { join } from 'node:path'
 import { chartSvg } from './bench-chart.mjs'
 import { commandRows } from './bench-cli-rows.mjs'
 import { arg, buildFixtures, dist, log, root, stats, tmpDir } from './bench-lib.mjs'
+import { rollingSection } from './bench-rolling-section.mjs'
 
 const runs = Number(arg('runs', '30'))
-const only = new Set(arg('only', 'launch,cli,burst,ready,supervise,graceful,instances,balance,run').split(','))
+const only = new Set(arg('only', 'launch,cli,burst,ready,supervise,graceful,instances,rolling,balance,run').split(','))
 const burstRounds = Number(arg('burst-rounds', '10'))
 const burstNodeRounds = Number(arg('burst-node-rounds', '2'))
 
@@ -359,6 +360,7 @@ async function main() {
     supervise: superviseSection,
     graceful: gracefulSection,
     instances: instancesSection,
+    rolling: async (results) => (results.rolling = await rollingSection({ scenario, row, check, checks })),
     balance: balanceSection,
     run: runSection,
   }
