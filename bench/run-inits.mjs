@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sleep } from './bench-lib.mjs'
-import { appOf, childrenOf, ensureDebianInits, have, inits, memory, ptyCtrlC, runApp, start, stat, until } from './run-lib.mjs'
+import { appOf, childrenOf, ensureDebianInits, have, inits, memory, ptyRun, runApp, start, stat, until } from './run-lib.mjs'
 
 const names = ['node-daemonize run', 'tini', 'dumb-init']
 const why = ensureDebianInits()
@@ -99,7 +99,7 @@ const checks = {
   },
   /** Ctrl-C on a terminal stops the app once, exit 0. */
   async ctrlC(name) {
-    const r = spawnSync('python3', [ptyCtrlC, 'foreground ', ...inits[name](runApp, [])], { encoding: 'utf8', timeout: 10_000 })
+    const r = spawnSync('python3', [ptyRun, '--ctrl-c-after', 'foreground ', ...inits[name](runApp, [])], { encoding: 'utf8', timeout: 10_000 })
     const n = r.stdout.split('got SIGINT').length - 1
     const fg = r.stdout.includes('foreground yes')
     return yes(r.status === 0 && n === 1 && fg, `exit ${r.status}, ${n} SIGINT, ${fg ? '' : 'not '}the terminal's foreground`)

@@ -8,7 +8,7 @@ import { root, sleep, tmpDir } from './bench-lib.mjs'
 
 export const cli = join(root, 'bin', 'node-daemonize.js')
 export const runApp = join(root, 'test', 'fixtures', 'run-app.mjs')
-export const ptyCtrlC = join(root, 'test', 'fixtures', 'pty-ctrl-c.py')
+export const ptyRun = join(root, 'test', 'fixtures', 'pty-run.py')
 /** pm2 as `npm run bench:peers` (install-peers.mjs) puts it in bench/tmp/peers. */
 export const pm2Runtime = join(tmpDir, 'peers', 'node_modules', '.bin', 'pm2-runtime')
 

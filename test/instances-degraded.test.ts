@@ -14,6 +14,7 @@ import { fixtures } from './helpers/caller.js'
 import { runCli } from './helpers/cli.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { everyInstance } from './helpers/instances.js'
+import type { InstanceStatus } from '../src/control/instances-status.js'
 import { startNamed, useNamesRoot } from './helpers/names.js'
 import { freePort } from './helpers/net.js'
 import { isAlive, procStatus } from './helpers/proc.js'
@@ -27,16 +28,8 @@ const current = useNamesRoot()
 
 const app = join(fixtures, 'instances-degraded.mjs')
 
-interface Instance {
-  index: number
-  phase: string
-  pid?: number
-  uptimeMs?: number
-  restarts?: number
-  rssBytes?: number
-  ready?: boolean
-  release?: number
-}
+/** status --json's entry for an instance, as the API types it. */
+type Instance = InstanceStatus
 
 describe('--instances N: one instance gives up, the others serve on', () => {
   it(

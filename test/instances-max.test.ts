@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { cgroupCpuLimit, readKernelFile, type ReadFile, usableCpus } from '../src/proc/cpu-limit.js'
 import { readSupervisorState, statePathOf } from '../src/files/state-file.js'
 import { fixtures } from './helpers/caller.js'
-import { cliBin, type CliRun, runCli } from './helpers/cli.js'
+import { cliBin, type CliRun, collect, runCli } from './helpers/cli.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { useNamesRoot } from './helpers/names.js'
 import { cleanUpScratchDirs } from './helpers/scratch.js'
@@ -184,15 +184,7 @@ describe('--instances max in a real cgroup with a CPU quota', () => {
 
   /** The CLI with args, moved into the cgroup dir before it execs (a shell writes its own pid into cgroup.procs). */
   function cliIn(dir: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', dir, process.execPath, cliBin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-      let out = ''
-      let err = ''
-      child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s))
-      child.on('error', reject)
-      child.on('close', (code) => resolve({ code, out, err }))
-    })
+    return collect(spawn('/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', dir, process.execPath, cliBin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }))
   }
 
   it.each([

@@ -13,7 +13,7 @@ import { fixtures } from './helpers/caller.js'
 import { runCli } from './helpers/cli.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
 import { type Answer, everyInstance, untilAsync } from './helpers/instances.js'
-import { startNamed, useNamesRoot } from './helpers/names.js'
+import { expectStartRefused, startNamed, useNamesRoot } from './helpers/names.js'
 import { freePort } from './helpers/net.js'
 import { isAlive, procStat } from './helpers/proc.js'
 import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
@@ -175,12 +175,7 @@ describe('--instances N', () => {
     [['--respawn', '--instances', '2.5'], /--instances takes a whole number/],
     [['--respawn', '--instances', 'all'], /--instances takes a whole number/],
   ])('start %j is refused at stage options, exit 2, nothing started', async (flags, message) => {
-    const root = current()
-    const r = await runCli(['start', join(fixtures, 'daemon-idle.js'), '--name', 'bad', ...flags], root.env)
-    expect(r.code).toBe(2)
-    expect(r.err).toMatch(message)
-    expect(r.err).toContain('Try')
-    expect(existsSync(join(root.run, 'bad.pid'))).toBe(false)
+    await expectStartRefused(current(), join(fixtures, 'daemon-idle.js'), flags, message)
   })
 
   it('the API refuses a bad instances value, and instances without respawn, at stage options', async () => {

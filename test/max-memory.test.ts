@@ -12,7 +12,7 @@ import { readSupervisorState, statePathOf, type SupervisorState } from '../src/f
 import { fixtures } from './helpers/caller.js'
 import { runCli } from './helpers/cli.js'
 import { cleanUpDaemons, track, untilGone } from './helpers/daemons.js'
-import { startNamed, useNamesRoot } from './helpers/names.js'
+import { expectStartRefused, startNamed, useNamesRoot } from './helpers/names.js'
 import { freePort } from './helpers/net.js'
 import { everyInstance, startRollLoad } from './helpers/roll-load.js'
 import { cleanUpScratchDirs, scratchDir } from './helpers/scratch.js'
@@ -176,12 +176,7 @@ describe('--max-memory', () => {
     [['--respawn', '--max-memory=-1'], /--max-memory takes a size in bytes.*got '-1'/],
     [['--max-memory', '1G'], /maxMemoryBytes needs respawn/],
   ])('start %j is refused at stage options, exit 2, nothing started', async (flags, message) => {
-    const root = current()
-    const r = await runCli(['start', join(fixtures, 'daemon-idle.js'), '--name', 'bad', ...flags], root.env)
-    expect(r.code).toBe(2)
-    expect(r.err).toMatch(message)
-    expect(r.err).toContain('Try')
-    expect(existsSync(join(root.run, 'bad.pid'))).toBe(false)
+    await expectStartRefused(current(), join(fixtures, 'daemon-idle.js'), flags, message)
   })
 
   it('unit refuses --max-memory with one line saying why (exit 2)', async () => {

@@ -24,7 +24,7 @@ cleanUpReceivers()
 
 describe('run on a terminal', () => {
   it('gives the app the foreground: Ctrl-C stops it once, and reading the terminal does not stop it', () => {
-    const r = spawnSync('python3', [join(fixtures, 'pty-ctrl-c.py'), 'foreground ', process.execPath, cliBin, 'run', runApp], {
+    const r = spawnSync('python3', [join(fixtures, 'pty-run.py'), '--ctrl-c-after', 'foreground ', process.execPath, cliBin, 'run', runApp], {
       encoding: 'utf8',
       timeout: 20_000,
     })

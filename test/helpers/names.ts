@@ -3,7 +3,8 @@
 // test, removed afterwards (scratch.ts); the daemons started there are
 // tracked and stopped by pid (daemons.ts).
 import { join } from 'node:path'
-import { afterEach, beforeEach } from 'vitest'
+import { existsSync } from 'node:fs'
+import { afterEach, beforeEach, expect } from 'vitest'
 import { type CliRun, runCli } from './cli.js'
 import { track } from './daemons.js'
 import { scratchDir } from './scratch.js'
@@ -51,4 +52,13 @@ export async function startNamed(args: string[], env: NodeJS.ProcessEnv): Promis
   track(result.pid as number)
   if (typeof result.supervisorPid === 'number') track(result.supervisorPid)
   return { run, result }
+}
+
+/** `start ENTRY --name bad FLAGS` must be refused as a usage error (exit 2, with the "Try" line) and leave no pid file. */
+export async function expectStartRefused(root: NamesRoot, entry: string, flags: string[], message: RegExp): Promise<void> {
+  const r = await runCli(['start', entry, '--name', 'bad', ...flags], root.env)
+  expect(r.code).toBe(2)
+  expect(r.err).toMatch(message)
+  expect(r.err).toContain('Try')
+  expect(existsSync(join(root.run, 'bad.pid'))).toBe(false)
 }
