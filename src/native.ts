@@ -2,8 +2,8 @@
 // through this module; the rest of the package never touches the addon.
 import { createRequire } from 'node:module'
 import { closeSync, existsSync, openSync, readSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { packageRoot } from './package-root.js'
 import type { NativeConstants } from './protocol.js'
 
 /** A SystemError as the addon throws it: like Node's own. */
@@ -130,7 +130,6 @@ export interface Native {
   redirectOutput(path: string, mode: number): void
 }
 
-const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 
 const ADDON = 'node_daemonize.node'
