@@ -6,11 +6,16 @@
 //   dist/cli.cjs           the dispatcher (src/cli/main.ts) with the help
 //                          texts: it requires a command's file only when
 //                          that command runs
-//   dist/cli-<command>.cjs one self-contained bundle per command, by a fixed
-//                          name: a command loads this one file besides the
-//                          dispatcher (each file Node loads costs ~0.3 ms of
-//                          its own, more than parsing the code two commands
-//                          share twice; the package has the room)
+//   dist/cli-<command>.cjs one self-contained bundle per command that
+//                          scripts run again and again (status, stop, list,
+//                          logs, start), by a fixed name: such a command
+//                          loads this one file besides the dispatcher (each
+//                          file Node loads costs ~0.3 ms of its own, more
+//                          than parsing the code two commands share twice)
+//   dist/cli-more.cjs      the commands run now and then (restart, reload,
+//                          remove, run, unit) in one bundle (src/cli/more.ts),
+//                          so that the package does not carry the launcher
+//                          and the stop protocol five more times
 //   dist/cli-compile-cache.cjs
 //                          the compile cache set-up, loaded only where Node
 //                          has a compile cache (not on Node 20)
@@ -172,18 +177,17 @@ const common = {
   outdir: dist,
 }
 
-/** The commands, each src/cli/<command>.ts, from the dispatcher's table (src/cli/main.ts). */
-const commandNames = [...readFileSync(join(cliDir, 'main.ts'), 'utf8').matchAll(/^\s+(\w+): \(\) => import\('\.\/(\w+)\.js'\),$/gm)].map((m) => {
-  if (m[1] !== m[2]) throw new Error(`src/cli/main.ts: command ${m[1]} imports ./${m[2]}.js; a command's file is named after it`)
-  return m[1]
-})
-if (commandNames.length === 0) throw new Error('src/cli/main.ts: no command table found; update scripts/build.mjs')
-
 /**
- * In the dispatcher, import('./<command>.js') is the command's own bundle,
- * required by a fixed name; so is import('./compile-cache.js').
+ * What the dispatcher (src/cli/main.ts) loads when a command runs: each file
+ * it import()s becomes a bundle of its own, dist/cli-<file>.cjs, required by
+ * that fixed name: a command's own file (src/cli/status.ts), the bundle of
+ * the commands run now and then (src/cli/more.ts), the compile cache set-up.
  */
-const dispatcherLoads = [...commandNames, 'compile-cache']
+const dispatcherLoads = [...new Set([...readFileSync(join(cliDir, 'main.ts'), 'utf8').matchAll(/\bimport\('\.\/([\w-]+)\.js'\)/g)].map((m) => m[1]))]
+for (const must of ['status', 'stop', 'list', 'logs', 'start', 'more', 'compile-cache']) {
+  if (!dispatcherLoads.includes(must)) throw new Error(`src/cli/main.ts: no import('./${must}.js') found; update scripts/build.mjs`)
+}
+
 const commandsExternal = {
   name: 'commands-external',
   setup(b) {
@@ -220,8 +224,8 @@ const [pinoBuild, dispatcherBuild, commandsBuild] = await Promise.all([
     entryPoints: { cli: join(cliDir, 'main.ts') },
     plugins: [commandsExternal],
   }),
-  // One self-contained bundle per command (no splitting, no shared chunks):
-  // each command loads one file besides the dispatcher. A file of the
+  // One self-contained bundle per file the dispatcher loads (no splitting,
+  // no shared chunks): each command loads one file besides the dispatcher. A file of the
   // package's code may thus be in several bundles; a class too, so the
   // dispatcher tells errors apart by their fields (src/cli/report.ts).
   build({

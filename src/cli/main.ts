@@ -25,8 +25,9 @@
 // (dist/cli-<command>.cjs: scripts/build.mjs), loaded only when its command
 // runs, so `--help` or `status` never pay for `start`'s imports, and a
 // command loads one file besides this one (each file Node loads costs
-// ~0.3 ms of its own). A new command is one more entry in `commands`, named
-// like its file (the build reads this table). The help texts are imported
+// ~0.3 ms of its own); the commands run now and then share one bundle
+// (more.ts). A new command is one more entry in `commands` (the build
+// bundles each file the dispatcher import()s). The help texts are imported
 // statically; the compile cache set-up (dist/cli-compile-cache.cjs) only
 // where Node has a compile cache, so Node 20 never loads it.
 import * as nodeModule from 'node:module'
@@ -43,13 +44,13 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   start: () => import('./start.js'),
   stop: () => import('./stop.js'),
   status: () => import('./status.js'),
-  restart: () => import('./restart.js'),
-  reload: () => import('./reload.js'),
+  restart: async () => (await import('./more.js')).restart,
+  reload: async () => (await import('./more.js')).reload,
   list: () => import('./list.js'),
   logs: () => import('./logs.js'),
-  unit: () => import('./unit.js'),
-  remove: () => import('./remove.js'),
-  run: () => import('./run.js'),
+  unit: async () => (await import('./more.js')).unit,
+  remove: async () => (await import('./more.js')).remove,
+  run: async () => (await import('./more.js')).run,
 }
 
 /**
