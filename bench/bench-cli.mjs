@@ -19,6 +19,11 @@
 // compile cache: where the Node has module.enableCompileCache, each command
 // row gets a twin `...NoCache` with NODE_DISABLE_COMPILE_CACHE=1, and one
 // untimed run of each command fills the cache first).
+//
+// --cli-b DIR adds, for each command row, a twin `...B` that runs DIR's
+// bin/node-daemonize.js (another build of the package, e.g. a copy of bin/,
+// dist/, build/Release and package.json made before a change): an A/B of
+// two builds in one interleaved run, over the same names root.
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -78,6 +83,11 @@ async function main() {
   if (offersCache) for (const k of Object.keys(sides)) if (k.startsWith('cmd')) sides[`${k}NoCache`] = sides[k]
   const only = arg('sides', '')
   if (only !== '') for (const k of Object.keys(sides)) if (!only.split(',').includes(k)) delete sides[k]
+  const cliB = arg('cli-b', '')
+  if (cliB !== '') {
+    const binB = join(cliB, 'bin', 'node-daemonize.js')
+    for (const k of Object.keys(sides)) if (k.startsWith('cmd')) sides[`${k}B`] = sides[k].map((a) => (a === cli ? binB : a))
+  }
   const { NODE_EXTRA_CA_CERTS: _ca, ...envNoCa } = process.env
   const envNames = { ...envNoCa, NODE_DAEMONIZE_TEST_ROOT: names.top }
   const envNoCache = { ...envNames, NODE_DISABLE_COMPILE_CACHE: '1' }

@@ -1,25 +1,32 @@
 // Compiles the TypeScript (tsc) and bundles the CLI with its dependencies
 // (esbuild), so the CLI loads a few files instead of resolving many modules.
 //
-// Layout, all directly in dist/ (src/native.ts finds the package root as the
-// parent of the directory its code runs from):
-//   dist/cli.cjs           the dispatcher (src/cli/main.ts): it requires a
-//                          command's file only when that command runs
-//   dist/cli-<command>-<hash>.cjs, dist/cli-help-<hash>.cjs
-//                          one file per command
-//   dist/cli-chunk-<hash>.cjs
-//                          the code several commands share, each piece once
+// Layout, all directly in dist/ (src/package-root.ts finds the package root
+// as the parent of the directory its code runs from):
+//   dist/cli.cjs           the dispatcher (src/cli/main.ts) with the help
+//                          texts: it requires a command's file only when
+//                          that command runs
+//   dist/cli-<command>.cjs one self-contained bundle per command that
+//                          scripts run again and again (status, stop, list,
+//                          logs, start), by a fixed name: such a command
+//                          loads this one file besides the dispatcher (each
+//                          file Node loads costs ~0.3 ms of its own, more
+//                          than parsing the code two commands share twice)
+//   dist/cli-more.cjs      the commands run now and then (restart, reload,
+//                          remove, run, unit) in one bundle (src/cli/more.ts),
+//                          so that the package does not carry the launcher
+//                          and the stop protocol five more times
+//   dist/cli-compile-cache.cjs
+//                          the compile cache set-up, loaded only where Node
+//                          has a compile cache (not on Node 20)
 //   dist/cli-pino.cjs      pino in one CommonJS file, required only when the
 //                          launcher writes a log line (stage lines in --log-file)
 // Each command thus loads and compiles only what it uses: `status` never
 // parses the unit writer, the list table or the launcher (V8 pre-parses all
 // of a file it compiles, so one bundle made every command pay for all of
-// them). esbuild splits code only for ES modules; the files are bundled as
-// ES modules with code splitting and each is then rewritten as CommonJS
-// (import -> require, import() -> require): Node 20 then never sets up its
-// ES module loader for the CLI (measured: ~10 ms more CPU for the ES module
-// layout) and nothing is duplicated between files (the package stays under
-// its 1 MB). CommonJS, loaded by a CommonJS bin/node-daemonize.js
+// them). CommonJS (import() of a command becomes require()): Node 20 then
+// never sets up its ES module loader for the CLI (measured: ~10 ms more CPU
+// for the ES module layout). Loaded by a CommonJS bin/node-daemonize.js
 // (bin/package.json), and require('node:fs') in CommonJS builds no facade.
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
@@ -170,7 +177,41 @@ const common = {
   outdir: dist,
 }
 
-const [pinoBuild, cliBuild] = await Promise.all([
+/**
+ * What the dispatcher (src/cli/main.ts) loads when a command runs: each file
+ * it import()s becomes a bundle of its own, dist/cli-<file>.cjs, required by
+ * that fixed name: a command's own file (src/cli/status.ts), the bundle of
+ * the commands run now and then (src/cli/more.ts), the compile cache set-up.
+ */
+const dispatcherLoads = [...new Set([...readFileSync(join(cliDir, 'main.ts'), 'utf8').matchAll(/\bimport\('\.\/([\w-]+)\.js'\)/g)].map((m) => m[1]))]
+for (const must of ['status', 'stop', 'list', 'logs', 'start', 'more', 'compile-cache']) {
+  if (!dispatcherLoads.includes(must)) throw new Error(`src/cli/main.ts: no import('./${must}.js') found; update scripts/build.mjs`)
+}
+
+const commandsExternal = {
+  name: 'commands-external',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/[\w-]+\.js$/ }, (args) => {
+      const name = args.path.slice(2, -3)
+      if (args.kind !== 'dynamic-import' || !dispatcherLoads.includes(name)) return undefined
+      return { path: `./cli-${name}.cjs`, external: true }
+    })
+  },
+}
+
+const cjs = {
+  ...common,
+  format: 'cjs',
+  outExtension: { '.js': '.cjs' },
+  // Its local names too: the CLI prints one line for an error, never a stack.
+  minifyIdentifiers: true,
+  // import() of a command becomes require() in a promise: no ES module loader.
+  supported: { 'dynamic-import': false },
+  // src/native.ts and src/logger.ts locate files from import.meta.url.
+  define: { 'import.meta.url': '__ndImportMetaUrl' },
+}
+
+const [pinoBuild, dispatcherBuild, commandsBuild] = await Promise.all([
   build({
     ...common,
     entryPoints: { 'cli-pino': 'pino' },
@@ -179,46 +220,30 @@ const [pinoBuild, cliBuild] = await Promise.all([
     plugins: [pinoBuiltinShims],
   }),
   build({
-    ...common,
+    ...cjs,
     entryPoints: { cli: join(cliDir, 'main.ts') },
-    // ES modules only for the split: every output is rewritten as CommonJS below.
-    format: 'esm',
-    splitting: true,
-    entryNames: '[name]',
-    chunkNames: 'cli-[name]-[hash]',
-    // Its local names too: the CLI prints one line for an error, never a stack.
-    minifyIdentifiers: true,
-    outExtension: { '.js': '.cjs' },
+    plugins: [commandsExternal],
+  }),
+  // One self-contained bundle per file the dispatcher loads (no splitting,
+  // no shared chunks): each command loads one file besides the dispatcher. A file of the
+  // package's code may thus be in several bundles; a class too, so the
+  // dispatcher tells errors apart by their fields (src/cli/report.ts).
+  build({
+    ...cjs,
+    entryPoints: Object.fromEntries(dispatcherLoads.map((c) => [`cli-${c}`, join(cliDir, `${c}.ts`)])),
     plugins: [pinoFromBundle],
     external: ['./cli-pino.cjs'],
-    // src/native.ts and src/logger.ts locate files from import.meta.url.
-    define: { 'import.meta.url': '__ndImportMetaUrl' },
   }),
 ])
 
-/**
- * One of the CLI's split files as CommonJS: its static imports of the other
- * files become require() calls, its dynamic ones (the dispatcher's commands)
- * require() in a promise, its exports module.exports. A file that uses
- * import.meta.url gets it from its own __filename (every file is in dist/).
- */
-function asCommonJs(file) {
-  const { code } = transformSync(file.text, {
-    loader: 'js',
-    format: 'cjs',
-    target: 'node20',
-    supported: { 'dynamic-import': false },
-    minifySyntax: true,
-    minifyWhitespace: true,
-    minifyIdentifiers: true,
-    legalComments: 'none',
-  })
-  if (/\bimport\s*\(|\bimport\.meta\b/.test(code)) throw new Error(`${file.path}: an ES module construct is left in the CommonJS output`)
-  const banner = code.includes('__ndImportMetaUrl') ? "var __ndImportMetaUrl=require('node:url').pathToFileURL(__filename).href;" : ''
-  return { path: file.path, contents: Buffer.from(banner + code) }
+/** A file that uses import.meta.url gets it from its own __filename (every file is in dist/). */
+function finish(file) {
+  if (/\bimport\s*\(|\bimport\.meta\b/.test(file.text)) throw new Error(`${file.path}: an ES module construct is left in the CommonJS output`)
+  const banner = file.text.includes('__ndImportMetaUrl') ? "var __ndImportMetaUrl=require('node:url').pathToFileURL(__filename).href;" : ''
+  return { path: file.path, contents: Buffer.from(banner + file.text) }
 }
 
-const outputs = [...pinoBuild.outputFiles, ...cliBuild.outputFiles.map(asCommonJs)]
+const outputs = [...pinoBuild.outputFiles, ...dispatcherBuild.outputFiles.map(finish), ...commandsBuild.outputFiles.map(finish)]
 
 // Install by rename, so a CLI running meanwhile (other builds and tests share
 // this tree) never reads a half-written file; then drop what this build did

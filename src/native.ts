@@ -2,8 +2,8 @@
 // through this module; the rest of the package never touches the addon.
 import { createRequire } from 'node:module'
 import { closeSync, existsSync, openSync, readSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { packageRoot } from './package-root.js'
 import type { NativeConstants } from './protocol.js'
 
 /** A SystemError as the addon throws it: like Node's own. */
@@ -130,7 +130,6 @@ export interface Native {
   redirectOutput(path: string, mode: number): void
 }
 
-const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 
 const ADDON = 'node_daemonize.node'
@@ -142,8 +141,11 @@ export const BUILD_FROM_SOURCE = 'NODE_DAEMONIZE_BUILD_FROM_SOURCE=1 npm rebuild
 /** A directory that may hold the addon and the helper, side by side. */
 export interface Candidate {
   dir: string
-  /** Set when the directory is known not to serve here without trying it. */
-  skip?: string
+  /**
+   * Set when the directory is known not to serve here without trying it; a
+   * function is asked only when the candidates before it did not serve.
+   */
+  skip?: string | (() => string | undefined)
 }
 
 /**
@@ -189,7 +191,9 @@ export function isMusl(exe = '/proc/self/exe'): boolean {
 export function candidates(root = packageRoot): Candidate[] {
   const list: Candidate[] = [{ dir: join(root, 'build', 'Release') }, { dir: join(root, 'build', 'Debug') }]
   const prebuild = join(root, 'prebuilds', `${process.platform}-${process.arch}`)
-  list.push(isMusl() ? { dir: prebuild, skip: 'a glibc build, and this system uses musl' } : { dir: prebuild })
+  // Asked only when no local build loaded: reading Node's ELF headers is work
+  // every command that loads the addon would pay for nothing.
+  list.push({ dir: prebuild, skip: () => (isMusl() ? 'a glibc build, and this system uses musl' : undefined) })
   return list
 }
 
@@ -206,8 +210,9 @@ function firstLine(e: unknown): string {
  */
 export function loadFrom(list: Candidate[]): { addon: Native; dir: string } {
   const tried: string[] = []
-  for (const { dir, skip } of list) {
+  for (const { dir, skip: skipOrAsk } of list) {
     const addon = join(dir, ADDON)
+    const skip = typeof skipOrAsk === 'function' ? skipOrAsk() : skipOrAsk
     if (skip !== undefined) {
       tried.push(`${dir}: skipped: ${skip}`)
       continue

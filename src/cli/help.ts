@@ -1,7 +1,7 @@
 // The top-level help and the version: the only texts main prints itself.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { packageRoot } from '../native.js'
+import { packageRoot } from '../package-root.js'
 
 export const mainUsage = `Usage: node-daemonize <command> [options]
 

@@ -21,15 +21,18 @@
 //     ./args.js writes to the fd without loading Node's streams); never call
 //     process.exit().
 //
-// Each module is a separate file of the bundle (dist/cli-<command>-<hash>.cjs,
-// with the chunks it shares with other commands: scripts/build.mjs), loaded
-// only when its command runs, so `--help` or `status` never pay for
-// `start`'s imports. A new command is one more entry in `commands`. The
-// help texts and the compile cache set-up are imported statically: each
-// file Node loads costs ~0.3 ms of its own, more than their few kB.
+// Each module is a bundle of its own with everything it uses
+// (dist/cli-<command>.cjs: scripts/build.mjs), loaded only when its command
+// runs, so `--help` or `status` never pay for `start`'s imports, and a
+// command loads one file besides this one (each file Node loads costs
+// ~0.3 ms of its own); the commands run now and then share one bundle
+// (more.ts). A new command is one more entry in `commands` (the build
+// bundles each file the dispatcher import()s). The help texts are imported
+// statically; the compile cache set-up (dist/cli-compile-cache.cjs) only
+// where Node has a compile cache, so Node 20 never loads it.
+import * as nodeModule from 'node:module'
 import { EXIT_OK, printErr, printOut, UsageError, wantsHelp, wantsJson } from './args.js'
 import { reportError, reportFailure, reportUsageError } from './report.js'
-import { useCompileCache } from './compile-cache.js'
 import { mainUsage, version } from './help.js'
 
 export interface CommandModule {
@@ -41,13 +44,13 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   start: () => import('./start.js'),
   stop: () => import('./stop.js'),
   status: () => import('./status.js'),
-  restart: () => import('./restart.js'),
-  reload: () => import('./reload.js'),
+  restart: async () => (await import('./more.js')).restart,
+  reload: async () => (await import('./more.js')).reload,
   list: () => import('./list.js'),
   logs: () => import('./logs.js'),
-  unit: () => import('./unit.js'),
-  remove: () => import('./remove.js'),
-  run: () => import('./run.js'),
+  unit: async () => (await import('./more.js')).unit,
+  remove: async () => (await import('./more.js')).remove,
+  run: async () => (await import('./more.js')).run,
 }
 
 /**
@@ -61,6 +64,16 @@ function warningsOnOneLine(): void {
   if (nodeDefault.length === 0) return // warnings are off
   for (const l of nodeDefault) process.off('warning', l)
   process.on('warning', (w) => printErr(`node-daemonize: warning: ${w.message}`))
+}
+
+/**
+ * Where Node offers a compile cache (>= 22.1) and none is on yet, turn it on
+ * (compile-cache.ts) before the command's bundle loads.
+ */
+async function compileCache(): Promise<void> {
+  const api = nodeModule as { enableCompileCache?: unknown; getCompileCacheDir?: () => string | undefined }
+  if (typeof api.enableCompileCache !== 'function' || api.getCompileCacheDir?.() !== undefined) return
+  ;(await import('./compile-cache.js')).useCompileCache()
 }
 
 /** Run the command line (without node and the script); resolves to the exit code. */
@@ -87,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let mod: CommandModule
   try {
-    useCompileCache()
+    await compileCache()
     mod = await load()
   } catch (err) {
     return reportError(first, err, json)
