@@ -2,8 +2,11 @@
 // --fork --mount-proc; we are root): the C supervisor replaces the CLI,
 // reaps, passes signals on and exits with the app's status (issue 22).
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { fixtures } from './helpers/caller.js'
 import { cleanUpDaemons } from './helpers/daemons.js'
+import { everyInstance } from './helpers/instances.js'
 import { procStat, procStatus } from './helpers/proc.js'
 import { cleanUpRuns, runApp, startRun, SUPERVISOR_COMM, tokens } from './helpers/run.js'
 import { freePort } from './helpers/net.js'
@@ -107,6 +110,21 @@ describe('run as PID 1 of a PID namespace', () => {
     expect(second).not.toBe(first)
     expect(r.out()).not.toContain('got SIGUSR2')
     expect(r.out()).toContain('got SIGTERM\ndrained\n')
+    process.kill(r.pid, 'SIGTERM')
+    expect(await r.exit).toBe(0)
+  })
+
+  it('runs --instances 2 with --max-memory on one --listen socket: both instances serve; SIGTERM stops both, exit 0', async () => {
+    const port = await freePort()
+    const app = join(fixtures, 'instances-http.mjs')
+    const r = await startRun(['--respawn', '--instances', '2', '--max-memory', '512M', '--listen', `tcp:127.0.0.1:${port}`, '--wait-ready', '10s', app], {
+      ns: true,
+      waitApp: false,
+    })
+    const seen = await everyInstance(port, 2, 'instances 0 and 1 of run to answer')
+    expect([...seen.keys()].sort()).toEqual([0, 1])
+    const kids = () => readFileSync(`/proc/${r.pid}/task/${r.pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number)
+    expect(kids()).toHaveLength(2)
     process.kill(r.pid, 'SIGTERM')
     expect(await r.exit).toBe(0)
   })

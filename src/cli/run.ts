@@ -46,8 +46,9 @@ Options (as start's, see start --help, but for a daemon's own):
   --respawn [MODE]        restart the app when it dies (default: no, the
                           app's end is the run's end: an orchestrator restarts
                           containers); --no-respawn-exit, --respawn-delay,
-                          --respawn-max-delay, --respawn-limit, --min-uptime
-                          and --instances N as for start (docs/supervision.md)
+                          --respawn-max-delay, --respawn-limit, --min-uptime,
+                          --instances N and --max-memory SIZE as for start
+                          (docs/supervision.md)
   -h, --help              show this help
 
 USR2 is a graceful restart only with --respawn --listen --wait-ready, else

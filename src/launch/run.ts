@@ -13,6 +13,7 @@ import { helperPath, native } from '../native.js'
 import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import { buildEnv } from '../options/env.js'
 import { resolveInstances } from '../options/instances.js'
+import { resolveMaxMemory } from '../options/max-memory.js'
 import { type Launch, resolveLaunch } from '../options/resolve.js'
 import { resolveRespawn, type RespawnMode, type RespawnOptions } from '../options/respawn.js'
 import { checkDurationMs } from '../duration.js'
@@ -60,13 +61,15 @@ export function resolveRun(options: RunOptions): { launch: Launch; readyFile?: s
   for (const k of ['name', 'pidFile', 'startupGraceMs', 'notifySystemd'] as const) {
     if (o[k] !== undefined) throw optionError(`${k} is not an option of run (a daemon's only)`)
   }
-  const launch = resolveLaunch({ ...options, respawn: undefined, instances: undefined, cwd: options.cwd ?? process.cwd(), startupGraceMs: 0 })
+  const launch = resolveLaunch({ ...options, respawn: undefined, instances: undefined, maxMemoryBytes: undefined, cwd: options.cwd ?? process.cwd(), startupGraceMs: 0 })
   const stopTimeoutMs = options.stopTimeoutMs === undefined ? undefined : checkDurationMs('stopTimeoutMs', options.stopTimeoutMs, 0)
   const once = options.respawn === undefined || options.respawn === false
   const given: RespawnOptions =
     once || options.respawn === true ? {} : typeof options.respawn === 'string' ? { mode: options.respawn } : (options.respawn as RespawnOptions)
   const respawn = resolveRespawn(stopTimeoutMs === undefined ? given : { ...given, stopTimeoutMs })
   const instances = resolveInstances(options.instances, !once)
+  // --max-memory: checked here, against run's own --respawn (resolveLaunch saw none).
+  launch.maxMemoryBytes = resolveMaxMemory(options.maxMemoryBytes, !once)
   if (instances !== undefined) {
     launch.env = buildEnv(options, { logFile: launch.logFile, waitReady: launch.waitReady, credentials: launch.credentials, nsockets: launch.listeners.length, instances })
   }
@@ -125,6 +128,7 @@ export function runForeground(options: RunOptions): never {
       coreLimit: launch.coreDumps ? undefined : 0,
       respawn: launch.respawn,
       instances: launch.instances,
+      maxMemoryBytes: launch.maxMemoryBytes,
       // Tests only (NODE_DAEMONIZE_TEST_FAULT, plan.ts): as if PR_SET_CHILD_SUBREAPER failed; as if no cgroup could be made.
       faultNoSubreaper: faults.includes('no-subreaper'),
       faultNoCgroup: faults.includes('no-cgroup'),
