@@ -4,12 +4,13 @@ import { constants as osc } from 'node:os'
 import { optionError } from './errors.js'
 import { native } from './native.js'
 
-const names = new Map<number, NodeJS.Signals>(
-  Object.entries(osc.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
-)
+// Built when first asked for, not when the module loads: most commands
+// never name a signal (status of a running daemon, logs, list).
+let names: Map<number, NodeJS.Signals> | undefined
 
 /** The name of a signal number, or undefined for one Node does not name (e.g. real-time signals). */
 export function signalName(num: number): NodeJS.Signals | undefined {
+  names ??= new Map(Object.entries(osc.signals).map(([name, num]) => [num, name as NodeJS.Signals]))
   return names.get(num)
 }
 

@@ -23,7 +23,7 @@
 //    is never signalled, whatever its uid.
 import { lstatSync } from 'node:fs'
 import { constants as osc } from 'node:os'
-import { setTimeout as delay } from 'node:timers/promises'
+import { delay } from '../delay.js'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
 import { describeUser } from '../files/checks.js'
 import { launchRecord } from '../files/launch-record.js'

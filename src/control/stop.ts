@@ -7,7 +7,7 @@
 // signalled: a recycled pid, or an unrelated process a stale file names.
 import { closeSync } from 'node:fs'
 import { constants as osc } from 'node:os'
-import { setTimeout as delay } from 'node:timers/promises'
+import { delay } from '../delay.js'
 import { checkDurationMs } from '../duration.js'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
 import { openDaemon } from './daemon-pidfd.js'
