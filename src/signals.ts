@@ -1,15 +1,25 @@
 // The signal table: numbers to Node's names ('SIGTERM') for messages and
 // results, and names or numbers given by a caller, checked.
-import { constants as osc } from 'node:os'
+import type * as os from 'node:os'
 import { optionError } from './errors.js'
 import { native } from './native.js'
 
-const names = new Map<number, NodeJS.Signals>(
-  Object.entries(osc.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
-)
+/**
+ * Node's signal numbers (os.constants.signals), node:os loaded at the first
+ * call: status and stop of a daemon that is not running never signal, so
+ * they do not compile node:os at all.
+ */
+export function osSignals(): typeof os.constants.signals {
+  return process.getBuiltinModule('node:os').constants.signals
+}
+
+// Built when first asked for, not when the module loads: most commands
+// never name a signal (status of a running daemon, logs, list).
+let names: Map<number, NodeJS.Signals> | undefined
 
 /** The name of a signal number, or undefined for one Node does not name (e.g. real-time signals). */
 export function signalName(num: number): NodeJS.Signals | undefined {
+  names ??= new Map(Object.entries(osSignals()).map(([name, num]) => [num, name as NodeJS.Signals]))
   return names.get(num)
 }
 
@@ -25,7 +35,7 @@ export function resolveSignal(signal: NodeJS.Signals | number | string): { num: 
   const upper = String(signal).toUpperCase()
   if (/^\d+$/.test(upper)) return resolveSignal(Number(upper))
   const name = (upper.startsWith('SIG') ? upper : `SIG${upper}`) as NodeJS.Signals
-  const num = (osc.signals as Record<string, number>)[name]
+  const num = (osSignals() as Record<string, number>)[name]
   if (num === undefined) throw optionError(`unknown signal '${signal}'`)
   return { num, name }
 }

@@ -65,6 +65,13 @@ describe('hardening round 2 / issue 23: a command loads only what it uses', () =
       expect(cliFiles(r), command).toEqual(ownBundle(command))
       expect(r.files.filter((f) => f.includes('pino')), command).toEqual([])
       expect(r.builtins.filter((b) => STREAMS.includes(b)), command).toEqual([])
+      // speed, third pass: a stop that waits for nothing does not compile
+      // node:timers/promises (stop, the name lock and the pid-file lock
+      // poll with src/delay.ts)
+      expect(r.builtins.filter((b) => b === 'timers/promises'), command).toEqual([])
+      // speed, third pass: status signals nothing, so node:os (the signal
+      // numbers, src/signals.ts osSignals()) is not compiled
+      if (command === 'status') expect(r.builtins, command).not.toContain('os')
     }
   })
 
@@ -86,6 +93,10 @@ describe('hardening round 2 / issue 23: a command loads only what it uses', () =
       expect(cliFiles(r), args[0]).toEqual(ownBundle(args[0]))
       expect(r.files.filter((f) => f.includes('pino')), args[0]).toEqual([])
       expect(r.builtins.filter((b) => STREAMS.includes(b)), args[0]).toEqual([])
+      // speed, third pass: logs without --follow makes no AbortController (Node
+      // loads its abort machinery for the first one), nothing waits on a timer
+      expect(r.builtins.filter((b) => b === 'internal/abort_controller' || b === 'timers/promises'), args[0]).toEqual([])
+      if (args[0] !== 'list') expect(r.builtins, args[0]).not.toContain('os')
     }
   })
 

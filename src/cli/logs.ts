@@ -71,15 +71,16 @@ export async function run(args: string[]): Promise<number> {
   }
 
   const out: Output = native().isatty(1) ? terminalOutput(terminalHasColour(), printOut) : { write: printBytes, end: () => {} }
+  if (values.follow !== true) return show(path, name, lines, undefined, out, serviceUid(spec.options))
   // Before anything is printed: a Ctrl-C as soon as the first lines show must end it cleanly.
+  // (An AbortController only here: without --follow nothing waits, and Node loads its abort
+  // machinery only when one is made.)
   const ac = new AbortController()
   const end = () => ac.abort()
-  if (values.follow) {
-    process.once('SIGINT', end)
-    process.once('SIGTERM', end)
-  }
+  process.once('SIGINT', end)
+  process.once('SIGTERM', end)
   try {
-    return await show(path, name, lines, values.follow === true, out, ac.signal, serviceUid(spec.options))
+    return await show(path, name, lines, ac.signal, out, serviceUid(spec.options))
   } finally {
     process.off('SIGINT', end)
     process.off('SIGTERM', end)
@@ -104,10 +105,10 @@ interface Output {
 
 const WINDOW_TEXT = `${LOG_WINDOW / (1024 * 1024)} MiB`
 
-/** The last lines, then (follow) what comes, until the signal aborts or stdout is gone. */
-async function show(path: string, name: string, lines: number, follow: boolean, out: Output, signal: AbortSignal, owner: number): Promise<number> {
+/** The last lines, then (follow: its signal given) what comes, until the signal aborts or stdout is gone. */
+async function show(path: string, name: string, lines: number, signal: AbortSignal | undefined, out: Output, owner: number): Promise<number> {
   const log = openLogForReading(path, owner)
-  if (log === undefined && !follow) {
+  if (log === undefined && signal === undefined) {
     throw new DaemonizeError(`log file ${path} of ${name} does not exist (yet)`, { stage: 'log', code: 'ENOENT', path })
   }
   let offset = 0
@@ -124,7 +125,7 @@ async function show(path: string, name: string, lines: number, follow: boolean, 
     out.write(last.bytes)
     offset = last.end
   }
-  if (!follow) {
+  if (signal === undefined) {
     if (log !== undefined) closeSync(log.fd)
     out.end()
     return EXIT_OK

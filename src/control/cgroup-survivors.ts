@@ -25,7 +25,7 @@
 // no boundary between the two then, and nothing here reaches another user.
 import { closeSync, constants as fsc, fstatSync, lstatSync, readdirSync, readSync, realpathSync, rmdirSync, statfsSync, writeSync } from 'node:fs'
 import { basename, dirname } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
+import { delay } from '../delay.js'
 import type { Stage } from '../errors.js'
 import { walkDir } from '../files/dirwalk.js'
 import { native } from '../native.js'

@@ -22,8 +22,7 @@
 //    lock) right before each signal. A process that does not hold the lock
 //    is never signalled, whatever its uid.
 import { lstatSync } from 'node:fs'
-import { constants as osc } from 'node:os'
-import { setTimeout as delay } from 'node:timers/promises'
+import { delay } from '../delay.js'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
 import { describeUser } from '../files/checks.js'
 import { launchRecord } from '../files/launch-record.js'
@@ -31,7 +30,7 @@ import { holdsWriteLock, lockHolders, type LockHolder } from '../proc/lock-holde
 import { inspectPidFile, type LockRef } from '../files/pidfile-inspect.js'
 import { isLiveOf, isRecordedProcess, procIdentity, type ProcIdentity } from '../proc/identity.js'
 import type { SupervisorState } from '../files/state-file.js'
-import { signalName } from '../signals.js'
+import { osSignals, signalName } from '../signals.js'
 import { pidList, terminate, type Victim } from './terminate.js'
 
 /** Between the two looks at the holders. */
@@ -214,7 +213,7 @@ export async function stopLockHolders(s: Held, sig: number, timeoutMs: number, s
     }
     if (victims.length === 0) continue
     // Later rounds: processes that appeared while the first ones were stopped (their children).
-    const r = await terminate(victims, round === 0 ? sig : osc.signals.SIGKILL, timeoutMs, stage)
+    const r = await terminate(victims, round === 0 ? sig : osSignals().SIGKILL, timeoutMs, stage)
     signalled.push(...r.signalled)
     escalated ||= r.escalated.length > 0
   }

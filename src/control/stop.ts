@@ -6,14 +6,13 @@
 // what the launch record identifies (survivors.ts). Nothing else is ever
 // signalled: a recycled pid, or an unrelated process a stale file names.
 import { closeSync } from 'node:fs'
-import { constants as osc } from 'node:os'
-import { setTimeout as delay } from 'node:timers/promises'
+import { delay } from '../delay.js'
 import { checkDurationMs } from '../duration.js'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
 import { openDaemon } from './daemon-pidfd.js'
 import { sendSignal, waitExit } from '../proc/pidfd.js'
 import { native } from '../native.js'
-import { resolveSignal } from '../signals.js'
+import { osSignals, resolveSignal } from '../signals.js'
 import { inspectPidFile, type LockRef, type PidFileState } from '../files/pidfile-inspect.js'
 import { removePidFile } from '../files/pidfile-remove.js'
 import { removeStateFile, statePathOf, type SupervisorState } from '../files/state-file.js'
@@ -52,7 +51,6 @@ const REMOVAL_WAIT_MS = 1000
 const SETTLE_WAIT_MS = 5000
 /** How long a process that closed its fds (exiting) may take to become a zombie. */
 const EXITING_WAIT_MS = 1000
-const SIGKILL = osc.signals.SIGKILL
 
 function signalLabel(sig: { num: number; name?: NodeJS.Signals }): string {
   return sig.name ?? `signal ${sig.num}`
@@ -191,7 +189,7 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
     signalled = sendSignal(pidfd, first.num, pid, stage)
     if (signalled && !(await waitExit(pidfd, waitMs))) {
       escalated = true
-      const killed = sendSignal(pidfd, SIGKILL, pid, stage)
+      const killed = sendSignal(pidfd, osSignals().SIGKILL, pid, stage)
       if (supervised !== undefined && sid > 1) native().killSession(sid)
       if (killed && !(await waitExit(pidfd, KILL_WAIT_MS))) {
         throw new DaemonizeError(`pid ${pid} did not exit even ${KILL_WAIT_MS} ms after SIGKILL`, {

@@ -8,7 +8,7 @@
 // the supervisor made one (cgroup-survivors.ts: found there even when it
 // left the session). Pids and session ids are reused: nothing is judged by
 // its pid alone.
-import { constants as osc } from 'node:os'
+import { osSignals } from '../signals.js'
 import { cgroupMembers, endServiceCgroup, type CgroupEnd } from './cgroup-survivors.js'
 import { DaemonizeError, type Stage } from '../errors.js'
 import { launchRecord } from '../files/launch-record.js'
@@ -204,7 +204,7 @@ export async function endSurvivors(
       if (left.length === 0) break
       const r = await terminate(
         left.map((p) => ({ pid: p.pid, isStill: (id: ProcIdentity) => id.session === p.session && id.startTicks === p.startTicks && isLiveOf(id, uid) })),
-        osc.signals.SIGKILL,
+        osSignals().SIGKILL,
         KILL_WAIT_MS,
         stage,
       )

@@ -3,15 +3,14 @@
 // holds), so that a pid reused meanwhile is never hit; the first signal to
 // all of them, a wait on the event loop, SIGKILL to those still there after
 // the timeout.
+import { osSignals } from '../signals.js'
 import { closeSync } from 'node:fs'
-import { constants as osc } from 'node:os'
 import { DaemonizeError, type Stage } from '../errors.js'
 import { openIfStill, sendSignal, waitExit } from '../proc/pidfd.js'
 import type { ProcIdentity } from '../proc/identity.js'
 
 /** After SIGKILL only an uninterruptible sleep keeps a process; give it this long. */
 export const KILL_WAIT_MS = 10_000
-const SIGKILL = osc.signals.SIGKILL
 
 export interface Victim {
   pid: number
@@ -52,7 +51,7 @@ export async function terminate(victims: Victim[], sig: number, timeoutMs: numbe
     }
     const exited = await Promise.all(open.map((p) => waitExit(p.pidfd, timeoutMs)))
     const left = open.filter((_, i) => !exited[i])
-    for (const p of left) if (sendSignal(p.pidfd, SIGKILL, p.pid, stage)) out.escalated.push(p.pid)
+    for (const p of left) if (sendSignal(p.pidfd, osSignals().SIGKILL, p.pid, stage)) out.escalated.push(p.pid)
     const killed = await Promise.all(left.map((p) => waitExit(p.pidfd, KILL_WAIT_MS)))
     const stuck = left.filter((_, i) => !killed[i]).map((p) => p.pid)
     if (stuck.length > 0) {

@@ -24,7 +24,7 @@ import {
   statSync,
   unlinkSync,
 } from 'node:fs'
-import { setTimeout as delay } from 'node:timers/promises'
+import { delay } from '../delay.js'
 import { DaemonizeError, stageError } from '../errors.js'
 import { checkFileShape, checkOwner, euid } from './checks.js'
 import { native } from '../native.js'

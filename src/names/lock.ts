@@ -7,7 +7,7 @@
 // (Node opens every file close-on-exec: no helper or daemon inherits it.)
 import { closeSync, constants as fsc, fstatSync, openSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
+import { delay } from '../delay.js'
 import { DaemonizeError, stageError } from '../errors.js'
 import { checkFileShape, checkOwner, euid } from '../files/checks.js'
 import { native } from '../native.js'
