@@ -159,6 +159,12 @@ struct generation *gen_find(const struct generation *gens, enum gen_role role) {
   return NULL;
 }
 
+struct generation *gen_instance_in(const struct generation *gens, enum gen_role role, uint32_t i) {
+  for (size_t k = 0; k < GEN_TABLE; k++)
+    if (gens[k].role == role && gens[k].instance == i) return (struct generation *)&gens[k];
+  return NULL;
+}
+
 struct generation *gen_instance(const struct generation *gens, uint32_t i) {
   for (size_t k = 0; k < GEN_TABLE; k++)
     if ((gens[k].role == GEN_CURRENT || gens[k].role == GEN_LAUNCH) && gens[k].instance == i) return (struct generation *)&gens[k];

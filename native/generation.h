@@ -133,6 +133,10 @@ struct generation *gen_find(const struct generation *gens, enum gen_role role);
  * instance's); NULL for none. */
 struct generation *gen_current(const struct generation *gens);
 
+/* Instance i's generation in that role (a graceful replacement's new one,
+ * the one it replaced), or NULL. */
+struct generation *gen_instance_in(const struct generation *gens, enum gen_role role, uint32_t i);
+
 /* Instance i's current generation (launching or serving), or NULL. */
 struct generation *gen_instance(const struct generation *gens, uint32_t i);
 

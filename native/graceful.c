@@ -36,13 +36,6 @@ static void refuse(struct service *s, pid_t from, uint32_t why, const char *msg)
   service_write(s);
 }
 
-/* Instance i's generation in that role, or NULL. */
-static struct generation *instance_in(struct service *s, enum gen_role role, uint32_t i) {
-  for (size_t k = 0; k < GEN_TABLE; k++)
-    if (s->gens[k].role == role && s->gens[k].instance == i) return &s->gens[k];
-  return NULL;
-}
-
 /* Is there a generation to hand over from: with one instance, the current
  * one, exec'd and ready; with several, any instance's. */
 static int can_hand_over(struct service *s) {
@@ -372,7 +365,7 @@ void graceful_end_all(struct service *s) {
 }
 
 int graceful_takes_over(struct service *s, uint32_t instance, uint32_t delay_ms) {
-  struct generation *next = instance_in(s, GEN_NEXT, instance);
+  struct generation *next = gen_instance_in(s->gens, GEN_NEXT, instance);
   if (next == NULL) return 0;
   s->respawn[instance].deferred = 1;
   s->respawn[instance].deferred_delay = delay_ms;

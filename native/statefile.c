@@ -43,26 +43,21 @@ static pid_t pid_of(const struct generation *gens, enum gen_role role) {
   return g != NULL ? g->pid : 0;
 }
 
-/* Instance i's generation in that role (a graceful replacement's new one,
- * or the one it replaced), or NULL. */
-static const struct generation *instance_in(const struct generation *gens, enum gen_role role, uint32_t i) {
-  for (size_t k = 0; k < GEN_TABLE; k++)
-    if (gens[k].role == role && gens[k].instance == i) return &gens[k];
-  return NULL;
-}
-
-/* Each instance's own life (version 6): from its generations and its
- * policy's memory. */
+/* Every instance's current generation (version 5), and its own life
+ * (version 6): from its generations and its policy's memory; one look
+ * at the table per instance. */
 static void write_instances(struct nd_state *st, const struct generation *gens, const struct respawn *respawn) {
   int64_t mono = clock_mono_ms(), real = clock_real_ms();
   st->instances_up = st->instances_ready = 0;
   for (uint32_t i = 0; i < ND_STATE_INSTANCES_MAX; i++) {
     const struct generation *g = i < st->instances ? gen_instance(gens, i) : NULL;
-    const struct generation *next = i < st->instances ? instance_in(gens, GEN_NEXT, i) : NULL;
-    const struct generation *draining = i < st->instances ? instance_in(gens, GEN_DRAINING, i) : NULL;
+    const struct generation *next = i < st->instances ? gen_instance_in(gens, GEN_NEXT, i) : NULL;
+    const struct generation *draining = i < st->instances ? gen_instance_in(gens, GEN_DRAINING, i) : NULL;
     const struct respawn *r = i < st->instances ? &respawn[i] : NULL;
     uint32_t flags = 0;
     int up = g != NULL && g->pid > 0;
+    st->instance_pids[i] = g != NULL ? g->pid : 0;
+    st->instance_start_ticks[i] = up ? g->leftovers.start : 0;
     if (up) flags |= ND_INSTANCE_F_UP, st->instances_up++;
     if (up && g->ready) flags |= ND_INSTANCE_F_READY, st->instances_ready++;
     if (!up && r != NULL && r->at > 0) flags |= ND_INSTANCE_F_RESTARTING;
@@ -93,12 +88,6 @@ void statefile_write(struct nd_state *st, const struct generation *gens, const s
   st->daemon_start_ticks = current != NULL && current->pid > 0 ? current->leftovers.start : 0;
   st->next_pid = pid_of(gens, GEN_NEXT);
   st->draining_pid = pid_of(gens, GEN_DRAINING);
-  /* Every instance's current generation (version 5). */
-  for (uint32_t i = 0; i < ND_STATE_INSTANCES_MAX; i++) {
-    const struct generation *g = i < st->instances ? gen_instance(gens, i) : NULL;
-    st->instance_pids[i] = g != NULL ? g->pid : 0;
-    st->instance_start_ticks[i] = g != NULL && g->pid > 0 ? g->leftovers.start : 0;
-  }
   write_instances(st, gens, respawn);
   leftovers_identity(&st->cgroup_id, st->cgroup_dir, sizeof st->cgroup_dir); /* what finds our cgroup after our death */
   (void)RETRY(pwrite(ND_HELPER_FD_STATE, st, sizeof st[0], 0));
