@@ -188,6 +188,36 @@ for (const must of ['status', 'stop', 'list', 'logs', 'start', 'more', 'compile-
   if (!dispatcherLoads.includes(must)) throw new Error(`src/cli/main.ts: no import('./${must}.js') found; update scripts/build.mjs`)
 }
 
+/**
+ * The commands scripts run again and again, which bin/node-daemonize.js
+ * requires directly (without the dispatcher): each one's bundle also
+ * exports main(argv), the dispatcher's part for it (src/cli/command.ts).
+ * The bin holds the same list; a command missing here fails the build.
+ */
+const direct = ['status', 'stop', 'start', 'list', 'logs']
+const binText = readFileSync(join(root, 'bin', 'node-daemonize.js'), 'utf8')
+for (const c of direct) {
+  if (!dispatcherLoads.includes(c)) throw new Error(`${c}: not a command the dispatcher loads`)
+  if (!binText.includes(`${c}: 1`)) throw new Error(`bin/node-daemonize.js does not route '${c}' to its bundle; update scripts/build.mjs or the bin`)
+}
+
+/** A direct command's entry: its module's run and usage, and main(argv) for the bin. */
+const commandEntries = {
+  name: 'command-entries',
+  setup(b) {
+    b.onResolve({ filter: /^command-entry:/ }, (args) => ({ path: args.path.slice('command-entry:'.length), namespace: 'command-entry' }))
+    b.onLoad({ filter: /.*/, namespace: 'command-entry' }, (args) => ({
+      contents: `import { run, usage } from ${JSON.stringify(join(cliDir, `${args.path}.ts`))}
+import { commandMain } from ${JSON.stringify(join(cliDir, 'command.ts'))}
+export { run, usage }
+export const main = (argv) => commandMain(${JSON.stringify(args.path)}, { run, usage }, argv)
+`,
+      loader: 'ts',
+      resolveDir: cliDir,
+    }))
+  },
+}
+
 const commandsExternal = {
   name: 'commands-external',
   setup(b) {
@@ -207,8 +237,10 @@ const cjs = {
   minifyIdentifiers: true,
   // import() of a command becomes require() in a promise: no ES module loader.
   supported: { 'dynamic-import': false },
-  // src/native.ts and src/logger.ts locate files from import.meta.url.
-  define: { 'import.meta.url': '__ndImportMetaUrl' },
+  // src/native.ts, src/logger.ts and src/package-root.ts locate files from
+  // import.meta.filename and .dirname: in CommonJS, __filename and
+  // __dirname (no file URL to make and parse back: ~0.3 ms a bundle).
+  define: { 'import.meta.url': '__ndImportMetaUrl', 'import.meta.filename': '__filename', 'import.meta.dirname': '__dirname' },
 }
 
 const [pinoBuild, dispatcherBuild, commandsBuild] = await Promise.all([
@@ -230,8 +262,8 @@ const [pinoBuild, dispatcherBuild, commandsBuild] = await Promise.all([
   // dispatcher tells errors apart by their fields (src/cli/report.ts).
   build({
     ...cjs,
-    entryPoints: Object.fromEntries(dispatcherLoads.map((c) => [`cli-${c}`, join(cliDir, `${c}.ts`)])),
-    plugins: [pinoFromBundle],
+    entryPoints: Object.fromEntries(dispatcherLoads.map((c) => [`cli-${c}`, direct.includes(c) ? `command-entry:${c}` : join(cliDir, `${c}.ts`)])),
+    plugins: [pinoFromBundle, commandEntries],
     external: ['./cli-pino.cjs'],
   }),
 ])

@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module'
 import type { Logger } from 'pino'
 
-const require = createRequire(import.meta.url)
+const require = createRequire(import.meta.filename)
 
 type PinoModule = typeof import('pino')
 

@@ -130,7 +130,7 @@ export interface Native {
   redirectOutput(path: string, mode: number): void
 }
 
-const require = createRequire(import.meta.url)
+const require = createRequire(import.meta.filename)
 
 const ADDON = 'node_daemonize.node'
 const HELPER = 'node-daemonize-helper'

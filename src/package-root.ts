@@ -2,7 +2,8 @@
 // from (dist/ when built, src/ under the tests; the CLI's bundles are all
 // directly in dist/ too). A module of its own, so that what needs only the
 // path (the CLI's --version) does not bundle the addon's loader with it.
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+// import.meta.dirname: __dirname in the CLI's CommonJS bundles
+// (scripts/build.mjs), so no file URL is made and parsed back.
+import { join } from 'node:path'
 
-export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const packageRoot = join(import.meta.dirname, '..')

@@ -26,19 +26,20 @@
 // runs, so `--help` or `status` never pay for `start`'s imports, and a
 // command loads one file besides this one (each file Node loads costs
 // ~0.3 ms of its own); the commands run now and then share one bundle
-// (more.ts). A new command is one more entry in `commands` (the build
+// (more.ts). The commands scripts run again and again (status, stop, start,
+// list, logs) do not even load this file: bin/node-daemonize.js requires
+// their bundle, which runs them through the same command.ts. A new command
+// is one more entry in `commands` (the build
 // bundles each file the dispatcher import()s). The help texts are imported
 // statically; the compile cache set-up (dist/cli-compile-cache.cjs) only
 // where Node has a compile cache, so Node 20 never loads it.
 import * as nodeModule from 'node:module'
-import { EXIT_OK, printErr, printOut, UsageError, wantsHelp, wantsJson } from './args.js'
-import { reportError, reportFailure, reportUsageError } from './report.js'
+import { EXIT_OK, printOut, UsageError, wantsJson } from './args.js'
+import { commandSetUp, runCommand, type CommandModule } from './command.js'
+import { reportError, reportUsageError } from './report.js'
 import { mainUsage, version } from './help.js'
 
-export interface CommandModule {
-  usage: string
-  run(args: string[]): Promise<number>
-}
+export type { CommandModule } from './command.js'
 
 const commands: Record<string, () => Promise<CommandModule>> = {
   start: () => import('./start.js'),
@@ -54,19 +55,6 @@ const commands: Record<string, () => Promise<CommandModule>> = {
 }
 
 /**
- * Process warnings (e.g. the launcher's log lines lost on a full disk) as
- * one line each on stderr, said the CLI's way: Node's own handler adds a
- * second line about --trace-warnings. NODE_NO_WARNINGS / --no-warnings
- * still silence them.
- */
-function warningsOnOneLine(): void {
-  const nodeDefault = process.listeners('warning')
-  if (nodeDefault.length === 0) return // warnings are off
-  for (const l of nodeDefault) process.off('warning', l)
-  process.on('warning', (w) => printErr(`node-daemonize: warning: ${w.message}`))
-}
-
-/**
  * Where Node offers a compile cache (>= 22.1) and none is on yet, turn it on
  * (compile-cache.ts) before the command's bundle loads.
  */
@@ -78,9 +66,7 @@ async function compileCache(): Promise<void> {
 
 /** Run the command line (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  warningsOnOneLine()
-  // The CLI's own compile cache setting: never passed on to a daemon (compile-cache.ts).
-  delete process.env.NODE_COMPILE_CACHE
+  commandSetUp()
   const [first, ...rest] = argv
   const json = wantsJson(argv)
   const usageError = (message: string) => reportUsageError(undefined, new UsageError(message), json)
@@ -105,15 +91,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(first, err, json)
   }
-  if (wantsHelp(rest)) {
-    printOut(mod.usage)
-    return EXIT_OK
-  }
-  try {
-    return await mod.run(rest)
-  } catch (err) {
-    return reportFailure(first, err, json)
-  }
+  return runCommand(first, mod, rest, json)
 }
 
 /** `node-daemonize help [command]`. */

@@ -1,0 +1,51 @@
+// One command run from its own bundle: what the dispatcher (main.ts) does
+// once it has found the command, shared by it and by the hot commands'
+// bundles, which bin/node-daemonize.js requires directly (no dispatcher
+// file to load: each file Node loads costs ~0.3 ms, and the dispatcher's
+// own start-up as much again).
+import { EXIT_OK, printErr, printOut, wantsHelp, wantsJson } from './args.js'
+import { reportFailure } from './report.js'
+
+export interface CommandModule {
+  usage: string
+  run(args: string[]): Promise<number>
+}
+
+/**
+ * Process warnings (e.g. the launcher's log lines lost on a full disk) as
+ * one line each on stderr, said the CLI's way: Node's own handler adds a
+ * second line about --trace-warnings. NODE_NO_WARNINGS / --no-warnings
+ * still silence them.
+ */
+export function warningsOnOneLine(): void {
+  const nodeDefault = process.listeners('warning')
+  if (nodeDefault.length === 0) return // warnings are off
+  for (const l of nodeDefault) process.off('warning', l)
+  process.on('warning', (w) => printErr(`node-daemonize: warning: ${w.message}`))
+}
+
+/** The process set-up every command runs under, before its module runs. */
+export function commandSetUp(): void {
+  warningsOnOneLine()
+  // The CLI's own compile cache setting: never passed on to a daemon (compile-cache.ts).
+  delete process.env.NODE_COMPILE_CACHE
+}
+
+/** `<command> --help`, or run it: its exit code, every failure reported the one way (report.ts). */
+export async function runCommand(command: string, mod: CommandModule, rest: string[], json: boolean): Promise<number> {
+  if (wantsHelp(rest)) {
+    printOut(mod.usage)
+    return EXIT_OK
+  }
+  try {
+    return await mod.run(rest)
+  } catch (err) {
+    return reportFailure(command, err, json)
+  }
+}
+
+/** The whole command line (its name first), as a command's own bundle runs it. */
+export function commandMain(command: string, mod: CommandModule, argv: string[]): Promise<number> {
+  commandSetUp()
+  return runCommand(command, mod, argv.slice(1), wantsJson(argv))
+}
