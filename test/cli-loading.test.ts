@@ -77,6 +77,8 @@ describe('hardening round 2 / issue 23: a command loads only what it uses', () =
       // speed, third pass: status signals nothing, so node:os (the signal
       // numbers, src/signals.ts osSignals()) is not compiled
       if (command === 'status') expect(r.builtins, command).not.toContain('os')
+      // speed, fourth pass: the CLI's own option parser (src/cli/parse-options.ts), not node:util's
+      expect(r.builtins.filter((b) => b.startsWith('internal/util/parse_args')), command).toEqual([])
     }
   })
 
@@ -102,6 +104,7 @@ describe('hardening round 2 / issue 23: a command loads only what it uses', () =
       // loads its abort machinery for the first one), nothing waits on a timer
       expect(r.builtins.filter((b) => b === 'internal/abort_controller' || b === 'timers/promises'), args[0]).toEqual([])
       if (args[0] !== 'list') expect(r.builtins, args[0]).not.toContain('os')
+      expect(r.builtins.filter((b) => b.startsWith('internal/util/parse_args')), args[0]).toEqual([])
     }
   })
 

@@ -1,8 +1,9 @@
-// Shared command-line parsing: util.parseArgs (strict) plus the value
-// formats every command uses. Every bad input becomes a UsageError, which
-// the dispatcher turns into one line on stderr and exit code 2.
+// Shared command-line parsing: parse-options.ts (util.parseArgs' strict
+// rules) plus the value formats every command uses. Every bad input becomes
+// a UsageError, which the dispatcher turns into one line on stderr and exit
+// code 2.
 import { writeSync } from 'node:fs'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { OptionError, parseOptions, type OptionSpecs } from './parse-options.js'
 import { durationProblem } from '../duration.js'
 
 /**
@@ -91,7 +92,7 @@ export interface ParsedCommandLine<V> {
 }
 
 /** Options in util.parseArgs' form. */
-export type ParseOptions = NonNullable<ParseArgsConfig['options']>
+export type ParseOptions = OptionSpecs
 
 /** What stop and reload take besides their own options: the daemon's pid file and how to print. */
 export interface PidFileCommandValues {
@@ -107,38 +108,21 @@ export const pidFileCommandOptions = {
 } satisfies ParseOptions
 
 /**
- * util.parseArgs in strict mode, with its errors turned into UsageErrors and
- * the arguments after `--` kept apart from the positionals before it.
+ * The options, strictly (parse-options.ts: as util.parseArgs in strict
+ * mode), every error a UsageError, and the arguments after `--` kept apart
+ * from the positionals before it.
  */
 export function parseCommandLine<V>(args: string[], options: ParseOptions): ParsedCommandLine<V> {
   const dashes = args.indexOf('--')
   const own = dashes === -1 ? args : args.slice(0, dashes)
   const rest = dashes === -1 ? [] : args.slice(dashes + 1)
   try {
-    const { values, positionals, tokens } = parseArgs({ args: own, options, strict: true, allowPositionals: true, tokens: true })
-    const found = tokens.flatMap((t) => (t.kind === 'option' ? [{ name: t.name, index: t.index, inlineValue: t.inlineValue === true }] : []))
-    return { values: values as V, positionals, rest, options: found }
+    const { values, positionals, options: found } = parseOptions(own, options)
+    return { values: values as V, positionals, rest, options: found.map(({ name, index, inlineValue }) => ({ name, index, inlineValue })) }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(cleanParseArgsMessage(err as Error))
+    if (err instanceof OptionError) throw new UsageError(err.message)
     throw err
   }
-}
-
-/** parseArgs' messages, shortened to one line and said the CLI's way. */
-function cleanParseArgsMessage(err: Error): string {
-  const msg = err.message
-  let m = /^Unknown option '([^']*)'/.exec(msg)
-  if (m) return `unknown option '${m[1]}' (arguments for the program go after '--')`
-  // "Option '-q, --quiet <value>' ...": name the long form.
-  const option = /^Option '(?:-[^-], )?(-[^' ]+)[^']*' /
-  m = new RegExp(option.source + 'argument missing').exec(msg)
-  if (m) return `option '${m[1]}' needs a value`
-  m = new RegExp(option.source + 'argument is ambiguous').exec(msg)
-  if (m) return `option '${m[1]}' needs a value; to give one that starts with '-', write ${m[1]}=-VALUE`
-  m = new RegExp(option.source + 'does not take an argument').exec(msg)
-  if (m) return `option '${m[1]}' does not take a value`
-  return msg.split('\n')[0]
 }
 
 /** A word for a shell command line: single-quoted unless it is plain. */
