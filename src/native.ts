@@ -1,6 +1,5 @@
 // The native surface, typed once. Everything that crosses into C goes
 // through this module; the rest of the package never touches the addon.
-import { createRequire } from 'node:module'
 import { closeSync, existsSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { packageRoot } from './package-root.js'
@@ -130,7 +129,26 @@ export interface Native {
   redirectOutput(path: string, mode: number): void
 }
 
-const require = createRequire(import.meta.filename)
+/**
+ * The addon at path, loaded once per JavaScript environment (as require()
+ * would: every copy of this module, the library's and a CLI bundle's, gets
+ * the same one), but with process.dlopen itself: require() resolves the
+ * path, walks it for symbolic links and sets up a module first, ~1 ms of a
+ * command's start-up (issue 23).
+ */
+function dlopen(path: string): Native {
+  const key = Symbol.for('node-daemonize.addons')
+  const g = globalThis as { [key]?: Map<string, Native> }
+  const addons = (g[key] ??= new Map())
+  let addon = addons.get(path)
+  if (addon === undefined) {
+    const mod = { exports: {} as Native }
+    process.dlopen(mod, path)
+    addon = mod.exports
+    addons.set(path, addon)
+  }
+  return addon
+}
 
 const ADDON = 'node_daemonize.node'
 const HELPER = 'node-daemonize-helper'
@@ -217,18 +235,14 @@ export function loadFrom(list: Candidate[]): { addon: Native; dir: string } {
       tried.push(`${dir}: skipped: ${skip}`)
       continue
     }
-    if (!existsSync(addon)) {
-      tried.push(`${dir}: no ${ADDON}`)
-      continue
-    }
     if (!existsSync(join(dir, HELPER))) {
-      tried.push(`${dir}: ${ADDON} but no ${HELPER} beside it`)
+      tried.push(existsSync(addon) ? `${dir}: ${ADDON} but no ${HELPER} beside it` : `${dir}: no ${ADDON}`)
       continue
     }
     try {
-      return { addon: require(addon) as Native, dir }
+      return { addon: dlopen(addon), dir }
     } catch (e) {
-      tried.push(`${dir}: ${firstLine(e)}`)
+      tried.push(existsSync(addon) ? `${dir}: ${firstLine(e)}` : `${dir}: no ${ADDON}`)
     }
   }
   const err = new Error(
