@@ -16,6 +16,7 @@
         "native/addon/dirs.cc",
         "native/addon/protocol_exports.cc",
         "native/addon/exec.cc",
+        "native/addon/procfd.cc",
         "native/fd_moves.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

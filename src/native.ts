@@ -96,6 +96,11 @@ export interface Native {
   rmdirAt(dirfd: number, name: string, path?: string): void
   /** Mark fd close-on-exec. */
   setCloexec(fd: number): void
+  /**
+   * The open files of a process as /proc/<pid>/fd (or a thread's fd dir) lists them: [fd, dev, ino, ...] for each
+   * entry whose target could be stat'ed. Throws as readdirSync would when dir cannot be opened (syscall "scandir").
+   */
+  procFdStats(dir: string): number[]
   /** Whether fd is a terminal (false for a closed fd), as node:tty's isatty without loading node:tty. */
   isatty(fd: number): boolean
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */

@@ -16,5 +16,6 @@ void InitListen(Napi::Env env, Napi::Object exports);    // listen.cc: listenTcp
 void InitDirs(Napi::Env env, Napi::Object exports);      // dirs.cc: openAt, openEntryAt, readLinkAt, mkdirAt, unlinkAt, rmdirAt
 void InitExec(Napi::Env env, Napi::Object exports);      // exec.cc: execSupervisor (`run`)
 void InitProtocol(Napi::Env env, Napi::Object exports);  // protocol_exports.cc: stages, syscalls, constants
+void InitProcFd(Napi::Env env, Napi::Object exports);    // procfd.cc: procFdStats
 
 #endif

@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitDirs(env, exports);
   InitExec(env, exports);
   InitProtocol(env, exports);
+  InitProcFd(env, exports);
   return exports;
 }
 

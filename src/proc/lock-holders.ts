@@ -6,7 +6,8 @@
 // open (a stop trying to take the lock, root's own open) is not a holder;
 // one the daemon handed its lock fd to (inherited, or passed with
 // SCM_RIGHTS) is. And, plainer, whether a process has a file open at all.
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { native } from '../native.js'
 import { allPids, procIdentity, type ProcIdentity } from './identity.js'
 
 export interface LockHolder extends ProcIdentity {
@@ -52,22 +53,17 @@ function fdinfoWritable(text: string): boolean {
  */
 function heldBy(base: string, lock: FileId, lockId: string, pidFile?: FileId): { lock: boolean; pidFile: boolean } {
   const out = { lock: false, pidFile: false }
-  let fds: string[]
+  let fds: number[]
   try {
-    fds = readdirSync(`${base}/fd`)
+    fds = native().procFdStats(`${base}/fd`)
   } catch {
     return out
   }
-  for (const fd of fds) {
-    let st
-    try {
-      st = statSync(`${base}/fd/${fd}`, { throwIfNoEntry: false })
-    } catch {
-      continue // a target we cannot stat
-    }
-    if (st === undefined) continue
-    const isLock = st.dev === lock.dev && st.ino === lock.ino
-    const isPid = pidFile !== undefined && st.dev === pidFile.dev && st.ino === pidFile.ino
+  // [fd, dev, ino, ...]: one call for the readdir and a stat per fd.
+  for (let i = 0; i < fds.length; i += 3) {
+    const [fd, dev, ino] = [fds[i], fds[i + 1], fds[i + 2]]
+    const isLock = dev === lock.dev && ino === lock.ino
+    const isPid = pidFile !== undefined && dev === pidFile.dev && ino === pidFile.ino
     if (!isLock && !isPid) continue
     let info: string
     try {
@@ -124,15 +120,8 @@ export function lockHolders(lock: FileId, pidFile?: FileId, threads = false): Lo
 
 /** Does process `pid` have the file (dev, ino) open? Read from /proc/<pid>/fd (bounded by its fd count). */
 export function processHoldsFile(pid: number, file: { dev: number; ino: number }): boolean {
-  const dir = `/proc/${pid}/fd`
-  for (const name of readdirSync(dir)) {
-    let st
-    try {
-      st = statSync(`${dir}/${name}`)
-    } catch {
-      continue // closed meanwhile, or a target we cannot stat
-    }
-    if (st.dev === file.dev && st.ino === file.ino) return true
-  }
+  // [fd, dev, ino, ...]; an fd closed meanwhile, or whose target cannot be stat'ed, is not there.
+  const fds = native().procFdStats(`/proc/${pid}/fd`)
+  for (let i = 0; i < fds.length; i += 3) if (fds[i + 1] === file.dev && fds[i + 2] === file.ino) return true
   return false
 }
