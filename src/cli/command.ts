@@ -5,6 +5,7 @@
 // own start-up as much again).
 import { EXIT_OK, printErr, printOut, wantsHelp, wantsJson } from './args.js'
 import { reportFailure } from './report.js'
+import { euidIsFixed } from '../proc/euid.js'
 
 export interface CommandModule {
   usage: string
@@ -26,6 +27,9 @@ export function warningsOnOneLine(): void {
 
 /** The process set-up every command runs under, before its module runs. */
 export function commandSetUp(): void {
+  // The CLI never changes its own uid (the helper drops privileges, and
+  // `run` replaces this process): one geteuid(2) for the whole command.
+  euidIsFixed()
   warningsOnOneLine()
   // The CLI's own compile cache setting: never passed on to a daemon (compile-cache.ts).
   delete process.env.NODE_COMPILE_CACHE

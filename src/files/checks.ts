@@ -3,7 +3,7 @@
 // the right user. A symbolic link is refused by the caller's O_NOFOLLOW; a
 // hard link would let whoever made it decide what the file is; the owner of
 // a pid file decides which process a stop signals.
-import { constants as fsc, openSync, statSync, type Stats } from 'node:fs'
+import { constants as fsc, lstatSync, openSync, statSync, type Stats } from 'node:fs'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
 import { native } from '../native.js'
 
@@ -63,10 +63,23 @@ export function checkOwner(st: { uid: number }, path: string, stage: Stage, what
   )
 }
 
-/** This process's effective uid (-1 where there is none). */
-export function euid(): number {
-  return process.geteuid?.() ?? -1
+/**
+ * False only when path certainly names nothing (lstat: ENOENT), told
+ * without an exception: Node makes an Error, stack and all, for every open
+ * that fails (~50 µs), and `list` would make two for every stopped name (its
+ * pid file and lock file). Anything else, or a failing lstat: true, and the
+ * open that follows says what is wrong. A file made just after this call
+ * is one made just after a failed open: the same race.
+ */
+export function mayExist(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined
+  } catch {
+    return true
+  }
 }
+
+export { euid, euidIsFixed } from '../proc/euid.js'
 
 /**
  * Open for reading a file that someone else may have planted or replaced:

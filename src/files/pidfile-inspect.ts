@@ -5,7 +5,7 @@
 import { closeSync, constants as fsc, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
-import { checkFileShape, checkOwner, euid } from './checks.js'
+import { checkFileShape, checkOwner, euid, mayExist } from './checks.js'
 import { native } from '../native.js'
 import { directoryExists, lockPathOf, pidFileOpenError, readPidContent, type PidContent } from './pidfile-read.js'
 
@@ -80,18 +80,20 @@ function probeLock(
   const lockPath = lockPathOf(path)
   const checkLockOwner = (st: { uid: number }) =>
     checkOwner(st, lockPath, stage, 'lock file', ownerUid === undefined ? allowed : [ownerUid])
+  const noLockFile = () => {
+    // No lock file. A daemon started by an earlier version locks its pid
+    // file itself; only a write lock counts (a stranger can take a read
+    // lock on a readable file, never a write lock).
+    if (pid && lockedBy(pid.fd, stage, path)) return { held: true, ref: { path: pid.path, dev: pid.dev, ino: pid.ino } }
+    return undefined
+  }
+  if (!mayExist(lockPath)) return noLockFile()
   let fd: number
   try {
     fd = openSync(lockPath, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') {
-      // No lock file. A daemon started by an earlier version locks its pid
-      // file itself; only a write lock counts (a stranger can take a read
-      // lock on a readable file, never a write lock).
-      if (pid && lockedBy(pid.fd, stage, path)) return { held: true, ref: { path: pid.path, dev: pid.dev, ino: pid.ino } }
-      return undefined
-    }
+    if (code === 'ENOENT') return noLockFile()
     if (code === 'EACCES' || code === 'EPERM') {
       // Not ours to open (root's 0600 lock file, seen by a monitoring user):
       // its metadata from the directory, its lock from /proc/locks.
@@ -157,17 +159,20 @@ export function inspectPidFile(path: string, stage: Stage = 'pidfile', options: 
 function inspectOnce(path: string, stage: Stage, options: InspectOptions): PidFileState | undefined {
   const me = euid()
   const allowed = options.monitor && me !== 0 ? [me, 0] : [me]
+  const noPidFile = (): PidFileState | undefined => {
+    // No pid file, but a start between its lock and its pid, or a stop
+    // between its two unlinks, holds the lock file.
+    const lock = probeLock(path, stage, undefined, allowed)
+    if (lock === UNLINKED) return undefined
+    return lock?.held ? { kind: 'held', path, pid: null, lock: lock.ref } : { kind: 'absent', path }
+  }
+  // (mayExist: a missing pid file costs no exception: `list` of many stopped names)
+  if (!mayExist(path) && directoryExists(dirname(path))) return noPidFile()
   let fd: number
   try {
     fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && directoryExists(dirname(path))) {
-      // No pid file, but a start between its lock and its pid, or a stop
-      // between its two unlinks, holds the lock file.
-      const lock = probeLock(path, stage, undefined, allowed)
-      if (lock === UNLINKED) return undefined
-      return lock?.held ? { kind: 'held', path, pid: null, lock: lock.ref } : { kind: 'absent', path }
-    }
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && directoryExists(dirname(path))) return noPidFile()
     throw pidFileOpenError(err, path, stage, 'read')
   }
   try {

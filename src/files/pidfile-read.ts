@@ -98,7 +98,7 @@ function errorFields(err: unknown): { errno?: number; syscall?: string } {
 
 export function directoryExists(dir: string): boolean {
   try {
-    return statSync(dir).isDirectory()
+    return statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false
   } catch {
     return false
   }
