@@ -90,6 +90,8 @@ describe('issue 23: the CLI parses options as util.parseArgs does, without loadi
   it('values have no prototype: an option named like an Object method is not found through it', () => {
     const { values } = parseOptions(['--json'], SETS.status)
     expect(Object.getPrototypeOf(values)).toBe(null)
-    expect(parseOptions(['--toString'], { toString: { type: 'boolean' } }).values.toString).toBe(true)
+    const specs: OptionSpecs = { toString: { type: 'boolean' as const } }
+    expect(parseOptions(['--toString'], specs).values.toString).toBe(true)
+    expect(parseOptions([], specs).values.toString).toBe(undefined)
   })
 })
