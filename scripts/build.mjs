@@ -9,9 +9,12 @@
 //   dist/cli-<command>.cjs one self-contained bundle per command that
 //                          scripts run again and again (status, stop, list,
 //                          logs, start), by a fixed name: such a command
-//                          loads this one file besides the dispatcher (each
-//                          file Node loads costs ~0.3 ms of its own, more
-//                          than parsing the code two commands share twice)
+//                          loads this one file and no other of the CLI's:
+//                          bin/node-daemonize.js requires it directly, and
+//                          it exports main(argv), the dispatcher's part for
+//                          that command (src/cli/command.ts); each file
+//                          Node loads costs ~0.3 ms of its own, more than
+//                          parsing the code two commands share twice
 //   dist/cli-more.cjs      the commands run now and then (restart, reload,
 //                          remove, run, unit) in one bundle (src/cli/more.ts),
 //                          so that the package does not carry the launcher

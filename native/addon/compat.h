@@ -20,9 +20,14 @@ inline int nd_fstat(int fd, struct stat* st) {
 inline int nd_lstat(const char* path, struct stat* st) {
   return static_cast<int>(syscall(SYS_newfstatat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW));
 }
+// fstatat(dirfd, name, st, 0): the entry, a symbolic link followed.
+inline int nd_statat(int dirfd, const char* name, struct stat* st) {
+  return static_cast<int>(syscall(SYS_newfstatat, dirfd, name, st, 0));
+}
 #else
 inline int nd_fstat(int fd, struct stat* st) { return fstat(fd, st); }
 inline int nd_lstat(const char* path, struct stat* st) { return lstat(path, st); }
+inline int nd_statat(int dirfd, const char* name, struct stat* st) { return fstatat(dirfd, name, st, 0); }
 #endif
 
 #endif

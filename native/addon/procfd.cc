@@ -15,6 +15,7 @@
 #include <string>
 
 #include "addon.h"
+#include "compat.h"
 #include "errors.h"
 
 namespace {
@@ -49,9 +50,10 @@ Napi::Value ProcFdStats(const Napi::CallbackInfo& info) {
   while ((e = readdir(dir)) != nullptr && seen < kMaxFds) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;  // ".", ".."
     seen++;
+    // Follows the magic link: the file the fd names, as statSync did
+    // (nd_statat: fstatat is a GLIBC_2.33 symbol, compat.h).
     struct stat st;
-    // Follows the magic link: the file the fd names, as statSync did.
-    if (Retry([&] { return fstatat(dirfd, e->d_name, &st, 0); }) != 0) continue;
+    if (Retry([&] { return nd_statat(dirfd, e->d_name, &st); }) != 0) continue;
     out.Set(n++, Napi::Number::New(env, static_cast<double>(strtol(e->d_name, nullptr, 10))));
     out.Set(n++, Napi::Number::New(env, static_cast<double>(st.st_dev)));
     out.Set(n++, Napi::Number::New(env, static_cast<double>(st.st_ino)));
