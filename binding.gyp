@@ -17,6 +17,7 @@
         "native/addon/protocol_exports.cc",
         "native/addon/exec.cc",
         "native/addon/procfd.cc",
+        "native/addon/walk.cc",
         "native/fd_moves.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

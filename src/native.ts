@@ -101,6 +101,8 @@ export interface Native {
    * entry whose target could be stat'ed. Throws as readdirSync would when dir cannot be opened (syscall "scandir").
    */
   procFdStats(dir: string): number[]
+  /** The directory walk of files/dirwalk.ts (flags: 1 create, 2 allow missing, 4 readable); what failed comes back as data. */
+  walkDir(path: string, me: number, flags: number, between: number, last: number): unknown
   /** Whether fd is a terminal (false for a closed fd), as node:tty's isatty without loading node:tty. */
   isatty(fd: number): boolean
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */

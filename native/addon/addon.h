@@ -17,5 +17,6 @@ void InitDirs(Napi::Env env, Napi::Object exports);      // dirs.cc: openAt, ope
 void InitExec(Napi::Env env, Napi::Object exports);      // exec.cc: execSupervisor (`run`)
 void InitProtocol(Napi::Env env, Napi::Object exports);  // protocol_exports.cc: stages, syscalls, constants
 void InitProcFd(Napi::Env env, Napi::Object exports);    // procfd.cc: procFdStats
+void InitWalk(Napi::Env env, Napi::Object exports);      // walk.cc: walkDir
 
 #endif

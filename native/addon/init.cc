@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitExec(env, exports);
   InitProtocol(env, exports);
   InitProcFd(env, exports);
+  InitWalk(env, exports);
   return exports;
 }
 

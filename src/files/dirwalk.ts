@@ -12,7 +12,7 @@
 // replace it, and it is refused when that is someone else). /var/run ->
 // /run works; a link the service user planted in a directory it can write
 // is never reached, because that directory is refused first.
-import { closeSync, constants as fsc, fstatSync, openSync, type Stats } from 'node:fs'
+import { closeSync, constants as fsc } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
 import { describeUser, euid, untrustedOpenFailed } from './checks.js'
@@ -26,8 +26,17 @@ export function unsafeDir(path: string, why: string, stage: Stage, code = 'EPERM
   return new DaemonizeError(`directory ${path} ${why}; refusing to use it`, { stage, code, path })
 }
 
+/** What the rule reads of a directory: Node's Stats, or the walk's own fields. */
+export interface DirStat {
+  uid: number
+  mode: number
+  dev: number
+  ino: number
+  isDirectory(): boolean
+}
+
 /** An ancestor: a directory owned by root or `me`, writable by nobody else unless sticky. */
-export function checkAncestor(path: string, st: Stats, me: number, stage: Stage): void {
+export function checkAncestor(path: string, st: DirStat, me: number, stage: Stage): void {
   if (!st.isDirectory()) throw unsafeDir(path, 'is not a directory', stage, 'ENOTDIR')
   if (st.uid !== 0 && st.uid !== me) throw unsafeDir(path, `is owned by ${describeUser(st.uid)}`, stage)
   if ((st.mode & 0o022) !== 0 && (st.mode & S_ISVTX) === 0) throw unsafeDir(path, 'is writable by group or others', stage)
@@ -40,7 +49,7 @@ export interface WalkOptions {
   /** A missing directory (no create): undefined instead of an ENOENT error. */
   allowMissing?: boolean
   /** The last directory's check, instead of the ancestor rule. `created`: this walk made it. */
-  checkLast?: (st: Stats, path: string, created: boolean) => void
+  checkLast?: (st: DirStat, path: string, created: boolean) => void
   /** Open the last directory O_RDONLY (for fchmod, fchown), not O_PATH. */
   readable?: boolean
 }
@@ -54,129 +63,67 @@ export interface WalkedDir {
   created: boolean
 }
 
-interface Step {
-  fd: number
-  name: string
-}
+/** What the addon's walk gives back (native/addon/walk.cc). */
+type WalkResult =
+  | { fail?: undefined; fd: number; path: string; created: boolean; mode: number; uid: number; dev: number; ino: number }
+  | { fail: 'root' | 'open' | 'create' | 'stat' | 'readlink'; at: string; error: Error }
+  | { fail: 'missing' | 'loop' | 'not-utf8' | 'not-dir' | 'replaced'; at: string }
+  | { fail: 'link-owner' | 'owner' | 'writable'; at: string; uid: number }
 
-function shown(stack: Step[], name?: string): string {
-  const parts = stack.slice(1).map((s) => s.name)
-  if (name !== undefined) parts.push(name)
-  return `/${parts.join('/')}`
-}
-
-/** A symbolic link's target as components, refused when it is not UTF-8 (its names could not be given back to the kernel as they are). */
-function linkTarget(fd: number, path: string, stage: Stage): { absolute: boolean; parts: string[] } {
-  let raw: Buffer
-  try {
-    raw = native().readLinkAt(fd)
-  } catch (err) {
-    throw stageError(stage, `cannot read the symbolic link ${path}`, err, path)
+/** The error a failed walk stands for, said as it always was. */
+function walkError(r: Exclude<WalkResult, { fail?: undefined }>, stage: Stage): Error {
+  switch (r.fail) {
+    case 'root':
+    case 'open':
+      return stageError(stage, `cannot open directory ${r.at}`, r.error, r.at)
+    case 'create':
+      return stageError(stage, `cannot create directory ${r.at}`, r.error, r.at)
+    case 'readlink':
+      return stageError(stage, `cannot read the symbolic link ${r.at}`, r.error, r.at)
+    case 'stat':
+      return r.error
+    case 'missing':
+      return stageError(stage, `cannot open directory ${r.at}`, Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' }), r.at)
+    case 'loop':
+      return unsafeDir(r.at, `has more than ${MAX_LINKS} symbolic links on its way`, stage, 'ELOOP')
+    case 'not-utf8':
+      return unsafeDir(r.at, 'is a symbolic link to a name that is not UTF-8', stage, 'EINVAL')
+    case 'not-dir':
+      return unsafeDir(r.at, 'is not a directory', stage, 'ENOTDIR')
+    case 'replaced':
+      return unsafeDir(r.at, 'was replaced while it was opened', stage, 'EAGAIN')
+    case 'link-owner':
+      return unsafeDir(r.at, `is a symbolic link owned by ${describeUser(r.uid)}`, stage)
+    case 'owner':
+      return unsafeDir(r.at, `is owned by ${describeUser(r.uid)}`, stage)
+    case 'writable':
+      return unsafeDir(r.at, 'is writable by group or others', stage)
   }
-  const text = raw.toString('utf8')
-  if (!Buffer.from(text, 'utf8').equals(raw)) throw unsafeDir(path, 'is a symbolic link to a name that is not UTF-8', stage, 'EINVAL')
-  return { absolute: text.startsWith('/'), parts: text.split('/').filter((p) => p !== '' && p !== '.') }
 }
 
 /**
  * Open the directory `path` (absolute) from `/`, one component at a time
- * (see above). Every directory on the way must pass the ancestor rule, the
- * last one `checkLast` (default: the same rule). undefined only with
- * allowMissing, when a directory on the way does not exist.
+ * (see above; the addon's walkDir does the walking: native/addon/walk.cc).
+ * Every directory on the way must pass the ancestor rule, the last one
+ * `checkLast` (default: the same rule). undefined only with allowMissing,
+ * when a directory on the way does not exist.
  */
 export function walkDir(path: string, opts: WalkOptions): WalkedDir | undefined {
   const { stage } = opts
-  const n = native()
   const me = euid()
-  const todo = path.split('/').filter((p) => p !== '' && p !== '.')
-  const stack: Step[] = []
-  let links = 0
-  let created = false
+  const flags = (opts.create ? 1 : 0) | (opts.allowMissing ? 2 : 0) | (opts.readable ? 4 : 0)
+  const r = native().walkDir(path, me, flags, opts.create?.between ?? 0, opts.create?.last ?? 0) as WalkResult
+  if (r.fail === 'missing' && opts.allowMissing && !opts.create) return undefined
+  if (r.fail !== undefined) throw walkError(r, stage)
+  const st: DirStat = { uid: r.uid, mode: r.mode, dev: r.dev, ino: r.ino, isDirectory: () => (r.mode & 0o170000) === 0o040000 }
   try {
-    try {
-      stack.push({ fd: openSync('/', fsc.O_RDONLY | fsc.O_DIRECTORY), name: '' })
-    } catch (err) {
-      throw stageError(stage, 'cannot open directory /', err, '/')
-    }
-    while (todo.length > 0) {
-      const part = todo.shift() as string
-      if (part === '..') {
-        // The physical parent: the step before, from which this one was opened.
-        if (stack.length > 1) closeSync((stack.pop() as Step).fd)
-        continue
-      }
-      const top = stack[stack.length - 1]
-      const here = shown(stack, part)
-      const last = todo.length === 0
-      let fd: number
-      let made = false
-      try {
-        fd = n.openEntryAt(top.fd, part)
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code
-        if (code === 'ENOENT' && opts.create !== undefined) {
-          try {
-            made = n.mkdirAt(top.fd, part, last ? opts.create.last : opts.create.between)
-            fd = n.openEntryAt(top.fd, part)
-          } catch (e) {
-            throw stageError(stage, `cannot create directory ${here}`, e, here)
-          }
-        } else if (code === 'ENOENT' && opts.allowMissing) {
-          return undefined
-        } else {
-          throw stageError(stage, `cannot open directory ${here}`, err, here)
-        }
-      }
-      let st: Stats
-      try {
-        st = fstatSync(fd)
-        if (st.isSymbolicLink()) {
-          if (st.uid !== 0 && st.uid !== me) throw unsafeDir(here, `is a symbolic link owned by ${describeUser(st.uid)}`, stage)
-          if (++links > MAX_LINKS) throw unsafeDir(path, `has more than ${MAX_LINKS} symbolic links on its way`, stage, 'ELOOP')
-          const target = linkTarget(fd, here, stage)
-          closeSync(fd)
-          if (target.absolute) while (stack.length > 1) closeSync((stack.pop() as Step).fd)
-          todo.unshift(...target.parts)
-          continue
-        }
-        if (!st.isDirectory()) throw unsafeDir(here, 'is not a directory', stage, 'ENOTDIR')
-        // The last one is checked once the walk has ended: a link there still leads on.
-        if (!last) checkAncestor(here, st, me, stage)
-      } catch (err) {
-        closeSync(fd)
-        throw err
-      }
-      stack.push({ fd, name: part })
-      created = made && last
-    }
-    const at = stack[stack.length - 1]
-    const where = shown(stack)
-    const st = fstatSync(at.fd)
-    if (opts.checkLast) opts.checkLast(st, where, created)
-    else checkAncestor(where, st, me, stage)
-    let fd = at.fd
-    if (opts.readable && stack.length > 1) fd = reopenReadable(stack[stack.length - 2].fd, at.name, st, where, stage)
-    else stack.pop()
-    return { fd, path: where, created }
-  } finally {
-    for (const s of stack) closeSync(s.fd)
-  }
-}
-
-/** The directory `name` in dirfd again, O_RDONLY: it must be the one just checked (same device and inode). */
-function reopenReadable(dirfd: number, name: string, want: Stats, path: string, stage: Stage): number {
-  let fd: number
-  try {
-    fd = native().openAt(dirfd, name, fsc.O_RDONLY | fsc.O_DIRECTORY, 0, path)
+    if (opts.checkLast) opts.checkLast(st, r.path, r.created)
+    else checkAncestor(r.path, st, me, stage)
   } catch (err) {
-    throw stageError(stage, `cannot open directory ${path}`, err, path)
+    closeSync(r.fd)
+    throw err
   }
-  const st = fstatSync(fd)
-  if (st.dev !== want.dev || st.ino !== want.ino) {
-    closeSync(fd)
-    throw unsafeDir(path, 'was replaced while it was opened', stage, 'EAGAIN')
-  }
-  return fd
+  return { fd: r.fd, path: r.path, created: r.created }
 }
 
 /**
@@ -187,7 +134,7 @@ function reopenReadable(dirfd: number, name: string, want: Stats, path: string, 
  * could put a file of that name there) — and, when `owner` is given (the
  * service user a record names), owned by that user and no other.
  */
-function checkReadDir(stage: Stage, owner?: number): (st: Stats, path: string) => void {
+function checkReadDir(stage: Stage, owner?: number): (st: DirStat, path: string) => void {
   const me = euid()
   return (st, path) => {
     if (st.uid === 0 || st.uid === me) checkAncestor(path, st, me, stage)
