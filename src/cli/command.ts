@@ -16,9 +16,22 @@ export interface CommandModule {
  * Process warnings (e.g. the launcher's log lines lost on a full disk) as
  * one line each on stderr, said the CLI's way: Node's own handler adds a
  * second line about --trace-warnings. NODE_NO_WARNINGS / --no-warnings
- * still silence them.
+ * still silence them. Set up when the first warning is emitted, not
+ * before: a command that warns about nothing (nearly every run) does not
+ * pay for swapping listeners (~0.2 ms of cold EventEmitter code). Node
+ * emits a warning's event on a later tick than process.emitWarning() is
+ * called, so the one-line listener is in place by then.
  */
 export function warningsOnOneLine(): void {
+  const emitWarning = process.emitWarning
+  process.emitWarning = function (this: unknown, ...args: unknown[]) {
+    process.emitWarning = emitWarning
+    oneLineListener()
+    return Reflect.apply(emitWarning, this, args) as void
+  } as typeof process.emitWarning
+}
+
+function oneLineListener(): void {
   const nodeDefault = process.listeners('warning')
   if (nodeDefault.length === 0) return // warnings are off
   for (const l of nodeDefault) process.off('warning', l)
