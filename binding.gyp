@@ -18,6 +18,7 @@
         "native/addon/exec.cc",
         "native/addon/procfd.cc",
         "native/addon/walk.cc",
+        "native/addon/read.cc",
         "native/fd_moves.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -101,6 +101,14 @@ export interface Native {
    * entry whose target could be stat'ed. Throws as readdirSync would when dir cannot be opened (syscall "scandir").
    */
   procFdStats(dir: string): number[]
+  /**
+   * Open path O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY, fstat the fd and, for a regular file, read at most maxBytes + 1
+   * bytes from its start; null when it does not exist. Other failures throw (syscall "open", "fstat" or "read").
+   */
+  readUntrusted(
+    path: string,
+    maxBytes: number,
+  ): { mode: number; uid: number; nlink: number; size: number; dev: number; ino: number; data?: Buffer } | null
   /** The directory walk of files/dirwalk.ts (flags: 1 create, 2 allow missing, 4 readable); what failed comes back as data. */
   walkDir(path: string, me: number, flags: number, between: number, last: number): unknown
   /** Whether fd is a terminal (false for a closed fd), as node:tty's isatty without loading node:tty. */

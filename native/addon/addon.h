@@ -18,5 +18,6 @@ void InitExec(Napi::Env env, Napi::Object exports);      // exec.cc: execSupervi
 void InitProtocol(Napi::Env env, Napi::Object exports);  // protocol_exports.cc: stages, syscalls, constants
 void InitProcFd(Napi::Env env, Napi::Object exports);    // procfd.cc: procFdStats
 void InitWalk(Napi::Env env, Napi::Object exports);      // walk.cc: walkDir
+void InitRead(Napi::Env env, Napi::Object exports);      // read.cc: readUntrusted
 
 #endif

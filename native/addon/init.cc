@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProtocol(env, exports);
   InitProcFd(env, exports);
   InitWalk(env, exports);
+  InitRead(env, exports);
   return exports;
 }
 

@@ -7,7 +7,8 @@
 // supervisor its record says the rest (supervisor-status.ts); a dead
 // service's processes that still run are named from the launch record
 // (survivors.ts) or found holding its lock (stop-holders.ts).
-import { lstatSync, readFileSync } from 'node:fs'
+import { lstatSync } from 'node:fs'
+import { native } from '../native.js'
 import { processHoldsFile, type LockHolder } from '../proc/lock-holders.js'
 import { inspectPidFile, type LockRef, type PidFileState } from '../files/pidfile-inspect.js'
 import type { SupervisorState } from '../files/state-file.js'
@@ -109,9 +110,12 @@ export function status(pidFile: string): DaemonStatus {
 function holdsItsLock(pid: number, lock: LockRef): boolean {
   let stat: string
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // (the addon's read: no exception when the process is gone, no cold readFileSync)
+    const r = native().readUntrusted(`/proc/${pid}/stat`, 4096)
+    if (r?.data === undefined) return false // no such process
+    stat = r.data.toString('utf8')
   } catch {
-    return false // no such process
+    return false
   }
   if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return false
   try {

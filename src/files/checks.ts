@@ -95,6 +95,38 @@ export function openUntrusted(path: string, stage: Stage, what: string): number 
   }
 }
 
+/** What the checks read of an untrusted file, as readUntrusted gives it. */
+export interface UntrustedStat {
+  mode: number
+  uid: number
+  nlink: number
+  size: number
+  dev: number
+  ino: number
+  isFile(): boolean
+  isDirectory(): boolean
+}
+
+/**
+ * openUntrusted, fstat and read in one addon call (native/addon/read.cc):
+ * undefined when the file does not exist; else its metadata (for
+ * checkFileShape and checkOwner) and, when it is a regular file, at most
+ * maxBytes + 1 bytes from its start. Refusals as openUntrusted's.
+ */
+export function readUntrusted(path: string, stage: Stage, what: string, maxBytes: number): { st: UntrustedStat; data?: Buffer } | undefined {
+  let r: ReturnType<ReturnType<typeof native>['readUntrusted']>
+  try {
+    r = native().readUntrusted(path, maxBytes)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).syscall !== 'open') throw stageError(stage, `cannot read ${what} ${path}`, err, path)
+    return untrustedOpenFailed(err, path, stage, what)
+  }
+  if (r === null) return undefined
+  const type = r.mode & fsc.S_IFMT
+  const st: UntrustedStat = { ...r, isFile: () => type === fsc.S_IFREG, isDirectory: () => type === fsc.S_IFDIR }
+  return { st, data: r.data }
+}
+
 /** What a failed open of an untrusted file means: undefined when it does not exist, else the refusal to throw. */
 export function untrustedOpenFailed(err: unknown, path: string, stage: Stage, what: string): undefined {
   const code = (err as NodeJS.ErrnoException).code

@@ -10,11 +10,11 @@
 // link, owned by this euid, writable by nobody else, bounded size) from a
 // checked directory; written as a temp file (O_EXCL, 0600), fsync'd and
 // renamed over the old one, so a reader sees the old spec or the new one.
-import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants as fsc, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ENV_PREFIX } from '../daemon/contract.cjs'
 import { DaemonizeError, stageError } from '../errors.js'
-import { checkFileShape, checkOwner, euid, openUntrusted } from '../files/checks.js'
+import { checkFileShape, checkOwner, euid, readUntrusted } from '../files/checks.js'
 import { checkName, nameDirs, nameOfSpecFile, specPathOf, type NameDirs } from './paths.js'
 import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import { resolveRespawn } from '../options/respawn.js'
@@ -215,29 +215,19 @@ function writeAtomically(path: string, data: Buffer): void {
  * undefined when there is none.
  */
 export function readSpecFile(path: string): SavedSpec | undefined {
-  const fd = openUntrusted(path, 'spec', 'spec')
-  if (fd === undefined) return undefined
-  let text: string
-  try {
-    const st = fstatSync(fd)
-    checkFileShape(st, path, 'spec', 'spec')
-    // A spec runs as its owner: root never runs one anyone else wrote, and U's runs only as U.
-    checkOwner(st, path, 'spec', 'spec', [euid()])
-    if ((st.mode & 0o022) !== 0) {
-      throw new DaemonizeError(`spec ${path} is writable by group or others; refusing it`, { stage: 'spec', code: 'EPERM', path })
-    }
-    const buf = Buffer.alloc(Math.min(st.size, MAX_SPEC_BYTES) + 1)
-    let got = 0
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, got)
-      if (n === 0) break
-      got += n
-    }
-    if (got > MAX_SPEC_BYTES) throw invalid(path, `it is larger than ${MAX_SPEC_BYTES} bytes`)
-    text = buf.subarray(0, got).toString('utf8')
-  } finally {
-    closeSync(fd)
+  // Opened, checked and read in one addon call (files/checks.ts readUntrusted).
+  const file = readUntrusted(path, 'spec', 'spec', MAX_SPEC_BYTES)
+  if (file === undefined) return undefined
+  const { st, data } = file
+  checkFileShape(st, path, 'spec', 'spec')
+  // A spec runs as its owner: root never runs one anyone else wrote, and U's runs only as U.
+  checkOwner(st, path, 'spec', 'spec', [euid()])
+  if ((st.mode & 0o022) !== 0) {
+    throw new DaemonizeError(`spec ${path} is writable by group or others; refusing it`, { stage: 'spec', code: 'EPERM', path })
   }
+  if (data === undefined) throw invalid(path, 'it is not a regular file')
+  if (data.length > MAX_SPEC_BYTES) throw invalid(path, `it is larger than ${MAX_SPEC_BYTES} bytes`)
+  const text = data.toString('utf8')
   let spec: unknown
   try {
     spec = JSON.parse(text)
