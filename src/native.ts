@@ -108,7 +108,9 @@ export interface Native {
   readUntrusted(
     path: string,
     maxBytes: number,
-  ): { mode: number; uid: number; nlink: number; size: number; dev: number; ino: number; data?: Buffer } | null
+    /** Keep the fd open and return it (the caller closes it). */
+    keepOpen?: boolean,
+  ): { mode: number; uid: number; nlink: number; size: number; dev: number; ino: number; data?: Buffer; fd?: number } | null
   /** The directory walk of files/dirwalk.ts (flags: 1 create, 2 allow missing, 4 readable); what failed comes back as data. */
   walkDir(path: string, me: number, flags: number, between: number, last: number): unknown
   /** Whether fd is a terminal (false for a closed fd), as node:tty's isatty without loading node:tty. */

@@ -22,16 +22,17 @@
 
 namespace {
 
-// readUntrusted(path: string, maxBytes: number)
-//   -> null (ENOENT) | { mode, uid, nlink, size, dev, ino, data?: Buffer }
+// readUntrusted(path: string, maxBytes: number, keepOpen?: boolean)
+//   -> null (ENOENT) | { mode, uid, nlink, size, dev, ino, data?: Buffer, fd? }
 // data: at most min(size, maxBytes) + 1 bytes from the start (one more
 // than allowed, so the caller can tell a file that is too long; maxBytes + 1
 // for a file that says its size is 0, as /proc's do), regular files only.
 // Any other failure to open throws a SystemError (syscall "open", path).
 Napi::Value ReadUntrusted(const Napi::CallbackInfo& info) {
-  const char* usage = "readUntrusted(path: string, maxBytes: number)";
+  const char* usage = "readUntrusted(path: string, maxBytes: number, keepOpen?: boolean)";
   std::string path = StringArg(info, 0, usage);
   uint32_t max = UintArg(info, 1, usage);
+  bool keep = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   if (path.find('\0') != std::string::npos || max > (64u << 20)) throw UsageError(info.Env(), usage);
   Napi::Env env = info.Env();
   int fd = Retry([&] { return open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC); });
@@ -70,7 +71,10 @@ Napi::Value ReadUntrusted(const Napi::CallbackInfo& info) {
     }
     out.Set("data", Napi::Buffer<char>::Copy(env, buf.data(), got));
   }
-  close(fd);
+  // keepOpen: the caller goes on with the fd it checked (a lock to test)
+  // and closes it; else it is closed here.
+  if (keep) out.Set("fd", static_cast<double>(fd));
+  else close(fd);
   return out;
 }
 

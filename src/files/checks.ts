@@ -3,7 +3,7 @@
 // the right user. A symbolic link is refused by the caller's O_NOFOLLOW; a
 // hard link would let whoever made it decide what the file is; the owner of
 // a pid file decides which process a stop signals.
-import { constants as fsc, lstatSync, openSync, statSync, type Stats } from 'node:fs'
+import { constants as fsc, openSync, statSync, type Stats } from 'node:fs'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
 import { native } from '../native.js'
 
@@ -63,22 +63,6 @@ export function checkOwner(st: { uid: number }, path: string, stage: Stage, what
   )
 }
 
-/**
- * False only when path certainly names nothing (lstat: ENOENT), told
- * without an exception: Node makes an Error, stack and all, for every open
- * that fails (~50 µs), and `list` would make two for every stopped name (its
- * pid file and lock file). Anything else, or a failing lstat: true, and the
- * open that follows says what is wrong. A file made just after this call
- * is one made just after a failed open: the same race.
- */
-export function mayExist(path: string): boolean {
-  try {
-    return lstatSync(path, { throwIfNoEntry: false }) !== undefined
-  } catch {
-    return true
-  }
-}
-
 export { euid, euidIsFixed } from '../proc/euid.js'
 
 /**
@@ -122,9 +106,13 @@ export function readUntrusted(path: string, stage: Stage, what: string, maxBytes
     return untrustedOpenFailed(err, path, stage, what)
   }
   if (r === null) return undefined
+  return { st: untrustedStat(r), data: r.data }
+}
+
+/** The metadata the addon's readUntrusted gives, as the checks read it. */
+export function untrustedStat(r: { mode: number; uid: number; nlink: number; size: number; dev: number; ino: number }): UntrustedStat {
   const type = r.mode & fsc.S_IFMT
-  const st: UntrustedStat = { ...r, isFile: () => type === fsc.S_IFREG, isDirectory: () => type === fsc.S_IFDIR }
-  return { st, data: r.data }
+  return { mode: r.mode, uid: r.uid, nlink: r.nlink, size: r.size, dev: r.dev, ino: r.ino, isFile: () => type === fsc.S_IFREG, isDirectory: () => type === fsc.S_IFDIR }
 }
 
 /** What a failed open of an untrusted file means: undefined when it does not exist, else the refusal to throw. */

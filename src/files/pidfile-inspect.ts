@@ -2,12 +2,12 @@
 // whether the lock is held, without ever creating, locking or changing
 // anything (status, stop and reload start here). Files unlinked while being
 // looked at (a concurrent stop) are looked at again.
-import { closeSync, constants as fsc, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, lstatSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DaemonizeError, stageError, type Stage } from '../errors.js'
-import { checkFileShape, checkOwner, euid, mayExist } from './checks.js'
+import { checkFileShape, checkOwner, euid, untrustedStat } from './checks.js'
 import { native } from '../native.js'
-import { directoryExists, lockPathOf, pidFileOpenError, readPidContent, type PidContent } from './pidfile-read.js'
+import { directoryExists, lockPathOf, MAX_PID_FILE_BYTES, pidContentOf, pidFileOpenError, type PidContent } from './pidfile-read.js'
 
 /** The file whose write lock says "alive": the lock file (or, for a daemon started by an earlier version, the pid file itself). */
 export interface LockRef {
@@ -87,13 +87,14 @@ function probeLock(
     if (pid && lockedBy(pid.fd, stage, path)) return { held: true, ref: { path: pid.path, dev: pid.dev, ino: pid.ino } }
     return undefined
   }
-  if (!mayExist(lockPath)) return noLockFile()
-  let fd: number
+  // Opened and fstat'ed in one addon call (nothing read: a lock file holds
+  // nothing), null when missing; the fd kept for the lock test.
+  let f: ReturnType<ReturnType<typeof native>['readUntrusted']>
   try {
-    fd = openSync(lockPath, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK)
+    f = native().readUntrusted(lockPath, 0, true)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return noLockFile()
+    if ((err as NodeJS.ErrnoException).syscall !== 'open') throw err
     if (code === 'EACCES' || code === 'EPERM') {
       // Not ours to open (root's 0600 lock file, seen by a monitoring user):
       // its metadata from the directory, its lock from /proc/locks.
@@ -117,8 +118,10 @@ function probeLock(
     }
     throw pidFileOpenError(err, lockPath, stage, 'read', 'lock file')
   }
+  if (f === null) return noLockFile()
+  const fd = f.fd as number
   try {
-    const st = fstatSync(fd)
+    const st = untrustedStat(f)
     if (st.nlink === 0) return UNLINKED
     checkFileShape(st, lockPath, stage, 'lock file')
     checkLockOwner(st)
@@ -166,26 +169,26 @@ function inspectOnce(path: string, stage: Stage, options: InspectOptions): PidFi
     if (lock === UNLINKED) return undefined
     return lock?.held ? { kind: 'held', path, pid: null, lock: lock.ref } : { kind: 'absent', path }
   }
-  // (mayExist: a missing pid file costs no exception: `list` of many stopped names)
-  if (!mayExist(path) && directoryExists(dirname(path))) return noPidFile()
-  let fd: number
+  // Opened, fstat'ed and read in one addon call (no exception when it is
+  // missing: `list` of many stopped names), the fd kept for the lock test.
+  let f: ReturnType<ReturnType<typeof native>['readUntrusted']>
   try {
-    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK)
+    f = native().readUntrusted(path, MAX_PID_FILE_BYTES, true)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && directoryExists(dirname(path))) return noPidFile()
+    if ((err as NodeJS.ErrnoException).syscall === 'read') throw stageError(stage, `cannot read pid file ${path}`, err, path)
     throw pidFileOpenError(err, path, stage, 'read')
   }
+  if (f === null) {
+    if (directoryExists(dirname(path))) return noPidFile()
+    throw pidFileOpenError(Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' }), path, stage, 'read')
+  }
+  const fd = f.fd as number
   try {
-    const st = fstatSync(fd)
+    const st = untrustedStat(f)
     if (st.nlink === 0) return undefined
     checkFileShape(st, path, stage, 'pid file')
     checkOwner(st, path, stage, 'pid file', allowed)
-    let content: PidContent
-    try {
-      content = readPidContent(fd)
-    } catch (err) {
-      throw stageError(stage, `cannot read pid file ${path}`, err, path)
-    }
+    const content: PidContent = pidContentOf(f.data ?? Buffer.alloc(0))
     if (content.kind === 'other') {
       throw new DaemonizeError(`pid file ${path} does not hold a pid (it holds ${content.excerpt})`, { stage, code: 'EINVAL', path })
     }

@@ -42,7 +42,12 @@ export function readPidContent(fd: number): PidContent {
     if (n === 0) break
     got += n
   }
-  const bytes = buf.subarray(0, got)
+  return pidContentOf(buf.subarray(0, got))
+}
+
+/** What the first bytes of a pid file (at most MAX_PID_FILE_BYTES + 1 of them) are. */
+export function pidContentOf(bytes: Buffer): PidContent {
+  const got = bytes.length
   if (got === 0) return { kind: 'empty' }
   if (got <= MAX_PID_FILE_BYTES) {
     const text = bytes.toString('latin1')

@@ -7,7 +7,7 @@
 // not a symlink, owned by the pid file's owner, writable by nobody else.
 import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs'
 import { DaemonizeError, stageError } from '../errors.js'
-import { checkFileShape, checkOwner, euid, openUntrusted } from './checks.js'
+import { checkFileShape, checkOwner, euid, openUntrusted, readUntrusted } from './checks.js'
 import { decodeInstances, decodeInstancesSummary, type InstanceState, type InstancesSummary } from './state-instances.js'
 
 export { STATE_INSTANCES_MAX, type InstancePhase, type InstanceState, type InstancesSummary } from './state-instances.js'
@@ -266,6 +266,13 @@ function unusable(path: string, why: string, code = 'EINVAL'): DaemonizeError {
  * 'pidfile') for a file that is not a supervisor's.
  */
 export function readSupervisorState(path: string, ownerUid: number): SupervisorState | undefined {
+  // Opened, checked and read in one addon call (files/checks.ts readUntrusted);
+  // a record torn by a write in progress is read again through an fd.
+  const file = readUntrusted(path, 'pidfile', WHAT, STATE_SIZE)
+  if (file === undefined) return undefined
+  checkStateFile(file.st, path, ownerUid)
+  const once = decodeRead(file.data ?? Buffer.alloc(0))
+  if (once !== TORN) return once
   const fd = openSupervisorState(path, ownerUid)
   if (fd === undefined) return undefined
   try {
@@ -273,6 +280,27 @@ export function readSupervisorState(path: string, ownerUid: number): SupervisorS
   } finally {
     closeSync(fd)
   }
+}
+
+/** The state file's shape and owner: a regular file with one link, the pid file's owner's, writable by nobody else. */
+function checkStateFile(st: { isFile(): boolean; isDirectory?(): boolean; nlink: number; uid: number; mode: number }, path: string, ownerUid: number): void {
+  checkFileShape(st, path, 'pidfile', WHAT)
+  // The pid file's owner: whoever else could write it could tell status anything.
+  checkOwner(st, path, 'pidfile', WHAT, [ownerUid])
+  if ((st.mode & 0o022) !== 0) throw unusable(path, 'is writable by group or others; refusing it', 'EPERM')
+}
+
+const TORN = Symbol('torn')
+
+/** One read of a state file (got bytes from offset 0): its record, undefined when empty, TORN when it must be read again. */
+function decodeRead(buf: Buffer): SupervisorState | undefined | typeof TORN {
+  const got = buf.length
+  // Empty: the launcher created it and the supervisor has not written yet.
+  if (got === 0) return undefined
+  // An earlier version's record is shorter: what follows it is not read as part of it.
+  const size = (got >= 8 ? SIZES[buf.readUInt32LE(4)] : undefined) ?? STATE_SIZE
+  const s = got >= size ? decodeState(buf.subarray(0, size)) : undefined
+  return s ?? TORN
 }
 
 /**
@@ -285,11 +313,7 @@ export function openSupervisorState(path: string, ownerUid: number): number | un
   const fd = openUntrusted(path, 'pidfile', WHAT)
   if (fd === undefined) return undefined
   try {
-    const st = fstatSync(fd)
-    checkFileShape(st, path, 'pidfile', WHAT)
-    // The pid file's owner: whoever else could write it could tell status anything.
-    checkOwner(st, path, 'pidfile', WHAT, [ownerUid])
-    if ((st.mode & 0o022) !== 0) throw unusable(path, 'is writable by group or others; refusing it', 'EPERM')
+    checkStateFile(fstatSync(fd), path, ownerUid)
     return fd
   } catch (err) {
     closeSync(fd)
@@ -311,12 +335,8 @@ export function readStateFd(fd: number, path: string): SupervisorState | undefin
       if (n === 0) break
       got += n
     }
-    // Empty: the launcher created it and the supervisor has not written yet.
-    if (got === 0) return undefined
-    // An earlier version's record is shorter: what follows it is not read as part of it.
-    const size = (got >= 8 ? SIZES[buf.readUInt32LE(4)] : undefined) ?? STATE_SIZE
-    const s = got >= size ? decodeState(buf.subarray(0, size)) : undefined
-    if (s !== undefined) return s
+    const s = decodeRead(buf.subarray(0, got))
+    if (s !== TORN) return s
     if (attempt >= TORN_RETRIES) throw unusable(path, 'does not hold a supervisor state record')
   }
 }
