@@ -221,6 +221,26 @@ export const main = (argv) => commandMain(${JSON.stringify(args.path)}, { run, u
   },
 }
 
+/**
+ * Parts of the package a command loads with import() only when it needs
+ * them, each a bundle of its own (dist/cli-lazy-<name>.cjs) that the
+ * commands' bundles require by that name instead of carrying it: a start
+ * without a pid file then never compiles the pid file's, the leftovers'
+ * and the name's code (src/launch/pidfile-parts.ts). A DaemonizeError
+ * thrown there is one for `instanceof` here too (src/errors.ts).
+ */
+const lazyParts = { 'pidfile-parts': { from: join(root, 'src', 'launch'), bundle: 'cli-lazy-pidfile' } }
+const lazyExternal = {
+  name: 'lazy-parts',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/[\w-]+\.js$/ }, (args) => {
+      const part = lazyParts[args.path.slice(2, -3)]
+      if (args.kind !== 'dynamic-import' || part === undefined || args.resolveDir !== part.from) return undefined
+      return { path: `./${part.bundle}.cjs`, external: true }
+    })
+  },
+}
+
 const commandsExternal = {
   name: 'commands-external',
   setup(b) {
@@ -265,8 +285,11 @@ const [pinoBuild, dispatcherBuild, commandsBuild] = await Promise.all([
   // dispatcher tells errors apart by their fields (src/cli/report.ts).
   build({
     ...cjs,
-    entryPoints: Object.fromEntries(dispatcherLoads.map((c) => [`cli-${c}`, direct.includes(c) ? `command-entry:${c}` : join(cliDir, `${c}.ts`)])),
-    plugins: [pinoFromBundle, commandEntries],
+    entryPoints: {
+      ...Object.fromEntries(dispatcherLoads.map((c) => [`cli-${c}`, direct.includes(c) ? `command-entry:${c}` : join(cliDir, `${c}.ts`)])),
+      ...Object.fromEntries(Object.entries(lazyParts).map(([file, { from, bundle }]) => [bundle, join(from, `${file}.ts`)])),
+    },
+    plugins: [pinoFromBundle, commandEntries, lazyExternal],
     external: ['./cli-pino.cjs'],
   }),
 ])

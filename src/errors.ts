@@ -20,7 +20,18 @@ export interface DaemonizeErrorFields {
   cause?: unknown
 }
 
+/**
+ * What makes an error a DaemonizeError for `instanceof`, whichever copy of
+ * this module made it: the CLI's bundles each carry their own copy, and a
+ * part of one loaded later (dist/cli-lazy-*.cjs) throws errors of its copy.
+ */
+const BRAND = Symbol.for('node-daemonize.DaemonizeError')
+
 export class DaemonizeError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true
+  }
+
   readonly stage: Stage
   readonly code: string
   readonly errno?: number
@@ -49,6 +60,7 @@ export class DaemonizeError extends Error {
     if (fields.signal !== undefined) this.signal = fields.signal
     if (fields.logTail !== undefined) this.logTail = fields.logTail
     if (fields.instances !== undefined) this.instances = fields.instances
+    Object.defineProperty(this, BRAND, { value: true })
   }
 }
 

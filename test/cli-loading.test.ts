@@ -114,7 +114,15 @@ describe('hardening round 2 / issue 23: a command loads only what it uses', () =
     expect(record.code, record.err).toBe(0)
     track((JSON.parse(record.out) as { pid: number }).pid)
     expect(record.commandsParsed).toEqual(['start'])
-    // (and pino: a named daemon's launch writes its stage lines into its log file)
-    expect(cliFiles(record).filter((f) => f !== 'dist/cli-pino.cjs')).toEqual(ownBundle('start'))
+    // (and pino: a named daemon's launch writes its stage lines into its log
+    // file; and the pid file's and the name's part, dist/cli-lazy-pidfile.cjs)
+    expect(cliFiles(record).filter((f) => f !== 'dist/cli-pino.cjs')).toEqual([...ownBundle('start'), 'dist/cli-lazy-pidfile.cjs'].sort())
+  })
+
+  it('issue 23, fourth pass: a start without a pid file loads its own bundle only, not the pid file\'s part', async () => {
+    const record = await loaded(['start', join(fixtures, 'lifecycle-hup.js'), '--json'], process.env)
+    expect(record.code, record.err).toBe(0)
+    track((JSON.parse(record.out) as { pid: number }).pid)
+    expect(cliFiles(record)).toEqual(ownBundle('start'))
   })
 })

@@ -13,9 +13,8 @@ import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import type { Launch } from '../options/resolve.js'
 import type { RespawnPolicy } from '../options/respawn.js'
 import type { AcquiredPidFile } from '../files/pidfile-acquire.js'
-import { LaunchFds } from './launch-fds.js'
+import { LaunchFds, pidfileParts } from './launch-fds.js'
 import type { LogAt } from './log-file.js'
-import { holdName, releaseName, saveNamed } from './named.js'
 import { encodePlan, launchPlan } from './plan.js'
 import { readHelperRecords, type StatusRecord } from './records.js'
 import { resolveStart, type Start } from './start.js'
@@ -115,6 +114,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
 /** daemonize() of a start already resolved (resolveStart): a restart resolves it before it stops the old daemon. */
 export async function launchStart({ launch, named }: Start): Promise<Daemon> {
   if (named === undefined) return launchDaemon(launch)
+  const { holdName, releaseName, saveNamed } = await pidfileParts()
   const hold = await holdName(named)
   try {
     const daemon = await launchDaemon(launch, hold.logAt)

@@ -6,13 +6,17 @@
 // the launch failed and nothing it started runs.
 import { closeSync, fstatSync } from 'node:fs'
 import { euid } from '../files/checks.js'
-import { writeOneShotRecord } from '../files/launch-record.js'
-import { acquirePidFileWhenSettled, closePidFile, releasePidFile, STARTING_WAIT_MS, type AcquiredPidFile } from '../files/pidfile-acquire.js'
-import { survivorsBlockingStart } from '../control/survivors.js'
-import { openStateFile, removeStateFile, statePathOf } from '../files/state-file.js'
+import type { AcquiredPidFile } from '../files/pidfile-acquire.js'
 import type { Launch } from '../options/resolve.js'
 import { openLaunchLog, type LogAt } from './log-file.js'
 import { closeListeners, openListeners, ownedListenerFds } from './sockets.js'
+
+type PidfileParts = typeof import('./pidfile-parts.js')
+
+/** The pid file's part of a launch, loaded only by a launch that has a pid file (pidfile-parts.ts). */
+export function pidfileParts(): Promise<PidfileParts> {
+  return import('./pidfile-parts.js')
+}
 
 export class LaunchFds {
   pidFile?: AcquiredPidFile
@@ -25,6 +29,8 @@ export class LaunchFds {
   socketFds: number[] = []
   /** The sockets this launch opened itself, until they are closed. */
   private ownSockets: number[] = []
+  /** What a launch with a pid file uses (pidfile-parts.ts), loaded by take() when it has one. */
+  private parts?: PidfileParts
 
   constructor(private readonly launch: Launch) {}
 
@@ -38,9 +44,10 @@ export class LaunchFds {
   async take(logAt: LogAt | undefined): Promise<void> {
     const { launch } = this
     if (launch.pidFile !== undefined) {
-      this.pidFile = await acquirePidFileWhenSettled(launch.pidFile, STARTING_WAIT_MS, survivorsBlockingStart)
-      const statePath = statePathOf(launch.pidFile)
-      this.stateFd = openStateFile(statePath)
+      const parts = (this.parts = await pidfileParts())
+      this.pidFile = await parts.acquirePidFileWhenSettled(launch.pidFile, parts.STARTING_WAIT_MS, parts.survivorsBlockingStart)
+      const statePath = parts.statePathOf(launch.pidFile)
+      this.stateFd = parts.openStateFile(statePath)
       this.statePath = statePath
     }
     this.socketFds = openListeners(launch.listeners, launch.credentials, launch.umask)
@@ -79,7 +86,7 @@ export class LaunchFds {
   keep(daemon: { pid: number; sid: number } | undefined): void {
     if (daemon !== undefined) this.recordOneShot(daemon.pid, daemon.sid)
     this.closeState()
-    closePidFile(this.pidFile)
+    this.parts?.closePidFile(this.pidFile)
     this.closeLog()
     this.closeSockets()
   }
@@ -87,8 +94,8 @@ export class LaunchFds {
   /** The launch failed and nothing it started runs: every fd closed, the state file removed, the pid file released (unlinked). */
   abandon(): void {
     this.closeState()
-    if (this.statePath !== undefined) removeStateFile(this.statePath)
-    releasePidFile(this.pidFile)
+    if (this.statePath !== undefined) this.parts?.removeStateFile(this.statePath)
+    this.parts?.releasePidFile(this.pidFile)
     this.closeLog()
     this.closeSockets()
   }
@@ -99,11 +106,11 @@ export class LaunchFds {
    * the lock's other holders) when it cannot be.
    */
   private recordOneShot(pid: number, sid: number): void {
-    if (this.stateFd < 0 || this.pidFile === undefined) return
+    if (this.stateFd < 0 || this.pidFile === undefined || this.parts === undefined) return
     try {
       const st = fstatSync(this.pidFile.fd)
       const lock = { path: this.pidFile.lockPath, dev: st.dev, ino: st.ino }
-      writeOneShotRecord(this.stateFd, { pid, uid: this.launch.credentials?.uid ?? euid(), sid, lock })
+      this.parts.writeOneShotRecord(this.stateFd, { pid, uid: this.launch.credentials?.uid ?? euid(), sid, lock })
     } catch {
       // see above
     }

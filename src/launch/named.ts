@@ -1,33 +1,19 @@
-// The name's part of a start (daemonize({ name })): its default pid file
-// and log in the standard directories, then, around the launch itself, the
-// name's lock, a check that the name is not already running, its
-// directories, and the spec saved once the start has succeeded (so a refused
-// second start never overwrites the first's).
+// The name's part of a start (daemonize({ name })) around the launch
+// itself: the name's lock, a check that the name is not already running,
+// its directories, and the spec saved once the start has succeeded (so a
+// refused second start never overwrites the first's). Its default pid file
+// and log, resolved before: name-defaults.ts.
 import { closeSync } from 'node:fs'
 import { DaemonizeError } from '../errors.js'
-import { euid } from '../files/checks.js'
 import { ensureDir, openServiceDir } from '../files/state-dirs.js'
 import { status } from '../control/status.js'
 import { holdNameLock } from '../names/lock.js'
-import { checkName, nameDirs, namePaths, type NameDirs, type ServiceLog, serviceLogOf } from '../names/paths.js'
 import { findSpec, saveSpec } from '../names/spec.js'
-import type { DaemonizeOptions } from '../options/daemonize-options.js'
-import { type Credentials, resolveCredentials } from '../options/user.js'
+import type { NameDirs } from '../names/paths.js'
 import type { LogAt } from './log-file.js'
+import type { NamedStart } from './name-defaults.js'
 
-/** What a name adds to a start, resolved before anything is made. */
-export interface NamedStart {
-  name: string
-  dirs: NameDirs
-  /** The options with the default pid file and log filled in: what runs, and what is saved as the spec. */
-  options: DaemonizeOptions
-  /** `user` and `group`, resolved (the default log's place depends on them). */
-  credentials: Credentials | undefined
-  /** Which of the two were given (or saved in a spec), not defaulted. */
-  given: { pidFile: boolean; logFile: boolean }
-  /** The log is in a service user's own directory (root's standard directories): opened there through a checked fd only. */
-  serviceLog?: ServiceLog
-}
+export { nameDefaults, type NamedStart } from './name-defaults.js'
 
 /** While a named start runs: the name's lock, and the fd of a service user's log directory. */
 export interface NameHold {
@@ -40,30 +26,6 @@ export interface NameHold {
 
 /** A running (or starting, restarting, stopping) daemon counts as "running" for a second start. */
 const LIVE_STATES = new Set(['running', 'starting', 'restarting', 'stopping'])
-
-/**
- * For options with a name: the name checked, its standard directories, and
- * the default pid file and log filled in. Makes nothing. undefined for
- * options without a name.
- */
-export function nameDefaults(options: DaemonizeOptions): NamedStart | undefined {
-  if (options === null || typeof options !== 'object' || options.name === undefined) return undefined
-  const name = checkName(options.name)
-  const dirs = nameDirs()
-  const credentials = resolveCredentials(options.user, options.group)
-  const paths = namePaths(dirs, name, credentials !== undefined && credentials.uid !== euid())
-  const resolved: DaemonizeOptions = { ...options, name }
-  resolved.pidFile ??= paths.pidFile
-  resolved.logFile ??= paths.logFile
-  return {
-    name,
-    dirs,
-    options: resolved,
-    credentials,
-    given: { pidFile: options.pidFile !== undefined, logFile: options.logFile !== undefined },
-    serviceLog: serviceLogOf(name, resolved.logFile, dirs, credentials),
-  }
-}
 
 /**
  * Take the name for a start: its lock (held from the check on), a refusal

@@ -6,7 +6,7 @@
 // Each step takes the value the one before made; none resolves again.
 import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import { type Launch, resolveLaunch } from '../options/resolve.js'
-import { nameDefaults, type NamedStart } from './named.js'
+import { nameDefaults, type NamedStart } from './name-defaults.js'
 
 export interface Start {
   /** Every option resolved and checked. */
