@@ -2,6 +2,11 @@
 //
 //   node bench/bench-cli.mjs --runs 20
 //
+// Measuring starts once the whole machine is quiet (bench-lib.mjs
+// machineQuiet: the names root's 100 launches, and in npm run bench the
+// section before, leave the CPUs busy for a while); the wait is in the
+// result (quietMs).
+//
 // Every command runs under build/bench/bench-run, which times it in C
 // (posix_spawn to wait4) and reports wait4's ru_maxrss (the VmHWM of the
 // process). The sides are interleaved. Every daemon a `start` leaves is
@@ -28,7 +33,7 @@ import { spawnSync } from 'node:child_process'
 import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { arg, emit, idleEntry, killDaemon, loadPackage, log, readyEntry, root, runProgram, sleep, tmpDir, trueProgram } from './bench-lib.mjs'
+import { arg, emit, idleEntry, killDaemon, loadPackage, log, machineQuiet, readyEntry, root, runProgram, sleep, tmpDir, trueProgram } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '20'))
 const warm = Number(arg('warm', '2'))
@@ -95,14 +100,18 @@ async function main() {
   // What a command exits with: status of a running daemon 0, stop of a stopped one 0.
   const out = Object.fromEntries(Object.keys(sides).map((k) => [k, { ms: [], cpuMs: [], maxRssKb: [] }]))
   const sideNames = Object.keys(sides)
+  let quietMs = 0
   try {
     // (also the run that fills the compile cache, where there is one)
     for (const name of sideNames) if (name.startsWith('cmd') || name === 'nodeE0NoCa') out[name].modules = await moduleCount(pkg, sides[name], envOf(name))
+    // The names root's 100 launches (and the section before, in npm run
+    // bench) still busy the CPUs: measure on a quiet machine.
+    quietMs = await machineQuiet()
     for (let i = 0; i < warm + runs; i++) await round(i)
   } finally {
     await names.cleanUp()
   }
-  emit({ runs, warm, node: spawnSync(node, ['-v'], { encoding: 'utf8' }).stdout.trim(), compileCache: offersCache, argv: sides, load: names.load, ...out })
+  emit({ runs, warm, node: spawnSync(node, ['-v'], { encoding: 'utf8' }).stdout.trim(), compileCache: offersCache, argv: sides, load: names.load, quietMs, ...out })
 
   async function round(i) {
     // Rotate the order so that no side always runs first.

@@ -184,6 +184,33 @@ export async function settle(maxMs = 20_000) {
   }
 }
 
+/** The machine's CPU time so far (/proc/stat's first line): busy and total, in ticks. */
+function machineTicks() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const total = f.reduce((a, b) => a + b, 0)
+  // idle and iowait are not busy
+  return { busy: total - f[3] - (f[4] ?? 0), total }
+}
+
+/**
+ * Wait until the whole machine is quiet: what the section before left
+ * running (a 2 GB caller's memory handed back, daemons booting, a burst of
+ * launches reaped) takes CPU from the few milliseconds a CLI row measures.
+ * Quiet: under 10% of all CPUs busy in two 300 ms windows in a row (at
+ * most maxMs). Returns how long it waited.
+ */
+export async function machineQuiet(maxMs = 30_000) {
+  const start = Date.now()
+  let calm = 0
+  while (calm < 2 && Date.now() - start < maxMs) {
+    const a = machineTicks()
+    await sleep(300)
+    const b = machineTicks()
+    calm = (b.busy - a.busy) / Math.max(1, b.total - a.total) < 0.1 ? calm + 1 : 0
+  }
+  return Date.now() - start
+}
+
 /** Print the scenario's result for the parent (the last line of stdout). */
 export function emit(result) {
   process.stdout.write(`${JSON.stringify(result)}\n`)
