@@ -18,7 +18,8 @@ const COMMAND_ROWS = [
 ]
 
 export function commandRows(r, { row, check }) {
-  const base = r.nodeE0NoCa
+  // The command rows' own node -e 0, interleaved with them (bench-cli.mjs)
+  const base = r.cmdBase ?? r.nodeE0NoCa
   if (base === undefined) return
   const median = (a) => stats(a).median
   for (const [key, label, target] of COMMAND_ROWS) {

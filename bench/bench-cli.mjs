@@ -13,8 +13,9 @@
 // killed (through a pidfd) as soon as its launcher has exited.
 //
 // The command rows (`cmd*`, without NODE_EXTRA_CA_CERTS, as most users run
-// it) run every command against a names root in bench/tmp that holds 100
-// saved names, 10 of them running; each row also gives the number of
+// it; interleaved as a group of their own with their own `node -e 0`,
+// `cmdBase`, after the launch rows) run every command against a names root
+// that holds 100 saved names, 10 of them running; each row also gives the number of
 // modules the command loaded (one untimed run with the recorder the tests
 // use, test/fixtures/module-recorder.cjs).
 //
@@ -83,15 +84,19 @@ async function main() {
     cmdList: cmd('list'),
     cmdLogs: cmd('logs', names.running, '-n', '20'),
     cmdStart: cmd('start', idleEntry, '--startup-grace', '0'),
+    // The commands' own `node -e 0` (without the CA bundle): the command
+    // rows run as a group of their own (see round()).
+    cmdBase: [node, '-e', '0'],
   }
   const offersCache = spawnSync(node, ['-p', "typeof require('node:module').enableCompileCache"], { encoding: 'utf8' }).stdout.trim() === 'function'
-  if (offersCache) for (const k of Object.keys(sides)) if (k.startsWith('cmd')) sides[`${k}NoCache`] = sides[k]
+  const twinned = (k) => k.startsWith('cmd') && k !== 'cmdBase'
+  if (offersCache) for (const k of Object.keys(sides)) if (twinned(k)) sides[`${k}NoCache`] = sides[k]
   const only = arg('sides', '')
   if (only !== '') for (const k of Object.keys(sides)) if (!only.split(',').includes(k)) delete sides[k]
   const cliB = arg('cli-b', '')
   if (cliB !== '') {
     const binB = join(cliB, 'bin', 'node-daemonize.js')
-    for (const k of Object.keys(sides)) if (k.startsWith('cmd')) sides[`${k}B`] = sides[k].map((a) => (a === cli ? binB : a))
+    for (const k of Object.keys(sides)) if (twinned(k)) sides[`${k}B`] = sides[k].map((a) => (a === cli ? binB : a))
   }
   const { NODE_EXTRA_CA_CERTS: _ca, ...envNoCa } = process.env
   const envNames = { ...envNoCa, NODE_DAEMONIZE_TEST_ROOT: names.top }
@@ -100,6 +105,12 @@ async function main() {
   // What a command exits with: status of a running daemon 0, stop of a stopped one 0.
   const out = Object.fromEntries(Object.keys(sides).map((k) => [k, { ms: [], cpuMs: [], maxRssKb: [] }]))
   const sideNames = Object.keys(sides)
+  // Two groups, each interleaved on its own: the launch rows (with and
+  // without the CA bundle, start --wait-ready's two Node start-ups) and the
+  // command rows with their own node -e 0. Mixed in one rotation, a
+  // command measured right after a CA-bundle start came out 2-5 ms slower
+  // (the caches that start churned), which is not the command's cost.
+  const groups = [sideNames.filter((n) => !n.startsWith('cmd')), sideNames.filter((n) => n.startsWith('cmd'))].filter((g) => g.length > 0)
   let quietMs = 0
   try {
     // (also the run that fills the compile cache, where there is one)
@@ -107,15 +118,15 @@ async function main() {
     // The names root's 100 launches (and the section before, in npm run
     // bench) still busy the CPUs: measure on a quiet machine.
     quietMs = await machineQuiet()
-    for (let i = 0; i < warm + runs; i++) await round(i)
+    for (const group of groups) for (let i = 0; i < warm + runs; i++) await round(group, i)
   } finally {
     await names.cleanUp()
   }
   emit({ runs, warm, node: spawnSync(node, ['-v'], { encoding: 'utf8' }).stdout.trim(), compileCache: offersCache, argv: sides, load: names.load, quietMs, ...out })
 
-  async function round(i) {
+  async function round(group, i) {
     // Rotate the order so that no side always runs first.
-    const order = sideNames.map((_, k) => sideNames[(k + i) % sideNames.length])
+    const order = group.map((_, k) => group[(k + i) % group.length])
     for (const name of order) {
       const r = measure(sides[name], envOf(name))
       if (r.code !== 0) throw new Error(`${sides[name].join(' ')} failed (${r.code ?? r.signal}): ${r.stderr || r.stdout}`)
