@@ -2,7 +2,8 @@
 // up, its resident memory, and its CPU use averaged over its life (as ps
 // reports %CPU). Kernel-written files; a process gone meanwhile gives
 // undefined.
-import { closeSync, readFileSync } from 'node:fs'
+import { closeSync } from 'node:fs'
+import { native } from '../native.js'
 import { isRecordedProcess } from './identity.js'
 import { openIfStill, sendSignal } from './pidfd.js'
 
@@ -16,15 +17,23 @@ export interface ProcInfo {
   cpuPercent: number
 }
 
-export function procInfo(pid: number): ProcInfo | undefined {
-  let stat: string
-  let uptime: string
+/**
+ * A small /proc file's text through the addon (one call, no exception when
+ * the process is gone: `list` reads three for every running daemon);
+ * undefined when it cannot be read.
+ */
+function readProc(path: string, max: number): string | undefined {
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
-    uptime = readFileSync('/proc/uptime', 'latin1')
+    return native().readUntrusted(path, max)?.data?.toString('latin1')
   } catch {
     return undefined
   }
+}
+
+export function procInfo(pid: number): ProcInfo | undefined {
+  const stat = readProc(`/proc/${pid}/stat`, 4096)
+  const uptime = stat === undefined ? undefined : readProc('/proc/uptime', 256)
+  if (stat === undefined || uptime === undefined) return undefined
   // comm may hold spaces and parentheses: the fields start after the last ')'.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   // From the state (field 3 of stat(5)): utime is field 14, stime 15, starttime 22.
@@ -38,12 +47,8 @@ export function procInfo(pid: number): ProcInfo | undefined {
 }
 
 function rssOf(pid: number): number | undefined {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))
-    return m ? Number(m[1]) * 1024 : undefined
-  } catch {
-    return undefined
-  }
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readProc(`/proc/${pid}/status`, 16384) ?? '')
+  return m ? Number(m[1]) * 1024 : undefined
 }
 
 /**
