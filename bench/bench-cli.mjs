@@ -37,6 +37,10 @@ import { join } from 'node:path'
 import { arg, emit, idleEntry, killDaemon, loadPackage, log, machineQuiet, readyEntry, root, runProgram, sleep, tmpDir, trueProgram } from './bench-lib.mjs'
 
 const runs = Number(arg('runs', '20'))
+// The command rows differ from node -e 0 by a few ms, and one round's
+// difference here moves by ±8 ms with the host: three times the rounds
+// (~1 s each) for a median that holds from one run to the next.
+const cmdRuns = Number(arg('cmd-runs', String(runs * 3)))
 const warm = Number(arg('warm', '2'))
 const gapMs = Number(arg('gap-ms', '50'))
 const cli = join(root, 'bin', 'node-daemonize.js')
@@ -118,11 +122,14 @@ async function main() {
     // The names root's 100 launches (and the section before, in npm run
     // bench) still busy the CPUs: measure on a quiet machine.
     quietMs = await machineQuiet()
-    for (const group of groups) for (let i = 0; i < warm + runs; i++) await round(group, i)
+    for (const group of groups) {
+      const n = group[0].startsWith('cmd') ? cmdRuns : runs
+      for (let i = 0; i < warm + n; i++) await round(group, i)
+    }
   } finally {
     await names.cleanUp()
   }
-  emit({ runs, warm, node: spawnSync(node, ['-v'], { encoding: 'utf8' }).stdout.trim(), compileCache: offersCache, argv: sides, load: names.load, quietMs, ...out })
+  emit({ runs, cmdRuns, warm, node: spawnSync(node, ['-v'], { encoding: 'utf8' }).stdout.trim(), compileCache: offersCache, argv: sides, load: names.load, quietMs, ...out })
 
   async function round(group, i) {
     // Rotate the order so that no side always runs first.
