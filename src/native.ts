@@ -102,8 +102,8 @@ export interface Native {
    */
   procFdStats(dir: string): number[]
   /**
-   * Open path O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY, fstat the fd and, for a regular file, read at most maxBytes + 1
-   * bytes from its start; null when it does not exist. Other failures throw (syscall "open", "fstat" or "read").
+   * Open path O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY, fstat the fd and, for a regular file, read from its start to
+   * its end, at most maxBytes + 1 bytes (whatever its size said); null when it does not exist. Other failures throw (syscall "open", "fstat" or "read").
    */
   readUntrusted(
     path: string,

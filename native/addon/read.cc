@@ -24,9 +24,9 @@ namespace {
 
 // readUntrusted(path: string, maxBytes: number, keepOpen?: boolean)
 //   -> null (ENOENT) | { mode, uid, nlink, size, dev, ino, data?: Buffer, fd? }
-// data: at most min(size, maxBytes) + 1 bytes from the start (one more
-// than allowed, so the caller can tell a file that is too long; maxBytes + 1
-// for a file that says its size is 0, as /proc's do), regular files only.
+// data: the bytes from the start to the end of the file, at most
+// maxBytes + 1 of them (one more than allowed, so the caller can tell a
+// file that is too long), for a regular file only.
 // Any other failure to open throws a SystemError (syscall "open", path).
 Napi::Value ReadUntrusted(const Napi::CallbackInfo& info) {
   const char* usage = "readUntrusted(path: string, maxBytes: number, keepOpen?: boolean)";
@@ -54,12 +54,19 @@ Napi::Value ReadUntrusted(const Napi::CallbackInfo& info) {
   out.Set("dev", static_cast<double>(st.st_dev));
   out.Set("ino", static_cast<double>(st.st_ino));
   if (S_ISREG(st.st_mode)) {
-    // As many bytes as it says it holds (all of max for /proc's files,
-    // which say 0), and one more: a file that grew shows as longer.
-    size_t want = st.st_size > 0 && static_cast<uint64_t>(st.st_size) < max ? static_cast<size_t>(st.st_size) : max;
-    std::vector<char> buf(want + 1);
+    // Until the end of the file or max + 1 bytes, whatever its size said:
+    // one that grew since the fstat is read as it is now (a pid written
+    // meanwhile), and one that says 0 (/proc's) is read all the same. The
+    // buffer starts at what the size says and grows only while it fills,
+    // so a small file never costs a max-sized buffer (a spec's max is 4 MiB).
+    const size_t limit = static_cast<size_t>(max) + 1;
+    std::vector<char> buf(st.st_size > 0 && static_cast<uint64_t>(st.st_size) < max ? static_cast<size_t>(st.st_size) + 1 : limit);
     size_t got = 0;
-    while (got < buf.size()) {
+    for (;;) {
+      if (got == buf.size()) {
+        if (buf.size() == limit) break;
+        buf.resize(buf.size() * 2 < limit ? buf.size() * 2 : limit);
+      }
       ssize_t n = Retry([&] { return pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(got)); });
       if (n < 0) {
         int err = errno;
