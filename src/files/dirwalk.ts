@@ -67,11 +67,12 @@ export interface WalkedDir {
 type WalkResult =
   | { fail?: undefined; fd: number; path: string; created: boolean; mode: number; uid: number; dev: number; ino: number }
   | { fail: 'root' | 'open' | 'create' | 'stat' | 'readlink'; at: string; error: Error }
-  | { fail: 'missing' | 'loop' | 'not-utf8' | 'not-dir' | 'replaced'; at: string }
+  | { fail: 'missing'; at: string }
+  | { fail: 'loop' | 'not-utf8' | 'not-dir' | 'replaced'; at: string }
   | { fail: 'link-owner' | 'owner' | 'writable'; at: string; uid: number }
 
 /** The error a failed walk stands for, said as it always was. */
-function walkError(r: Exclude<WalkResult, { fail?: undefined }>, stage: Stage): Error {
+function walkError(r: Exclude<WalkResult, { fail?: undefined } | { fail: 'missing' }>, stage: Stage): Error {
   switch (r.fail) {
     case 'root':
     case 'open':
@@ -82,8 +83,6 @@ function walkError(r: Exclude<WalkResult, { fail?: undefined }>, stage: Stage): 
       return stageError(stage, `cannot read the symbolic link ${r.at}`, r.error, r.at)
     case 'stat':
       return r.error
-    case 'missing':
-      return stageError(stage, `cannot open directory ${r.at}`, Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' }), r.at)
     case 'loop':
       return unsafeDir(r.at, `has more than ${MAX_LINKS} symbolic links on its way`, stage, 'ELOOP')
     case 'not-utf8':
@@ -113,9 +112,10 @@ export function walkDir(path: string, opts: WalkOptions): WalkedDir | undefined 
   const me = euid()
   const flags = (opts.create ? 1 : 0) | (opts.allowMissing ? 2 : 0) | (opts.readable ? 4 : 0)
   const r = native().walkDir(path, me, flags, opts.create?.between ?? 0, opts.create?.last ?? 0) as WalkResult
-  if (r.fail === 'missing' && opts.allowMissing && !opts.create) return undefined
+  // ('missing' only comes with allowMissing and no create: the addon creates what is missing, or opens it and fails)
+  if (r.fail === 'missing') return undefined
   if (r.fail !== undefined) throw walkError(r, stage)
-  const st: DirStat = { uid: r.uid, mode: r.mode, dev: r.dev, ino: r.ino, isDirectory: () => (r.mode & 0o170000) === 0o040000 }
+  const st: DirStat = { uid: r.uid, mode: r.mode, dev: r.dev, ino: r.ino, isDirectory: () => (r.mode & fsc.S_IFMT) === fsc.S_IFDIR }
   try {
     if (opts.checkLast) opts.checkLast(st, r.path, r.created)
     else checkAncestor(r.path, st, me, stage)

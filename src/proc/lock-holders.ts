@@ -61,7 +61,9 @@ function heldBy(base: string, lock: FileId, lockId: string, pidFile?: FileId): {
   }
   // [fd, dev, ino, ...]: one call for the readdir and a stat per fd.
   for (let i = 0; i < fds.length; i += 3) {
-    const [fd, dev, ino] = [fds[i], fds[i + 1], fds[i + 2]]
+    const fd = fds[i]
+    const dev = fds[i + 1]
+    const ino = fds[i + 2]
     const isLock = dev === lock.dev && ino === lock.ino
     const isPid = pidFile !== undefined && dev === pidFile.dev && ino === pidFile.ino
     if (!isLock && !isPid) continue
