@@ -33,7 +33,7 @@
 // (bin/package.json), and require('node:fs') in CommonJS builds no facade.
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -241,6 +241,37 @@ const lazyExternal = {
   },
 }
 
+/**
+ * Parts the package's code reaches through a function, synchronously, on a
+ * way few runs take (a dead service's leftovers, a failed launch). In the
+ * library the function returns the module, imported as any other; in the
+ * CLI's bundles it requires dist/<bundle>.cjs on its first call, and the
+ * bundle does not carry the part: a command that does not go that way never
+ * compiles it (V8 pre-parses all of a file it compiles, ~45 µs a kB here).
+ * Each part's loader (src/<loader>) holds `export function <fn>()`.
+ */
+const syncParts = {
+  'control/dead-service-part.ts': { fn: 'deadService', part: 'control/dead-service.ts', bundle: 'cli-lazy-dead' },
+  'launch/launch-failure-part.ts': { fn: 'launchFailure', part: 'launch/launch-failure.ts', bundle: 'cli-lazy-failure' },
+  'options/listen-given-part.ts': { fn: 'listenGiven', part: 'options/listen-given.ts', bundle: 'cli-lazy-listen' },
+  'launch/sockets-open-part.ts': { fn: 'socketsOpen', part: 'launch/sockets-open.ts', bundle: 'cli-lazy-sockets' },
+  'proc/cpu-limit-part.ts': { fn: 'cpuLimit', part: 'proc/cpu-limit.ts', bundle: 'cli-lazy-cpu' },
+}
+const syncPartLoaders = {
+  name: 'sync-parts',
+  setup(b) {
+    b.onLoad({ filter: /-part\.ts$/ }, (args) => {
+      const p = syncParts[relative(join(root, 'src'), args.path)]
+      if (p === undefined) return undefined
+      if (!readFileSync(args.path, 'utf8').includes(`export function ${p.fn}(`)) {
+        throw new Error(`${args.path}: no 'export function ${p.fn}(' found; update scripts/build.mjs (syncParts)`)
+      }
+      return { contents: `let part\nexport function ${p.fn}() {\n  return (part ??= require('./${p.bundle}.cjs'))\n}\n`, loader: 'js' }
+    })
+    b.onResolve({ filter: /^\.\/cli-lazy-[\w-]+\.cjs$/ }, (args) => (args.kind === 'require-call' ? { path: args.path, external: true } : undefined))
+  },
+}
+
 const commandsExternal = {
   name: 'commands-external',
   setup(b) {
@@ -288,8 +319,9 @@ const [pinoBuild, dispatcherBuild, commandsBuild] = await Promise.all([
     entryPoints: {
       ...Object.fromEntries(dispatcherLoads.map((c) => [`cli-${c}`, direct.includes(c) ? `command-entry:${c}` : join(cliDir, `${c}.ts`)])),
       ...Object.fromEntries(Object.entries(lazyParts).map(([file, { from, bundle }]) => [bundle, join(from, `${file}.ts`)])),
+      ...Object.fromEntries(Object.values(syncParts).map(({ part, bundle }) => [bundle, join(root, 'src', part)])),
     },
-    plugins: [pinoFromBundle, commandEntries, lazyExternal],
+    plugins: [pinoFromBundle, commandEntries, lazyExternal, syncPartLoaders],
     external: ['./cli-pino.cjs'],
   }),
 ])

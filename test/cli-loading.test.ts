@@ -125,4 +125,39 @@ describe('hardening round 2 / issue 23: a command loads only what it uses', () =
     track((JSON.parse(record.out) as { pid: number }).pid)
     expect(cliFiles(record)).toEqual(ownBundle('start'))
   })
+
+  // Issue 23, fifth pass: code only a rarer way through a command uses is
+  // a file of its own (dist/cli-lazy-*.cjs, scripts/build.mjs syncParts),
+  // required when that way is taken, and only then (the tests above: a
+  // running daemon's status, a stopped one's stop and a plain start load
+  // their own bundle alone).
+  it('issue 23, fifth pass: a start with sockets loads the listen and sockets parts', async () => {
+    const dir = scratchDir('nd-loading-sock-')
+    const record = await loaded(['start', join(fixtures, 'lifecycle-hup.js'), '--listen', `unix:${dir}/s.sock`, '--json'], process.env)
+    expect(record.code, record.err).toBe(0)
+    track((JSON.parse(record.out) as { pid: number }).pid)
+    expect(cliFiles(record)).toEqual([...ownBundle('start'), 'dist/cli-lazy-listen.cjs', 'dist/cli-lazy-sockets.cjs'].sort())
+  })
+
+  it('issue 23, fifth pass: a failed start loads the failure part, to word its error', async () => {
+    const record = await loaded(['start', join(fixtures, 'daemon-self-kill.js'), '--startup-grace', '2s'], process.env)
+    expect(record.code).toBe(1)
+    expect(record.err).toMatch(/killed by SIGKILL/)
+    expect(cliFiles(record)).toEqual([...ownBundle('start'), 'dist/cli-lazy-failure.cjs'].sort())
+  })
+
+  it('issue 23, fifth pass: status of a dead service loads the dead service\'s part (what it left running)', async () => {
+    const env = names().env
+    const { result } = await startNamed([join(fixtures, 'lifecycle-hup.js'), '--name', 'killed'], env)
+    process.kill(result.pid as number, 'SIGKILL')
+    // dead once its lock is free: the pid file stays behind
+    let r = await loaded(['status', 'killed'], env)
+    for (let i = 0; i < 100 && r.code !== 1; i++) {
+      await new Promise((done) => setTimeout(done, 20))
+      r = await loaded(['status', 'killed'], env)
+    }
+    expect(r.code, r.out).toBe(1)
+    expect(r.out).toMatch(/dead: pid file .* but its lock is free/)
+    expect(cliFiles(r)).toEqual([...ownBundle('status'), 'dist/cli-lazy-dead.cjs'].sort())
+  })
 })

@@ -5,7 +5,7 @@ import { type Daemon, launchStart } from '../launch/daemonize.js'
 import { resolveStart, type Start } from '../launch/start.js'
 import { DaemonizeError } from '../errors.js'
 import { checkName } from '../names/paths.js'
-import { parseListenSpec } from '../options/listen-spec.js'
+import { listenGiven } from '../options/listen-given-part.js'
 import { type DaemonizeOptions, MIN_OPEN_FILES } from '../options/daemonize-options.js'
 import {
   EXIT_OK,
@@ -295,7 +295,7 @@ export function parseStartCommandLine<E extends object = object>(
 /** A bad --listen is a usage error (exit 2), with the parser's message. */
 function checkListenSpec(text: string): string {
   try {
-    parseListenSpec(text)
+    listenGiven().parseListenSpec(text)
   } catch (err) {
     throw new UsageError((err as Error).message)
   }

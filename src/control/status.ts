@@ -15,8 +15,8 @@ import type { SupervisorState } from '../files/state-file.js'
 import { describeEnd, describeRunning, supervisorStatus, type SupervisorStatus } from './supervisor-status.js'
 import { instancesUp } from './instances-status.js'
 import { launchRecord, supervisorRecord } from '../files/launch-record.js'
-import { describeHolders, findHolders, judgeHolders } from './stop-holders.js'
-import { describeSurvivors, findSurvivors, survivorPids, type Survivors } from './survivors.js'
+import { deadService } from './dead-service-part.js'
+import type { Survivors } from './survivors.js'
 
 /** LSB status codes: 0 running, 1 dead but the pid file exists, 3 not running, 4 unknown. */
 export type LsbStatus = 0 | 1 | 3 | 4
@@ -76,8 +76,8 @@ export function status(pidFile: string): DaemonStatus {
           code: 1,
           pid: s.pid ?? undefined,
           pidFile,
-          survivors: survivorPids(found),
-          message: `dead: pid file ${pidFile} names pid ${s.pid}, but its lock is free; ${describeSurvivors(found)}`,
+          survivors: deadService().survivorPids(found),
+          message: `dead: pid file ${pidFile} names pid ${s.pid}, but its lock is free; ${deadService().describeSurvivors(found)}`,
         }
       }
       return {
@@ -130,6 +130,7 @@ function holdsItsLock(pid: number, lock: LockRef): boolean {
 
 /** What still runs of a service whose lock is free (survivors.ts); undefined when nothing does, or it cannot be told. */
 function survivorsOf(pidFile: string, pid: number | null): Survivors | undefined {
+  const { findSurvivors, survivorPids } = deadService()
   try {
     const found = findSurvivors(pidFile, pid)
     return found !== undefined && (survivorPids(found).length > 0 || found.supervisorPid > 0) ? found : undefined
@@ -146,6 +147,7 @@ function survivorsOf(pidFile: string, pid: number | null): Survivors | undefined
 function heldElsewhere(pidFile: string, pid: number, lock: LockRef): DaemonStatus {
   const base = { state: 'dead' as const, code: 1 as const, pid, pidFile }
   const head = `dead: pid file ${pidFile} names pid ${pid}, which no longer holds its lock`
+  const { describeHolders, findHolders, judgeHolders } = deadService()
   let holders: LockHolder[] = []
   let record: SupervisorState | undefined
   try {
@@ -185,12 +187,12 @@ function supervisedStatus(pidFile: string, held: boolean, sup: SupervisorStatus,
   // (SIGKILL). What it started may live on: a generation that cleared its
   // death signal, what the daemon left in the session.
   const found = survivorsOf(pidFile, pid)
-  const pids = found === undefined ? [] : survivorPids(found)
+  const pids = found === undefined ? [] : deadService().survivorPids(found)
   return {
     ...base,
     state: 'dead',
     code: 1,
     ...(pids.length > 0 ? { survivors: pids } : {}),
-    message: `dead: the supervisor (pid ${sup.pid}) is gone without stopping the service (killed?); ${found === undefined ? 'what it ran cannot be told' : describeSurvivors(found)}`,
+    message: `dead: the supervisor (pid ${sup.pid}) is gone without stopping the service (killed?); ${found === undefined ? 'what it ran cannot be told' : deadService().describeSurvivors(found)}`,
   }
 }

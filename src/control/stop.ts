@@ -18,8 +18,8 @@ import { removePidFile } from '../files/pidfile-remove.js'
 import { removeStateFile, statePathOf, type SupervisorState } from '../files/state-file.js'
 import { SUPERVISOR_STOP_GRACE_MS } from './supervisor-status.js'
 import { supervisorRecord } from '../files/launch-record.js'
-import { stopLockHolders } from './stop-holders.js'
-import { endSurvivors, findSurvivors, instancesNamed, survivorPids, type Survivors } from './survivors.js'
+import { deadService } from './dead-service-part.js'
+import type { Survivors } from './survivors.js'
 import { pidList } from './terminate.js'
 export interface StopOptions {
   /** The first signal (default SIGTERM). */
@@ -153,7 +153,7 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
     // holding the lock while it does.
     if (!(err instanceof DaemonizeError && err.code === 'ESRCH')) throw err
     // The lock outlived pid: the processes that hold it now, if they are the service's.
-    const held = await stopLockHolders({ path: s.path, pid, lock: s.lock }, sig.num, timeoutMs, stage)
+    const held = await deadService().stopLockHolders({ path: s.path, pid, lock: s.lock }, sig.num, timeoutMs, stage)
     if (held !== undefined) {
       return {
         wasRunning: true,
@@ -288,6 +288,7 @@ async function stopSurvivors(
   timeoutMs: number | undefined,
   stage: Stage,
 ): Promise<StopResult | undefined> {
+  const { endSurvivors, findSurvivors, instancesNamed, survivorPids } = deadService()
   let found: Survivors | undefined
   try {
     found = findSurvivors(pidFile, pid)

@@ -3,11 +3,10 @@
 // the helper, its records read (records.ts) and judged (verdict.ts): a
 // running daemon, or an error and nothing left running.
 import { closeSync } from 'node:fs'
-import { constants as osc } from 'node:os'
 import { addon } from '../addon.js'
 import { type DaemonizeError, stageError } from '../errors.js'
+import { osSignals } from '../signals.js'
 import { fdLogger } from '../logger.js'
-import { logTail } from '../logs/tail.js'
 import { helperPath, native } from '../native.js'
 import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import type { Launch } from '../options/resolve.js'
@@ -19,6 +18,7 @@ import { encodePlan, launchPlan } from './plan.js'
 import { readHelperRecords, type StatusRecord } from './records.js'
 import { resolveStart, type Start } from './start.js'
 import { recorded, verdict } from './verdict.js'
+import { launchFailure } from './launch-failure-part.js'
 
 export interface Daemon {
   pid: number
@@ -159,7 +159,7 @@ async function launchDaemon(launch: Launch, logAt?: LogAt): Promise<Daemon> {
     if (!seen.keepSession) native().killSession(helperPid)
     const end = native().decodeWaitStatus(native().waitPid(helperPid))
     // The tail is read through the log fd, which stays open until the verdict is in.
-    const v = verdict(seen, end, launch, () => logTail(fds.logFd))
+    const v = verdict(seen, end, launch, () => launchFailure().logTail(fds.logFd))
     if (!v.ok && v.orphan) killDaemonOf(v.daemonPid as number, helperPid)
     // Neither throws: past this point the pid-file lock fd is closed on every path.
     const unwritten = logStages(launch, fds.logFd, records, helperPid, v.ok ? undefined : v.error)
@@ -242,7 +242,7 @@ function killDaemonOf(pid: number, helperPid: number): void {
     return // already gone
   }
   try {
-    if (native().getsid(pid) === helperPid) native().pidfdSendSignal(pidfd, osc.signals.SIGKILL)
+    if (native().getsid(pid) === helperPid) native().pidfdSendSignal(pidfd, osSignals().SIGKILL)
   } catch {
     // exited meanwhile
   } finally {

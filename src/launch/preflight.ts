@@ -16,7 +16,7 @@ import { checkFileShape } from '../files/checks.js'
 import { openServiceDir } from '../files/state-dirs.js'
 import { helperPath, native } from '../native.js'
 import type { Launch } from '../options/resolve.js'
-import { failure } from './failure.js'
+import { launchFailure } from './launch-failure-part.js'
 import type { ServiceLog } from '../names/paths.js'
 import { encodePlan, launchPlan } from './plan.js'
 import { readHelperRecords } from './records.js'
@@ -127,7 +127,7 @@ async function dryRun(launch: Launch): Promise<void> {
   // nothing of the check may stay behind.
   if (failed || !exec) killSession(helper.pid)
   const end = native().decodeWaitStatus(waitPid(helper.pid))
-  if (failed) throw failure(failed, launch, undefined)
+  if (failed) throw launchFailure().failure(failed, launch, undefined)
   if (!exec || end.code !== 0) {
     throw new DaemonizeError('the helper ended before the launch could be checked', { stage: 'helper', code: 'ERR_HELPER_DIED' })
   }

@@ -31,14 +31,16 @@ function syscallName(id: number, stage: { syscall: string }): string {
 
 export function decodeRecords(buf: Buffer): StatusRecord[] {
   const size = native().constants.RECORD_SIZE
+  // (a DataView: Buffer's read*LE methods are each compiled on a launch's first records)
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
   const out: StatusRecord[] = []
   for (let o = 0; o + size <= buf.length; o += size) {
-    const s = stageById(buf.readUInt16LE(o))
+    const s = stageById(view.getUint16(o, true))
     out.push({
       stage: s.name,
-      syscall: syscallName(buf.readUInt16LE(o + 2), s),
-      err: buf.readInt32LE(o + 4),
-      value: Number(buf.readBigInt64LE(o + 8)),
+      syscall: syscallName(view.getUint16(o + 2, true), s),
+      err: view.getInt32(o + 4, true),
+      value: Number(view.getBigInt64(o + 8, true)),
     })
   }
   return out
@@ -75,6 +77,12 @@ export function readStatus(fd: number): Promise<StatusRecord[]> {
         // Records are written whole; a fragment at EOF is a broken helper.
         if (pending.length > 0) finish(new Error(`the helper's status ended inside a record (${pending.length} stray bytes)`))
         else finish()
+        return
+      }
+      // Records are written whole (16 bytes, one write each): a read ends
+      // between two of them only when the pipe held part of one.
+      if (pending.length === 0 && n % size === 0) {
+        records.push(...decodeRecords(chunk.subarray(0, n)))
         return
       }
       pending = pending.length ? Buffer.concat([pending, chunk.subarray(0, n)]) : Buffer.from(chunk.subarray(0, n))

@@ -5,7 +5,7 @@
 import { DaemonizeError } from '../errors.js'
 import type { Launch } from '../options/resolve.js'
 import { signalName } from '../signals.js'
-import { failure } from './failure.js'
+import { launchFailure } from './launch-failure-part.js'
 import type { StatusRecord } from './records.js'
 
 /** What the records say, before the helper is reaped. */
@@ -83,7 +83,7 @@ export function recorded(records: StatusRecord[], launch: Pick<Launch, 'windowMs
 export function verdict(r: Recorded, end: HelperEnd, launch: Launch, readTail: () => string | undefined): Verdict {
   const { daemonPid } = r
   if (r.failed) {
-    const error = failure(r.failed, launch, daemonPid, readTail)
+    const error = launchFailure().failure(r.failed, launch, daemonPid, readTail)
     return { ok: false, error, daemonPid, keep: keptOnTimeout(error, launch), orphan: false }
   }
   if (!r.exec || daemonPid === undefined || end.code !== 0 || (launch.windowMs > 0 && !r.windowEnd)) {

@@ -18,7 +18,7 @@ import { checkFileShape, checkOwner, euid, readUntrusted } from '../files/checks
 import { checkName, nameDirs, nameOfSpecFile, specPathOf, type NameDirs } from './paths.js'
 import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import { resolveRespawn } from '../options/respawn.js'
-import { formatListenSpec, parseListenSpec } from '../options/listen-spec.js'
+import { listenGiven } from '../options/listen-given-part.js'
 import { isListenVar } from '../options/listen.js'
 import { checkDir } from '../files/state-dirs.js'
 
@@ -105,6 +105,7 @@ export function resolvedSpecOptions(options: DaemonizeOptions): SavedOptions {
 
 /** A unix socket's path taken from the caller's cwd, as the launch takes it. */
 function absoluteListenSpec(text: string): string {
+  const { formatListenSpec, parseListenSpec } = listenGiven()
   const spec = parseListenSpec(text)
   return spec.kind === 'unix' ? formatListenSpec({ ...spec, path: resolve(spec.path) }) : text
 }

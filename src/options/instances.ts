@@ -3,7 +3,7 @@
 // NODE_DAEMONIZE_INSTANCE (docs/supervision.md#instances). Checked here, at
 // stage 'options', before anything is opened or spawned.
 import { optionError } from '../errors.js'
-import { usableCpus } from '../proc/cpu-limit.js'
+import { cpuLimit } from '../proc/cpu-limit-part.js'
 
 /** The most instances a supervisor runs (native/protocol.h ND_INSTANCES_MAX). */
 export const MAX_INSTANCES = 64
@@ -18,7 +18,7 @@ export const MAX_INSTANCES = 64
 export function resolveInstances(v: unknown, respawn: boolean): number | undefined {
   if (v === undefined) return undefined
   let n: number
-  if (v === 'max') n = usableCpus(MAX_INSTANCES)
+  if (v === 'max') n = cpuLimit().usableCpus(MAX_INSTANCES)
   else if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_INSTANCES) n = v
   else throw optionError(`instances must be a whole number from 1 to ${MAX_INSTANCES} or 'max', got ${typeof v === 'string' ? `'${v}'` : String(v)}`)
   if (!respawn) throw optionError('instances needs respawn: the supervisor runs the instances and restarts each one')

@@ -110,3 +110,11 @@ export function parseListenSpec(text: string): ListenSpec {
   if (kind === 'unix') return parseUnix(text, rest, name)
   return bad(text, 'expected tcp:PORT, tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH, optionally with ",name=NAME"')
 }
+
+/** The name of a socket given none (sd_listen_fds_with_names says "unknown" too). */
+export const UNNAMED = 'unknown'
+
+/** One socket the daemon gets: to open from a spec, or handed on from our own activation. */
+export type Listener =
+  | { spec: ListenSpec; name: string; address: string }
+  | { inheritedFd: number; name: string; address: string }

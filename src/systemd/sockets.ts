@@ -7,7 +7,7 @@ import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { optionError } from '../errors.js'
 import type { ListenSpec } from '../options/listen-spec.js'
-import { UNNAMED } from '../options/listen.js'
+import { UNNAMED } from '../options/listen-spec.js'
 import { shown, verbatim } from './quote.js'
 import type { UnitFile } from './install.js'
 
