@@ -25,8 +25,8 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags": ["-Os", "-ffunction-sections", "-fdata-sections"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-ffunction-sections", "-fdata-sections"],
+      "cflags": ["-Os", "-ffunction-sections", "-fdata-sections", "-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-ffunction-sections", "-fdata-sections", "-fvisibility=hidden", "-fvisibility-inlines-hidden"],
       "conditions": [["OS=='linux'", { "ldflags": ["-Wl,--gc-sections"] }]],
       "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LIBRARY": "libc++" }
     },

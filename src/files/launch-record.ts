@@ -15,6 +15,7 @@ import { closeSync, lstatSync, writeSync } from 'node:fs'
 import type { LockRef } from './pidfile-inspect.js'
 import { processHoldsFile } from '../proc/lock-holders.js'
 import { openIfStill } from '../proc/pidfd.js'
+import { LeWriter } from './le-fields.js'
 import { readSupervisorState, STATE_F_ONE_SHOT, STATE_MAGIC, STATE_SIZE, STATE_VERSION, statePathOf, type SupervisorState } from './state-file.js'
 
 const STATE_RUNNING = 2
@@ -26,7 +27,7 @@ const STATE_RUNNING = 2
  * earlier version, or a record left by another launch). Throws
  * (DaemonizeError) for a state file that is not ours.
  */
-export function launchRecord(pidFile: string, pid: number | null): SupervisorState | undefined {
+export function launchRecord(pidFile: string, pid: number | null, how: { supervisedOnly?: boolean } = {}): SupervisorState | undefined {
   if (pid === null) return undefined
   let owner: number
   try {
@@ -34,7 +35,7 @@ export function launchRecord(pidFile: string, pid: number | null): SupervisorSta
   } catch {
     return undefined
   }
-  const s = readSupervisorState(statePathOf(pidFile), owner)
+  const s = readSupervisorState(statePathOf(pidFile), owner, how)
   if (s === undefined) return undefined
   if (s.oneShot) return s.supervisorPid === 0 && s.daemonPid === pid ? s : undefined
   return s.supervisorPid === pid ? s : undefined
@@ -46,7 +47,7 @@ export function launchRecord(pidFile: string, pid: number | null): SupervisorSta
  * Throws (DaemonizeError) for a state file that is not ours.
  */
 export function supervisorRecord(pidFile: string, pid: number | null): SupervisorState | undefined {
-  const s = launchRecord(pidFile, pid)
+  const s = launchRecord(pidFile, pid, { supervisedOnly: true })
   return s?.oneShot ? undefined : s
 }
 
@@ -75,20 +76,21 @@ function launchedStartTicks(pid: number, sid: number, lock: LockRef): number | u
  */
 export function writeOneShotRecord(fd: number, d: { pid: number; uid: number; sid: number; lock: LockRef }): void {
   const buf = Buffer.alloc(STATE_SIZE)
-  const now = BigInt(Date.now())
-  buf.writeUInt32LE(STATE_MAGIC, 0)
-  buf.writeUInt32LE(STATE_VERSION, 4)
-  buf.writeBigUInt64LE(1n, 8)
-  buf.writeInt32LE(0, 16) // no supervisor
-  buf.writeInt32LE(d.pid, 20)
-  buf.writeUInt32LE(STATE_RUNNING, 24)
-  buf.writeUInt32LE(STATE_F_ONE_SHOT, 28)
-  buf.writeUInt32LE(1, 32) // generation
-  buf.writeBigInt64LE(now, 56) // daemon_started_ms
-  buf.writeBigInt64LE(now, 96) // updated_ms
-  buf.writeInt32LE(d.sid, 112)
-  buf.writeUInt32LE(d.uid, 116)
-  buf.writeBigUInt64LE(BigInt(launchedStartTicks(d.pid, d.sid, d.lock) ?? 0), 184)
-  buf.writeBigUInt64LE(1n, STATE_SIZE - 8)
+  const now = Date.now()
+  const w = new LeWriter(buf)
+  w.u32(STATE_MAGIC)
+  w.u32(STATE_VERSION)
+  w.u64(1) // seq
+  w.i32(0) // no supervisor
+  w.i32(d.pid)
+  w.u32(STATE_RUNNING)
+  w.u32(STATE_F_ONE_SHOT)
+  w.u32(1) // generation
+  w.seek(56).i64(now) // daemon_started_ms
+  w.seek(96).i64(now) // updated_ms
+  w.seek(112).i32(d.sid)
+  w.u32(d.uid)
+  w.seek(184).u64(launchedStartTicks(d.pid, d.sid, d.lock) ?? 0)
+  w.seek(STATE_SIZE - 8).u64(1) // seq again: the record is whole
   writeSync(fd, buf, 0, buf.length, 0)
 }

@@ -8,6 +8,7 @@
 import { closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs'
 import { DaemonizeError, stageError } from '../errors.js'
 import { checkFileShape, checkOwner, euid, openUntrusted, readUntrusted } from './checks.js'
+import { LeReader } from './le-fields.js'
 import { decodeInstances, decodeInstancesSummary, type InstanceState, type InstancesSummary } from './state-instances.js'
 
 export { STATE_INSTANCES_MAX, type InstancePhase, type InstanceState, type InstancesSummary } from './state-instances.js'
@@ -158,98 +159,106 @@ export function statePathOf(pidFile: string): string {
   return `${pidFile}.state`
 }
 
-/** Decode one record (version 4, 3 or 2); undefined when it is not a whole, consistent one. */
-export function decodeState(buf: Buffer): SupervisorState | undefined {
-  if (buf.length < 8 || buf.readUInt32LE(0) !== STATE_MAGIC) return undefined
-  const version = buf.readUInt32LE(4)
+/** A whole, consistent record's version (its magic, size and both sequence numbers checked); undefined when it is not one. */
+function wholeRecord(r: LeReader): number | undefined {
+  if (r.buf.length < 8 || r.u32(0) !== STATE_MAGIC) return undefined
+  const version = r.u32(4)
   const size = SIZES[version] ?? 0
-  if (size === 0 || buf.length !== size) return undefined
-  if (buf.readBigUInt64LE(8) !== buf.readBigUInt64LE(size - 8)) return undefined
-  const state = STATES[buf.readUInt32LE(24)]
+  if (size === 0 || r.buf.length !== size) return undefined
+  if (r.u64(8) !== r.u64(size - 8)) return undefined
+  return version
+}
+
+/** Decode one record (version 6 back to 2); undefined when it is not a whole, consistent one. */
+export function decodeState(buf: Buffer): SupervisorState | undefined {
+  const r = new LeReader(buf)
+  const version = wholeRecord(r)
+  if (version === undefined) return undefined
+  const state = STATES[r.u32(24)]
   if (state === undefined) return undefined
-  const flags = buf.readUInt32LE(28)
-  const daemonPid = buf.readInt32LE(20)
-  const exitKind = buf.readUInt32LE(40)
-  const exitValue = buf.readInt32LE(44)
-  const time = (o: number) => Number(buf.readBigInt64LE(o))
+  const flags = r.u32(28)
+  const daemonPid = r.i32(20)
+  const exitKind = r.u32(40)
+  const exitValue = r.i32(44)
+  const time = (o: number) => Number(r.i64(o))
   const daemonStartedAt = time(56)
   const restartAt = time(64)
-  const stopSignal = buf.readUInt32LE(104)
+  const stopSignal = r.u32(104)
   const v3 = version >= 3
   const ticks = (o: number) => {
-    const t = v3 ? buf.readBigUInt64LE(o) : 0n
+    const t = v3 ? r.u64(o) : 0n
     return t > 0n && t <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(t) : undefined
   }
   return {
     state,
-    supervisorPid: buf.readInt32LE(16),
+    supervisorPid: r.i32(16),
     daemonPid: daemonPid > 0 ? daemonPid : undefined,
-    generation: buf.readUInt32LE(32),
-    restarts: buf.readUInt32LE(36),
+    generation: r.u32(32),
+    restarts: r.u32(36),
     lastExit: exitKind === 1 ? { code: exitValue } : exitKind === 2 ? { signal: exitValue } : undefined,
     ready: (flags & 2) !== 0,
     goodStart: (flags & 4) !== 0,
     subreaper: (flags & 1) === 0,
     cgroups: (flags & F_CGROUP) !== 0,
-    cgroup: version >= 4 && (flags & F_CGROUP) !== 0 ? decodeCgroup(buf) : undefined,
+    cgroup: version >= 4 && (flags & F_CGROUP) !== 0 ? decodeCgroup(r) : undefined,
     supervisorStartedAt: time(48),
     daemonStartedAt: daemonPid > 0 && daemonStartedAt > 0 ? daemonStartedAt : undefined,
     restartAt: state === 'restarting' ? restartAt : undefined,
-    restartDelayMs: state === 'restarting' ? buf.readUInt32LE(72) : undefined,
-    reason: REASONS[buf.readUInt32LE(76)],
-    limit: buf.readUInt32LE(80),
-    windowMs: buf.readUInt32LE(84),
-    deathsInWindow: buf.readUInt32LE(88),
-    stopTimeoutMs: buf.readUInt32LE(92),
+    restartDelayMs: state === 'restarting' ? r.u32(72) : undefined,
+    reason: REASONS[r.u32(76)],
+    limit: r.u32(80),
+    windowMs: r.u32(84),
+    deathsInWindow: r.u32(88),
+    stopTimeoutMs: r.u32(92),
     updatedAt: time(96),
     stopSignal: stopSignal > 0 ? stopSignal : undefined,
-    deaths: buf.readUInt32LE(108),
-    sid: buf.readInt32LE(112),
-    serviceUid: v3 ? buf.readUInt32LE(116) : undefined,
+    deaths: r.u32(108),
+    sid: r.i32(112),
+    serviceUid: v3 ? r.u32(116) : undefined,
     daemonStartTicks: daemonPid > 0 ? ticks(184) : undefined,
     supervisorStartTicks: ticks(192),
     oneShot: (flags & STATE_F_ONE_SHOT) !== 0,
     waitReady: (flags & 8) !== 0,
-    graceful: decodeGraceful(buf),
-    instances: decodeInstances(buf, version, ticks),
-    instancesSummary: decodeInstancesSummary(buf, version),
+    graceful: decodeGraceful(r),
+    instances: decodeInstances(r, version, ticks),
+    instancesSummary: decodeInstancesSummary(r, version),
   }
 }
 
 /** The service's cgroup in a version 4 record: undefined when its path is empty, not absolute or not UTF-8 (it could not be given back to the kernel as it is). */
-function decodeCgroup(buf: Buffer): { dir: string; id: bigint } | undefined {
-  const raw = buf.subarray(CGROUP_DIR_AT, CGROUP_DIR_AT + CGROUP_DIR_MAX)
+function decodeCgroup(r: LeReader): { dir: string; id: bigint } | undefined {
+  const raw = r.buf.subarray(CGROUP_DIR_AT, CGROUP_DIR_AT + CGROUP_DIR_MAX)
   const end = raw.indexOf(0)
   if (end <= 0) return undefined
   const bytes = raw.subarray(0, end)
   const dir = bytes.toString('utf8')
-  const id = buf.readBigUInt64LE(CGROUP_ID_AT)
+  const id = r.u64(CGROUP_ID_AT)
   if (!dir.startsWith('/') || !Buffer.from(dir, 'utf8').equals(bytes) || id === 0n) return undefined
   return { dir, id }
 }
 
-function decodeGraceful(buf: Buffer): GracefulState {
+function decodeGraceful(r: LeReader): GracefulState {
   const pid = (o: number) => {
-    const p = buf.readInt32LE(o)
+    const p = r.i32(o)
     return p > 0 ? p : undefined
   }
   return {
-    seq: buf.readUInt32LE(120),
-    done: buf.readUInt32LE(124),
-    requester: buf.readInt32LE(128),
-    outcome: OUTCOMES[buf.readUInt32LE(132)],
+    seq: r.u32(120),
+    done: r.u32(124),
+    requester: r.i32(128),
+    outcome: OUTCOMES[r.u32(132)],
     nextPid: pid(136),
     drainingPid: pid(140),
     newPid: pid(144),
     oldPid: pid(148),
-    value: buf.readInt32LE(152),
-    stage: buf.readUInt32LE(156),
-    refusals: buf.readUInt32LE(160),
+    value: r.i32(152),
+    stage: r.u32(156),
+    refusals: r.u32(160),
     refusedPid: pid(164),
-    refusedWhy: REFUSALS[buf.readUInt32LE(168)],
-    readyMs: buf.readUInt32LE(172),
-    tookMs: buf.readUInt32LE(176),
-    waitReadyMs: buf.readUInt32LE(180),
+    refusedWhy: REFUSALS[r.u32(168)],
+    readyMs: r.u32(172),
+    tookMs: r.u32(176),
+    waitReadyMs: r.u32(180),
   }
 }
 
@@ -265,12 +274,16 @@ function unusable(path: string, why: string, code = 'EINVAL'): DaemonizeError {
  * whom the state file must belong to. Throws a DaemonizeError (stage
  * 'pidfile') for a file that is not a supervisor's.
  */
-export function readSupervisorState(path: string, ownerUid: number): SupervisorState | undefined {
+export function readSupervisorState(path: string, ownerUid: number, { supervisedOnly = false } = {}): SupervisorState | undefined {
   // Opened, checked and read in one addon call (files/checks.ts readUntrusted);
   // a record torn by a write in progress is read again through an fd.
   const file = readUntrusted(path, 'pidfile', WHAT, STATE_SIZE)
   if (file === undefined) return undefined
   checkStateFile(file.st, path, ownerUid)
+  // A caller that wants a supervisor's record only (status, stop) is told
+  // "none" for a whole one-shot record without decoding all of it: most of
+  // a status of a one-shot daemon was that decode, cold.
+  if (supervisedOnly && file.data !== undefined && oneShotRecord(file.data)) return undefined
   const once = decodeRead(file.data ?? Buffer.alloc(0))
   if (once !== TORN) return once
   const fd = openSupervisorState(path, ownerUid)
@@ -292,13 +305,21 @@ function checkStateFile(st: { isFile(): boolean; isDirectory?(): boolean; nlink:
 
 const TORN = Symbol('torn')
 
+/** Is this read (from offset 0) a whole one-shot record? */
+function oneShotRecord(buf: Buffer): boolean {
+  const size = buf.length >= 8 ? SIZES[new LeReader(buf).u32(4)] : undefined
+  if (size === undefined || buf.length < size) return false
+  const r = new LeReader(buf.subarray(0, size))
+  return wholeRecord(r) !== undefined && (r.u32(28) & STATE_F_ONE_SHOT) !== 0
+}
+
 /** One read of a state file (got bytes from offset 0): its record, undefined when empty, TORN when it must be read again. */
 function decodeRead(buf: Buffer): SupervisorState | undefined | typeof TORN {
   const got = buf.length
   // Empty: the launcher created it and the supervisor has not written yet.
   if (got === 0) return undefined
   // An earlier version's record is shorter: what follows it is not read as part of it.
-  const size = (got >= 8 ? SIZES[buf.readUInt32LE(4)] : undefined) ?? STATE_SIZE
+  const size = (got >= 8 ? SIZES[new LeReader(buf).u32(4)] : undefined) ?? STATE_SIZE
   const s = got >= size ? decodeState(buf.subarray(0, size)) : undefined
   return s ?? TORN
 }

@@ -3,6 +3,7 @@
 // adds each instance's own life (up, ready, restarting, gave up, its
 // restarts and release, a graceful replacement under way) and the
 // service-wide counts and rolling-restart marks.
+import type { LeReader } from './le-fields.js'
 
 /** Version 5: the instance count at 720, then each instance's pid (64 int32 at 728) and start ticks (64 uint64 at 984). */
 const INSTANCES_AT = 720
@@ -71,27 +72,27 @@ export interface InstancesSummary {
 }
 
 /** The instances of a version 5 or 6 record (undefined when it names none: a one-shot record). */
-export function decodeInstances(buf: Buffer, version: number, ticks: (o: number) => number | undefined): InstanceState[] | undefined {
+export function decodeInstances(r: LeReader, version: number, ticks: (o: number) => number | undefined): InstanceState[] | undefined {
   if (version < 5) return undefined
-  const n = buf.readUInt32LE(INSTANCES_AT)
+  const n = r.u32(INSTANCES_AT)
   if (n < 1 || n > STATE_INSTANCES_MAX) return undefined
   const out: InstanceState[] = []
   for (let i = 0; i < n; i++) {
-    const pid = buf.readInt32LE(INSTANCE_PIDS_AT + 4 * i)
+    const pid = r.i32(INSTANCE_PIDS_AT + 4 * i)
     const base: InstanceState = pid > 0 ? { index: i, pid, startTicks: ticks(INSTANCE_TICKS_AT + 8 * i) } : { index: i }
-    out.push(version >= 6 ? { ...base, ...decodeLife(buf, i, pid > 0) } : base)
+    out.push(version >= 6 ? { ...base, ...decodeLife(r, i, pid > 0) } : base)
   }
   return out
 }
 
-function decodeLife(buf: Buffer, i: number, up: boolean): Partial<InstanceState> {
-  const flags = buf.readUInt32LE(V6.flags + 4 * i)
+function decodeLife(r: LeReader, i: number, up: boolean): Partial<InstanceState> {
+  const flags = r.u32(V6.flags + 4 * i)
   const pidAt = (o: number) => {
-    const p = buf.readInt32LE(o + 4 * i)
+    const p = r.i32(o + 4 * i)
     return p > 0 ? p : undefined
   }
   const timeAt = (o: number) => {
-    const t = Number(buf.readBigInt64LE(o + 8 * i))
+    const t = Number(r.i64(o + 8 * i))
     return t > 0 ? t : undefined
   }
   const phase: InstancePhase =
@@ -99,9 +100,9 @@ function decodeLife(buf: Buffer, i: number, up: boolean): Partial<InstanceState>
   return {
     phase,
     ready: phase === 'up' && (flags & F_READY) !== 0,
-    restarts: buf.readUInt32LE(V6.restarts + 4 * i),
-    release: buf.readUInt32LE(V6.release + 4 * i),
-    memoryRestarts: buf.readUInt32LE(V6.memoryRestarts + 4 * i),
+    restarts: r.u32(V6.restarts + 4 * i),
+    release: r.u32(V6.release + 4 * i),
+    memoryRestarts: r.u32(V6.memoryRestarts + 4 * i),
     startedAt: phase === 'up' ? timeAt(V6.startedMs) : undefined,
     restartAt: phase === 'restarting' ? timeAt(V6.restartAtMs) : undefined,
     nextPid: (flags & F_REPLACING) !== 0 ? pidAt(V6.nextPids) : undefined,
@@ -110,16 +111,16 @@ function decodeLife(buf: Buffer, i: number, up: boolean): Partial<InstanceState>
 }
 
 /** The service-wide instance fields of a version 6 record (undefined before). */
-export function decodeInstancesSummary(buf: Buffer, version: number): InstancesSummary | undefined {
+export function decodeInstancesSummary(r: LeReader, version: number): InstancesSummary | undefined {
   if (version < 6) return undefined
-  const limit = buf.readBigUInt64LE(V6.memoryLimit)
+  const limit = r.u64(V6.memoryLimit)
   const at = (o: number) => {
-    const v = buf.readUInt32LE(o)
+    const v = r.u32(o)
     return v < STATE_INSTANCES_MAX ? v : undefined
   }
   return {
-    up: buf.readUInt32LE(V6.up),
-    ready: buf.readUInt32LE(V6.ready),
+    up: r.u32(V6.up),
+    ready: r.u32(V6.ready),
     memoryLimitBytes: limit > 0n && limit <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(limit) : undefined,
     rollingAt: at(V6.rollInstance),
     rollStoppedAt: at(V6.rollStoppedAt),

@@ -1,4 +1,5 @@
 // Encodes the plan the helper reads from fd 3 (layout: native/protocol.h).
+import { LeWriter } from '../files/le-fields.js'
 import { native } from '../native.js'
 import type { Launch } from '../options/resolve.js'
 import type { RespawnPolicy } from '../options/respawn.js'
@@ -107,40 +108,6 @@ export function launchPlan(launch: Launch, how: { hasLock: boolean; dryRun?: boo
   }
 }
 
-/**
- * Little-endian fields, in order, into a buffer, through a DataView: a
- * launch's first plan then costs no cold Buffer method (each write*LE and
- * concat is compiled on its first call, ~0.1 ms apiece here). Each field
- * is range-checked as Buffer's writers check it.
- */
-class Fields {
-  private readonly view: DataView
-  constructor(
-    buf: Buffer,
-    public at: number,
-  ) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  }
-  u8(v: number): void {
-    this.view.setUint8(this.at, v)
-    this.at += 1
-  }
-  u32(v: number): void {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`plan field at ${this.at}: ${v} is not a 32-bit unsigned integer`)
-    this.view.setUint32(this.at, v, true)
-    this.at += 4
-  }
-  i64(v: number): void {
-    this.view.setBigInt64(this.at, BigInt(v), true)
-    this.at += 8
-  }
-  u64(v: number): void {
-    if (v < 0) throw new RangeError(`plan field at ${this.at}: ${v} is negative`)
-    this.view.setBigUint64(this.at, BigInt(v), true)
-    this.at += 8
-  }
-}
-
 export function encodePlan(plan: Plan): Buffer {
   const c = native().constants
   const run = plan.run === undefined ? [] : [plan.run.readyName ?? '', plan.run.notifySocket ?? '']
@@ -174,7 +141,7 @@ export function encodePlan(plan: Plan): Buffer {
   const headSize = c.PLAN_HEADER_SIZE + groups.length * 8
   const respawnSize = plan.respawn ? c.RESPAWN_PLAN_SIZE : 0
   const out = Buffer.alloc(headSize + respawnSize + stringsLen)
-  const f = new Fields(out, 0)
+  const f = new LeWriter(out)
   f.u32(c.ND_PLAN_MAGIC)
   f.u32(c.ND_PLAN_VERSION)
   f.u32(flags)
@@ -192,7 +159,7 @@ export function encodePlan(plan: Plan): Buffer {
   f.u32(plan.nsockets ?? 0)
   if (f.at !== c.PLAN_HEADER_SIZE) throw new Error(`plan header is ${f.at} bytes, the helper expects ${c.PLAN_HEADER_SIZE}`)
   for (const g of groups) f.i64(g)
-  if (plan.respawn) encodeRespawn(new Fields(out, headSize), plan.respawn, plan.instances ?? 0, plan.maxMemoryBytes ?? 0, c.RESPAWN_PLAN_SIZE)
+  if (plan.respawn) encodeRespawn(new LeWriter(out, headSize), plan.respawn, plan.instances ?? 0, plan.maxMemoryBytes ?? 0, c.RESPAWN_PLAN_SIZE)
   let o = headSize + respawnSize
   strings.forEach((x, i) => {
     if (typeof x === 'string') out.write(x, o, 'utf8')
@@ -203,7 +170,7 @@ export function encodePlan(plan: Plan): Buffer {
 }
 
 /** struct nd_respawn_plan (native/protocol.h), at f (zeroed). */
-function encodeRespawn(f: Fields, r: RespawnPolicy, instances: number, maxMemoryBytes: number, size: number): void {
+function encodeRespawn(f: LeWriter, r: RespawnPolicy, instances: number, maxMemoryBytes: number, size: number): void {
   const start = f.at
   f.u32(r.mode === 'always' ? 2 : 1)
   f.u32(r.delayMs)

@@ -2,6 +2,7 @@
 // the pipe), never by blocking a thread, until the helper closes the pipe.
 import { closeSync, readSync } from 'node:fs'
 import { stageError } from '../errors.js'
+import { LeReader } from '../files/le-fields.js'
 import { native } from '../native.js'
 
 export interface StatusRecord {
@@ -31,16 +32,15 @@ function syscallName(id: number, stage: { syscall: string }): string {
 
 export function decodeRecords(buf: Buffer): StatusRecord[] {
   const size = native().constants.RECORD_SIZE
-  // (a DataView: Buffer's read*LE methods are each compiled on a launch's first records)
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  const r = new LeReader(buf)
   const out: StatusRecord[] = []
   for (let o = 0; o + size <= buf.length; o += size) {
-    const s = stageById(view.getUint16(o, true))
+    const s = stageById(r.u16(o))
     out.push({
       stage: s.name,
-      syscall: syscallName(view.getUint16(o + 2, true), s),
-      err: view.getInt32(o + 4, true),
-      value: Number(view.getBigInt64(o + 8, true)),
+      syscall: syscallName(r.u16(o + 2), s),
+      err: r.i32(o + 4),
+      value: Number(r.i64(o + 8)),
     })
   }
   return out
