@@ -58,7 +58,8 @@ export async function run(args: string[]): Promise<number> {
     timeout: { type: 'string' },
   })
   const { pidFile } = resolveTarget(values, positionals, rest) as { pidFile: string }
-  let signal: number | NodeJS.Signals = 'SIGTERM'
+  // (none given: stop()'s SIGTERM, looked up only when there is something to signal)
+  let signal: number | undefined
   if (values.signal !== undefined) {
     try {
       signal = resolveSignal(values.signal).num

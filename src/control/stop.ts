@@ -118,11 +118,15 @@ async function exitedMeanwhile(pidFile: string, pid: number, lock: LockRef, stag
  * when the pid file is unusable or the daemon cannot be confirmed or signalled.
  */
 export async function stop(pidFile: string, options: StopOptions = {}): Promise<StopResult> {
-  const sig = resolveSignal(options.signal ?? 'SIGTERM')
+  // A signal given is checked at once, running or not; the default one is
+  // looked up only when there may be something to signal (Node's signal
+  // numbers are node:os, which a stop of a stopped service never loads).
+  const given = options.signal === undefined ? undefined : resolveSignal(options.signal)
   const timeoutMs = checkDurationMs('timeoutMs', options.timeoutMs, DEFAULT_STOP_TIMEOUT_MS, { whole: false })
   const stage: Stage = 'stop'
   const s = await settledState(pidFile, stage, Math.max(timeoutMs, 1000))
   if (s.kind === 'absent') return { wasRunning: false, escalated: false, message: `not running (no pid file ${pidFile})` }
+  const sig = given ?? resolveSignal('SIGTERM')
   if (s.kind === 'free') {
     const ended = await stopSurvivors(s.path, s.pid, s.lock, sig, options.timeoutMs, stage)
     if (ended !== undefined) return ended
