@@ -8,8 +8,9 @@ import { DaemonizeError } from '../errors.js'
 import { euid } from '../files/checks.js'
 import { escapeControls } from '../escape.js'
 import { native } from '../native.js'
-import { terminalHasColour, terminalOutput } from '../logs/terminal.js'
-import { followLog, LOG_WINDOW, openLogForReading, readLastLines } from '../logs/read.js'
+import { logFollow } from '../logs/follow-part.js'
+import { terminalView } from '../logs/terminal-part.js'
+import { LOG_WINDOW, openLogForReading, readLastLines } from '../logs/read.js'
 import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import { findSpec, noSuchName } from '../names/spec.js'
 import { resolveCredentials } from '../options/user.js'
@@ -70,7 +71,7 @@ export async function run(args: string[]): Promise<number> {
     throw new DaemonizeError(`${name} has no log file (it was started with --log-file /dev/null)`, { stage: 'log', code: 'ENOENT', path: spec.specPath })
   }
 
-  const out: Output = native().isatty(1) ? terminalOutput(terminalHasColour(), printOut) : { write: printBytes, end: () => {} }
+  const out: Output = native().isatty(1) ? terminalView().terminalOutput(terminalView().terminalHasColour(), printOut) : { write: printBytes, end: () => {} }
   if (values.follow !== true) return show(path, name, lines, undefined, out, serviceUid(spec.options))
   // Before anything is printed: a Ctrl-C as soon as the first lines show must end it cleanly.
   // (An AbortController only here: without --follow nothing waits, and Node loads its abort
@@ -130,7 +131,7 @@ async function show(path: string, name: string, lines: number, signal: AbortSign
     out.end()
     return EXIT_OK
   }
-  await followLog(path, log === undefined ? undefined : { log, offset }, out.write, signal, {
+  await logFollow().followLog(path, log === undefined ? undefined : { log, offset }, out.write, signal, {
     note: (m) => printErr(`node-daemonize logs: ${escapeControls(m)}`),
     stopped: stdoutGone,
     owner,
