@@ -328,11 +328,18 @@ const [pinoBuild, dispatcherBuild, commandsBuild] = await Promise.all([
   }),
 ])
 
-/** A file that uses import.meta.url gets it from its own __filename (every file is in dist/). */
+/**
+ * A file that uses import.meta.url gets it from its own __filename (every
+ * file is in dist/). Node's builtins are taken with process.getBuiltinModule
+ * (Node >= 20.16; package.json asks for 20.19): the same objects require()
+ * returns, without the public loader's ES module facade that each builtin
+ * gets on its first require() (node:fs and node:path, ~0.1 ms a command here).
+ */
 function finish(file) {
   if (/\bimport\s*\(|\bimport\.meta\b/.test(file.text)) throw new Error(`${file.path}: an ES module construct is left in the CommonJS output`)
-  const banner = file.text.includes('__ndImportMetaUrl') ? "var __ndImportMetaUrl=require('node:url').pathToFileURL(__filename).href;" : ''
-  return { path: file.path, contents: Buffer.from(banner + file.text) }
+  const banner = file.text.includes('__ndImportMetaUrl') ? "var __ndImportMetaUrl=process.getBuiltinModule('node:url').pathToFileURL(__filename).href;" : ''
+  const text = file.text.replace(/\brequire\((["'])(node:[\w/]+)\1\)/g, 'process.getBuiltinModule("$2")')
+  return { path: file.path, contents: Buffer.from(banner + text) }
 }
 
 const outputs = [...pinoBuild.outputFiles, ...dispatcherBuild.outputFiles.map(finish), ...commandsBuild.outputFiles.map(finish)]
