@@ -162,4 +162,15 @@ describe('hardening round 2 / issue 23: a command loads only what it uses', () =
     expect(r.out).toMatch(/dead: pid file .* but its lock is free/)
     expect(cliFiles(r)).toEqual([...ownBundle('status'), 'dist/cli-lazy-dead.cjs'].sort())
   })
+
+  it('issue 23, fifth pass: status of a supervised service loads the supervised view (its state in words, its instances)', async () => {
+    const env = names().env
+    await startNamed([join(fixtures, 'lifecycle-hup.js'), '--name', 'supervised', '--respawn', '--instances', '2'], env)
+    const r = await loaded(['status', 'supervised'], env)
+    expect(r.code, r.err).toBe(0)
+    expect(r.out).toMatch(/2 instances/)
+    expect(cliFiles(r)).toEqual([...ownBundle('status'), 'dist/cli-lazy-supervised.cjs'].sort())
+    const stopped = await runCli(['stop', 'supervised'], env)
+    expect(stopped.code, stopped.err).toBe(0)
+  })
 })

@@ -3,7 +3,7 @@
 // file, never takes its lock.
 import { DaemonizeError } from '../errors.js'
 import { status } from '../control/status.js'
-import { instanceLines } from '../control/instances-status.js'
+import { supervisedView } from '../control/supervised-view-part.js'
 import { parseCommandLine, printOut } from './args.js'
 import { resolveTarget } from './target.js'
 
@@ -77,7 +77,7 @@ export async function run(args: string[]): Promise<number> {
     printOut(name === undefined ? s.message : `${name}: ${s.message}`)
     // With --instances, while the supervisor runs: a line per instance.
     const list = s.supervisor?.instances
-    if (s.code === 0 && list !== undefined && list.length > 1) printOut(instanceLines(list).join('\n'))
+    if (s.code === 0 && list !== undefined && list.length > 1) printOut(supervisedView().instanceLines(list).join('\n'))
   }
   return s.code
 }

@@ -12,8 +12,8 @@ import { native } from '../native.js'
 import { processHoldsFile, type LockHolder } from '../proc/lock-holders.js'
 import { inspectPidFile, type LockRef, type PidFileState } from '../files/pidfile-inspect.js'
 import type { SupervisorState } from '../files/state-file.js'
-import { describeEnd, describeRunning, supervisorStatus, type SupervisorStatus } from './supervisor-status.js'
-import { instancesUp } from './instances-status.js'
+import type { SupervisorStatus } from './supervisor-status.js'
+import { supervisedView } from './supervised-view-part.js'
 import { launchRecord, supervisorRecord } from '../files/launch-record.js'
 import { deadService } from './dead-service-part.js'
 import type { Survivors } from './survivors.js'
@@ -58,7 +58,7 @@ export function status(pidFile: string): DaemonStatus {
     let sup: SupervisorStatus | undefined
     try {
       const st = supervisorRecord(s.path, s.pid)
-      sup = st === undefined ? undefined : supervisorStatus(st, Date.now(), true)
+      sup = st === undefined ? undefined : supervisedView().supervisorStatus(st, Date.now(), true)
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)
       return { state: 'unknown', code: 4, pid: s.pid ?? undefined, pidFile, message: `status unknown: ${message}` }
@@ -172,6 +172,7 @@ function heldElsewhere(pidFile: string, pid: number, lock: LockRef): DaemonStatu
 
 /** status of a service under a supervisor: the lock says whether the supervisor lives, its state file the rest. */
 function supervisedStatus(pidFile: string, held: boolean, sup: SupervisorStatus, pid: number | null): DaemonStatus {
+  const { describeEnd, describeRunning, instancesUp } = supervisedView()
   const base = { pid: sup.pid, pidFile, supervisor: sup }
   if (held) {
     const n = instancesUp(sup.instances)
