@@ -256,6 +256,7 @@ const syncParts = {
   'options/listen-given-part.ts': { fn: 'listenGiven', part: 'options/listen-given.ts', bundle: 'cli-lazy-listen' },
   'launch/sockets-open-part.ts': { fn: 'socketsOpen', part: 'launch/sockets-open.ts', bundle: 'cli-lazy-sockets' },
   'proc/cpu-limit-part.ts': { fn: 'cpuLimit', part: 'proc/cpu-limit.ts', bundle: 'cli-lazy-cpu' },
+  'control/stop-found-part.ts': { fn: 'stopFoundPart', part: 'control/stop-found.ts', bundle: 'cli-lazy-stop' },
   'control/supervised-view-part.ts': { fn: 'supervisedView', part: 'control/supervised-view.ts', bundle: 'cli-lazy-supervised' },
   'logs/follow-part.ts': { fn: 'logFollow', part: 'logs/follow.ts', bundle: 'cli-lazy-follow' },
   'logs/terminal-part.ts': { fn: 'terminalView', part: 'logs/terminal.ts', bundle: 'cli-lazy-terminal' },

@@ -173,4 +173,13 @@ describe('hardening round 2 / issue 23: a command loads only what it uses', () =
     const stopped = await runCli(['stop', 'supervised'], env)
     expect(stopped.code, stopped.err).toBe(0)
   })
+
+  it('issue 23, fifth pass: a stop that finds its daemon running loads the stop part (signal, wait, remove the files)', async () => {
+    const env = names().env
+    await startNamed([join(fixtures, 'lifecycle-hup.js'), '--name', 'tostop'], env)
+    const r = await loaded(['stop', 'tostop'], env)
+    expect(r.code, r.err).toBe(0)
+    expect(r.out).toMatch(/stopped pid \d+ with SIGTERM/)
+    expect(cliFiles(r)).toEqual([...ownBundle('stop'), 'dist/cli-lazy-stop.cjs'].sort())
+  })
 })
