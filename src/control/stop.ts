@@ -45,7 +45,7 @@ export async function stop(pidFile: string, options: StopOptions = {}): Promise<
   // A signal given is checked at once, running or not; the default one is
   // looked up only when there may be something to signal (Node's signal
   // numbers are node:os, which a stop of a stopped service never loads).
-  const given = options.signal === undefined ? undefined : resolveSignal(options.signal)
+  const given = options.signal === undefined || options.signal === null ? undefined : resolveSignal(options.signal)
   const timeoutMs = checkDurationMs('timeoutMs', options.timeoutMs, DEFAULT_STOP_TIMEOUT_MS, { whole: false })
   const stage: Stage = 'stop'
   const s = await settledState(pidFile, stage, Math.max(timeoutMs, 1000))

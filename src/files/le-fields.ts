@@ -2,8 +2,9 @@
 // state file, the helper's plan and records), through a DataView: V8's own
 // builtins, where Buffer's read*LE and write*LE methods are JavaScript that
 // a command compiles on its first call of each (~0.1 ms apiece here, for a
-// status or a start that touches one record). Each reader and writer checks
-// its range as Buffer's do (a DataView throws a RangeError past the end).
+// status or a start that touches one record). A read or write past the end
+// throws a RangeError, as Buffer's do; each writer also refuses a value its
+// field cannot hold (a fraction too, which Buffer's would truncate).
 
 /** Fields read from `buf`, at byte offsets. */
 export class LeReader {
@@ -54,13 +55,16 @@ export class LeWriter {
   }
   /** A signed 64-bit field (BigInt(v) refuses a fraction). */
   i64(v: number | bigint): void {
-    this.view.setBigInt64(this.at, BigInt(v), true)
+    const b = BigInt(v)
+    if (b < -(2n ** 63n) || b >= 2n ** 63n) throw new RangeError(`field at ${this.at}: ${v} is not a 64-bit integer`)
+    this.view.setBigInt64(this.at, b, true)
     this.at += 8
   }
-  /** An unsigned 64-bit field: never negative. */
+  /** An unsigned 64-bit field. */
   u64(v: number | bigint): void {
-    if (v < 0) throw new RangeError(`field at ${this.at}: ${v} is negative`)
-    this.view.setBigUint64(this.at, BigInt(v), true)
+    const b = BigInt(v)
+    if (b < 0n || b >= 2n ** 64n) throw new RangeError(`field at ${this.at}: ${v} is not a 64-bit unsigned integer`)
+    this.view.setBigUint64(this.at, b, true)
     this.at += 8
   }
   /** Move to byte `at`, for the fields that follow. */

@@ -305,12 +305,12 @@ function checkStateFile(st: { isFile(): boolean; isDirectory?(): boolean; nlink:
 
 const TORN = Symbol('torn')
 
-/** Is this read (from offset 0) a whole one-shot record? */
+/** Is this read (from offset 0) a whole one-shot record, valid as decodeState() would take it (its state one of ours)? */
 function oneShotRecord(buf: Buffer): boolean {
   const size = buf.length >= 8 ? SIZES[new LeReader(buf).u32(4)] : undefined
   if (size === undefined || buf.length < size) return false
   const r = new LeReader(buf.subarray(0, size))
-  return wholeRecord(r) !== undefined && (r.u32(28) & STATE_F_ONE_SHOT) !== 0
+  return wholeRecord(r) !== undefined && STATES[r.u32(24)] !== undefined && (r.u32(28) & STATE_F_ONE_SHOT) !== 0
 }
 
 /** One read of a state file (got bytes from offset 0): its record, undefined when empty, TORN when it must be read again. */

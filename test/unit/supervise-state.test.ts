@@ -6,7 +6,7 @@
 import { chmodSync, symlinkSync, writeFileSync, linkSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { decodeState, readSupervisorState, STATE_SIZE } from '../../src/files/state-file.js'
+import { decodeState, readSupervisorState, STATE_F_ONE_SHOT, STATE_SIZE } from '../../src/files/state-file.js'
 import { cleanUpScratchDirs, scratchDir } from '../helpers/scratch.js'
 
 cleanUpScratchDirs()
@@ -252,5 +252,22 @@ describe('readSupervisorState', () => {
     const junk = join(dir, 'junk.state')
     writeFileSync(junk, 'x'.repeat(200), { mode: 0o644 })
     expect(() => readSupervisorState(junk, me)).toThrow(/does not hold a supervisor state record/)
+  })
+
+  // Issue 23, fifth pass (and its review): status and stop ask for a
+  // supervisor's record only, and a whole one-shot record is answered from
+  // its header without decoding the rest. What decodeState refuses must
+  // still be refused: a torn record, one whose state is not ours.
+  it('supervisedOnly: nothing for a whole one-shot record, the record otherwise, and a broken one-shot record still refused', () => {
+    const p = join(dir, 'c.pid.state')
+    writeFileSync(p, record({ flags: STATE_F_ONE_SHOT }), { mode: 0o644 })
+    expect(readSupervisorState(p, me, { supervisedOnly: true })).toBeUndefined()
+    expect(readSupervisorState(p, me)?.oneShot).toBe(true)
+    writeFileSync(p, record())
+    expect(readSupervisorState(p, me, { supervisedOnly: true })).toMatchObject({ supervisorPid: 1234, oneShot: false })
+    writeFileSync(p, record({ flags: STATE_F_ONE_SHOT, state: 99 }))
+    expect(() => readSupervisorState(p, me, { supervisedOnly: true })).toThrow(/does not hold a supervisor state record/)
+    writeFileSync(p, record({ flags: STATE_F_ONE_SHOT, seqEnd: 8n }))
+    expect(() => readSupervisorState(p, me, { supervisedOnly: true })).toThrow(/does not hold a supervisor state record/)
   })
 })
