@@ -24,13 +24,18 @@
 //                          has a compile cache (not on Node 20)
 //   dist/cli-pino.cjs      pino in one CommonJS file, required only when the
 //                          launcher writes a log line (stage lines in --log-file)
+//   dist/cli-lazy-<part>.cjs
+//                          code only a rarer way through a command uses (a
+//                          launch with a pid file, a dead service, a failed
+//                          launch, sockets, ...), required on its first use
+//                          (syncParts below)
 // Each command thus loads and compiles only what it uses: `status` never
 // parses the unit writer, the list table or the launcher (V8 pre-parses all
 // of a file it compiles, so one bundle made every command pay for all of
 // them). CommonJS (import() of a command becomes require()): Node 20 then
 // never sets up its ES module loader for the CLI (measured: ~10 ms more CPU
 // for the ES module layout). Loaded by a CommonJS bin/node-daemonize.js
-// (bin/package.json), and require('node:fs') in CommonJS builds no facade.
+// (bin/package.json); Node's builtins through process.getBuiltinModule (finish()).
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
@@ -222,28 +227,9 @@ export const main = (argv) => commandMain(${JSON.stringify(args.path)}, { run, u
 }
 
 /**
- * Parts of the package a command loads with import() only when it needs
- * them, each a bundle of its own (dist/cli-lazy-<name>.cjs) that the
- * commands' bundles require by that name instead of carrying it: a start
- * without a pid file then never compiles the pid file's, the leftovers'
- * and the name's code (src/launch/pidfile-parts.ts). A DaemonizeError
- * thrown there is one for `instanceof` here too (src/errors.ts).
- */
-const lazyParts = { 'pidfile-parts': { from: join(root, 'src', 'launch'), bundle: 'cli-lazy-pidfile' } }
-const lazyExternal = {
-  name: 'lazy-parts',
-  setup(b) {
-    b.onResolve({ filter: /^\.\/[\w-]+\.js$/ }, (args) => {
-      const part = lazyParts[args.path.slice(2, -3)]
-      if (args.kind !== 'dynamic-import' || part === undefined || args.resolveDir !== part.from) return undefined
-      return { path: `./${part.bundle}.cjs`, external: true }
-    })
-  },
-}
-
-/**
  * Parts the package's code reaches through a function, synchronously, on a
- * way few runs take (a dead service's leftovers, a failed launch). In the
+ * way few runs take (a launch with a pid file, a dead service's leftovers,
+ * a failed launch). In the
  * library the function returns the module, imported as any other; in the
  * CLI's bundles it requires dist/<bundle>.cjs on its first call, and the
  * bundle does not carry the part: a command that does not go that way never
@@ -251,6 +237,7 @@ const lazyExternal = {
  * Each part's loader (src/<loader>) holds `export function <fn>()`.
  */
 const syncParts = {
+  'launch/pidfile-parts-part.ts': { fn: 'pidfileParts', part: 'launch/pidfile-parts.ts', bundle: 'cli-lazy-pidfile' },
   'control/dead-service-part.ts': { fn: 'deadService', part: 'control/dead-service.ts', bundle: 'cli-lazy-dead' },
   'launch/launch-failure-part.ts': { fn: 'launchFailure', part: 'launch/launch-failure.ts', bundle: 'cli-lazy-failure' },
   'options/listen-given-part.ts': { fn: 'listenGiven', part: 'options/listen-given.ts', bundle: 'cli-lazy-listen' },
@@ -322,10 +309,9 @@ const [pinoBuild, dispatcherBuild, commandsBuild] = await Promise.all([
     ...cjs,
     entryPoints: {
       ...Object.fromEntries(dispatcherLoads.map((c) => [`cli-${c}`, direct.includes(c) ? `command-entry:${c}` : join(cliDir, `${c}.ts`)])),
-      ...Object.fromEntries(Object.entries(lazyParts).map(([file, { from, bundle }]) => [bundle, join(from, `${file}.ts`)])),
       ...Object.fromEntries(Object.values(syncParts).map(({ part, bundle }) => [bundle, join(root, 'src', part)])),
     },
-    plugins: [pinoFromBundle, commandEntries, lazyExternal, syncPartLoaders],
+    plugins: [pinoFromBundle, commandEntries, syncPartLoaders],
     external: ['./cli-pino.cjs'],
   }),
 ])

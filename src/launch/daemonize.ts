@@ -12,7 +12,8 @@ import type { DaemonizeOptions } from '../options/daemonize-options.js'
 import type { Launch } from '../options/resolve.js'
 import type { RespawnPolicy } from '../options/respawn.js'
 import type { AcquiredPidFile } from '../files/pidfile-acquire.js'
-import { LaunchFds, pidfileParts } from './launch-fds.js'
+import { LaunchFds } from './launch-fds.js'
+import { pidfileParts } from './pidfile-parts-part.js'
 import type { LogAt } from './log-file.js'
 import { encodePlan, launchPlan } from './plan.js'
 import { readHelperRecords, type StatusRecord } from './records.js'
@@ -114,7 +115,7 @@ export async function daemonize(options: DaemonizeOptions): Promise<Daemon> {
 /** daemonize() of a start already resolved (resolveStart): a restart resolves it before it stops the old daemon. */
 export async function launchStart({ launch, named }: Start): Promise<Daemon> {
   if (named === undefined) return launchDaemon(launch)
-  const { holdName, releaseName, saveNamed } = await pidfileParts()
+  const { holdName, releaseName, saveNamed } = pidfileParts()
   const hold = await holdName(named)
   try {
     const daemon = await launchDaemon(launch, hold.logAt)

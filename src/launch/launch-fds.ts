@@ -9,14 +9,10 @@ import { euid } from '../files/checks.js'
 import type { AcquiredPidFile } from '../files/pidfile-acquire.js'
 import type { Launch } from '../options/resolve.js'
 import { openLaunchLog, type LogAt } from './log-file.js'
+import { pidfileParts } from './pidfile-parts-part.js'
 import { closeListeners, openListeners, ownedListenerFds } from './sockets.js'
 
-type PidfileParts = typeof import('./pidfile-parts.js')
-
-/** The pid file's part of a launch, loaded only by a launch that has a pid file (pidfile-parts.ts). */
-export function pidfileParts(): Promise<PidfileParts> {
-  return import('./pidfile-parts.js')
-}
+type PidfileParts = ReturnType<typeof pidfileParts>
 
 export class LaunchFds {
   pidFile?: AcquiredPidFile
@@ -44,7 +40,7 @@ export class LaunchFds {
   async take(logAt: LogAt | undefined): Promise<void> {
     const { launch } = this
     if (launch.pidFile !== undefined) {
-      const parts = (this.parts = await pidfileParts())
+      const parts = (this.parts = pidfileParts())
       this.pidFile = await parts.acquirePidFileWhenSettled(launch.pidFile, parts.STARTING_WAIT_MS, parts.survivorsBlockingStart)
       const statePath = parts.statePathOf(launch.pidFile)
       this.stateFd = parts.openStateFile(statePath)
