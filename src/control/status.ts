@@ -8,7 +8,7 @@
 // service's processes that still run are named from the launch record
 // (survivors.ts) or found holding its lock (stop-holders.ts).
 import { lstatSync } from 'node:fs'
-import { native } from '../native.js'
+import { readProcText } from '../proc/identity.js'
 import { processHoldsFile, type LockHolder } from '../proc/lock-holders.js'
 import { inspectPidFile, type LockRef, type PidFileState } from '../files/pidfile-inspect.js'
 import type { SupervisorState } from '../files/state-file.js'
@@ -108,15 +108,8 @@ export function status(pidFile: string): DaemonStatus {
  * monitoring user looking at root's daemon) the held lock is all there is.
  */
 function holdsItsLock(pid: number, lock: LockRef): boolean {
-  let stat: string
-  try {
-    // (the addon's read: no exception when the process is gone, no cold readFileSync)
-    const r = native().readUntrusted(`/proc/${pid}/stat`, 4096)
-    if (r?.data === undefined) return false // no such process
-    stat = r.data.toString('utf8')
-  } catch {
-    return false
-  }
+  const stat = readProcText(`/proc/${pid}/stat`, 4096)
+  if (stat === undefined) return false // no such process
   if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return false
   try {
     return processHoldsFile(pid, lock)

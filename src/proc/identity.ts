@@ -2,6 +2,7 @@
 // group, session, start time and uids, what a recorded pid is checked
 // against before it is named or signalled; and every pid there is.
 import { readdirSync, readFileSync } from 'node:fs'
+import { native } from '../native.js'
 
 /**
  * Who a process is, from /proc/<pid>/stat and /proc/<pid>/status: what a
@@ -21,6 +22,19 @@ export interface ProcIdentity {
   /** Real, effective, saved and filesystem uid. */
   uids: [number, number, number, number]
   comm: string
+}
+
+/**
+ * A small /proc file's text (at most `max` + 1 bytes, latin1) through the
+ * addon: one call, no exception when the process is gone (`list` reads three
+ * for every running daemon, `status` one); undefined when it cannot be read.
+ */
+export function readProcText(path: string, max: number): string | undefined {
+  try {
+    return native().readUntrusted(path, max)?.data?.toString('latin1')
+  } catch {
+    return undefined
+  }
 }
 
 /** The identity of pid, or undefined when it is gone (or /proc does not show it). */

@@ -3,8 +3,7 @@
 // reports %CPU). Kernel-written files; a process gone meanwhile gives
 // undefined.
 import { closeSync } from 'node:fs'
-import { native } from '../native.js'
-import { isRecordedProcess } from './identity.js'
+import { isRecordedProcess, readProcText } from './identity.js'
 import { openIfStill, sendSignal } from './pidfd.js'
 
 /** /proc reports times in USER_HZ, which Linux fixes at 100 for user space. */
@@ -17,22 +16,9 @@ export interface ProcInfo {
   cpuPercent: number
 }
 
-/**
- * A small /proc file's text through the addon (one call, no exception when
- * the process is gone: `list` reads three for every running daemon);
- * undefined when it cannot be read.
- */
-function readProc(path: string, max: number): string | undefined {
-  try {
-    return native().readUntrusted(path, max)?.data?.toString('latin1')
-  } catch {
-    return undefined
-  }
-}
-
 export function procInfo(pid: number): ProcInfo | undefined {
-  const stat = readProc(`/proc/${pid}/stat`, 4096)
-  const uptime = stat === undefined ? undefined : readProc('/proc/uptime', 256)
+  const stat = readProcText(`/proc/${pid}/stat`, 4096)
+  const uptime = stat === undefined ? undefined : readProcText('/proc/uptime', 256)
   if (stat === undefined || uptime === undefined) return undefined
   // comm may hold spaces and parentheses: the fields start after the last ')'.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -47,7 +33,7 @@ export function procInfo(pid: number): ProcInfo | undefined {
 }
 
 function rssOf(pid: number): number | undefined {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readProc(`/proc/${pid}/status`, 16384) ?? '')
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readProcText(`/proc/${pid}/status`, 16384) ?? '')
   return m ? Number(m[1]) * 1024 : undefined
 }
 
