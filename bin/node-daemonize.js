@@ -33,12 +33,13 @@ if (process.env.NODE_COMPILE_CACHE !== undefined && process.geteuid() === 0 && r
     }
     return require(`../dist/cli-${argv[0]}.cjs`)
   }
+  // The bundle's finish(code) sets the exit code, and exits at once when
+  // nothing is left in flight (src/cli/command.ts).
+  let mod
   Promise.resolve()
-    .then(() => load().main(argv))
+    .then(() => (mod = load()).main(argv))
     .then(
-      (code) => {
-        process.exitCode = code
-      },
+      (code) => mod.finish(code),
       (err) => {
         // A bug got past main(): one line, never a stack trace; and never an
         // exception of its own (stderr may be a closed pipe too).

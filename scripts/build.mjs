@@ -209,7 +209,7 @@ for (const c of direct) {
   if (!binText.includes(`${c}: 1`)) throw new Error(`bin/node-daemonize.js does not route '${c}' to its bundle; update scripts/build.mjs or the bin`)
 }
 
-/** A direct command's entry: its module's run and usage, and main(argv) for the bin. */
+/** A direct command's entry: its module's run and usage, and main(argv) and finish(code) for the bin. */
 const commandEntries = {
   name: 'command-entries',
   setup(b) {
@@ -217,6 +217,7 @@ const commandEntries = {
     b.onLoad({ filter: /.*/, namespace: 'command-entry' }, (args) => ({
       contents: `import { run, usage } from ${JSON.stringify(join(cliDir, `${args.path}.ts`))}
 import { commandMain } from ${JSON.stringify(join(cliDir, 'command.ts'))}
+export { finish } from ${JSON.stringify(join(cliDir, 'command.ts'))}
 export { run, usage }
 export const main = (argv) => commandMain(${JSON.stringify(args.path)}, { run, usage }, argv)
 `,

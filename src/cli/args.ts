@@ -198,6 +198,11 @@ let stdoutClosed = false
 /** Whether fd's stream was ever used (touching process.stdout loads Node's streams). */
 const streamed = { 1: false, 2: false }
 
+/** Whether any output went through process.stdout/stderr (which may still hold some of it). */
+export function outputThroughStreams(): boolean {
+  return streamed[1] || streamed[2]
+}
+
 function streamOf(fd: 1 | 2): NodeJS.WriteStream {
   return fd === 1 ? process.stdout : process.stderr
 }

@@ -39,6 +39,7 @@ import { reportError, reportUsageError } from './report.js'
 import { mainUsage, version } from './help.js'
 
 export type { CommandModule } from './command.js'
+export { finish } from './command.js'
 
 const commands: Record<string, () => Promise<CommandModule>> = {
   start: () => import('./start.js'),
