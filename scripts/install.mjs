@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildNative } from './build-native.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const target = `${process.platform}-${process.arch}`
@@ -48,20 +49,8 @@ if (process.platform !== 'linux') {
   process.exit(1)
 }
 console.log(`node-daemonize: building from source (${problem})`)
-// node-gyp downloads Node's headers unless told where they are. Node's own
-// packages (the official tarballs, distribution packages with their -dev
-// headers) install them beside the binary, in <prefix>/include/node: use those,
-// so a source build works offline, unless the user's npm config names a nodedir.
-const gypArgs = ['rebuild']
-const prefix = dirname(dirname(process.execPath))
-if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi'))) {
-  gypArgs.push(`--nodedir=${prefix}`)
-}
-const gyp = spawnSync('node-gyp', gypArgs, { cwd: root, stdio: 'inherit', shell: false })
-if (gyp.error || gyp.status !== 0) {
-  console.error(
-    `node-daemonize: the source build failed (${gyp.error?.message ?? `node-gyp exited with ${gyp.status}`}); ` +
-      'it needs node-gyp, a C/C++ compiler, make and python3',
-  )
+const failed = buildNative(root, { keepGlibc: checkout })
+if (failed !== undefined) {
+  console.error(`node-daemonize: the source build failed (${failed}); it needs node-gyp, a C/C++ compiler, make and python3`)
   process.exit(1)
 }

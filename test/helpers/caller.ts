@@ -18,8 +18,9 @@ export interface CallerResult {
   output: string
 }
 
-export function runCaller(options: DaemonizeOptions, how: { hostile?: boolean; prefix?: string[] } = {}): CallerResult {
-  const cmd = [process.execPath, join(fixtures, 'caller-launch.mjs'), JSON.stringify(options)]
+export function runCaller(options: DaemonizeOptions, how: { hostile?: boolean; prefix?: string[]; caller?: string } = {}): CallerResult {
+  // `caller`: another copy of caller-launch.mjs (in a copy of the package).
+  const cmd = [process.execPath, how.caller ?? join(fixtures, 'caller-launch.mjs'), JSON.stringify(options)]
   const full = [...(how.prefix ?? []), ...(how.hostile ? ['python3', join(fixtures, 'hostile-launch.py')] : []), ...cmd]
   const r = spawnSync(full[0], full.slice(1), { encoding: 'utf8', timeout: 60_000 })
   const output = `${r.stdout}${r.stderr}`
