@@ -15,7 +15,7 @@
 //   helperUp  helper exec'd -> its main() (first fcntl: static-pie start-up)
 //   setsid    main -> setsid (reading the plan)
 //   toFork    setsid -> fork (clone) entered
-//   fork      fork entered -> the daemon runs (child's clone returns)
+//   fork      fork entered -> the daemon runs (child's clone or fork returns)
 //   daemon    daemon runs -> its execve entered (the daemon's checklist)
 //   exec      execve entered -> exec done (sched_process_exec)
 //   helperOut daemon exec'd -> helper exit_group (EOF on the record pipe, forward, exit)
@@ -38,6 +38,9 @@ const EVENTS = [
   'syscalls:sys_exit_clone3',
   'syscalls:sys_enter_clone',
   'syscalls:sys_exit_clone',
+  // musl's fork() is the fork syscall where the architecture has one (x86-64); glibc's is clone.
+  'syscalls:sys_enter_fork',
+  'syscalls:sys_exit_fork',
   'syscalls:sys_enter_execve',
   'sched:sched_process_exec',
   'syscalls:sys_enter_fcntl',
@@ -109,8 +112,8 @@ function phases(events, callerPid) {
     const helper = hExec.pid
     const main = find((e) => e.pid === helper && e.ev === 'sys_enter_fcntl' && e.t > hExec.t)
     const setsid = find((e) => e.pid === helper && e.ev === 'sys_enter_setsid')
-    const fork = find((e) => e.pid === helper && e.ev === 'sys_enter_clone')
-    const forkChild = find((e) => e.pid !== helper && e.pid !== callerPid && e.ev === 'sys_exit_clone' && e.args.trim() === '0x0')
+    const fork = find((e) => e.pid === helper && (e.ev === 'sys_enter_clone' || e.ev === 'sys_enter_fork'))
+    const forkChild = find((e) => e.pid !== helper && e.pid !== callerPid && (e.ev === 'sys_exit_clone' || e.ev === 'sys_exit_fork') && e.args.trim() === '0x0')
     if (!main || !setsid || !fork || !forkChild) continue
     const daemon = forkChild.pid
     const dExecve = find((e) => e.pid === daemon && e.ev === 'sys_enter_execve')
