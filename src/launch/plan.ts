@@ -112,9 +112,8 @@ export function encodePlan(plan: Plan): Buffer {
   const c = native().constants
   const run = plan.run === undefined ? [] : [plan.run.readyName ?? '', plan.run.notifySocket ?? '']
   const strings = [plan.cwd, plan.execPath, ...plan.checks, ...plan.argv, ...plan.env, ...run]
-  // Each string as UTF-8 and a NUL (the buffer is zeroed); a Buffer goes through byte for byte.
-  const sizes = strings.map((x) => (typeof x === 'string' ? Buffer.byteLength(x, 'utf8') : x.length) + 1)
-  const stringsLen = sizes.reduce((n, b) => n + b, 0)
+  const blob = stringBlob(strings)
+  const stringsLen = blob.length
   const groups = plan.ids?.groups ?? []
 
   let flags = 0
@@ -160,13 +159,23 @@ export function encodePlan(plan: Plan): Buffer {
   if (f.at !== c.PLAN_HEADER_SIZE) throw new Error(`plan header is ${f.at} bytes, the helper expects ${c.PLAN_HEADER_SIZE}`)
   for (const g of groups) f.i64(g)
   if (plan.respawn) encodeRespawn(new LeWriter(out, headSize), plan.respawn, plan.instances ?? 0, plan.maxMemoryBytes ?? 0, c.RESPAWN_PLAN_SIZE)
-  let o = headSize + respawnSize
-  strings.forEach((x, i) => {
-    if (typeof x === 'string') out.write(x, o, 'utf8')
-    else out.set(x, o)
-    o += sizes[i]
-  })
+  out.set(blob, headSize + respawnSize)
   return out
+}
+
+const NUL = Buffer.alloc(1)
+
+/**
+ * Each string as UTF-8 and a NUL; a Buffer goes through byte for byte. When
+ * all are strings (a Buffer is only a raw environment value), one join and
+ * one encoding: encoding each (~50) on its own costs ~0.35 ms more of a
+ * CLI start, cold code in Node's Buffer. (No string holds a NUL: the
+ * options checks refuse one.)
+ */
+function stringBlob(strings: (string | Buffer)[]): Buffer {
+  if (strings.length === 0) return Buffer.alloc(0)
+  if (strings.every((x) => typeof x === 'string')) return Buffer.from(`${strings.join('\0')}\0`, 'utf8')
+  return Buffer.concat(strings.flatMap((x) => [typeof x === 'string' ? Buffer.from(x, 'utf8') : x, NUL]))
 }
 
 /** struct nd_respawn_plan (native/protocol.h), at f (zeroed). */

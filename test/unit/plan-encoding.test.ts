@@ -78,6 +78,16 @@ describe('encodePlan', () => {
     expect(b.length).toBe(c.PLAN_HEADER_SIZE + Number(b.readBigUInt64LE(64)))
   })
 
+  it('strings only (one join, one encoding): the same NUL-terminated strings, UTF-8', () => {
+    const plain = { ...full, respawn: undefined, ids: undefined, argv: ['/usr/bin/node', '/srv/app.js', ''], env: ['A=1', 'É=\u{1F600}'] }
+    const b = encodePlan(plain)
+    const strings = b.subarray(c.PLAN_HEADER_SIZE)
+    expect(strings.length).toBe(Number(b.readBigUInt64LE(64)))
+    const want = [plain.cwd, plain.execPath, ...plain.checks, ...plain.argv, ...plain.env].map((x) => `${x}\0`).join('')
+    expect(strings.toString('utf8')).toBe(want)
+    expect(strings.at(-1)).toBe(0)
+  })
+
   it('refuses a field its C type cannot hold, as Buffer.writeUInt32LE did', () => {
     expect(() => encodePlan({ ...full, umask: -1 })).toThrow(RangeError)
     expect(() => encodePlan({ ...full, windowMs: 2 ** 32 })).toThrow(RangeError)
