@@ -33,13 +33,19 @@ if (process.env.NODE_COMPILE_CACHE !== undefined && process.geteuid() === 0 && r
     }
     return require(`../dist/cli-${argv[0]}.cjs`)
   }
-  // The bundle's finish(code) sets the exit code, and exits at once when
-  // nothing is left in flight (src/cli/command.ts).
+  // The bundle's finish(code) exits at once when nothing is left in flight
+  // (src/cli/command.ts). The exit code is set first: whatever finish does,
+  // the command's result stands (a started daemon is never reported failed).
   let mod
   Promise.resolve()
     .then(() => (mod = load()).main(argv))
     .then(
-      (code) => mod.finish(code),
+      (code) => {
+        process.exitCode = code
+        try {
+          if (typeof mod.finish === 'function') mod.finish(code)
+        } catch {}
+      },
       (err) => {
         // A bug got past main(): one line, never a stack trace; and never an
         // exception of its own (stderr may be a closed pipe too).

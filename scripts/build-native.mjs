@@ -5,13 +5,13 @@
 // prebuild serves or in a checkout (install.mjs), and by `npm run build`.
 //
 // A development checkout keeps node-gyp's own helper, linked statically
-// against glibc, beside it (build/Release/node-daemonize-helper-glibc):
+// against glibc, beside the musl one (build/Release/node-daemonize-helper-glibc):
 // test/helper-libc.test.ts starts daemons through it, so that the helper of a
 // machine without musl is tested here too.
 import { spawnSync } from 'node:child_process'
-import { existsSync, renameSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, realpathSync, renameSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { muslLink, toolchains } from './musl-link.mjs'
 
 /** Build into root/build/Release; what went wrong, or undefined. `keepGlibc`: keep node-gyp's helper as ...-glibc. */
@@ -28,31 +28,46 @@ export function buildNative(root, { keepGlibc = false } = {}) {
   }
   const gyp = spawnSync('node-gyp', gypArgs, { cwd: root, stdio: 'inherit', shell: false })
   if (gyp.error || gyp.status !== 0) return `node-gyp: ${gyp.error?.message ?? `exited with ${gyp.status}`}`
+  const why = relinkHelper(root, keepGlibc)
+  console.log(`node-daemonize: the helper is linked statically against ${why === undefined ? 'musl' : `glibc (${why})`}`)
+  return undefined
+}
 
+/**
+ * node-gyp's helper (static glibc) replaced by one linked against musl, once
+ * that one runs; undefined when it was, else why not (node-gyp's stays).
+ */
+function relinkHelper(root, keepGlibc) {
   const release = join(root, 'build', 'Release')
   const helper = join(release, 'node-daemonize-helper')
   const glibc = join(release, 'node-daemonize-helper-glibc')
   const musl = join(release, 'node-daemonize-helper-musl')
   rmSync(glibc, { force: true })
-  const tc = Object.values(toolchains).find((t) => t.arch === process.arch)
-  let linked = false
+  rmSync(musl, { force: true })
+  // A build for another architecture (npm's --arch) keeps node-gyp's helper.
+  const arch = process.env.npm_config_arch || process.arch
+  const tc = Object.values(toolchains).find((t) => t.arch === arch)
+  if (arch !== process.arch || tc === undefined) return `a build for ${arch} on ${process.arch}`
   try {
-    linked = tc !== undefined && muslLink({ ...tc, prefix: '' }, root, musl)
-  } catch (err) {
-    console.warn(`node-daemonize: the helper could not be linked against musl (${String(err.message).split('\n')[0]}): it stays linked statically against glibc`)
-  }
-  if (!linked) {
-    rmSync(musl, { force: true })
-    console.log('node-daemonize: the helper is linked statically against glibc (no musl-dev for this architecture)')
+    if (!muslLink({ ...tc, prefix: '' }, root, musl)) return 'no musl-dev for this architecture'
+    // Run by hand, the helper prints its usage and exits 2: proof that it runs.
+    const r = spawnSync(musl, [], { encoding: 'utf8' })
+    if (r.error || r.status !== 2 || !r.stderr.startsWith('usage: node-daemonize-helper')) {
+      throw new Error(`it does not run: ${r.error?.message ?? `status ${r.status}, signal ${r.signal}`}`)
+    }
+    if (keepGlibc) copyFileSync(helper, glibc)
+    // One rename: there is a helper in build/Release at every moment.
+    renameSync(musl, helper)
     return undefined
+  } catch (err) {
+    rmSync(musl, { force: true })
+    rmSync(glibc, { force: true })
+    return `the musl link failed: ${String(err.message).split('\n')[0]}`
   }
-  if (keepGlibc) renameSync(helper, glibc)
-  renameSync(musl, helper)
-  console.log('node-daemonize: the helper is linked statically against musl')
-  return undefined
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+// Run as a script (npm run build): build this package.
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..')
   const problem = buildNative(root, { keepGlibc: existsSync(join(root, '.git')) })
   if (problem !== undefined) {

@@ -1,7 +1,7 @@
 // How a CLI run ends (src/cli/command.ts finish(), issue 23): once its
 // command has resolved and nothing is left in flight, the CLI calls
 // process.exit() rather than let Node tear down its heap and the addon
-// (~0.5-1 ms of every command). Whatever is still in flight must not be
+// (~0.2-0.7 ms of a command here). Whatever is still in flight must not be
 // cut: a warning Node prints on a later tick, a timer, output a full pipe
 // could not take at once. Seen from outside, through a preload that records
 // the call (test/fixtures/exit-probe.cjs).

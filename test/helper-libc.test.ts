@@ -6,9 +6,10 @@
 // from a copy of the package whose helper it is. Where there is no such file
 // the build's helper must be the glibc one itself, so that the suite tested it.
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
+import { isMusl } from '../src/native.js'
 import { execShim, fixtures, root, runCaller } from './helpers/caller.js'
 import { cleanUpDaemons, track } from './helpers/daemons.js'
 import { untilLine } from './helpers/files.js'
@@ -44,14 +45,18 @@ function packageWith(helper: string): string {
   return pkg
 }
 
-describe('the helper linked against either libc', () => {
-  it('the build made a musl helper and kept the glibc one, or its helper is the glibc one', () => {
-    const helper = join(release, 'node-daemonize-helper')
+const builtHelper = join(release, 'node-daemonize-helper')
+
+// A run on the prebuilds alone (test/helpers/global-setup.ts) has no source build to look at.
+describe.runIf(existsSync(builtHelper))('the helper linked against either libc', () => {
+  it('the build made a musl helper and kept the glibc one, or its helper is the C library node-gyp linked', () => {
     if (existsSync(glibcHelper)) {
       expect(linksGlibc(glibcHelper)).toBe(true)
-      expect(linksGlibc(helper)).toBe(false)
+      expect(linksGlibc(builtHelper)).toBe(false)
     } else {
-      expect(linksGlibc(helper)).toBe(true)
+      // No musl-dev (or a musl system, where node-gyp's own helper is musl):
+      // the rest of the suite ran node-gyp's helper.
+      expect(linksGlibc(builtHelper)).toBe(!isMusl())
     }
   })
 
@@ -104,6 +109,8 @@ describe('the helper linked against either libc', () => {
       const s = JSON.parse(start.stdout) as { pid: number; supervisorPid: number }
       track(s.supervisorPid)
       track(s.pid)
+      // The supervisor is the helper: the glibc one, from the copy.
+      expect(readlinkSync(`/proc/${s.supervisorPid}/exe`)).toBe(join(pkg, 'build', 'Release', 'node-daemonize-helper'))
       const status = () => JSON.parse(cli(['status', '--pid-file', pidFile, '--json']).stdout) as { state: string; supervisor?: { daemonPid: number } }
       await until('the first daemon to be up', () => status().supervisor?.daemonPid === s.pid)
       process.kill(s.pid, 'SIGKILL')

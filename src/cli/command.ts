@@ -74,10 +74,12 @@ export function commandMain(command: string, mod: CommandModule, argv: string[])
 /**
  * The end of a CLI run, once its command resolved to `code`. With nothing
  * left in flight Node would end at once anyway, but only after tearing down
- * its heap and the addon (~1 ms for status, ~2 ms for start): exit instead.
- * Not while anything is: bytes a stream still holds for stdout or stderr (a
- * full pipe), a warning Node prints on a later tick, a handle, a request or
- * a timer: Node then ends the usual way, after them.
+ * its heap, its environment and the addon (~0.2-0.7 ms here, more for
+ * start): exit instead. Not while anything is: bytes a stream still holds
+ * for stdout or stderr (a full pipe), a warning Node prints on a later tick,
+ * a handle, a request or a timer: Node then ends the usual way, after them.
+ * (The addon's own fd watchers are not among the handles Node lists: every
+ * command closes its watchers before it resolves.)
  */
 export function finish(code: number): void {
   process.exitCode = code
