@@ -38,9 +38,10 @@ import { arg, emit, idleEntry, killDaemon, loadPackage, log, machineQuiet, ready
 
 const runs = Number(arg('runs', '20'))
 // The command rows differ from node -e 0 by a few ms, and one round's
-// difference here moves by ±8 ms with the host: three times the rounds
-// (~1 s each) for a median that holds from one run to the next.
-const cmdRuns = Number(arg('cmd-runs', String(runs * 3)))
+// difference here moves by ±8 ms with the host: six times the rounds
+// (~1 s each). With three times, the median of one row still moved by
+// ±1 ms between two runs minutes apart, as much as the targets' margins.
+const cmdRuns = Number(arg('cmd-runs', String(runs * 6)))
 const warm = Number(arg('warm', '2'))
 const gapMs = Number(arg('gap-ms', '50'))
 const cli = join(root, 'bin', 'node-daemonize.js')
