@@ -34,6 +34,18 @@ export function buildNative(root, { keepGlibc = false } = {}) {
 }
 
 /**
+ * Why the helper at `path` does not run here, or undefined when it does: run
+ * by hand, it prints its usage and exits 2.
+ */
+export function helperProblem(path) {
+  const r = spawnSync(path, [], { encoding: 'utf8' })
+  if (r.error || r.status !== 2 || !r.stderr.startsWith('usage: node-daemonize-helper')) {
+    return r.error?.message ?? `status ${r.status}, signal ${r.signal}`
+  }
+  return undefined
+}
+
+/**
  * node-gyp's helper (static glibc) replaced by one linked against musl, once
  * that one runs; undefined when it was, else why not (node-gyp's stays).
  */
@@ -50,11 +62,8 @@ function relinkHelper(root, keepGlibc) {
   if (arch !== process.arch || tc === undefined) return `a build for ${arch} on ${process.arch}`
   try {
     if (!muslLink({ ...tc, prefix: '' }, root, musl)) return 'no musl-dev for this architecture'
-    // Run by hand, the helper prints its usage and exits 2: proof that it runs.
-    const r = spawnSync(musl, [], { encoding: 'utf8' })
-    if (r.error || r.status !== 2 || !r.stderr.startsWith('usage: node-daemonize-helper')) {
-      throw new Error(`it does not run: ${r.error?.message ?? `status ${r.status}, signal ${r.signal}`}`)
-    }
+    const broken = helperProblem(musl)
+    if (broken !== undefined) throw new Error(`it does not run: ${broken}`)
     if (keepGlibc) copyFileSync(helper, glibc)
     // One rename: there is a helper in build/Release at every moment.
     renameSync(musl, helper)

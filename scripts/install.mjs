@@ -5,12 +5,11 @@
 // (which npm provides to install scripts; a C/C++ compiler, make and python3
 // are needed then). Skipping this script (--ignore-scripts) is fine wherever
 // the prebuild serves: the loader finds it by itself.
-import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { buildNative } from './build-native.mjs'
+import { buildNative, helperProblem } from './build-native.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const target = `${process.platform}-${process.arch}`
@@ -27,12 +26,8 @@ async function prebuildProblem() {
   } catch (e) {
     return `the prebuilt addon does not load: ${String(e.message).split('\n')[0]}`
   }
-  // Run by hand, the helper prints its usage and exits 2: proof that it runs.
-  const r = spawnSync(join(dir, 'node-daemonize-helper'), [], { encoding: 'utf8' })
-  if (r.error || r.status !== 2 || !r.stderr.startsWith('usage: node-daemonize-helper')) {
-    return `the prebuilt helper does not run: ${r.error?.message ?? `status ${r.status}, signal ${r.signal}`}`
-  }
-  return undefined
+  const broken = helperProblem(join(dir, 'node-daemonize-helper'))
+  return broken === undefined ? undefined : `the prebuilt helper does not run: ${broken}`
 }
 
 // A development checkout builds from source: its tests run on build/Release,
