@@ -19,6 +19,7 @@
         "native/addon/procfd.cc",
         "native/addon/walk.cc",
         "native/addon/read.cc",
+        "native/addon/exit.cc",
         "native/fd_moves.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -2,6 +2,7 @@
 // through this module; the rest of the package never touches the addon.
 import { closeSync, existsSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
+import { addonRegistry } from './addon-registry.js'
 import { packageRoot } from './package-root.js'
 import type { NativeConstants } from './protocol.js'
 
@@ -115,6 +116,12 @@ export interface Native {
   walkDir(path: string, me: number, flags: number, between: number, last: number): unknown
   /** Whether fd is a terminal (false for a closed fd), as node:tty's isatty without loading node:tty. */
   isatty(fd: number): boolean
+  /**
+   * _exit(2) with code (0..255): the process ends at once, without Node's teardown (no exit event, no
+   * atexit handlers, no platform shutdown). Only for a CLI run whose output is all written (src/cli/command.ts).
+   * Returns false, and does nothing, when fd 0, 1 or 2 is in non-blocking mode (Node's teardown puts that back).
+   */
+  exitNow(code: number): false
   /** Blocking waitpid: only for a child known to be exiting. Ends the launch's in-flight tracking. */
   waitPid(pid: number): number
   /**
@@ -154,9 +161,7 @@ export interface Native {
  * command's start-up (issue 23).
  */
 function dlopen(path: string): Native {
-  const key = Symbol.for('node-daemonize.addons')
-  const g = globalThis as { [key]?: Map<string, Native> }
-  const addons = (g[key] ??= new Map())
+  const addons = addonRegistry()
   let addon = addons.get(path)
   if (addon === undefined) {
     const mod = { exports: {} as Native }

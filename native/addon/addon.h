@@ -19,5 +19,6 @@ void InitProtocol(Napi::Env env, Napi::Object exports);  // protocol_exports.cc:
 void InitProcFd(Napi::Env env, Napi::Object exports);    // procfd.cc: procFdStats
 void InitWalk(Napi::Env env, Napi::Object exports);      // walk.cc: walkDir
 void InitRead(Napi::Env env, Napi::Object exports);      // read.cc: readUntrusted
+void InitExit(Napi::Env env, Napi::Object exports);      // exit.cc: exitNow
 
 #endif

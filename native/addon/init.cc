@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProcFd(env, exports);
   InitWalk(env, exports);
   InitRead(env, exports);
+  InitExit(env, exports);
   return exports;
 }
 

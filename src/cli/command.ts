@@ -6,6 +6,7 @@
 import { EXIT_OK, outputThroughStreams, printErr, printOut, wantsHelp, wantsJson } from './args.js'
 import { reportFailure } from './report.js'
 import { euidIsFixed } from '../proc/euid.js'
+import { addonIfLoaded } from '../addon-registry.js'
 
 export interface CommandModule {
   usage: string
@@ -48,6 +49,7 @@ export function commandSetUp(): void {
   // `run` replaces this process): one geteuid(2) for the whole command.
   euidIsFixed()
   warningsOnOneLine()
+  watchStdioStreams()
   // The CLI's own compile cache setting: never passed on to a daemon (compile-cache.ts).
   delete process.env.NODE_COMPILE_CACHE
 }
@@ -72,21 +74,72 @@ export function commandMain(command: string, mod: CommandModule, argv: string[])
 }
 
 /**
+ * Whether process.stdin, stdout or stderr was made since commandSetUp():
+ * Node makes each on first use, and a stream may hold bytes not yet
+ * written, or have set O_NONBLOCK on a descriptor the shell shares, which
+ * Node's teardown puts back.
+ */
+let stdioStreamMade = false
+
+function watchStdioStreams(): void {
+  for (const name of ['stdin', 'stdout', 'stderr'] as const) {
+    const d = Object.getOwnPropertyDescriptor(process, name)
+    const get = d?.get
+    if (d === undefined || get === undefined || d.configurable !== true) {
+      stdioStreamMade = true // cannot be watched: taken as made
+      continue
+    }
+    Object.defineProperty(process, name, {
+      ...d,
+      get() {
+        stdioStreamMade = true
+        return get.call(process)
+      },
+    })
+  }
+}
+
+/**
+ * Whether Node writes something at its teardown that this run asked for: a
+ * profile, coverage, a trace, a report (options on the command line or in
+ * NODE_OPTIONS, NODE_V8_COVERAGE).
+ */
+function teardownWrites(): boolean {
+  if (process.env.NODE_V8_COVERAGE !== undefined) return true
+  return /prof|trace|report|coverage|snapshot|inspect/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`)
+}
+
+/**
  * The end of a CLI run, once its command resolved to `code`. With nothing
- * left in flight Node would end at once anyway, but only after tearing down
- * its heap, its environment and the addon (~0.2-0.7 ms here, more for
- * start): exit instead. Not while anything is: bytes a stream still holds
- * for stdout or stderr (a full pipe), a warning Node prints on a later tick,
- * a handle, a request or a timer: Node then ends the usual way, after them.
- * (The addon's own fd watchers are not among the handles Node lists: every
- * command closes its watchers before it resolves.)
+ * left in flight Node would end anyway, but only after its teardown: the
+ * heap, the environment, the addon, the platform's threads joined, the
+ * C++ destructors and atexit handlers (~1 ms here). Not while anything is:
+ * bytes a stream still holds for stdout or stderr (a full pipe), a warning
+ * Node prints on a later tick, a handle, a request or a timer: Node then
+ * ends the usual way, after them. (The addon's own fd watchers are not
+ * among the handles Node lists: every command closes its watchers before
+ * it resolves.)
+ *
+ * With the addon loaded already (every command but `--help` and the usage
+ * errors) it ends with _exit(2) (the addon's exitNow): every line this run
+ * printed went out with write(2), so nothing is left to flush. Not when
+ * something asked to run at exit (an 'exit' listener), when a stdio stream
+ * was made or a stdio descriptor is non-blocking, or when Node is to write
+ * a profile or coverage at its teardown: process.exit(), which does all of
+ * that.
  */
 export function finish(code: number): void {
   process.exitCode = code
   if (warned || outputThroughStreams()) return
   const busy = process.getActiveResourcesInfo()
-  if (busy.length === 0) process.exit(code)
+  if (busy.length === 0) exitNow(code)
   // Immediates only (after a garbage collection, Node queues one to run
   // N-API finalizers): look again once they have run.
   else if (busy.every((r) => r === 'Immediate')) setImmediate(finish, code)
+}
+
+function exitNow(code: number): void {
+  const addon = addonIfLoaded()
+  if (addon !== undefined && !stdioStreamMade && process.listenerCount('exit') === 0 && !teardownWrites()) addon.exitNow(code)
+  process.exit(code)
 }
