@@ -16,10 +16,13 @@
 //   setsid    main -> setsid (reading the plan)
 //   toFork    setsid -> fork (clone) entered
 //   fork      fork entered -> the daemon runs (child's clone or fork returns)
-//   daemon    daemon runs -> its execve entered (the daemon's checklist)
+//   daemon    daemon runs -> its checklist done (the handoff's sched_yield; else execve entered)
+//   handoff   sched_yield -> execve entered (the helper forwards "exec" and exits;
+//             the daemon sees it gone: docs/how-it-works.md); 0 with a start-up window
 //   exec      execve entered -> exec done (sched_process_exec)
-//   helperOut daemon exec'd -> helper exit_group (EOF on the record pipe, forward, exit)
-//   reap      helper exit_group -> caller's wait4 returns
+//   helperOut daemon exec'd -> helper exit_group (EOF on the record pipe, forward,
+//             exit); 0 after a handoff, where the helper exits first
+//   reap      the later of exec done and helper exit_group -> caller's wait4 returns
 //   resolve   wait4 returned -> end marker (records decoded, promise settled)
 //   total     start marker -> end marker
 import { spawnSync } from 'node:child_process'
@@ -44,6 +47,7 @@ const EVENTS = [
   'syscalls:sys_enter_setsid',
   'syscalls:sys_enter_exit_group',
   'syscalls:sys_exit_wait4',
+  'syscalls:sys_enter_sched_yield',
   // musl's fork() is the fork syscall where the architecture has one
   // (x86-64; arm64 has none, and perf refuses an unknown tracepoint); glibc's is clone.
   ...(process.arch === 'x64' ? ['syscalls:sys_enter_fork', 'syscalls:sys_exit_fork'] : []),
@@ -121,6 +125,8 @@ function phases(events, callerPid) {
     const hExit = find((e) => e.pid === helper && e.ev === 'sys_enter_exit_group')
     const wait = find((e) => e.pid === callerPid && e.ev === 'sys_exit_wait4')
     if (!dExecve || !dExec || !hExit || !wait) continue
+    const yielded = find((e) => e.pid === daemon && e.ev === 'sys_enter_sched_yield')
+    const handoff = yielded !== undefined && hExit.t < dExecve.t
     rows.push({
       js: memfd.t - l.start,
       addon: c3.t - memfd.t,
@@ -129,10 +135,11 @@ function phases(events, callerPid) {
       setsid: setsid.t - main.t,
       toFork: fork.t - setsid.t,
       fork: forkChild.t - fork.t,
-      daemon: dExecve.t - forkChild.t,
+      daemon: (handoff ? yielded.t : dExecve.t) - forkChild.t,
+      handoff: handoff ? dExecve.t - yielded.t : 0,
       exec: dExec.t - dExecve.t,
-      helperOut: hExit.t - dExec.t,
-      reap: wait.t - hExit.t,
+      helperOut: handoff ? 0 : hExit.t - dExec.t,
+      reap: wait.t - Math.max(hExit.t, dExec.t),
       resolve: l.end - wait.t,
       total: l.end - l.start,
     })

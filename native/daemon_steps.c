@@ -9,10 +9,13 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -34,8 +37,9 @@ _Static_assert(ND_SIGNAL_LAST == _NSIG - 1, "ND_SIGNAL_LAST is the highest signa
  * runs. Zero-initialized (bss): an initializer would put the 256 KiB of
  * gids into the file. */
 static struct {
-  int rep;       /* the daemon's record pipe */
+  int rep;       /* the daemon's record pipe; after a handoff, the caller's pipe */
   int own_group; /* a supervised generation leads its own process group (plan.h own_group) */
+  struct daemon_handoff handoff; /* {-1, -1}: none */
   /* Static: NGROUPS_MAX + 1 gids would be 256 KiB of stack. */
   gid_t groups_now[NGROUPS_MAX + 1];
 } daemon_child;
@@ -51,10 +55,12 @@ static void daemon_fail(int stage, int sys, int err, int64_t value) {
   daemon_report(stage, sys, err != 0 ? err : EIO, value);
 }
 
-void daemon_become(const struct plan *pl, pid_t helper, int rep_w, struct nd_fd_move *moves, size_t nmoves) {
+void daemon_become(const struct plan *pl, pid_t helper, int rep_w, const struct daemon_handoff *handoff, struct nd_fd_move *moves,
+                   size_t nmoves) {
   pid_t self = getpid();
   daemon_child.rep = rep_w;
   daemon_child.own_group = pl->own_group;
+  daemon_child.handoff = handoff != NULL ? *handoff : (struct daemon_handoff){-1, -1};
   if (pl->listen_pid != NULL) daemon_set_listen_pid(pl->listen_pid, self);
   daemon_close_helper_fds(pl);
   daemon_verify_session(helper, self);
@@ -84,10 +90,6 @@ void daemon_set_listen_pid(char *slot, pid_t self) {
   slot[len] = '\0';
 }
 
-/* The pid file is the helper's to write: the daemon (and whatever it
- * execs, as whatever user) must never hold a descriptor of it. And only the
- * helper may hold the caller's pipe: its EOF must mean that the helper is
- * gone, whatever the daemon is doing. */
 /* A generation under a supervisor dies with it. PR_SET_PDEATHSIG is
  * cleared by a change of credentials, so this runs after the privilege
  * drop; the parent is checked again after the prctl, since it may have died
@@ -97,6 +99,12 @@ void daemon_die_with_parent(pid_t parent) {
   if (getppid() != parent) daemon_fail(ND_STAGE_session, ND_SYS_prctl, ESRCH, parent);
 }
 
+/* The pid file is the helper's to write: the daemon (and whatever it
+ * execs, as whatever user) must never hold a descriptor of it. And the
+ * caller's pipe at fd 4 is the helper's: its EOF must mean that the helper
+ * is gone, whatever the daemon is doing. (A handoff gives the daemon a
+ * close-on-exec copy of its own, for its execve's failure: that EOF then
+ * waits for the execve too.) */
 void daemon_close_helper_fds(const struct plan *pl) {
   if (pl->h.flags & ND_PLAN_HAS_PIDFILE) close(ND_HELPER_FD_PIDFILE);
   close(ND_HELPER_FD_STATUS);
@@ -336,12 +344,42 @@ static void daemon_dry_run_exec(const struct plan *pl, pid_t self) {
   _exit(0);
 }
 
+/* Bytes the helper has not read from the record pipe yet, or -1. */
+static int daemon_records_queued(void) {
+  int queued = -1;
+  return ioctl(daemon_child.rep, FIONREAD, &queued) < 0 ? -1 : queued;
+}
+
+/* The handoff (daemon_steps.h): "exec" is written; the helper that
+ * forwards it is to be gone before the execve. Why: it sleeps on the
+ * record pipe, and a pipe's wake-up lands it on the waker's CPU, this one,
+ * where Node's start-up after the execve would hold it off for a scheduler
+ * tick or more while the caller waits for it. So first yield this CPU: the
+ * helper, woken here, reads "exec", forwards it and exits. Once it has read
+ * every record, exec; else (it runs elsewhere, or late) wait for it to be
+ * gone, its exit seen on its pidfd or, without one, its end of the record
+ * pipe closed. A helper gone before it read every record means the launch
+ * failed: no exec. From here on, records (an execve failure) go to the
+ * caller's pipe. */
+static void daemon_await_helper(void) {
+  struct daemon_handoff *h = &daemon_child.handoff;
+  sched_yield();
+  if (daemon_records_queued() != 0) {
+    struct pollfd p = {h->helper_exit >= 0 ? h->helper_exit : daemon_child.rep, h->helper_exit >= 0 ? POLLIN : 0, 0};
+    if (RETRY(poll(&p, 1, ND_EXEC_DEADLINE_MS)) <= 0 || daemon_records_queued() != 0) _exit(127);
+  }
+  close(daemon_child.rep);
+  if (h->helper_exit >= 0) close(h->helper_exit);
+  daemon_child.rep = h->caller;
+}
+
 /* "exec" is the last record before execve. If the helper is gone now, the
  * daemon exits here; from here on SIGPIPE is default again, so nothing
  * else may be written before exec except the failure below. */
 void daemon_exec(const struct plan *pl, pid_t self) {
   if (pl->h.flags & ND_PLAN_DRY_RUN) daemon_dry_run_exec(pl, self);
   daemon_report(ND_STAGE_exec, 0, 0, self);
+  if (daemon_child.handoff.caller >= 0) daemon_await_helper();
   sigset_t none;
   sigemptyset(&none);
   if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) daemon_fail(ND_STAGE_signals, ND_SYS_sigprocmask, errno, 0);

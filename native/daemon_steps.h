@@ -21,12 +21,23 @@
  * fails; a supervised generation's end is a death). */
 #define ND_EXEC_DEADLINE_MS 30000
 
+/* A launch without a start-up window (--startup-grace 0) ends at the
+ * daemon's execve, not at the helper's next wake-up: the helper exits
+ * once it has forwarded the "exec" record, and the daemon execs once the
+ * helper is gone (daemon_await_helper). Both fds are close-on-exec, above
+ * the daemon's fd layout. */
+struct daemon_handoff {
+  int caller;      /* a copy of the caller's status pipe (write end): its EOF now comes from the execve */
+  int helper_exit; /* a pidfd of the helper, or -1: wait for the record pipe's read end to close */
+};
+
 /* Runs every step in order and execs; never returns. helper: the session
  * leader the daemon must be under; rep_w: the record pipe's write end (a
  * failed record means nobody watches this launch: the daemon exits);
- * moves: the daemon's fd layout (plan_daemon_fd_moves), rewritten in place. */
-void daemon_become(const struct plan *pl, pid_t helper, int rep_w, struct nd_fd_move *moves, size_t nmoves)
-    __attribute__((noreturn));
+ * handoff: NULL, or the fds of a handoff; moves: the daemon's fd layout
+ * (plan_daemon_fd_moves), rewritten in place. */
+void daemon_become(const struct plan *pl, pid_t helper, int rep_w, const struct daemon_handoff *handoff, struct nd_fd_move *moves,
+                   size_t nmoves) __attribute__((noreturn));
 
 /* The steps, in daemon_become's order. */
 void daemon_set_listen_pid(char *slot, pid_t self);

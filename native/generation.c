@@ -94,7 +94,7 @@ int gen_fork(struct generation *g, const struct nd_supervise_config *cfg, int si
       *d++ = (char)('0' + g->instance % 10);
       *d = '\0';
     }
-    daemon_become(cfg->plan, cfg->sid, rep[1], moves, nmoves);
+    daemon_become(cfg->plan, cfg->sid, rep[1], NULL, moves, nmoves);
   }
   (void)setpgid(pid, pid);
   if (cfg->run.tty) (void)tcsetpgrp(0, pid);

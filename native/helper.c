@@ -14,16 +14,19 @@
  *   daemon: the checklist in daemon_steps.c, ending in execve.
  *   helper: forward the daemon's records to the caller, then watch the
  *           start-up window (window.c): READY, exit or timeout; report, exit.
+ *           Without a window, the handoff (daemon_steps.h): exit once the
+ *           "exec" record is forwarded; the daemon execs after that.
  *
  * The pid file is written by the helper, not by the daemon: a daemon that
  * held a writable descriptor of the file naming it (and runs as the
  * service user) could write any pid or gigabytes into it and mislead or
  * stall root's stop and status.
  *
- * Every record is one write(2) of a struct nd_record (records.c). Only
- * the helper writes to the caller's pipe: the daemon's records go through
- * it, so they arrive in order, and the caller's EOF means the helper is
- * gone.
+ * Every record is one write(2) of a struct nd_record (records.c). The
+ * helper writes to the caller's pipe: the daemon's records go through it,
+ * so they arrive in order, and the caller's EOF means the helper is gone.
+ * After a handoff, the daemon's execve failure is the one record written
+ * straight to the caller; there the EOF is also the daemon's execve.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -164,6 +167,25 @@ static int run_supervised(struct plan *pl, pid_t sid) {
   return 0; /* exiting closes go[1]: the supervisor goes on */
 }
 
+/* The handoff's fds, above the daemon's layout, close-on-exec: a copy of
+ * the caller's pipe, and a pidfd of this process (-1 where the kernel has
+ * none: the daemon then waits for the record pipe to close). Returns 0 or
+ * an errno. */
+static int handoff_fds(struct daemon_handoff *h, pid_t self, int above) {
+  h->caller = fcntl(ND_HELPER_FD_STATUS, F_DUPFD_CLOEXEC, above);
+  if (h->caller < 0) return errno;
+#ifdef SYS_pidfd_open
+  int pidfd = (int)syscall(SYS_pidfd_open, self, 0);
+  if (pidfd >= 0) {
+    h->helper_exit = fcntl(pidfd, F_DUPFD_CLOEXEC, above);
+    close(pidfd);
+  }
+#else
+  (void)self;
+#endif
+  return 0;
+}
+
 static void usage(void) {
   static const char text[] =
       "usage: node-daemonize-helper\n"
@@ -255,6 +277,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   size_t nmoves = plan_daemon_fd_moves(&pl, ready[1], moves); /* the layout, final */
+  /* No start-up window: the handoff (daemon_steps.h). */
+  int handoff = pl.h.window_ms == 0 && !(pl.h.flags & (ND_PLAN_DRY_RUN | ND_PLAN_WANT_READY));
+  struct daemon_handoff hand = {-1, -1};
+  if (handoff && (perr = handoff_fds(&hand, self, above)) != 0) {
+    helper_report(ND_STAGE_fork, ND_SYS_pipe2, perr, 0);
+    return 1;
+  }
 
   pid_t daemon = fork();
   if (daemon < 0) {
@@ -264,8 +293,10 @@ int main(int argc, char **argv) {
   if (daemon == 0) {
     close(rep[0]);
     if (ready[0] >= 0) close(ready[0]);
-    daemon_become(&pl, self, rep[1], moves, nmoves);
+    daemon_become(&pl, self, rep[1], handoff ? &hand : NULL, moves, nmoves);
   }
+  if (hand.caller >= 0) close(hand.caller);
+  if (hand.helper_exit >= 0) close(hand.helper_exit);
   /* Fault injection for the tests: stopped here, the helper can be killed
    * after the fork but before anyone learnt the daemon's pid. */
   if (pl.h.flags & ND_PLAN_FAULT_STOP_AFTER_FORK) raise(SIGSTOP);
@@ -291,7 +322,7 @@ int main(int argc, char **argv) {
     helper_report(ND_STAGE_pidfile, 0, 0, daemon);
   }
 
-  if (window_forward_until_exec(rep[0], daemon) < 0) return 1;
+  if (window_forward_until_exec(rep[0], daemon, handoff) < 0) return 1;
   if (pl.h.flags & ND_PLAN_DRY_RUN) { /* the checks passed; the child has exited */
     window_reap(daemon);
     return 0;

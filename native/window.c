@@ -77,7 +77,7 @@ static void fail_window(int stage, int status) {
   window_kill_descendants();
 }
 
-int window_forward_until_exec(int rep_r, pid_t daemon) {
+int window_forward_until_exec(int rep_r, pid_t daemon, int handoff) {
   struct nd_record r;
   int exec_ok = 0, failed = 0;
   int64_t deadline = clock_mono_ms() + ND_EXEC_DEADLINE_MS;
@@ -96,6 +96,9 @@ int window_forward_until_exec(int rep_r, pid_t daemon) {
     else if (r.stage == ND_STAGE_exec) exec_ok = 1;
     /* "exec" ok then another record: the execve itself failed. */
     if (r.err != 0 && r.stage == ND_STAGE_exec) exec_ok = 0;
+    /* The daemon waits for this process to be gone before its execve,
+     * whose failure it reports to the caller itself. */
+    if (handoff && exec_ok && !failed) return 0;
   }
   if (failed || !exec_ok) {
     int status = window_reap(daemon);

@@ -14,8 +14,9 @@
 
 /* Forwards the daemon's records until EOF (exec succeeded, or it died),
  * for at most ND_EXEC_DEADLINE_MS. Returns 0 when the last record was a
- * successful "exec". */
-int window_forward_until_exec(int rep_r, pid_t daemon);
+ * successful "exec". handoff (daemon_steps.h): return as soon as that
+ * record is forwarded, without waiting for the execve. */
+int window_forward_until_exec(int rep_r, pid_t daemon, int handoff);
 
 /* Watches the start-up window: READY on ready_r (or -1: a grace period),
  * the daemon's exit, or the timeout. Returns 0 on success. */

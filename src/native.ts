@@ -161,7 +161,7 @@ export interface Native {
  * command's start-up (issue 23).
  */
 function dlopen(path: string): Native {
-  const addons = addonRegistry()
+  const addons = addonRegistry<Native>()
   let addon = addons.get(path)
   if (addon === undefined) {
     const mod = { exports: {} as Native }

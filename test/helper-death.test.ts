@@ -2,8 +2,11 @@
 // (issue 9, defect 6): the launch must fail with ERR_HELPER_DIED and leave
 // nothing in the helper's session. Deterministic: the test arms the helper's
 // fault-injection point (NODE_DAEMONIZE_TEST_FAULT=helper-stop-after-fork),
-// waits until the helper has stopped itself and the daemon has exec'd, then
-// kills the helper.
+// waits until the helper has stopped itself and the daemon has exec'd (with
+// a start-up window) or stopped short of its execve (without one: the
+// daemon execs only once the helper that forwards its records is gone, and
+// never after a helper that did not read them all; issue 23), then kills
+// the helper.
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -75,13 +78,28 @@ describe('a helper killed between its fork and its report', () => {
       const h = childrenOf(caller.pid as number).find((p) => procStat(p).comm.startsWith('node-daemonize'))
       return h !== undefined && procStat(h).state === 'T' ? h : undefined
     })
-    // ...and the daemon it forked runs on unreported: it has exec'd our entry.
-    const daemon = await until(`the unreported daemon to exec its entry (${marker}) in the helper's session`, () =>
-      sessionMembers(helper).find((p) => cmdline(p).includes(marker)),
+    // ...and the daemon it forked runs on unreported: with a window it has
+    // exec'd our entry; without one it waits, before its execve, for the
+    // helper to read "exec" and be gone (asleep, still the helper's program).
+    const handoff = window.startupGraceMs === 0
+    const daemon = await until(`the unreported daemon ${handoff ? 'to wait before its execve' : `to exec its entry (${marker})`} in the helper's session`, () =>
+      sessionMembers(helper).find((p) => (handoff ? procStat(p).comm.startsWith('node-daemonize') && procStat(p).state === 'S' : cmdline(p).includes(marker))),
     )
     track(daemon)
 
-    process.kill(helper, 'SIGKILL')
+    if (handoff) {
+      // The caller stopped, so that it cannot empty the session meanwhile:
+      // the daemon sees the helper gone with "exec" unread, and ends
+      // without exec'ing (its entry never runs).
+      process.kill(caller.pid as number, 'SIGSTOP')
+      process.kill(helper, 'SIGKILL')
+      await until('the daemon to end or exec', () => !isAlive(daemon) || cmdline(daemon).includes(marker) || undefined)
+      expect(cmdline(daemon)).not.toContain(marker)
+      expect(isAlive(daemon)).toBe(false)
+      process.kill(caller.pid as number, 'SIGCONT')
+    } else {
+      process.kill(helper, 'SIGKILL')
+    }
     expect(await exited).toBe(1)
     const result = JSON.parse(out.trim().split('\n').pop() as string) as { ok: boolean; error: { code: string; stage: string } }
     expect(result.ok).toBe(false)
@@ -89,6 +107,8 @@ describe('a helper killed between its fork and its report', () => {
     // Nothing of that launch is left running: not the daemon, not anything else in the session.
     expect(sessionMembers(helper)).toEqual([])
     expect(isAlive(daemon)).toBe(false)
+    // Without a window, the daemon never exec'd: the entry never printed.
+    if (handoff) expect(readFileSync(options.logFile, 'utf8')).not.toContain('idle ')
 
     // The pid file is free again: a plain start works, and makes exactly one daemon.
     const next = runCaller({ ...options, startupGraceMs: 0 })

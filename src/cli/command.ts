@@ -7,6 +7,7 @@ import { EXIT_OK, outputThroughStreams, printErr, printOut, wantsHelp, wantsJson
 import { reportFailure } from './report.js'
 import { euidIsFixed } from '../proc/euid.js'
 import { addonIfLoaded } from '../addon-registry.js'
+import type { Native } from '../native.js'
 
 export interface CommandModule {
   usage: string
@@ -139,7 +140,7 @@ export function finish(code: number): void {
 }
 
 function exitNow(code: number): void {
-  const addon = addonIfLoaded()
+  const addon = addonIfLoaded<Pick<Native, 'exitNow'>>()
   if (addon !== undefined && !stdioStreamMade && process.listenerCount('exit') === 0 && !teardownWrites()) addon.exitNow(code)
   process.exit(code)
 }

@@ -19,7 +19,7 @@ const src = join(root, 'src')
  * a new top-level module must be given its place here.
  */
 const LAYERS: { name: string; files?: string[]; dir?: string }[] = [
-  { name: 'base', files: ['protocol.ts', 'errors.ts', 'native.ts', 'package-root.ts', 'addon.ts', 'logger.ts', 'escape.ts', 'duration.ts', 'delay.ts', 'signals.ts', 'session.ts'] },
+  { name: 'base', files: ['protocol.ts', 'errors.ts', 'native.ts', 'addon-registry.ts', 'package-root.ts', 'addon.ts', 'logger.ts', 'escape.ts', 'duration.ts', 'delay.ts', 'signals.ts', 'session.ts'] },
   { name: 'daemon', dir: 'daemon/' },
   { name: 'proc', dir: 'proc/' },
   { name: 'files', dir: 'files/' },
