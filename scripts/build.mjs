@@ -36,10 +36,14 @@
 // never sets up its ES module loader for the CLI (measured: ~10 ms more CPU
 // for the ES module layout). Loaded by a CommonJS bin/node-daemonize.js
 // (bin/package.json); Node's builtins through process.getBuiltinModule (finish()).
+// A command bundle's hot functions are compiled with it, not on their first
+// call (scripts/eager.mjs, eager() below; the list: scripts/eager-functions.json,
+// measured by scripts/eager-profile.mjs).
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { declarations, makeEager, namer, topLevelFunctions } from './eager.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dist = join(root, 'dist')
@@ -314,8 +318,42 @@ const [pinoBuild, dispatcherBuild, commandsBuild] = await Promise.all([
     },
     plugins: [pinoFromBundle, commandEntries, syncPartLoaders],
     external: ['./cli-pino.cjs'],
+    // Not written: eager() below names functions through them.
+    sourcemap: 'external',
   }),
 ])
+
+/**
+ * A command bundle's hot functions made eager (scripts/eager.mjs), as
+ * scripts/eager-functions.json lists them. `--no-eager` (what
+ * scripts/eager-profile.mjs builds): none is, and each bundle gets a side
+ * file, dist/<bundle>.functions.json, that names the top-level declarations
+ * of its final text, in order: [start, key].
+ */
+const noEager = process.argv.includes('--no-eager')
+const eagerList = JSON.parse(readFileSync(join(root, 'scripts', 'eager-functions.json'), 'utf8'))
+function eager(file, maps) {
+  const bundle = basename(file.path, '.cjs')
+  const hot = new Set(eagerList[bundle] ?? [])
+  if (!noEager && hot.size === 0) return file
+  const name = namer(file.text, JSON.parse(maps.get(`${file.path}.map`)))
+  const decls = declarations(file.text, topLevelFunctions(file.text)).map((d) => ({ ...d, key: name(d.nameStart) }))
+  if (noEager) return { path: file.path, text: file.text, decls }
+  const chosen = decls.filter((d) => hot.has(d.key))
+  const found = new Set(chosen.map((d) => d.key))
+  const stale = [...hot].filter((k) => !found.has(k))
+  if (stale.length > 0) console.warn(`build: ${bundle}: no top-level function ${stale.join(', ')}: run node scripts/eager-profile.mjs`)
+  return { path: file.path, text: makeEager(file.text, chosen) }
+}
+
+/** In a --no-eager build: the side file naming the final text's top-level declarations. */
+function functionsFile(file, finished) {
+  const text = finished.contents.toString()
+  const now = declarations(text, topLevelFunctions(text))
+  if (now.length !== file.decls.length || now.some((d, i) => d.name !== file.decls[i].name)) throw new Error(`${file.path}: finish() changed the top-level declarations`)
+  const list = now.map((d, i) => [d.start, file.decls[i].key ?? null])
+  return { path: file.path.replace(/\.cjs$/, '.functions.json'), contents: Buffer.from(JSON.stringify(list)) }
+}
 
 /**
  * A file that uses import.meta.url gets it from its own __filename (every
@@ -331,7 +369,14 @@ function finish(file) {
   return { path: file.path, contents: Buffer.from(banner + text) }
 }
 
-const outputs = [...pinoBuild.outputFiles, ...dispatcherBuild.outputFiles.map(finish), ...commandsBuild.outputFiles.map(finish)]
+const maps = new Map(commandsBuild.outputFiles.filter((f) => f.path.endsWith('.map')).map((f) => [f.path, f.text]))
+const commandFiles = commandsBuild.outputFiles.filter((f) => !f.path.endsWith('.map')).map((f) => eager(f, maps))
+const outputs = [
+  ...pinoBuild.outputFiles,
+  ...dispatcherBuild.outputFiles.map(finish),
+  ...commandFiles.map(finish),
+  ...(noEager ? commandFiles.map((f) => functionsFile(f, finish(f))) : []),
+]
 
 // Install by rename, so a CLI running meanwhile (other builds and tests share
 // this tree) never reads a half-written file; then drop what this build did
