@@ -134,14 +134,16 @@ export function parseRespawnLimit(flag: string, text: string): { limit: number; 
 
 /** The respawn option from the flags; undefined without --respawn (and then no other supervision flag is allowed). */
 export function parseRespawnValues(v: RespawnValues): RespawnOptions | undefined {
-  const on = v.respawn === true || v['respawn-mode'] !== undefined
-  if (!on) {
-    const stray = (['no-respawn-exit', 'respawn-delay', 'respawn-max-delay', 'respawn-limit', 'min-uptime', 'stop-timeout'] as const).find(
-      (k) => v[k] !== undefined,
-    )
-    if (stray) throw new UsageError(`--${stray} only applies with --respawn`)
-    return undefined
-  }
+  if (v.respawn === true || v['respawn-mode'] !== undefined) return respawnFromFlags(v)
+  const stray = (['no-respawn-exit', 'respawn-delay', 'respawn-max-delay', 'respawn-limit', 'min-uptime', 'stop-timeout'] as const).find(
+    (k) => v[k] !== undefined,
+  )
+  if (stray) throw new UsageError(`--${stray} only applies with --respawn`)
+  return undefined
+}
+
+/** With --respawn: its policy from the flags (a function of its own, compiled only where --respawn is given). */
+function respawnFromFlags(v: RespawnValues): RespawnOptions {
   const o: RespawnOptions = {}
   const mode = v['respawn-mode']
   if (mode !== undefined) {

@@ -275,9 +275,9 @@ export function parseStartCommandLine<E extends object = object>(
     options.respawn = respawn
   }
   // Its need for respawn is checked with the options (a restart's may come from the spec).
-  const instances = parseInstances(v.instances)
+  const instances = v.instances === undefined ? undefined : parseInstances(v.instances)
   if (instances !== undefined) options.instances = instances
-  const maxMemory = parseMaxMemory(v['max-memory'])
+  const maxMemory = v['max-memory'] === undefined ? undefined : parseMaxMemory(v['max-memory'])
   if (maxMemory !== undefined) options.maxMemoryBytes = maxMemory
   const keys = new Set(Object.keys(options) as (keyof DaemonizeOptions)[])
   for (const k of ['entry', 'args', 'env', 'clearEnv'] as const) keys.delete(k)

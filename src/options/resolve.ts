@@ -126,20 +126,24 @@ export function resolveLaunch(options: DaemonizeOptions, known?: { credentials: 
   const coreDumps = checkBoolean('coreDumps', options.coreDumps)
   const notifySystemd = checkBoolean('notifySystemd', options.notifySystemd)
   if (options.preload !== undefined) checkBoolean('preload', options.preload)
-  const respawn = resolveRespawn(options.respawn)
+  // The rarer options' resolvers run only when their option is given: a
+  // function that runs is compiled in full, however early it returns (in
+  // the CLI's bundles with the bundle: scripts/eager.mjs).
+  const respawn = options.respawn === undefined || options.respawn === false ? undefined : resolveRespawn(options.respawn)
   // A name gets its default pid file (launch/named.ts) before the launch.
   if (respawn !== undefined && options.pidFile === undefined && options.name === undefined) {
     throw optionError('respawn needs a pidFile: stop and status find the supervisor through it')
   }
-  const instances = resolveInstances(options.instances, respawn !== undefined)
-  const maxMemoryBytes = resolveMaxMemory(options.maxMemoryBytes, respawn !== undefined)
+  const instances = options.instances === undefined ? undefined : resolveInstances(options.instances, respawn !== undefined)
+  const maxMemoryBytes = options.maxMemoryBytes === undefined ? undefined : resolveMaxMemory(options.maxMemoryBytes, respawn !== undefined)
   const logPath = options.logFile === undefined ? undefined : resolve(checkPath('logFile', options.logFile))
   const logFile = logPath === NULL_DEVICE ? undefined : logPath
 
   checkEntry(entry)
   checkCwd(cwd)
-  const credentials = known !== undefined ? known.credentials : resolveCredentials(options.user, options.group)
-  const listeners = resolveListeners(options.listen, options.listenInherited)
+  const credentials =
+    known !== undefined ? known.credentials : options.user === undefined && options.group === undefined ? undefined : resolveCredentials(options.user, options.group)
+  const listeners = options.listen === undefined && options.listenInherited === undefined ? [] : resolveListeners(options.listen, options.listenInherited)
   const waitReady = waitReadyMs > 0
   const env = buildEnv(options, { logFile, waitReady, credentials, nsockets: listeners.length, instances })
 
