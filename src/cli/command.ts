@@ -107,7 +107,10 @@ function watchStdioStreams(): void {
  */
 function teardownWrites(): boolean {
   if (process.env.NODE_V8_COVERAGE !== undefined) return true
-  return /prof|trace|report|coverage|snapshot|inspect/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`)
+  const nodeOptions = process.env.NODE_OPTIONS ?? ''
+  // Nearly every run: no option at all (and no regular expression compiled, ~40 µs).
+  if (process.execArgv.length === 0 && nodeOptions === '') return false
+  return /prof|trace|report|coverage|snapshot|inspect/.test(`${process.execArgv.join(' ')} ${nodeOptions}`)
 }
 
 /**
