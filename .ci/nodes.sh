@@ -110,6 +110,17 @@ check_node() { # node binary, work dir
   "${cli[@]}" status --pid-file "$pidf" >/dev/null 2>&1
   [ $? -eq 3 ] || { echo "status after stop is not 3 (not running)"; return 1; }
   ! get >/dev/null 2>&1 || { echo "still served after stop"; return 1; }
+  # Where Node has a compile cache (>= 22), the CLI's own was written: the
+  # commands end with _exit(2), after module.flushCompileCache().
+  # (As root the cache is under the names root: a scratch one here.)
+  if [ "$("$node" -p 'typeof require("node:module").enableCompileCache')" = function ]; then
+    local ccdir=$work/home/.cache/node-daemonize
+    [ "$(id -u)" != 0 ] || ccdir=$work/names/var/cache/node-daemonize
+    mkdir -p "$work/names"
+    env -i HOME="$work/home" PATH="$(dirname "$node"):/usr/bin:/bin" TMPDIR=/tmp NODE_DAEMONIZE_TEST_ROOT="$work/names" \
+      "$node" "$work/project/node_modules/node-daemonize/bin/node-daemonize.js" status --pid-file "$pidf" >/dev/null 2>&1
+    [ -n "$(find "$ccdir" -type f 2>/dev/null | head -1)" ] || { echo "no compile cache written in $ccdir"; return 1; }
+  fi
 }
 
 run_one() { # label, node binary

@@ -345,32 +345,39 @@ static void daemon_dry_run_exec(const struct plan *pl, pid_t self) {
 }
 
 /* Bytes the helper has not read from the record pipe yet, or -1. */
-static int daemon_records_queued(void) {
+static int daemon_records_queued(int rep) {
   int queued = -1;
-  return ioctl(daemon_child.rep, FIONREAD, &queued) < 0 ? -1 : queued;
+  return ioctl(rep, FIONREAD, &queued) < 0 ? -1 : queued;
 }
 
 /* The handoff (daemon_steps.h): "exec" is written; the helper that
- * forwards it is to be gone before the execve. Why: it sleeps on the
+ * forwards it is to be done before the execve. Why: it sleeps on the
  * record pipe, and a pipe's wake-up lands it on the waker's CPU, this one,
  * where Node's start-up after the execve would hold it off for a scheduler
  * tick or more while the caller waits for it. So first yield this CPU: the
  * helper, woken here, reads "exec", forwards it and exits. Once it has read
  * every record, exec; else (it runs elsewhere, or late) wait for it to be
  * gone, its exit seen on its pidfd or, without one, its end of the record
- * pipe closed. A helper gone before it read every record means the launch
- * failed: no exec. From here on, records (an execve failure) go to the
- * caller's pipe. */
+ * pipe closed. A helper gone before it read every record died mid-launch
+ * (the caller sees that, and empties the session): no exec. A wait that
+ * fails or runs out is reported to the caller, whose pipe takes every
+ * record from here on (an execve failure too). */
 static void daemon_await_helper(void) {
   struct daemon_handoff *h = &daemon_child.handoff;
-  sched_yield();
-  if (daemon_records_queued() != 0) {
-    struct pollfd p = {h->helper_exit >= 0 ? h->helper_exit : daemon_child.rep, h->helper_exit >= 0 ? POLLIN : 0, 0};
-    if (RETRY(poll(&p, 1, ND_EXEC_DEADLINE_MS)) <= 0 || daemon_records_queued() != 0) _exit(127);
-  }
-  close(daemon_child.rep);
-  if (h->helper_exit >= 0) close(h->helper_exit);
+  int rep = daemon_child.rep;
   daemon_child.rep = h->caller;
+  sched_yield();
+  if (daemon_records_queued(rep) != 0) {
+    struct pollfd p = {h->helper_exit >= 0 ? h->helper_exit : rep, h->helper_exit >= 0 ? POLLIN : 0, 0};
+    int n = (int)RETRY(poll(&p, 1, ND_EXEC_DEADLINE_MS));
+    if (n == 0) daemon_fail(ND_STAGE_exec, 0, ND_ETIMEOUT, ND_EXEC_DEADLINE_MS);
+    if (n < 0) daemon_fail(ND_STAGE_exec, 0, errno, 0);
+    int queued = daemon_records_queued(rep);
+    if (queued > 0) _exit(127);
+    if (queued < 0) daemon_fail(ND_STAGE_exec, 0, ND_EHELPER, 0);
+  }
+  close(rep);
+  if (h->helper_exit >= 0) close(h->helper_exit);
 }
 
 /* "exec" is the last record before execve. If the helper is gone now, the

@@ -24,8 +24,8 @@
 /* A launch without a start-up window (--startup-grace 0) ends at the
  * daemon's execve, not at the helper's next wake-up: the helper exits
  * once it has forwarded the "exec" record, and the daemon execs once the
- * helper is gone (daemon_await_helper). Both fds are close-on-exec, above
- * the daemon's fd layout. */
+ * helper has read every record, or is gone (daemon_await_helper). Both
+ * fds are close-on-exec, above the daemon's fd layout. */
 struct daemon_handoff {
   int caller;      /* a copy of the caller's status pipe (write end): its EOF now comes from the execve */
   int helper_exit; /* a pidfd of the helper, or -1: wait for the record pipe's read end to close */

@@ -25,8 +25,9 @@
  * Every record is one write(2) of a struct nd_record (records.c). The
  * helper writes to the caller's pipe: the daemon's records go through it,
  * so they arrive in order, and the caller's EOF means the helper is gone.
- * After a handoff, the daemon's execve failure is the one record written
- * straight to the caller; there the EOF is also the daemon's execve.
+ * After a handoff, what the daemon has to say after "exec" (its execve
+ * failed, or the wait for the helper did) goes straight to the caller;
+ * there the EOF is also the daemon's execve.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -281,7 +282,7 @@ int main(int argc, char **argv) {
   int handoff = pl.h.window_ms == 0 && !(pl.h.flags & (ND_PLAN_DRY_RUN | ND_PLAN_WANT_READY));
   struct daemon_handoff hand = {-1, -1};
   if (handoff && (perr = handoff_fds(&hand, self, above)) != 0) {
-    helper_report(ND_STAGE_fork, ND_SYS_pipe2, perr, 0);
+    helper_report(ND_STAGE_fork, ND_SYS_fcntl, perr, 0);
     return 1;
   }
 

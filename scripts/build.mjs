@@ -343,7 +343,11 @@ function eager(file, maps) {
   const found = new Set(chosen.map((d) => d.key))
   const stale = [...hot].filter((k) => !found.has(k))
   if (stale.length > 0) console.warn(`build: ${bundle}: no top-level function ${stale.join(', ')}: run node scripts/eager-profile.mjs`)
-  return { path: file.path, text: makeEager(file.text, chosen) }
+  const text = makeEager(file.text, chosen)
+  // It still compiles (V8's parser, as at run time), and what moved is eager.
+  const moved = topLevelFunctions(text).filter(([start]) => /var ([\w$]+)=\((async )?function \1$/.test(text.slice(Math.max(0, start - 200), start)))
+  if (moved.length !== chosen.length) throw new Error(`${file.path}: ${chosen.length} functions made eager, ${moved.length} found so`)
+  return { path: file.path, text }
 }
 
 /** In a --no-eager build: the side file naming the final text's top-level declarations. */

@@ -75,19 +75,32 @@ export function topLevelFunctions(text) {
 export function declarations(text, tops) {
   const out = []
   for (const [start, end] of tops) {
-    const m = /(^|[;{}\s])(async\s+)?function\s+([\w$]+)$/.exec(text.slice(Math.max(0, start - 80), start))
-    if (!m) continue
-    out.push({ declStart: start - (m[0].length - m[1].length), nameStart: start - m[3].length, start, end, name: m[3], async: m[2] !== undefined })
+    // A statement of its own: after a ';' or '}', or first in the text (not
+    // `x=async function f(`, an expression).
+    const from = Math.max(0, start - 200)
+    const m = /(^|[;}])(\s*)((async\s+)?function\s+([\w$]+))$/.exec(text.slice(from, start))
+    if (!m || (m[1] === '' && from > 0)) continue
+    out.push({ declStart: start - m[3].length, nameStart: start - m[5].length, start, end, name: m[5], async: m[4] !== undefined })
   }
   return out
 }
 
-/** Move the given declarations to the start of the text, each as `var f=(function f(...){...});`. */
+/** The length of the text's directive prologue ("use strict"; and the like), which must stay first. */
+function prologueLength(text) {
+  return /^(\s*(?:"[^"\\\n]*"|'[^'\\\n]*')\s*;)*/.exec(text)[0].length
+}
+
+/**
+ * Move the given declarations to the start of the text, after its
+ * directive prologue, each as `var f=(function f(...){...});`.
+ */
 export function makeEager(text, decls) {
   const chosen = [...decls].sort((a, b) => a.declStart - b.declStart)
-  let head = ''
+  const prologue = prologueLength(text)
+  if (chosen.some((d) => d.declStart < prologue)) throw new Error('eager: a declaration inside the directive prologue')
+  let head = text.slice(0, prologue)
   let body = ''
-  let at = 0
+  let at = prologue
   for (const d of chosen) {
     head += `var ${d.name}=(${d.async ? 'async ' : ''}function ${d.name}${text.slice(d.start, d.end)});`
     body += text.slice(at, d.declStart)

@@ -32,6 +32,20 @@ describe('eager functions (scripts/eager.mjs)', () => {
     return expect(exports.h?.()).resolves.toBe(7)
   })
 
+  it('keeps a "use strict" prologue first: the moved functions stay strict', () => {
+    const text = '"use strict";var r=f();function f(){return this===undefined}exports.r=r;'
+    const eager = eagerAll(text)
+    expect(eager.startsWith('"use strict";var f=(function f(){')).toBe(true)
+    const exports: { r?: boolean } = {}
+    runInNewContext(eager, { exports })
+    expect(exports.r).toBe(true)
+  })
+
+  it('moves only declarations that are statements of their own, not a function expression', () => {
+    const text = 'var x;x=async function f(){return 1};function g(){return 2}'
+    expect((declarations(text, topLevelFunctions(text)) as Decl[]).map((d) => d.name)).toEqual(['g'])
+  })
+
   it('finds functions as V8 does: not in strings, templates or regular expressions, not nested ones, not generators', () => {
     const text = 'var s="function a(){}",t=`function b(){${"}"}`,re=/function c\\(/;function real(){return function inner(){}}function*gen(){}const arrow=()=>1;'
     const decls = declarations(text, topLevelFunctions(text)) as Decl[]
@@ -62,8 +76,8 @@ describe('eager functions (scripts/eager.mjs)', () => {
       const tops = topLevelFunctions(text) as [number, number][]
       const eager = tops.filter(([start]) => /var ([\w$]+)=\((async )?function \1$/.test(text.slice(Math.max(0, start - 80), start)))
       expect(eager.length, `${bundle}: eager functions (a stale list? run node scripts/eager-profile.mjs)`).toBe(keys.length)
-      // ...and they come first: nothing runs before them.
-      expect(/^var ([\w$]+)=\((async )?function \1\(/.test(text), bundle).toBe(true)
+      // ...and they come first, after a "use strict" where there is one: nothing runs before them.
+      expect(/^("use strict";)?var ([\w$]+)=\((async )?function \2\(/.test(text), bundle).toBe(true)
     }
   })
 })
