@@ -42,6 +42,7 @@
 #include "daemon_steps.h"
 #include "pid1.h"
 #include "plan.h"
+#include "proc.h"
 #include "protocol.h"
 #include "records.h"
 #include "retry.h"
@@ -175,15 +176,11 @@ static int run_supervised(struct plan *pl, pid_t sid) {
 static int handoff_fds(struct daemon_handoff *h, pid_t self, int above) {
   h->caller = fcntl(ND_HELPER_FD_STATUS, F_DUPFD_CLOEXEC, above);
   if (h->caller < 0) return errno;
-#ifdef SYS_pidfd_open
-  int pidfd = (int)syscall(SYS_pidfd_open, self, 0);
+  int pidfd = proc_pidfd_open(self);
   if (pidfd >= 0) {
     h->helper_exit = fcntl(pidfd, F_DUPFD_CLOEXEC, above);
     close(pidfd);
   }
-#else
-  (void)self;
-#endif
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -179,4 +180,14 @@ int proc_has_children(void) {
   siginfo_t si;
   memset(&si, 0, sizeof si);
   return RETRY(waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT)) == 0;
+}
+
+int proc_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
 }

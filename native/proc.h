@@ -1,7 +1,8 @@
 /*
  * What the helper and the supervisor read in /proc and do with it: a
  * process's stat fields and start time, its caught signals, a process's
- * own children (listed, killed), the processes of a session (killed).
+ * own children (listed, killed), the processes of a session (killed); a
+ * pidfd.
  * Fixed buffers, nothing allocated.
  */
 #ifndef NODE_DAEMONIZE_PROC_H
@@ -44,5 +45,9 @@ int proc_kill_children(pid_t self);
 
 /* self has a child, exited or not (waitid, without reaping it). */
 int proc_has_children(void);
+
+/* A pidfd of pid (close-on-exec, as every pidfd is), or -1 with errno:
+ * ENOSYS where the kernel or the C library has no pidfd_open. */
+int proc_pidfd_open(pid_t pid);
 
 #endif

@@ -9,7 +9,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,16 +25,6 @@ int window_reap(pid_t pid) {
   int status = 0;
   if (RETRY(waitpid(pid, &status, 0)) < 0) return -1;
   return status;
-}
-
-static int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-  (void)pid;
-  errno = ENOSYS;
-  return -1;
-#endif
 }
 
 void window_kill_and_reap(pid_t daemon) {
@@ -111,7 +100,7 @@ int window_forward_until_exec(int rep_r, pid_t daemon, int handoff) {
 
 int window_watch(const struct plan *pl, pid_t daemon, int ready_r) {
   int stage = ready_r >= 0 ? ND_STAGE_ready : ND_STAGE_running;
-  int pidfd = open_pidfd(daemon);
+  int pidfd = proc_pidfd_open(daemon);
   int64_t deadline = clock_mono_ms() + pl->h.window_ms;
   struct ready_line line = {0};
 
