@@ -94,7 +94,6 @@ export async function run(args: string[]): Promise<number> {
  * caller whose directory the log may be read from.
  */
 function serviceUid(options: DaemonizeOptions): number {
-  if (options.user === undefined && options.group === undefined) return euid()
   return resolveCredentials(options.user, options.group)?.uid ?? euid()
 }
 

@@ -31,7 +31,7 @@ export function nameDefaults(options: DaemonizeOptions): NamedStart | undefined 
   if (options === null || typeof options !== 'object' || options.name === undefined) return undefined
   const name = checkName(options.name)
   const dirs = nameDirs()
-  const credentials = options.user === undefined && options.group === undefined ? undefined : resolveCredentials(options.user, options.group)
+  const credentials = resolveCredentials(options.user, options.group)
   const paths = namePaths(dirs, name, credentials !== undefined && credentials.uid !== euid())
   const resolved: DaemonizeOptions = { ...options, name }
   resolved.pidFile ??= paths.pidFile

@@ -141,8 +141,7 @@ export function resolveLaunch(options: DaemonizeOptions, known?: { credentials: 
 
   checkEntry(entry)
   checkCwd(cwd)
-  const credentials =
-    known !== undefined ? known.credentials : options.user === undefined && options.group === undefined ? undefined : resolveCredentials(options.user, options.group)
+  const credentials = known !== undefined ? known.credentials : resolveCredentials(options.user, options.group)
   const listeners = options.listen === undefined && options.listenInherited === undefined ? [] : resolveListeners(options.listen, options.listenInherited)
   const waitReady = waitReadyMs > 0
   const env = buildEnv(options, { logFile, waitReady, credentials, nsockets: listeners.length, instances })

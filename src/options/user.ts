@@ -66,7 +66,13 @@ export function checkAccount(user?: string | number, group?: string | number): n
  * before any process exists.
  */
 export function resolveCredentials(user?: string | number, group?: string | number): Credentials | undefined {
-  if (user === undefined && group === undefined) return undefined
+  // Most launches name neither: the work below is a function of its own,
+  // compiled only when one is named (in the CLI's bundles, each function
+  // that runs is compiled with its bundle: scripts/eager.mjs).
+  return user === undefined && group === undefined ? undefined : namedCredentials(user, group)
+}
+
+function namedCredentials(user: string | number | undefined, group: string | number | undefined): Credentials | undefined {
   if (user !== undefined) checkId('user', user)
   if (group !== undefined) checkId('group', group)
   const myUid = process.getuid?.() ?? 0
