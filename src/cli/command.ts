@@ -150,22 +150,31 @@ function exitNow(code: number): void {
   process.exit(code)
 }
 
-interface CompileCacheModule {
+/** What node:module offers of its compile cache (Node >= 22.1; flushCompileCache from 22.10). */
+export interface CompileCacheModule {
+  enableCompileCache?: (dir: string) => unknown
   getCompileCacheDir?: () => string | undefined
   flushCompileCache?: () => void
+}
+
+/**
+ * node:module where Node may have a compile cache (>= 22), else undefined:
+ * Node 20 has none, and is not asked (its first node:module costs ~0.3 ms,
+ * as bin/node-daemonize.js says).
+ */
+export function compileCacheModule(): CompileCacheModule | undefined {
+  return Number(process.versions.node.split('.')[0]) < 22 ? undefined : (process.getBuiltinModule('node:module') as CompileCacheModule)
 }
 
 /**
  * Node >= 22's compile cache (the CLI's own, or NODE_COMPILE_CACHE's) is
  * written to disk by Node's at-exit hook, which _exit(2) skips: written
  * now (module.flushCompileCache), or false where that cannot be (Node
- * 22.1 to 22.9: then process.exit()). Node 20 has none, and is not asked
- * (its first node:module costs ~0.3 ms).
+ * 22.1 to 22.9: then process.exit()).
  */
 function compileCacheWritten(): boolean {
-  if (Number(process.versions.node.split('.')[0]) < 22) return true
-  const m = process.getBuiltinModule('node:module') as CompileCacheModule
-  if (m.getCompileCacheDir?.() === undefined) return true
+  const m = compileCacheModule()
+  if (m?.getCompileCacheDir?.() === undefined) return true
   if (typeof m.flushCompileCache !== 'function') return false
   m.flushCompileCache()
   return true

@@ -14,11 +14,7 @@
 import * as nodeModule from 'node:module'
 import { ensureDir } from '../files/state-dirs.js'
 import { compileCacheDir } from '../names/paths.js'
-
-interface CompileCacheApi {
-  enableCompileCache?: (dir: string) => { status: number }
-  getCompileCacheDir?: () => string | undefined
-}
+import type { CompileCacheModule } from './command.js'
 
 /**
  * Turn the cache on for the files loaded from now on; without one (Node
@@ -28,7 +24,7 @@ interface CompileCacheApi {
  * command's bundle too, and Node 20 would parse them twice for nothing.
  */
 export function useCompileCache(env: NodeJS.ProcessEnv = process.env): void {
-  const api = nodeModule as CompileCacheApi
+  const api = nodeModule as CompileCacheModule
   if (typeof api.enableCompileCache !== 'function' || api.getCompileCacheDir?.() !== undefined) return
   try {
     api.enableCompileCache(ensureDir(compileCacheDir(env), { mode: 0o700 }, 'name'))

@@ -34,7 +34,7 @@
 // statically; the compile cache set-up (dist/cli-compile-cache.cjs) only
 // where Node has a compile cache, so Node 20 never loads it.
 import { EXIT_OK, printOut, UsageError, wantsJson } from './args.js'
-import { commandSetUp, runCommand, type CommandModule } from './command.js'
+import { commandSetUp, compileCacheModule, runCommand, type CommandModule } from './command.js'
 import { reportError, reportUsageError } from './report.js'
 import { mainUsage, version } from './help.js'
 
@@ -59,10 +59,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
  * (compile-cache.ts) before the command's bundle loads.
  */
 async function compileCache(): Promise<void> {
-  // Node 20 has none, and is not asked: loading node:module costs ~0.3 ms (as in bin/node-daemonize.js).
-  if (Number(process.versions.node.split('.')[0]) < 22) return
-  const api = process.getBuiltinModule('node:module') as { enableCompileCache?: unknown; getCompileCacheDir?: () => string | undefined }
-  if (typeof api.enableCompileCache !== 'function' || api.getCompileCacheDir?.() !== undefined) return
+  const api = compileCacheModule()
+  if (typeof api?.enableCompileCache !== 'function' || api.getCompileCacheDir?.() !== undefined) return
   ;(await import('./compile-cache.js')).useCompileCache()
 }
 
