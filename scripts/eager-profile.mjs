@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { functionEvents } from './eager.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dist = join(root, 'dist')
@@ -63,18 +64,10 @@ try {
     const out = run(args, log)
     const pid = /\bas pid (\d+)/.exec(out)?.[1]
     if (args[0] === 'start' && pid !== undefined && !args.includes('--name')) started.push(Number(pid))
-    const lines = readFileSync(log, 'utf8').split('\n')
-    const scripts = new Map()
-    for (const l of lines) {
-      const f = l.split(',')
-      if (f[0] === 'script-details' && sides[f[2]] !== undefined) scripts.set(f[1], f[2])
-    }
-    for (const l of lines) {
-      const f = l.split(',')
-      if (f[0] !== 'function' || f[1] !== 'first-execution' || !scripts.has(f[2])) continue
-      const file = scripts.get(f[2])
-      const key = sides[file].get(Number(f[3]))
-      if (key) (hot[basename(file, '.cjs')] ??= new Set()).add(key)
+    for (const e of functionEvents(readFileSync(log, 'utf8'))) {
+      if (e.kind !== 'first-execution' || sides[e.script] === undefined) continue
+      const key = sides[e.script].get(e.start)
+      if (key) (hot[basename(e.script, '.cjs')] ??= new Set()).add(key)
     }
   }
   const out = Object.fromEntries(Object.keys(hot).sort().map((b) => [b, [...hot[b]].sort()]))

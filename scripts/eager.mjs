@@ -42,17 +42,8 @@ export function topLevelFunctions(text) {
     const compile = `require('node:vm').compileFunction(require('node:fs').readFileSync(${JSON.stringify(file)}, 'utf8'), ${JSON.stringify(WRAPPER)}, { filename: ${JSON.stringify(file)} })`
     const r = spawnSync(process.execPath, ['--log-function-events', `--logfile=${log}`, '--no-logfile-per-isolate', '-e', compile], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
     if (r.status !== 0) throw new Error(`eager: compiling the bundle failed: ${r.stderr}`)
-    const lines = readFileSync(log, 'utf8').split('\n')
-    let script
-    for (const l of lines) {
-      const f = l.split(',')
-      if (f[0] === 'script-details' && f[2] === file) script = f[1]
-    }
     const ranges = new Map()
-    for (const l of lines) {
-      const f = l.split(',')
-      if (f[0] === 'function' && f[2] === script && Number(f[3]) > 0) ranges.set(Number(f[3]), Number(f[4]))
-    }
+    for (const e of functionEvents(readFileSync(log, 'utf8'))) if (e.script === file && e.start > 0) ranges.set(e.start, e.end)
     const top = []
     let end = -1
     for (const [s, e] of [...ranges].sort((a, b) => a[0] - b[0])) {
@@ -65,6 +56,22 @@ export function topLevelFunctions(text) {
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * The events of a V8 --log-function-events log ("function,KIND,SCRIPT,START,END,..."),
+ * each with its script named as V8 named it (a file's path): { kind, script, start, end }.
+ */
+export function functionEvents(logText) {
+  const names = new Map()
+  const events = []
+  for (const line of logText.split('\n')) {
+    const f = line.split(',')
+    if (f[0] === 'script-details') names.set(f[1], f[2])
+    else if (f[0] === 'function') events.push({ kind: f[1], script: f[2], start: Number(f[3]), end: Number(f[4]) })
+  }
+  for (const e of events) e.script = names.get(e.script)
+  return events
 }
 
 /**
