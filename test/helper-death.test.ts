@@ -118,3 +118,42 @@ describe('a helper killed between its fork and its report', () => {
     expect(daemonsWith(marker)).toEqual([next.daemon?.pid])
   })
 })
+
+// A launch without a start-up window ends at the daemon's execve: once the
+// helper is gone nothing else bounds it, and a daemon stopped before its
+// execve (a process of the service user can SIGSTOP it there) held the
+// caller for ever. The caller's own deadline (records.ts handoffDeadlineMs,
+// shortened here) ends such a launch loudly, with nothing left. A stopped
+// helper stands in for the stopped daemon: either way the pipe never ends.
+describe('a launch without a window that never ends', () => {
+  it('fails at the caller\'s deadline, kills what it started, and the next start makes one daemon', async () => {
+    const dir = scratchDir('nd-handoff-deadline-')
+    const marker = `marker-${process.pid}-${Date.now()}-deadline`
+    const options = { entry, pidFile: join(dir, 'app.pid'), logFile: join(dir, 'app.log'), args: [marker], startupGraceMs: 0 }
+    const started = Date.now()
+    const caller = spawn(process.execPath, [join(fixtures, 'caller-launch.mjs'), JSON.stringify(options)], {
+      env: { ...process.env, NODE_DAEMONIZE_TEST_FAULT: 'helper-stop-after-fork', NODE_DAEMONIZE_TEST_HANDOFF_MS: '1500' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    caller.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
+    const helper = await until('the helper to stop itself after its fork (state T)', () => {
+      const h = childrenOf(caller.pid as number).find((p) => procStat(p).comm.startsWith('node-daemonize'))
+      return h !== undefined && procStat(h).state === 'T' ? h : undefined
+    })
+    const daemon = await until("the daemon in the helper's session", () => sessionMembers(helper)[0])
+    track(daemon)
+    expect(await new Promise<number | null>((resolve) => caller.on('close', resolve))).toBe(1)
+    expect(Date.now() - started).toBeLessThan(15_000)
+    const result = JSON.parse(out.trim().split('\n').pop() as string) as { ok: boolean; error: { stage: string; message: string } }
+    expect(result.ok).toBe(false)
+    expect(result.error.stage).toBe('helper')
+    expect(result.error.message).toMatch(/no end of the launch within 1500 ms/)
+    expect(sessionMembers(helper)).toEqual([])
+    expect(isAlive(daemon)).toBe(false)
+    const next = runCaller({ ...options })
+    expect(next.ok, JSON.stringify(next.error)).toBe(true)
+    track(next.daemon?.pid as number)
+    expect(daemonsWith(marker)).toEqual([next.daemon?.pid])
+  })
+})

@@ -16,7 +16,7 @@ import { LaunchFds } from './launch-fds.js'
 import { pidfileParts } from './pidfile-parts-part.js'
 import type { LogAt } from './log-file.js'
 import { encodePlan, launchPlan } from './plan.js'
-import { readHelperRecords, type StatusRecord } from './records.js'
+import { handoffDeadlineMs, readHelperRecords, type StatusRecord } from './records.js'
 import { resolveStart, type Start } from './start.js'
 import { recorded, verdict } from './verdict.js'
 import { launchFailure } from './launch-failure-part.js'
@@ -150,7 +150,8 @@ async function launchDaemon(launch: Launch, logAt?: LogAt): Promise<Daemon> {
     }
     const helper = spawnHelper(launch, fds)
     const helperPid = helper.pid
-    const records = await readHelperRecords(helper)
+    // Without a window the helper hands the end over to the daemon's execve: bounded here.
+    const records = await readHelperRecords(helper, launch.windowMs === 0 ? handoffDeadlineMs() : undefined)
     // EOF: the helper has exited, or was killed. Unless the launch ended well
     // (or a timed-out daemon is kept on purpose), nothing it started may stay:
     // kill every process in its session, the daemon whose pid it may never

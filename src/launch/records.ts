@@ -48,9 +48,10 @@ export function decodeRecords(buf: Buffer): StatusRecord[] {
 
 /**
  * Collect every record from fd until EOF, then close fd. Records are 16 bytes and written whole, but reads may still
- * end between two of them, so partial bytes carry over.
+ * end between two of them, so partial bytes carry over. With deadlineMs, an EOF that has not come by then is an
+ * error (code ETIMEDOUT).
  */
-export function readStatus(fd: number): Promise<StatusRecord[]> {
+export function readStatus(fd: number, deadlineMs?: number): Promise<StatusRecord[]> {
   const { FdWatcher, constants } = native()
   const size = constants.RECORD_SIZE
   return new Promise((resolve, reject) => {
@@ -58,7 +59,12 @@ export function readStatus(fd: number): Promise<StatusRecord[]> {
     const chunk = Buffer.allocUnsafe(size * 64)
     let pending = Buffer.alloc(0)
     let watcher: { close(): void } | undefined
+    const timer =
+      deadlineMs === undefined
+        ? undefined
+        : setTimeout(() => finish(Object.assign(new Error(`no end of the launch within ${deadlineMs} ms`), { code: 'ETIMEDOUT' })), deadlineMs)
     const finish = (err?: unknown) => {
+      clearTimeout(timer)
       watcher?.close()
       closeSync(fd)
       if (err) reject(err)
@@ -99,14 +105,30 @@ export function readStatus(fd: number): Promise<StatusRecord[]> {
 }
 
 /**
- * Every record of a helper just spawned (readStatus). When its pipe cannot
- * be watched, the helper is ended (and with it the launch), and whatever it
- * forked, before it is reaped (while its pid, the session id, cannot be
- * reused); then a DaemonizeError at stage 'helper'.
+ * How long a launch without a start-up window may take in all. Its helper
+ * gives the daemon 30 s from fork to the "exec" record
+ * (ND_EXEC_DEADLINE_MS, native/daemon_steps.h) and reports a timeout
+ * itself; then it exits (the handoff, docs/how-it-works.md) and nothing but
+ * this deadline bounds the rest: a daemon stopped before its execve (by a
+ * process of the service user, SIGSTOP) would hold the pipe, and the
+ * caller would wait forever. NODE_DAEMONIZE_TEST_HANDOFF_MS shortens it
+ * (tests only).
  */
-export async function readHelperRecords(helper: { pid: number; statusFd: number }): Promise<StatusRecord[]> {
+export function handoffDeadlineMs(env: NodeJS.ProcessEnv = process.env): number {
+  const test = Number(env.NODE_DAEMONIZE_TEST_HANDOFF_MS)
+  return Number.isSafeInteger(test) && test > 0 ? test : 35_000
+}
+
+/**
+ * Every record of a helper just spawned (readStatus), by deadlineMs if
+ * given. When its pipe cannot be watched or the deadline passes, the helper
+ * is ended (and with it the launch), and whatever it forked, before it is
+ * reaped (while its pid, the session id, cannot be reused); then a
+ * DaemonizeError at stage 'helper'.
+ */
+export async function readHelperRecords(helper: { pid: number; statusFd: number }, deadlineMs?: number): Promise<StatusRecord[]> {
   try {
-    return await readStatus(helper.statusFd)
+    return await readStatus(helper.statusFd, deadlineMs)
   } catch (err) {
     process.kill(helper.pid, 'SIGKILL')
     native().killSession(helper.pid)
